@@ -1,0 +1,36 @@
+//! # nabla — neural networks by hand
+//!
+//! The engine: a row-major `f32` [`Matrix`], [`gemm`] (a reference kernel beside a fast
+//! one), [`activation`]s with their derivatives, a stable [`softmax`], [`loss`]es,
+//! [`regularizer`]s, [`init`]ialisers, [`optim`]isers, the [`Dense`] layer and the [`Mlp`]
+//! built from it with backpropagation written out, [`gradcheck`] by finite differences, and a
+//! small scalar [`autodiff`] graph that shows the chain rule.
+//!
+//! The engine does no I/O, prints nothing and starts no threads of its own.
+
+pub mod activation;
+pub mod autodiff;
+pub mod dense;
+pub mod error;
+pub mod gemm;
+pub mod gradcheck;
+pub mod init;
+pub mod loss;
+pub mod matrix;
+pub mod mlp;
+pub mod optim;
+pub mod regularizer;
+pub mod rng;
+pub mod softmax;
+
+
+
+pub use error::{Error, Result};
+pub use gemm::{gemm, Transpose};
+
+
+pub use matrix::{MatMut, MatRef, Matrix};
+
+
+
+pub use rng::Rng;

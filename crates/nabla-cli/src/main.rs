@@ -1,1 +1,53 @@
-fn main() {}
+//! `nabla`: neural networks by hand, from the command line.
+//!
+//! Each subcommand lives in its own module under `commands/` and only glues the library
+//! crates together. `main` turns errors into one clear line and a non-zero exit code.
+
+mod commands;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// nabla — neural networks from scratch: train, inspect and compare them.
+#[derive(Debug, Parser)]
+#[command(name = "nabla", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Train the lecture's 2-2-1 XOR network and show its truth table.
+    Xor(commands::xor::XorArgs),
+    /// List, verify and download data sets.
+    #[command(subcommand)]
+    Data(commands::data::DataCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Xor(args) => commands::xor::run(&args),
+        Command::Data(cmd) => commands::data::run(cmd),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => report(&err),
+    }
+}
+
+/// Prints an error as one line (with its causes joined by `: `) and picks the exit code.
+/// A closed stdout (`nabla … | head`) is not an error.
+fn report(err: &anyhow::Error) -> ExitCode {
+    if err.chain().any(|e| e.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)) {
+        return ExitCode::SUCCESS;
+    }
+    let message: Vec<String> = err.chain().map(ToString::to_string).collect();
+    #[allow(clippy::print_stderr)]
+    {
+        eprintln!("error: {}", message.join(": "));
+    }
+    ExitCode::FAILURE
+}

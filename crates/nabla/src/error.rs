@@ -54,9 +54,5 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Builds a [`Error::Shape`] from two `(rows, cols)` pairs.
 pub(crate) fn shape_error(op: &'static str, left: (usize, usize), right: (usize, usize)) -> Error {
-    Error::Shape {
-        op,
-        left: format!("{}×{}", left.0, left.1),
-        right: format!("{}×{}", right.0, right.1),
-    }
+    Error::Shape { op, left: format!("{}×{}", left.0, left.1), right: format!("{}×{}", right.0, right.1) }
 }

@@ -23,14 +23,16 @@ pub mod regularizer;
 pub mod rng;
 pub mod softmax;
 
-
-
+pub use activation::Activation;
+pub use dense::Dense;
 pub use error::{Error, Result};
 pub use gemm::{gemm, Transpose};
 
-
+pub use init::Init;
+pub use loss::{Loss, Targets};
 pub use matrix::{MatMut, MatRef, Matrix};
-
-
+pub use mlp::{Mlp, MlpSpec, Workspace};
+pub use optim::{Optimizer, OptimizerConfig, OptimizerKind, Sgd};
+pub use regularizer::Regularizer;
 
 pub use rng::Rng;

@@ -28,11 +28,7 @@ impl Matrix {
     /// A `rows × cols` matrix holding `data` row by row; the length must be `rows * cols`.
     pub fn from_vec(rows: usize, cols: usize, data: Vec<f32>) -> Result<Self> {
         if data.len() != rows * cols {
-            return Err(Error::Length {
-                what: "Matrix::from_vec",
-                expected: rows * cols,
-                got: data.len(),
-            });
+            return Err(Error::Length { what: "Matrix::from_vec", expected: rows * cols, got: data.len() });
         }
         Ok(Self { data, rows, cols })
     }
@@ -307,6 +303,12 @@ impl<'a> MatRef<'a> {
     }
 }
 
+impl fmt::Debug for MatRef<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        MatRef::fmt(self, f)
+    }
+}
+
 impl fmt::Display for MatRef<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         MatRef::fmt(self, f)
@@ -427,10 +429,7 @@ mod tests {
     #[test]
     fn display_like_the_lecture() {
         let a = Matrix::from_rows(&[[1.0, 2.0, 3.0], [4.0, 5.0, 6.5]]);
-        assert_eq!(
-            a.to_string(),
-            "Matrix(2×3)\n[[1.0000, 2.0000, 3.0000],\n [4.0000, 5.0000, 6.5000]]"
-        );
+        assert_eq!(a.to_string(), "Matrix(2×3)\n[[1.0000, 2.0000, 3.0000],\n [4.0000, 5.0000, 6.5000]]");
         let big = Matrix::zeros(10, 10).to_string();
         assert!(big.contains("..."), "{big}");
         assert_eq!(big.lines().count(), 8, "{big}");

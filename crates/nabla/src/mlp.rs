@@ -1,1 +1,417 @@
-//! todo
+//! The multi-layer perceptron: dense layers with an activation after each, trained by
+//! backpropagation written out by hand.
+//!
+//! Shape letters: `B` batch, `n_l` the width of layer `l` (`n_0` the input). Layer `l`
+//! computes `z_l = a_{l−1} · W_lᵀ + b_l` and `a_l = f_l(z_l)`, with `a_{−1} = x`.
+//!
+//! All parameters live in one `Vec<f32>`: layer 0's weight `[n_1, n_0]` row by row, its bias
+//! `[n_1]`, then layer 1's, and so on (names `layers.{l}.weight`, `layers.{l}.bias`, as in
+//! PyTorch). Gradients and optimiser state use the same layout, so an optimiser is one loop
+//! over one slice.
+
+use std::fmt;
+use std::ops::Range;
+
+use crate::activation::Activation;
+use crate::dense::Dense;
+use crate::error::{Error, Result};
+use crate::init::Init;
+use crate::loss::{Loss, Targets};
+use crate::matrix::{MatMut, MatRef, Matrix};
+use crate::regularizer::Regularizer;
+use crate::rng::Rng;
+
+/// The architecture: layer widths and activations.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MlpSpec {
+    /// Widths from input to output, e.g. `[784, 128, 10]`.
+    pub sizes: Vec<usize>,
+    /// Activation after every hidden layer.
+    pub hidden: Activation,
+    /// Activation after the output layer (identity for a softmax classifier).
+    pub output: Activation,
+}
+
+impl MlpSpec {
+    /// Parses widths written as `784-128-10` (commas also accepted).
+    pub fn parse(layers: &str, hidden: Activation, output: Activation) -> Result<Self> {
+        let err = |reason: String| Error::Parse { what: "architecture", input: layers.to_string(), reason };
+        let sizes = layers
+            .split(['-', ','])
+            .map(|s| match s.trim().parse::<usize>() {
+                Ok(n) if n > 0 => Ok(n),
+                _ => Err(err(format!("`{s}` is not a layer width (a whole number > 0)"))),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Self::new(sizes, hidden, output).map_err(|e| match e {
+            Error::Invalid { reason, .. } => err(reason),
+            other => other,
+        })
+    }
+
+    /// A spec from widths; needs at least an input and an output width, all > 0.
+    pub fn new(sizes: Vec<usize>, hidden: Activation, output: Activation) -> Result<Self> {
+        if sizes.len() < 2 || sizes.contains(&0) {
+            return Err(Error::Invalid {
+                name: "layer sizes",
+                value: format!("{sizes:?}"),
+                reason: "need at least an input and an output width, each > 0".into(),
+            });
+        }
+        Ok(Self { sizes, hidden, output })
+    }
+
+    /// The dense layers, input to output.
+    pub fn layers(&self) -> impl Iterator<Item = Dense> + '_ {
+        self.sizes.windows(2).map(|w| Dense::new(w[0], w[1]))
+    }
+
+    /// Number of dense layers.
+    pub fn depth(&self) -> usize {
+        self.sizes.len() - 1
+    }
+
+    /// The activation after layer `l`.
+    pub fn activation(&self, l: usize) -> Activation {
+        if l + 1 == self.depth() {
+            self.output
+        } else {
+            self.hidden
+        }
+    }
+
+    /// Input width.
+    pub fn inputs(&self) -> usize {
+        self.sizes[0]
+    }
+
+    /// Output width.
+    pub fn outputs(&self) -> usize {
+        self.sizes[self.sizes.len() - 1]
+    }
+
+    /// Total number of parameters.
+    pub fn param_count(&self) -> usize {
+        self.layers().map(|d| d.param_count()).sum()
+    }
+
+    /// The named tensors of the parameter vector, in storage order.
+    pub fn tensors(&self) -> Vec<TensorInfo> {
+        let mut out = Vec::with_capacity(2 * self.depth());
+        let mut offset = 0;
+        for (l, d) in self.layers().enumerate() {
+            let w = d.outputs * d.inputs;
+            out.push(TensorInfo {
+                name: format!("layers.{l}.weight"),
+                shape: vec![d.outputs, d.inputs],
+                range: offset..offset + w,
+            });
+            offset += w;
+            out.push(TensorInfo {
+                name: format!("layers.{l}.bias"),
+                shape: vec![d.outputs],
+                range: offset..offset + d.outputs,
+            });
+            offset += d.outputs;
+        }
+        out
+    }
+}
+
+/// `784-128-10 (relu, identity)`.
+impl fmt::Display for MlpSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sizes: Vec<String> = self.sizes.iter().map(ToString::to_string).collect();
+        write!(f, "{} ({} hidden, {} output)", sizes.join("-"), self.hidden, self.output)
+    }
+}
+
+/// One named tensor inside the parameter vector.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TensorInfo {
+    /// PyTorch-style name, `layers.0.weight`.
+    pub name: String,
+    /// Shape, `[out, in]` for weights and `[out]` for biases.
+    pub shape: Vec<usize>,
+    /// Where it lives in the parameter vector.
+    pub range: Range<usize>,
+}
+
+/// A multi-layer perceptron with its parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mlp {
+    spec: MlpSpec,
+    layers: Vec<Dense>,
+    /// Start of each layer's window in `params`, plus the total at the end.
+    offsets: Vec<usize>,
+    params: Vec<f32>,
+}
+
+impl Mlp {
+    /// A network with every layer initialised by `init`, drawing from `rng` layer by layer.
+    pub fn new(spec: MlpSpec, init: Init, rng: &mut Rng) -> Self {
+        let mut mlp = Self::zeros(spec);
+        for l in 0..mlp.layers.len() {
+            let d = mlp.layers[l];
+            let (w, b) = mlp.layer_params_mut(l).split_at_mut(d.outputs * d.inputs);
+            init.fill(w, b, d.inputs, d.outputs, rng);
+        }
+        mlp
+    }
+
+    /// A network with every parameter zero.
+    pub fn zeros(spec: MlpSpec) -> Self {
+        let layers: Vec<Dense> = spec.layers().collect();
+        let mut offsets = vec![0];
+        for d in &layers {
+            offsets.push(offsets.last().unwrap() + d.param_count());
+        }
+        let params = vec![0.0; *offsets.last().unwrap()];
+        Self { spec, layers, offsets, params }
+    }
+
+    /// A network with the given parameter vector (length must be `spec.param_count()`).
+    pub fn from_params(spec: MlpSpec, params: Vec<f32>) -> Result<Self> {
+        let mut mlp = Self::zeros(spec);
+        if params.len() != mlp.params.len() {
+            return Err(Error::Length { what: "MLP parameters", expected: mlp.params.len(), got: params.len() });
+        }
+        mlp.params = params;
+        Ok(mlp)
+    }
+
+    /// The architecture.
+    pub fn spec(&self) -> &MlpSpec {
+        &self.spec
+    }
+
+    /// The dense layers.
+    pub fn layers(&self) -> &[Dense] {
+        &self.layers
+    }
+
+    /// All parameters in one slice.
+    pub fn params(&self) -> &[f32] {
+        &self.params
+    }
+
+    /// All parameters in one slice, mutable (for optimisers and gradient checks).
+    pub fn params_mut(&mut self) -> &mut [f32] {
+        &mut self.params
+    }
+
+    /// Number of parameters.
+    pub fn num_params(&self) -> usize {
+        self.params.len()
+    }
+
+    /// Where layer `l`'s parameters (`[W | b]`) live in the parameter vector.
+    pub fn layer_range(&self, l: usize) -> Range<usize> {
+        self.offsets[l]..self.offsets[l + 1]
+    }
+
+    /// Layer `l`'s parameters `[W | b]`.
+    pub fn layer_params(&self, l: usize) -> &[f32] {
+        &self.params[self.layer_range(l)]
+    }
+
+    /// Layer `l`'s parameters, mutable.
+    pub fn layer_params_mut(&mut self, l: usize) -> &mut [f32] {
+        let r = self.layer_range(l);
+        &mut self.params[r]
+    }
+
+    /// Layer `l`'s weight `[out, in]` and bias `[out]`.
+    pub fn layer(&self, l: usize) -> (MatRef<'_>, &[f32]) {
+        self.layers[l].split(self.layer_params(l))
+    }
+
+    /// The forward pass. `x: [B, n_0]`; returns the output `[B, n_L]`, a view into `ws`,
+    /// which also keeps every `z_l` and `a_l` for the backward pass.
+    pub fn forward<'w>(&self, x: MatRef<'_>, ws: &'w mut Workspace) -> Result<MatRef<'w>> {
+        if x.cols() != self.spec.inputs() {
+            return Err(Error::Shape {
+                op: "mlp forward",
+                left: format!("input {}×{}", x.rows(), x.cols()),
+                right: format!("network {}", self.spec),
+            });
+        }
+        let batch = x.rows();
+        ws.prepare(&self.spec, batch);
+        for (l, layer) in self.layers.iter().enumerate() {
+            let (z_all, a_all) = (&mut ws.z, &mut ws.a);
+            let n = layer.outputs;
+            let (before, rest) = a_all.split_at_mut(l);
+            let input =
+                if l == 0 { x } else { MatRef::new(&before[l - 1][..batch * layer.inputs], batch, layer.inputs)? };
+            let z = &mut z_all[l][..batch * n];
+            layer.forward(self.layer_params(l), input, MatMut::new(z, batch, n)?)?;
+            self.spec.activation(l).forward(z, &mut rest[0][..batch * n]);
+        }
+        ws.batch = batch;
+        let last = self.layers.len() - 1;
+        MatRef::new(&ws.a[last][..batch * self.spec.outputs()], batch, self.spec.outputs())
+    }
+
+    /// The backward pass, after [`Mlp::forward`] on the same `x` and `ws`, with the loss
+    /// gradient `dL/da_L` already in `ws.output_grad_mut()`. Writes `dL/dθ` for every
+    /// parameter into `grads` (overwritten).
+    ///
+    /// From the last layer to the first: `dz_l = da_l ⊙ f_l'(z_l)`, `dW_l = dz_lᵀ · a_{l−1}`,
+    /// `db_l = Σ_B dz_l`, and `da_{l−1} = dz_l · W_l` (not needed for the first layer).
+    pub fn backward(&self, x: MatRef<'_>, ws: &mut Workspace, grads: &mut [f32]) -> Result<()> {
+        if grads.len() != self.params.len() {
+            return Err(Error::Length { what: "MLP gradients", expected: self.params.len(), got: grads.len() });
+        }
+        let batch = ws.batch;
+        if x.rows() != batch {
+            return Err(Error::Invalid {
+                name: "batch",
+                value: x.rows().to_string(),
+                reason: format!("backward must see the same input as the forward pass ({batch} rows)"),
+            });
+        }
+        for l in (0..self.layers.len()).rev() {
+            let layer = self.layers[l];
+            let n = layer.outputs;
+            {
+                let (da, dz) = (&ws.grad_a[..batch * n], &mut ws.grad_z[..batch * n]);
+                self.spec.activation(l).backward(&ws.z[l][..batch * n], &ws.a[l][..batch * n], da, dz);
+            }
+            let input =
+                if l == 0 { x } else { MatRef::new(&ws.a[l - 1][..batch * layer.inputs], batch, layer.inputs)? };
+            let dz = MatRef::new(&ws.grad_z[..batch * n], batch, n)?;
+            // dz_l is consumed here; grad_a is free again and receives da_{l−1}.
+            let dx = if l == 0 {
+                None
+            } else {
+                Some(MatMut::new(&mut ws.grad_a[..batch * layer.inputs], batch, layer.inputs)?)
+            };
+            layer.backward(self.layer_params(l), input, dz, &mut grads[self.layer_range(l)], dx)?;
+        }
+        Ok(())
+    }
+
+    /// One step's maths: forward, loss, backward, regularisation. Returns the loss (with the
+    /// penalty) and leaves `dL/dθ` in `grads`.
+    pub fn loss_and_gradient(
+        &self,
+        x: MatRef<'_>,
+        targets: Targets<'_>,
+        loss: Loss,
+        reg: Regularizer,
+        ws: &mut Workspace,
+        grads: &mut [f32],
+    ) -> Result<f64> {
+        self.forward(x, ws)?;
+        let (batch, out) = (ws.batch, self.spec.outputs());
+        let last = self.layers.len() - 1;
+        let value = loss.forward_backward(
+            MatRef::new(&ws.a[last][..batch * out], batch, out)?,
+            targets,
+            Some(MatMut::new(&mut ws.grad_a[..batch * out], batch, out)?),
+        )?;
+        self.backward(x, ws, grads)?;
+        Ok(value + self.add_regularization(reg, grads))
+    }
+
+    /// The loss without gradients (evaluation).
+    pub fn loss(
+        &self,
+        x: MatRef<'_>,
+        targets: Targets<'_>,
+        loss: Loss,
+        reg: Regularizer,
+        ws: &mut Workspace,
+    ) -> Result<f64> {
+        let out = self.forward(x, ws)?;
+        let value = loss.forward_backward(out, targets, None)?;
+        Ok(value + self.penalty(reg))
+    }
+
+    /// The regularisation penalty of the current weights (biases are not penalised).
+    pub fn penalty(&self, reg: Regularizer) -> f64 {
+        if reg.is_none() {
+            return 0.0;
+        }
+        (0..self.layers.len()).map(|l| reg.penalty(self.weight_slice(l))).sum()
+    }
+
+    /// Adds the penalty's gradient to `grads`; returns the penalty.
+    pub fn add_regularization(&self, reg: Regularizer, grads: &mut [f32]) -> f64 {
+        if reg.is_none() {
+            return 0.0;
+        }
+        for l in 0..self.layers.len() {
+            let r = self.layer_range(l);
+            let nw = self.layers[l].outputs * self.layers[l].inputs;
+            reg.add_gradient(self.weight_slice(l), &mut grads[r.start..r.start + nw]);
+        }
+        self.penalty(reg)
+    }
+
+    fn weight_slice(&self, l: usize) -> &[f32] {
+        let d = self.layers[l];
+        &self.layer_params(l)[..d.outputs * d.inputs]
+    }
+
+    /// The network's output for `x`, as a new matrix (convenient, allocates).
+    pub fn predict(&self, x: MatRef<'_>) -> Result<Matrix> {
+        let mut ws = Workspace::new(&self.spec, x.rows());
+        Ok(self.forward(x, &mut ws)?.to_matrix())
+    }
+}
+
+/// The per-batch buffers of forward and backward: `z_l` and `a_l` for every layer and two
+/// gradient buffers as wide as the widest layer. Allocated once for a batch size and
+/// reused; a smaller batch (the last one of an epoch) uses the leading rows.
+#[derive(Debug, Clone, Default)]
+pub struct Workspace {
+    z: Vec<Vec<f32>>,
+    a: Vec<Vec<f32>>,
+    grad_a: Vec<f32>,
+    grad_z: Vec<f32>,
+    capacity: usize,
+    batch: usize,
+    sizes: Vec<usize>,
+}
+
+impl Workspace {
+    /// Buffers for `spec` and batches of up to `batch` rows.
+    pub fn new(spec: &MlpSpec, batch: usize) -> Self {
+        let mut ws = Workspace::default();
+        ws.prepare(spec, batch);
+        ws
+    }
+
+    /// Makes sure the buffers fit `spec` and `batch`; allocates only when they do not.
+    fn prepare(&mut self, spec: &MlpSpec, batch: usize) {
+        if self.sizes == spec.sizes && batch <= self.capacity {
+            return;
+        }
+        let widest = spec.sizes.iter().copied().max().unwrap_or(0);
+        let cap = batch.max(self.capacity);
+        self.z = spec.sizes[1..].iter().map(|&n| vec![0.0; cap * n]).collect();
+        self.a = spec.sizes[1..].iter().map(|&n| vec![0.0; cap * n]).collect();
+        self.grad_a = vec![0.0; cap * widest];
+        self.grad_z = vec![0.0; cap * widest];
+        self.capacity = cap;
+        self.sizes = spec.sizes.clone();
+    }
+
+    /// `dL/da_L` for the last forward pass, `[B, n_L]`: where a custom loss writes its
+    /// gradient before [`Mlp::backward`].
+    pub fn output_grad_mut(&mut self) -> MatMut<'_> {
+        let out = *self.sizes.last().unwrap_or(&0);
+        MatMut::new(&mut self.grad_a[..self.batch * out], self.batch, out).expect("sized by prepare")
+    }
+
+    /// `a_l` of the last forward pass, `[B, n_{l+1}]` (`l` counts dense layers from 0).
+    pub fn activations(&self, l: usize) -> MatRef<'_> {
+        let n = self.sizes[l + 1];
+        MatRef::new(&self.a[l][..self.batch * n], self.batch, n).expect("sized by prepare")
+    }
+}
+
+#[cfg(test)]
+mod tests;

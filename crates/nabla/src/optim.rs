@@ -1,1 +1,361 @@
-//! todo
+//! Optimisers: how a gradient becomes a parameter update.
+//!
+//! Each works on the model's single parameter slice and the gradient slice of the same
+//! layout, keeps its own state (velocity, moment estimates) in slices of that layout too, and
+//! takes the learning rate per step so that schedules live outside. Update rules follow
+//! PyTorch's `torch.optim` definitions, so settings carry over.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::error::{Error, Result};
+
+/// An optimiser: updates `params` in place from `grads` with step size `lr`.
+pub trait Optimizer: fmt::Debug + Send {
+    /// One update. `params` and `grads` have the same length on every call.
+    fn step(&mut self, params: &mut [f32], grads: &[f32], lr: f32);
+
+    /// Its state as named buffers (for checkpoints); empty for plain SGD.
+    fn state(&self) -> Vec<(&'static str, &[f32])>;
+
+    /// Restores a buffer saved by [`Optimizer::state`].
+    fn load_state(&mut self, name: &str, data: &[f32]) -> Result<()>;
+
+    /// Number of steps taken so far.
+    fn steps(&self) -> u64;
+
+    /// Sets the number of steps taken (on resume).
+    fn set_steps(&mut self, steps: u64);
+}
+
+/// Which optimiser, with its hyperparameters: the one typed setting that the CLI, the config
+/// file and the tracker share.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum OptimizerKind {
+    /// `θ ← θ − lr·(g + wd·θ)`.
+    Sgd,
+    /// Heavy ball: `v ← μ·v + g`, `θ ← θ − lr·v`.
+    Momentum,
+    /// Nesterov: `v ← μ·v + g`, `θ ← θ − lr·(g + μ·v)`.
+    Nesterov,
+    /// Adam (Kingma & Ba 2015) with bias correction; weight decay added to the gradient.
+    Adam,
+    /// AdamW (Loshchilov & Hutter 2019): Adam with decoupled weight decay `θ ← θ − lr·wd·θ`.
+    AdamW,
+}
+
+impl OptimizerKind {
+    /// The names accepted by [`FromStr`].
+    pub const NAMES: &'static str = "sgd, momentum, nesterov, adam, adamw";
+}
+
+impl FromStr for OptimizerKind {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        Ok(match s.to_ascii_lowercase().as_str() {
+            "sgd" => OptimizerKind::Sgd,
+            "momentum" => OptimizerKind::Momentum,
+            "nesterov" => OptimizerKind::Nesterov,
+            "adam" => OptimizerKind::Adam,
+            "adamw" => OptimizerKind::AdamW,
+            _ => {
+                return Err(Error::Parse {
+                    what: "optimizer",
+                    input: s.into(),
+                    reason: format!("expected one of {}", Self::NAMES),
+                })
+            }
+        })
+    }
+}
+
+impl fmt::Display for OptimizerKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            OptimizerKind::Sgd => "sgd",
+            OptimizerKind::Momentum => "momentum",
+            OptimizerKind::Nesterov => "nesterov",
+            OptimizerKind::Adam => "adam",
+            OptimizerKind::AdamW => "adamw",
+        })
+    }
+}
+
+/// Hyperparameters shared by the optimisers (each uses the ones it needs).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OptimizerConfig {
+    /// Which rule.
+    pub kind: OptimizerKind,
+    /// μ of momentum and Nesterov.
+    pub momentum: f32,
+    /// β₁ of Adam.
+    pub beta1: f32,
+    /// β₂ of Adam.
+    pub beta2: f32,
+    /// ε of Adam.
+    pub eps: f32,
+    /// Weight decay (L2 added to the gradient; decoupled for AdamW).
+    pub weight_decay: f32,
+}
+
+impl Default for OptimizerConfig {
+    fn default() -> Self {
+        Self { kind: OptimizerKind::Sgd, momentum: 0.9, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0 }
+    }
+}
+
+impl OptimizerConfig {
+    /// Builds the optimiser for a model of `n` parameters.
+    pub fn build(&self, n: usize) -> Box<dyn Optimizer> {
+        match self.kind {
+            OptimizerKind::Sgd => Box::new(Sgd { weight_decay: self.weight_decay, steps: 0 }),
+            OptimizerKind::Momentum | OptimizerKind::Nesterov => Box::new(Momentum {
+                momentum: self.momentum,
+                nesterov: self.kind == OptimizerKind::Nesterov,
+                weight_decay: self.weight_decay,
+                velocity: vec![0.0; n],
+                steps: 0,
+            }),
+            OptimizerKind::Adam | OptimizerKind::AdamW => Box::new(Adam {
+                beta1: self.beta1,
+                beta2: self.beta2,
+                eps: self.eps,
+                weight_decay: self.weight_decay,
+                decoupled: self.kind == OptimizerKind::AdamW,
+                m: vec![0.0; n],
+                v: vec![0.0; n],
+                steps: 0,
+            }),
+        }
+    }
+}
+
+/// Plain stochastic gradient descent: `θ ← θ − lr·(g + wd·θ)`.
+#[derive(Debug, Clone, Default)]
+pub struct Sgd {
+    /// Weight decay (L2 coefficient added to the gradient).
+    pub weight_decay: f32,
+    steps: u64,
+}
+
+impl Sgd {
+    /// SGD without weight decay.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl Optimizer for Sgd {
+    fn step(&mut self, params: &mut [f32], grads: &[f32], lr: f32) {
+        assert_eq!(params.len(), grads.len(), "sgd: params and grads differ in length");
+        let wd = self.weight_decay;
+        for (p, &g) in params.iter_mut().zip(grads) {
+            *p -= lr * (g + wd * *p);
+        }
+        self.steps += 1;
+    }
+
+    fn state(&self) -> Vec<(&'static str, &[f32])> {
+        Vec::new()
+    }
+
+    fn load_state(&mut self, name: &str, _data: &[f32]) -> Result<()> {
+        Err(unknown_state("sgd", name))
+    }
+
+    fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    fn set_steps(&mut self, steps: u64) {
+        self.steps = steps;
+    }
+}
+
+/// SGD with (optionally Nesterov) momentum, as `torch.optim.SGD` defines it.
+#[derive(Debug, Clone)]
+pub struct Momentum {
+    momentum: f32,
+    nesterov: bool,
+    weight_decay: f32,
+    velocity: Vec<f32>,
+    steps: u64,
+}
+
+impl Optimizer for Momentum {
+    fn step(&mut self, params: &mut [f32], grads: &[f32], lr: f32) {
+        assert!(params.len() == grads.len() && grads.len() == self.velocity.len(), "momentum: lengths differ");
+        let (mu, wd) = (self.momentum, self.weight_decay);
+        for ((p, &g), v) in params.iter_mut().zip(grads).zip(self.velocity.iter_mut()) {
+            let g = g + wd * *p;
+            // The first step starts the velocity at the gradient itself, as PyTorch does.
+            *v = if self.steps == 0 { g } else { mu * *v + g };
+            let update = if self.nesterov { g + mu * *v } else { *v };
+            *p -= lr * update;
+        }
+        self.steps += 1;
+    }
+
+    fn state(&self) -> Vec<(&'static str, &[f32])> {
+        vec![("velocity", &self.velocity)]
+    }
+
+    fn load_state(&mut self, name: &str, data: &[f32]) -> Result<()> {
+        match name {
+            "velocity" => copy_state(&mut self.velocity, data, "velocity"),
+            _ => Err(unknown_state("momentum", name)),
+        }
+    }
+
+    fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    fn set_steps(&mut self, steps: u64) {
+        self.steps = steps;
+    }
+}
+
+/// Adam and AdamW, as `torch.optim.Adam` / `AdamW` define them.
+#[derive(Debug, Clone)]
+pub struct Adam {
+    beta1: f32,
+    beta2: f32,
+    eps: f32,
+    weight_decay: f32,
+    decoupled: bool,
+    m: Vec<f32>,
+    v: Vec<f32>,
+    steps: u64,
+}
+
+impl Optimizer for Adam {
+    fn step(&mut self, params: &mut [f32], grads: &[f32], lr: f32) {
+        assert!(params.len() == grads.len() && grads.len() == self.m.len(), "adam: lengths differ");
+        self.steps += 1;
+        let t = self.steps as i32;
+        let (b1, b2) = (self.beta1, self.beta2);
+        // Bias corrections: m and v start at zero and would underestimate early on.
+        let c1 = 1.0 - f64::from(b1).powi(t);
+        let c2 = 1.0 - f64::from(b2).powi(t);
+        let step_size = (f64::from(lr) / c1) as f32;
+        let inv_sqrt_c2 = (1.0 / c2.sqrt()) as f32;
+        for i in 0..params.len() {
+            let mut g = grads[i];
+            if self.decoupled {
+                params[i] *= 1.0 - lr * self.weight_decay;
+            } else {
+                g += self.weight_decay * params[i];
+            }
+            self.m[i] = b1 * self.m[i] + (1.0 - b1) * g;
+            self.v[i] = b2 * self.v[i] + (1.0 - b2) * g * g;
+            params[i] -= step_size * self.m[i] / (self.v[i].sqrt() * inv_sqrt_c2 + self.eps);
+        }
+    }
+
+    fn state(&self) -> Vec<(&'static str, &[f32])> {
+        vec![("m", &self.m), ("v", &self.v)]
+    }
+
+    fn load_state(&mut self, name: &str, data: &[f32]) -> Result<()> {
+        match name {
+            "m" => copy_state(&mut self.m, data, "m"),
+            "v" => copy_state(&mut self.v, data, "v"),
+            _ => Err(unknown_state("adam", name)),
+        }
+    }
+
+    fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    fn set_steps(&mut self, steps: u64) {
+        self.steps = steps;
+    }
+}
+
+fn copy_state(dst: &mut [f32], src: &[f32], what: &'static str) -> Result<()> {
+    if dst.len() != src.len() {
+        return Err(Error::Length { what, expected: dst.len(), got: src.len() });
+    }
+    dst.copy_from_slice(src);
+    Ok(())
+}
+
+fn unknown_state(opt: &str, name: &str) -> Error {
+    Error::Invalid { name: "optimizer state", value: name.into(), reason: format!("{opt} has no such buffer") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(kind: OptimizerKind, wd: f32, steps: usize) -> Vec<f32> {
+        // Minimise f(θ) = ½‖θ − c‖² from θ = 0; the gradient is θ − c.
+        let c = [1.0f32, -2.0];
+        let mut p = vec![0.0f32; 2];
+        let mut opt = OptimizerConfig { kind, weight_decay: wd, ..OptimizerConfig::default() }.build(2);
+        for _ in 0..steps {
+            let g: Vec<f32> = p.iter().zip(c).map(|(p, c)| p - c).collect();
+            opt.step(&mut p, &g, 0.1);
+        }
+        assert_eq!(opt.steps(), steps as u64);
+        p
+    }
+
+    #[test]
+    fn first_steps_by_hand() {
+        // SGD: θ = 0 − 0.1·(0 − 1) = 0.1
+        assert_eq!(run(OptimizerKind::Sgd, 0.0, 1), vec![0.1, -0.2]);
+        // Momentum: v1 = g1, θ1 = 0.1; g2 = 0.1 − 1 = −0.9, v2 = 0.9·(−1) − 0.9 = −1.8, θ2 = 0.1 + 0.18
+        let p = run(OptimizerKind::Momentum, 0.0, 2);
+        assert!((p[0] - 0.28).abs() < 1e-6, "{p:?}");
+        // Nesterov: θ1 = 0 − 0.1·(g + 0.9·g) = 0.19
+        let p = run(OptimizerKind::Nesterov, 0.0, 1);
+        assert!((p[0] - 0.19).abs() < 1e-6, "{p:?}");
+        // Adam's first step is lr·sign(g) (bias-corrected m/√v = ±1).
+        let p = run(OptimizerKind::Adam, 0.0, 1);
+        assert!((p[0] - 0.1).abs() < 1e-6 && (p[1] + 0.1).abs() < 1e-6, "{p:?}");
+    }
+
+    #[test]
+    fn all_converge_on_a_quadratic() {
+        for kind in [
+            OptimizerKind::Sgd,
+            OptimizerKind::Momentum,
+            OptimizerKind::Nesterov,
+            OptimizerKind::Adam,
+            OptimizerKind::AdamW,
+        ] {
+            let p = run(kind, 0.0, 500);
+            assert!((p[0] - 1.0).abs() < 1e-3 && (p[1] + 2.0).abs() < 1e-3, "{kind}: {p:?}");
+        }
+        // Weight decay pulls the optimum towards zero: ½‖θ−c‖² + ½wd‖θ‖² has θ* = c/(1+wd).
+        let p = run(OptimizerKind::Sgd, 1.0, 500);
+        assert!((p[0] - 0.5).abs() < 1e-3, "{p:?}");
+    }
+
+    #[test]
+    fn state_round_trip_and_names() {
+        let mut a = OptimizerConfig { kind: OptimizerKind::Adam, ..OptimizerConfig::default() }.build(3);
+        let mut p = vec![1.0; 3];
+        a.step(&mut p, &[0.1, 0.2, 0.3], 0.01);
+        let saved: Vec<(String, Vec<f32>)> = a.state().iter().map(|(n, d)| (n.to_string(), d.to_vec())).collect();
+        let mut b = OptimizerConfig { kind: OptimizerKind::Adam, ..OptimizerConfig::default() }.build(3);
+        for (n, d) in &saved {
+            b.load_state(n, d).unwrap();
+        }
+        b.set_steps(a.steps());
+        let (mut pa, mut pb) = (p.clone(), p);
+        a.step(&mut pa, &[0.3, 0.2, 0.1], 0.01);
+        b.step(&mut pb, &[0.3, 0.2, 0.1], 0.01);
+        assert_eq!(pa, pb);
+        assert!(b.load_state("nope", &[]).is_err());
+        assert!(b.load_state("m", &[0.0; 2]).is_err());
+        for name in OptimizerKind::NAMES.split(", ") {
+            assert_eq!(name.parse::<OptimizerKind>().unwrap().to_string(), name);
+        }
+        assert!("rmsprop".parse::<OptimizerKind>().is_err());
+    }
+}

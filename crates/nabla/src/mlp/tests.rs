@@ -1,0 +1,169 @@
+use super::*;
+use crate::gradcheck::GradCheck;
+
+const ACTIVATIONS: [Activation; 6] = [
+    Activation::Identity,
+    Activation::Sigmoid,
+    Activation::Tanh,
+    Activation::Relu,
+    Activation::LeakyRelu { alpha: 0.1 },
+    Activation::Elu { alpha: 1.0 },
+];
+
+/// A small random problem: an MLP `4-5-3-3`, a batch of 6 inputs, and targets for `loss`.
+struct Problem {
+    mlp: Mlp,
+    x: Matrix,
+    values: Matrix,
+    classes: Vec<u32>,
+}
+
+fn problem(hidden: Activation, output: Activation, seed: u64) -> Problem {
+    let mut rng = Rng::new(seed);
+    let spec = MlpSpec::new(vec![4, 5, 3, 3], hidden, output).unwrap();
+    let mlp = Mlp::new(spec, Init::Uniform { limit: 1.0 }, &mut rng);
+    let x = Matrix::random_uniform(6, 4, -1.0, 1.0, &mut rng);
+    let values = Matrix::random_uniform(6, 3, -1.0, 1.0, &mut rng);
+    let classes = (0..6).map(|_| rng.below(3) as u32).collect();
+    Problem { mlp, x, values, classes }
+}
+
+impl Problem {
+    fn targets(&self, loss: Loss) -> Targets<'_> {
+        match loss {
+            Loss::Mse => Targets::Values(self.values.view()),
+            Loss::SoftmaxCrossEntropy => Targets::Classes(&self.classes),
+        }
+    }
+
+    /// Runs the gradient check with the analytic gradient multiplied by `scale`.
+    fn check(&mut self, loss: Loss, reg: Regularizer, scale: f32, cfg: GradCheck) -> crate::gradcheck::GradCheckReport {
+        let mut ws = Workspace::new(self.mlp.spec(), 6);
+        let mut grads = vec![0.0; self.mlp.num_params()];
+        self.mlp.loss_and_gradient(self.x.view(), self.targets(loss), loss, reg, &mut ws, &mut grads).unwrap();
+        grads.iter_mut().for_each(|g| *g *= scale);
+        let mut params = self.mlp.params().to_vec();
+        let spec = self.mlp.spec().clone();
+        cfg.check(&mut params, &grads, |p| {
+            let m = Mlp::from_params(spec.clone(), p.to_vec()).unwrap();
+            m.loss(self.x.view(), self.targets(loss), loss, reg, &mut ws).unwrap()
+        })
+    }
+}
+
+/// A step across a kink (ReLU at 0, |w| at 0) gives a wrong difference quotient: use a
+/// smaller step where there are kinks.
+fn settings(act: Activation, reg: Regularizer) -> GradCheck {
+    match act {
+        Activation::Relu | Activation::LeakyRelu { .. } => GradCheck { eps: 1e-3, rtol: 3e-3, atol: 3e-4 },
+        _ if reg.l1 > 0.0 => GradCheck { eps: 1e-3, rtol: 3e-3, atol: 3e-4 },
+        _ => GradCheck::default(),
+    }
+}
+
+#[test]
+fn gradients_match_finite_differences_every_activation_loss_and_regularizer() {
+    let regs = [
+        Regularizer::NONE,
+        Regularizer { l1: 0.01, l2: 0.0 },
+        Regularizer { l1: 0.0, l2: 0.05 },
+        Regularizer { l1: 0.02, l2: 0.03 },
+    ];
+    for (k, hidden) in ACTIVATIONS.into_iter().enumerate() {
+        for loss in [Loss::Mse, Loss::SoftmaxCrossEntropy] {
+            let output = if loss == Loss::Mse { Activation::Tanh } else { Activation::Identity };
+            for (r, reg) in regs.into_iter().enumerate() {
+                let mut p = problem(hidden, output, 100 + (k * 10 + r) as u64);
+                let report = p.check(loss, reg, 1.0, settings(hidden, reg));
+                assert!(report.passed(), "{hidden} {loss} {reg:?}: {report:?}");
+                assert_eq!(report.checked, p.mlp.num_params());
+            }
+        }
+    }
+    // Every activation also as the output of an MSE network.
+    for (k, output) in ACTIVATIONS.into_iter().enumerate() {
+        let mut p = problem(Activation::Tanh, output, 300 + k as u64);
+        let report = p.check(Loss::Mse, Regularizer::NONE, 1.0, settings(output, Regularizer::NONE));
+        assert!(report.passed(), "output {output}: {report:?}");
+    }
+}
+
+#[test]
+fn gradient_check_catches_a_gradient_off_by_one_percent() {
+    for hidden in ACTIVATIONS {
+        for loss in [Loss::Mse, Loss::SoftmaxCrossEntropy] {
+            let output = if loss == Loss::Mse { Activation::Sigmoid } else { Activation::Identity };
+            let mut p = problem(hidden, output, 7);
+            let reg = Regularizer { l1: 0.0, l2: 0.01 };
+            let report = p.check(loss, reg, 1.01, settings(hidden, reg));
+            assert!(!report.passed(), "{hidden} {loss}: a gradient scaled by 1.01 passed: {report:?}");
+        }
+    }
+}
+
+/// The 2-2-1 XOR net on one example, worked by hand with the lecture's notation.
+#[test]
+fn backprop_by_hand_on_a_2_2_1_net() {
+    let spec = MlpSpec::new(vec![2, 2, 1], Activation::Sigmoid, Activation::Identity).unwrap();
+    // W1 = [[0.5, -0.5], [0.25, 1]], b1 = [0, 0.5], W2 = [[1, -1]], b2 = [0.25]
+    let mlp = Mlp::from_params(spec, vec![0.5, -0.5, 0.25, 1.0, 0.0, 0.5, 1.0, -1.0, 0.25]).unwrap();
+    let x = Matrix::from_rows(&[[1.0, 1.0]]);
+    let t = Matrix::from_rows(&[[1.0]]);
+    let mut ws = Workspace::new(mlp.spec(), 1);
+    let mut grads = vec![0.0; 9];
+    let loss = mlp
+        .loss_and_gradient(x.view(), Targets::Values(t.view()), Loss::Mse, Regularizer::NONE, &mut ws, &mut grads)
+        .unwrap();
+    let s = |z: f64| 1.0 / (1.0 + (-z).exp());
+    let (h1, h2) = (s(0.0), s(1.75));
+    let y = h1 - h2 + 0.25;
+    let dy = y - 1.0;
+    assert!((loss - 0.5 * dy * dy).abs() < 1e-6);
+    let dz1 = dy * 1.0 * h1 * (1.0 - h1);
+    let dz2 = -dy * h2 * (1.0 - h2); // W2[0][1] = −1
+    let want = [dz1, dz1, dz2, dz2, dz1, dz2, dy * h1, dy * h2, dy];
+    for (i, (g, w)) in grads.iter().zip(want).enumerate() {
+        assert!((f64::from(*g) - w).abs() < 1e-6, "parameter {i}: {g} vs {w}");
+    }
+}
+
+#[test]
+fn parse_spec_and_names() {
+    let spec = MlpSpec::parse("784-128-10", Activation::Relu, Activation::Identity).unwrap();
+    assert_eq!(spec.sizes, vec![784, 128, 10]);
+    assert_eq!(spec.param_count(), 784 * 128 + 128 + 128 * 10 + 10);
+    let names: Vec<String> = spec.tensors().iter().map(|t| format!("{} {:?}", t.name, t.shape)).collect();
+    assert_eq!(
+        names,
+        ["layers.0.weight [128, 784]", "layers.0.bias [128]", "layers.1.weight [10, 128]", "layers.1.bias [10]"]
+    );
+    assert_eq!(spec.tensors()[3].range.end, spec.param_count());
+    for bad in ["784", "784-0-10", "784-x-10", ""] {
+        let err = MlpSpec::parse(bad, Activation::Relu, Activation::Identity).unwrap_err().to_string();
+        assert!(err.starts_with(&format!("invalid architecture `{bad}`")), "{err}");
+    }
+}
+
+#[test]
+fn forward_checks_input_width_and_smaller_batches_reuse_the_workspace() {
+    let mut rng = Rng::new(1);
+    let spec = MlpSpec::new(vec![3, 4, 2], Activation::Tanh, Activation::Identity).unwrap();
+    let mlp = Mlp::new(spec, Init::XavierUniform, &mut rng);
+    let mut ws = Workspace::new(mlp.spec(), 8);
+    let err = mlp.forward(Matrix::zeros(2, 5).view(), &mut ws).unwrap_err().to_string();
+    assert!(err.contains("input 2×5") && err.contains("3-4-2"), "{err}");
+    let x = Matrix::random_uniform(8, 3, -1.0, 1.0, &mut rng);
+    let full = mlp.forward(x.view(), &mut ws).unwrap().to_matrix();
+    let part = mlp.forward(x.rows_view(0, 3), &mut ws).unwrap().to_matrix();
+    assert_eq!(part.as_slice(), &full.as_slice()[..6]);
+}
+
+#[test]
+fn same_seed_same_network() {
+    let spec = MlpSpec::new(vec![5, 7, 2], Activation::Relu, Activation::Identity).unwrap();
+    let a = Mlp::new(spec.clone(), Init::HeNormal, &mut Rng::new(11));
+    let b = Mlp::new(spec.clone(), Init::HeNormal, &mut Rng::new(11));
+    let c = Mlp::new(spec, Init::HeNormal, &mut Rng::new(12));
+    assert_eq!(a.params(), b.params());
+    assert_ne!(a.params(), c.params());
+}

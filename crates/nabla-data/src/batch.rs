@@ -1,0 +1,133 @@
+//! Turning u8 examples into the f32 batches a model eats, without allocating per batch.
+
+use crate::Dataset;
+
+/// Maps a stored pixel to the f32 a model sees: `(p / max_value - mean) / std`.
+///
+/// The 256 possible results are computed once, so a batch is a table lookup per pixel.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Normalizer {
+    table: [f32; 256],
+}
+
+impl Normalizer {
+    /// Pixels scaled to `[0, 1]` (divided by `max_value`).
+    pub fn unit(max_value: u8) -> Self {
+        Self::standardized(max_value, 0.0, 1.0)
+    }
+
+    /// Pixels scaled to `[0, 1]`, then standardised: `(p / max_value - mean) / std`. Take
+    /// `mean` and `std` from the training set ([`Dataset::pixel_mean_std`]). A `std` of zero
+    /// (or less) is treated as 1.
+    pub fn standardized(max_value: u8, mean: f32, std: f32) -> Self {
+        let scale = 1.0 / f32::from(max_value.max(1));
+        let inv_std = if std > 0.0 { 1.0 / std } else { 1.0 };
+        let table = std::array::from_fn(|p| (p as f32 * scale - mean) * inv_std);
+        Normalizer { table }
+    }
+
+    /// The model input for a stored pixel.
+    pub fn apply(&self, pixel: u8) -> f32 {
+        self.table[usize::from(pixel)]
+    }
+}
+
+impl Dataset {
+    /// Fills `x: [indices.len(), features]` and `labels: [indices.len()]` with the examples at
+    /// `indices`, in that order; the buffers may be longer (only the leading part is written).
+    ///
+    /// # Panics
+    /// If a buffer is too short or an index is out of range (both are the caller's bugs).
+    pub fn fill_batch(&self, indices: &[usize], norm: &Normalizer, x: &mut [f32], labels: &mut [u8]) {
+        let f = self.features();
+        assert!(x.len() >= indices.len() * f, "x holds {} values, the batch needs {}", x.len(), indices.len() * f);
+        assert!(labels.len() >= indices.len(), "labels holds {}, the batch needs {}", labels.len(), indices.len());
+        for ((&i, row), label) in indices.iter().zip(x.chunks_exact_mut(f)).zip(labels.iter_mut()) {
+            for (out, &p) in row.iter_mut().zip(self.image(i)) {
+                *out = norm.apply(p);
+            }
+            *label = self.labels[i];
+        }
+    }
+}
+
+/// Reusable batch buffers for one data set shape: created once, refilled every step.
+#[derive(Debug, Clone)]
+pub struct BatchBuffers {
+    x: Vec<f32>,
+    labels: Vec<u8>,
+    features: usize,
+}
+
+impl BatchBuffers {
+    /// Buffers for up to `batch_size` examples of `features` inputs.
+    pub fn new(batch_size: usize, features: usize) -> Self {
+        BatchBuffers { x: vec![0.0; batch_size * features], labels: vec![0; batch_size], features }
+    }
+
+    /// The largest batch the buffers hold.
+    pub fn capacity(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// Fills the leading rows with the examples at `indices` (at most [`Self::capacity`]) and
+    /// returns `(x: [n, features], labels: [n])` for `n = indices.len()`.
+    ///
+    /// # Panics
+    /// If `indices` is longer than the capacity or the data set has another feature count.
+    pub fn fill(&mut self, ds: &Dataset, indices: &[usize], norm: &Normalizer) -> (&[f32], &[u8]) {
+        assert_eq!(ds.features(), self.features, "batch buffers are for {} features", self.features);
+        assert!(indices.len() <= self.capacity(), "batch of {} > capacity {}", indices.len(), self.capacity());
+        let n = indices.len();
+        ds.fill_batch(indices, norm, &mut self.x, &mut self.labels);
+        (&self.x[..n * self.features], &self.labels[..n])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ds() -> Dataset {
+        Dataset {
+            name: "t".into(),
+            images: vec![0, 255, 51, 102, 16, 8, 0, 4],
+            labels: vec![1, 0],
+            len: 2,
+            height: 2,
+            width: 2,
+            max_value: 255,
+            classes: vec!["a".into(), "b".into()],
+        }
+    }
+
+    #[test]
+    fn unit_scaling_and_order_of_indices() {
+        let mut buf = BatchBuffers::new(3, 4);
+        let (x, labels) = buf.fill(&ds(), &[1, 0], &Normalizer::unit(255));
+        assert_eq!(labels, [0, 1]);
+        let want = [16.0 / 255.0, 8.0 / 255.0, 0.0, 4.0 / 255.0, 0.0, 1.0, 0.2, 0.4];
+        for (a, b) in x.iter().zip(want) {
+            assert!((a - b).abs() < 1e-7, "{a} {b}");
+        }
+        assert_eq!(x.len(), 8);
+        // A smaller batch uses the leading rows.
+        let (x, labels) = buf.fill(&ds(), &[0], &Normalizer::unit(255));
+        assert_eq!((x.len(), labels), (4, &[1u8][..]));
+    }
+
+    #[test]
+    fn standardised_pixels() {
+        let norm = Normalizer::standardized(16, 0.5, 0.25);
+        assert_eq!(norm.apply(16), 2.0);
+        assert_eq!(norm.apply(8), 0.0);
+        assert_eq!(norm.apply(0), -2.0);
+        assert_eq!(Normalizer::standardized(16, 0.0, 0.0), Normalizer::unit(16));
+    }
+
+    #[test]
+    #[should_panic(expected = "capacity")]
+    fn overfull_batch_panics() {
+        BatchBuffers::new(1, 4).fill(&ds(), &[0, 1], &Normalizer::unit(255));
+    }
+}

@@ -4,7 +4,16 @@ use super::*;
 use crate::matrix::Matrix;
 use crate::rng::Rng;
 
-fn run(kernel: Kernel, alpha: f32, a: &Matrix, ta: Transpose, b: &Matrix, tb: Transpose, beta: f32, c0: &Matrix) -> Matrix {
+fn run(
+    kernel: Kernel,
+    alpha: f32,
+    a: &Matrix,
+    ta: Transpose,
+    b: &Matrix,
+    tb: Transpose,
+    beta: f32,
+    c0: &Matrix,
+) -> Matrix {
     let mut c = c0.clone();
     gemm_with(kernel, alpha, a.view(), ta, b.view(), tb, beta, c.view_mut()).unwrap();
     c
@@ -36,14 +45,26 @@ fn by_hand_2x2_with_transposes() {
     let b = Matrix::from_rows(&[[5.0, 6.0], [7.0, 8.0]]);
     let zero = Matrix::zeros(2, 2);
     for kernel in [Kernel::Reference, Kernel::Fast] {
-        assert_eq!(run(kernel, 1.0, &a, Transpose::No, &b, Transpose::No, 0.0, &zero).as_slice(), &[19.0, 22.0, 43.0, 50.0]);
+        assert_eq!(
+            run(kernel, 1.0, &a, Transpose::No, &b, Transpose::No, 0.0, &zero).as_slice(),
+            &[19.0, 22.0, 43.0, 50.0]
+        );
         // Aᵀ·B = [[1,3],[2,4]]·B
-        assert_eq!(run(kernel, 1.0, &a, Transpose::Yes, &b, Transpose::No, 0.0, &zero).as_slice(), &[26.0, 30.0, 38.0, 44.0]);
+        assert_eq!(
+            run(kernel, 1.0, &a, Transpose::Yes, &b, Transpose::No, 0.0, &zero).as_slice(),
+            &[26.0, 30.0, 38.0, 44.0]
+        );
         // A·Bᵀ = A·[[5,7],[6,8]]
-        assert_eq!(run(kernel, 1.0, &a, Transpose::No, &b, Transpose::Yes, 0.0, &zero).as_slice(), &[17.0, 23.0, 39.0, 53.0]);
+        assert_eq!(
+            run(kernel, 1.0, &a, Transpose::No, &b, Transpose::Yes, 0.0, &zero).as_slice(),
+            &[17.0, 23.0, 39.0, 53.0]
+        );
         // 2·A·B + 1·C with C = ones
         let ones = Matrix::from_rows(&[[1.0, 1.0], [1.0, 1.0]]);
-        assert_eq!(run(kernel, 2.0, &a, Transpose::No, &b, Transpose::No, 1.0, &ones).as_slice(), &[39.0, 45.0, 87.0, 101.0]);
+        assert_eq!(
+            run(kernel, 2.0, &a, Transpose::No, &b, Transpose::No, 1.0, &ones).as_slice(),
+            &[39.0, 45.0, 87.0, 101.0]
+        );
     }
 }
 
@@ -129,5 +150,137 @@ proptest! {
     ) {
         let t = |b: bool| if b { Transpose::Yes } else { Transpose::No };
         check(m, n, k, t(ta), t(tb), alpha, beta, seed);
+    }
+}
+
+/// Runs fast vs reference with every operand a strided view inside a larger buffer filled
+/// with a sentinel, and checks that nothing outside C's rectangle is touched.
+fn check_strided(m: usize, n: usize, k: usize, ta: Transpose, tb: Transpose, alpha: f32, beta: f32, seed: u64) {
+    const PAD: usize = 3;
+    const SENTINEL: f32 = 12345.0;
+    let mut rng = Rng::new(seed);
+    let a = stored(ta, m, k, &mut rng);
+    let b = stored(tb, k, n, &mut rng);
+    let c0 = Matrix::random_uniform(m, n, -1.0, 1.0, &mut rng);
+    // Embed a matrix at row 1, column 2 of a buffer PAD columns wider than it.
+    let embed = |x: &Matrix| -> (Vec<f32>, usize) {
+        let stride = x.cols() + PAD;
+        let mut buf = vec![SENTINEL; (x.rows() + 2) * stride];
+        for i in 0..x.rows() {
+            buf[(i + 1) * stride + 2..(i + 1) * stride + 2 + x.cols()].copy_from_slice(x.row(i));
+        }
+        (buf, stride)
+    };
+    let (a_buf, a_stride) = embed(&a);
+    let (b_buf, b_stride) = embed(&b);
+    let a_view = MatRef::with_stride(&a_buf[a_stride + 2..], a.rows(), a.cols(), a_stride).unwrap();
+    let b_view = MatRef::with_stride(&b_buf[b_stride + 2..], b.rows(), b.cols(), b_stride).unwrap();
+    let want = run(Kernel::Reference, alpha, &a, ta, &b, tb, beta, &c0);
+    let (mut c_buf, c_stride) = embed(&c0);
+    let c_view = MatMut::with_stride(&mut c_buf[c_stride + 2..], m, n, c_stride).unwrap();
+    gemm_with(Kernel::Fast, alpha, a_view, ta, b_view, tb, beta, c_view).unwrap();
+    let tol = 1e-5 * (k as f32 + 1.0) * alpha.abs().max(1.0);
+    for r in 0..m + 2 {
+        for col in 0..c_stride {
+            let v = c_buf[r * c_stride + col];
+            if (1..=m).contains(&r) && (2..2 + n).contains(&col) {
+                let diff = (v - want.get(r - 1, col - 2)).abs();
+                assert!(diff <= tol, "m={m} n={n} k={k} {ta:?} {tb:?}: ({r},{col}) diff {diff} > {tol}");
+            } else {
+                assert_eq!(v, SENTINEL, "m={m} n={n} k={k} {ta:?} {tb:?}: ({r},{col}) outside C touched");
+            }
+        }
+    }
+}
+
+/// The portable micro-kernel against the reference (the SIMD one is chosen on most CPUs,
+/// so it needs its own test).
+fn check_portable(m: usize, n: usize, k: usize, ta: Transpose, tb: Transpose, alpha: f32, beta: f32, seed: u64) {
+    let mut rng = Rng::new(seed);
+    let a = stored(ta, m, k, &mut rng);
+    let b = stored(tb, k, n, &mut rng);
+    let c0 = Matrix::random_uniform(m, n, -1.0, 1.0, &mut rng);
+    let want = run(Kernel::Reference, alpha, &a, ta, &b, tb, beta, &c0);
+    let mut got = c0.clone();
+    fast::gemm_portable(alpha, a.view(), ta, b.view(), tb, beta, got.view_mut());
+    let tol = 1e-5 * (k as f32 + 1.0) * alpha.abs().max(1.0);
+    let diff = want.max_abs_diff(&got).unwrap();
+    assert!(diff <= tol, "portable m={m} n={n} k={k} {ta:?} {tb:?} alpha={alpha} beta={beta}: diff {diff} > {tol}");
+}
+
+#[test]
+fn portable_micro_kernel_every_transpose() {
+    let mut seed = 10_000;
+    for &(m, n, k) in &[(1, 1, 1), (5, 15, 3), (6, 16, 7), (7, 17, 31), (13, 33, 257), (64, 128, 100), (150, 40, 20)] {
+        for ta in T {
+            for tb in T {
+                for &(alpha, beta) in &[(1.0, 0.0), (-0.5, 1.0), (2.0, 0.25)] {
+                    seed += 1;
+                    check_portable(m, n, k, ta, tb, alpha, beta, seed);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn strided_views_every_transpose_and_tile_edge() {
+    let mut seed = 20_000;
+    for &(m, n, k) in &[(1, 1, 1), (6, 16, 5), (7, 17, 9), (12, 32, 3), (20, 50, 40), (49, 35, 300)] {
+        for ta in T {
+            for tb in T {
+                for &(alpha, beta) in &[(1.0, 0.0), (0.5, 1.0), (-2.0, 0.25)] {
+                    seed += 1;
+                    check_strided(m, n, k, ta, tb, alpha, beta, seed);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn beta_zero_overwrites_nan_in_full_and_edge_tiles() {
+    // 13×35 has full 6×16 tiles and partial ones in both directions.
+    let mut rng = Rng::new(9);
+    let a = Matrix::random_uniform(13, 20, -1.0, 1.0, &mut rng);
+    let b = Matrix::random_uniform(20, 35, -1.0, 1.0, &mut rng);
+    let nan = Matrix::from_vec(13, 35, vec![f32::NAN; 13 * 35]).unwrap();
+    let want = run(Kernel::Reference, 1.0, &a, Transpose::No, &b, Transpose::No, 0.0, &nan);
+    let got = run(Kernel::Fast, 1.0, &a, Transpose::No, &b, Transpose::No, 0.0, &nan);
+    assert!(got.as_slice().iter().all(|x| x.is_finite()));
+    assert!(want.max_abs_diff(&got).unwrap() < 1e-4);
+    let mut portable = nan.clone();
+    fast::gemm_portable(1.0, a.view(), Transpose::No, b.view(), Transpose::No, 0.0, portable.view_mut());
+    assert!(want.max_abs_diff(&portable).unwrap() < 1e-4);
+}
+
+#[test]
+fn empty_inner_dimension_scales_c() {
+    // k = 0: op(A)·op(B) is all zeros, so C = beta · C (and beta = 0 clears NaN).
+    let a = Matrix::zeros(3, 0);
+    let b = Matrix::zeros(0, 4);
+    let c0 = Matrix::from_vec(3, 4, (0..12).map(|x| x as f32).collect()).unwrap();
+    for kernel in [Kernel::Reference, Kernel::Fast] {
+        let half = run(kernel, 1.0, &a, Transpose::No, &b, Transpose::No, 0.5, &c0);
+        assert_eq!(half, c0.scale(0.5));
+        let nan = Matrix::from_vec(3, 4, vec![f32::NAN; 12]).unwrap();
+        assert_eq!(run(kernel, 1.0, &a, Transpose::No, &b, Transpose::No, 0.0, &nan), Matrix::zeros(3, 4));
+    }
+}
+
+#[test]
+fn several_cache_blocks_in_every_dimension() {
+    // k > KC (several pc blocks accumulate onto beta·C), m > MC and n > NC.
+    check(fast::MC + 7, 19, fast::KC * 2 + 5, Transpose::No, Transpose::No, 1.0, 0.5, 30_001);
+    check(fast::MC * 2 + 1, 37, 3 * fast::KC + 1, Transpose::Yes, Transpose::Yes, -1.0, 1.0, 30_002);
+    check(7, fast::NC + 21, 3, Transpose::No, Transpose::Yes, 1.0, 0.0, 30_003);
+    check(13, fast::NC + 40, 2 * fast::KC + 3, Transpose::Yes, Transpose::No, 2.0, 0.25, 30_004);
+}
+
+#[test]
+fn repeated_calls_with_shrinking_and_growing_shapes_reuse_buffers() {
+    // The pack buffers are kept between calls; stale values must never leak into a result.
+    for (i, &(m, n, k)) in [(100, 100, 300), (3, 5, 2), (67, 129, 257), (1, 1, 1), (64, 128, 784)].iter().enumerate() {
+        check(m, n, k, Transpose::No, Transpose::Yes, 1.0, 0.0, 40_000 + i as u64);
     }
 }

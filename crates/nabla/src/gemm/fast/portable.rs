@@ -1,0 +1,28 @@
+//! The portable micro-kernel: plain Rust over a 6 × 16 accumulator array, written so that
+//! the compiler vectorises the inner `j` loop for whatever the baseline target offers.
+
+use super::{MR, NR};
+
+/// The portable [`super::MicroKernel`]; see its contract.
+///
+/// # Safety
+/// As [`super::MicroKernel`]: `c` valid for `MR` rows of `NR` values `rs_c` apart, not
+/// overlapping `a` or `b` (no instruction-set requirement).
+pub(super) unsafe fn kernel(kc: usize, a: &[f32], b: &[f32], c: *mut f32, rs_c: usize, alpha: f32, beta: f32) {
+    let mut acc = [[0.0f32; NR]; MR];
+    for (ap, bp) in a[..kc * MR].chunks_exact(MR).zip(b[..kc * NR].chunks_exact(NR)) {
+        for i in 0..MR {
+            for j in 0..NR {
+                acc[i][j] += ap[i] * bp[j];
+            }
+        }
+    }
+    for (i, sums) in acc.iter().enumerate() {
+        // SAFETY: row i of the tile is NR values at `c + i * rs_c`, valid and unaliased per
+        // the caller's contract; rows are rs_c ≥ NR apart, so the row slices do not overlap.
+        let row = unsafe { std::slice::from_raw_parts_mut(c.add(i * rs_c), NR) };
+        for (c, &s) in row.iter_mut().zip(sums) {
+            *c = if beta == 0.0 { alpha * s } else { beta * *c + alpha * s };
+        }
+    }
+}

@@ -62,8 +62,12 @@ impl DatasetSpec {
 
 /// File names of the four IDX files, in the order train images, train labels, test images,
 /// test labels.
-pub const IDX_FILES: [&str; 4] =
-    ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"];
+pub const IDX_FILES: [&str; 4] = [
+    "train-images-idx3-ubyte.gz",
+    "train-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz",
+];
 
 const DIGIT_CLASSES: &[&str] = &["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
 

@@ -105,7 +105,8 @@ impl Dataset {
         let n = self.images.len().max(1) as f64;
         let scale = 1.0 / f64::from(self.max_value.max(1));
         let mean = histogram.iter().enumerate().map(|(v, &c)| v as f64 * scale * c as f64).sum::<f64>() / n;
-        let var = histogram.iter().enumerate().map(|(v, &c)| (v as f64 * scale - mean).powi(2) * c as f64).sum::<f64>() / n;
+        let var =
+            histogram.iter().enumerate().map(|(v, &c)| (v as f64 * scale - mean).powi(2) * c as f64).sum::<f64>() / n;
         (mean as f32, var.sqrt() as f32)
     }
 
@@ -192,7 +193,8 @@ pub fn load_dir(spec: &DatasetSpec, dir: &Path) -> Result<Split, DataError> {
                 max_value: spec.max_value,
                 classes: spec.classes.iter().map(ToString::to_string).collect(),
             };
-            let (train, test) = stratified_split(&all.labels, all.classes.len(), DIGITS_TEST_FRACTION, DIGITS_SPLIT_SEED);
+            let (train, test) =
+                stratified_split(&all.labels, all.classes.len(), DIGITS_TEST_FRACTION, DIGITS_SPLIT_SEED);
             Ok(Split {
                 train: all.subset(&train, format!("{}/train", spec.name)),
                 test: all.subset(&test, format!("{}/test", spec.name)),
@@ -277,7 +279,8 @@ mod tests {
         assert_eq!(again.1, val);
         assert_ne!(ds.split_validation(0.1, 8).unwrap().1.images, val.images);
         // Every example lands on exactly one side.
-        let mut all: Vec<&[u8]> = (0..train.len).map(|i| train.image(i)).chain((0..val.len).map(|i| val.image(i))).collect();
+        let mut all: Vec<&[u8]> =
+            (0..train.len).map(|i| train.image(i)).chain((0..val.len).map(|i| val.image(i))).collect();
         all.sort();
         let mut orig: Vec<&[u8]> = (0..ds.len).map(|i| ds.image(i)).collect();
         orig.sort();

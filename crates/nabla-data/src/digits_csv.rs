@@ -62,8 +62,9 @@ pub fn parse_digits_csv(path: &Path, text: &[u8]) -> Result<DigitsRows, DataErro
             if col > DIGITS_PIXELS {
                 continue;
             }
-            let value = parse_value(field)
-                .ok_or_else(|| csv_error(line_no, format!("column {}: `{}` is not a whole number", col + 1, field.trim())))?;
+            let value = parse_value(field).ok_or_else(|| {
+                csv_error(line_no, format!("column {}: `{}` is not a whole number", col + 1, field.trim()))
+            })?;
             if col < DIGITS_PIXELS {
                 if value > u32::from(DIGITS_MAX) {
                     return Err(csv_error(line_no, format!("column {}: pixel {value} is outside 0..=16", col + 1)));
@@ -77,7 +78,10 @@ pub fn parse_digits_csv(path: &Path, text: &[u8]) -> Result<DigitsRows, DataErro
         }
         if fields != DIGITS_PIXELS + 1 {
             rows.pixels.truncate(start);
-            return Err(csv_error(line_no, format!("expected {} comma-separated values, found {fields}", DIGITS_PIXELS + 1)));
+            return Err(csv_error(
+                line_no,
+                format!("expected {} comma-separated values, found {fields}", DIGITS_PIXELS + 1),
+            ));
         }
     }
     if rows.labels.is_empty() {
@@ -103,7 +107,8 @@ mod tests {
     #[test]
     fn header_integers_and_floats() {
         let header: Vec<String> = (0..64).map(|k| format!("p{k}")).chain(["label".to_string()]).collect();
-        let floats: Vec<String> = (0..64).map(|k| format!("{:.18e}", f64::from(k % 17))).chain(["7.0e+00".into()]).collect();
+        let floats: Vec<String> =
+            (0..64).map(|k| format!("{:.18e}", f64::from(k % 17))).chain(["7.0e+00".into()]).collect();
         let text = format!("{}\n{}\r\n{}\n\n", header.join(","), row(3), floats.join(","));
         let rows = parse_digits_csv(p(), text.as_bytes()).unwrap();
         assert_eq!(rows.labels, vec![3, 7]);

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::catalog::{spec, DatasetSpec, FileSpec};
-use crate::locate::existing_file;
+use crate::locate::{data_roots, existing_file, find_in, DataRoot, Located};
 use crate::verify::verify_file;
 use crate::DataError;
 
@@ -99,6 +99,41 @@ pub fn fetch(
 ) -> Result<PathBuf, DataError> {
     let options = FetchOptions { mirror: mirror.map(str::to_string), ..FetchOptions::default() };
     fetch_with(spec(name)?, dest_root, &options, progress)
+}
+
+/// The data root a download goes to: the first of [`data_roots`]`(explicit)` (`--data DIR`,
+/// else `$NABLA_DATA`, else the user data directory).
+pub fn download_root(explicit: Option<&Path>) -> Option<DataRoot> {
+    data_roots(explicit).into_iter().next()
+}
+
+/// Finds the data set `name` in the data roots; when no root holds it, downloads it into
+/// [`download_root`] first (as torchvision's `download=True` does) and returns it from there.
+/// With no data root at all, the error is [`DataError::NotFound`] saying how to name one.
+pub fn find_or_fetch(
+    name: &str,
+    explicit: Option<&Path>,
+    mirror: Option<&str>,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Located, DataError> {
+    let options = FetchOptions { mirror: mirror.map(str::to_string), ..FetchOptions::default() };
+    find_or_fetch_in(spec(name)?, &data_roots(explicit), &options, progress)
+}
+
+/// [`find_or_fetch`] over the given roots (downloading into the first).
+pub fn find_or_fetch_in(
+    spec: &'static DatasetSpec,
+    roots: &[DataRoot],
+    options: &FetchOptions,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Located, DataError> {
+    match find_in(spec, roots) {
+        Err(DataError::NotFound { .. }) if !roots.is_empty() => {
+            fetch_with(spec, &roots[0].path, options, progress)?;
+            find_in(spec, &roots[..1])
+        }
+        other => other,
+    }
 }
 
 /// [`fetch`] with every option.

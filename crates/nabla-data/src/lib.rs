@@ -40,7 +40,7 @@ pub use content::{hash_file, read_content, Hashes};
 pub use dataset::{load, load_dir, stratified_split, Dataset, Split, DIGITS_SPLIT_SEED, DIGITS_TEST_FRACTION};
 pub use digits_csv::{parse_digits_csv, read_digits_csv, DigitsRows};
 pub use error::DataError;
-pub use fetch::{fetch, fetch_with, FetchOptions, Progress};
+pub use fetch::{download_root, fetch, fetch_with, find_or_fetch, find_or_fetch_in, FetchOptions, Progress};
 pub use locate::{
     data_roots, data_roots_from, existing_file, find, find_in, survey, user_data_dir, DataRoot, Located, Lookup,
     RootSource, DATA_ENV,

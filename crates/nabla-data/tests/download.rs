@@ -7,7 +7,9 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
-use nabla_data::{fetch, fetch_with, spec, verify, DataError, FetchOptions, Progress};
+use nabla_data::{
+    fetch, fetch_with, find_or_fetch_in, spec, verify, DataError, DataRoot, FetchOptions, Progress, RootSource,
+};
 use support::{shared_data, ServerOptions, TestServer};
 
 fn quick(mirror: String) -> FetchOptions {
@@ -154,4 +156,22 @@ fn not_found_is_not_retried() {
     assert!(matches!(err, DataError::HttpStatus { status: 404, .. }), "{err:?}");
     assert_eq!(server.seen().len(), 1);
     assert!(files_in(&dest.path().join("digits")).is_empty());
+}
+
+#[test]
+fn find_or_fetch_downloads_only_what_is_missing_into_the_first_root() {
+    let server = TestServer::start(serving_shared());
+    let first = tempfile::tempdir().unwrap();
+    let roots = [
+        DataRoot { path: first.path().to_path_buf(), source: RootSource::Explicit },
+        DataRoot { path: shared_data(), source: RootSource::Env },
+    ];
+    // Present in the second root: found there, nothing downloaded.
+    let found = find_or_fetch_in(spec("digits").unwrap(), &roots, &quick(server.url("digits")), &mut |_| {}).unwrap();
+    assert_eq!((found.root.source, server.seen().len()), (RootSource::Env, 0));
+    // Present nowhere: downloaded into the first root.
+    let found =
+        find_or_fetch_in(spec("digits").unwrap(), &roots[..1], &quick(server.url("digits")), &mut |_| {}).unwrap();
+    assert_eq!(found.dir, first.path().join("digits"));
+    assert_eq!(found.load().unwrap().test.len, 359);
 }

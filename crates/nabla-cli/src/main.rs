@@ -27,7 +27,10 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => return usage_error(&err),
+    };
     let result = match cli.command {
         Command::Xor(args) => commands::xor::run(&args),
         Command::Data(cmd) => commands::data::run(cmd),
@@ -38,10 +41,33 @@ fn main() -> ExitCode {
     }
 }
 
+/// `--help` and `--version` print as clap renders them; a bad flag prints clap's first line
+/// (which names the flag, the value and the rule) and exits with 2, as usage errors do.
+fn usage_error(err: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        err.kind(),
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        let _ = err.print();
+        return if err.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+    }
+    let text = err.to_string();
+    let first = text.lines().next().unwrap_or("invalid arguments");
+    #[allow(clippy::print_stderr)]
+    {
+        eprintln!("{first} (see `nabla --help`)");
+    }
+    ExitCode::from(2)
+}
+
 /// Prints an error as one line (with its causes joined by `: `) and picks the exit code.
 /// A closed stdout (`nabla … | head`) is not an error.
 fn report(err: &anyhow::Error) -> ExitCode {
-    if err.chain().any(|e| e.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)) {
+    if err
+        .chain()
+        .any(|e| e.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
+    {
         return ExitCode::SUCCESS;
     }
     let message: Vec<String> = err.chain().map(ToString::to_string).collect();

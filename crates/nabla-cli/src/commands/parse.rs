@@ -1,0 +1,39 @@
+//! Value parsers for flags: each rejects a bad value with a message that names the rule.
+
+use nabla::{Activation, Init};
+
+/// A whole number ≥ 0.
+pub fn non_negative_u64(s: &str) -> Result<u64, String> {
+    s.trim().parse::<u64>().map_err(|_| format!("expected a whole number ≥ 0, got `{s}`"))
+}
+
+/// A whole number ≥ 1.
+pub fn positive_u64(s: &str) -> Result<u64, String> {
+    match s.trim().parse::<u64>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("expected a whole number ≥ 1, got `{s}`")),
+    }
+}
+
+/// A whole number ≥ 1.
+pub fn positive_usize(s: &str) -> Result<usize, String> {
+    positive_u64(s).and_then(|n| usize::try_from(n).map_err(|_| format!("`{s}` is too large")))
+}
+
+/// A finite number > 0.
+pub fn positive_f32(s: &str) -> Result<f32, String> {
+    match s.trim().parse::<f32>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!("expected a finite number > 0, got `{s}`")),
+    }
+}
+
+/// An activation name.
+pub fn activation(s: &str) -> Result<Activation, String> {
+    s.parse().map_err(|e: nabla::Error| e.to_string())
+}
+
+/// An initialiser name.
+pub fn init(s: &str) -> Result<Init, String> {
+    s.parse().map_err(|e: nabla::Error| e.to_string())
+}

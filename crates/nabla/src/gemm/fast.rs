@@ -66,7 +66,35 @@ type MicroKernel = unsafe fn(kc: usize, a: &[f32], b: &[f32], c: *mut f32, rs_c:
 /// `a: [m, k]` (or `[k, m]` with `ta = Yes`), `b: [k, n]` (or `[n, k]` with `tb = Yes`),
 /// `c: [m, n]`. Shapes must already be checked (see [`super::gemm_with`]).
 pub fn gemm(alpha: f32, a: MatRef<'_>, ta: Transpose, b: MatRef<'_>, tb: Transpose, beta: f32, c: MatMut<'_>) {
-    blocked(selected().kernel(), alpha, a, ta, b, tb, beta, c);
+    let (m, k) = ta.apply(a.shape());
+    if m * c.cols() * k <= SMALL {
+        direct(alpha, a, ta, b, tb, beta, c);
+    } else {
+        blocked(selected().kernel(), alpha, a, ta, b, tb, beta, c);
+    }
+}
+
+/// Below this many multiply-adds, packing costs more than it saves (a 2-2-1 XOR net does
+/// 2 to 4 per product), so such products take the [`direct`] loops.
+const SMALL: usize = 512;
+
+/// Tiny products: one dot product per element of `C`, no packing, no allocation.
+fn direct(alpha: f32, a: MatRef<'_>, ta: Transpose, b: MatRef<'_>, tb: Transpose, beta: f32, mut c: MatMut<'_>) {
+    let (m, k) = ta.apply(a.shape());
+    let n = c.cols();
+    for i in 0..m {
+        for j in 0..n {
+            let mut sum = 0.0f32;
+            for p in 0..k {
+                let aip = if ta == Transpose::No { a.get(i, p) } else { a.get(p, i) };
+                let bpj = if tb == Transpose::No { b.get(p, j) } else { b.get(j, p) };
+                sum += aip * bpj;
+            }
+            // beta = 0 overwrites C without reading it (it may hold NaN).
+            let old = if beta == 0.0 { 0.0 } else { beta * c.get(i, j) };
+            c.set(i, j, old + alpha * sum);
+        }
+    }
 }
 
 /// [`gemm`] forced onto the portable micro-kernel, so that the tests cover it on machines

@@ -21,6 +21,12 @@ struct Cli {
 enum Command {
     /// Train the lecture's 2-2-1 XOR network and show its truth table.
     Xor(commands::xor::XorArgs),
+    /// Train an MLP on a data set (mnist, fashion-mnist, digits).
+    Train(commands::train::TrainArgs),
+    /// Evaluate a checkpoint on a data set's test split: accuracy, loss, confusion matrix.
+    Eval(commands::eval::EvalArgs),
+    /// Classify an image (PNG/JPEG) or a data-set example with a checkpoint.
+    Predict(commands::predict::PredictArgs),
     /// List, verify and download data sets.
     #[command(subcommand)]
     Data(commands::data::DataCommand),
@@ -33,6 +39,9 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Xor(args) => commands::xor::run(&args),
+        Command::Train(args) => commands::train::run(&args),
+        Command::Eval(args) => commands::eval::run(&args),
+        Command::Predict(args) => commands::predict::run(&args),
         Command::Data(cmd) => commands::data::run(cmd),
     };
     match result {

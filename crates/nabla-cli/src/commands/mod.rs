@@ -1,5 +1,8 @@
 //! One module per subcommand, plus the flag value parsers they share.
 
 pub mod data;
+pub mod eval;
 pub mod parse;
+pub mod predict;
+pub mod train;
 pub mod xor;

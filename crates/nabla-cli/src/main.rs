@@ -27,6 +27,9 @@ enum Command {
     Eval(commands::eval::EvalArgs),
     /// Classify an image (PNG/JPEG) or a data-set example with a checkpoint.
     Predict(commands::predict::PredictArgs),
+    /// List, show, export and clean up tracked runs.
+    #[command(subcommand)]
+    Runs(commands::runs::RunsCommand),
     /// List, verify and download data sets.
     #[command(subcommand)]
     Data(commands::data::DataCommand),
@@ -42,6 +45,7 @@ fn main() -> ExitCode {
         Command::Train(args) => commands::train::run(&args),
         Command::Eval(args) => commands::eval::run(&args),
         Command::Predict(args) => commands::predict::run(&args),
+        Command::Runs(cmd) => commands::runs::run(cmd),
         Command::Data(cmd) => commands::data::run(cmd),
     };
     match result {

@@ -4,5 +4,6 @@ pub mod data;
 pub mod eval;
 pub mod parse;
 pub mod predict;
+pub mod runs;
 pub mod train;
 pub mod xor;

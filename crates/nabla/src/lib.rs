@@ -31,7 +31,7 @@ pub use gemm::{gemm, Transpose};
 pub use init::Init;
 pub use loss::{Loss, Targets};
 pub use matrix::{MatMut, MatRef, Matrix};
-pub use mlp::{Mlp, MlpSpec, Workspace};
+pub use mlp::{Dropout, Mlp, MlpSpec, Workspace};
 pub use optim::{Optimizer, OptimizerConfig, OptimizerKind, Sgd};
 pub use regularizer::Regularizer;
 

@@ -229,6 +229,31 @@ impl Mlp {
     /// The forward pass. `x: [B, n_0]`; returns the output `[B, n_L]`, a view into `ws`,
     /// which also keeps every `z_l` and `a_l` for the backward pass.
     pub fn forward<'w>(&self, x: MatRef<'_>, ws: &'w mut Workspace) -> Result<MatRef<'w>> {
+        self.forward_impl(x, ws, None)
+    }
+
+    /// The forward pass of training with (inverted) dropout: each input feature is zeroed
+    /// with probability `dropout.input`, each hidden unit's output with probability
+    /// `dropout.hidden`, and the survivors are scaled by `1 / (1 − p)` so that the expected
+    /// activation is unchanged and inference needs no rescaling (Srivastava et al. 2014).
+    /// The masks are drawn from `rng` and kept in `ws` for [`Mlp::backward`].
+    pub fn forward_train<'w>(
+        &self,
+        x: MatRef<'_>,
+        ws: &'w mut Workspace,
+        dropout: Dropout,
+        rng: &mut Rng,
+    ) -> Result<MatRef<'w>> {
+        dropout.validate()?;
+        self.forward_impl(x, ws, Some((dropout, rng)))
+    }
+
+    fn forward_impl<'w>(
+        &self,
+        x: MatRef<'_>,
+        ws: &'w mut Workspace,
+        mut dropout: Option<(Dropout, &mut Rng)>,
+    ) -> Result<MatRef<'w>> {
         if x.cols() != self.spec.inputs() {
             return Err(Error::Shape {
                 op: "mlp forward",
@@ -237,22 +262,51 @@ impl Mlp {
             });
         }
         let batch = x.rows();
+        let (p_in, p_hidden) = dropout.as_ref().map_or((0.0, 0.0), |(d, _)| (d.input, d.hidden));
         ws.prepare(&self.spec, batch);
-        for (l, layer) in self.layers.iter().enumerate() {
-            let (z_all, a_all) = (&mut ws.z, &mut ws.a);
-            let n = layer.outputs;
-            let (before, rest) = a_all.split_at_mut(l);
-            let input =
-                if l == 0 { x } else { MatRef::new(&before[l - 1][..batch * layer.inputs], batch, layer.inputs)? };
-            let z = &mut z_all[l][..batch * n];
-            layer.forward(self.layer_params(l), input, MatMut::new(z, batch, n)?)?;
-            self.spec.activation(l).forward(z, &mut rest[0][..batch * n]);
-        }
         ws.batch = batch;
+        ws.input_dropped = p_in > 0.0;
+        ws.hidden_dropped = p_hidden > 0.0 && self.layers.len() > 1;
+        if let (true, Some((_, rng))) = (ws.input_dropped, dropout.as_mut()) {
+            let n = self.spec.inputs();
+            ws.x_drop.resize(batch * n, 0.0);
+            ws.x_mask.resize(batch * n, 0.0);
+            draw_mask(&mut ws.x_mask, p_in, rng);
+            for i in 0..batch {
+                let row = x.row(i);
+                for j in 0..n {
+                    ws.x_drop[i * n + j] = row[j] * ws.x_mask[i * n + j];
+                }
+            }
+        }
         let last = self.layers.len() - 1;
+        let (input_dropped, hidden_dropped) = (ws.input_dropped, ws.hidden_dropped);
+        for (l, layer) in self.layers.iter().enumerate() {
+            let (n, n_in) = (layer.outputs, layer.inputs);
+            // Split the buffers so that layer l reads a_{l-1} while writing z_l and a_l.
+            let (a_before, a_rest) = ws.a.split_at_mut(l);
+            let hidden_count = ws.a_drop.len();
+            let (drop_before, drop_rest) = ws.a_drop.split_at_mut(l.min(hidden_count));
+            let input = match (l, input_dropped, hidden_dropped) {
+                (0, false, _) => x,
+                (0, true, _) => MatRef::new(&ws.x_drop[..batch * n_in], batch, n_in)?,
+                (_, _, false) => MatRef::new(&a_before[l - 1][..batch * n_in], batch, n_in)?,
+                (_, _, true) => MatRef::new(&drop_before[l - 1][..batch * n_in], batch, n_in)?,
+            };
+            let z = &mut ws.z[l][..batch * n];
+            layer.forward(self.layer_params(l), input, MatMut::new(z, batch, n)?)?;
+            let a = &mut a_rest[0][..batch * n];
+            self.spec.activation(l).forward(z, a);
+            if let (true, true, Some((_, rng))) = (hidden_dropped, l < last, dropout.as_mut()) {
+                let mask = &mut ws.masks[l][..batch * n];
+                draw_mask(mask, p_hidden, rng);
+                for ((d, &a), &m) in drop_rest[0][..batch * n].iter_mut().zip(a.iter()).zip(mask.iter()) {
+                    *d = a * m;
+                }
+            }
+        }
         MatRef::new(&ws.a[last][..batch * self.spec.outputs()], batch, self.spec.outputs())
     }
-
     /// The backward pass, after [`Mlp::forward`] on the same `x` and `ws`, with the loss
     /// gradient `dL/da_L` already in `ws.output_grad_mut()`. Writes `dL/dθ` for every
     /// parameter into `grads` (overwritten).
@@ -271,22 +325,29 @@ impl Mlp {
                 reason: format!("backward must see the same input as the forward pass ({batch} rows)"),
             });
         }
+        let last = self.layers.len() - 1;
         for l in (0..self.layers.len()).rev() {
             let layer = self.layers[l];
-            let n = layer.outputs;
+            let (n, n_in) = (layer.outputs, layer.inputs);
+            if ws.hidden_dropped && l < last {
+                // The next layer saw a ⊙ mask, so dL/da = dL/d(a ⊙ mask) ⊙ mask.
+                for (g, &m) in ws.grad_a[..batch * n].iter_mut().zip(&ws.masks[l][..batch * n]) {
+                    *g *= m;
+                }
+            }
             {
                 let (da, dz) = (&ws.grad_a[..batch * n], &mut ws.grad_z[..batch * n]);
                 self.spec.activation(l).backward(&ws.z[l][..batch * n], &ws.a[l][..batch * n], da, dz);
             }
-            let input =
-                if l == 0 { x } else { MatRef::new(&ws.a[l - 1][..batch * layer.inputs], batch, layer.inputs)? };
+            let input = match (l, ws.input_dropped, ws.hidden_dropped) {
+                (0, false, _) => x,
+                (0, true, _) => MatRef::new(&ws.x_drop[..batch * n_in], batch, n_in)?,
+                (_, _, false) => MatRef::new(&ws.a[l - 1][..batch * n_in], batch, n_in)?,
+                (_, _, true) => MatRef::new(&ws.a_drop[l - 1][..batch * n_in], batch, n_in)?,
+            };
             let dz = MatRef::new(&ws.grad_z[..batch * n], batch, n)?;
             // dz_l is consumed here; grad_a is free again and receives da_{l−1}.
-            let dx = if l == 0 {
-                None
-            } else {
-                Some(MatMut::new(&mut ws.grad_a[..batch * layer.inputs], batch, layer.inputs)?)
-            };
+            let dx = if l == 0 { None } else { Some(MatMut::new(&mut ws.grad_a[..batch * n_in], batch, n_in)?) };
             layer.backward(self.layer_params(l), input, dz, &mut grads[self.layer_range(l)], dx)?;
         }
         Ok(())
@@ -362,6 +423,39 @@ impl Mlp {
     }
 }
 
+/// Dropout probabilities for [`Mlp::forward_train`].
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Dropout {
+    /// Probability of zeroing an input feature.
+    pub input: f32,
+    /// Probability of zeroing a hidden unit's output.
+    pub hidden: f32,
+}
+
+impl Dropout {
+    /// No dropout.
+    pub const NONE: Dropout = Dropout { input: 0.0, hidden: 0.0 };
+
+    /// Both probabilities must be in `[0, 1)`.
+    pub fn validate(&self) -> Result<()> {
+        for (name, p) in [("input dropout", self.input), ("dropout", self.hidden)] {
+            if !(0.0..1.0).contains(&p) {
+                return Err(Error::Invalid { name, value: p.to_string(), reason: "must be in [0, 1)".into() });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Fills `mask` with 0 (probability `p`) or `1 / (1 − p)`.
+fn draw_mask(mask: &mut [f32], p: f32, rng: &mut Rng) {
+    let keep = 1.0 / (1.0 - p);
+    let p = f64::from(p);
+    for m in mask {
+        *m = if rng.next_f64() < p { 0.0 } else { keep };
+    }
+}
+
 /// The per-batch buffers of forward and backward: `z_l` and `a_l` for every layer and two
 /// gradient buffers as wide as the widest layer. Allocated once for a batch size and
 /// reused; a smaller batch (the last one of an epoch) uses the leading rows.
@@ -371,6 +465,13 @@ pub struct Workspace {
     a: Vec<Vec<f32>>,
     grad_a: Vec<f32>,
     grad_z: Vec<f32>,
+    /// Dropout: the masked hidden outputs, their masks (0 or 1/(1−p)), the masked input.
+    a_drop: Vec<Vec<f32>>,
+    masks: Vec<Vec<f32>>,
+    x_drop: Vec<f32>,
+    x_mask: Vec<f32>,
+    input_dropped: bool,
+    hidden_dropped: bool,
     capacity: usize,
     batch: usize,
     sizes: Vec<usize>,
@@ -395,6 +496,11 @@ impl Workspace {
         self.a = spec.sizes[1..].iter().map(|&n| vec![0.0; cap * n]).collect();
         self.grad_a = vec![0.0; cap * widest];
         self.grad_z = vec![0.0; cap * widest];
+        let hidden = &spec.sizes[1..spec.sizes.len() - 1];
+        self.a_drop = hidden.iter().map(|&n| vec![0.0; cap * n]).collect();
+        self.masks = hidden.iter().map(|&n| vec![0.0; cap * n]).collect();
+        self.x_drop = Vec::with_capacity(cap * spec.sizes[0]);
+        self.x_mask = Vec::with_capacity(cap * spec.sizes[0]);
         self.capacity = cap;
         self.sizes = spec.sizes.clone();
     }

@@ -167,3 +167,59 @@ fn same_seed_same_network() {
     assert_eq!(a.params(), b.params());
     assert_ne!(a.params(), c.params());
 }
+
+/// With the masks held fixed (the same RNG state for every evaluation), the gradient of a
+/// dropout network is checked like any other.
+#[test]
+fn dropout_gradients_match_finite_differences() {
+    for hidden in [Activation::Tanh, Activation::Sigmoid, Activation::Elu { alpha: 1.0 }] {
+        let p = problem(hidden, Activation::Identity, 21);
+        let dropout = Dropout { input: 0.2, hidden: 0.3 };
+        let rng = Rng::new(99);
+        let loss_at = |params: &[f32], ws: &mut Workspace, grads: Option<&mut [f32]>| -> f64 {
+            let m = Mlp::from_params(p.mlp.spec().clone(), params.to_vec()).unwrap();
+            let out = m.forward_train(p.x.view(), ws, dropout, &mut rng.clone()).unwrap().to_matrix();
+            let targets = Targets::Classes(&p.classes);
+            match grads {
+                None => Loss::SoftmaxCrossEntropy.forward_backward(out.view(), targets, None).unwrap(),
+                Some(g) => {
+                    let l = Loss::SoftmaxCrossEntropy
+                        .forward_backward(out.view(), targets, Some(ws.output_grad_mut()))
+                        .unwrap();
+                    m.backward(p.x.view(), ws, g).unwrap();
+                    l
+                }
+            }
+        };
+        let mut ws = Workspace::new(p.mlp.spec(), 6);
+        let mut grads = vec![0.0; p.mlp.num_params()];
+        loss_at(p.mlp.params(), &mut ws, Some(&mut grads));
+        let mut params = p.mlp.params().to_vec();
+        let report = GradCheck::default().check(&mut params, &grads, |q| loss_at(q, &mut ws, None));
+        assert!(report.passed(), "{hidden}: {report:?}");
+        let off: Vec<f32> = grads.iter().map(|g| g * 1.01).collect();
+        assert!(!GradCheck::default().check(&mut params, &off, |q| loss_at(q, &mut ws, None)).passed());
+    }
+}
+
+#[test]
+fn dropout_zeroes_about_p_and_keeps_the_mean() {
+    let spec = MlpSpec::new(vec![50, 400, 2], Activation::Identity, Activation::Identity).unwrap();
+    // Identity weights would be simplest; instead check the masks through the activations.
+    let mlp = Mlp::new(spec, Init::XavierUniform, &mut Rng::new(1));
+    let x = Matrix::random_uniform(64, 50, 0.5, 1.0, &mut Rng::new(2));
+    let mut ws = Workspace::new(mlp.spec(), 64);
+    let mut rng = Rng::new(3);
+    mlp.forward_train(x.view(), &mut ws, Dropout { input: 0.0, hidden: 0.25 }, &mut rng).unwrap();
+    let masks = &ws.masks[0][..64 * 400];
+    let zeros = masks.iter().filter(|&&m| m == 0.0).count() as f64 / masks.len() as f64;
+    assert!((zeros - 0.25).abs() < 0.01, "{zeros}");
+    let mean = masks.iter().map(|&m| f64::from(m)).sum::<f64>() / masks.len() as f64;
+    assert!((mean - 1.0).abs() < 0.02, "{mean}");
+    // Evaluation (plain forward) is deterministic and uses no mask.
+    let a = mlp.forward(x.view(), &mut ws).unwrap().to_matrix();
+    let b = mlp.predict(x.view()).unwrap();
+    assert_eq!(a, b);
+    assert!(Dropout { input: 1.0, hidden: 0.0 }.validate().is_err());
+    assert!(mlp.forward_train(x.view(), &mut ws, Dropout { input: 0.0, hidden: -0.1 }, &mut rng).is_err());
+}

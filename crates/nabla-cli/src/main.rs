@@ -22,7 +22,7 @@ enum Command {
     /// Train the lecture's 2-2-1 XOR network and show its truth table.
     Xor(commands::xor::XorArgs),
     /// Train an MLP on a data set (mnist, fashion-mnist, digits).
-    Train(commands::train::TrainArgs),
+    Train(Box<commands::train::TrainArgs>),
     /// Evaluate a checkpoint on a data set's test split: accuracy, loss, confusion matrix.
     Eval(commands::eval::EvalArgs),
     /// Classify an image (PNG/JPEG) or a data-set example with a checkpoint.

@@ -1,6 +1,14 @@
 //! # nabla-train — training loops on top of the engine
 //!
-//! [`xor`] is the lecture's 2-2-1 network and its many-seed success-rate experiment.
-//! The trainer knows nothing of terminals, files or databases: callers decide what to show.
+//! [`xor`] is the lecture's 2-2-1 network and its many-seed success-rate experiment;
+//! [`train`] is the data-set trainer with its typed [`config`]; [`checkpoint`] saves and loads
+//! models as safetensors; [`metrics`] turns predictions into accuracy and confusion matrices.
+//! The trainer knows nothing of terminals, files or databases beyond checkpoints: it reports
+//! to an observer, and callers decide what to show.
 
+pub mod checkpoint;
+pub mod config;
+pub mod metrics;
+pub mod schedule;
+pub mod train;
 pub mod xor;

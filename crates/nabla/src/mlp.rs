@@ -365,15 +365,21 @@ impl Mlp {
         grads: &mut [f32],
     ) -> Result<f64> {
         self.forward(x, ws)?;
+        let value = self.output_loss(targets, loss, ws)?;
+        self.backward(x, ws, grads)?;
+        Ok(value + self.add_regularization(reg, grads))
+    }
+
+    /// After a forward pass: the loss of the output kept in `ws` against `targets`, with
+    /// `dL/da_L` written into `ws` for [`Mlp::backward`].
+    pub fn output_loss(&self, targets: Targets<'_>, loss: Loss, ws: &mut Workspace) -> Result<f64> {
         let (batch, out) = (ws.batch, self.spec.outputs());
         let last = self.layers.len() - 1;
-        let value = loss.forward_backward(
+        loss.forward_backward(
             MatRef::new(&ws.a[last][..batch * out], batch, out)?,
             targets,
             Some(MatMut::new(&mut ws.grad_a[..batch * out], batch, out)?),
-        )?;
-        self.backward(x, ws, grads)?;
-        Ok(value + self.add_regularization(reg, grads))
+        )
     }
 
     /// The loss without gradients (evaluation).

@@ -164,13 +164,13 @@ fn fetch(args: &FetchArgs) -> anyhow::Result<()> {
 
 /// Shows download progress on stderr: a progress bar per file on a terminal, else one plain
 /// line per event worth a line.
-struct FetchReporter {
+pub(crate) struct FetchReporter {
     terminal: bool,
     bar: Option<ProgressBar>,
 }
 
 impl FetchReporter {
-    fn new(terminal: bool) -> Self {
+    pub(crate) fn new(terminal: bool) -> Self {
         FetchReporter { terminal, bar: None }
     }
 
@@ -183,7 +183,7 @@ impl FetchReporter {
         }
     }
 
-    fn report(&mut self, progress: Progress) {
+    pub(crate) fn report(&mut self, progress: Progress) {
         match progress {
             Progress::AlreadyPresent { file, path } => {
                 self.line(&format!("{file}: already present and verified ({})", display(&path)));
@@ -228,7 +228,7 @@ impl FetchReporter {
         }
     }
 
-    fn finish(&mut self) {
+    pub(crate) fn finish(&mut self) {
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }

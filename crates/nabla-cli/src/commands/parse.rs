@@ -37,3 +37,27 @@ pub fn activation(s: &str) -> Result<Activation, String> {
 pub fn init(s: &str) -> Result<Init, String> {
     s.parse().map_err(|e: nabla::Error| e.to_string())
 }
+
+/// A finite number ≥ 0.
+pub fn non_negative_f32(s: &str) -> Result<f32, String> {
+    match s.trim().parse::<f32>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!("expected a finite number ≥ 0, got `{s}`")),
+    }
+}
+
+/// A number in `[0, 1)`.
+pub fn unit_interval_f32(s: &str) -> Result<f32, String> {
+    match s.trim().parse::<f32>() {
+        Ok(v) if (0.0..1.0).contains(&v) => Ok(v),
+        _ => Err(format!("expected a number in [0, 1), got `{s}`")),
+    }
+}
+
+/// A number in `[0, 1)`.
+pub fn unit_interval_f64(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if (0.0..1.0).contains(&v) => Ok(v),
+        _ => Err(format!("expected a number in [0, 1), got `{s}`")),
+    }
+}

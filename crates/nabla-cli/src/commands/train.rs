@@ -1,10 +1,331 @@
-//! `nabla train` (being written).
+//! `nabla train DATASET`: train an MLP classifier from the command line.
+//!
+//! Settings are merged in one place, in this order: the recipe's defaults (or, with
+//! `--resume`, the checkpoint's own settings), then a `--config` TOML file, then the flags
+//! given on the command line. The merged `TrainConfig` is what trains, what is printed and
+//! what every checkpoint stores.
 
-/// Flags of `nabla train`.
+use std::io::{self, IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use nabla::optim::OptimizerKind;
+use nabla::{Activation, Init};
+use nabla_train::checkpoint;
+use nabla_train::config::{parse_hidden, TrainConfig};
+use nabla_train::schedule::Schedule;
+use nabla_train::train::{self, CheckpointKind, EpochMetrics, Observer, StartInfo, StepInfo, TrainError, TrainRun};
+use serde_json::json;
+
+use crate::commands::data::FetchReporter;
+use crate::commands::parse;
+
+/// Flags of `nabla train`. Every setting flag is optional: an unset flag keeps the value of
+/// the layer below it (config file, checkpoint, defaults).
 #[derive(Debug, clap::Args)]
-pub struct TrainArgs {}
+pub struct TrainArgs {
+    /// The data set: mnist, fashion-mnist or digits.
+    pub dataset: String,
+    /// A TOML file of settings (keys as the flags: `lr = 0.01`, `hidden = [128, 64]`).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Hidden layer widths, e.g. `512,256` (default 512,256).
+    #[arg(long, value_parser = parse_hidden, value_name = "W1,W2,…")]
+    pub hidden: Option<Vec<usize>>,
+    /// Hidden activation: relu, leaky-relu[:alpha], elu[:alpha], sigmoid, tanh (default relu).
+    #[arg(long, value_parser = parse::activation)]
+    pub activation: Option<Activation>,
+    /// Initialiser: he, he-uniform, xavier, uniform[:limit] (default he).
+    #[arg(long, value_parser = parse::init)]
+    pub init: Option<Init>,
+    /// Optimiser: sgd, momentum, nesterov, adam, adamw (default adam).
+    #[arg(long, value_parser = parse_optimizer)]
+    pub optimizer: Option<OptimizerKind>,
+    /// Peak learning rate (default 0.001).
+    #[arg(long, value_parser = parse::positive_f32, allow_hyphen_values = true)]
+    pub lr: Option<f32>,
+    /// Momentum for momentum/nesterov (default 0.9).
+    #[arg(long, value_parser = parse::unit_interval_f32, allow_hyphen_values = true)]
+    pub momentum: Option<f32>,
+    /// Weight decay (default 0).
+    #[arg(long, value_parser = parse::non_negative_f32, allow_hyphen_values = true)]
+    pub weight_decay: Option<f32>,
+    /// L1 penalty λ on the weights (default 0).
+    #[arg(long, value_parser = parse::non_negative_f32, allow_hyphen_values = true)]
+    pub l1: Option<f32>,
+    /// L2 penalty λ on the weights (default 0).
+    #[arg(long, value_parser = parse::non_negative_f32, allow_hyphen_values = true)]
+    pub l2: Option<f32>,
+    /// Dropout probability of hidden units (default 0.2).
+    #[arg(long, value_parser = parse::unit_interval_f32, allow_hyphen_values = true)]
+    pub dropout: Option<f32>,
+    /// Dropout probability of input pixels (default 0).
+    #[arg(long, value_parser = parse::unit_interval_f32, allow_hyphen_values = true)]
+    pub input_dropout: Option<f32>,
+    /// Examples per step (default 128; 32 for digits).
+    #[arg(long, value_parser = parse::positive_usize, allow_hyphen_values = true)]
+    pub batch_size: Option<usize>,
+    /// Passes over the training data (default 15; 60 for digits).
+    #[arg(long, value_parser = parse::positive_usize, allow_hyphen_values = true)]
+    pub epochs: Option<usize>,
+    /// Learning-rate schedule: constant, step, cosine (default cosine).
+    #[arg(long, value_parser = parse_schedule)]
+    pub schedule: Option<Schedule>,
+    /// Epochs of linear learning-rate warm-up (default 0).
+    #[arg(long, value_parser = parse::non_negative_f32, allow_hyphen_values = true)]
+    pub warmup_epochs: Option<f32>,
+    /// Seed of every random draw (default 0).
+    #[arg(long, value_parser = parse::non_negative_u64, allow_hyphen_values = true)]
+    pub seed: Option<u64>,
+    /// Threads for the matrix kernels (default 1).
+    #[arg(long, value_parser = parse::positive_usize, allow_hyphen_values = true)]
+    pub threads: Option<usize>,
+    /// Share of the training set held out for validation, 0 to validate on the test set
+    /// (default 0.1).
+    #[arg(long, value_parser = parse::unit_interval_f64, allow_hyphen_values = true)]
+    pub val_split: Option<f64>,
+    /// Standardise inputs with the training set's pixel mean and standard deviation.
+    #[arg(long)]
+    pub standardize: bool,
+    /// Where checkpoints go (default `runs/DATASET`).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Continue from a checkpoint (its settings, weights and optimiser state).
+    #[arg(long, value_name = "CKPT")]
+    pub resume: Option<PathBuf>,
+    /// Where data sets are looked for (then `$NABLA_DATA`, then the user data directory).
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// Never download: fail if the data set is not on this machine.
+    #[arg(long)]
+    pub offline: bool,
+    /// Download from this base URL instead of the official source.
+    #[arg(long, value_name = "URL")]
+    pub mirror: Option<String>,
+    /// One JSON object per epoch, and a last `{"final": true, …}` line.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_optimizer(s: &str) -> Result<OptimizerKind, String> {
+    s.parse().map_err(|e: nabla::Error| e.to_string())
+}
+
+fn parse_schedule(s: &str) -> Result<Schedule, String> {
+    s.parse()
+}
+
+/// Builds the run's settings: base (defaults or the checkpoint's), then the file, then flags.
+fn settings(args: &TrainArgs, base: TrainConfig) -> Result<TrainConfig> {
+    let mut c = match &args.config {
+        Some(path) => base.merge_toml_file(path).map_err(anyhow::Error::msg)?,
+        None => base,
+    };
+    macro_rules! set {
+        ($($field:ident),*) => { $( if let Some(v) = args.$field.clone() { c.$field = v; } )* };
+    }
+    set!(hidden, activation, init, optimizer, lr, momentum, weight_decay, l1, l2, dropout, input_dropout);
+    set!(batch_size, epochs, schedule, warmup_epochs, seed, threads, val_split);
+    if args.standardize {
+        c.standardize = true;
+    }
+    c.validate()?;
+    Ok(c)
+}
 
 /// Runs `nabla train`.
-pub fn run(_args: &TrainArgs) -> anyhow::Result<()> {
-    anyhow::bail!("`nabla train` is not implemented yet")
+pub fn run(args: &TrainArgs) -> Result<()> {
+    let spec = nabla_data::spec(&args.dataset)?;
+    let resume = match &args.resume {
+        Some(path) => Some(checkpoint::load(path)?),
+        None => None,
+    };
+    let base = match &resume {
+        Some(ckpt) => {
+            if ckpt.dataset != spec.name {
+                bail!(
+                    "{}: the checkpoint was trained on {}, not {}",
+                    args.resume.as_deref().unwrap_or_else(|| "".as_ref()).display(),
+                    ckpt.dataset,
+                    spec.name
+                );
+            }
+            serde_json::from_value::<TrainConfig>(ckpt.config.clone())
+                .with_context(|| "the checkpoint's stored settings do not parse".to_string())?
+        }
+        None => TrainConfig::for_dataset(spec.name),
+    };
+    let config = settings(args, base)?;
+    nabla::gemm::set_threads(config.threads);
+
+    let located = if args.offline {
+        nabla_data::find(spec.name, args.data.as_deref()).map_err(|e| {
+            anyhow::anyhow!("{e} (--offline: run `nabla data fetch {}` first, or pass --data DIR)", spec.name)
+        })?
+    } else {
+        let mut reporter = FetchReporter::new(io::stderr().is_terminal());
+        let located = nabla_data::find_or_fetch(spec.name, args.data.as_deref(), args.mirror.as_deref(), &mut |p| {
+            reporter.report(p)
+        })?;
+        reporter.finish();
+        located
+    };
+    let data = located.load()?;
+
+    let out_dir = args.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(spec.name));
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = Arc::clone(&stop);
+        // A second Ctrl-C while we wind down is left to the default handler's successor: ignore errors
+        // (a handler may already be installed in tests).
+        let _ = ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst));
+    }
+
+    let mut printer = Printer::new(args.json, &config);
+    let outcome = train::train(
+        TrainRun { config: &config, data: &data, out_dir: Some(&out_dir), resume, stop: Some(&stop) },
+        &mut printer,
+    );
+    printer.finish_bar();
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(e @ TrainError::NonFinite { .. }) => return Err(e.into()),
+        Err(e) => return Err(anyhow::Error::new(e).context(format!("training on {}", spec.name))),
+    };
+    let mut out = io::stdout().lock();
+    let checkpoint = outcome.last_checkpoint.as_ref().map(|p| p.display().to_string());
+    if args.json {
+        let line = json!({
+            "final": true,
+            "test_acc": outcome.test_acc,
+            "test_loss": outcome.test_loss,
+            "checkpoint": checkpoint,
+            "best_checkpoint": outcome.best_checkpoint.as_ref().map(|p| p.display().to_string()),
+            "epochs": outcome.epochs_completed,
+            "interrupted": outcome.interrupted,
+        });
+        writeln!(out, "{line}")?;
+    } else {
+        writeln!(
+            out,
+            "test accuracy {:.2}% (loss {:.4}) after {} epochs",
+            100.0 * outcome.test_acc,
+            outcome.test_loss,
+            outcome.epochs_completed
+        )?;
+        if let Some(p) = &checkpoint {
+            writeln!(out, "checkpoint: {p}")?;
+            if let Some(best) = &outcome.best_checkpoint {
+                writeln!(out, "best:       {}", best.display())?;
+            }
+            writeln!(out, "evaluate it with: nabla eval {p} {}", spec.name)?;
+        }
+    }
+    if outcome.interrupted {
+        bail!(
+            "interrupted after epoch {}; resume with: nabla train {} --resume {}",
+            outcome.epochs_completed,
+            spec.name,
+            checkpoint.unwrap_or_else(|| "(no checkpoint yet)".into())
+        );
+    }
+    Ok(())
+}
+
+/// Shows training as it goes: a progress bar with a live loss on a terminal, a plain line
+/// per epoch otherwise, or JSON lines.
+struct Printer {
+    json: bool,
+    bar: Option<ProgressBar>,
+    terminal: bool,
+    header: String,
+}
+
+impl Printer {
+    fn new(json: bool, config: &TrainConfig) -> Self {
+        let header = format!(
+            "{} lr {} ({} schedule), batch {}, {} epochs, dropout {}, seed {}",
+            config.optimizer, config.lr, config.schedule, config.batch_size, config.epochs, config.dropout, config.seed
+        );
+        Printer { json, bar: None, terminal: !json && io::stderr().is_terminal(), header }
+    }
+
+    fn finish_bar(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+
+    fn line(&self, text: &str) {
+        let _ = writeln!(io::stdout().lock(), "{text}");
+    }
+}
+
+impl Observer for Printer {
+    fn on_start(&mut self, info: &StartInfo) {
+        if self.json {
+            return;
+        }
+        self.line(&format!(
+            "training {} ({} parameters) on {} examples, evaluating on {} {} examples",
+            info.spec, info.params, info.train_examples, info.eval_examples, info.eval_split
+        ));
+        self.line(&self.header.clone());
+    }
+
+    fn on_step(&mut self, step: &StepInfo) {
+        if !self.terminal {
+            return;
+        }
+        let bar = self.bar.get_or_insert_with(|| {
+            let bar = ProgressBar::new(step.steps as u64);
+            bar.set_style(
+                ProgressStyle::with_template("epoch {prefix:>3} [{bar:30}] {pos}/{len} {msg} ({eta})")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("=> "),
+            );
+            bar.enable_steady_tick(Duration::from_millis(200));
+            bar
+        });
+        bar.set_prefix(step.epoch.to_string());
+        bar.set_position(step.step as u64);
+        if step.step.is_multiple_of(10) || step.step == step.steps {
+            bar.set_message(format!("loss {:.4}", step.loss));
+        }
+    }
+
+    fn on_epoch(&mut self, m: &EpochMetrics) {
+        self.finish_bar();
+        if self.json {
+            let line = json!({
+                "epoch": m.epoch,
+                "train_loss": m.train_loss,
+                "train_acc": m.train_acc,
+                "val_loss": m.val_loss,
+                "val_acc": m.val_acc,
+                "lr": m.lr,
+                "seconds": m.seconds,
+                "samples_per_sec": m.samples_per_sec,
+            });
+            self.line(&line.to_string());
+        } else {
+            self.line(&format!(
+                "epoch {:>3}  train loss {:.4} acc {:.2}%  val loss {:.4} acc {:.2}%  lr {:.2e}  {:.1}s ({:.0} samples/s)",
+                m.epoch,
+                m.train_loss,
+                100.0 * m.train_acc,
+                m.val_loss,
+                100.0 * m.val_acc,
+                m.lr,
+                m.seconds,
+                m.samples_per_sec
+            ));
+        }
+    }
+
+    fn on_checkpoint(&mut self, _path: &std::path::Path, _kind: CheckpointKind) {}
 }

@@ -15,6 +15,8 @@
 pub mod fast;
 pub mod reference;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use crate::error::{Error, Result};
 use crate::matrix::{MatMut, MatRef};
 
@@ -84,9 +86,74 @@ pub fn gemm_with(
     }
     match kernel {
         Kernel::Reference => reference::gemm(alpha, a, ta, b, tb, beta, c),
-        Kernel::Fast => fast::gemm(alpha, a, ta, b, tb, beta, c),
+        Kernel::Fast => {
+            let threads = threads().min(m.div_ceil(PARALLEL_MIN_ROWS)).max(1);
+            if threads > 1 && m * n * k >= PARALLEL_MIN_WORK {
+                fast_parallel(threads, alpha, a, ta, b, tb, beta, c);
+            } else {
+                fast::gemm(alpha, a, ta, b, tb, beta, c);
+            }
+        }
     }
     Ok(())
+}
+
+/// How many threads the fast kernel may use (1 unless [`set_threads`] says otherwise).
+static THREADS: AtomicUsize = AtomicUsize::new(1);
+
+/// Below this many multiply-adds a product is not worth splitting across threads.
+const PARALLEL_MIN_WORK: usize = 1 << 18;
+/// Each thread gets at least this many rows of `C`.
+const PARALLEL_MIN_ROWS: usize = 12;
+
+/// Sets the number of threads [`gemm`] may use (at least 1). Results do not depend on it:
+/// the rows of `C` are split between threads, and every element is computed by the same
+/// sequence of operations whichever thread computes it.
+pub fn set_threads(n: usize) {
+    THREADS.store(n.max(1), Ordering::Relaxed);
+}
+
+/// The number of threads [`gemm`] may use.
+pub fn threads() -> usize {
+    THREADS.load(Ordering::Relaxed)
+}
+
+/// Splits the rows of `C` (and the matching rows of `op(A)`) into `threads` bands and runs
+/// the fast kernel on each band in its own scoped thread.
+fn fast_parallel(
+    threads: usize,
+    alpha: f32,
+    a: MatRef<'_>,
+    ta: Transpose,
+    b: MatRef<'_>,
+    tb: Transpose,
+    beta: f32,
+    mut c: MatMut<'_>,
+) {
+    let (m, n, stride) = (c.rows(), c.cols(), c.stride());
+    let k = ta.apply(a.shape()).1;
+    let band = m.div_ceil(threads);
+    std::thread::scope(|scope| {
+        let mut rest = c.as_mut_slice();
+        let mut start = 0;
+        while start < m {
+            let end = (start + band).min(m);
+            let rows = end - start;
+            // Take whole rows of C for this band (the last band may end mid-stride).
+            let take = if end == m { rest.len() } else { rows * stride };
+            let (mine, tail) = std::mem::take(&mut rest).split_at_mut(take);
+            rest = tail;
+            let a_band = match ta {
+                Transpose::No => a.rows_range(start, end),
+                // A is stored [k, m]: the band is columns start..end.
+                Transpose::Yes => MatRef::with_stride(&a.as_slice()[start..], k, rows, a.stride())
+                    .expect("a column band of a valid view is valid"),
+            };
+            let c_band = MatMut::with_stride(mine, rows, n, stride).expect("a row band of a valid view is valid");
+            scope.spawn(move || fast::gemm(alpha, a_band, ta, b, tb, beta, c_band));
+            start = end;
+        }
+    });
 }
 
 /// Scales `C` by `beta` in place, with `beta = 0` clearing it (NaN included).

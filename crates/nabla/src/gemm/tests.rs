@@ -284,3 +284,30 @@ fn repeated_calls_with_shrinking_and_growing_shapes_reuse_buffers() {
         check(m, n, k, Transpose::No, Transpose::Yes, 1.0, 0.0, 40_000 + i as u64);
     }
 }
+
+/// Threads split the rows of C; every element is computed the same way, so the result is
+/// bit-identical for every thread count, and matches the reference.
+#[test]
+fn threads_give_identical_results() {
+    let mut rng = Rng::new(77);
+    for (m, n, k, ta, tb) in [
+        (128, 800, 784, Transpose::No, Transpose::Yes),
+        (800, 784, 128, Transpose::Yes, Transpose::No),
+        (97, 333, 129, Transpose::Yes, Transpose::Yes),
+    ] {
+        let a = stored(ta, m, k, &mut rng);
+        let b = stored(tb, k, n, &mut rng);
+        let c0 = Matrix::random_uniform(m, n, -1.0, 1.0, &mut rng);
+        let mut results = Vec::new();
+        for t in [1, 2, 3, 7] {
+            set_threads(t);
+            results.push(run(Kernel::Fast, 1.0, &a, ta, &b, tb, 0.5, &c0));
+        }
+        set_threads(1);
+        for r in &results[1..] {
+            assert_eq!(r, &results[0], "{m}x{n}x{k} {ta:?} {tb:?}");
+        }
+        let want = run(Kernel::Reference, 1.0, &a, ta, &b, tb, 0.5, &c0);
+        assert!(want.max_abs_diff(&results[0]).unwrap() < 1e-5 * k as f32);
+    }
+}

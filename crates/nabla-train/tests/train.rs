@@ -1,0 +1,153 @@
+//! The trainer on the real digits set: determinism, exact resume, divergence handling.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use nabla_train::checkpoint;
+use nabla_train::config::TrainConfig;
+use nabla_train::train::{train, EpochMetrics, Observer, Silent, TrainError, TrainRun};
+
+/// The shared data folder: `$NABLA_DATA` (relative to the workspace root when relative), else
+/// `../shared/data` beside the workspace.
+fn data_dir() -> PathBuf {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    match std::env::var_os("NABLA_DATA").filter(|v| !v.is_empty()) {
+        Some(v) if PathBuf::from(&v).is_absolute() => PathBuf::from(v),
+        Some(v) => root.join(v),
+        None => root.join("../shared/data"),
+    }
+}
+
+fn digits() -> nabla_data::Split {
+    nabla_data::load("digits", &data_dir()).expect("the digits set (set NABLA_DATA)")
+}
+
+fn small_config() -> TrainConfig {
+    TrainConfig {
+        hidden: vec![32],
+        epochs: 4,
+        batch_size: 32,
+        dropout: 0.1,
+        lr: 0.01,
+        ..TrainConfig::for_dataset("digits")
+    }
+}
+
+#[test]
+fn same_seed_same_curve_and_weights_whatever_the_thread_count() {
+    let data = digits();
+    let run = |threads: usize| {
+        let config = TrainConfig { threads, ..small_config() };
+        nabla::gemm::set_threads(threads);
+        let out =
+            train(TrainRun { config: &config, data: &data, out_dir: None, resume: None, stop: None }, &mut Silent)
+                .unwrap();
+        nabla::gemm::set_threads(1);
+        out
+    };
+    let (a, b, c) = (run(1), run(1), run(2));
+    let losses = |o: &nabla_train::train::TrainOutcome| o.history.iter().map(|m| m.train_loss).collect::<Vec<_>>();
+    assert_eq!(losses(&a), losses(&b));
+    assert_eq!(a.mlp.params(), b.mlp.params());
+    assert_eq!(losses(&a), losses(&c));
+    assert_eq!(a.mlp.params(), c.mlp.params());
+    assert!(a.test_acc > 0.9, "a 64-32-10 net learns digits: {}", a.test_acc);
+    let other = train(
+        TrainRun {
+            config: &TrainConfig { seed: 1, ..small_config() },
+            data: &data,
+            out_dir: None,
+            resume: None,
+            stop: None,
+        },
+        &mut Silent,
+    )
+    .unwrap();
+    assert_ne!(losses(&a), losses(&other));
+}
+
+/// Stops the run after a given epoch, as Ctrl-C would.
+struct StopAfter<'a>(usize, &'a AtomicBool);
+impl Observer for StopAfter<'_> {
+    fn on_epoch(&mut self, m: &EpochMetrics) {
+        if m.epoch == self.0 {
+            self.1.store(true, Ordering::SeqCst);
+        }
+    }
+}
+
+#[test]
+fn resume_gives_the_same_result_as_an_uninterrupted_run() {
+    let data = digits();
+    let dir = tempfile::tempdir().unwrap();
+    for optimizer in ["adam", "momentum"] {
+        let config = TrainConfig { optimizer: optimizer.parse().unwrap(), lr: 0.01, ..small_config() };
+        let full =
+            train(TrainRun { config: &config, data: &data, out_dir: None, resume: None, stop: None }, &mut Silent)
+                .unwrap();
+
+        let out = dir.path().join(optimizer);
+        let stop = AtomicBool::new(false);
+        let first = train(
+            TrainRun { config: &config, data: &data, out_dir: Some(&out), resume: None, stop: Some(&stop) },
+            &mut StopAfter(2, &stop),
+        )
+        .unwrap();
+        assert!(first.interrupted);
+        assert_eq!(first.epochs_completed, 2);
+        let ckpt = checkpoint::load(&out.join("last.safetensors")).unwrap();
+        assert_eq!(ckpt.epoch, 2);
+        let resumed = train(
+            TrainRun { config: &config, data: &data, out_dir: Some(&out), resume: Some(ckpt), stop: None },
+            &mut Silent,
+        )
+        .unwrap();
+        assert_eq!(resumed.epochs_completed, 4);
+        assert_eq!(resumed.mlp.params(), full.mlp.params(), "{optimizer}: resumed weights differ");
+        // The same numbers, epoch by epoch (wall times aside).
+        let numbers = |h: &[EpochMetrics]| {
+            h.iter().map(|m| (m.epoch, m.train_loss, m.train_acc, m.val_loss, m.val_acc, m.lr)).collect::<Vec<_>>()
+        };
+        assert_eq!(numbers(&resumed.history), numbers(&full.history[2..]));
+    }
+}
+
+#[test]
+fn resume_refuses_another_architecture() {
+    let data = digits();
+    let dir = tempfile::tempdir().unwrap();
+    let config = TrainConfig { epochs: 1, ..small_config() };
+    train(TrainRun { config: &config, data: &data, out_dir: Some(dir.path()), resume: None, stop: None }, &mut Silent)
+        .unwrap();
+    let ckpt = checkpoint::load(&dir.path().join("last.safetensors")).unwrap();
+    let wider = TrainConfig { hidden: vec![48], epochs: 2, ..small_config() };
+    let err =
+        train(TrainRun { config: &wider, data: &data, out_dir: None, resume: Some(ckpt), stop: None }, &mut Silent)
+            .unwrap_err()
+            .to_string();
+    assert!(err.contains("64-32-10") && err.contains("64-48-10"), "{err}");
+}
+
+#[test]
+fn divergence_stops_at_once_and_names_the_step() {
+    let data = digits();
+    let dir = tempfile::tempdir().unwrap();
+    let config = TrainConfig {
+        optimizer: "sgd".parse().unwrap(),
+        lr: 1e30,
+        dropout: 0.0,
+        schedule: "constant".parse().unwrap(),
+        ..small_config()
+    };
+    let err = train(
+        TrainRun { config: &config, data: &data, out_dir: Some(dir.path()), resume: None, stop: None },
+        &mut Silent,
+    )
+    .unwrap_err();
+    match &err {
+        TrainError::NonFinite { epoch, step, .. } => assert!(*epoch >= 1 && *step >= 1),
+        other => panic!("expected a divergence error, got {other}"),
+    }
+    let msg = err.to_string();
+    assert!(msg.contains("epoch") && msg.contains("step") && msg.contains("lower learning rate"), "{msg}");
+}

@@ -1,10 +1,222 @@
-//! `nabla eval` (being written).
+//! `nabla eval CKPT DATASET`: a checkpoint's accuracy, loss, per-class precision and recall
+//! and confusion matrix on a data set's test (or train) split.
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use nabla::loss::argmax_rows;
+use nabla::{Loss, MatRef, Targets, Workspace};
+use nabla_data::{BatchBuffers, DataError, Dataset, Split};
+use nabla_train::checkpoint::{self, describe_architecture, Checkpoint};
+use nabla_train::metrics::ConfusionMatrix;
+use serde_json::json;
+
+use super::parse;
+
+/// Which part of a data set to evaluate on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SplitName {
+    /// The held-out test examples.
+    Test,
+    /// The training examples.
+    Train,
+}
+
+impl SplitName {
+    fn as_str(self) -> &'static str {
+        match self {
+            SplitName::Test => "test",
+            SplitName::Train => "train",
+        }
+    }
+}
 
 /// Flags of `nabla eval`.
 #[derive(Debug, clap::Args)]
-pub struct EvalArgs {}
+pub struct EvalArgs {
+    /// The checkpoint: a .safetensors file written by `nabla train`.
+    pub checkpoint: PathBuf,
+    /// The data set: mnist, fashion-mnist or digits.
+    pub dataset: String,
+    /// Look for the data in DIR first (then $NABLA_DATA, then the user data directory).
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// Which split to evaluate on.
+    #[arg(long, value_enum, default_value_t = SplitName::Test)]
+    pub split: SplitName,
+    /// Examples per forward pass.
+    #[arg(long, value_name = "N", default_value_t = 1000, value_parser = parse::positive_usize)]
+    pub batch_size: usize,
+    /// Print one JSON object instead of tables.
+    #[arg(long)]
+    pub json: bool,
+}
 
 /// Runs `nabla eval`.
-pub fn run(_args: &EvalArgs) -> anyhow::Result<()> {
-    anyhow::bail!("`nabla eval` is not implemented yet")
+pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
+    let ckpt = checkpoint::load(&args.checkpoint)?;
+    let split = load_data(&args.dataset, args.data.as_deref())?;
+    let ds = match args.split {
+        SplitName::Test => &split.test,
+        SplitName::Train => &split.train,
+    };
+    check_data_fits(&args.checkpoint, &ckpt, &args.dataset, ds)?;
+    let result = evaluate(&ckpt, ds, args.batch_size)?;
+
+    let mut out = io::stdout().lock();
+    if args.json {
+        print_json(&mut out, args, ds, &result)?;
+    } else {
+        print_tables(&mut out, args, &ckpt, ds, &result)?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// Loads a data set by name; when it is missing, says how to fetch it.
+pub(crate) fn load_data(name: &str, data: Option<&Path>) -> anyhow::Result<Split> {
+    let located = nabla_data::find(name, data).map_err(|e| match e {
+        DataError::NotFound { .. } => anyhow::anyhow!("{e} (download it with `nabla data fetch {name}`)"),
+        other => other.into(),
+    })?;
+    Ok(located.load()?)
+}
+
+/// Checks that the data set's images and classes are the ones the model was built for.
+pub(crate) fn check_data_fits(path: &Path, ckpt: &Checkpoint, name: &str, ds: &Dataset) -> anyhow::Result<()> {
+    let input = &ckpt.input;
+    if (ds.height, ds.width) != (input.height, input.width) {
+        bail!(
+            "{}: the model takes {}×{} images ({} inputs) but {name} has {}×{} images ({} inputs)",
+            path.display(),
+            input.height,
+            input.width,
+            input.features(),
+            ds.height,
+            ds.width,
+            ds.features()
+        );
+    }
+    if ds.num_classes() != ckpt.classes.len() {
+        bail!("{}: the model has {} classes but {name} has {}", path.display(), ckpt.classes.len(), ds.num_classes());
+    }
+    Ok(())
+}
+
+/// What one evaluation pass measured.
+struct Evaluation {
+    confusion: ConfusionMatrix,
+    /// Mean softmax cross-entropy over all examples.
+    loss: f64,
+}
+
+/// Runs the model over every example of `ds`, `batch` at a time.
+fn evaluate(ckpt: &Checkpoint, ds: &Dataset, batch: usize) -> anyhow::Result<Evaluation> {
+    let mlp = &ckpt.mlp;
+    let features = ds.features();
+    let norm = ckpt.input_normalizer(ds.max_value);
+    let mut buffers = BatchBuffers::new(batch, features);
+    let mut ws = Workspace::new(mlp.spec(), batch);
+    let mut confusion = ConfusionMatrix::new(ckpt.classes.len());
+    let (mut labels, mut predicted) = (vec![0u32; batch], vec![0u32; batch]);
+    let mut loss_sum = 0.0f64;
+    let indices: Vec<usize> = (0..ds.len).collect();
+    for chunk in indices.chunks(batch) {
+        let n = chunk.len();
+        let (x, y) = buffers.fill(ds, chunk, &norm);
+        for (l, &y) in labels.iter_mut().zip(y) {
+            *l = u32::from(y);
+        }
+        let logits = mlp.forward(MatRef::new(x, n, features)?, &mut ws)?;
+        // The loss is a batch mean; weight it by the batch size so a short last batch counts right.
+        let loss = Loss::SoftmaxCrossEntropy
+            .forward_backward(logits, Targets::Classes(&labels[..n]), None)
+            .context("computing the loss")?;
+        loss_sum += loss * n as f64;
+        argmax_rows(logits, &mut predicted[..n]);
+        confusion.record(&labels[..n], &predicted[..n]);
+    }
+    Ok(Evaluation { confusion, loss: loss_sum / ds.len.max(1) as f64 })
+}
+
+fn print_json(out: &mut impl Write, args: &EvalArgs, ds: &Dataset, r: &Evaluation) -> io::Result<()> {
+    let per_class: Vec<_> = r
+        .confusion
+        .per_class()
+        .iter()
+        .zip(&ds.classes)
+        .map(|(s, class)| {
+            json!({"class": class, "precision": s.precision, "recall": s.recall, "f1": s.f1, "support": s.support})
+        })
+        .collect();
+    let doc = json!({
+        "checkpoint": args.checkpoint.display().to_string(),
+        "dataset": args.dataset,
+        "split": args.split.as_str(),
+        "examples": ds.len,
+        "accuracy": r.confusion.accuracy(),
+        "loss": r.loss,
+        "per_class": per_class,
+        "confusion": r.confusion.rows(),
+    });
+    writeln!(out, "{doc}")
+}
+
+fn print_tables(
+    out: &mut impl Write,
+    args: &EvalArgs,
+    ckpt: &Checkpoint,
+    ds: &Dataset,
+    r: &Evaluation,
+) -> io::Result<()> {
+    let c = &r.confusion;
+    writeln!(out, "checkpoint  {}", args.checkpoint.display())?;
+    writeln!(
+        out,
+        "model       {}, trained on {}: epoch {}, step {}",
+        describe_architecture(ckpt.spec()),
+        ckpt.dataset,
+        ckpt.epoch,
+        ckpt.step
+    )?;
+    writeln!(out, "data        {}, {} split: {} examples", args.dataset, args.split.as_str(), ds.len)?;
+    writeln!(out, "accuracy    {:.2}%  ({} / {})", 100.0 * c.accuracy(), c.correct(), c.total())?;
+    writeln!(out, "loss        {:.4}  (mean softmax cross-entropy)", r.loss)?;
+
+    // Row labels: the class name, with its index in front when the name is not the index.
+    let labels: Vec<String> = ds
+        .classes
+        .iter()
+        .enumerate()
+        .map(|(i, name)| if *name == i.to_string() { name.clone() } else { format!("{i} {name}") })
+        .collect();
+    let w = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0).max(5);
+
+    writeln!(out)?;
+    writeln!(out, "{:<w$}  precision  recall      f1  support", "class")?;
+    for (label, s) in labels.iter().zip(c.per_class()) {
+        writeln!(out, "{label:<w$}  {:>9.4}  {:>6.4}  {:>6.4}  {:>7}", s.precision, s.recall, s.f1, s.support)?;
+    }
+    if (0..c.classes()).any(|k| c.support(k) == 0 || c.predicted(k) == 0) {
+        writeln!(out, "(a class never seen or never predicted has its 0/0 ratios shown as 0)")?;
+    }
+
+    writeln!(out)?;
+    writeln!(out, "confusion matrix (rows: true class, columns: predicted class)")?;
+    let cell =
+        c.rows().iter().flatten().map(|v| v.to_string().len()).max().unwrap_or(1).max(c.classes().to_string().len());
+    write!(out, "{:<w$}", "")?;
+    for j in 0..c.classes() {
+        write!(out, " {j:>cell$}")?;
+    }
+    writeln!(out)?;
+    for (label, row) in labels.iter().zip(c.rows()) {
+        write!(out, "{label:<w$}")?;
+        for v in row {
+            write!(out, " {v:>cell$}")?;
+        }
+        writeln!(out)?;
+    }
+    Ok(())
 }

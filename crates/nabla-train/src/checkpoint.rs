@@ -473,6 +473,20 @@ pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Checkpoint, CheckpointErr
     };
     let spec = MlpSpec::new(arch.sizes, activation(&arch.hidden)?, activation(&arch.output)?)
         .map_err(|e| bad("architecture", e.to_string()))?;
+    // Check the size before anything is allocated for it: a corrupt header could ask for
+    // more parameters than memory (or usize) holds.
+    let needed = spec.sizes.windows(2).try_fold(0usize, |total, w| {
+        w[0].checked_mul(w[1]).and_then(|n| n.checked_add(w[1])).and_then(|n| total.checked_add(n))
+    });
+    match needed {
+        Some(n) if n <= bytes.len() / 4 => {}
+        _ => {
+            return Err(bad(
+                "architecture",
+                format!("{:?} needs more parameters than the file's {} bytes hold", spec.sizes, bytes.len()),
+            ))
+        }
+    }
 
     let read_f32 = |name: &str, expected: &[usize], out: &mut [f32]| -> Result<(), CheckpointError> {
         let view = st.tensor(name).map_err(|_| CheckpointError::MissingTensor { path: file(), name: name.into() })?;

@@ -1,0 +1,41 @@
+//! nabla's experiment tracker: every run recorded locally, queryable, never lost.
+//!
+//! The recording API has the shape of Weights & Biases: [`Run::init`] (project, name, config,
+//! tags), [`Run::log`] (a step and any number of named scalars), [`Run::summary`],
+//! [`Run::log_artifact_path`] / [`Run::log_artifact_bytes`] and [`Run::finish`]. Points go
+//! through a bounded channel to a writer thread that commits them in batches (at least every
+//! 100 ms), so logging costs the training loop a hash lookup and a channel send per point; a
+//! sampler thread adds `sys/*` metrics (CPU, memory, GPU) and the writer keeps a heartbeat,
+//! from which readers tell a crashed run from a running one.
+//!
+//! The store ([`Store`]) is a directory: `tracking.db` (SQLite in WAL mode, schema versioned
+//! with migrations) and `artifacts/` (files named by their sha256). It lives in
+//! [`tracking_dir`]: `--tracking-dir`, else `$NABLA_HOME/tracking`, else the user data
+//! directory's `nabla/tracking`. Several processes can record into one store at once.
+//!
+//! The reading API ([`Store::runs`], [`Store::run`], [`Store::metrics`], [`Store::history`],
+//! [`Store::history_after`], [`Store::artifacts`]) serves `nabla runs` and the dashboard;
+//! [`Store::export_run`], [`Store::import_runs`], [`Store::delete_run`] and [`Store::gc`]
+//! maintain the store. The library never prints.
+
+mod artifacts;
+mod error;
+mod export;
+mod filter;
+mod id;
+mod query;
+mod queue;
+mod run;
+mod sampler;
+mod store;
+mod writer;
+
+pub use artifacts::GcReport;
+pub use error::{Result, TrackError};
+pub use filter::{CompareOp, Filter, SortKey};
+pub use id::RUN_ID_LEN;
+pub use query::{ArtifactRecord, MetricSummary, Point, RunQuery, RunRecord, RUN_FIELDS};
+pub use run::{
+    command_line, crash_threshold, git_commit, EndStatus, Run, RunMeta, RunOptions, RunStatus, SYSTEM_METRIC_PREFIX,
+};
+pub use store::{tracking_dir, tracking_dir_from, Store, DB_FILE, HOME_ENV, SCHEMA_VERSION};

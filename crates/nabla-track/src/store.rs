@@ -1,0 +1,347 @@
+//! The run store: where it lives, opening it, and its versioned schema.
+//!
+//! A store is a directory holding one SQLite database ([`DB_FILE`]) in WAL mode and an
+//! `artifacts/` folder of content-addressed files. Writers use `BEGIN IMMEDIATE` transactions
+//! with a busy timeout and a retry loop, so several processes can record runs into one store at
+//! once; readers use read-only connections and never block the writers.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+
+use crate::error::{Result, TrackError};
+
+/// The environment variable naming nabla's home directory; runs are recorded in its
+/// `tracking/` subdirectory.
+pub const HOME_ENV: &str = "NABLA_HOME";
+
+/// The database file inside a tracking directory.
+pub const DB_FILE: &str = "tracking.db";
+
+/// The schema version this build writes (stored as SQLite's `PRAGMA user_version`).
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// How long one SQLite call waits for another process's lock before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a write keeps retrying `BEGIN IMMEDIATE` on a busy store in all.
+const RETRY_FOR: Duration = Duration::from_secs(120);
+
+/// `MIGRATIONS[v]` takes a store from schema version `v` to `v + 1`. Append only: a released
+/// migration is never edited.
+const MIGRATIONS: &[&str] = &[
+    // 0 -> 1: the first schema.
+    "CREATE TABLE runs (
+        id TEXT PRIMARY KEY NOT NULL,
+        project TEXT NOT NULL,
+        name TEXT,
+        status TEXT NOT NULL,           -- running | finished | failed | interrupted
+        config TEXT NOT NULL DEFAULT '{}',
+        summary TEXT NOT NULL DEFAULT '{}',
+        tags TEXT NOT NULL DEFAULT '[]',
+        started REAL NOT NULL,          -- unix seconds
+        ended REAL,
+        heartbeat REAL NOT NULL,
+        heartbeat_secs REAL NOT NULL,   -- the writer's heartbeat interval
+        host TEXT,
+        pid INTEGER,
+        git_commit TEXT,
+        command TEXT,
+        nabla_version TEXT,
+        threads INTEGER,
+        data_checksum TEXT,
+        system TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX runs_by_project ON runs (project, started);
+    CREATE TABLE metrics (
+        id INTEGER PRIMARY KEY,
+        run_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        UNIQUE (run_id, name)
+    );
+    CREATE TABLE points (
+        metric_id INTEGER NOT NULL,
+        step INTEGER NOT NULL,
+        value REAL,                     -- NULL is NaN (SQLite cannot store NaN)
+        wall_time REAL NOT NULL,
+        PRIMARY KEY (metric_id, step)
+    ) WITHOUT ROWID;
+    CREATE TABLE artifacts (
+        id INTEGER PRIMARY KEY,
+        run_id TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        name TEXT NOT NULL,
+        source TEXT,
+        bytes INTEGER NOT NULL,
+        created REAL NOT NULL
+    );
+    CREATE INDEX artifacts_by_run ON artifacts (run_id);
+    CREATE INDEX artifacts_by_sha ON artifacts (sha256);",
+];
+
+/// The tracking directory: `explicit` (a `--tracking-dir` flag), else `$NABLA_HOME/tracking`,
+/// else `<user data dir>/nabla/tracking` (`~/.local/share/nabla/tracking` on Linux,
+/// `~/Library/Application Support/nabla/tracking` on macOS, `%APPDATA%\nabla\tracking` on
+/// Windows).
+pub fn tracking_dir(explicit: Option<&Path>) -> Result<PathBuf> {
+    tracking_dir_from(explicit, std::env::var_os(HOME_ENV), directories::BaseDirs::new().map(|d| d.data_dir().into()))
+}
+
+/// [`tracking_dir`] with the environment and the user data directory passed in (for tests).
+pub fn tracking_dir_from(
+    explicit: Option<&Path>,
+    home_env: Option<std::ffi::OsString>,
+    user_data_dir: Option<PathBuf>,
+) -> Result<PathBuf> {
+    if let Some(dir) = explicit {
+        return Ok(dir.to_path_buf());
+    }
+    if let Some(home) = home_env.filter(|h| !h.is_empty()) {
+        return Ok(PathBuf::from(home).join("tracking"));
+    }
+    user_data_dir.map(|d| d.join("nabla").join("tracking")).ok_or(TrackError::NoTrackingDir)
+}
+
+/// Seconds since the Unix epoch, as stored in every time column.
+pub(crate) fn now_secs() -> f64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// An open run store: a tracking directory and a connection to its database.
+///
+/// [`Store::open`] creates and upgrades the store and can write (delete runs, import, gc);
+/// [`Store::open_read_only`] is for readers such as `nabla runs list` and the dashboard.
+#[derive(Debug)]
+pub struct Store {
+    dir: PathBuf,
+    db: PathBuf,
+    pub(crate) conn: Connection,
+}
+
+impl AsRef<Path> for Store {
+    /// The tracking directory, so that `Run::init(&store, …)` works.
+    fn as_ref(&self) -> &Path {
+        &self.dir
+    }
+}
+
+impl Store {
+    /// Opens the store in `dir` for reading and writing, creating the directory and the database
+    /// on first use and migrating an older schema. A store from a newer nabla, a corrupt file
+    /// or a write-protected one is an error and is left as it was.
+    pub fn open(dir: impl AsRef<Path>) -> Result<Store> {
+        let dir = dir.as_ref().to_path_buf();
+        std::fs::create_dir_all(&dir).map_err(|e| TrackError::io("creating the tracking directory", &dir, e))?;
+        let db = dir.join(DB_FILE);
+        let mut conn = open_connection(&db, false)?;
+        let found = user_version(&conn, &db)?;
+        check_not_newer(&db, found)?;
+        if conn.is_readonly(rusqlite::MAIN_DB).map_err(|e| TrackError::sqlite(&db, e))? {
+            return Err(TrackError::ReadOnly { path: db, detail: "the file is write-protected".into() });
+        }
+        if found == 0 {
+            // Only takes effect on a new, empty database: bigger pages make the points tree
+            // shallower and batch inserts cheaper.
+            conn.pragma_update(None, "page_size", 16384).map_err(|e| TrackError::sqlite(&db, e))?;
+        }
+        retry_busy(&db, || {
+            let mode: String = conn.pragma_update_and_check(None, "journal_mode", "wal", |row| row.get(0))?;
+            Ok(mode)
+        })?;
+        if found < SCHEMA_VERSION {
+            migrate(&mut conn, &db)?;
+        }
+        Ok(Store { dir, db, conn })
+    }
+
+    /// Opens an existing store for reading only. A store that does not exist yet is
+    /// [`TrackError::NoStore`]; an older schema is upgraded first (which needs write access).
+    pub fn open_read_only(dir: impl AsRef<Path>) -> Result<Store> {
+        let dir = dir.as_ref().to_path_buf();
+        let db = dir.join(DB_FILE);
+        if !db.is_file() {
+            return Err(TrackError::NoStore { dir, file: DB_FILE });
+        }
+        let conn = open_connection(&db, true)?;
+        let found = user_version(&conn, &db)?;
+        check_not_newer(&db, found)?;
+        if found < SCHEMA_VERSION {
+            drop(conn);
+            drop(Store::open(&dir)?);
+            return Store::open_read_only(dir);
+        }
+        Ok(Store { dir, db, conn })
+    }
+
+    /// The tracking directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The database file.
+    pub fn db_path(&self) -> &Path {
+        &self.db
+    }
+
+    /// The folder of content-addressed artifact files.
+    pub fn artifacts_dir(&self) -> PathBuf {
+        self.dir.join(crate::artifacts::ARTIFACTS_DIR)
+    }
+
+    /// Where the artifact with this sha256 (lowercase hex) is kept.
+    pub fn artifact_path(&self, sha256: &str) -> PathBuf {
+        crate::artifacts::blob_path(&self.dir, sha256)
+    }
+
+    /// Maps an SQLite error on this store to a [`TrackError`].
+    pub(crate) fn err(&self, e: rusqlite::Error) -> TrackError {
+        TrackError::sqlite(&self.db, e)
+    }
+
+    /// Runs `f` in a `BEGIN IMMEDIATE` transaction, retrying the `BEGIN` while another process
+    /// holds the write lock.
+    pub(crate) fn write<T>(&mut self, f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T>) -> Result<T> {
+        write_tx(&mut self.conn, &self.db, f)
+    }
+}
+
+/// Opens a connection with the settings every connection to a store uses.
+pub(crate) fn open_connection(db: &Path, read_only: bool) -> Result<Connection> {
+    let flags = if read_only {
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    };
+    let conn = Connection::open_with_flags(db, flags).map_err(|e| TrackError::sqlite(db, e))?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| TrackError::sqlite(db, e))?;
+    if !read_only {
+        // WAL with synchronous=NORMAL: a commit survives the process being killed (not a
+        // power cut), and costs no fsync.
+        conn.pragma_update(None, "synchronous", "NORMAL").map_err(|e| TrackError::sqlite(db, e))?;
+    }
+    Ok(conn)
+}
+
+fn user_version(conn: &Connection, db: &Path) -> Result<i64> {
+    conn.pragma_query_value(None, "user_version", |row| row.get(0)).map_err(|e| TrackError::sqlite(db, e))
+}
+
+fn check_not_newer(db: &Path, found: i64) -> Result<()> {
+    if found > SCHEMA_VERSION {
+        return Err(TrackError::NewerSchema { path: db.to_path_buf(), found, supported: SCHEMA_VERSION });
+    }
+    Ok(())
+}
+
+/// Applies the missing migrations in one transaction. The version is read again inside the
+/// transaction: another process may have migrated the store meanwhile.
+fn migrate(conn: &mut Connection, db: &Path) -> Result<()> {
+    let found = write_tx(conn, db, |tx| {
+        let found: i64 = tx.pragma_query_value(None, "user_version", |row| row.get(0))?;
+        if found >= SCHEMA_VERSION {
+            return Ok(found);
+        }
+        for sql in &MIGRATIONS[usize::try_from(found).unwrap_or(0)..] {
+            tx.execute_batch(sql)?;
+        }
+        tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        Ok(found)
+    })?;
+    check_not_newer(db, found)
+}
+
+/// Runs `f` in a `BEGIN IMMEDIATE` transaction on `conn` and commits it. `BEGIN IMMEDIATE`
+/// takes the write lock up front, so the busy timeout applies there and a transaction never
+/// has to upgrade a read lock (which in WAL mode fails at once with `SQLITE_BUSY`); a `BEGIN`
+/// that still reports busy is retried with backoff.
+pub(crate) fn write_tx<T>(
+    conn: &mut Connection,
+    db: &Path,
+    f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T>,
+) -> Result<T> {
+    let start = Instant::now();
+    let mut pause = Duration::from_millis(5);
+    let tx = loop {
+        match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+            Ok(tx) => break tx,
+            Err(e) => {
+                let err = TrackError::sqlite(db, e);
+                if !err.is_busy() || start.elapsed() > RETRY_FOR {
+                    return Err(err);
+                }
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(250));
+            }
+        }
+    };
+    let value = f(&tx).map_err(|e| TrackError::sqlite(db, e))?;
+    tx.commit().map_err(|e| TrackError::sqlite(db, e))?;
+    Ok(value)
+}
+
+/// Retries `f` while SQLite reports the database busy or locked (for statements outside a
+/// transaction, such as switching the journal mode).
+pub(crate) fn retry_busy<T>(db: &Path, mut f: impl FnMut() -> rusqlite::Result<T>) -> Result<T> {
+    let start = Instant::now();
+    let mut pause = Duration::from_millis(5);
+    loop {
+        match f() {
+            Ok(v) => return Ok(v),
+            Err(e) => {
+                let err = TrackError::sqlite(db, e);
+                if !err.is_busy() || start.elapsed() > RETRY_FOR {
+                    return Err(err);
+                }
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(250));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tracking_dir_prefers_flag_then_home_then_data_dir() {
+        let flag = Path::new("/flag");
+        let home = Some(std::ffi::OsString::from("/home-env"));
+        let data = Some(PathBuf::from("/data"));
+        assert_eq!(tracking_dir_from(Some(flag), home.clone(), data.clone()).unwrap(), flag);
+        assert_eq!(tracking_dir_from(None, home, data.clone()).unwrap(), Path::new("/home-env/tracking"));
+        assert_eq!(tracking_dir_from(None, Some("".into()), data).unwrap(), Path::new("/data/nabla/tracking"));
+        assert!(matches!(tracking_dir_from(None, None, None), Err(TrackError::NoTrackingDir)));
+    }
+
+    #[test]
+    fn open_creates_a_wal_store_at_the_current_version() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path().join("t")).unwrap();
+        assert_eq!(user_version(&store.conn, store.db_path()).unwrap(), SCHEMA_VERSION);
+        let mode: String = store.conn.pragma_query_value(None, "journal_mode", |r| r.get(0)).unwrap();
+        assert_eq!(mode, "wal");
+        drop(store);
+        // Opening again (and read-only) finds the same version and changes nothing.
+        Store::open(tmp.path().join("t")).unwrap();
+        Store::open_read_only(tmp.path().join("t")).unwrap();
+    }
+
+    #[test]
+    fn read_only_open_of_a_missing_store_is_no_store() {
+        let tmp = tempfile::tempdir().unwrap();
+        assert!(matches!(Store::open_read_only(tmp.path()), Err(TrackError::NoStore { .. })));
+        assert!(!tmp.path().join(DB_FILE).exists());
+    }
+
+    #[test]
+    fn writes_through_a_read_only_connection_are_read_only_errors() {
+        let tmp = tempfile::tempdir().unwrap();
+        drop(Store::open(tmp.path()).unwrap());
+        let mut store = Store::open_read_only(tmp.path()).unwrap();
+        let err = store.write(|tx| tx.execute("DELETE FROM runs", [])).unwrap_err();
+        assert!(matches!(err, TrackError::ReadOnly { .. }), "{err}");
+    }
+}

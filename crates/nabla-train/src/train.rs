@@ -347,7 +347,8 @@ pub fn train(run: TrainRun<'_>, observer: &mut dyn Observer) -> Result<TrainOutc
         if let Some(dir) = run.out_dir {
             let ckpt = Checkpoint {
                 mlp: mlp.clone(),
-                dataset: run.data.train.name.clone(),
+                // The data set's name without the split (`mnist`, not `mnist/train`).
+                dataset: run.data.train.name.split('/').next().unwrap_or_default().to_string(),
                 classes: run.data.train.classes.clone(),
                 input,
                 config: config.to_json(),

@@ -27,6 +27,7 @@ use crate::commands::parse;
 /// Flags of `nabla train`. Every setting flag is optional: an unset flag keeps the value of
 /// the layer below it (config file, checkpoint, defaults).
 #[derive(Debug, clap::Args)]
+#[command(args_override_self = true)]
 pub struct TrainArgs {
     /// The data set: mnist, fashion-mnist or digits.
     pub dataset: String,
@@ -34,8 +35,8 @@ pub struct TrainArgs {
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Hidden layer widths, e.g. `512,256` (default 512,256).
-    #[arg(long, value_parser = parse_hidden, value_name = "W1,W2,…")]
-    pub hidden: Option<Vec<usize>>,
+    #[arg(long, value_parser = parse_widths, value_name = "W1,W2,…")]
+    pub hidden: Option<Widths>,
     /// Hidden activation: relu, leaky-relu[:alpha], elu[:alpha], sigmoid, tanh (default relu).
     #[arg(long, value_parser = parse::activation)]
     pub activation: Option<Activation>,
@@ -111,6 +112,14 @@ pub struct TrainArgs {
     pub json: bool,
 }
 
+/// Hidden-layer widths as one flag value (`512,256`).
+#[derive(Debug, Clone)]
+pub struct Widths(pub Vec<usize>);
+
+fn parse_widths(s: &str) -> Result<Widths, String> {
+    parse_hidden(s).map(Widths)
+}
+
 fn parse_optimizer(s: &str) -> Result<OptimizerKind, String> {
     s.parse().map_err(|e: nabla::Error| e.to_string())
 }
@@ -128,7 +137,10 @@ fn settings(args: &TrainArgs, base: TrainConfig) -> Result<TrainConfig> {
     macro_rules! set {
         ($($field:ident),*) => { $( if let Some(v) = args.$field.clone() { c.$field = v; } )* };
     }
-    set!(hidden, activation, init, optimizer, lr, momentum, weight_decay, l1, l2, dropout, input_dropout);
+    if let Some(Widths(h)) = &args.hidden {
+        c.hidden.clone_from(h);
+    }
+    set!(activation, init, optimizer, lr, momentum, weight_decay, l1, l2, dropout, input_dropout);
     set!(batch_size, epochs, schedule, warmup_epochs, seed, threads, val_split);
     if args.standardize {
         c.standardize = true;

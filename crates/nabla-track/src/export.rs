@@ -19,7 +19,7 @@ use serde_json::Value;
 use crate::artifacts::store_blob;
 use crate::error::{Result, TrackError};
 use crate::query::{ArtifactRecord, MetricSummary, RunRecord};
-use crate::run::RunStatus;
+use crate::status::RunStatus;
 use crate::store::Store;
 
 const FORMAT: &str = "nabla-run";

@@ -13,6 +13,11 @@
 //! [`tracking_dir`]: `--tracking-dir`, else `$NABLA_HOME/tracking`, else the user data
 //! directory's `nabla/tracking`. Several processes can record into one store at once.
 //!
+//! A run that is dropped without `finish` (an early return, a panic) commits what it was given
+//! and is marked `failed`; a trainer stopped by Ctrl-C calls `finish(EndStatus::Interrupted)`;
+//! a process killed outright leaves its run `running`, and readers show it as `crashed` once
+//! its heartbeat is older than [`crash_threshold`] (decided when reading; nothing is written).
+//!
 //! The reading API ([`Store::runs`], [`Store::run`], [`Store::metrics`], [`Store::history`],
 //! [`Store::history_after`], [`Store::artifacts`]) serves `nabla runs` and the dashboard;
 //! [`Store::export_run`], [`Store::import_runs`], [`Store::delete_run`] and [`Store::gc`]
@@ -23,10 +28,12 @@ mod error;
 mod export;
 mod filter;
 mod id;
+mod meta;
 mod query;
 mod queue;
 mod run;
 mod sampler;
+mod status;
 mod store;
 mod writer;
 
@@ -34,8 +41,8 @@ pub use artifacts::GcReport;
 pub use error::{Result, TrackError};
 pub use filter::{CompareOp, Filter, SortKey};
 pub use id::RUN_ID_LEN;
+pub use meta::{command_line, crash_threshold, git_commit, RunMeta, RunOptions};
 pub use query::{ArtifactRecord, MetricSummary, Point, RunQuery, RunRecord, RUN_FIELDS};
-pub use run::{
-    command_line, crash_threshold, git_commit, EndStatus, Run, RunMeta, RunOptions, RunStatus, SYSTEM_METRIC_PREFIX,
-};
+pub use run::{Run, SYSTEM_METRIC_PREFIX};
+pub use status::{EndStatus, RunStatus};
 pub use store::{tracking_dir, tracking_dir_from, Store, DB_FILE, HOME_ENV, SCHEMA_VERSION};

@@ -11,7 +11,8 @@ use serde_json::Value;
 
 use crate::error::{Result, TrackError};
 use crate::filter::{Filter, SortKey};
-use crate::run::{crash_threshold, RunMeta, RunStatus};
+use crate::meta::{crash_threshold, RunMeta};
+use crate::status::RunStatus;
 use crate::store::{now_secs, Store};
 
 /// One run as stored, with its status as of when it was read.

@@ -4,22 +4,21 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc::sync_channel;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
 
 use rusqlite::params;
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::artifacts::{blob_path, store_blob};
 use crate::error::{Result, TrackError};
+use crate::meta::RunOptions;
 use crate::query::ArtifactRecord;
 use crate::queue::Queue;
 use crate::sampler::{system_info, Sampler};
+use crate::status::EndStatus;
 use crate::store::{now_secs, Store};
 use crate::writer::{ArtifactRow, Msg, Writer, WriterConfig};
 
@@ -28,261 +27,6 @@ const MAX_METRIC_NAME: usize = 200;
 
 /// The prefix reserved for the system sampler's metrics.
 pub const SYSTEM_METRIC_PREFIX: &str = "sys/";
-
-/// How a run ended, as passed to [`Run::finish`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum EndStatus {
-    /// Ran to the end.
-    Finished,
-    /// Stopped by an error (also what dropping an unfinished [`Run`] records).
-    Failed,
-    /// Stopped by the user (Ctrl-C).
-    Interrupted,
-}
-
-impl EndStatus {
-    /// The stored name: `finished`, `failed` or `interrupted`.
-    pub fn as_str(self) -> &'static str {
-        RunStatus::from(self).as_str()
-    }
-}
-
-/// A run's status as readers see it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RunStatus {
-    /// Recording, with a recent heartbeat.
-    Running,
-    /// Ended with [`EndStatus::Finished`].
-    Finished,
-    /// Ended with [`EndStatus::Failed`], or dropped without `finish`.
-    Failed,
-    /// Ended with [`EndStatus::Interrupted`] (Ctrl-C).
-    Interrupted,
-    /// Stored as running, but its heartbeat stopped: the process died (kill -9, power loss)
-    /// without ending the run. Never stored; decided when the run is read.
-    Crashed,
-}
-
-impl RunStatus {
-    /// The lowercase name used in the store, filters and output.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunStatus::Running => "running",
-            RunStatus::Finished => "finished",
-            RunStatus::Failed => "failed",
-            RunStatus::Interrupted => "interrupted",
-            RunStatus::Crashed => "crashed",
-        }
-    }
-}
-
-impl From<EndStatus> for RunStatus {
-    fn from(status: EndStatus) -> RunStatus {
-        match status {
-            EndStatus::Finished => RunStatus::Finished,
-            EndStatus::Failed => RunStatus::Failed,
-            EndStatus::Interrupted => RunStatus::Interrupted,
-        }
-    }
-}
-
-impl fmt::Display for RunStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for RunStatus {
-    type Err = String;
-    fn from_str(s: &str) -> Result<RunStatus, String> {
-        Ok(match s {
-            "running" => RunStatus::Running,
-            "finished" => RunStatus::Finished,
-            "failed" => RunStatus::Failed,
-            "interrupted" => RunStatus::Interrupted,
-            "crashed" => RunStatus::Crashed,
-            other => return Err(format!("unknown run status `{other}`")),
-        })
-    }
-}
-
-/// Where and how a run was made: recorded with the run so that it can be reproduced.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RunMeta {
-    /// The machine's host name.
-    pub host: Option<String>,
-    /// `git rev-parse HEAD` of the working directory, if it is in a git repository.
-    pub git_commit: Option<String>,
-    /// The command line, arguments quoted where they need it.
-    pub command: Option<String>,
-    /// The nabla version that made the run.
-    pub nabla_version: Option<String>,
-    /// How many threads the run computes with.
-    pub threads: Option<usize>,
-    /// A checksum (e.g. sha256) of the data set the run trained on.
-    pub data_checksum: Option<String>,
-}
-
-impl RunMeta {
-    /// Everything that can be found out here: host name, git commit of the current directory,
-    /// this process's command line, this nabla's version and the available parallelism. The
-    /// data checksum is left for the caller ([`RunMeta::with_data_checksum`]).
-    pub fn detect() -> RunMeta {
-        RunMeta {
-            host: sysinfo::System::host_name().ok(),
-            git_commit: std::env::current_dir().ok().and_then(|dir| git_commit(&dir)),
-            command: Some(command_line(std::env::args())),
-            nabla_version: Some(env!("CARGO_PKG_VERSION").to_string()),
-            threads: std::thread::available_parallelism().ok().map(usize::from),
-            data_checksum: None,
-        }
-    }
-
-    /// Sets the data set checksum.
-    #[must_use]
-    pub fn with_data_checksum(mut self, checksum: impl Into<String>) -> RunMeta {
-        self.data_checksum = Some(checksum.into());
-        self
-    }
-
-    /// Sets the thread count.
-    #[must_use]
-    pub fn with_threads(mut self, threads: usize) -> RunMeta {
-        self.threads = Some(threads);
-        self
-    }
-}
-
-/// The commit checked out in `dir` (`git rev-parse HEAD`), or `None` outside a git repository
-/// or without git.
-pub fn git_commit(dir: &Path) -> Option<String> {
-    let out = std::process::Command::new("git")
-        .args(["rev-parse", "HEAD"])
-        .current_dir(dir)
-        .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .output()
-        .ok()?;
-    let text = String::from_utf8(out.stdout).ok()?;
-    let commit = text.trim();
-    (out.status.success() && !commit.is_empty()).then(|| commit.to_string())
-}
-
-/// Joins arguments into one line, single-quoting those a shell would split or expand.
-pub fn command_line(args: impl IntoIterator<Item = String>) -> String {
-    let quote = |a: String| {
-        let plain = !a.is_empty() && a.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c));
-        if plain {
-            a
-        } else {
-            format!("'{}'", a.replace('\'', r"'\''"))
-        }
-    };
-    args.into_iter().map(quote).collect::<Vec<_>>().join(" ")
-}
-
-/// Everything [`Run::start`] needs: the run's identity and how it records.
-#[derive(Clone, Debug)]
-pub struct RunOptions {
-    /// The project the run belongs to (`mnist`, `xor`, …).
-    pub project: String,
-    /// A human name for the run; the id is the handle, the name need not be unique.
-    pub name: Option<String>,
-    /// The run's configuration (the trainer's typed config, serialised).
-    pub config: Value,
-    /// Free-form tags.
-    pub tags: Vec<String>,
-    /// Host, git commit, command line and so on.
-    pub meta: RunMeta,
-    /// How often the writer proves the process alive (default 5 s). A run whose heartbeat is
-    /// older than [`crash_threshold`] of this is shown as crashed.
-    pub heartbeat_interval: Duration,
-    /// How often the system sampler logs `sys/*` metrics; `None` turns it off (default 5 s).
-    pub system_interval: Option<Duration>,
-    /// The longest a logged point waits before it is committed (default 100 ms).
-    pub flush_interval: Duration,
-    /// Commit as soon as this many points are waiting (default 8192).
-    pub batch_points: usize,
-    /// How many points (and other messages) may wait for the writer before `log` blocks
-    /// (default 65536).
-    pub channel_capacity: usize,
-}
-
-impl RunOptions {
-    /// Options for a run in `project`, with an empty config, no tags, [`RunMeta::detect`] and
-    /// the default intervals.
-    pub fn new(project: impl Into<String>) -> RunOptions {
-        RunOptions {
-            project: project.into(),
-            name: None,
-            config: Value::Object(serde_json::Map::new()),
-            tags: Vec::new(),
-            meta: RunMeta::detect(),
-            heartbeat_interval: Duration::from_secs(5),
-            system_interval: Some(Duration::from_secs(5)),
-            flush_interval: Duration::from_millis(100),
-            batch_points: 8192,
-            channel_capacity: 1 << 16,
-        }
-    }
-
-    /// Names the run.
-    #[must_use]
-    pub fn name(mut self, name: impl Into<String>) -> RunOptions {
-        self.name = Some(name.into());
-        self
-    }
-
-    /// Sets the config (any JSON value; an object is what filters like `config.lr>0.01` read).
-    #[must_use]
-    pub fn config(mut self, config: Value) -> RunOptions {
-        self.config = config;
-        self
-    }
-
-    /// Sets the tags.
-    #[must_use]
-    pub fn tags<S: Into<String>>(mut self, tags: impl IntoIterator<Item = S>) -> RunOptions {
-        self.tags = tags.into_iter().map(Into::into).collect();
-        self
-    }
-
-    /// Sets the run's metadata.
-    #[must_use]
-    pub fn meta(mut self, meta: RunMeta) -> RunOptions {
-        self.meta = meta;
-        self
-    }
-
-    /// Sets the heartbeat interval.
-    #[must_use]
-    pub fn heartbeat_interval(mut self, every: Duration) -> RunOptions {
-        self.heartbeat_interval = every;
-        self
-    }
-
-    /// Sets the system sampler's interval, or turns it off with `None`.
-    #[must_use]
-    pub fn system_interval(mut self, every: Option<Duration>) -> RunOptions {
-        self.system_interval = every;
-        self
-    }
-
-    /// Sets the longest time a point waits before it is committed.
-    #[must_use]
-    pub fn flush_interval(mut self, every: Duration) -> RunOptions {
-        self.flush_interval = every;
-        self
-    }
-}
-
-/// How stale a running run's heartbeat must be before readers call it crashed: three missed
-/// heartbeats plus one second of slack.
-pub fn crash_threshold(heartbeat_interval: Duration) -> Duration {
-    heartbeat_interval * 3 + Duration::from_secs(1)
-}
 
 /// One metric's state on the logging side.
 struct MetricSlot {
@@ -300,7 +44,7 @@ struct MetricSlot {
 /// commits what it was given and is marked `failed`: the process is still alive to say so,
 /// and a run that was not finished did not succeed. Only a process that dies outright
 /// (kill -9, power loss) leaves its run `running`; readers then show it as `crashed` once its
-/// heartbeat is older than [`crash_threshold`].
+/// heartbeat is older than [`crash_threshold`](crate::crash_threshold).
 ///
 /// ```no_run
 /// # fn main() -> Result<(), nabla_track::TrackError> {
@@ -341,7 +85,7 @@ impl fmt::Debug for Run {
 
 impl Run {
     /// Starts a run in the tracking directory `dir` (or a [`Store`]) with the default options
-    /// and [`RunMeta::detect`]: the `wandb.init(project, name, config, tags)` of nabla.
+    /// and [`RunMeta::detect`](crate::RunMeta::detect): the `wandb.init(project, name, config, tags)` of nabla.
     pub fn init(
         dir: impl AsRef<Path>,
         project: &str,
@@ -657,18 +401,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn command_lines_quote_what_a_shell_would_split() {
-        let args = ["nabla", "train", "--name", "my run", "--filter", "config.lr>0.1", "it's"].map(String::from);
-        assert_eq!(command_line(args), r"nabla train --name 'my run' --filter 'config.lr>0.1' 'it'\''s'");
-    }
-
-    #[test]
-    fn statuses_round_trip_through_their_names() {
-        for s in
-            [RunStatus::Running, RunStatus::Finished, RunStatus::Failed, RunStatus::Interrupted, RunStatus::Crashed]
-        {
-            assert_eq!(s.as_str().parse::<RunStatus>().unwrap(), s);
-        }
-        assert_eq!(EndStatus::Interrupted.as_str(), "interrupted");
+    fn a_run_can_move_to_another_thread() {
+        fn assert_send<T: Send>() {}
+        assert_send::<Run>();
     }
 }

@@ -16,7 +16,7 @@ use serde_json::{Map, Value};
 
 use crate::error::Result;
 use crate::queue::Queue;
-use crate::run::EndStatus;
+use crate::status::EndStatus;
 use crate::store::{now_secs, write_tx};
 
 /// A message from the run (or its sampler) to the writer.

@@ -207,7 +207,7 @@ fn resume_of_another_architecture_or_data_set_is_refused() {
 }
 
 #[test]
-fn a_truncated_data_file_is_named() {
+fn a_truncated_or_wrong_data_file_is_named() {
     let home = tempfile::tempdir().unwrap();
     let data = home.path().join("data");
     std::fs::create_dir_all(data.join("mnist")).unwrap();
@@ -222,6 +222,16 @@ fn a_truncated_data_file_is_named() {
         .assert()
         .code(1)
         .stderr(predicate::str::contains("train-images-idx3-ubyte"));
+
+    // A labels file where the images should be: the wrong magic number is named.
+    std::fs::copy(shared_data().join("mnist/t10k-labels-idx1-ubyte.gz"), data.join("mnist/train-images-idx3-ubyte.gz"))
+        .unwrap();
+    nabla(home.path())
+        .args(["train", "mnist", "--offline", "--data"])
+        .arg(&data)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("train-images-idx3-ubyte").and(predicate::str::contains("magic")));
 }
 
 #[test]

@@ -1,11 +1,15 @@
 //! `nabla xor` as a user runs it.
 
-use assert_cmd::Command;
+mod support;
+
 use predicates::prelude::*;
 use serde_json::Value;
 
-fn nabla() -> Command {
-    Command::cargo_bin("nabla").unwrap()
+/// `nabla` with a home of its own (the tracker writes there), kept for the test's duration.
+fn nabla() -> assert_cmd::Command {
+    let home = std::env::temp_dir().join(format!("nabla-xor-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&home).unwrap();
+    support::nabla(&home)
 }
 
 fn json_of(args: &[&str]) -> Value {

@@ -94,19 +94,28 @@ pub fn init_params(config: &XorConfig, seed: u64) -> Mlp {
 
 /// Trains one seed and reports the outcome.
 pub fn train(config: &XorConfig, seed: u64) -> XorOutcome {
+    train_with(config, seed, |_, _| {})
+}
+
+/// [`train`], calling `on_epoch(epoch, mean loss of the epoch's four steps)` after each
+/// epoch (1-based), e.g. to record the loss curve.
+pub fn train_with(config: &XorConfig, seed: u64, mut on_epoch: impl FnMut(u64, f64)) -> XorOutcome {
     let mut mlp = init_params(config, seed);
     let mut ws = Workspace::new(mlp.spec(), 1);
     let mut grads = vec![0.0; mlp.num_params()];
     let mut sgd = Sgd::new();
-    for _ in 0..config.epochs {
+    for epoch in 1..=config.epochs {
+        let mut total = 0.0;
         for (x, y) in X.iter().zip(Y) {
             let x = MatRef::new(x, 1, 2).expect("1×2 input");
             let t = [y];
             let t = Targets::Values(MatRef::new(&t, 1, 1).expect("1×1 target"));
-            mlp.loss_and_gradient(x, t, Loss::Mse, Regularizer::NONE, &mut ws, &mut grads)
+            total += mlp
+                .loss_and_gradient(x, t, Loss::Mse, Regularizer::NONE, &mut ws, &mut grads)
                 .expect("shapes fixed by construction");
             sgd.step(mlp.params_mut(), &grads, config.lr);
         }
+        on_epoch(epoch, total / 4.0);
     }
     evaluate(mlp, seed, &mut ws)
 }

@@ -5,5 +5,6 @@ pub mod eval;
 pub mod parse;
 pub mod predict;
 pub mod runs;
+pub mod tracking;
 pub mod train;
 pub mod xor;

@@ -23,6 +23,7 @@ use serde_json::json;
 
 use crate::commands::data::FetchReporter;
 use crate::commands::parse;
+use crate::commands::tracking::{self, TrackArgs};
 
 /// Flags of `nabla train`. Every setting flag is optional: an unset flag keeps the value of
 /// the layer below it (config file, checkpoint, defaults).
@@ -110,6 +111,9 @@ pub struct TrainArgs {
     /// One JSON object per epoch, and a last `{"final": true, …}` line.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub track: TrackArgs,
 }
 
 /// Hidden-layer widths as one flag value (`512,256`).
@@ -187,6 +191,16 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         located
     };
     let data = located.load()?;
+    // The files parsed; now make sure they are the official ones, and record which.
+    located.verify()?;
+    let checksum = spec.files.iter().map(|f| &f.sha256[..12]).collect::<Vec<_>>().join("-");
+
+    let mut tracked_config = config.to_json();
+    tracked_config["dataset"] = json!(spec.name);
+    let meta = nabla_track::RunMeta::detect()
+        .with_data_checksum(format!("{}:{checksum}", spec.name))
+        .with_threads(config.threads);
+    let run = tracking::start(&args.track, spec.name, tracked_config, meta, false);
 
     let out_dir = args.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(spec.name));
     let stop = Arc::new(AtomicBool::new(false));
@@ -198,16 +212,45 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     }
 
     let mut printer = Printer::new(args.json, &config);
+    printer.run = run;
     let outcome = train::train(
         TrainRun { config: &config, data: &data, out_dir: Some(&out_dir), resume, stop: Some(&stop) },
         &mut printer,
     );
     printer.finish_bar();
+    let mut run = printer.run.take();
     let outcome = match outcome {
         Ok(o) => o,
-        Err(e @ TrainError::NonFinite { .. }) => return Err(e.into()),
-        Err(e) => return Err(anyhow::Error::new(e).context(format!("training on {}", spec.name))),
+        Err(e) => {
+            tracking::with_run(&mut run, |r| r.summary("error", e.to_string()));
+            if let Some(r) = run {
+                let _ = r.finish(nabla_track::EndStatus::Failed);
+            }
+            return Err(match e {
+                e @ TrainError::NonFinite { .. } => e.into(),
+                e => anyhow::Error::new(e).context(format!("training on {}", spec.name)),
+            });
+        }
     };
+    tracking::with_run(&mut run, |r| {
+        r.summary("test_acc", outcome.test_acc)?;
+        r.summary("test_loss", outcome.test_loss)?;
+        r.summary("epochs", outcome.epochs_completed as u64)?;
+        if let Some(best) = outcome.history.iter().map(|m| m.val_acc).reduce(f64::max) {
+            r.summary("best_val_acc", best)?;
+        }
+        for path in [&outcome.last_checkpoint, &outcome.best_checkpoint].into_iter().flatten() {
+            r.log_artifact_path(path, "checkpoint")?;
+        }
+        Ok(())
+    });
+    if let Some(r) = run {
+        let status =
+            if outcome.interrupted { nabla_track::EndStatus::Interrupted } else { nabla_track::EndStatus::Finished };
+        if let Err(e) = r.finish(status) {
+            let _ = writeln!(io::stderr(), "note: the tracker could not close the run: {e}");
+        }
+    }
     let mut out = io::stdout().lock();
     let checkpoint = outcome.last_checkpoint.as_ref().map(|p| p.display().to_string());
     if args.json {
@@ -255,6 +298,10 @@ struct Printer {
     bar: Option<ProgressBar>,
     terminal: bool,
     header: String,
+    /// The tracked run, if any: every step's batch loss and learning rate, and every
+    /// epoch's metrics, are logged at the global step.
+    run: Option<nabla_track::Run>,
+    steps_per_epoch: usize,
 }
 
 impl Printer {
@@ -263,7 +310,14 @@ impl Printer {
             "{} lr {} ({} schedule), batch {}, {} epochs, dropout {}, seed {}",
             config.optimizer, config.lr, config.schedule, config.batch_size, config.epochs, config.dropout, config.seed
         );
-        Printer { json, bar: None, terminal: !json && io::stderr().is_terminal(), header }
+        Printer {
+            json,
+            bar: None,
+            terminal: !json && io::stderr().is_terminal(),
+            header,
+            run: None,
+            steps_per_epoch: 1,
+        }
     }
 
     fn finish_bar(&mut self) {
@@ -279,6 +333,11 @@ impl Printer {
 
 impl Observer for Printer {
     fn on_start(&mut self, info: &StartInfo) {
+        self.steps_per_epoch = info.steps_per_epoch;
+        tracking::with_run(&mut self.run, |r| {
+            r.summary("params", info.params as u64)?;
+            r.summary("architecture", info.spec.to_string())
+        });
         if self.json {
             return;
         }
@@ -290,6 +349,10 @@ impl Observer for Printer {
     }
 
     fn on_step(&mut self, step: &StepInfo) {
+        let global = ((step.epoch - 1) * self.steps_per_epoch + step.step) as u64;
+        tracking::with_run(&mut self.run, |r| {
+            r.log(global, &[("train/batch_loss", step.loss), ("lr", f64::from(step.lr))])
+        });
         if !self.terminal {
             return;
         }
@@ -312,6 +375,21 @@ impl Observer for Printer {
 
     fn on_epoch(&mut self, m: &EpochMetrics) {
         self.finish_bar();
+        let global = (m.epoch * self.steps_per_epoch) as u64;
+        tracking::with_run(&mut self.run, |r| {
+            r.log(
+                global,
+                &[
+                    ("epoch", m.epoch as f64),
+                    ("train/loss", m.train_loss),
+                    ("train/acc", m.train_acc),
+                    ("val/loss", m.val_loss),
+                    ("val/acc", m.val_acc),
+                    ("perf/epoch_seconds", m.seconds),
+                    ("perf/samples_per_sec", m.samples_per_sec),
+                ],
+            )
+        });
         if self.json {
             let line = json!({
                 "epoch": m.epoch,

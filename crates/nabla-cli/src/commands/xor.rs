@@ -8,6 +8,7 @@ use nabla_train::xor::{self, XorConfig, X, Y};
 use serde_json::json;
 
 use crate::commands::parse;
+use crate::commands::tracking::{self, TrackArgs};
 
 /// Flags of `nabla xor`.
 #[derive(Debug, clap::Args)]
@@ -42,6 +43,9 @@ pub struct XorArgs {
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub track: TrackArgs,
 }
 
 /// Runs `nabla xor`.
@@ -54,12 +58,30 @@ pub fn run(args: &XorArgs) -> Result<()> {
         output_activation: args.output_activation,
         init: args.init,
     };
+    let tracked = json!({
+        "experiment": "xor",
+        "epochs": config.epochs,
+        "lr": config.lr,
+        "hidden": config.hidden,
+        "hidden_activation": config.hidden_activation.to_string(),
+        "output_activation": config.output_activation.to_string(),
+        "init": config.init.to_string(),
+        "seed": args.seed,
+        "seeds": args.seeds.unwrap_or(1),
+    });
+    let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let meta = nabla_track::RunMeta::detect().with_threads(threads);
+    let mut run = tracking::start(&args.track, "xor", tracked, meta, false);
     let mut out = std::io::stdout().lock();
     match args.seeds {
         Some(count) => {
-            let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
             let started = std::time::Instant::now();
             let result = xor::success_rate(&config, args.seed, count, threads);
+            tracking::with_run(&mut run, |r| {
+                r.summary("success_rate", result.rate())?;
+                r.summary("successes", result.successes)?;
+                r.summary("mean_final_loss", result.mean_final_loss)
+            });
             if args.json {
                 let value = json!({
                     "seeds": count,
@@ -85,7 +107,18 @@ pub fn run(args: &XorArgs) -> Result<()> {
             }
         }
         None => {
-            let outcome = xor::train(&config, args.seed);
+            // The loss curve goes to the tracker, one point per epoch (up to 2,000 points).
+            let every = (config.epochs / 2000).max(1);
+            let outcome = xor::train_with(&config, args.seed, |epoch, loss| {
+                if epoch % every == 0 || epoch == config.epochs {
+                    tracking::with_run(&mut run, |r| r.log(epoch, &[("train/loss", loss)]));
+                }
+            });
+            tracking::with_run(&mut run, |r| {
+                r.summary("final_loss", outcome.final_loss)?;
+                r.summary("solved", outcome.solved)?;
+                r.summary("predictions", json!(outcome.predictions))
+            });
             if args.json {
                 let value = json!({
                     "seed": args.seed,
@@ -116,6 +149,9 @@ pub fn run(args: &XorArgs) -> Result<()> {
                 writeln!(out, "final loss {:.6}: {verdict}", outcome.final_loss)?;
             }
         }
+    }
+    if let Some(r) = run {
+        r.finish(nabla_track::EndStatus::Finished)?;
     }
     Ok(())
 }

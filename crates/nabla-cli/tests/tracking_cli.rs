@@ -72,3 +72,50 @@ fn xor_with_many_seeds_is_one_run_with_its_success_rate() {
     let text = serde_json::to_string(&runs).unwrap();
     assert!(text.contains("success_rate") && text.contains("lessons"), "{text}");
 }
+
+/// Ctrl-C (SIGINT) stops training between steps: the run is `interrupted`, its last
+/// checkpoint is kept and logged, and the command says how to resume.
+#[test]
+fn ctrl_c_marks_the_run_interrupted_and_keeps_its_checkpoint() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let home = tempfile::tempdir().unwrap();
+    let out = home.path().join("out");
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("nabla"))
+        .env_remove("NABLA_DATA")
+        .env("HOME", home.path())
+        .env("XDG_DATA_HOME", home.path().join("share"))
+        .env("NABLA_DATA", shared_data())
+        .args(["train", "digits", "--hidden", "16", "--epochs", "100000", "--json", "--out"])
+        .arg(&out)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    // Wait for two finished epochs (so a checkpoint exists), then press Ctrl-C.
+    for _ in 0..2 {
+        let line = lines.next().expect("an epoch line").unwrap();
+        assert!(line.contains("\"epoch\""), "{line}");
+    }
+    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let rest: Vec<String> = lines.map(Result::unwrap).collect();
+    let exit = child.wait().unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(exit.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("interrupted after epoch") && stderr.contains("--resume"), "{stderr}");
+    let last: Value = serde_json::from_str(rest.last().expect("a final line")).unwrap();
+    assert_eq!(last["interrupted"], true);
+    assert!(out.join("last.safetensors").is_file());
+
+    let runs = runs_json(home.path());
+    let text = serde_json::to_string(&runs).unwrap();
+    assert!(text.contains("interrupted"), "{text}");
+    let id = runs[0]["id"].as_str().unwrap().to_string();
+    let show = nabla(home.path()).args(["runs", "show", &id, "--json"]).output().unwrap();
+    let show = String::from_utf8(show.stdout).unwrap();
+    assert!(show.contains("checkpoint") && show.contains("last.safetensors"), "{show}");
+}

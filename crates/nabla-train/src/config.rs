@@ -122,15 +122,22 @@ impl TrainConfig {
         self.merge_toml(&text).map_err(|e| format!("{}: {e}", path.display()))
     }
 
-    /// Reads TOML text over `self`.
+    /// Reads TOML text over `self`. Errors name the key at fault.
     pub fn merge_toml(&self, text: &str) -> Result<Self, String> {
         let overrides: toml::Table = toml::from_str(text).map_err(|e| e.message().to_string())?;
-        let mut base = toml::Table::try_from(self).map_err(|e| e.to_string())?;
-        for (k, v) in overrides {
-            base.insert(k, v);
+        let base = toml::Table::try_from(self).map_err(|e| e.to_string())?;
+        let convert = |table: toml::Table| -> Result<TrainConfig, String> {
+            toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| e.message().to_string())
+        };
+        // Try each key on its own first, so that a wrong type is reported with its key.
+        for (key, value) in &overrides {
+            let mut one = base.clone();
+            one.insert(key.clone(), value.clone());
+            convert(one).map_err(|e| if e.contains(key.as_str()) { e } else { format!("{key}: {e}") })?;
         }
-        let merged: TrainConfig =
-            toml::Value::Table(base).try_into().map_err(|e: toml::de::Error| e.message().to_string())?;
+        let mut merged = base;
+        merged.extend(overrides);
+        let merged = convert(merged)?;
         merged.validate().map_err(|e| e.to_string())?;
         Ok(merged)
     }
@@ -260,7 +267,7 @@ mod tests {
         let e = c.merge_toml("dropout = 1.0").unwrap_err();
         assert!(e.contains("dropout"), "{e}");
         let e = c.merge_toml("batch-size = \"big\"").unwrap_err();
-        assert!(e.contains("batch-size") || e.contains("integer"), "{e}");
+        assert!(e.starts_with("batch-size: ") && e.contains("big"), "{e}");
     }
 
     #[test]

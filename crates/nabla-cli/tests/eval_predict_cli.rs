@@ -1,6 +1,8 @@
 //! `nabla eval` and `nabla predict` as a user runs them, on checkpoints written here through
 //! the library: a small MNIST net trained in the test itself, and odd ones for the error paths.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -8,20 +10,8 @@ use assert_cmd::Command;
 use nabla::{Activation, Init, Loss, MatRef, Mlp, MlpSpec, Optimizer, Regularizer, Rng, Sgd, Targets, Workspace};
 use nabla_data::{BatchBuffers, Dataset, Normalizer};
 use nabla_train::checkpoint::{self, Checkpoint, InputSpec};
+use support::shared_data;
 use tempfile::TempDir;
-
-/// The shared data folder: `$NABLA_DATA` (relative to the workspace root when relative),
-/// else `../shared/data` beside the workspace.
-fn shared_data() -> PathBuf {
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let dir = match std::env::var_os("NABLA_DATA").filter(|v| !v.is_empty()) {
-        Some(p) if Path::new(&p).is_absolute() => PathBuf::from(p),
-        Some(p) => workspace.join(p),
-        None => workspace.join("../shared/data"),
-    };
-    assert!(dir.join("mnist").is_dir(), "shared data not found at {} (set NABLA_DATA)", dir.display());
-    dir.canonicalize().unwrap()
-}
 
 /// `nabla` reading data from the shared folder only.
 fn nabla() -> Command {

@@ -269,9 +269,18 @@ fn key_columns(runs: &[RunRecord], pick: impl Fn(&RunRecord) -> &Value, max: usi
             flats.iter().any(|f| f.get(k) != first)
         });
     }
+    // The keys people look for first lead; the rest keep their first-seen order.
+    let preferred: &[&str] = if only_varying { PREFERRED_CONFIG } else { PREFERRED_SUMMARY };
+    let rank = |k: &String| preferred.iter().position(|p| p == k).unwrap_or(preferred.len());
+    keys.sort_by_key(rank);
     let prefix = if only_varying { "config." } else { "summary." };
     keys.into_iter().take(max).map(|k| format!("{prefix}{k}")).collect()
 }
+
+/// Config keys shown first in `nabla runs list`, when present.
+const PREFERRED_CONFIG: &[&str] = &["dataset", "experiment", "optimizer", "lr", "hidden", "epochs", "batch-size"];
+/// Summary keys shown first in `nabla runs list`, when present.
+const PREFERRED_SUMMARY: &[&str] = &["test_acc", "success_rate", "best_val_acc", "test_loss", "final_loss", "solved"];
 
 /// A JSON object's scalar leaves as `a.b.c` -> display text.
 fn flatten(value: &Value) -> BTreeMap<String, String> {

@@ -33,6 +33,8 @@ enum Command {
     /// List, verify and download data sets.
     #[command(subcommand)]
     Data(commands::data::DataCommand),
+    /// Serve the web dashboard of tracked runs: live charts, config and summaries.
+    Ui(commands::ui::UiArgs),
 }
 
 fn main() -> ExitCode {
@@ -47,6 +49,7 @@ fn main() -> ExitCode {
         Command::Predict(args) => commands::predict::run(&args),
         Command::Runs(cmd) => commands::runs::run(cmd),
         Command::Data(cmd) => commands::data::run(cmd),
+        Command::Ui(args) => commands::ui::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -7,4 +7,5 @@ pub mod predict;
 pub mod runs;
 pub mod tracking;
 pub mod train;
+pub mod ui;
 pub mod xor;

@@ -1,0 +1,202 @@
+//! nabla's web dashboard: a local HTTP server with a JSON API over the run store (see
+//! `docs/API.md`) and a page whose HTML, CSS and JavaScript are embedded in the binary.
+//!
+//! [`Server::start`] binds the address and serves on a runtime of its own thread; the returned
+//! handle reports the bound address (port 0 picks a free port) and stops the server when it is
+//! dropped. The store is opened read-only per request on tokio's blocking pool, because SQLite
+//! calls block.
+
+mod api;
+mod assets;
+mod auth;
+pub mod downsample;
+mod stream;
+
+use std::net::{IpAddr, SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+
+/// What can go wrong while starting the dashboard.
+#[derive(Debug, thiserror::Error)]
+pub enum UiError {
+    /// The address could not be bound (in use, not local, no permission).
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The async runtime could not be created.
+    #[error("cannot start the server runtime: {0}")]
+    Runtime(std::io::Error),
+    /// The OS random source failed while generating an access token.
+    #[error("cannot generate an access token: {0}")]
+    Random(String),
+}
+
+/// How to serve the dashboard.
+#[derive(Clone, Debug)]
+pub struct ServerOptions {
+    /// Where to listen. Port 0 picks a free port.
+    pub addr: SocketAddr,
+    /// The tracking directory whose store is shown.
+    pub tracking_dir: PathBuf,
+    /// The access token. `None` on a loopback address means no token is needed; on any other
+    /// address a token is generated (see [`Server::token`]).
+    pub token: Option<String>,
+}
+
+impl ServerOptions {
+    /// Options for serving `tracking_dir` on `addr` with no token given.
+    pub fn new(addr: SocketAddr, tracking_dir: impl Into<PathBuf>) -> ServerOptions {
+        ServerOptions { addr, tracking_dir: tracking_dir.into(), token: None }
+    }
+
+    /// Requires this token on every request.
+    #[must_use]
+    pub fn token(mut self, token: impl Into<String>) -> ServerOptions {
+        self.token = Some(token.into());
+        self
+    }
+}
+
+/// What every request handler shares.
+#[derive(Debug)]
+pub(crate) struct AppState {
+    /// The tracking directory.
+    pub tracking_dir: PathBuf,
+    /// The token every request must carry, if any.
+    pub token: Option<String>,
+    /// How often a live stream looks for new points.
+    pub poll_interval: Duration,
+}
+
+/// A running dashboard server; dropping it (or calling [`Server::stop`]) stops it.
+#[derive(Debug)]
+pub struct Server {
+    addr: SocketAddr,
+    token: Option<String>,
+    shutdown: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Server {
+    /// Binds `options.addr` and starts serving on a background thread.
+    pub fn start(options: ServerOptions) -> Result<Server, UiError> {
+        let token = match options.token {
+            Some(token) => Some(token),
+            None if !is_loopback(options.addr.ip()) => Some(generate_token()?),
+            None => None,
+        };
+        let listener =
+            TcpListener::bind(options.addr).map_err(|source| UiError::Bind { addr: options.addr, source })?;
+        listener.set_nonblocking(true).map_err(|source| UiError::Bind { addr: options.addr, source })?;
+        let addr = listener.local_addr().map_err(|source| UiError::Bind { addr: options.addr, source })?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("nabla-ui")
+            .enable_all()
+            .build()
+            .map_err(UiError::Runtime)?;
+        let state = Arc::new(AppState {
+            tracking_dir: options.tracking_dir,
+            token: token.clone(),
+            poll_interval: Duration::from_millis(500),
+        });
+        let (shutdown, stopped) = oneshot::channel::<()>();
+        let listener = {
+            let _guard = runtime.enter();
+            tokio::net::TcpListener::from_std(listener).map_err(|source| UiError::Bind { addr, source })?
+        };
+        let thread = std::thread::Builder::new()
+            .name("nabla-ui".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let app = router(state);
+                    let server = axum::serve(listener, app).with_graceful_shutdown(async {
+                        let _ = stopped.await;
+                    });
+                    let _ = server.await;
+                });
+                // Live streams hold their connections open: do not wait for them long.
+                runtime.shutdown_timeout(Duration::from_millis(500));
+            })
+            .map_err(UiError::Runtime)?;
+        Ok(Server { addr, token, shutdown: Some(shutdown), thread: Some(thread) })
+    }
+
+    /// The address it listens on (with the real port when port 0 was asked for).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The token requests must carry, if any.
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref()
+    }
+
+    /// The URL to open: the bound address (loopback when it listens on every interface) with
+    /// `?token=…` when a token is needed.
+    pub fn url(&self) -> String {
+        let ip = match self.addr.ip() {
+            IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+            IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+            ip => ip,
+        };
+        let base = format!("http://{}/", SocketAddr::new(ip, self.addr.port()));
+        match &self.token {
+            Some(token) => format!("{base}?token={token}"),
+            None => base,
+        }
+    }
+
+    /// Blocks until the server stops (it only stops on its own if it fails).
+    pub fn wait(mut self) {
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+
+    /// Stops the server and waits for its thread.
+    pub fn stop(self) {
+        drop(self);
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Whether binding `ip` only accepts connections from this machine.
+pub fn is_loopback(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(ip) => ip.is_loopback(),
+        IpAddr::V6(ip) => ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()),
+    }
+}
+
+/// 128 random bits from the OS, as 32 hex digits.
+fn generate_token() -> Result<String, UiError> {
+    let mut bytes = [0u8; 16];
+    getrandom::getrandom(&mut bytes).map_err(|e| UiError::Random(e.to_string()))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+fn router(state: Arc<AppState>) -> axum::Router {
+    api::routes()
+        .merge(assets::routes())
+        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token))
+        .with_state(state)
+}

@@ -33,6 +33,8 @@ enum Command {
     /// List, verify and download data sets.
     #[command(subcommand)]
     Data(commands::data::DataCommand),
+    /// Time the peers' workloads (W1–W4, GEMM, XOR) on nabla; `--json` for `run_all.py --with`.
+    Bench(commands::bench::BenchArgs),
     /// Serve the web dashboard of tracked runs: live charts, config and summaries.
     Ui(commands::ui::UiArgs),
 }
@@ -49,6 +51,7 @@ fn main() -> ExitCode {
         Command::Predict(args) => commands::predict::run(&args),
         Command::Runs(cmd) => commands::runs::run(cmd),
         Command::Data(cmd) => commands::data::run(cmd),
+        Command::Bench(args) => commands::bench::run(&args),
         Command::Ui(args) => commands::ui::run(&args),
     };
     match result {

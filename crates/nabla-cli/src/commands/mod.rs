@@ -1,5 +1,6 @@
 //! One module per subcommand, plus the flag value parsers they share.
 
+pub mod bench;
 pub mod data;
 pub mod eval;
 pub mod parse;

@@ -1,0 +1,164 @@
+//! The training step allocates nothing in steady state: a counting global allocator (this
+//! test binary only) watches every step after the first, for SGD, momentum and Adam, with
+//! and without dropout, at one thread.
+//!
+//! The step is the trainer's: `BatchBuffers::fill`, `Mlp::forward` / `forward_train`,
+//! `output_loss`, `backward`, `add_regularization`, `Optimizer::step`.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use nabla::loss::{Loss, Targets};
+use nabla::optim::{OptimizerConfig, OptimizerKind};
+use nabla::{Activation, Dropout, Init, MatRef, Mlp, MlpSpec, Regularizer, Rng, Workspace};
+use nabla_data::{BatchBuffers, Dataset, Normalizer};
+
+/// Counts allocations (and reallocations) made by a thread while its `COUNTING` flag is on.
+struct CountingAllocator;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    // Per thread, so that the other tests of this binary, running beside, are not counted.
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+}
+
+fn note() {
+    if COUNTING.try_with(Cell::get).unwrap_or(false) {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+// SAFETY: every call is forwarded unchanged to the system allocator; counting touches no
+// allocator state.
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        note();
+        // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract, passed on as is.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        note();
+        // SAFETY: as for `alloc`.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        note();
+        // SAFETY: as for `alloc`; `ptr` came from this allocator, that is from `System`.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from this allocator, that is from `System`.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: CountingAllocator = CountingAllocator;
+
+/// Allocations made by this thread while `f` runs.
+fn allocations_in(f: impl FnOnce()) -> usize {
+    // Only one test counts at a time: the counter is shared, the flag is per thread.
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = LOCK.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    COUNTING.with(|c| c.set(true));
+    f();
+    COUNTING.with(|c| c.set(false));
+    ALLOCATIONS.load(Ordering::Relaxed) - before
+}
+
+/// 100 random 28×28 images of 10 classes.
+fn data() -> Dataset {
+    let mut rng = Rng::new(7);
+    let len = 100;
+    Dataset {
+        name: "random/train".into(),
+        images: (0..len * 784).map(|_| rng.below(256) as u8).collect(),
+        labels: (0..len).map(|_| rng.below(10) as u8).collect(),
+        len,
+        height: 28,
+        width: 28,
+        max_value: 255,
+        classes: (0..10).map(|c| c.to_string()).collect(),
+    }
+}
+
+/// Trains one epoch-like pass of steps as the trainer does and returns how many
+/// allocations the steps after the first made. Batches of 32 over 100 examples: the last
+/// batch (4 examples) is partial, as in a real epoch.
+fn steady_state_allocations(kind: OptimizerKind, dropout: Dropout) -> usize {
+    nabla::gemm::set_threads(1);
+    let ds = data();
+    let norm = Normalizer::unit(ds.max_value);
+    let spec = MlpSpec { sizes: vec![784, 64, 32, 10], hidden: Activation::Relu, output: Activation::Identity };
+    let mut mlp = Mlp::new(spec.clone(), Init::HeUniform, &mut Rng::new(0));
+    let mut optimizer = OptimizerConfig { kind, ..OptimizerConfig::default() }.build(spec.param_count());
+    let batch = 32;
+    let mut buffers = BatchBuffers::new(batch, ds.features());
+    let mut ws = Workspace::new(&spec, batch);
+    let mut grads = vec![0.0f32; spec.param_count()];
+    let mut labels32 = vec![0u32; batch];
+    let mut drop_rng = Rng::new(1);
+    let reg = Regularizer { l1: 1e-5, l2: 1e-4 };
+    let mut order: Vec<usize> = (0..ds.len).collect();
+    let mut shuffle_rng = Rng::new(2);
+
+    let mut step = |chunk: &[usize]| {
+        let n = chunk.len();
+        let (x, labels) = buffers.fill(&ds, chunk, &norm);
+        for (l32, &l) in labels32.iter_mut().zip(labels) {
+            *l32 = u32::from(l);
+        }
+        let x = MatRef::new(x, n, ds.features()).unwrap();
+        if dropout == Dropout::NONE {
+            mlp.forward(x, &mut ws).unwrap();
+        } else {
+            mlp.forward_train(x, &mut ws, dropout, &mut drop_rng).unwrap();
+        }
+        let mut loss = mlp.output_loss(Targets::Classes(&labels32[..n]), Loss::SoftmaxCrossEntropy, &mut ws).unwrap();
+        mlp.backward(x, &mut ws, &mut grads).unwrap();
+        loss += mlp.add_regularization(reg, &mut grads);
+        optimizer.step(mlp.params_mut(), &grads, 0.01);
+        assert!(loss.is_finite());
+    };
+    // The first step may allocate (lazily created buffers, the GEMM's packing space).
+    step(&order[..batch]);
+    allocations_in(|| {
+        for _ in 0..2 {
+            shuffle_rng.shuffle(&mut order);
+            for chunk in order.chunks(batch) {
+                step(chunk);
+            }
+        }
+    })
+}
+
+const WITH_DROPOUT: Dropout = Dropout { input: 0.2, hidden: 0.5 };
+
+#[test]
+fn sgd_step_allocates_nothing() {
+    assert_eq!(steady_state_allocations(OptimizerKind::Sgd, Dropout::NONE), 0);
+    assert_eq!(steady_state_allocations(OptimizerKind::Sgd, WITH_DROPOUT), 0);
+}
+
+#[test]
+fn momentum_step_allocates_nothing() {
+    assert_eq!(steady_state_allocations(OptimizerKind::Momentum, Dropout::NONE), 0);
+    assert_eq!(steady_state_allocations(OptimizerKind::Momentum, WITH_DROPOUT), 0);
+}
+
+#[test]
+fn adam_step_allocates_nothing() {
+    assert_eq!(steady_state_allocations(OptimizerKind::Adam, Dropout::NONE), 0);
+    assert_eq!(steady_state_allocations(OptimizerKind::Adam, WITH_DROPOUT), 0);
+}
+
+#[test]
+fn the_counter_sees_an_allocation() {
+    let n = allocations_in(|| {
+        std::hint::black_box(vec![1u8; 100]);
+    });
+    assert_eq!(n, 1);
+}

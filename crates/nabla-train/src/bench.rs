@@ -347,6 +347,12 @@ pub const GEMM_SHAPES: [(&str, usize, usize, usize); 7] = [
 /// Random data of MNIST's shape, for timing only: 60,000 training and 10,000 test images of
 /// 28×28 pixels uniform in `0..=255` (so `[0, 1]` after scaling) and labels uniform in 0..10.
 pub fn synthetic_mnist(seed: u64) -> Split {
+    synthetic_images(seed, 60_000, 10_000)
+}
+
+/// Random 28×28 images of 10 classes: `train_len` training and `test_len` test examples,
+/// pixels uniform in `0..=255`, labels uniform in 0..10.
+pub fn synthetic_images(seed: u64, train_len: usize, test_len: usize) -> Split {
     let mut rng = Rng::new(seed);
     let mut part = |name: &str, len: usize| Dataset {
         name: format!("synthetic/{name}"),
@@ -358,8 +364,8 @@ pub fn synthetic_mnist(seed: u64) -> Split {
         max_value: 255,
         classes: (0..10).map(|c| c.to_string()).collect(),
     };
-    let train = part("train", 60_000);
-    let test = part("test", 10_000);
+    let train = part("train", train_len);
+    let test = part("test", test_len);
     Split { train, test }
 }
 

@@ -71,18 +71,7 @@ fn allocations_in(f: impl FnOnce()) -> usize {
 
 /// 100 random 28×28 images of 10 classes.
 fn data() -> Dataset {
-    let mut rng = Rng::new(7);
-    let len = 100;
-    Dataset {
-        name: "random/train".into(),
-        images: (0..len * 784).map(|_| rng.below(256) as u8).collect(),
-        labels: (0..len).map(|_| rng.below(10) as u8).collect(),
-        len,
-        height: 28,
-        width: 28,
-        max_value: 255,
-        classes: (0..10).map(|c| c.to_string()).collect(),
-    }
+    nabla_train::bench::synthetic_images(7, 100, 0).train
 }
 
 /// Trains one epoch-like pass of steps as the trainer does and returns how many

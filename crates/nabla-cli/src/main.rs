@@ -37,6 +37,20 @@ enum Command {
     Bench(commands::bench::BenchArgs),
     /// Serve the web dashboard of tracked runs: live charts, config and summaries.
     Ui(commands::ui::UiArgs),
+    /// Run a grid or random search over training flags; every trial is a tracked run.
+    Sweep(Box<commands::sweep::SweepArgs>),
+    /// Draw curves, sweeps, decision boundaries, weights and confusion matrices as SVG/PNG.
+    Plot(commands::plot::PlotArgs),
+    /// Write a self-contained HTML report of a sweep or of runs.
+    Report(commands::report::ReportArgs),
+    /// Evaluate an expression and backpropagate through it: every partial derivative.
+    Grad(commands::grad::GradArgs),
+    /// The perceptron learning rule on AND, OR, NAND and XOR.
+    Perceptron(commands::perceptron::PerceptronArgs),
+    /// The loss landscape around a checkpoint (Li et al. 2018).
+    Landscape(commands::landscape::LandscapeArgs),
+    /// Quantise a checkpoint to int8 or bf16 for faster inference.
+    Quantize(commands::quantize::QuantizeArgs),
 }
 
 fn main() -> ExitCode {
@@ -53,6 +67,13 @@ fn main() -> ExitCode {
         Command::Data(cmd) => commands::data::run(cmd),
         Command::Bench(args) => commands::bench::run(&args),
         Command::Ui(args) => commands::ui::run(&args),
+        Command::Sweep(args) => commands::sweep::run(&args),
+        Command::Plot(args) => commands::plot::run(&args),
+        Command::Report(args) => commands::report::run(&args),
+        Command::Grad(args) => commands::grad::run(&args),
+        Command::Perceptron(args) => commands::perceptron::run(&args),
+        Command::Landscape(args) => commands::landscape::run(&args),
+        Command::Quantize(args) => commands::quantize::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

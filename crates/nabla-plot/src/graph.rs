@@ -1,0 +1,1 @@
+//! (filled in by the teaching-tools work, issue 9)

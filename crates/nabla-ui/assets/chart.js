@@ -123,5 +123,7 @@ export class LineChart {
       drawing = true;
     }
     ctx.stroke();
+    canvas.dataset.points = String(steps.length);
+    canvas.dataset.lastStep = String(steps[steps.length - 1]);
   }
 }

@@ -1,0 +1,182 @@
+//! The dashboard in a real browser: headless Chromium, driven over the DevTools protocol,
+//! against the server on a free port over a seeded store. It checks that the runs table lists
+//! the runs, that a run's charts draw, that a point logged after the page opened shows up
+//! without a reload, that the compare view draws, and that the console stays free of errors.
+//!
+//! Without a Chromium (`chromium` on `PATH` or `$NABLA_CHROMIUM`) the test says so and passes,
+//! except under CI (`$CI` set), where it fails. With `NABLA_SCREENSHOTS=DIR` it writes
+//! `runs.png`, `run.png`, `run-dark.png` and `compare.png` there (the README's pictures come
+//! from `NABLA_SCREENSHOTS=docs/img`).
+
+mod cdp;
+
+use std::io::Write;
+use std::path::Path;
+use std::time::Duration;
+
+use nabla_track::{EndStatus, Run, RunOptions};
+use nabla_ui::{Server, ServerOptions};
+use serde_json::{json, Value};
+
+use cdp::{find_chromium, Browser};
+
+/// A small deterministic noise source (the test needs no statistics, only wiggly curves).
+struct Noise(u64);
+
+impl Noise {
+    /// Uniform in [-1, 1).
+    fn next(&mut self) -> f64 {
+        self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 11) as f64 / (1u64 << 52) as f64 - 1.0
+    }
+}
+
+/// Logs a training curve: a noisy decaying loss per step and an accuracy every 50 steps.
+fn log_curve(run: &mut Run, lr: f64, steps: u64, seed: u64) {
+    let mut noise = Noise(seed);
+    let speed = lr.log10() + 4.0;
+    for step in 0..steps {
+        let t = step as f64 / steps as f64;
+        let loss = 2.3 * (-speed * 2.0 * t).exp() + 0.05 + 0.04 * noise.next();
+        if step % 50 == 49 {
+            let acc = 0.98 - 0.9 * (-speed * 2.5 * t).exp() + 0.005 * noise.next();
+            run.log(step, &[("train/loss", loss), ("val/acc", acc)]).unwrap();
+        } else {
+            run.log(step, &[("train/loss", loss)]).unwrap();
+        }
+    }
+}
+
+/// A finished run of the `mnist` project; returns its id.
+fn record(dir: &Path, name: &str, lr: f64, hidden: u64, optimizer: &str, end: EndStatus) -> String {
+    let config = json!({ "lr": lr, "hidden": hidden, "optimizer": optimizer, "batch_size": 128, "epochs": 5 });
+    let opts = RunOptions::new("mnist").name(name).config(config).system_interval(None);
+    let mut run = Run::start(dir, opts).unwrap();
+    log_curve(&mut run, lr, 500, hidden);
+    let speed = lr.log10() + 4.0;
+    run.summary("test_acc", 0.98 - 0.9 * (-speed * 2.5_f64).exp()).unwrap();
+    run.summary("best_loss", 0.05 + 2.3 * (-speed * 2.0_f64).exp()).unwrap();
+    run.log_artifact_bytes("last.safetensors", name.as_bytes(), "checkpoint").unwrap();
+    let id = run.id().to_string();
+    run.finish(end).unwrap();
+    id
+}
+
+/// Writes `bytes` to `dir/name` through a temporary file and a rename.
+fn save(dir: &Path, name: &str, bytes: &[u8]) {
+    std::fs::create_dir_all(dir).unwrap();
+    let tmp = dir.join(format!(".{name}.tmp"));
+    std::fs::write(&tmp, bytes).unwrap();
+    std::fs::rename(&tmp, dir.join(name)).unwrap();
+}
+
+/// How many pixels of the chart's canvas are coloured (not grey: grid lines and labels are
+/// grey, the series are not), read back from the canvas itself.
+fn coloured_pixels(browser: &mut Browser, selector: &str) -> u64 {
+    let js = format!(
+        "(() => {{ const c = document.querySelector({selector:?}); if (!c) return -1;
+           const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0;
+           for (let i = 0; i < d.length; i += 4) {{
+             const hi = Math.max(d[i], d[i + 1], d[i + 2]), lo = Math.min(d[i], d[i + 1], d[i + 2]);
+             if (d[i + 3] > 128 && hi - lo > 60) n++; }}
+           return n; }})()"
+    );
+    let value = browser.eval(&js);
+    assert!(value.as_i64() != Some(-1), "no element matches {selector}");
+    value.as_u64().unwrap_or(0)
+}
+
+fn text(browser: &mut Browser, expression: &str) -> String {
+    match browser.eval(expression) {
+        Value::String(s) => s,
+        other => other.to_string(),
+    }
+}
+
+#[test]
+fn the_dashboard_draws_runs_and_live_points_in_chromium() {
+    let Some(chromium) = find_chromium() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI is set but no Chromium was found: run .ci/chromium.sh or set NABLA_CHROMIUM"
+        );
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED browser test: no chromium on PATH (install Debian's `chromium` or set NABLA_CHROMIUM)"
+        );
+        return;
+    };
+    let shots = std::env::var_os("NABLA_SCREENSHOTS").map(std::path::PathBuf::from);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let finished = [
+        record(dir, "sgd-lr0.01", 0.01, 128, "sgd", EndStatus::Finished),
+        record(dir, "sgd-lr0.1", 0.1, 128, "sgd", EndStatus::Finished),
+        record(dir, "adam-lr0.001", 0.001, 256, "adam", EndStatus::Finished),
+        record(dir, "adam-lr0.003", 0.003, 512, "adam", EndStatus::Interrupted),
+        record(dir, "sgd-lr0.5", 0.5, 64, "sgd", EndStatus::Failed),
+    ];
+    let live_opts = RunOptions::new("mnist")
+        .name("live")
+        .config(json!({ "lr": 0.05, "hidden": 256, "optimizer": "momentum", "batch_size": 128, "epochs": 5 }))
+        .system_interval(Some(Duration::from_millis(100)));
+    let mut live = Run::start(dir, live_opts).unwrap();
+    log_curve(&mut live, 0.05, 300, 7);
+    live.flush().unwrap();
+    // Let the system sampler record a few points.
+    std::thread::sleep(Duration::from_millis(600));
+    live.flush().unwrap();
+    let live_id = live.id().to_string();
+
+    let server = Server::start(ServerOptions::new("127.0.0.1:0".parse().unwrap(), dir)).unwrap();
+    let base = server.url();
+    let mut browser = Browser::launch(&chromium, 1366, 768);
+
+    // The runs table lists every seeded run.
+    browser.goto(&base);
+    browser.wait_until("document.querySelectorAll('#runs tbody tr').length === 6", Duration::from_secs(20));
+    let names =
+        text(&mut browser, "[...document.querySelectorAll('#runs tbody tr')].map(r => r.textContent).join('|')");
+    for name in ["sgd-lr0.01", "sgd-lr0.1", "adam-lr0.001", "adam-lr0.003", "sgd-lr0.5", "live"] {
+        assert!(names.contains(name), "the runs table lacks {name}: {names}");
+    }
+    for status in ["running", "finished", "interrupted", "failed"] {
+        assert!(names.contains(status), "the runs table shows no {status} run: {names}");
+    }
+    if let Some(shots) = &shots {
+        save(shots, "runs.png", &browser.screenshot());
+    }
+
+    // The live run's page draws a chart per metric, system metrics included.
+    browser.goto(&format!("{base}#/run/{live_id}"));
+    browser.eval("window.__sameDocument = true");
+    let drawn = "[...document.querySelectorAll('canvas[data-metric]')].length >= 3 && \
+                 [...document.querySelectorAll('canvas[data-metric]')].every(c => Number(c.dataset.points) > 0)";
+    browser.wait_until(drawn, Duration::from_secs(20));
+    let metrics = text(
+        &mut browser,
+        "[...document.querySelectorAll('canvas[data-metric]')].map(c => c.dataset.metric).join(',')",
+    );
+    for metric in ["train/loss", "val/acc", "sys/cpu_percent"] {
+        assert!(metrics.contains(metric), "no chart for {metric}: {metrics}");
+    }
+    let loss = "canvas[data-metric=\"train/loss\"]";
+    assert!(coloured_pixels(&mut browser, loss) > 200, "the train/loss chart drew no line");
+    assert_eq!(text(&mut browser, &format!("document.querySelector('{loss}').dataset.lastStep")), "299");
+
+    // A point logged now reaches the open page through the event stream.
+    live.log(300, &[("train/loss", 0.5)]).unwrap();
+    live.flush().unwrap();
+    browser
+        .wait_until(&format!("document.querySelector('{loss}').dataset.lastStep === '300'"), Duration::from_secs(15));
+    assert_eq!(browser.eval("window.__sameDocument === true"), Value::Bool(true), "the page reloaded");
+    if let Some(shots) = &shots {
+        save(shots, "run.png", &browser.screenshot());
+    }
+    live.finish(EndStatus::Finished).unwrap();
+    browser.wait_until("document.querySelector('h2 .status').textContent === 'finished'", Duration::from_secs(15));
+
+    browser.drain(Duration::from_millis(300));
+    assert!(browser.errors.is_empty(), "the page reported errors:\n{}", browser.errors.join("\n"));
+    let _ = finished;
+}

@@ -1,0 +1,574 @@
+//! Formulas such as `x*y + max(z, w)`, parsed by hand (recursive descent) and evaluated into
+//! a graph of [`Value`]s that can be differentiated.
+//!
+//! The grammar, loosest binding first:
+//!
+//! ```text
+//! expr    := term (('+' | '-') term)*
+//! term    := unary (('*' | '·' | '/') unary)*
+//! unary   := '-' unary | power
+//! power   := primary (('^' | '**') unary)?          right-associative: 2^3^2 = 2^9
+//! primary := NUMBER | NAME | NAME '(' expr (',' expr)* ')' | '(' expr ')'
+//! ```
+//!
+//! so `-x^2` is `-(x^2)` as in maths. Functions: `exp`, `log` (also `ln`), `tanh`,
+//! `sigmoid`, `relu`, `sqrt`, `max`, `min`, `pow`. Every error names the column it found, and
+//! its message shows the formula with a caret under that column.
+
+use std::fmt;
+
+use super::Value;
+
+/// The functions a formula may call, with their number of arguments.
+pub const FUNCTIONS: [(&str, usize); 10] = [
+    ("exp", 1),
+    ("log", 1),
+    ("ln", 1),
+    ("tanh", 1),
+    ("sigmoid", 1),
+    ("relu", 1),
+    ("sqrt", 1),
+    ("max", 2),
+    ("min", 2),
+    ("pow", 2),
+];
+
+/// A formula that could not be parsed or evaluated, with the column (1-based, in characters)
+/// where the problem is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExprError {
+    /// The formula as given.
+    pub expression: String,
+    /// 1-based column of the offending character (one past the end for "unexpected end").
+    pub column: usize,
+    /// What is wrong there.
+    pub message: String,
+}
+
+/// `column 7: expected `)` …` followed by the formula and a caret under column 7.
+impl fmt::Display for ExprError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "column {}: {}\n    {}\n    {}^",
+            self.column,
+            self.message,
+            self.expression,
+            " ".repeat(self.column - 1)
+        )
+    }
+}
+
+impl std::error::Error for ExprError {}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Token {
+    Number(f64),
+    Name,
+    Plus,
+    Minus,
+    Star,
+    Slash,
+    Caret,
+    Comma,
+    Open,
+    Close,
+    End,
+}
+
+impl Token {
+    fn describe(self) -> &'static str {
+        match self {
+            Token::Number(_) => "a number",
+            Token::Name => "a name",
+            Token::Plus => "`+`",
+            Token::Minus => "`-`",
+            Token::Star => "`*`",
+            Token::Slash => "`/`",
+            Token::Caret => "`^`",
+            Token::Comma => "`,`",
+            Token::Open => "`(`",
+            Token::Close => "`)`",
+            Token::End => "the end of the formula",
+        }
+    }
+}
+
+/// A token with its text and its character range `[start, end)`.
+#[derive(Debug, Clone)]
+struct Lexeme {
+    token: Token,
+    text: String,
+    start: usize,
+}
+
+fn tokenize(src: &str) -> Result<Vec<Lexeme>, ExprError> {
+    let chars: Vec<char> = src.chars().collect();
+    let err = |at: usize, message: String| ExprError { expression: src.to_string(), column: at + 1, message };
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        let start = i;
+        let single = match c {
+            '+' => Some(Token::Plus),
+            '-' | '−' => Some(Token::Minus),
+            '·' | '×' => Some(Token::Star),
+            '*' if chars.get(i + 1) == Some(&'*') => {
+                i += 1;
+                Some(Token::Caret)
+            }
+            '*' => Some(Token::Star),
+            '/' => Some(Token::Slash),
+            '^' => Some(Token::Caret),
+            ',' => Some(Token::Comma),
+            '(' => Some(Token::Open),
+            ')' => Some(Token::Close),
+            _ => None,
+        };
+        if let Some(token) = single {
+            i += 1;
+            out.push(Lexeme { token, text: chars[start..i].iter().collect(), start });
+        } else if c.is_whitespace() {
+            i += 1;
+        } else if c.is_ascii_digit() || (c == '.' && chars.get(i + 1).is_some_and(char::is_ascii_digit)) {
+            while i < chars.len() && (chars[i].is_ascii_digit() || chars[i] == '.') {
+                i += 1;
+            }
+            // An exponent only when digits follow: `2e3`, `1.5e-4`.
+            if matches!(chars.get(i), Some('e' | 'E')) {
+                let sign = usize::from(matches!(chars.get(i + 1), Some('+' | '-')));
+                if chars.get(i + 1 + sign).is_some_and(char::is_ascii_digit) {
+                    i += 1 + sign;
+                    while i < chars.len() && chars[i].is_ascii_digit() {
+                        i += 1;
+                    }
+                }
+            }
+            let text: String = chars[start..i].iter().collect();
+            let value = text.parse::<f64>().map_err(|_| err(start, format!("`{text}` is not a number")))?;
+            out.push(Lexeme { token: Token::Number(value), text, start });
+        } else if c.is_alphabetic() || c == '_' {
+            while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_') {
+                i += 1;
+            }
+            out.push(Lexeme { token: Token::Name, text: chars[start..i].iter().collect(), start });
+        } else {
+            return Err(err(start, format!("unexpected character `{c}`")));
+        }
+    }
+    out.push(Lexeme { token: Token::End, text: String::new(), start: chars.len() });
+    Ok(out)
+}
+
+/// The two-argument operators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BinaryOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Pow,
+}
+
+#[derive(Debug, Clone)]
+enum Node {
+    Number(f64),
+    Variable(String),
+    Neg(Box<Ast>),
+    Binary(BinaryOp, Box<Ast>, Box<Ast>),
+    Call(&'static str, Vec<Ast>),
+}
+
+/// A parsed formula node with the column where it starts (0-based, characters).
+#[derive(Debug, Clone)]
+struct Ast {
+    node: Node,
+    start: usize,
+}
+
+struct Parser<'a> {
+    src: &'a str,
+    tokens: Vec<Lexeme>,
+    pos: usize,
+}
+
+impl Parser<'_> {
+    fn peek(&self) -> &Lexeme {
+        &self.tokens[self.pos]
+    }
+
+    fn next(&mut self) -> Lexeme {
+        let t = self.tokens[self.pos].clone();
+        if t.token != Token::End {
+            self.pos += 1;
+        }
+        t
+    }
+
+    fn error(&self, at: usize, message: String) -> ExprError {
+        ExprError { expression: self.src.to_string(), column: at + 1, message }
+    }
+
+    fn found(&self) -> String {
+        let t = self.peek();
+        match t.token {
+            Token::End => t.token.describe().to_string(),
+            _ => format!("`{}`", t.text),
+        }
+    }
+
+    fn expr(&mut self) -> Result<Ast, ExprError> {
+        let mut left = self.term()?;
+        loop {
+            let op = match self.peek().token {
+                Token::Plus => BinaryOp::Add,
+                Token::Minus => BinaryOp::Sub,
+                _ => return Ok(left),
+            };
+            self.next();
+            let right = self.term()?;
+            let start = left.start;
+            left = Ast { node: Node::Binary(op, Box::new(left), Box::new(right)), start };
+        }
+    }
+
+    fn term(&mut self) -> Result<Ast, ExprError> {
+        let mut left = self.unary()?;
+        loop {
+            let op = match self.peek().token {
+                Token::Star => BinaryOp::Mul,
+                Token::Slash => BinaryOp::Div,
+                _ => return Ok(left),
+            };
+            self.next();
+            let right = self.unary()?;
+            let start = left.start;
+            left = Ast { node: Node::Binary(op, Box::new(left), Box::new(right)), start };
+        }
+    }
+
+    fn unary(&mut self) -> Result<Ast, ExprError> {
+        if self.peek().token == Token::Minus {
+            let start = self.next().start;
+            let inner = self.unary()?;
+            return Ok(Ast { node: Node::Neg(Box::new(inner)), start });
+        }
+        self.power()
+    }
+
+    fn power(&mut self) -> Result<Ast, ExprError> {
+        let base = self.primary()?;
+        if self.peek().token != Token::Caret {
+            return Ok(base);
+        }
+        self.next();
+        let exponent = self.unary()?;
+        let start = base.start;
+        Ok(Ast { node: Node::Binary(BinaryOp::Pow, Box::new(base), Box::new(exponent)), start })
+    }
+
+    fn primary(&mut self) -> Result<Ast, ExprError> {
+        let t = self.peek().clone();
+        match t.token {
+            Token::Number(v) => {
+                self.next();
+                Ok(Ast { node: Node::Number(v), start: t.start })
+            }
+            Token::Name => {
+                self.next();
+                let function = FUNCTIONS.iter().find(|(name, _)| *name == t.text);
+                if self.peek().token != Token::Open {
+                    if function.is_some() {
+                        return Err(self.error(t.start, format!("`{}` is a function: write {}(…)", t.text, t.text)));
+                    }
+                    return Ok(Ast { node: Node::Variable(t.text), start: t.start });
+                }
+                let Some(&(name, arity)) = function else {
+                    let known: Vec<&str> = FUNCTIONS.iter().map(|(n, _)| *n).collect();
+                    return Err(
+                        self.error(t.start, format!("unknown function `{}` (known: {})", t.text, known.join(", ")))
+                    );
+                };
+                let open = self.next().start;
+                let mut args = vec![self.expr()?];
+                while self.peek().token == Token::Comma {
+                    self.next();
+                    args.push(self.expr()?);
+                }
+                if self.peek().token != Token::Close {
+                    let msg =
+                        format!("expected `,` or `)` to close the `(` at column {}, found {}", open + 1, self.found());
+                    return Err(self.error(self.peek().start, msg));
+                }
+                self.next();
+                if args.len() != arity {
+                    let plural = if arity == 1 { "" } else { "s" };
+                    return Err(
+                        self.error(t.start, format!("{name} takes {arity} argument{plural}, got {}", args.len()))
+                    );
+                }
+                Ok(Ast { node: Node::Call(name, args), start: t.start })
+            }
+            Token::Open => {
+                self.next();
+                let inner = self.expr()?;
+                if self.peek().token != Token::Close {
+                    let msg =
+                        format!("expected `)` to close the `(` at column {}, found {}", t.start + 1, self.found());
+                    return Err(self.error(self.peek().start, msg));
+                }
+                self.next();
+                Ok(inner)
+            }
+            _ => Err(self.error(t.start, format!("expected a number, a name or `(`, found {}", self.found()))),
+        }
+    }
+}
+
+/// A parsed formula, ready to be evaluated at given values of its variables.
+#[derive(Debug, Clone)]
+pub struct Expression {
+    source: String,
+    ast: Ast,
+}
+
+/// A formula evaluated into a graph: its output and one input [`Value`] per variable.
+#[derive(Debug, Clone)]
+pub struct Evaluation {
+    /// The formula's value; call `output.backward()` for the gradients.
+    pub output: Value,
+    /// Each variable's input node, in the order the bindings were given.
+    pub inputs: Vec<(String, Value)>,
+}
+
+/// Parses a formula.
+pub fn parse(src: &str) -> Result<Expression, ExprError> {
+    let tokens = tokenize(src)?;
+    let mut parser = Parser { src, tokens, pos: 0 };
+    let ast = parser.expr()?;
+    if parser.peek().token != Token::End {
+        let msg = format!("expected an operator or the end of the formula, found {}", parser.found());
+        return Err(parser.error(parser.peek().start, msg));
+    }
+    Ok(Expression { source: src.to_string(), ast })
+}
+
+impl Expression {
+    /// The formula as written.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// The variable names in order of first appearance, each with its 1-based column.
+    pub fn variables(&self) -> Vec<(String, usize)> {
+        fn walk(ast: &Ast, out: &mut Vec<(String, usize)>) {
+            match &ast.node {
+                Node::Number(_) => {}
+                Node::Variable(name) => {
+                    if !out.iter().any(|(n, _)| n == name) {
+                        out.push((name.clone(), ast.start + 1));
+                    }
+                }
+                Node::Neg(inner) => walk(inner, out),
+                Node::Binary(_, a, b) => {
+                    walk(a, out);
+                    walk(b, out);
+                }
+                Node::Call(_, args) => args.iter().for_each(|a| walk(a, out)),
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.ast, &mut out);
+        out
+    }
+
+    /// Builds the graph at the given variable values. Every variable needs a value, every
+    /// value a variable; a step whose result is not finite (`log(0)`, `1/0`, `(-8)^0.5`)
+    /// is an error pointing at that step.
+    pub fn evaluate(&self, bindings: &[(String, f64)]) -> Result<Evaluation, ExprError> {
+        let err = |column: usize, message: String| ExprError { expression: self.source.clone(), column, message };
+        let variables = self.variables();
+        for (name, column) in &variables {
+            if !bindings.iter().any(|(n, _)| n == name) {
+                return Err(err(*column, format!("`{name}` has no value: add {name}=NUMBER")));
+            }
+        }
+        for (name, _) in bindings {
+            if !variables.iter().any(|(n, _)| n == name) {
+                let end = self.source.chars().count() + 1;
+                return Err(err(end, format!("`{name}` is given a value but the formula has no `{name}`")));
+            }
+        }
+        let inputs: Vec<(String, Value)> =
+            bindings.iter().map(|(name, v)| (name.clone(), Value::named(name.clone(), *v))).collect();
+        let output = self.build(&self.ast, &inputs)?;
+        Ok(Evaluation { output, inputs })
+    }
+
+    fn build(&self, ast: &Ast, inputs: &[(String, Value)]) -> Result<Value, ExprError> {
+        let value = match &ast.node {
+            Node::Number(v) => return Ok(Value::new(*v)),
+            Node::Variable(name) => {
+                let found = inputs.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
+                // `evaluate` checked every variable has a value.
+                return Ok(found.unwrap_or_else(|| Value::new(f64::NAN)));
+            }
+            Node::Neg(inner) => self.build(inner, inputs)?.neg(),
+            Node::Binary(op, a, b) => {
+                let (a, b) = (self.build(a, inputs)?, self.build(b, inputs)?);
+                match op {
+                    BinaryOp::Add => a.add(&b),
+                    BinaryOp::Sub => a.sub(&b),
+                    BinaryOp::Mul => a.mul(&b),
+                    BinaryOp::Div => a.div(&b),
+                    BinaryOp::Pow => a.pow(&b),
+                }
+            }
+            Node::Call(name, args) => {
+                let args = args.iter().map(|a| self.build(a, inputs)).collect::<Result<Vec<_>, _>>()?;
+                match *name {
+                    "exp" => args[0].exp(),
+                    "log" | "ln" => args[0].log(),
+                    "tanh" => args[0].tanh(),
+                    "sigmoid" => args[0].sigmoid(),
+                    "relu" => args[0].relu(),
+                    "sqrt" => args[0].powf(0.5),
+                    "max" => args[0].max(&args[1]),
+                    "min" => args[0].min(&args[1]),
+                    _ => args[0].pow(&args[1]),
+                }
+            }
+        };
+        let inputs_finite = value.inputs().all(|(v, _)| v.data().is_finite());
+        if !value.data().is_finite() && inputs_finite {
+            let operands: Vec<String> = value.inputs().map(|(v, _)| v.data().to_string()).collect();
+            return Err(ExprError {
+                expression: self.source.clone(),
+                column: ast.start + 1,
+                message: format!(
+                    "this {} of {} gives {}, so there is no derivative to take",
+                    describe(value.op()),
+                    operands.join(" and "),
+                    value.data()
+                ),
+            });
+        }
+        Ok(value)
+    }
+}
+
+fn describe(op: super::Op) -> String {
+    match op {
+        super::Op::Div => "division".into(),
+        super::Op::Pow => "power".into(),
+        super::Op::Log => "log".into(),
+        super::Op::Exp => "exp".into(),
+        other => format!("`{other}`"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grads(src: &str, bindings: &[(&str, f64)]) -> (f64, Vec<f64>) {
+        let bindings: Vec<(String, f64)> = bindings.iter().map(|(n, v)| (n.to_string(), *v)).collect();
+        let e = parse(src).unwrap().evaluate(&bindings).unwrap();
+        e.output.backward();
+        (e.output.data(), e.inputs.iter().map(|(_, v)| v.grad()).collect())
+    }
+
+    fn error(src: &str, bindings: &[(&str, f64)]) -> ExprError {
+        let bindings: Vec<(String, f64)> = bindings.iter().map(|(n, v)| (n.to_string(), *v)).collect();
+        match parse(src) {
+            Err(e) => e,
+            Ok(e) => e.evaluate(&bindings).expect_err(src),
+        }
+    }
+
+    #[test]
+    fn the_lecture_formula() {
+        let b = [("x", 3.0), ("y", -2.0), ("z", 1.0), ("w", 4.0)];
+        assert_eq!(grads("x*y + max(z, w)", &b), (-2.0, vec![-2.0, 3.0, 0.0, 1.0]));
+        // A tie in max routes to z, the first argument.
+        let b = [("x", 3.0), ("y", -2.0), ("z", 4.0), ("w", 4.0)];
+        assert_eq!(grads("x*y + max(z, w)", &b), (-2.0, vec![-2.0, 3.0, 1.0, 0.0]));
+        assert_eq!(
+            grads("x·y+max(z,w)", &[("x", 3.0), ("y", -4.0), ("z", 2.0), ("w", -1.0)]).1,
+            vec![-4.0, 3.0, 1.0, 0.0]
+        );
+    }
+
+    #[test]
+    fn precedence_and_associativity() {
+        assert_eq!(grads("1 + 2 * 3", &[]).0, 7.0);
+        assert_eq!(grads("(1 + 2) * 3", &[]).0, 9.0);
+        assert_eq!(grads("8 / 4 / 2", &[]).0, 1.0);
+        assert_eq!(grads("10 - 4 - 3", &[]).0, 3.0);
+        assert_eq!(grads("2 ^ 3 ^ 2", &[]).0, 512.0);
+        assert_eq!(grads("2 ** 3", &[]).0, 8.0);
+        assert_eq!(grads("-x^2", &[("x", 3.0)]), (-9.0, vec![-6.0]));
+        assert_eq!(grads("2^-1", &[]).0, 0.5);
+        assert_eq!(grads("1.5e1 + .5", &[]).0, 15.5);
+        assert_eq!(grads("x*x*x", &[("x", 2.0)]), (8.0, vec![12.0]));
+    }
+
+    #[test]
+    fn functions() {
+        let (v, g) =
+            grads("exp(log(x)) + tanh(0) + sigmoid(0) + relu(-x) + sqrt(x) + pow(x, 2) + min(x, 1)", &[("x", 4.0)]);
+        assert!((v - (4.0 + 0.5 + 2.0 + 16.0 + 1.0)).abs() < 1e-12);
+        assert!((g[0] - (1.0 + 0.25 + 8.0)).abs() < 1e-12);
+    }
+
+    #[test]
+    fn parse_errors_point_at_the_column() {
+        let cases = [
+            ("x*y + max(z, w", 15, "expected `,` or `)` to close the `(` at column 10, found the end of the formula"),
+            ("x*(y + 2", 9, "expected `)` to close the `(` at column 3, found the end of the formula"),
+            ("x + * y", 5, "expected a number, a name or `(`, found `*`"),
+            ("x y", 3, "expected an operator or the end of the formula, found `y`"),
+            ("x + $", 5, "unexpected character `$`"),
+            ("foo(x)", 1, "unknown function `foo`"),
+            ("max(x)", 1, "max takes 2 arguments, got 1"),
+            ("exp + 1", 1, "`exp` is a function: write exp(…)"),
+            ("1.2.3", 1, "`1.2.3` is not a number"),
+            ("", 1, "expected a number, a name or `(`, found the end of the formula"),
+            ("x + )", 5, "found `)`"),
+        ];
+        for (src, column, message) in cases {
+            let e = parse(src).expect_err(src);
+            assert_eq!(e.column, column, "{src}: {e}");
+            assert!(e.message.contains(message), "{src}: {}", e.message);
+        }
+        let shown = parse("x*(y + 2").unwrap_err().to_string();
+        assert_eq!(
+            shown,
+            "column 9: expected `)` to close the `(` at column 3, found the end of the formula\n    x*(y + 2\n            ^"
+        );
+    }
+
+    #[test]
+    fn evaluation_errors() {
+        let e = error("x*y + z", &[("x", 1.0), ("y", 2.0)]);
+        assert_eq!((e.column, e.message.as_str()), (7, "`z` has no value: add z=NUMBER"));
+        let e = error("x*y", &[("x", 1.0), ("y", 2.0), ("q", 3.0)]);
+        assert!(e.message.contains("`q` is given a value"), "{e}");
+        let e = error("1 + log(x)", &[("x", 0.0)]);
+        assert_eq!(e.column, 5, "{e}");
+        assert!(e.message.contains("log of 0 gives -inf"), "{e}");
+        let e = error("x / (y - 1)", &[("x", 1.0), ("y", 1.0)]);
+        assert_eq!(e.column, 1, "{e}");
+        assert!(e.message.contains("division"), "{e}");
+        let e = error("(0-8)^0.5", &[]);
+        assert!(e.message.contains("power"), "{e}");
+    }
+
+    /// Unicode formulas: columns count characters, not bytes.
+    #[test]
+    fn columns_count_characters() {
+        let e = parse("x·y × ?").unwrap_err();
+        assert_eq!(e.column, 7);
+    }
+}

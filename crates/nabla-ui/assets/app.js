@@ -1,21 +1,26 @@
-// The dashboard page: a runs table (#/) and a run view (#/run/ID) over the JSON API.
-// Everything user-provided goes into the page as text, never as HTML.
+// The dashboard page over the JSON API: the runs table (#/), a run (#/run/ID) and the compare
+// view (#/compare/ID,ID,…). Everything user-provided goes into the page as text, never as HTML.
 
-import { LineChart } from "/static/chart.js";
+import { LineChart, ParallelCoords, PALETTE, defaults, seconds } from "/static/chart.js";
 
 const view = document.getElementById("view");
 const projectSelect = document.getElementById("project");
 const filterInput = document.getElementById("filter");
 let closeView = () => {};
 
+/** Chart settings shared by every chart and kept across visits. */
+const settings = Object.assign(defaults(), JSON.parse(localStorage.getItem("nabla.charts") || "{}"));
+const saveSettings = () => localStorage.setItem("nabla.charts", JSON.stringify(settings));
+
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
     if (k === "class") node.className = v;
     else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
-    else node.setAttribute(k, v);
+    else node.setAttribute(k, v === true ? "" : v);
   }
-  for (const c of children) node.append(c instanceof Node ? c : String(c ?? ""));
+  for (const c of children) if (c !== null && c !== undefined) node.append(c instanceof Node ? c : String(c));
   return node;
 }
 
@@ -26,21 +31,15 @@ async function api(path) {
   return body;
 }
 
+/** Replaces the view's content, skipping the parts a condition left out. */
+const show = (...parts) => view.replaceChildren(...parts.filter((p) => p !== null && p !== undefined && p !== false));
+
 function showError(err) {
   view.replaceChildren(el("p", { class: "error" }, err.message || String(err)));
 }
 
-function when(secs) {
-  return secs ? new Date(secs * 1000).toLocaleString() : "";
-}
-
-function duration(secs) {
-  if (secs == null) return "";
-  const s = Math.round(secs);
-  if (s < 60) return `${s}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m ${s % 60}s`;
-  return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`;
-}
+const when = (secs) => (secs ? new Date(secs * 1000).toLocaleString() : "");
+const duration = (secs) => (secs == null ? "" : seconds(Math.round(secs)));
 
 function cell(v) {
   if (v === null || v === undefined) return "";
@@ -49,7 +48,7 @@ function cell(v) {
   return String(v);
 }
 
-/** `{a: {b: 1}}` → `{"a.b": 1}`: config columns for nested objects. */
+/** `{a: {b: 1}}` → `{"a.b": 1}`: one column per leaf of a nested config. */
 function flatten(obj, prefix = "", out = {}) {
   for (const [k, v] of Object.entries(obj || {})) {
     if (v && typeof v === "object" && !Array.isArray(v)) flatten(v, `${prefix}${k}.`, out);
@@ -58,12 +57,21 @@ function flatten(obj, prefix = "", out = {}) {
   return out;
 }
 
-/** The keys that vary most often across runs come first; at most `max` of them. */
-function pickKeys(rows, max) {
+/** Keys by how many rows have them, most first. */
+function keysByUse(rows) {
   const counts = new Map();
   for (const r of rows) for (const k of Object.keys(r)) counts.set(k, (counts.get(k) || 0) + 1);
-  return [...counts.entries()].sort((a, b) => b[1] - a[1]).slice(0, max).map(([k]) => k);
+  return [...counts.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).map(([k]) => k);
 }
+
+/** The keys whose value differs between rows (what a sweep varied). */
+function varyingKeys(rows) {
+  return keysByUse(rows).filter((k) => new Set(rows.map((r) => JSON.stringify(r[k] ?? null))).size > 1);
+}
+
+const metricUrl = (run, name, query) =>
+  `/api/runs/${encodeURIComponent(run)}/metrics/${name.split("/").map(encodeURIComponent).join("/")}?${query}`;
+const isSystem = (name) => name.startsWith("sys/");
 
 async function loadProjects() {
   const projects = await api("/api/projects");
@@ -73,7 +81,14 @@ async function loadProjects() {
   projectSelect.value = current;
 }
 
+// ---------------------------------------------------------------- runs table
+
 let sortKey = "started", sortAsc = false;
+const selected = new Set();
+
+function columnChoice(project) {
+  return JSON.parse(localStorage.getItem(`nabla.columns.${project}`) || "null");
+}
 
 async function showRuns() {
   const params = new URLSearchParams();
@@ -81,77 +96,211 @@ async function showRuns() {
   if (filterInput.value.trim()) params.append("filter", filterInput.value.trim());
   const page = await api(`/api/runs?${params}`);
   const rows = page.runs.map((r) => ({ run: r, config: flatten(r.config), summary: flatten(r.summary) }));
-  const configKeys = pickKeys(rows.map((r) => r.config), 5);
-  const summaryKeys = pickKeys(rows.map((r) => r.summary), 4);
-  const columns = [
+  const configKeys = keysByUse(rows.map((r) => r.config));
+  const summaryKeys = keysByUse(rows.map((r) => r.summary));
+  const project = projectSelect.value || "*";
+  // The user's columns, else the config keys that vary (a sweep's knobs) and the summaries.
+  let chosen = columnChoice(project);
+  if (!chosen) {
+    const vary = varyingKeys(rows.map((r) => r.config));
+    chosen = [...(vary.length ? vary : configKeys).slice(0, 5).map((k) => `config.${k}`),
+      ...summaryKeys.slice(0, 4).map((k) => `summary.${k}`)];
+  }
+  const fixed = [
     { key: "status", title: "status", get: (r) => r.run.status },
     { key: "name", title: "name", get: (r) => r.run.name || r.run.id.slice(0, 8) },
     { key: "project", title: "project", get: (r) => r.run.project },
     { key: "started", title: "started", get: (r) => r.run.started, show: when },
     { key: "duration", title: "duration", get: (r) => r.run.duration, show: duration, num: true },
-    ...configKeys.map((k) => ({ key: `config.${k}`, title: k, get: (r) => r.config[k], num: true })),
-    ...summaryKeys.map((k) => ({ key: `summary.${k}`, title: k, get: (r) => r.summary[k], num: true })),
   ];
-  const render = () => {
-    const col = columns.find((c) => c.key === sortKey) || columns[3];
-    const sorted = [...rows].sort((a, b) => {
+  const dynamic = (key) => {
+    const [part, ...rest] = key.split(".");
+    const sub = rest.join(".");
+    return { key, title: sub, part, get: (r) => r[part][sub], num: true };
+  };
+  let quick = "";
+
+  const toolbar = el("div", { class: "toolbar" });
+  const table = el("table", { id: "runs" });
+  const count = el("span", { class: "muted" });
+  const compareButton = el("button", { id: "compare", onclick: () => {
+    if (selected.size) location.hash = `#/compare/${[...selected].join(",")}`;
+  } });
+  const quickInput = el("input", { type: "search", placeholder: "find in table", oninput: (e) => { quick = e.target.value.toLowerCase(); render(); } });
+  const picker = el("details", { class: "picker" }, el("summary", {}, "columns"),
+    el("div", {}, ...[["config", configKeys], ["summary", summaryKeys]].flatMap(([part, keys]) => [
+      el("h4", {}, part),
+      ...keys.map((k) => el("label", {}, el("input", {
+        type: "checkbox", checked: chosen.includes(`${part}.${k}`),
+        onchange: (e) => {
+          const key = `${part}.${k}`;
+          chosen = e.target.checked ? [...chosen, key] : chosen.filter((c) => c !== key);
+          localStorage.setItem(`nabla.columns.${project}`, JSON.stringify(chosen));
+          render();
+        },
+      }), ` ${k}`)),
+    ])));
+  toolbar.append(count, quickInput, picker, compareButton);
+  view.replaceChildren(toolbar, table);
+
+  function render() {
+    const columns = [...fixed, ...chosen.map(dynamic)];
+    const col = columns.find((c) => c.key === sortKey) || fixed[3];
+    const text = (r) => columns.map((c) => cell(c.get(r))).join(" ").toLowerCase();
+    const shown = quick ? rows.filter((r) => text(r).includes(quick)) : rows;
+    const sorted = [...shown].sort((a, b) => {
       const x = col.get(a), y = col.get(b);
       if (x === y) return 0;
       if (x === undefined || x === null) return 1;
       if (y === undefined || y === null) return -1;
       return (x < y ? -1 : 1) * (sortAsc ? 1 : -1);
     });
-    const head = el("tr", {}, ...columns.map((c) => el("th", {
-      class: c.key === col.key ? `sorted${sortAsc ? " asc" : ""}` : "",
-      onclick: () => { sortAsc = sortKey === c.key ? !sortAsc : false; sortKey = c.key; render(); },
+    const allBox = el("input", { type: "checkbox", title: "select all shown",
+      checked: sorted.length > 0 && sorted.every((r) => selected.has(r.run.id)),
+      onchange: (e) => { for (const r of sorted) e.target.checked ? selected.add(r.run.id) : selected.delete(r.run.id); render(); } });
+    const head = el("tr", {}, el("th", { class: "select" }, allBox), ...columns.map((c) => el("th", {
+      class: `${c.key === col.key ? `sorted${sortAsc ? " asc" : ""}` : ""}${c.num ? " num" : ""}`,
+      title: c.key,
+      onclick: () => { sortAsc = sortKey === c.key ? !sortAsc : c.key === "name" || c.key === "status"; sortKey = c.key; render(); },
     }, c.title)));
-    const body = sorted.map((r) => el("tr", { onclick: () => { location.hash = `#/run/${r.run.id}`; } },
-      ...columns.map((c) => {
+    const body = document.createDocumentFragment();
+    for (const r of sorted) {
+      const box = el("input", { type: "checkbox", checked: selected.has(r.run.id),
+        onchange: (e) => { e.target.checked ? selected.add(r.run.id) : selected.delete(r.run.id); updateCount(); } });
+      const tr = el("tr", { "data-run": r.run.id }, el("td", { class: "select", onclick: (e) => e.stopPropagation() }, box));
+      for (const c of columns) {
         const v = c.get(r);
         const td = el("td", { class: c.num ? "num" : "" }, c.show ? c.show(v) : cell(v));
         if (c.key === "status") td.className = `status ${v}`;
-        return td;
-      })));
-    view.replaceChildren(
-      el("p", { class: "muted" }, `${page.total} run${page.total === 1 ? "" : "s"}`),
-      el("table", { id: "runs" }, el("thead", {}, head), el("tbody", {}, ...body)));
-  };
+        if (c.key === "name") td.replaceChildren(el("a", { href: `#/run/${r.run.id}` }, cell(v)));
+        tr.append(td);
+      }
+      tr.addEventListener("click", () => { location.hash = `#/run/${r.run.id}`; });
+      body.append(tr);
+    }
+    table.replaceChildren(el("thead", {}, head), el("tbody", {}, body));
+    function updateCount() {
+      count.textContent = `${shown.length} of ${page.total} run${page.total === 1 ? "" : "s"}`;
+      compareButton.textContent = `compare ${selected.size} selected`;
+      compareButton.disabled = selected.size === 0;
+    }
+    updateCount();
+  }
   render();
+}
+
+// ---------------------------------------------------------------- chart toolbar
+
+/** Smoothing, x axis and log scale: they apply to every chart in `charts()`. */
+function chartToolbar(charts) {
+  const redraw = () => { saveSettings(); for (const c of charts()) c.redraw(); };
+  const smoothValue = el("span", { class: "muted value" }, settings.smoothing.toFixed(2));
+  return el("div", { class: "toolbar" },
+    el("label", {}, "smoothing ", el("input", { type: "range", min: "0", max: "0.99", step: "0.01", value: String(settings.smoothing), id: "smoothing",
+      oninput: (e) => { settings.smoothing = Number(e.target.value); smoothValue.textContent = settings.smoothing.toFixed(2); redraw(); } }), smoothValue),
+    el("label", {}, "x axis ", el("select", { id: "xaxis", onchange: (e) => { settings.xAxis = e.target.value; for (const c of charts()) c.zoom = null; redraw(); } },
+      el("option", { value: "step", selected: settings.xAxis === "step" }, "step"),
+      el("option", { value: "wall", selected: settings.xAxis === "wall" }, "wall time"))),
+    el("label", {}, el("input", { type: "checkbox", id: "logy", checked: settings.logY, onchange: (e) => { settings.logY = e.target.checked; redraw(); } }), " log scale"),
+    el("span", { class: "muted hint" }, "drag to zoom · double-click to reset · hover for values"));
+}
+
+function chartBox(name, canvas) {
+  return el("div", { class: "chart" }, el("h3", { title: name }, name), canvas);
+}
+
+/** After a drag-zoom, fetches each series' points in that step range at full resolution
+ *  (up to `pointsWanted`) and merges them in: a long run zooms down to single steps. */
+function refineOnZoom(chart, name, runIds) {
+  chart.onZoom = (a, b) => {
+    const from = Math.max(0, Math.floor(a)), to = Math.max(from, Math.ceil(b));
+    for (const id of runIds) {
+      api(metricUrl(id, name, `points=${pointsWanted()}&from=${from}&to=${to}`))
+        .then((h) => chart.merge(id, h.steps, h.wall_times, h.values))
+        .catch(showError);
+    }
+  };
+}
+
+/** How many points to ask for: about two per pixel of the widest chart. */
+const pointsWanted = () => Math.min(4000, Math.max(500, Math.round(window.innerWidth * 1.5)));
+
+// ---------------------------------------------------------------- one run
+
+function keyValueTable(obj) {
+  const flat = flatten(obj);
+  const keys = Object.keys(flat).sort();
+  if (!keys.length) return el("p", { class: "muted" }, "none");
+  return el("table", { class: "kv" }, el("tbody", {}, ...keys.map((k) => el("tr", {}, el("th", {}, k), el("td", {}, cell(flat[k]))))));
+}
+
+function bytes(n) {
+  if (n < 1024) return `${n} B`;
+  const units = ["KiB", "MiB", "GiB", "TiB"];
+  let i = -1;
+  do { n /= 1024; i++; } while (n >= 1024 && i < units.length - 1);
+  return `${n.toPrecision(3)} ${units[i]}`;
 }
 
 async function showRun(id) {
   const { run, metrics, artifacts } = await api(`/api/runs/${encodeURIComponent(id)}`);
   const charts = new Map();
-  const grid = el("div", { class: "charts" });
-  for (const m of metrics) {
-    const canvas = el("canvas", { "data-metric": m.name });
-    grid.append(el("div", { class: "chart" }, el("h3", {}, m.name), canvas));
-    charts.set(m.name, new LineChart(canvas));
-  }
+  const mainGrid = el("div", { class: "charts" });
+  const sysGrid = el("div", { class: "charts system" });
+  const addChart = (name) => {
+    const canvas = el("canvas", { "data-metric": name });
+    (isSystem(name) ? sysGrid : mainGrid).append(chartBox(isSystem(name) ? name.slice(4) : name, canvas));
+    const chart = new LineChart(canvas, settings);
+    refineOnZoom(chart, name, [run.id]);
+    chart.set(run.id, { label: run.name || run.id.slice(0, 8), color: PALETTE[0], t0: run.started, steps: [], walls: [], values: [] });
+    charts.set(name, chart);
+    return chart;
+  };
+  for (const m of metrics) addChart(m.name);
   const status = el("span", { class: `status ${run.status}` }, run.status);
-  view.replaceChildren(
+  const info = {
+    id: run.id, project: run.project, started: when(run.started), duration: duration(run.duration),
+    host: run.host, command: run.command, git_commit: run.git_commit, nabla_version: run.nabla_version,
+    threads: run.threads, tags: (run.tags || []).join(", "),
+  };
+  for (const k of Object.keys(info)) if (info[k] === null || info[k] === undefined || info[k] === "") delete info[k];
+  const anyMain = metrics.some((m) => !isSystem(m.name));
+  const anySys = metrics.some((m) => isSystem(m.name));
+  show(
     el("h2", {}, run.name || run.id, status),
     el("p", { class: "muted" }, `${run.project} · ${run.id} · started ${when(run.started)} · ${duration(run.duration)}`),
-    metrics.length ? grid : el("p", { class: "muted" }, "No metrics logged."),
+    chartToolbar(() => charts.values()),
+    anyMain || !anySys ? mainGrid : null,
+    metrics.length ? null : el("p", { class: "muted" }, "No metrics logged yet."),
+    el("h3", { class: "section", hidden: !anySys }, "system"),
+    sysGrid,
     el("div", { class: "panels" },
-      el("section", {}, el("h3", {}, "config"), el("pre", {}, JSON.stringify(run.config, null, 2))),
-      el("section", {}, el("h3", {}, "summary"), el("pre", {}, JSON.stringify(run.summary, null, 2))),
+      el("section", {}, el("h3", {}, "config"), keyValueTable(run.config)),
+      el("section", {}, el("h3", {}, "summary"), keyValueTable(run.summary)),
       el("section", {}, el("h3", {}, "artifacts"), artifacts.length
-        ? el("ul", {}, ...artifacts.map((a) => el("li", {},
-          el("a", { href: a.url, download: a.name }, a.name), ` ${a.kind}, ${a.bytes} bytes`)))
-        : el("p", { class: "muted" }, "none"))));
+        ? el("ul", { class: "artifacts" }, ...artifacts.map((a) => el("li", {},
+          el("a", { href: a.url, download: a.name }, a.name), el("span", { class: "muted" }, ` ${a.kind} · ${bytes(a.bytes)}`))))
+        : el("p", { class: "muted" }, "none")),
+      el("section", {}, el("h3", {}, "run"), keyValueTable(info),
+        Object.keys(run.system || {}).length ? el("details", {}, el("summary", {}, "machine"), keyValueTable(run.system)) : null)));
 
   // Subscribe first and hold back live points until each history is drawn, so that nothing
-  // logged in between is lost; the chart skips steps it already has.
+  // logged in between is lost; a chart skips the steps it already has.
   const held = [];
   let loaded = false;
   let source = null;
+  function addPoints(batch) {
+    for (const [name, cols] of Object.entries(batch)) {
+      const chart = charts.get(name) || addChart(name);
+      if (isSystem(name)) view.querySelector("h3.section").hidden = false;
+      chart.append(run.id, cols.steps, cols.wall_times, cols.values);
+    }
+  }
   if (run.status === "running") {
     source = new EventSource(`/api/runs/${encodeURIComponent(run.id)}/stream`);
     source.addEventListener("points", (e) => {
       const batch = JSON.parse(e.data);
-      if (!loaded) { held.push(batch); return; }
-      addPoints(batch);
+      if (loaded) addPoints(batch); else held.push(batch);
     });
     source.addEventListener("end", (e) => {
       const { status: s } = JSON.parse(e.data);
@@ -159,41 +308,99 @@ async function showRun(id) {
       source.close();
     });
   }
-  function addPoints(batch) {
-    for (const [name, cols] of Object.entries(batch)) {
-      let chart = charts.get(name);
-      if (!chart) {
-        const canvas = el("canvas", { "data-metric": name });
-        grid.append(el("div", { class: "chart" }, el("h3", {}, name), canvas));
-        chart = new LineChart(canvas);
-        charts.set(name, chart);
-      }
-      chart.append(cols.steps, cols.values);
-    }
-  }
   closeView = () => source && source.close();
-  const width = Math.max(400, Math.round(window.innerWidth));
+  const points = pointsWanted();
   await Promise.all([...charts.entries()].map(async ([name, chart]) => {
-    const h = await api(`/api/runs/${encodeURIComponent(run.id)}/metrics/${name.split("/").map(encodeURIComponent).join("/")}?points=${width}`);
-    chart.set(h.steps, h.values);
+    const h = await api(metricUrl(run.id, name, `points=${points}`));
+    chart.set(run.id, { label: run.name || run.id.slice(0, 8), color: PALETTE[0], t0: run.started, steps: h.steps, walls: h.wall_times, values: h.values });
   }));
   loaded = true;
   held.forEach(addPoints);
 }
 
+// ---------------------------------------------------------------- compare
+
+async function showCompare(ids) {
+  const details = await Promise.all(ids.map((id) => api(`/api/runs/${encodeURIComponent(id)}`)));
+  const runs = details.map((d, i) => ({ ...d, color: PALETTE[i % PALETTE.length], label: d.run.name || d.run.id.slice(0, 8) }));
+  const names = [...new Set(runs.flatMap((r) => r.metrics.map((m) => m.name)))]
+    .sort((a, b) => Number(isSystem(a)) - Number(isSystem(b)) || a.localeCompare(b));
+  const charts = new Map();
+  const grid = el("div", { class: "charts" });
+  for (const name of names) {
+    const canvas = el("canvas", { "data-metric": name });
+    grid.append(chartBox(name, canvas));
+    const chart = new LineChart(canvas, settings);
+    refineOnZoom(chart, name, runs.filter((r) => r.metrics.some((m) => m.name === name)).map((r) => r.run.id));
+    charts.set(name, chart);
+  }
+  const legend = el("div", { class: "legend" }, ...runs.map((r) => {
+    const item = el("button", { class: "item", title: r.run.id, "data-run": r.run.id,
+      onclick: () => {
+        item.classList.toggle("off");
+        for (const c of charts.values()) c.setHidden(r.run.id, item.classList.contains("off"));
+      } }, el("span", { class: "swatch", style: `background:${r.color}` }), r.label);
+    return item;
+  }));
+
+  // Parallel coordinates: the config keys that differ between the runs, then a summary value.
+  const configs = runs.map((r) => flatten(r.run.config));
+  const summaries = runs.map((r) => flatten(r.run.summary));
+  let hyper = varyingKeys(configs);
+  if (!hyper.length) hyper = keysByUse(configs).slice(0, 6);
+  hyper = hyper.slice(0, 10);
+  const metricKeys = keysByUse(summaries).filter((k) => summaries.some((s) => typeof s[k] === "number"));
+  const metricSelect = el("select", { id: "pc-metric", onchange: () => drawParallel() },
+    ...metricKeys.map((k) => el("option", { value: k }, k)));
+  // Accuracy-like values first: what a sweep is usually judged by.
+  metricSelect.value = metricKeys.find((k) => /acc/i.test(k)) || metricKeys[0] || "";
+  const pcCanvas = el("canvas", { id: "parcoords" });
+  const parallel = new ParallelCoords(pcCanvas);
+  function drawParallel() {
+    const metric = metricSelect.value;
+    const axes = [...hyper.map((k) => ({ key: `config.${k}`, label: k })), { key: `summary.${metric}`, label: metric }];
+    parallel.set(axes, runs.map((r, i) => {
+      const values = {};
+      for (const k of hyper) values[`config.${k}`] = configs[i][k];
+      values[`summary.${metric}`] = summaries[i][metric];
+      return { label: r.label, values };
+    }));
+  }
+
+  show(
+    el("h2", {}, `Compare ${runs.length} run${runs.length === 1 ? "" : "s"}`),
+    legend,
+    chartToolbar(() => charts.values()),
+    names.length ? grid : el("p", { class: "muted" }, "These runs logged no metrics."),
+    el("section", { class: "hyper" },
+      el("h3", {}, "hyperparameters against ", metricSelect),
+      metricKeys.length && hyper.length ? pcCanvas : el("p", { class: "muted" }, "The runs need config values and a numeric summary value.")));
+  if (metricKeys.length && hyper.length) drawParallel();
+
+  const points = pointsWanted();
+  await Promise.all(names.flatMap((name) => runs.filter((r) => r.metrics.some((m) => m.name === name)).map(async (r) => {
+    const h = await api(metricUrl(r.run.id, name, `points=${points}`));
+    charts.get(name).set(r.run.id, { label: r.label, color: r.color, t0: r.run.started, steps: h.steps, walls: h.wall_times, values: h.values });
+  })));
+}
+
+// ---------------------------------------------------------------- routing
+
 async function route() {
   closeView();
   closeView = () => {};
-  const m = location.hash.match(/^#\/run\/([0-9a-zA-Z]+)/);
+  const run = location.hash.match(/^#\/run\/([0-9a-zA-Z]+)/);
+  const compare = location.hash.match(/^#\/compare\/([0-9a-zA-Z,]+)/);
   try {
-    if (m) await showRun(m[1]);
+    if (run) await showRun(run[1]);
+    else if (compare) await showCompare(compare[1].split(",").filter(Boolean));
     else await showRuns();
   } catch (err) {
     showError(err);
   }
 }
 
-projectSelect.addEventListener("change", () => { location.hash = "#/"; route(); });
+projectSelect.addEventListener("change", () => { selected.clear(); location.hash = "#/"; route(); });
 filterInput.addEventListener("keydown", (e) => { if (e.key === "Enter") { location.hash = "#/"; route(); } });
 window.addEventListener("hashchange", route);
 loadProjects().catch(showError);

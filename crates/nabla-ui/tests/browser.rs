@@ -5,8 +5,8 @@
 //!
 //! Without a Chromium (`chromium` on `PATH` or `$NABLA_CHROMIUM`) the test says so and passes,
 //! except under CI (`$CI` set), where it fails. With `NABLA_SCREENSHOTS=DIR` it writes
-//! `runs.png`, `run.png`, `run-dark.png` and `compare.png` there (the README's pictures come
-//! from `NABLA_SCREENSHOTS=docs/img`).
+//! `runs.png`, `run.png`, `run-dark.png` and `compare.png` there, a relative `DIR` taken from
+//! the workspace root (the README's pictures come from `NABLA_SCREENSHOTS=docs/img`).
 
 mod cdp;
 
@@ -106,7 +106,10 @@ fn the_dashboard_draws_runs_and_live_points_in_chromium() {
         );
         return;
     };
-    let shots = std::env::var_os("NABLA_SCREENSHOTS").map(std::path::PathBuf::from);
+    // A relative NABLA_SCREENSHOTS is taken from the workspace root, not this crate's folder.
+    let shots = std::env::var_os("NABLA_SCREENSHOTS")
+        .filter(|dir| !dir.is_empty())
+        .map(|dir| Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(dir));
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let finished = [
@@ -147,6 +150,28 @@ fn the_dashboard_draws_runs_and_live_points_in_chromium() {
         save(shots, "runs.png", &browser.screenshot());
     }
 
+    // The chart module's arithmetic, run in the page: smoothing is debiased (a constant stays
+    // constant) and steps over NaN, ticks are round, durations read as durations.
+    let checks = browser.eval(
+        "import('/static/chart.js').then(m => [
+           JSON.stringify(m.ema([2, 2, 2], 0.9).map(v => Math.round(v * 1e9) / 1e9)),
+           JSON.stringify(m.ema([1, null, 3], 0.5)),
+           JSON.stringify(m.ema([1, 5], 0)),
+           JSON.stringify(m.ticks(0, 1, 5)),
+           m.seconds(75), m.seconds(3 * 3600 + 60 * 7), m.label(0.000123), m.label(1234.5678)])",
+    );
+    let expected = json!([
+        "[2,2,2]",
+        format!("[1,null,{}]", (1.0f64 * 0.25 + 0.5 * 3.0) / 0.75),
+        "[1,5]",
+        "[0,0.2,0.4,0.6,0.8,1]",
+        "1m 15s",
+        "3h 07m",
+        "1.2e-4",
+        "1235"
+    ]);
+    assert_eq!(checks, expected);
+
     // The live run's page draws a chart per metric, system metrics included.
     browser.goto(&format!("{base}#/run/{live_id}"));
     browser.eval("window.__sameDocument = true");
@@ -171,12 +196,74 @@ fn the_dashboard_draws_runs_and_live_points_in_chromium() {
         .wait_until(&format!("document.querySelector('{loss}').dataset.lastStep === '300'"), Duration::from_secs(15));
     assert_eq!(browser.eval("window.__sameDocument === true"), Value::Bool(true), "the page reloaded");
     if let Some(shots) = &shots {
+        // The picture shows smoothing and the hover read-out.
+        browser.eval(
+            "(() => { const s = document.getElementById('smoothing'); s.value = '0.6';
+               s.dispatchEvent(new Event('input')); return true; })()",
+        );
+        let rect = browser.eval(&format!(
+            "(() => {{ const r = document.querySelector('{loss}').getBoundingClientRect(); return [r.left + r.width * 0.55, r.top + r.height / 2]; }})()"
+        ));
+        browser.call("Input.dispatchMouseEvent", json!({ "type": "mouseMoved", "x": rect[0], "y": rect[1] }));
+        browser.drain(Duration::from_millis(200));
         save(shots, "run.png", &browser.screenshot());
+        browser.eval(
+            "(() => { const s = document.getElementById('smoothing'); s.value = '0';
+               s.dispatchEvent(new Event('input')); return true; })()",
+        );
     }
+
+    // Dragging across a chart zooms into that stretch of steps; a double-click resets it.
+    let rect = browser.eval(&format!(
+        "(() => {{ const r = document.querySelector('{loss}').getBoundingClientRect(); return [r.left, r.top, r.width, r.height]; }})()"
+    ));
+    let r: Vec<f64> = rect.as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    let (y, x0, x1) = (r[1] + r[3] / 2.0, r[0] + r[2] * 0.4, r[0] + r[2] * 0.6);
+    for (kind, x) in [("mouseMoved", x0), ("mousePressed", x0), ("mouseMoved", x1), ("mouseReleased", x1)] {
+        browser.call(
+            "Input.dispatchMouseEvent",
+            json!({ "type": kind, "x": x, "y": y, "button": "left", "buttons": 1, "clickCount": 1 }),
+        );
+    }
+    browser.wait_until(
+        &format!(
+            "(() => {{ const [a, b] = document.querySelector('{loss}').dataset.xRange.split(',').map(Number);
+               return a > 50 && b < 250 && b > a; }})()"
+        ),
+        Duration::from_secs(5),
+    );
+    browser.call("Input.dispatchMouseEvent", json!({ "type": "mouseMoved", "x": 5, "y": 5 }));
     live.finish(EndStatus::Finished).unwrap();
     browser.wait_until("document.querySelector('h2 .status').textContent === 'finished'", Duration::from_secs(15));
 
+    if let Some(shots) = &shots {
+        browser.call(
+            "Emulation.setEmulatedMedia",
+            json!({ "features": [{ "name": "prefers-color-scheme", "value": "dark" }] }),
+        );
+        browser.goto(&format!("{base}#/run/{}", finished[2]));
+        browser.wait_until(drawn, Duration::from_secs(20));
+        save(shots, "run-dark.png", &browser.screenshot());
+        browser.call("Emulation.setEmulatedMedia", json!({ "features": [] }));
+    }
+
+    // The compare view overlays the runs' metrics and draws the hyperparameters.
+    browser.goto(&format!("{base}#/compare/{}", finished[..4].join(",")));
+    browser.wait_until(
+        "document.querySelectorAll('.legend .item').length === 4 && \
+         document.querySelector('#parcoords') && document.querySelector('#parcoords').dataset.points === '4'",
+        Duration::from_secs(20),
+    );
+    browser.wait_until(
+        "(() => { const c = document.querySelector('canvas[data-metric=\"train/loss\"]');
+           return c && Number(c.dataset.points) >= 4 * 500; })()",
+        Duration::from_secs(20),
+    );
+    assert!(coloured_pixels(&mut browser, "#parcoords") > 200, "the parallel coordinates drew no lines");
+    if let Some(shots) = &shots {
+        save(shots, "compare.png", &browser.screenshot());
+    }
+
     browser.drain(Duration::from_millis(300));
     assert!(browser.errors.is_empty(), "the page reported errors:\n{}", browser.errors.join("\n"));
-    let _ = finished;
 }

@@ -1,0 +1,239 @@
+//! Decision surfaces of 2-input models: the model's output over the input plane as a heat map,
+//! the training points on top, a colour bar beside; and the same across training as a GIF.
+
+use std::path::Path;
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use crate::output::{drawing, encode_gif, render, render_rgb, write_atomic, Figure, Format};
+use crate::PlotError;
+
+/// Low end of the colour scale (blue), its middle (near white) and its high end (red).
+const LOW: (f64, f64, f64) = (33.0, 102.0, 172.0);
+const MID: (f64, f64, f64) = (247.0, 247.0, 247.0);
+const HIGH: (f64, f64, f64) = (178.0, 24.0, 43.0);
+
+/// A data point drawn over the surface, coloured by its class.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LabeledPoint {
+    /// First input.
+    pub x: f64,
+    /// Second input.
+    pub y: f64,
+    /// Its class (0 is drawn blue, 1 red, others from the palette).
+    pub class: usize,
+}
+
+/// A model's output sampled on a grid over the input plane.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Boundary {
+    /// The figure's title.
+    pub title: String,
+    /// First input's axis label.
+    pub x_label: String,
+    /// Second input's axis label.
+    pub y_label: String,
+    /// The first input's range.
+    pub x_range: (f64, f64),
+    /// The second input's range.
+    pub y_range: (f64, f64),
+    /// Samples per row (along x).
+    pub cols: usize,
+    /// Rows (along y).
+    pub rows: usize,
+    /// `values[r * cols + c]` is the output at `x = x0 + c/(cols−1)·(x1−x0)`,
+    /// `y = y0 + r/(rows−1)·(y1−y0)` (row 0 at the bottom).
+    pub values: Vec<f64>,
+    /// The output values mapped to the ends of the colour scale.
+    pub value_range: (f64, f64),
+    /// What the colour shows (the colour bar's label).
+    pub value_label: String,
+    /// Points drawn on top.
+    pub points: Vec<LabeledPoint>,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+}
+
+impl Boundary {
+    fn check(&self) -> Result<(), PlotError> {
+        if self.cols < 2 || self.rows < 2 || self.values.len() != self.cols * self.rows {
+            return Err(PlotError::Input(format!(
+                "a decision surface needs at least 2×2 samples and cols·rows values; got {}×{} and {} values",
+                self.cols,
+                self.rows,
+                self.values.len()
+            )));
+        }
+        let ordered = |(a, b): (f64, f64)| a.is_finite() && b.is_finite() && a < b;
+        if !ordered(self.x_range) || !ordered(self.y_range) || !ordered(self.value_range) {
+            return Err(PlotError::Input("a decision surface needs finite ranges with low < high".into()));
+        }
+        Ok(())
+    }
+
+    /// The output at a point of the plane, interpolated between the four nearest samples.
+    fn sample(&self, x: f64, y: f64) -> f64 {
+        let fx = ((x - self.x_range.0) / (self.x_range.1 - self.x_range.0) * (self.cols - 1) as f64)
+            .clamp(0.0, (self.cols - 1) as f64);
+        let fy = ((y - self.y_range.0) / (self.y_range.1 - self.y_range.0) * (self.rows - 1) as f64)
+            .clamp(0.0, (self.rows - 1) as f64);
+        let (c, r) = (fx.floor() as usize, fy.floor() as usize);
+        let (c1, r1) = ((c + 1).min(self.cols - 1), (r + 1).min(self.rows - 1));
+        let (tx, ty) = (fx - c as f64, fy - r as f64);
+        let v = |r: usize, c: usize| self.values[r * self.cols + c];
+        let bottom = v(r, c) * (1.0 - tx) + v(r, c1) * tx;
+        let top = v(r1, c) * (1.0 - tx) + v(r1, c1) * tx;
+        bottom * (1.0 - ty) + top * ty
+    }
+
+    /// The colour of an output value.
+    fn color(&self, v: f64) -> [u8; 3] {
+        let (lo, hi) = self.value_range;
+        let t = if v.is_finite() { ((v - lo) / (hi - lo)).clamp(0.0, 1.0) } else { 0.5 };
+        let (a, b, u) = if t < 0.5 { (LOW, MID, t * 2.0) } else { (MID, HIGH, t * 2.0 - 1.0) };
+        let mix = |p: f64, q: f64| (p + (q - p) * u).round() as u8;
+        [mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2)]
+    }
+}
+
+/// The colour of a point's class.
+fn class_color(class: usize) -> RGBColor {
+    match class {
+        0 => RGBColor(20, 60, 140),
+        1 => RGBColor(160, 10, 30),
+        n => crate::lines::PALETTE[n % crate::lines::PALETTE.len()],
+    }
+}
+
+/// Draws the surface to `path` (`.svg` or `.png`).
+pub fn boundary(surface: &Boundary, path: &Path) -> Result<(), PlotError> {
+    surface.check()?;
+    render(surface, path)
+}
+
+/// Draws the surfaces as the frames of a looping GIF, `delay_ms` per frame; `path` must end
+/// in `.gif`, and every frame must have the first one's size.
+pub fn boundary_animation(frames: &[Boundary], delay_ms: u32, path: &Path) -> Result<(), PlotError> {
+    if Format::from_path(path)? != Format::Gif {
+        return Err(PlotError::Input(format!("{}: an animation is written as .gif", path.display())));
+    }
+    let Some(first) = frames.first() else {
+        return Err(PlotError::Input("an animation needs at least one frame".into()));
+    };
+    let mut pixels = Vec::with_capacity(frames.len());
+    for frame in frames {
+        frame.check()?;
+        if frame.size() != first.size() {
+            return Err(PlotError::Input("every frame of an animation must have the same size".into()));
+        }
+        pixels.push(render_rgb(frame)?);
+    }
+    let (w, h) = first.size();
+    write_atomic(path, &encode_gif(&pixels, w, h, delay_ms)?)
+}
+
+impl Figure for Boundary {
+    fn size(&self) -> (u32, u32) {
+        (self.width, self.height)
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), PlotError> {
+        let body = root.titled(&self.title, ("sans-serif", 22)).map_err(drawing)?;
+        let (main, bar) = body.split_horizontally(body.dim_in_pixel().0.saturating_sub(110));
+        let (x0, x1) = self.x_range;
+        let (y0, y1) = self.y_range;
+        let mut chart = ChartBuilder::on(&main)
+            .margin(12)
+            .x_label_area_size(48)
+            .y_label_area_size(56)
+            .build_cartesian_2d(x0..x1, y0..y1)
+            .map_err(drawing)?;
+        chart
+            .configure_mesh()
+            .disable_mesh()
+            .x_desc(self.x_label.as_str())
+            .y_desc(self.y_label.as_str())
+            .label_style(("sans-serif", 13))
+            .axis_desc_style(("sans-serif", 15))
+            .draw()
+            .map_err(drawing)?;
+        let (pw, ph) = chart.plotting_area().dim_in_pixel();
+        let mut buf = Vec::with_capacity(pw as usize * ph as usize * 3);
+        for j in 0..ph {
+            let y = y1 - (f64::from(j) + 0.5) / f64::from(ph) * (y1 - y0);
+            for i in 0..pw {
+                let x = x0 + (f64::from(i) + 0.5) / f64::from(pw) * (x1 - x0);
+                buf.extend_from_slice(&self.color(self.sample(x, y)));
+            }
+        }
+        let heat = BitMapElement::with_owned_buffer((x0, y1), (pw, ph), buf)
+            .ok_or_else(|| PlotError::Draw("heat map buffer of the wrong size".into()))?;
+        chart.draw_series(std::iter::once(heat)).map_err(drawing)?;
+
+        let mut classes: Vec<usize> = self.points.iter().map(|p| p.class).collect();
+        classes.sort_unstable();
+        classes.dedup();
+        for class in classes {
+            let color = class_color(class);
+            let points = self.points.iter().filter(|p| p.class == class).map(|p| (p.x, p.y));
+            chart
+                .draw_series(points.map(|p| {
+                    EmptyElement::at(p)
+                        + Circle::new((0, 0), 9, color.filled())
+                        + Circle::new((0, 0), 9, WHITE.stroke_width(2))
+                }))
+                .map_err(drawing)?
+                .label(format!("class {class}"))
+                .legend(move |(x, y)| Circle::new((x + 8, y), 6, color.filled()));
+        }
+        if !self.points.is_empty() {
+            chart
+                .configure_series_labels()
+                .position(SeriesLabelPosition::UpperRight)
+                .background_style(WHITE.mix(0.85))
+                .border_style(RGBColor(180, 180, 180))
+                .label_font(("sans-serif", 13))
+                .draw()
+                .map_err(drawing)?;
+        }
+        self.draw_color_bar(&bar)
+    }
+}
+
+impl Boundary {
+    fn draw_color_bar<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> Result<(), PlotError> {
+        let (lo, hi) = self.value_range;
+        let mut bar = ChartBuilder::on(area)
+            .margin_top(12)
+            .margin_bottom(60)
+            .margin_right(8)
+            .y_label_area_size(70)
+            .build_cartesian_2d(0.0..1.0, lo..hi)
+            .map_err(drawing)?;
+        bar.configure_mesh()
+            .disable_mesh()
+            .disable_x_axis()
+            .y_desc(self.value_label.as_str())
+            .y_labels(6)
+            .label_style(("sans-serif", 12))
+            .axis_desc_style(("sans-serif", 14))
+            .draw()
+            .map_err(drawing)?;
+        let (pw, ph) = bar.plotting_area().dim_in_pixel();
+        let mut buf = Vec::with_capacity(pw as usize * ph as usize * 3);
+        for j in 0..ph {
+            let v = hi - (f64::from(j) + 0.5) / f64::from(ph) * (hi - lo);
+            let c = self.color(v);
+            for _ in 0..pw {
+                buf.extend_from_slice(&c);
+            }
+        }
+        let gradient = BitMapElement::with_owned_buffer((0.0, hi), (pw, ph), buf)
+            .ok_or_else(|| PlotError::Draw("colour bar buffer of the wrong size".into()))?;
+        bar.draw_series(std::iter::once(gradient)).map_err(drawing)?;
+        Ok(())
+    }
+}

@@ -7,6 +7,8 @@
 //! how many solve it — a statistical check of the whole training loop against the numpy
 //! peer, which starts from exactly the same weights for the same seed (see [`init_params`]).
 
+pub mod side_by_side;
+
 use nabla::loss::{Loss, Targets};
 use nabla::{Activation, Init, MatRef, Mlp, MlpSpec, Optimizer, Regularizer, Rng, Sgd, Workspace};
 
@@ -124,9 +126,16 @@ fn evaluate(mlp: Mlp, seed: u64, ws: &mut Workspace) -> XorOutcome {
     let inputs: Vec<f32> = X.iter().flatten().copied().collect();
     let out = mlp.forward(MatRef::new(&inputs, 4, 2).expect("4×2 inputs"), ws).expect("shapes fixed by construction");
     let predictions: [f32; 4] = std::array::from_fn(|i| out.get(i, 0));
+    let (final_loss, solved) = score(&predictions);
+    XorOutcome { seed, predictions, final_loss, solved, mlp }
+}
+
+/// The mean of `½(y − t)²` over the four examples, and whether every output is on the
+/// right side of 0.5.
+fn score(predictions: &[f32; 4]) -> (f64, bool) {
     let final_loss = predictions.iter().zip(Y).map(|(&p, t)| 0.5 * f64::from(p - t).powi(2)).sum::<f64>() / 4.0;
     let solved = predictions.iter().zip(Y).all(|(&p, t)| (p > 0.5) == (t > 0.5));
-    XorOutcome { seed, predictions, final_loss, solved, mlp }
+    (final_loss, solved)
 }
 
 /// The result of many seeds.
@@ -149,20 +158,35 @@ impl SuccessRate {
 
 /// Trains seeds `first, first + 1, …, first + count − 1` on `threads` threads (each seed's
 /// result does not depend on the thread count) and counts the successes.
+///
+/// Nets with up to [`side_by_side::MAX_HIDDEN`] hidden units are trained
+/// [`side_by_side::LANES`] at a time in SIMD lanes, bit for bit as [`train`] would train
+/// each; wider ones one at a time.
 pub fn success_rate(config: &XorConfig, first: u64, count: u64, threads: usize) -> SuccessRate {
-    let threads = threads.clamp(1, count.max(1) as usize);
+    let group = if side_by_side::supports(config) { side_by_side::LANES as u64 } else { 1 };
+    let groups = count.div_ceil(group);
+    let threads = threads.clamp(1, groups.max(1) as usize);
+    let train_group = |g: u64| -> Vec<(u64, bool, f64)> {
+        let seeds: Vec<u64> = (first + g * group..first + count.min((g + 1) * group)).collect();
+        let predictions = if group == 1 {
+            seeds.iter().map(|&seed| train(config, seed).predictions).collect()
+        } else {
+            side_by_side::train_group(config, &seeds)
+        };
+        seeds
+            .iter()
+            .zip(&predictions)
+            .map(|(&seed, p)| {
+                let (loss, solved) = score(p);
+                (seed, solved, loss)
+            })
+            .collect()
+    };
     let mut outcomes: Vec<(u64, bool, f64)> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads as u64)
             .map(|t| {
-                scope.spawn(move || {
-                    (first + t..first + count)
-                        .step_by(threads)
-                        .map(|seed| {
-                            let o = train(config, seed);
-                            (seed, o.solved, o.final_loss)
-                        })
-                        .collect::<Vec<_>>()
-                })
+                let train_group = &train_group;
+                scope.spawn(move || (t..groups).step_by(threads).flat_map(train_group).collect::<Vec<_>>())
             })
             .collect();
         handles.into_iter().flat_map(|h| h.join().expect("an XOR worker panicked")).collect()
@@ -239,9 +263,55 @@ mod tests {
         assert!(rate.successes >= 15, "a 2-4-1 net solves XOR for most seeds: {rate:?}");
     }
 
+    /// The side-by-side path must give every seed exactly the bits of the generic one,
+    /// for the common activations and for one that goes through `Activation::apply`, for
+    /// widths 1 to 8 and a group that is not full.
+    #[test]
+    fn side_by_side_is_bit_identical_to_one_net_at_a_time() {
+        let cases = [
+            (2, Activation::Sigmoid, Activation::Tanh, 300),
+            (2, Activation::Sigmoid, Activation::Sigmoid, 300),
+            (3, Activation::Tanh, Activation::Identity, 200),
+            (1, Activation::Relu, Activation::Sigmoid, 100),
+            (5, Activation::Elu { alpha: 1.0 }, Activation::Tanh, 100),
+            (8, Activation::LeakyRelu { alpha: 0.1 }, Activation::Sigmoid, 100),
+        ];
+        for (hidden, h_act, o_act, epochs) in cases {
+            let config = XorConfig {
+                epochs,
+                hidden,
+                hidden_activation: h_act,
+                output_activation: o_act,
+                ..XorConfig::default()
+            };
+            assert!(side_by_side::supports(&config));
+            let seeds: Vec<u64> = (40..45).collect();
+            let fast = side_by_side::train_group(&config, &seeds);
+            for (&seed, got) in seeds.iter().zip(&fast) {
+                let want = train(&config, seed).predictions;
+                assert_eq!(got.map(f32::to_bits), want.map(f32::to_bits), "2-{hidden}-1 {h_act}/{o_act}, seed {seed}");
+            }
+        }
+    }
+
+    #[test]
+    fn wide_nets_take_the_generic_path() {
+        let config = XorConfig { hidden: 9, epochs: 50, ..XorConfig::default() };
+        assert!(!side_by_side::supports(&config));
+        let rate = success_rate(&config, 0, 3, 2);
+        let by_hand = (0..3).map(|s| train(&config, s)).filter(|o| o.solved).count() as u64;
+        assert_eq!(rate.successes, by_hand);
+    }
+
     #[test]
     fn thread_count_does_not_change_results() {
         let config = XorConfig { epochs: 300, ..XorConfig::default() };
-        assert_eq!(success_rate(&config, 5, 12, 1), success_rate(&config, 5, 12, 3));
+        assert_eq!(success_rate(&config, 5, 30, 1), success_rate(&config, 5, 30, 3));
+        // And the grouped success rate is the one of seeds trained one by one.
+        let one_by_one = (5..35).map(|s| train(&config, s)).collect::<Vec<_>>();
+        let rate = success_rate(&config, 5, 30, 2);
+        assert_eq!(rate.successes, one_by_one.iter().filter(|o| o.solved).count() as u64);
+        let mean = one_by_one.iter().map(|o| o.final_loss).sum::<f64>() / 30.0;
+        assert_eq!(rate.mean_final_loss.to_bits(), mean.to_bits());
     }
 }

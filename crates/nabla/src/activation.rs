@@ -45,7 +45,7 @@ impl Activation {
         match self {
             Activation::Identity => z,
             Activation::Sigmoid => sigmoid(z),
-            Activation::Tanh => z.tanh(),
+            Activation::Tanh => crate::math::tanh(z),
             Activation::Relu => z.max(0.0),
             Activation::LeakyRelu { alpha } => {
                 if z > 0.0 {
@@ -129,16 +129,10 @@ impl Activation {
     pub const NAMES: &'static str = "identity, sigmoid, tanh, relu, leaky-relu[:alpha], elu[:alpha]";
 }
 
-/// The logistic function, written so that neither branch overflows: for very negative `z`,
-/// `e^(−z)` would be infinite, so we use `e^z / (1 + e^z)` there instead.
+/// The logistic function `1 / (1 + e^(−z))`, safe at both extremes (see [`crate::math::sigmoid`]).
 #[inline]
 pub fn sigmoid(z: f32) -> f32 {
-    if z >= 0.0 {
-        1.0 / (1.0 + (-z).exp())
-    } else {
-        let e = z.exp();
-        e / (1.0 + e)
-    }
+    crate::math::sigmoid(z)
 }
 
 impl FromStr for Activation {

@@ -273,6 +273,16 @@ impl Run {
         self.send(Msg::Summary(Box::new((key.to_string(), value.into()))))
     }
 
+    /// Replaces the run's stored config (`wandb.config.update` after `init`). Written at once
+    /// through its own connection, not through the writer: configs change rarely, and the
+    /// writer never touches the config column.
+    pub fn set_config(&mut self, config: &Value) -> Result<()> {
+        let mut store = Store::open(&self.dir)?;
+        let text = config.to_string();
+        store.write(|tx| tx.execute("UPDATE runs SET config = ?1 WHERE id = ?2", params![text, self.id]))?;
+        Ok(())
+    }
+
     /// Stores the file at `path` as an artifact of this run (a checkpoint: `kind` =
     /// `"checkpoint"`), by content: a file already in the store is not copied again. Returns
     /// once the artifact is recorded.
@@ -404,5 +414,17 @@ mod tests {
     fn a_run_can_move_to_another_thread() {
         fn assert_send<T: Send>() {}
         assert_send::<Run>();
+    }
+
+    #[test]
+    fn set_config_replaces_the_stored_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = RunOptions::new("cfg").config(serde_json::json!({"lr": 0.1})).system_interval(None);
+        let mut run = Run::start(dir.path(), options).unwrap();
+        run.set_config(&serde_json::json!({"lr": 0.2, "batch": 32})).unwrap();
+        let id = run.id().to_string();
+        run.finish(EndStatus::Finished).unwrap();
+        let record = Store::open_read_only(dir.path()).unwrap().run(&id).unwrap();
+        assert_eq!(record.config, serde_json::json!({"lr": 0.2, "batch": 32}));
     }
 }

@@ -1,0 +1,517 @@
+"""The run object and its life cycle: init, config, summary, finish, exit and signal handling."""
+
+from __future__ import annotations
+
+import atexit
+import fnmatch
+import json
+import math
+import operator
+import os
+import signal
+import sys
+import threading
+from collections.abc import Mapping
+from typing import Any, Iterator, NamedTuple, Optional, Sequence
+
+from . import _nabla
+
+#: Where a run goes without ``project=``: the project wandb uses for the same case.
+DEFAULT_PROJECT = "uncategorized"
+
+_lock = threading.RLock()
+_runs: list = []  # this process's unfinished runs, oldest first
+_current: Optional["Run"] = None
+_exit_status: Optional[str] = None  # set by the excepthook: "failed" or "interrupted"
+_hooks_installed = False
+
+_SUMMARIES = ("last", "min", "max", "best", "none")
+
+
+def _env_seconds(name: str, default: Optional[float]) -> Optional[float]:
+    text = os.environ.get(name)
+    if text is None or text == "":
+        return default
+    if text.lower() in ("off", "0", "none"):
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"nabla.init: ${name}={text!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"nabla.init: ${name}={text!r} must be a positive number of seconds")
+    return value
+
+
+def _jsonable(value: Any) -> Any:
+    """A JSON-ready copy of a config or summary value (numpy and torch scalars by duck typing).
+
+    Non-finite floats become the strings "NaN", "Infinity" and "-Infinity" (JSON has no such
+    numbers); objects that are neither numbers nor containers are stored as their ``str``.
+    """
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        if math.isfinite(value):
+            return value
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_jsonable(v) for v in value]
+    kind = type(value)
+    if hasattr(kind, "__index__"):
+        try:
+            return operator.index(value)
+        except TypeError:
+            pass
+    if hasattr(value, "tolist") and callable(value.tolist):  # numpy arrays and tensors
+        try:
+            return _jsonable(value.tolist())
+        except Exception:  # noqa: BLE001 - fall through to float() and str()
+            pass
+    if hasattr(kind, "__float__"):
+        try:
+            return _jsonable(float(value))
+        except (TypeError, ValueError):
+            pass
+    return str(value)
+
+
+def _json_text(value: Any) -> str:
+    return json.dumps(_jsonable(value), allow_nan=False)
+
+
+def _config_dict(config: Any, call: str) -> dict:
+    if config is None:
+        return {}
+    if isinstance(config, Mapping):
+        return dict(config)
+    if hasattr(config, "__dict__") and type(config).__name__ == "Namespace":  # argparse
+        return dict(vars(config))
+    raise TypeError(f"{call}: config must be a dict (or argparse.Namespace), got {type(config).__name__}")
+
+
+class Config:
+    """``run.config``: the run's settings, by attribute (``config.lr``) or item (``config["lr"]``).
+
+    Every change is saved to the store at once.
+    """
+
+    def __init__(self, run: "Run", data: dict):
+        object.__setattr__(self, "_run", run)
+        object.__setattr__(self, "_data", data)
+
+    def _save(self) -> None:
+        self._run._core.set_config(_json_text(self._data))
+
+    def __getattr__(self, key: str) -> Any:
+        if key.startswith("__"):
+            raise AttributeError(key)
+        try:
+            return self._data[key]
+        except KeyError:
+            raise AttributeError(f"run.config has no key {key!r}") from None
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        self[key] = value
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._data[str(key)] = value
+        self._save()
+
+    def __delitem__(self, key: str) -> None:
+        del self._data[key]
+        self._save()
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._data
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __repr__(self) -> str:
+        return f"Config({self._data!r})"
+
+    def keys(self):
+        return self._data.keys()
+
+    def items(self):
+        return self._data.items()
+
+    def values(self):
+        return self._data.values()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._data.get(key, default)
+
+    def as_dict(self) -> dict:
+        """A copy of the config as a plain dict."""
+        return dict(self._data)
+
+    def update(self, data: Any = None, allow_val_change: Optional[bool] = None, **more: Any) -> None:
+        """Adds or replaces keys (``allow_val_change`` is accepted for wandb; changes are always allowed)."""
+        self._data.update(_config_dict(data, "run.config.update"))
+        self._data.update(more)
+        self._save()
+
+    def setdefaults(self, data: Mapping) -> None:
+        """Adds the keys of ``data`` that the config does not have yet."""
+        for key, value in data.items():
+            self._data.setdefault(str(key), value)
+        self._save()
+
+
+class Summary:
+    """``run.summary``: the run's headline values (``summary["test/acc"] = 0.98``).
+
+    What is not set here is filled in when the run finishes: each metric's last value (or its
+    min/max, as ``define_metric(name, summary=...)`` asks).
+    """
+
+    def __init__(self, run: "Run"):
+        object.__setattr__(self, "_run", run)
+        object.__setattr__(self, "_data", {})
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        key = str(key)
+        self._run._core.summary(key, _json_text(value))
+        self._data[key] = value
+
+    def __getattr__(self, key: str) -> Any:
+        if key.startswith("__"):
+            raise AttributeError(key)
+        try:
+            return self._data[key]
+        except KeyError:
+            raise AttributeError(f"run.summary has no key {key!r}") from None
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        self[key] = value
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._data
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __repr__(self) -> str:
+        return f"Summary({self._data!r})"
+
+    def keys(self):
+        return self._data.keys()
+
+    def items(self):
+        return self._data.items()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._data.get(key, default)
+
+    def update(self, data: Mapping) -> None:
+        """Sets several keys."""
+        for key, value in data.items():
+            self[key] = value
+
+
+class Artifact(NamedTuple):
+    """What ``run.log_artifact`` stored."""
+
+    name: str
+    type: str
+    sha256: str
+    bytes: int
+
+
+class Run:
+    """A run being recorded in nabla's store. Made by :func:`nabla.init`.
+
+    ``run.log(data, step=None, commit=None)`` is the Rust method itself (no Python frame per
+    call); see :meth:`Run.log` for its rules.
+    """
+
+    def __init__(self, core: Any, config: dict):
+        self._core = core
+        # The extension's bound method, so that a call costs no Python frame.
+        self.log = core.log
+        self.config = Config(self, config)
+        self.summary = Summary(self)
+        self._summary_rules: list = []  # (pattern, aggregations)
+
+    def log(self, data: Mapping, step: Optional[int] = None, commit: Optional[bool] = None) -> None:  # noqa: F811
+        """Logs numbers (``{"loss": 0.3, "acc": 0.9}``; nested dicts become ``outer/inner``).
+
+        Without ``step``, values go to the current step, which then advances (``commit=False``
+        gathers them until a call commits). ``step=s`` moves to step ``s`` and gathers until a
+        later step (or ``commit=True``). A step lower than the current one raises ``ValueError``.
+        Values: int, float, numpy scalars and 0-d arrays, one-element torch tensors, anything
+        ``float()`` takes; NaN and inf are stored as such. Anything else raises ``TypeError``.
+        """
+        self._core.log(data, step, commit)
+
+    @property
+    def id(self) -> str:
+        """The run id (``nabla runs show ID``)."""
+        return self._core.id
+
+    @property
+    def name(self) -> Optional[str]:
+        """The run's name, if given."""
+        return self._core.name
+
+    @property
+    def project(self) -> str:
+        """The project."""
+        return self._core.project
+
+    @property
+    def dir(self) -> str:
+        """The tracking directory the run is recorded in."""
+        return str(self._core.dir)
+
+    @property
+    def step(self) -> int:
+        """The current step: where the next ``log`` without ``step`` lands."""
+        return self._core.step
+
+    @property
+    def finished(self) -> bool:
+        """Whether the run has ended."""
+        return self._core.finished
+
+    def define_metric(
+        self,
+        name: str,
+        step_metric: Optional[str] = None,
+        summary: Optional[str] = None,
+        goal: Optional[str] = None,
+        hidden: Optional[bool] = None,
+        step_sync: Optional[bool] = None,
+        overwrite: Optional[bool] = None,
+    ) -> None:
+        """Plots ``name`` (or a glob such as ``"val/*"``) against ``step_metric`` instead of the
+        global step, and/or says what its summary holds: ``"last"`` (the default), ``"min"``,
+        ``"max"``, ``"best"`` (with ``goal="minimize"`` or ``"maximize"``), ``"none"``, or several
+        joined by commas. ``hidden``, ``step_sync`` and ``overwrite`` are accepted for wandb."""
+        if not isinstance(name, str) or not name:
+            raise TypeError("define_metric: name must be a non-empty str")
+        if step_metric is not None:
+            if not isinstance(step_metric, str) or not step_metric:
+                raise TypeError("define_metric: step_metric must be a non-empty str")
+            self._core.define_axis(name, step_metric)
+        if summary is not None:
+            wanted = [s.strip() for s in str(summary).split(",") if s.strip()]
+            unknown = [s for s in wanted if s not in _SUMMARIES]
+            if unknown:
+                raise NotImplementedError(
+                    f"define_metric(summary={summary!r}): nabla keeps {', '.join(_SUMMARIES)}, not {', '.join(unknown)}"
+                )
+            if "best" in wanted and goal not in ("minimize", "maximize"):
+                raise ValueError("define_metric(summary='best') needs goal='minimize' or goal='maximize'")
+            self._summary_rules.append((name, wanted, goal))
+        elif goal is not None and goal not in ("minimize", "maximize"):
+            raise ValueError(f"define_metric: goal must be 'minimize' or 'maximize', got {goal!r}")
+
+    def log_artifact(self, path: Any, type: str = "file", name: Optional[str] = None) -> Artifact:
+        """Stores the file at ``path`` in the run's store (content-addressed; ``type`` such as
+        ``"checkpoint"``) and returns what was stored. Another ``name`` than the file's is not
+        supported."""
+        if not isinstance(path, (str, bytes, os.PathLike)):
+            raise NotImplementedError(
+                f"log_artifact: nabla stores files given by path, not {path.__class__.__name__} objects"
+            )
+        path = os.fsdecode(os.fspath(path))
+        if name is not None and name != os.path.basename(path):
+            raise NotImplementedError(f"log_artifact(name={name!r}): nabla names an artifact after its file")
+        if os.path.isdir(path):
+            raise NotImplementedError(f"log_artifact: {path} is a directory; nabla stores single files")
+        stored, sha256, size = self._core.log_artifact(path, str(type))
+        return Artifact(stored, str(type), sha256, size)
+
+    def flush(self) -> None:
+        """Waits until everything logged so far is on disk (nabla's; wandb has no such call)."""
+        self._core.flush()
+
+    def finish(self, exit_code: Optional[int] = None, quiet: Optional[bool] = None) -> None:
+        """Ends the run: ``finished`` for exit code 0 or None, ``failed`` otherwise. Fills in the
+        summary (see :class:`Summary`) and commits everything. Finishing twice does nothing."""
+        _finish(self, "finished" if not exit_code else "failed")
+
+    def __enter__(self) -> "Run":
+        return self
+
+    def __exit__(self, kind, value, traceback) -> None:
+        if kind is None:
+            status = "finished"
+        elif issubclass(kind, KeyboardInterrupt):
+            status = "interrupted"
+        else:
+            status = "failed"
+        _finish(self, status)
+
+    def __repr__(self) -> str:
+        return f"<nabla.Run {self.id} project={self.project!r} name={self.name!r}>"
+
+    def _fill_summary(self) -> None:
+        """Sets the summary of every metric the user did not set: last, min, max or best."""
+        for name, _points, last, low, high in self._core.metrics():
+            wanted, goal = ["last"], None
+            for pattern, rule, rule_goal in self._summary_rules:
+                if pattern == name or ("*" in pattern and fnmatch.fnmatchcase(name, pattern)):
+                    wanted, goal = rule, rule_goal
+            values = {}
+            for what in wanted:
+                if what == "last":
+                    values[name] = last
+                elif what == "min" or (what == "best" and goal == "minimize"):
+                    values[f"{name}.{what}"] = low
+                elif what == "max" or (what == "best" and goal == "maximize"):
+                    values[f"{name}.{what}"] = high
+            for key, value in values.items():
+                if key not in self.summary:
+                    self._core.summary(key, _json_text(value))
+
+
+def _finish(run: Run, status: str) -> None:
+    global _current
+    with _lock:
+        if run._core.finished:
+            return
+        try:
+            run._fill_summary()
+        finally:
+            run._core.finish(status)
+            if run in _runs:
+                _runs.remove(run)
+            if _current is run:
+                _current = _runs[-1] if _runs else None
+
+
+def _finish_all(status: str) -> None:
+    with _lock:
+        for run in list(_runs):
+            try:
+                _finish(run, status)
+            except Exception as e:  # noqa: BLE001 - report and go on with the other runs
+                print(f"nabla: could not finish run {run.id}: {e}", file=sys.stderr)
+
+
+def _at_exit() -> None:
+    _finish_all(_exit_status or "finished")
+
+
+def _excepthook(kind, value, traceback) -> None:
+    global _exit_status
+    _exit_status = "interrupted" if issubclass(kind, KeyboardInterrupt) else "failed"
+    _previous_excepthook(kind, value, traceback)
+
+
+_previous_excepthook = sys.excepthook
+
+
+def _on_signal(signum, frame) -> None:
+    # Record the run as interrupted, then die of the signal as the process would have.
+    _finish_all("interrupted")
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+
+
+def _after_fork_in_child() -> None:
+    # The parent's runs belong to the parent: their writer threads do not exist here.
+    global _runs, _current, _lock
+    _nabla.forked()
+    _lock = threading.RLock()
+    _runs = []
+    _current = None
+
+
+def _install_hooks() -> None:
+    global _hooks_installed, _previous_excepthook
+    if _hooks_installed:
+        return
+    _hooks_installed = True
+    atexit.register(_at_exit)
+    _previous_excepthook = sys.excepthook
+    sys.excepthook = _excepthook
+    if threading.current_thread() is threading.main_thread():
+        for name in ("SIGTERM", "SIGHUP"):
+            signum = getattr(signal, name, None)
+            if signum is not None and signal.getsignal(signum) == signal.SIG_DFL:
+                signal.signal(signum, _on_signal)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def init(
+    project: Optional[str] = None,
+    name: Optional[str] = None,
+    config: Any = None,
+    tags: Optional[Sequence[str]] = None,
+    dir: Any = None,
+) -> Run:
+    """Starts recording a run and makes it the current one (``nabla.log`` logs to it).
+
+    ``dir`` is the tracking directory (default ``$NABLA_HOME/tracking``, else the user data
+    directory, where ``nabla runs`` and ``nabla ui`` look). A current run that was not finished
+    is finished first. The run finishes by itself when the script ends (``failed`` after an
+    uncaught exception, ``interrupted`` after Ctrl-C, SIGTERM or SIGHUP). ``$NABLA_HEARTBEAT_SECS``
+    (default 5) sets how often the run proves itself alive, ``$NABLA_SYSTEM_SECS`` (default 5,
+    ``off`` for none) how often system metrics are sampled; ``$NABLA_QUIET=1`` silences the line
+    printed on stderr.
+    """
+    global _current
+    if project is None:
+        project = os.environ.get("NABLA_PROJECT") or DEFAULT_PROJECT
+    if not isinstance(project, str) or not project:
+        raise TypeError("nabla.init: project must be a non-empty str")
+    if name is not None and not isinstance(name, str):
+        raise TypeError(f"nabla.init: name must be a str, got {type(name).__name__}")
+    config = _config_dict(config, "nabla.init")
+    if isinstance(tags, str):
+        raise TypeError("nabla.init: tags must be a list of str, not one str")
+    tags = [str(t) for t in (tags or [])]
+    heartbeat = _env_seconds("NABLA_HEARTBEAT_SECS", 5.0)
+    if heartbeat is None:
+        raise ValueError("nabla.init: $NABLA_HEARTBEAT_SECS cannot be off: the heartbeat tells a crashed run")
+    system = _env_seconds("NABLA_SYSTEM_SECS", 5.0)
+    with _lock:
+        if _current is not None:
+            _current.finish()
+        store = None if dir is None else os.fsdecode(os.fspath(dir))
+        core = _nabla.RunCore(store, project, name, _json_text(config), tags, heartbeat, system)
+        run = Run(core, config)
+        _runs.append(run)
+        _current = run
+        _install_hooks()
+    if os.environ.get("NABLA_QUIET", "") in ("", "0"):
+        print(
+            f"nabla: recording run {run.id} (project {project}) in {run.dir}; "
+            f"`nabla runs show {run.id}` or `nabla ui` to see it",
+            file=sys.stderr,
+        )
+    return run
+
+
+def current() -> Optional[Run]:
+    """The current run, or None."""
+    return _current
+
+
+def require_run(call: str) -> Run:
+    run = _current
+    if run is None:
+        raise RuntimeError(f"{call}: no run is active; call nabla.init() first")
+    return run

@@ -1,0 +1,391 @@
+//! The `nabla._nabla` extension module: [`RunCore`], a [`Run`] with wandb's step rules, that the
+//! Python package (`python/nabla`) wraps.
+//!
+//! Every call that may wait (start, flush, finish, artifacts) releases the GIL first and only
+//! then takes the run's lock, so that a thread holding the GIL never waits on a thread that
+//! waits for the GIL. `log` keeps the GIL: it converts the values, does a few hash lookups and
+//! hands the points to the writer thread.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use nabla_track::{EndStatus, Run, RunOptions, TrackError};
+use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyString};
+use serde_json::Value;
+
+use crate::steps::{StepError, Steps};
+
+/// This process's id, updated by [`forked`] in a forked child: `std::process::id()` is a
+/// system call, too slow to make on every `log`.
+static PID: AtomicU32 = AtomicU32::new(0);
+
+/// Distinct metric-name objects remembered before the cache starts again.
+const KEY_CACHE_LIMIT: usize = 4096;
+
+/// Maps metric-name string objects to their text, so that a name logged every step is decoded
+/// once. Each entry holds a reference to its object, so that its address cannot be reused by
+/// another string while it is in the cache.
+#[derive(Default)]
+struct KeyCache {
+    by_address: HashMap<usize, usize>,
+    objects: Vec<Py<PyString>>,
+    names: Vec<String>,
+}
+
+impl KeyCache {
+    fn index(&mut self, key: &Bound<'_, PyString>) -> PyResult<usize> {
+        let address = key.as_ptr() as usize;
+        if let Some(&i) = self.by_address.get(&address) {
+            return Ok(i);
+        }
+        let name = key.to_cow()?.into_owned();
+        self.by_address.insert(address, self.names.len());
+        self.objects.push(key.clone().unbind());
+        self.names.push(name);
+        Ok(self.names.len() - 1)
+    }
+
+    /// Starts again when full (names made afresh every call, such as f-strings, would grow it
+    /// without end). Only called between `log` calls, when no index is held.
+    fn trim(&mut self) {
+        if self.names.len() > KEY_CACHE_LIMIT {
+            self.by_address.clear();
+            self.objects.clear();
+            self.names.clear();
+        }
+    }
+}
+
+/// The recording state behind the lock.
+struct State {
+    /// `None` once finished.
+    run: Option<Run>,
+    steps: Steps,
+}
+
+/// A run being recorded: the Rust half of `nabla.Run`.
+#[pyclass(frozen, module = "nabla._nabla")]
+pub struct RunCore {
+    state: Mutex<State>,
+    /// Only touched with the GIL held (see the module documentation).
+    keys: Mutex<KeyCache>,
+    /// Reused by `log`: (key index, value) of each value of the call.
+    values: Mutex<Vec<(usize, f64)>>,
+    pid: u32,
+    #[pyo3(get)]
+    id: String,
+    #[pyo3(get)]
+    project: String,
+    #[pyo3(get)]
+    name: Option<String>,
+    #[pyo3(get)]
+    dir: PathBuf,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding a lock leaves the state usable: each update is one assignment.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn track_err(call: &str, e: TrackError) -> PyErr {
+    match e {
+        TrackError::StepNotIncreasing { .. } | TrackError::InvalidMetricName { .. } | TrackError::StepTooLarge(_) => {
+            PyValueError::new_err(format!("{call}: {e}"))
+        }
+        other => PyRuntimeError::new_err(format!("{call}: {other}")),
+    }
+}
+
+fn step_err(call: &str, e: StepError<TrackError>) -> PyErr {
+    match e {
+        StepError::Sink(e) => track_err(call, e),
+        other => PyValueError::new_err(format!("{call}: {other}")),
+    }
+}
+
+fn parse_json(call: &str, what: &str, text: &str) -> PyResult<Value> {
+    serde_json::from_str(text).map_err(|e| PyValueError::new_err(format!("{call}: {what} is not valid JSON: {e}")))
+}
+
+/// The interval in seconds as a `Duration`, refusing what is not a positive finite number.
+fn seconds(what: &str, secs: f64) -> PyResult<Duration> {
+    Duration::try_from_secs_f64(secs).ok().filter(|d| !d.is_zero()).ok_or_else(|| {
+        PyValueError::new_err(format!("nabla.init: {what} must be a positive number of seconds, got {secs}"))
+    })
+}
+
+/// Reads `data` into `out` as (key index, value), nested dicts flattened with `/`.
+fn read_values(
+    data: &Bound<'_, PyDict>,
+    prefix: Option<&str>,
+    keys: &mut KeyCache,
+    out: &mut Vec<(usize, f64)>,
+) -> PyResult<()> {
+    for (key, value) in data.iter() {
+        let Ok(key) = key.cast::<PyString>() else {
+            let shown = key.repr().map_or_else(|_| "?".into(), |r| r.to_string());
+            return Err(PyTypeError::new_err(format!(
+                "nabla.log: metric names must be str, got {} ({shown})",
+                type_name(&key)
+            )));
+        };
+        let index = match prefix {
+            None => keys.index(key)?,
+            Some(prefix) => {
+                let joined = PyString::new(key.py(), &format!("{prefix}/{}", key.to_cow()?));
+                keys.index(&joined)?
+            }
+        };
+        if let Ok(nested) = value.cast::<PyDict>() {
+            let name = keys.names[index].clone();
+            read_values(nested, Some(&name), keys, out)?;
+            continue;
+        }
+        // `float()`: Python floats and ints, numpy scalars and 0-d arrays, one-element torch
+        // tensors (through `__float__`, or `__index__`), without importing numpy or torch.
+        match value.extract::<f64>() {
+            Ok(v) => out.push((index, v)),
+            Err(e) => {
+                return Err(PyTypeError::new_err(format!(
+                    "nabla.log: the value of `{}` is {} ({}); nabla records numbers: int, float, numpy \
+                     scalars and 0-d arrays, one-element torch tensors, or anything float() accepts",
+                    keys.names[index],
+                    type_name(&value),
+                    e.value(value.py())
+                )))
+            }
+        }
+    }
+    Ok(())
+}
+
+fn type_name(value: &Bound<'_, PyAny>) -> String {
+    let ty = value.get_type();
+    let name = ty.fully_qualified_name().or_else(|_| ty.name()).map_or_else(|_| "?".into(), |n| n.to_string());
+    let article = if name.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
+    format!("{article} {name}")
+}
+
+impl RunCore {
+    /// The state, after checking that this is the process that started the run.
+    fn check_process(&self, call: &str) -> PyResult<()> {
+        let here = PID.load(Ordering::Relaxed);
+        if here == self.pid {
+            return Ok(());
+        }
+        Err(PyRuntimeError::new_err(format!(
+            "{call}: run {} was started in process {}, and this is process {here} (a fork, such as a \
+             multiprocessing worker); call nabla.init() in the worker to record from it",
+            self.id, self.pid
+        )))
+    }
+
+    fn not_finished(&self, call: &str) -> PyErr {
+        PyRuntimeError::new_err(format!("{call}: run {} is finished; start another with nabla.init()", self.id))
+    }
+}
+
+#[pymethods]
+impl RunCore {
+    /// Starts a run: `dir` is the tracking directory (None: `$NABLA_HOME/tracking`, else the
+    /// user data directory); `config` is JSON text.
+    #[new]
+    #[pyo3(signature = (dir, project, name, config, tags, heartbeat_secs=5.0, system_secs=Some(5.0)))]
+    fn new(
+        py: Python<'_>,
+        dir: Option<PathBuf>,
+        project: String,
+        name: Option<String>,
+        config: &str,
+        tags: Vec<String>,
+        heartbeat_secs: f64,
+        system_secs: Option<f64>,
+    ) -> PyResult<RunCore> {
+        let config = parse_json("nabla.init", "config", config)?;
+        let heartbeat = seconds("the heartbeat interval", heartbeat_secs)?;
+        let system = system_secs.map(|s| seconds("the system sampling interval", s)).transpose()?;
+        let mut options =
+            RunOptions::new(project).config(config).tags(tags).heartbeat_interval(heartbeat).system_interval(system);
+        options.name = name;
+        let run = py.detach(|| {
+            let dir = nabla_track::tracking_dir(dir.as_deref())?;
+            Run::start(dir, options)
+        });
+        let run = run.map_err(|e| track_err("nabla.init", e))?;
+        let pid = std::process::id();
+        PID.store(pid, Ordering::Relaxed);
+        Ok(RunCore {
+            id: run.id().to_string(),
+            project: run.project().to_string(),
+            name: run.name().map(str::to_string),
+            dir: run.tracking_dir().to_path_buf(),
+            pid,
+            state: Mutex::new(State { run: Some(run), steps: Steps::new() }),
+            keys: Mutex::new(KeyCache::default()),
+            values: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Logs the numbers in `data` (nested dicts flattened with `/`) with wandb's step rules.
+    #[pyo3(signature = (data, step=None, commit=None))]
+    fn log(&self, data: &Bound<'_, PyAny>, step: Option<&Bound<'_, PyAny>>, commit: Option<bool>) -> PyResult<()> {
+        self.check_process("nabla.log")?;
+        let Ok(data) = data.cast::<PyDict>() else {
+            return Err(PyTypeError::new_err(format!(
+                "nabla.log: expected a dict of metrics, got {}",
+                type_name(data)
+            )));
+        };
+        let step = match step {
+            None => None,
+            Some(s) => Some(s.extract::<u64>().map_err(|_| {
+                let shown = s.repr().map_or_else(|_| "?".into(), |r| r.to_string());
+                PyValueError::new_err(format!("nabla.log: step must be an int >= 0, got {shown}"))
+            })?),
+        };
+        let mut keys = lock(&self.keys);
+        keys.trim();
+        let mut values = lock(&self.values);
+        values.clear();
+        read_values(data, None, &mut keys, &mut values)?;
+        let points: Vec<(&str, f64)> = values.iter().map(|&(k, v)| (keys.names[k].as_str(), v)).collect();
+        let mut state = lock(&self.state);
+        let State { run, steps } = &mut *state;
+        let Some(run) = run.as_mut() else { return Err(self.not_finished("nabla.log")) };
+        steps.log(&points, step, commit, |s, p| run.log(s, p)).map_err(|e| step_err("nabla.log", e))
+    }
+
+    /// The current step: where the next `log` without `step` lands.
+    #[getter]
+    fn step(&self) -> u64 {
+        lock(&self.state).steps.step()
+    }
+
+    /// Whether the run is finished.
+    #[getter]
+    fn finished(&self) -> bool {
+        lock(&self.state).run.is_none()
+    }
+
+    /// Plots `name` (or a glob such as `val/*`) against the metric `step_metric`.
+    fn define_axis(&self, name: &str, step_metric: &str) -> PyResult<()> {
+        self.check_process("define_metric")?;
+        lock(&self.state).steps.define_axis(name, step_metric);
+        Ok(())
+    }
+
+    /// Sets summary `key` to the JSON value `value`.
+    fn summary(&self, key: &str, value: &str) -> PyResult<()> {
+        self.check_process("run.summary")?;
+        let value = parse_json("run.summary", "the value", value)?;
+        let mut state = lock(&self.state);
+        let run = state.run.as_mut().ok_or_else(|| self.not_finished("run.summary"))?;
+        run.summary(key, value).map_err(|e| track_err("run.summary", e))
+    }
+
+    /// Replaces the stored config with the JSON object `config`.
+    fn set_config(&self, py: Python<'_>, config: &str) -> PyResult<()> {
+        self.check_process("run.config")?;
+        let config = parse_json("run.config", "the config", config)?;
+        py.detach(|| {
+            let mut state = lock(&self.state);
+            let run = state.run.as_mut().ok_or_else(|| self.not_finished("run.config"))?;
+            run.set_config(&config).map_err(|e| track_err("run.config", e))
+        })
+    }
+
+    /// Stores the file at `path` as an artifact of kind `kind`: returns (name, sha256, bytes).
+    fn log_artifact(&self, py: Python<'_>, path: PathBuf, kind: &str) -> PyResult<(String, String, u64)> {
+        self.check_process("run.log_artifact")?;
+        py.detach(|| {
+            let mut state = lock(&self.state);
+            let run = state.run.as_mut().ok_or_else(|| self.not_finished("run.log_artifact"))?;
+            let record = run.log_artifact_path(&path, kind).map_err(|e| track_err("run.log_artifact", e))?;
+            Ok((record.name, record.sha256, record.bytes))
+        })
+    }
+
+    /// Waits until everything logged so far (and gathered by `commit=False`) is committed.
+    fn flush(&self, py: Python<'_>) -> PyResult<()> {
+        self.check_process("run.flush")?;
+        py.detach(|| {
+            let mut state = lock(&self.state);
+            let State { run, steps } = &mut *state;
+            let run = run.as_mut().ok_or_else(|| self.not_finished("run.flush"))?;
+            steps.flush(|s, p| run.log(s, p)).map_err(|e| step_err("run.flush", e))?;
+            run.flush().map_err(|e| track_err("run.flush", e))
+        })
+    }
+
+    /// Every metric of the run (system metrics left out) as (name, points, last, min, max),
+    /// after a flush.
+    #[allow(clippy::type_complexity)]
+    fn metrics(&self, py: Python<'_>) -> PyResult<Vec<(String, u64, Option<f64>, Option<f64>, Option<f64>)>> {
+        self.flush(py)?;
+        py.detach(|| {
+            let store = nabla_track::Store::open_read_only(&self.dir).map_err(|e| track_err("run.summary", e))?;
+            let metrics = store.metrics(&self.id).map_err(|e| track_err("run.summary", e))?;
+            Ok(metrics
+                .into_iter()
+                .filter(|m| !m.name.starts_with(nabla_track::SYSTEM_METRIC_PREFIX))
+                .map(|m| (m.name, m.points, m.last_value, m.min, m.max))
+                .collect())
+        })
+    }
+
+    /// Ends the run with `status` (`finished`, `failed` or `interrupted`), committing
+    /// everything first. Finishing a finished run does nothing.
+    fn finish(&self, py: Python<'_>, status: &str) -> PyResult<()> {
+        self.check_process("run.finish")?;
+        let status = match status {
+            "finished" => EndStatus::Finished,
+            "failed" => EndStatus::Failed,
+            "interrupted" => EndStatus::Interrupted,
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "run.finish: unknown status `{other}` (finished, failed, interrupted)"
+                )))
+            }
+        };
+        py.detach(|| {
+            let mut state = lock(&self.state);
+            let State { run, steps } = &mut *state;
+            let Some(mut active) = run.take() else { return Ok(()) };
+            let flushed = steps.flush(|s, p| active.log(s, p)).map_err(|e| step_err("run.finish", e));
+            let finished = active.finish(status).map_err(|e| track_err("run.finish", e));
+            flushed.and(finished)
+        })
+    }
+}
+
+impl Drop for RunCore {
+    fn drop(&mut self) {
+        // In a forked child the run's writer thread does not exist: dropping the run would
+        // wait for it forever. The parent's run is left to the parent.
+        if PID.load(Ordering::Relaxed) != self.pid {
+            let state = self.state.get_mut().unwrap_or_else(PoisonError::into_inner);
+            std::mem::forget(state.run.take());
+        }
+    }
+}
+
+/// Tells the module it now runs in a forked child (`os.register_at_fork(after_in_child=…)`).
+#[pyfunction]
+fn forked() {
+    PID.store(std::process::id(), Ordering::Relaxed);
+}
+
+/// The extension module.
+#[pymodule]
+fn _nabla(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    PID.store(std::process::id(), Ordering::Relaxed);
+    m.add_class::<RunCore>()?;
+    m.add_function(wrap_pyfunction!(forked, m)?)?;
+    m.add("NABLA_VERSION", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}

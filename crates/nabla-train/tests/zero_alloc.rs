@@ -1,6 +1,7 @@
 //! The training step allocates nothing in steady state: a counting global allocator (this
 //! test binary only) watches every step after the first, for SGD, momentum and Adam, with
-//! and without dropout, at one thread.
+//! and without dropout, at one thread and at two (the GEMMs then run on the engine's
+//! persistent pool, whose worker counts its allocations too).
 //!
 //! The step is the trainer's: `BatchBuffers::fill`, `Mlp::forward` / `forward_train`,
 //! `output_loss`, `backward`, `add_regularization`, `Optimizer::step`.
@@ -69,6 +70,23 @@ fn allocations_in(f: impl FnOnce()) -> usize {
     ALLOCATIONS.load(Ordering::Relaxed) - before
 }
 
+/// Turns counting on or off on the pool's first worker (task 1 of a two-task job runs there,
+/// unless the pool is busy with another test's job: then try again).
+fn count_on_pool_worker(on: bool) {
+    loop {
+        let on_worker = std::sync::atomic::AtomicBool::new(false);
+        nabla::pool::run(2, &|i| {
+            if i == 1 && std::thread::current().name() == Some("nabla-pool-0") {
+                on_worker.store(true, Ordering::Relaxed);
+                COUNTING.with(|c| c.set(on));
+            }
+        });
+        if on_worker.load(Ordering::Relaxed) {
+            return;
+        }
+    }
+}
+
 /// 100 random 28×28 images of 10 classes.
 fn data() -> Dataset {
     nabla_train::bench::synthetic_images(7, 100, 0).train
@@ -78,7 +96,16 @@ fn data() -> Dataset {
 /// allocations the steps after the first made. Batches of 32 over 100 examples: the last
 /// batch (4 examples) is partial, as in a real epoch.
 fn steady_state_allocations(kind: OptimizerKind, dropout: Dropout) -> usize {
-    nabla::gemm::set_threads(1);
+    steady_state_allocations_on(kind, dropout, 1)
+}
+
+/// [`steady_state_allocations`] with the GEMMs on `threads` threads.
+fn steady_state_allocations_on(kind: OptimizerKind, dropout: Dropout, threads: usize) -> usize {
+    // The thread count is process-wide: one measurement at a time, so that another test's
+    // `set_threads` cannot change it between the warm-up step and the counted ones.
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _serial = SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    nabla::gemm::set_threads(threads);
     let ds = data();
     let norm = Normalizer::unit(ds.max_value);
     let spec = MlpSpec { sizes: vec![784, 64, 32, 10], hidden: Activation::Relu, output: Activation::Identity };
@@ -112,16 +139,32 @@ fn steady_state_allocations(kind: OptimizerKind, dropout: Dropout) -> usize {
         optimizer.step(mlp.params_mut(), &grads, 0.01);
         assert!(loss.is_finite());
     };
+    let _restore = RestoreThreads;
     // The first step may allocate (lazily created buffers, the GEMM's packing space).
     step(&order[..batch]);
     allocations_in(|| {
+        if threads > 1 {
+            count_on_pool_worker(true);
+        }
         for _ in 0..2 {
             shuffle_rng.shuffle(&mut order);
             for chunk in order.chunks(batch) {
                 step(chunk);
             }
         }
+        if threads > 1 {
+            count_on_pool_worker(false);
+        }
     })
+}
+
+/// Puts the GEMM back on one thread when a measurement ends (or fails).
+struct RestoreThreads;
+
+impl Drop for RestoreThreads {
+    fn drop(&mut self) {
+        nabla::gemm::set_threads(1);
+    }
 }
 
 const WITH_DROPOUT: Dropout = Dropout { input: 0.2, hidden: 0.5 };
@@ -142,6 +185,29 @@ fn momentum_step_allocates_nothing() {
 fn adam_step_allocates_nothing() {
     assert_eq!(steady_state_allocations(OptimizerKind::Adam, Dropout::NONE), 0);
     assert_eq!(steady_state_allocations(OptimizerKind::Adam, WITH_DROPOUT), 0);
+}
+
+#[test]
+fn two_thread_steps_allocate_nothing() {
+    // Two threads' worth of shapes: the first layer's GEMMs go to the pool.
+    for kind in [OptimizerKind::Sgd, OptimizerKind::Momentum, OptimizerKind::Adam] {
+        assert_eq!(steady_state_allocations_on(kind, Dropout::NONE, 2), 0, "{kind:?}");
+    }
+    assert_eq!(steady_state_allocations_on(OptimizerKind::Adam, WITH_DROPOUT, 2), 0);
+}
+
+#[test]
+fn the_counter_sees_an_allocation_on_the_pool_worker() {
+    let n = allocations_in(|| {
+        count_on_pool_worker(true);
+        nabla::pool::run(2, &|i| {
+            if i == 1 {
+                std::hint::black_box(vec![1u8; 100]);
+            }
+        });
+        count_on_pool_worker(false);
+    });
+    assert!(n >= 1, "{n}");
 }
 
 #[test]

@@ -6,7 +6,8 @@
 //! built from it with backpropagation written out, [`gradcheck`] by finite differences, and a
 //! small scalar [`autodiff`] graph that shows the chain rule.
 //!
-//! The engine does no I/O, prints nothing and starts no threads of its own.
+//! The engine does no I/O and prints nothing; its only threads are the [`pool`]'s workers,
+//! started when [`gemm::set_threads`] asks for more than one.
 
 pub mod activation;
 pub mod autodiff;
@@ -21,6 +22,7 @@ pub mod matrix;
 pub mod mlp;
 pub mod optim;
 pub mod perceptron;
+pub mod pool;
 pub mod regularizer;
 pub mod rng;
 pub mod softmax;

@@ -70,8 +70,63 @@ pub fn gemm(alpha: f32, a: MatRef<'_>, ta: Transpose, b: MatRef<'_>, tb: Transpo
     if m * c.cols() * k <= SMALL {
         direct(alpha, a, ta, b, tb, beta, c);
     } else {
-        blocked(selected().kernel(), alpha, a, ta, b, tb, beta, c);
+        let c = RawC::of(c);
+        // SAFETY: `c` comes from a `MatMut` borrowed mutably for this call.
+        unsafe { blocked(selected().kernel(), alpha, a, ta, b, tb, beta, c) };
     }
+}
+
+/// `C` as a raw pointer with its shape, for callers that split one `C` into bands written by
+/// different threads (the column bands of one matrix interleave in memory, so they cannot be
+/// separate `&mut` slices).
+#[derive(Clone, Copy)]
+pub(crate) struct RawC {
+    /// The first element.
+    pub ptr: *mut f32,
+    pub rows: usize,
+    pub cols: usize,
+    /// Values between the starts of two rows.
+    pub stride: usize,
+}
+
+// SAFETY: a `RawC` is only dereferenced under the contract of `gemm_raw`: whoever holds one
+// owns the elements it covers exclusively for the call.
+unsafe impl Send for RawC {}
+// SAFETY: as for `Send`.
+unsafe impl Sync for RawC {}
+
+impl RawC {
+    /// The whole of `c`.
+    pub fn of(mut c: MatMut<'_>) -> Self {
+        let (rows, cols, stride) = (c.rows(), c.cols(), c.stride());
+        Self { ptr: c.as_mut_slice().as_mut_ptr(), rows, cols, stride }
+    }
+
+    /// Columns `j0 .. j0 + cols` of rows `i0 .. i0 + rows`.
+    pub fn band(self, i0: usize, rows: usize, j0: usize, cols: usize) -> Self {
+        assert!(i0 + rows <= self.rows && j0 + cols <= self.cols, "band outside C");
+        // SAFETY: the assert keeps the offset inside the matrix `self` describes.
+        let ptr = unsafe { self.ptr.add(i0 * self.stride + j0) };
+        Self { ptr, rows, cols, stride: self.stride }
+    }
+}
+
+/// [`gemm`] into a raw `C` (large products only: `m·n·k` above the direct loops' limit).
+///
+/// # Safety
+/// `c` must describe `rows × cols` valid `f32`s, rows `stride` apart, that nothing else reads
+/// or writes during the call; shapes must already be checked.
+pub(crate) unsafe fn gemm_raw(
+    alpha: f32,
+    a: MatRef<'_>,
+    ta: Transpose,
+    b: MatRef<'_>,
+    tb: Transpose,
+    beta: f32,
+    c: RawC,
+) {
+    // SAFETY: forwarded contract.
+    unsafe { blocked(selected().kernel(), alpha, a, ta, b, tb, beta, c) }
 }
 
 /// Below this many multiply-adds, packing costs more than it saves (a 2-2-1 XOR net does
@@ -109,7 +164,8 @@ pub(crate) fn gemm_portable(
     beta: f32,
     c: MatMut<'_>,
 ) {
-    blocked(portable::kernel, alpha, a, ta, b, tb, beta, c);
+    // SAFETY: `c` comes from a `MatMut` borrowed mutably for this call.
+    unsafe { blocked(portable::kernel, alpha, a, ta, b, tb, beta, RawC::of(c)) };
 }
 
 /// Row strides (in values) that are a multiple of this (2 KiB) map rows onto few L1 sets.
@@ -189,7 +245,10 @@ fn balanced_block(len: usize, max: usize, unit: usize) -> usize {
 }
 
 /// The blocked driver: the five loops of the module doc around `micro`.
-fn blocked(
+///
+/// # Safety
+/// As [`gemm_raw`].
+unsafe fn blocked(
     micro: MicroKernel,
     alpha: f32,
     a: MatRef<'_>,
@@ -197,23 +256,25 @@ fn blocked(
     b: MatRef<'_>,
     tb: Transpose,
     beta: f32,
-    mut c: MatMut<'_>,
+    c: RawC,
 ) {
     let (m, k) = ta.apply(a.shape());
-    let n = c.cols();
+    let n = c.cols;
     if m == 0 || n == 0 {
         return;
     }
     if k == 0 {
         // Nothing to add: C = beta · C.
-        scale_c(beta, &mut c);
+        // SAFETY: `c` covers `(rows − 1)·stride + cols` values, exclusively ours (contract).
+        let data = unsafe { std::slice::from_raw_parts_mut(c.ptr, (m - 1) * c.stride + n) };
+        let mut view = MatMut::with_stride(data, m, n, c.stride).expect("a valid raw C");
+        scale_c(beta, &mut view);
         return;
     }
     let kc_max = balanced_block(k, KC, 1);
     let mc_max = balanced_block(m, MC, MR);
     let nc_max = balanced_block(n, NC, NR);
-    let rs_c = c.stride();
-    let c_data = c.as_mut_slice();
+    let rs_c = c.stride;
 
     BUFFERS.with(|buffers| {
         let mut buffers = buffers.borrow_mut();
@@ -232,7 +293,8 @@ fn blocked(
                     let a_block = &mut a_pack[..mc.div_ceil(MR) * MR * kc];
                     pack_a(a, ta, ic, mc, pc, kc, a_block);
                     let tile = Block { row: ic, col: jc, rows: mc, cols: nc, depth: kc };
-                    macro_kernel(micro, tile, a_block, b_block, c_data, rs_c, alpha, beta);
+                    // SAFETY: the tile lies inside `c` (its rows and columns are inside m × n).
+                    unsafe { macro_kernel(micro, tile, a_block, b_block, c.ptr, rs_c, alpha, beta) };
                 }
             }
         }
@@ -256,14 +318,18 @@ struct Block {
 
 /// `C[block] = beta · C[block] + alpha · A_block · B_block`, one micro-tile at a time.
 ///
-/// `a_block: [ceil(mc/MR), kc, MR]`, `b_block: [ceil(nc/NR), kc, NR]`, `c_data`: all of C,
-/// rows `rs_c` apart.
-fn macro_kernel(
+/// `a_block: [ceil(mc/MR), kc, MR]`, `b_block: [ceil(nc/NR), kc, NR]`, `c_data`: the first
+/// element of C, rows `rs_c` apart.
+///
+/// # Safety
+/// The block's rows and columns of `C` must be valid and exclusively ours.
+#[allow(clippy::too_many_arguments)]
+unsafe fn macro_kernel(
     micro: MicroKernel,
     tile: Block,
     a_block: &[f32],
     b_block: &[f32],
-    c_data: &mut [f32],
+    c_data: *mut f32,
     rs_c: usize,
     alpha: f32,
     beta: f32,
@@ -275,24 +341,32 @@ fn macro_kernel(
         for (ir, a_sliver) in a_block.chunks_exact(kc * MR).enumerate() {
             let row = tile.row + ir * MR;
             let mr = MR.min(tile.rows - ir * MR);
-            let start = row * rs_c + col;
+            // SAFETY: (row, col) is inside the block, hence inside C (caller's contract).
+            let c_tile = unsafe { c_data.add(row * rs_c + col) };
             if mr == MR && nr == NR {
-                let c_tile = &mut c_data[start..];
-                assert!(c_tile.len() > (MR - 1) * rs_c + NR - 1, "C tile out of bounds");
-                // SAFETY: the assert above keeps all MR rows of NR values (rs_c apart) inside
-                // `c_tile`, which is borrowed mutably and does not overlap the pack buffers;
+                // SAFETY: the full tile's MR rows of NR values (rs_c apart) are inside the
+                // block, valid and exclusively ours, and do not overlap the pack buffers;
                 // `micro` came from `selected` (or is portable), so the CPU supports it.
-                unsafe { micro(kc, a_sliver, b_sliver, c_tile.as_mut_ptr(), rs_c, alpha, beta) };
+                unsafe { micro(kc, a_sliver, b_sliver, c_tile, rs_c, alpha, beta) };
             } else {
                 let mut tmp = [0.0f32; MR * NR];
                 // SAFETY: `tmp` holds exactly MR rows of NR values with row stride NR;
                 // beta = 0 means it is only written.
                 unsafe { micro(kc, a_sliver, b_sliver, tmp.as_mut_ptr(), NR, 1.0, 0.0) };
                 for i in 0..mr {
-                    let c_row = &mut c_data[start + i * rs_c..start + i * rs_c + nr];
+                    // SAFETY: row i < mr and columns < nr of this tile are inside the block.
+                    let c_row = unsafe { std::slice::from_raw_parts_mut(c_tile.add(i * rs_c), nr) };
                     let t_row = &tmp[i * NR..i * NR + nr];
                     for (c, &t) in c_row.iter_mut().zip(t_row) {
-                        *c = if beta == 0.0 { alpha * t } else { beta * *c + alpha * t };
+                        // The same roundings as the AVX2 kernel's full tiles, so that where a
+                        // tile boundary falls (it moves with the thread split) changes no bit.
+                        *c = if beta == 0.0 {
+                            alpha * t
+                        } else if beta == 1.0 {
+                            *c + alpha * t
+                        } else {
+                            beta.mul_add(*c, alpha * t)
+                        };
                     }
                 }
             }

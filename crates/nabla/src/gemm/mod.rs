@@ -87,7 +87,7 @@ pub fn gemm_with(
     match kernel {
         Kernel::Reference => reference::gemm(alpha, a, ta, b, tb, beta, c),
         Kernel::Fast => {
-            let threads = threads().min(m.div_ceil(PARALLEL_MIN_ROWS)).max(1);
+            let threads = threads().min(m.max(n).div_ceil(PARALLEL_MIN_ROWS)).max(1);
             if threads > 1 && m * n * k >= PARALLEL_MIN_WORK {
                 fast_parallel(threads, alpha, a, ta, b, tb, beta, c);
             } else {
@@ -103,12 +103,12 @@ static THREADS: AtomicUsize = AtomicUsize::new(1);
 
 /// Below this many multiply-adds a product is not worth splitting across threads.
 const PARALLEL_MIN_WORK: usize = 1 << 18;
-/// Each thread gets at least this many rows of `C`.
+/// Each thread gets at least this many rows (or columns) of `C`.
 const PARALLEL_MIN_ROWS: usize = 12;
 
 /// Sets the number of threads [`gemm`] may use (at least 1). Results do not depend on it:
-/// the rows of `C` are split between threads, and every element is computed by the same
-/// sequence of operations whichever thread computes it.
+/// `C` is split into bands between threads, and every element is computed by the same
+/// sequence of operations whichever thread and band computes it.
 pub fn set_threads(n: usize) {
     THREADS.store(n.max(1), Ordering::Relaxed);
 }
@@ -118,8 +118,14 @@ pub fn threads() -> usize {
     THREADS.load(Ordering::Relaxed)
 }
 
-/// Splits the rows of `C` (and the matching rows of `op(A)`) into `threads` bands and runs
-/// the fast kernel on each band in its own scoped thread.
+/// Splits `C` into `threads` bands and runs the fast kernel on each band at once, on the
+/// persistent [`crate::pool`] (no thread is spawned and nothing allocated per call).
+///
+/// Each thread packs its own copy of the operand that every band needs, so the split goes
+/// along the dimension that makes that copy the smaller one: columns of `C` (each band packs
+/// all of `op(A)`, `m × k`) when `m < n`, as in a layer's forward pass `[B, in]·Wᵀ` with a
+/// batch narrower than the layer, else rows (each band packs all of `op(B)`, `k × n`).
+/// Column bands are whole multiples of the micro-tile's width.
 fn fast_parallel(
     threads: usize,
     alpha: f32,
@@ -128,30 +134,39 @@ fn fast_parallel(
     b: MatRef<'_>,
     tb: Transpose,
     beta: f32,
-    mut c: MatMut<'_>,
+    c: MatMut<'_>,
 ) {
-    let (m, n, stride) = (c.rows(), c.cols(), c.stride());
+    let (m, n) = c.shape();
     let k = ta.apply(a.shape()).1;
-    let band = m.div_ceil(threads);
-    std::thread::scope(|scope| {
-        let mut rest = c.as_mut_slice();
-        let mut start = 0;
-        while start < m {
-            let end = (start + band).min(m);
-            let rows = end - start;
-            // Take whole rows of C for this band (the last band may end mid-stride).
-            let take = if end == m { rest.len() } else { rows * stride };
-            let (mine, tail) = std::mem::take(&mut rest).split_at_mut(take);
-            rest = tail;
+    let by_columns = m < n;
+    let (len, unit) = if by_columns { (n, fast::NR) } else { (m, fast::MR) };
+    let band = len.div_ceil(threads).div_ceil(unit) * unit;
+    let bands = len.div_ceil(band);
+    let c = fast::RawC::of(c);
+    crate::pool::run(bands, &|t| {
+        let start = t * band;
+        let end = (start + band).min(len);
+        let rows = end - start;
+        if by_columns {
+            let b_band = match tb {
+                // op(B) = B [k, n]: columns start..end.
+                Transpose::No => MatRef::with_stride(&b.as_slice()[start..], k, rows, b.stride()),
+                // B is stored [n, k]: rows start..end.
+                Transpose::Yes => Ok(b.rows_range(start, end)),
+            }
+            .expect("a column band of a valid view is valid");
+            // SAFETY: the bands of C are disjoint (columns start..end of every row), and `c`
+            // is borrowed mutably for the whole of this call.
+            unsafe { fast::gemm_raw(alpha, a, ta, b_band, tb, beta, c.band(0, m, start, rows)) };
+        } else {
             let a_band = match ta {
                 Transpose::No => a.rows_range(start, end),
                 // A is stored [k, m]: the band is columns start..end.
                 Transpose::Yes => MatRef::with_stride(&a.as_slice()[start..], k, rows, a.stride())
                     .expect("a column band of a valid view is valid"),
             };
-            let c_band = MatMut::with_stride(mine, rows, n, stride).expect("a row band of a valid view is valid");
-            scope.spawn(move || fast::gemm(alpha, a_band, ta, b, tb, beta, c_band));
-            start = end;
+            // SAFETY: as above, for rows start..end.
+            unsafe { fast::gemm_raw(alpha, a_band, ta, b, tb, beta, c.band(start, rows, 0, n)) };
         }
     });
 }

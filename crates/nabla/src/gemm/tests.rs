@@ -285,29 +285,38 @@ fn repeated_calls_with_shrinking_and_growing_shapes_reuse_buffers() {
     }
 }
 
-/// Threads split the rows of C; every element is computed the same way, so the result is
-/// bit-identical for every thread count, and matches the reference.
+/// Threads split C into row bands (m ≥ n) or column bands (m < n) on the pool; every element
+/// is computed the same way, so the result is bit-identical for every thread count, and
+/// matches the reference. Every transpose, both split directions, band edges that are not
+/// tile edges, and the betas the kernels treat apart.
 #[test]
 fn threads_give_identical_results() {
     let mut rng = Rng::new(77);
-    for (m, n, k, ta, tb) in [
-        (128, 800, 784, Transpose::No, Transpose::Yes),
-        (800, 784, 128, Transpose::Yes, Transpose::No),
-        (97, 333, 129, Transpose::Yes, Transpose::Yes),
-    ] {
+    let mut cases = vec![
+        (128, 800, 784, Transpose::No, Transpose::Yes, 1.0, 1.0),
+        (800, 784, 128, Transpose::Yes, Transpose::No, 1.0, 0.0),
+    ];
+    for ta in T {
+        for tb in T {
+            cases.push((70, 301, 260, ta, tb, 0.75, 0.5));
+            cases.push((301, 70, 260, ta, tb, -1.25, 1.0));
+            cases.push((97, 333, 129, ta, tb, 1.0, 0.0));
+        }
+    }
+    for (m, n, k, ta, tb, alpha, beta) in cases {
         let a = stored(ta, m, k, &mut rng);
         let b = stored(tb, k, n, &mut rng);
         let c0 = Matrix::random_uniform(m, n, -1.0, 1.0, &mut rng);
         let mut results = Vec::new();
         for t in [1, 2, 3, 7] {
             set_threads(t);
-            results.push(run(Kernel::Fast, 1.0, &a, ta, &b, tb, 0.5, &c0));
+            results.push(run(Kernel::Fast, alpha, &a, ta, &b, tb, beta, &c0));
         }
         set_threads(1);
         for r in &results[1..] {
-            assert_eq!(r, &results[0], "{m}x{n}x{k} {ta:?} {tb:?}");
+            assert_eq!(r, &results[0], "{m}x{n}x{k} {ta:?} {tb:?} alpha {alpha} beta {beta}");
         }
-        let want = run(Kernel::Reference, 1.0, &a, ta, &b, tb, 0.5, &c0);
-        assert!(want.max_abs_diff(&results[0]).unwrap() < 1e-5 * k as f32);
+        let want = run(Kernel::Reference, alpha, &a, ta, &b, tb, beta, &c0);
+        assert!(want.max_abs_diff(&results[0]).unwrap() < 2e-5 * k as f32);
     }
 }

@@ -1,0 +1,206 @@
+//! A persistent pool of worker threads for the engine's parallel kernels.
+//!
+//! Spawning threads for every GEMM of a training step costs tens of microseconds and
+//! allocates; the pool's workers are started once (the first time a call needs them) and then
+//! sleep on a condition variable between jobs. A job is `f(0), f(1), …, f(n − 1)`: the caller
+//! runs task 0 and worker `i − 1` runs task `i`, always the same worker for the same index,
+//! so a kernel that splits its work by task index gets the same split, and the same bits,
+//! on every call. Submitting a job allocates nothing.
+//!
+//! One job runs at a time. A caller that finds the pool busy (another thread's job, or a
+//! task that itself calls [`run`]) runs its tasks one after another on its own thread
+//! instead: slower, never a deadlock, and the same results.
+
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::sync::{Condvar, Mutex, MutexGuard, OnceLock, PoisonError, TryLockError};
+
+/// A task as the workers see it: the caller's closure with its lifetime erased.
+#[derive(Clone, Copy)]
+struct Job(*const (dyn Fn(usize) + Sync + 'static));
+
+// SAFETY: the pointee is `Sync`, so calling it from another thread is allowed; `run` keeps it
+// alive until every worker has finished with it (see there).
+unsafe impl Send for Job {}
+
+#[derive(Default)]
+struct State {
+    /// Bumped for every job, so that a worker runs each job once.
+    generation: u64,
+    job: Option<Job>,
+    /// Tasks of the current job, the caller's included.
+    tasks: usize,
+    /// Workers that have not yet finished the current job.
+    pending: usize,
+    /// Whether a worker's task panicked in the current job.
+    panicked: bool,
+    /// Workers started so far.
+    workers: usize,
+}
+
+struct Pool {
+    state: Mutex<State>,
+    /// Wakes the workers when a job is posted.
+    start: Condvar,
+    /// Wakes the caller when the last worker is done.
+    done: Condvar,
+    /// Held by the caller whose job is running.
+    submit: Mutex<()>,
+}
+
+fn pool() -> &'static Pool {
+    static POOL: OnceLock<Pool> = OnceLock::new();
+    POOL.get_or_init(|| Pool {
+        state: Mutex::new(State::default()),
+        start: Condvar::new(),
+        done: Condvar::new(),
+        submit: Mutex::new(()),
+    })
+}
+
+/// The state lock; a panic never happens while it is held, but if one did the state is
+/// still consistent (every field is written in one go).
+fn lock(m: &Mutex<State>) -> MutexGuard<'_, State> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Runs `f(0), …, f(tasks − 1)`, task 0 on the calling thread and the others on the pool's
+/// workers at the same time, and returns when all are done. A panic in any task is
+/// re-raised here after every task has finished.
+pub fn run(tasks: usize, f: &(dyn Fn(usize) + Sync)) {
+    if tasks <= 1 {
+        (0..tasks).for_each(f);
+        return;
+    }
+    let pool = pool();
+    let _guard = match pool.submit.try_lock() {
+        Ok(guard) => guard,
+        Err(TryLockError::Poisoned(e)) => e.into_inner(),
+        Err(TryLockError::WouldBlock) => {
+            (0..tasks).for_each(f);
+            return;
+        }
+    };
+    let helpers = {
+        let mut s = lock(&pool.state);
+        while s.workers < tasks - 1 {
+            let (id, seen) = (s.workers, s.generation);
+            let spawned = std::thread::Builder::new().name(format!("nabla-pool-{id}")).spawn(move || worker(id, seen));
+            if spawned.is_err() {
+                break;
+            }
+            s.workers += 1;
+        }
+        let helpers = s.workers.min(tasks - 1);
+        // SAFETY (of the erased lifetime): `run` does not return before `pending` is back
+        // to 0, that is before every worker is done calling `f`, and it clears `job` then.
+        let erased: &'static (dyn Fn(usize) + Sync) = unsafe { std::mem::transmute(f) };
+        s.job = Some(Job(erased));
+        s.tasks = helpers + 1;
+        s.pending = helpers;
+        s.panicked = false;
+        s.generation += 1;
+        helpers
+    };
+    pool.start.notify_all();
+    // Task 0, and any task no worker could be started for, on this thread.
+    let mine = catch_unwind(AssertUnwindSafe(|| {
+        f(0);
+        (helpers + 1..tasks).for_each(f);
+    }));
+    let panicked = {
+        let mut s = lock(&pool.state);
+        while s.pending > 0 {
+            s = pool.done.wait(s).unwrap_or_else(PoisonError::into_inner);
+        }
+        s.job = None;
+        s.panicked
+    };
+    if let Err(payload) = mine {
+        resume_unwind(payload);
+    }
+    assert!(!panicked, "a task on a nabla pool worker panicked");
+}
+
+/// Worker `id`: runs task `id + 1` of every job that has one, then sleeps until the next.
+fn worker(id: usize, mut seen: u64) {
+    let pool = pool();
+    loop {
+        let job = {
+            let mut s = lock(&pool.state);
+            loop {
+                if s.generation != seen {
+                    seen = s.generation;
+                    if id + 1 < s.tasks {
+                        break s.job.expect("a posted job");
+                    }
+                }
+                s = pool.start.wait(s).unwrap_or_else(PoisonError::into_inner);
+            }
+        };
+        // SAFETY: the caller of `run` keeps the closure alive until `pending` reaches 0,
+        // which happens only after this call returns.
+        let ok = catch_unwind(AssertUnwindSafe(|| unsafe { (*job.0)(id + 1) })).is_ok();
+        let mut s = lock(&pool.state);
+        s.panicked |= !ok;
+        s.pending -= 1;
+        if s.pending == 0 {
+            pool.done.notify_all();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn every_task_runs_once_on_its_own_thread() {
+        for tasks in [0, 1, 2, 3, 5] {
+            let counts: Vec<AtomicUsize> = (0..tasks).map(|_| AtomicUsize::new(0)).collect();
+            let names = Mutex::new(vec![String::new(); tasks]);
+            run(tasks, &|i| {
+                counts[i].fetch_add(1, Ordering::Relaxed);
+                names.lock().unwrap()[i] = std::thread::current().name().unwrap_or("").to_string();
+            });
+            assert!(counts.iter().all(|c| c.load(Ordering::Relaxed) == 1), "{tasks} tasks");
+            let names = names.into_inner().unwrap();
+            for (i, name) in names.iter().enumerate().skip(1) {
+                // A busy pool (another test's job) runs tasks on the caller instead.
+                assert!(name == &format!("nabla-pool-{}", i - 1) || name == &names[0], "task {i} ran on {name}");
+            }
+        }
+    }
+
+    #[test]
+    fn nested_and_concurrent_jobs_complete() {
+        let total = AtomicUsize::new(0);
+        std::thread::scope(|scope| {
+            for _ in 0..3 {
+                scope.spawn(|| {
+                    for _ in 0..50 {
+                        run(2, &|_| {
+                            run(2, &|_| {
+                                total.fetch_add(1, Ordering::Relaxed);
+                            });
+                        });
+                    }
+                });
+            }
+        });
+        assert_eq!(total.load(Ordering::Relaxed), 3 * 50 * 4);
+    }
+
+    #[test]
+    fn a_panicking_task_is_reported_and_the_pool_still_works() {
+        let result = catch_unwind(|| run(2, &|i| assert!(i != 1, "task 1 fails")));
+        assert!(result.is_err());
+        let result = catch_unwind(|| run(2, &|i| assert!(i != 0, "task 0 fails")));
+        assert!(result.is_err());
+        let count = AtomicUsize::new(0);
+        run(2, &|_| {
+            count.fetch_add(1, Ordering::Relaxed);
+        });
+        assert_eq!(count.load(Ordering::Relaxed), 2);
+    }
+}

@@ -360,6 +360,12 @@ class Run:
             status = "failed"
         _finish(self, status)
 
+    def __reduce__(self):
+        raise TypeError(
+            f"nabla.Run {self.id} cannot be sent to another process; call nabla.init() in the worker "
+            "to record from it"
+        )
+
     def __repr__(self) -> str:
         return f"<nabla.Run {self.id} project={self.project!r} name={self.name!r}>"
 

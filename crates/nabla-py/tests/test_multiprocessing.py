@@ -1,0 +1,84 @@
+"""Four multiprocessing workers logging at once lose nothing; a worker cannot use its parent's run."""
+
+import json
+
+from conftest import field, run_python
+
+WORKERS = """
+    import json, multiprocessing, time
+    import nabla
+
+    STEPS = 3000
+
+    def work(index):
+        run = nabla.init(project="mp", name=f"worker-{index}", config={"worker": index})
+        for step in range(STEPS):
+            run.log({"a": index * 1_000_000 + step, "b": step * 0.5, "nested": {"c": -step}})
+        run.summary["done"] = STEPS
+        run.finish()
+        return run.id
+
+    def use_parent():
+        # `parent` is the module global the forked worker inherited.
+        try:
+            parent.log({"x": 1})
+        except RuntimeError as e:
+            return str(e)
+        return "no error"
+
+    if __name__ == "__main__":
+        context = multiprocessing.get_context(METHOD)
+        parent = nabla.init(project="mp", name="parent")
+        with context.Pool(4) as pool:
+            pending = pool.map_async(work, range(4))
+            # The parent logs while the workers do.
+            step = 0
+            while not pending.ready():
+                parent.log({"p": step})
+                step += 1
+                time.sleep(0.001)
+            ids = pending.get(timeout=120)
+        if METHOD == "fork":
+            with context.Pool(1) as pool:
+                print("parent_error=" + pool.apply(use_parent))
+        with context.Pool(1) as pool:
+            try:
+                pool.apply(work, (parent,))
+            except TypeError as e:
+                print("pickle_error=" + str(e))
+        parent.finish()
+        print("ids=" + json.dumps(ids))
+        print(f"parent={parent.id}")
+        print(f"parent_steps={step}")
+"""
+
+
+def check_workers(cli, tmp_path, method):
+    out = run_python(WORKERS.replace("METHOD", repr(method)), tmp_path)
+    ids = json.loads(field(out.stdout, "ids"))
+    assert len(set(ids)) == 4
+    for index, run_id in enumerate(ids):
+        shown = cli.show(run_id)
+        assert shown["run"]["status"] == "finished"
+        assert shown["run"]["config"] == {"worker": index}
+        assert shown["run"]["summary"]["done"] == 3000
+        points = cli.points(run_id)
+        assert points["a"] == [(s, float(index * 1_000_000 + s)) for s in range(3000)]
+        assert points["b"] == [(s, s * 0.5) for s in range(3000)]
+        assert points["nested/c"] == [(s, float(-s)) for s in range(3000)]
+    parent = field(out.stdout, "parent")
+    steps = int(field(out.stdout, "parent_steps"))
+    assert cli.points(parent)["p"] == [(s, float(s)) for s in range(steps)]
+    assert cli.show(parent)["run"]["status"] == "finished"
+    return out
+
+
+def test_four_forked_workers_logging_at_once_lose_nothing(cli, tmp_path):
+    out = check_workers(cli, tmp_path, "fork")
+    assert "call nabla.init() in the worker" in field(out.stdout, "pickle_error")
+    error = field(out.stdout, "parent_error")
+    assert "was started in process" in error and "call nabla.init() in the worker" in error, error
+
+
+def test_four_spawned_workers_logging_at_once_lose_nothing(cli, tmp_path):
+    check_workers(cli, tmp_path, "spawn")

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# The Python client (crates/nabla-py): lints its PyO3 bindings, builds it into a virtual
+# environment with maturin and runs its pytest suite against a freshly built `nabla` binary.
+#
+#   bash .ci/python-client.sh
+#
+# The venv lives at ${NABLA_PYCLIENT_ENV:-target/pyclient-env} (relative to the workspace
+# root) and is reused when it already holds the pinned tools. Exits non-zero when a test
+# fails, and also when no test ran (everything skipped or nothing collected).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+MATURIN_VERSION="1.16.0"
+PYTEST_VERSION="9.2.0"
+# numpy only for the test that numpy scalars and 0-d arrays are logged (the same pin as python-env.sh).
+NUMPY_VERSION="2.3.5"
+
+log() { printf 'python-client: %s\n' "$*" >&2; }
+
+venv="${NABLA_PYCLIENT_ENV:-target/pyclient-env}"
+case "$venv" in
+    /*) ;;
+    *) venv="$PWD/$venv" ;;
+esac
+python="$venv/bin/python"
+
+have_tools() {
+    [ -x "$python" ] && "$python" - "$MATURIN_VERSION" "$PYTEST_VERSION" "$NUMPY_VERSION" <<'PY' 2>/dev/null
+import sys
+from importlib.metadata import version
+sys.exit(0 if (version("maturin"), version("pytest"), version("numpy")) == tuple(sys.argv[1:]) else 1)
+PY
+}
+
+if ! have_tools; then
+    base="${PYTHON:-$(command -v python3 || true)}"
+    if [ -z "$base" ]; then
+        log "python3 not found (install python3 and python3-venv)"
+        exit 1
+    fi
+    log "creating $venv with maturin==$MATURIN_VERSION pytest==$PYTEST_VERSION numpy==$NUMPY_VERSION"
+    "$base" -m venv "$venv"
+    "$python" -m pip install --quiet --disable-pip-version-check \
+        "maturin==$MATURIN_VERSION" "pytest==$PYTEST_VERSION" "numpy==$NUMPY_VERSION"
+    have_tools || { log "$venv lacks the pinned tools after install"; exit 1; }
+fi
+
+# The workspace's clippy builds nabla-py without its `python` feature; lint the bindings here.
+log "clippy of the bindings"
+PYO3_PYTHON="$python" PYO3_BUILD_EXTENSION_MODULE=1 \
+    cargo clippy -p nabla-py --features python --all-targets --locked -- -D warnings
+
+log "building nabla (for the tests' \`nabla runs show\`)"
+cargo build -p nabla-cli --locked
+NABLA_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/nabla"
+case "$NABLA_BIN" in
+    /*) ;;
+    *) NABLA_BIN="$PWD/$NABLA_BIN" ;;
+esac
+export NABLA_BIN
+
+log "maturin develop"
+(cd crates/nabla-py && VIRTUAL_ENV="$venv" PATH="$venv/bin:$PATH" maturin develop --locked --quiet)
+
+log "pytest"
+report="$(mktemp "${TMPDIR:-/tmp}/nabla-pytest.XXXXXX.xml")"
+trap 'rm -f "$report"' EXIT
+# -p no:cacheprovider: nothing is written into the source tree.
+"$python" -m pytest crates/nabla-py/tests -q -p no:cacheprovider --junitxml="$report"
+"$python" - "$report" <<'PY'
+import sys
+import xml.etree.ElementTree as ET
+root = ET.parse(sys.argv[1]).getroot()
+suites = [root] if root.tag == "testsuite" else root.findall("testsuite")
+ran = sum(int(s.get("tests", 0)) - int(s.get("skipped", 0)) for s in suites)
+print(f"python-client: {ran} tests ran", file=sys.stderr)
+sys.exit(0 if ran > 0 else 1)
+PY

@@ -15,10 +15,13 @@ pub enum EndStatus {
     Failed,
     /// Stopped by the user (Ctrl-C).
     Interrupted,
+    /// Stopped because the loss became NaN or infinite (a learning rate too high): a result
+    /// of the experiment, not a failure of the program.
+    Diverged,
 }
 
 impl EndStatus {
-    /// The stored name: `finished`, `failed` or `interrupted`.
+    /// The stored name: `finished`, `failed`, `interrupted` or `diverged`.
     pub fn as_str(self) -> &'static str {
         RunStatus::from(self).as_str()
     }
@@ -36,6 +39,8 @@ pub enum RunStatus {
     Failed,
     /// Ended with [`EndStatus::Interrupted`] (Ctrl-C).
     Interrupted,
+    /// Ended with [`EndStatus::Diverged`] (the loss became NaN or infinite).
+    Diverged,
     /// Stored as running, but its heartbeat stopped: the process died (kill -9, power loss)
     /// without ending the run. Never stored; decided when the run is read.
     Crashed,
@@ -49,6 +54,7 @@ impl RunStatus {
             RunStatus::Finished => "finished",
             RunStatus::Failed => "failed",
             RunStatus::Interrupted => "interrupted",
+            RunStatus::Diverged => "diverged",
             RunStatus::Crashed => "crashed",
         }
     }
@@ -60,6 +66,7 @@ impl From<EndStatus> for RunStatus {
             EndStatus::Finished => RunStatus::Finished,
             EndStatus::Failed => RunStatus::Failed,
             EndStatus::Interrupted => RunStatus::Interrupted,
+            EndStatus::Diverged => RunStatus::Diverged,
         }
     }
 }
@@ -78,6 +85,7 @@ impl FromStr for RunStatus {
             "finished" => RunStatus::Finished,
             "failed" => RunStatus::Failed,
             "interrupted" => RunStatus::Interrupted,
+            "diverged" => RunStatus::Diverged,
             "crashed" => RunStatus::Crashed,
             other => return Err(format!("unknown run status `{other}`")),
         })
@@ -90,11 +98,17 @@ mod tests {
 
     #[test]
     fn statuses_round_trip_through_their_names() {
-        for s in
-            [RunStatus::Running, RunStatus::Finished, RunStatus::Failed, RunStatus::Interrupted, RunStatus::Crashed]
-        {
+        for s in [
+            RunStatus::Running,
+            RunStatus::Finished,
+            RunStatus::Failed,
+            RunStatus::Interrupted,
+            RunStatus::Diverged,
+            RunStatus::Crashed,
+        ] {
             assert_eq!(s.as_str().parse::<RunStatus>().unwrap(), s);
         }
         assert_eq!(EndStatus::Interrupted.as_str(), "interrupted");
+        assert_eq!(EndStatus::Diverged.as_str(), "diverged");
     }
 }

@@ -11,5 +11,6 @@ pub mod checkpoint;
 pub mod config;
 pub mod metrics;
 pub mod schedule;
+pub mod sweep;
 pub mod train;
 pub mod xor;

@@ -346,6 +346,33 @@ impl Store {
         rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))
     }
 
+    /// A run's metric names, sorted. Reads no points, so it costs the same for a metric of a
+    /// million points as for one of ten (unlike [`Store::metrics`], which scans them).
+    pub fn metric_names(&self, run_id: &str) -> Result<Vec<String>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT name FROM metrics WHERE run_id = ?1 ORDER BY name")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt.query_map(params![run_id], |row| row.get(0)).map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))
+    }
+
+    /// The last step of each of a run's metrics (`None` before its first point), by name: one
+    /// index lookup per metric.
+    pub fn last_steps(&self, run_id: &str) -> Result<Vec<(String, Option<u64>)>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT m.name, (SELECT step FROM points WHERE metric_id = m.id ORDER BY step DESC LIMIT 1)
+                 FROM metrics m WHERE m.run_id = ?1 ORDER BY m.name",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![run_id], |row| Ok((row.get(0)?, row.get::<_, Option<i64>>(1)?.map(to_step))))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))
+    }
+
     fn metric_row(&self, run_id: &str, metric: &str) -> Result<i64> {
         self.conn
             .query_row("SELECT id FROM metrics WHERE run_id = ?1 AND name = ?2", params![run_id, metric], |r| r.get(0))
@@ -436,5 +463,31 @@ impl Store {
             tx.execute("DELETE FROM runs WHERE id = ?1", params![id])?;
             Ok(points as u64)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{EndStatus, Run, RunOptions, Store};
+
+    #[test]
+    fn metric_names_and_last_steps_read_no_points_but_agree_with_metrics() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut run = Run::start(tmp.path(), RunOptions::new("p").system_interval(None)).unwrap();
+        for step in 0..300u64 {
+            run.log(step, &[("train/loss", 1.0 / (step as f64 + 1.0))]).unwrap();
+            if step % 100 == 99 {
+                run.log(step, &[("val/acc", 0.5)]).unwrap();
+            }
+        }
+        let id = run.id().to_string();
+        run.finish(EndStatus::Finished).unwrap();
+        let store = Store::open_read_only(tmp.path()).unwrap();
+        assert_eq!(store.metric_names(&id).unwrap(), ["train/loss", "val/acc"]);
+        let expected: Vec<(String, Option<u64>)> =
+            store.metrics(&id).unwrap().into_iter().map(|m| (m.name, m.last_step)).collect();
+        assert_eq!(store.last_steps(&id).unwrap(), expected);
+        assert_eq!(expected[1], ("val/acc".to_string(), Some(299)));
+        assert!(store.metric_names("nosuchrun").unwrap().is_empty());
     }
 }

@@ -13,7 +13,7 @@ use nabla_track::{ArtifactRecord, MetricSummary, Point, RunQuery, RunRecord, Run
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::{downsample, stream, AppState};
+use crate::{stream, AppState};
 
 /// The routes of the API, without state.
 pub(crate) fn routes() -> Router<Arc<AppState>> {
@@ -187,9 +187,10 @@ async fn runs(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery) -> 
 
 /// `GET /api/runs/{id}`: the run, its metrics and its artifacts.
 async fn run(State(state): State<Arc<AppState>>, UrlPath(id): UrlPath<String>) -> Result<Json<Value>, ApiError> {
+    let cached = state.clone();
     with_store(&state, move |store| {
         let run = store.run(&id)?;
-        let metrics = store.metrics(&run.id)?;
+        let metrics = summaries(&cached, store, &run.id)?;
         let artifacts: Vec<ArtifactView> =
             store.artifacts(&run.id)?.into_iter().map(|a| ArtifactView::new(&run.id, a)).collect();
         Ok(Json(json!({ "run": RunView::from(run), "metrics": metrics, "artifacts": artifacts })))
@@ -202,7 +203,18 @@ async fn metrics(
     State(state): State<Arc<AppState>>,
     UrlPath(id): UrlPath<String>,
 ) -> Result<Json<Vec<MetricSummary>>, ApiError> {
-    with_store(&state, move |store| Ok(Json(store.metrics(&store.resolve_run_id(&id)?)?))).await
+    let cached = state.clone();
+    with_store(&state, move |store| Ok(Json(summaries(&cached, store, &store.resolve_run_id(&id)?)?))).await
+}
+
+/// What [`Store::metrics`] says of a run's metrics, from the in-memory summaries (which it
+/// brings up to date): a million-point metric is scanned once, not on every page view.
+fn summaries(state: &AppState, store: &Store, run: &str) -> Result<Vec<MetricSummary>, ApiError> {
+    let mut out = Vec::new();
+    for name in store.metric_names(run)? {
+        out.push(state.cache.with_series(store, run, &name, |series| Ok(series.summary(&name)))?);
+    }
+    Ok(out)
 }
 
 /// How many points a history asks for when it does not say.
@@ -256,11 +268,13 @@ async fn history(
     let target = params.points.unwrap_or(DEFAULT_POINTS).clamp(2, 1_000_000);
     let from = params.from.unwrap_or(0);
     let to = params.to.unwrap_or(u64::MAX);
+    let cached = state.clone();
     with_store(&state, move |store| {
         let run = store.resolve_run_id(&id)?;
-        let points = store.history(&run, &name, from..=to)?;
-        let total = points.len();
-        let columns = Columns::from_points(&downsample::min_max(&points, target));
+        let (total, points) = cached
+            .cache
+            .with_series(store, &run, &name, |series| series.history(store, &run, &name, from, to, target))?;
+        let columns = Columns::from_points(&points);
         Ok(Json(History { run, metric: name, total, columns }))
     })
     .await

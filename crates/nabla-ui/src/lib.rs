@@ -9,6 +9,7 @@
 mod api;
 mod assets;
 mod auth;
+mod cache;
 pub mod downsample;
 mod stream;
 
@@ -19,6 +20,9 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use tokio::sync::oneshot;
+
+/// How many of the most recent runs are summarised in the background at start.
+const PREWARM_RUNS: usize = 50;
 
 /// What can go wrong while starting the dashboard.
 #[derive(Debug, thiserror::Error)]
@@ -49,18 +53,28 @@ pub struct ServerOptions {
     /// The access token. `None` on a loopback address means no token is needed; on any other
     /// address a token is generated (see [`Server::token`]).
     pub token: Option<String>,
+    /// Summarise the recent runs' metrics in the background at start, so that their pages
+    /// open fast (on by default).
+    pub prewarm: bool,
 }
 
 impl ServerOptions {
     /// Options for serving `tracking_dir` on `addr` with no token given.
     pub fn new(addr: SocketAddr, tracking_dir: impl Into<PathBuf>) -> ServerOptions {
-        ServerOptions { addr, tracking_dir: tracking_dir.into(), token: None }
+        ServerOptions { addr, tracking_dir: tracking_dir.into(), token: None, prewarm: true }
     }
 
     /// Requires this token on every request.
     #[must_use]
     pub fn token(mut self, token: impl Into<String>) -> ServerOptions {
         self.token = Some(token.into());
+        self
+    }
+
+    /// Turns the background summarising at start on or off.
+    #[must_use]
+    pub fn prewarm(mut self, prewarm: bool) -> ServerOptions {
+        self.prewarm = prewarm;
         self
     }
 }
@@ -74,6 +88,8 @@ pub(crate) struct AppState {
     pub token: Option<String>,
     /// How often a live stream looks for new points.
     pub poll_interval: Duration,
+    /// Per-metric summaries for fast histories of long metrics.
+    pub cache: cache::Cache,
 }
 
 /// A running dashboard server; dropping it (or calling [`Server::stop`]) stops it.
@@ -107,7 +123,9 @@ impl Server {
             tracking_dir: options.tracking_dir,
             token: token.clone(),
             poll_interval: Duration::from_millis(500),
+            cache: cache::Cache::default(),
         });
+        let prewarm = options.prewarm;
         let (shutdown, stopped) = oneshot::channel::<()>();
         let listener = {
             let _guard = runtime.enter();
@@ -117,6 +135,14 @@ impl Server {
             .name("nabla-ui".into())
             .spawn(move || {
                 runtime.block_on(async move {
+                    if prewarm {
+                        let state = state.clone();
+                        // Best effort: a store that cannot be read now shows its error on the page.
+                        tokio::task::spawn_blocking(move || {
+                            let _ = nabla_track::Store::open_read_only(&state.tracking_dir)
+                                .and_then(|store| state.cache.prewarm(&store, PREWARM_RUNS));
+                        });
+                    }
                     let app = router(state);
                     let server = axum::serve(listener, app).with_graceful_shutdown(async {
                         let _ = stopped.await;

@@ -49,7 +49,7 @@ pub(crate) async fn stream(
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let (run, after) = with_store(&state, move |store| {
         let run = store.resolve_run_id(&id)?;
-        let after = store.metrics(&run)?.into_iter().map(|m| (m.name, m.last_step)).collect();
+        let after = store.last_steps(&run)?.into_iter().collect();
         Ok((run, after))
     })
     .await?;
@@ -100,8 +100,8 @@ fn poll(store: &Store, run: &str, mut after: BTreeMap<String, Option<u64>>, reli
     // The status first: points logged before the run ended are then read below.
     let status = store.run(run)?.status;
     if relist {
-        for metric in store.metrics(run)? {
-            after.entry(metric.name).or_insert(None);
+        for name in store.metric_names(run)? {
+            after.entry(name).or_insert(None);
         }
     }
     let mut points = BTreeMap::new();

@@ -125,6 +125,66 @@ impl Activation {
         }
     }
 
+    /// The forward pass of a layer after its product: `z ← z + b` row by row, then
+    /// `a = f(z)`, in one pass over `z` (the bias add and the activation fused).
+    ///
+    /// `z`, `a`: `[rows, n]` row-major with `n = bias.len()`; `z` holds `x·Wᵀ` on entry.
+    pub fn forward_with_bias(self, bias: &[f32], z: &mut [f32], a: &mut [f32]) {
+        let n = bias.len();
+        assert!(
+            n > 0 && z.len() == a.len() && z.len().is_multiple_of(n),
+            "activation forward_with_bias: shapes differ"
+        );
+        // One loop per activation, so that each is branch-free and vectorises.
+        fn rows(bias: &[f32], z: &mut [f32], a: &mut [f32], f: impl Fn(f32) -> f32) {
+            let n = bias.len();
+            for (zr, ar) in z.chunks_exact_mut(n).zip(a.chunks_exact_mut(n)) {
+                for ((z, a), &b) in zr.iter_mut().zip(ar.iter_mut()).zip(bias) {
+                    *z += b;
+                    *a = f(*z);
+                }
+            }
+        }
+        match self {
+            Activation::Identity => rows(bias, z, a, |v| v),
+            Activation::Relu => rows(bias, z, a, |v| v.max(0.0)),
+            Activation::Sigmoid => rows(bias, z, a, crate::math::sigmoid),
+            Activation::Tanh => rows(bias, z, a, crate::math::tanh),
+            other => rows(bias, z, a, |v| other.apply(v)),
+        }
+    }
+
+    /// [`Activation::backward`] with the bias gradient of the same pass: `dz = da ⊙ f'(z, a)`
+    /// and `db = Σ_rows dz`, in one pass over the rows (`db` accumulated row after row, as
+    /// a separate sum would).
+    ///
+    /// `z`, `a`, `da`, `dz`: `[rows, n]` with `n = db.len()`; `db` is overwritten.
+    pub fn backward_with_bias_grad(self, z: &[f32], a: &[f32], da: &[f32], dz: &mut [f32], db: &mut [f32]) {
+        let n = db.len();
+        assert!(
+            n > 0 && z.len() == a.len() && a.len() == da.len() && da.len() == dz.len() && dz.len().is_multiple_of(n),
+            "activation backward_with_bias_grad: shapes differ"
+        );
+        fn rows(z: &[f32], a: &[f32], da: &[f32], dz: &mut [f32], db: &mut [f32], f: impl Fn(f32, f32, f32) -> f32) {
+            let n = db.len();
+            db.fill(0.0);
+            let inputs = z.chunks_exact(n).zip(a.chunks_exact(n)).zip(da.chunks_exact(n));
+            for (((zr, ar), dar), dzr) in inputs.zip(dz.chunks_exact_mut(n)) {
+                for ((((d, &z), &a), &g), b) in dzr.iter_mut().zip(zr).zip(ar).zip(dar).zip(db.iter_mut()) {
+                    *d = f(z, a, g);
+                    *b += *d;
+                }
+            }
+        }
+        match self {
+            Activation::Identity => rows(z, a, da, dz, db, |_, _, g| g),
+            Activation::Relu => rows(z, a, da, dz, db, |z, _, g| g * if z > 0.0 { 1.0 } else { 0.0 }),
+            Activation::Sigmoid => rows(z, a, da, dz, db, |_, a, g| g * (a * (1.0 - a))),
+            Activation::Tanh => rows(z, a, da, dz, db, |_, a, g| g * (1.0 - a * a)),
+            other => rows(z, a, da, dz, db, |z, a, g| g * other.derivative(z, a)),
+        }
+    }
+
     /// The names accepted by [`FromStr`], for help texts and error messages.
     pub const NAMES: &'static str = "identity, sigmoid, tanh, relu, leaky-relu[:alpha], elu[:alpha]";
 }
@@ -255,6 +315,36 @@ mod tests {
         assert!(err.contains("invalid activation `swish`") && err.contains("sigmoid"), "{err}");
         assert!("relu:2".parse::<Activation>().is_err());
         assert!("elu:nan".parse::<Activation>().is_err());
+    }
+
+    /// The fused passes give exactly what the separate ones give.
+    #[test]
+    fn fused_passes_equal_the_separate_ones() {
+        let (rows, n) = (5, 7);
+        let bias: Vec<f32> = (0..n).map(|j| j as f32 * 0.3 - 1.0).collect();
+        let product: Vec<f32> = (0..rows * n).map(|i| ((i * 37 % 23) as f32 - 11.0) * 0.21).collect();
+        let da: Vec<f32> = (0..rows * n).map(|i| ((i * 13 % 17) as f32 - 8.0) * 0.1).collect();
+        for act in ALL {
+            let mut z = product.clone();
+            let mut a = vec![0.0; rows * n];
+            act.forward_with_bias(&bias, &mut z, &mut a);
+            let z_want: Vec<f32> = product.iter().enumerate().map(|(i, &p)| p + bias[i % n]).collect();
+            let mut a_want = vec![0.0; rows * n];
+            act.forward(&z_want, &mut a_want);
+            assert_eq!((&z, &a), (&z_want, &a_want), "{act}");
+
+            let (mut dz, mut db) = (vec![0.0; rows * n], vec![9.0; n]);
+            act.backward_with_bias_grad(&z, &a, &da, &mut dz, &mut db);
+            let mut dz_want = vec![0.0; rows * n];
+            act.backward(&z, &a, &da, &mut dz_want);
+            let mut db_want = vec![0.0; n];
+            for r in 0..rows {
+                for j in 0..n {
+                    db_want[j] += dz_want[r * n + j];
+                }
+            }
+            assert_eq!((&dz, &db), (&dz_want, &db_want), "{act}");
+        }
     }
 
     #[test]

@@ -15,6 +15,7 @@ use std::ops::Range;
 use crate::activation::Activation;
 use crate::dense::Dense;
 use crate::error::{Error, Result};
+use crate::gemm::{gemm, Transpose};
 use crate::init::Init;
 use crate::loss::{Loss, Targets};
 use crate::matrix::{MatMut, MatRef, Matrix};
@@ -294,9 +295,11 @@ impl Mlp {
                 (_, _, true) => MatRef::new(&drop_before[l - 1][..batch * n_in], batch, n_in)?,
             };
             let z = &mut ws.z[l][..batch * n];
-            layer.forward(self.layer_params(l), input, MatMut::new(z, batch, n)?)?;
+            // z = x·Wᵀ by the GEMM, then the bias and the activation in one pass.
+            let (w, b) = layer.split(self.layer_params(l));
+            gemm(1.0, input, Transpose::No, w, Transpose::Yes, 0.0, MatMut::new(z, batch, n)?)?;
             let a = &mut a_rest[0][..batch * n];
-            self.spec.activation(l).forward(z, a);
+            self.spec.activation(l).forward_with_bias(b, z, a);
             if let (true, true, Some((_, rng))) = (hidden_dropped, l < last, dropout.as_mut()) {
                 let mask = &mut ws.masks[l][..batch * n];
                 draw_mask(mask, p_hidden, rng);
@@ -335,9 +338,17 @@ impl Mlp {
                     *g *= m;
                 }
             }
+            let (dw, db) = grads[self.layer_range(l)].split_at_mut(n * n_in);
             {
+                // dz = da ⊙ f'(z) and db = Σ_B dz in one pass.
                 let (da, dz) = (&ws.grad_a[..batch * n], &mut ws.grad_z[..batch * n]);
-                self.spec.activation(l).backward(&ws.z[l][..batch * n], &ws.a[l][..batch * n], da, dz);
+                self.spec.activation(l).backward_with_bias_grad(
+                    &ws.z[l][..batch * n],
+                    &ws.a[l][..batch * n],
+                    da,
+                    dz,
+                    db,
+                );
             }
             let input = match (l, ws.input_dropped, ws.hidden_dropped) {
                 (0, false, _) => x,
@@ -346,9 +357,21 @@ impl Mlp {
                 (_, _, true) => MatRef::new(&ws.a_drop[l - 1][..batch * n_in], batch, n_in)?,
             };
             let dz = MatRef::new(&ws.grad_z[..batch * n], batch, n)?;
-            // dz_l is consumed here; grad_a is free again and receives da_{l−1}.
-            let dx = if l == 0 { None } else { Some(MatMut::new(&mut ws.grad_a[..batch * n_in], batch, n_in)?) };
-            layer.backward(self.layer_params(l), input, dz, &mut grads[self.layer_range(l)], dx)?;
+            // dW = dzᵀ · a_{l−1}: dz is read transposed, no copy made.
+            gemm(1.0, dz, Transpose::Yes, input, Transpose::No, 0.0, MatMut::new(dw, n, n_in)?)?;
+            if l > 0 {
+                // dz_l is consumed here; grad_a is free again and receives da_{l−1} = dz · W.
+                let (w, _) = layer.split(self.layer_params(l));
+                gemm(
+                    1.0,
+                    dz,
+                    Transpose::No,
+                    w,
+                    Transpose::No,
+                    0.0,
+                    MatMut::new(&mut ws.grad_a[..batch * n_in], batch, n_in)?,
+                )?;
+            }
         }
         Ok(())
     }

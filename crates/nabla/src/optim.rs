@@ -187,12 +187,22 @@ impl Optimizer for Momentum {
     fn step(&mut self, params: &mut [f32], grads: &[f32], lr: f32) {
         assert!(params.len() == grads.len() && grads.len() == self.velocity.len(), "momentum: lengths differ");
         let (mu, wd) = (self.momentum, self.weight_decay);
-        for ((p, &g), v) in params.iter_mut().zip(grads).zip(self.velocity.iter_mut()) {
+        // The first step starts the velocity at the gradient itself, as PyTorch does.
+        let (first, nesterov) = (self.steps == 0, self.nesterov);
+        let all = params.iter_mut().zip(grads).zip(self.velocity.iter_mut());
+        // One pass per step; the two flags are the same for every element, so each
+        // combination gets its own branch-free (vectorised) loop.
+        let step = |p: &mut f32, g: f32, v: &mut f32, first: bool, nesterov: bool| {
             let g = g + wd * *p;
-            // The first step starts the velocity at the gradient itself, as PyTorch does.
-            *v = if self.steps == 0 { g } else { mu * *v + g };
-            let update = if self.nesterov { g + mu * *v } else { *v };
+            *v = if first { g } else { mu * *v + g };
+            let update = if nesterov { g + mu * *v } else { *v };
             *p -= lr * update;
+        };
+        match (first, nesterov) {
+            (true, true) => all.for_each(|((p, &g), v)| step(p, g, v, true, true)),
+            (true, false) => all.for_each(|((p, &g), v)| step(p, g, v, true, false)),
+            (false, true) => all.for_each(|((p, &g), v)| step(p, g, v, false, true)),
+            (false, false) => all.for_each(|((p, &g), v)| step(p, g, v, false, false)),
         }
         self.steps += 1;
     }
@@ -241,16 +251,27 @@ impl Optimizer for Adam {
         let c2 = 1.0 - f64::from(b2).powi(t);
         let step_size = (f64::from(lr) / c1) as f32;
         let inv_sqrt_c2 = (1.0 / c2.sqrt()) as f32;
-        for i in 0..params.len() {
-            let mut g = grads[i];
-            if self.decoupled {
-                params[i] *= 1.0 - lr * self.weight_decay;
-            } else {
-                g += self.weight_decay * params[i];
+        let (eps, wd) = (self.eps, self.weight_decay);
+        // One pass over the four arrays, the same arithmetic for every element (zipped
+        // slices: no bounds checks, so the loop vectorises; the AdamW branch is hoisted).
+        let update = |p: &mut f32, g: f32, m: &mut f32, v: &mut f32| {
+            *m = b1 * *m + (1.0 - b1) * g;
+            *v = b2 * *v + (1.0 - b2) * g * g;
+            *p -= step_size * *m / (v.sqrt() * inv_sqrt_c2 + eps);
+        };
+        let state = self.m.iter_mut().zip(self.v.iter_mut());
+        let all = params.iter_mut().zip(grads).zip(state);
+        if self.decoupled {
+            let decay = 1.0 - lr * wd;
+            for ((p, &g), (m, v)) in all {
+                *p *= decay;
+                update(p, g, m, v);
             }
-            self.m[i] = b1 * self.m[i] + (1.0 - b1) * g;
-            self.v[i] = b2 * self.v[i] + (1.0 - b2) * g * g;
-            params[i] -= step_size * self.m[i] / (self.v[i].sqrt() * inv_sqrt_c2 + self.eps);
+        } else {
+            for ((p, &g), (m, v)) in all {
+                let g = g + wd * *p;
+                update(p, g, m, v);
+            }
         }
     }
 

@@ -9,7 +9,7 @@
 //!
 //! Each lane runs exactly the operations that the generic path runs for its net, in the same
 //! order and with the same roundings: the dot products of `gemm`'s direct loops
-//! (`0 + a₀b₀ + a₁b₁ …`, then `1·c + 1·sum`), the activations of [`nabla::math`] (no libm
+//! (`0 + a₀b₀ + a₁b₁ …`, then `0 + 1·sum`, then `+ b`), the activations of [`nabla::math`] (no libm
 //! call, so the loops vectorise), the MSE gradient `(y − t)·1`, the backward pass's
 //! `0 + 1·(0 + …)` products and bias sums, and SGD's `θ − lr·(g + 0·θ)`. So the results are
 //! bit-identical to [`super::train`] (a test checks it), whatever the lane a seed lands in.
@@ -125,7 +125,8 @@ fn train_body<const H: usize>(nets: &mut Nets<H>, s: Settings) -> [V; 4] {
 /// `z₀, a₀` (`[H]` lanes each) and `z₁, y`.
 type Forward<const H: usize> = ([V; H], [V; H], V, V);
 
-/// The forward pass of one example, as `Dense::forward` computes it: `z = 1·b + 1·Σ x·w`.
+/// The forward pass of one example, as `Mlp::forward` computes it: the GEMM's direct loops
+/// give `0 + 1·Σ x·w` (beta 0), then the fused pass adds the bias.
 #[inline(always)]
 fn forward<const H: usize>(nets: &Nets<H>, x: [f32; 2], s: Settings) -> Forward<H> {
     let mut z0 = [[0.0; LANES]; H];
@@ -135,7 +136,7 @@ fn forward<const H: usize>(nets: &Nets<H>, x: [f32; 2], s: Settings) -> Forward<
             let mut sum = 0.0f32;
             sum += x[0] * nets.w0[j][0][l];
             sum += x[1] * nets.w0[j][1][l];
-            z0[j][l] = 1.0 * nets.b0[j][l] + 1.0 * sum;
+            z0[j][l] = (0.0 + 1.0 * sum) + nets.b0[j][l];
         }
         activate(s.hidden, &z0[j], &mut a0[j]);
     }
@@ -145,7 +146,7 @@ fn forward<const H: usize>(nets: &Nets<H>, x: [f32; 2], s: Settings) -> Forward<
         for j in 0..H {
             sum += a0[j][l] * nets.w1[j][l];
         }
-        z1[l] = 1.0 * nets.b1[l] + 1.0 * sum;
+        z1[l] = (0.0 + 1.0 * sum) + nets.b1[l];
     }
     let mut y = [0.0; LANES];
     activate(s.output, &z1, &mut y);

@@ -7,12 +7,13 @@
 //! hands the points to the writer thread.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use nabla_track::{EndStatus, Run, RunOptions, TrackError};
+use nabla_track::{EndStatus, MetricHandle, Run, RunOptions, TrackError};
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
@@ -27,14 +28,37 @@ static PID: AtomicU32 = AtomicU32::new(0);
 /// Distinct metric-name objects remembered before the cache starts again.
 const KEY_CACHE_LIMIT: usize = 4096;
 
-/// Maps metric-name string objects to their text, so that a name logged every step is decoded
-/// once. Each entry holds a reference to its object, so that its address cannot be reused by
-/// another string while it is in the cache.
+/// Hashes an object address: one multiply (SipHash would cost more than the rest of `log`).
+#[derive(Default)]
+struct AddressHasher(u64);
+
+impl Hasher for AddressHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        // Addresses are 16-byte aligned: the high bits of the product mix in every bit.
+        self.0 = (n as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(26);
+    }
+}
+
+/// Maps metric-name string objects to their text and their run's metric handle, so that a name
+/// logged every step is decoded and looked up once. Each entry holds a reference to its
+/// object, so that its address cannot be reused by another string while it is in the cache.
 #[derive(Default)]
 struct KeyCache {
-    by_address: HashMap<usize, usize>,
+    by_address: HashMap<usize, usize, BuildHasherDefault<AddressHasher>>,
     objects: Vec<Py<PyString>>,
     names: Vec<String>,
+    /// Made on first use by the direct path.
+    handles: Vec<Option<MetricHandle>>,
 }
 
 impl KeyCache {
@@ -47,6 +71,7 @@ impl KeyCache {
         self.by_address.insert(address, self.names.len());
         self.objects.push(key.clone().unbind());
         self.names.push(name);
+        self.handles.push(None);
         Ok(self.names.len() - 1)
     }
 
@@ -57,6 +82,7 @@ impl KeyCache {
             self.by_address.clear();
             self.objects.clear();
             self.names.clear();
+            self.handles.clear();
         }
     }
 }
@@ -253,10 +279,28 @@ impl RunCore {
         let mut values = lock(&self.values);
         values.clear();
         read_values(data, None, &mut keys, &mut values)?;
-        let points: Vec<(&str, f64)> = values.iter().map(|&(k, v)| (keys.names[k].as_str(), v)).collect();
         let mut state = lock(&self.state);
         let State { run, steps } = &mut *state;
         let Some(run) = run.as_mut() else { return Err(self.not_finished("nabla.log")) };
+        if let Some(at) = steps.direct(step, commit) {
+            // The common `log(data)`: by metric handle, without a name lookup per value.
+            let mut points = Vec::with_capacity(values.len());
+            for &(k, v) in values.iter() {
+                let handle = match keys.handles[k] {
+                    Some(handle) => handle,
+                    None => {
+                        let handle = run.metric(&keys.names[k]).map_err(|e| track_err("nabla.log", e))?;
+                        keys.handles[k] = Some(handle);
+                        handle
+                    }
+                };
+                points.push((handle, v));
+            }
+            run.log_handles(at, &points).map_err(|e| track_err("nabla.log", e))?;
+            steps.advance();
+            return Ok(());
+        }
+        let points: Vec<(&str, f64)> = values.iter().map(|&(k, v)| (keys.names[k].as_str(), v)).collect();
         steps.log(&points, step, commit, |s, p| run.log(s, p)).map_err(|e| step_err("nabla.log", e))
     }
 

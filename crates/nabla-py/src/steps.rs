@@ -102,6 +102,20 @@ impl Steps {
         self.rules.push(AxisRule { pattern: pattern.to_string(), axis: axis.to_string() });
     }
 
+    /// The step at which a `log(.., step, commit)` call stores its values directly, when it
+    /// gathers nothing and no custom axis applies (the common `log(data)`): the caller stores
+    /// them there and then calls [`Steps::advance`]. `None`: use [`Steps::log`].
+    pub fn direct(&self, step: Option<u64>, commit: Option<bool>) -> Option<u64> {
+        let commit = commit.unwrap_or(step.is_none());
+        let direct = commit && self.pending.is_empty() && self.rules.is_empty() && step.is_none_or(|s| s == self.step);
+        direct.then_some(self.step)
+    }
+
+    /// Moves to the next step after a call stored at [`Steps::direct`]'s step.
+    pub fn advance(&mut self) {
+        self.step += 1;
+    }
+
     /// Applies one `log(points, step, commit)` call; `sink(step, points)` receives the points
     /// to store, one call per step. `commit` defaults to `step.is_none()`, as in wandb.
     pub fn log<E>(
@@ -116,13 +130,12 @@ impl Steps {
                 return Err(StepError::Backwards { step, current: self.step });
             }
         }
-        let commit = commit.unwrap_or(step.is_none());
-        // The fast path: nothing gathered, no custom axes, committed at the current step.
-        if commit && self.pending.is_empty() && self.rules.is_empty() && step.is_none_or(|s| s == self.step) {
-            sink(self.step, points).map_err(StepError::Sink)?;
-            self.step += 1;
+        if let Some(at) = self.direct(step, commit) {
+            sink(at, points).map_err(StepError::Sink)?;
+            self.advance();
             return Ok(());
         }
+        let commit = commit.unwrap_or(step.is_none());
         if let Some(step) = step.filter(|&s| s > self.step) {
             self.flush(&mut sink)?;
             self.step = step;
@@ -356,6 +369,22 @@ mod tests {
         assert_eq!(stored, vec![owned(0, &[("loss", 2.0)])]);
         let err = steps.flush(|_, _| Err("disk full".to_string()));
         assert_eq!(err, Ok(()));
+    }
+
+    #[test]
+    fn only_plain_committed_calls_are_direct() {
+        let mut steps = Steps::new();
+        assert_eq!(steps.direct(None, None), Some(0));
+        assert_eq!(steps.direct(Some(0), Some(true)), Some(0));
+        assert_eq!(steps.direct(Some(0), None), None); // an explicit step gathers
+        assert_eq!(steps.direct(None, Some(false)), None);
+        steps.advance();
+        assert_eq!(steps.direct(Some(0), Some(true)), None); // backwards: `log` refuses it
+        steps.log(&[("a", 1.0)], None, Some(false), |_, _| Ok::<(), String>(())).unwrap();
+        assert_eq!(steps.direct(None, None), None); // something is gathered
+        let mut axes = Steps::new();
+        axes.define_axis("val/*", "epoch");
+        assert_eq!(axes.direct(None, None), None);
     }
 
     #[test]

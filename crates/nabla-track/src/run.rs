@@ -33,6 +33,20 @@ struct MetricSlot {
     /// The metric's id within this run (shared with the sampler's metrics).
     id: u32,
     last_step: Option<u64>,
+    name: String,
+    /// Whether the writer has been told the name (with the metric's first point).
+    registered: bool,
+}
+
+/// Tells one run's handles from another's.
+static NEXT_RUN_TAG: AtomicU32 = AtomicU32::new(0);
+
+/// A metric of one run, from [`Run::metric`]: [`Run::log_handles`] logs by handle without
+/// looking the name up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct MetricHandle {
+    slot: u32,
+    run: u32,
 }
 
 /// A run being recorded.
@@ -71,6 +85,10 @@ pub struct Run {
     slots: Vec<MetricSlot>,
     /// Reused per `log` call: the slot of each metric in the call.
     scratch: Vec<usize>,
+    /// Reused per `log_handles` call: each slot's last step before the call.
+    previous_steps: Vec<Option<u64>>,
+    /// This run's tag in its [`MetricHandle`]s.
+    tag: u32,
     next_metric: Arc<AtomicU32>,
     writer: Option<JoinHandle<()>>,
     failure: Arc<Mutex<Option<String>>>,
@@ -171,6 +189,8 @@ impl Run {
             metrics: HashMap::new(),
             slots: Vec::new(),
             scratch: Vec::new(),
+            previous_steps: Vec::new(),
+            tag: NEXT_RUN_TAG.fetch_add(1, Ordering::Relaxed),
             next_metric,
             writer: Some(handle),
             failure,
@@ -247,14 +267,20 @@ impl Run {
                 if self.scratch[i] == usize::MAX {
                     let id = self.next_metric.fetch_add(1, Ordering::Relaxed);
                     registrations.push(Msg::Metric { id, name: (*name).to_string() });
-                    self.slots.push(MetricSlot { id, last_step: None });
+                    self.slots.push(MetricSlot { id, last_step: None, name: (*name).to_string(), registered: true });
                     self.metrics.insert((*name).to_string(), self.slots.len() - 1);
                     self.scratch[i] = self.slots.len() - 1;
                 }
             }
         }
         for &slot in &self.scratch {
-            self.slots[slot].last_step = Some(step);
+            let slot = &mut self.slots[slot];
+            slot.last_step = Some(step);
+            // A metric made by `metric` but not logged yet is registered with its first point.
+            if !slot.registered {
+                slot.registered = true;
+                registrations.push(Msg::Metric { id: slot.id, name: slot.name.clone() });
+            }
         }
         let wall = now_secs();
         let slots = &self.slots;
@@ -265,6 +291,79 @@ impl Run {
             wall,
         });
         self.queue.push(registrations.into_iter().chain(points)).map_err(|_| writer_error(&self.failure))
+    }
+
+    /// The handle of the metric `name`, for [`Run::log_handles`]: checks the name (as `log`
+    /// does) and makes the metric if it is new. Nothing is written until its first point.
+    pub fn metric(&mut self, name: &str) -> Result<MetricHandle> {
+        let slot = match self.metrics.get(name) {
+            Some(&slot) => slot,
+            None => {
+                check_metric_name(name)?;
+                let id = self.next_metric.fetch_add(1, Ordering::Relaxed);
+                self.slots.push(MetricSlot { id, last_step: None, name: name.to_string(), registered: false });
+                self.metrics.insert(name.to_string(), self.slots.len() - 1);
+                self.slots.len() - 1
+            }
+        };
+        let slot = u32::try_from(slot).map_err(|_| TrackError::InvalidMetricName {
+            name: name.to_string(),
+            reason: "a run holds at most 2^32 metrics",
+        })?;
+        Ok(MetricHandle { slot, run: self.tag })
+    }
+
+    /// [`Run::log`] by handle ([`Run::metric`]): the same rules (each metric's steps increase,
+    /// a refused call logs nothing) without a name lookup per point. A handle of another run
+    /// is an error.
+    pub fn log_handles(&mut self, step: u64, points: &[(MetricHandle, f64)]) -> Result<()> {
+        let stored_step = i64::try_from(step).map_err(|_| TrackError::StepTooLarge(step))?;
+        self.previous_steps.clear();
+        for &(handle, _) in points {
+            let slot = match self.slots.get_mut(handle.slot as usize) {
+                Some(slot) if handle.run == self.tag => slot,
+                _ => {
+                    self.restore_steps(points);
+                    return Err(TrackError::InvalidMetricName {
+                        name: format!("{handle:?}"),
+                        reason: "the handle belongs to another run",
+                    });
+                }
+            };
+            // A metric named twice in one call finds its own step here the second time.
+            if let Some(last) = slot.last_step.filter(|&last| step <= last) {
+                let metric = slot.name.clone();
+                self.restore_steps(points);
+                return Err(TrackError::StepNotIncreasing { metric, step, last });
+            }
+            self.previous_steps.push(slot.last_step);
+            slot.last_step = Some(step);
+        }
+        let wall = now_secs();
+        let slots = &mut self.slots;
+        let mut registrations = Vec::new();
+        for &(handle, _) in points {
+            let slot = &mut slots[handle.slot as usize];
+            if !slot.registered {
+                slot.registered = true;
+                registrations.push(Msg::Metric { id: slot.id, name: slot.name.clone() });
+            }
+        }
+        let slots = &self.slots;
+        let msgs = points.iter().map(|&(handle, value)| Msg::Point {
+            metric: slots[handle.slot as usize].id,
+            step: stored_step,
+            value,
+            wall,
+        });
+        self.queue.push(registrations.into_iter().chain(msgs)).map_err(|_| writer_error(&self.failure))
+    }
+
+    /// Undoes the step updates of a refused `log_handles` call.
+    fn restore_steps(&mut self, points: &[(MetricHandle, f64)]) {
+        for (&(handle, _), &previous) in points.iter().zip(&self.previous_steps) {
+            self.slots[handle.slot as usize].last_step = previous;
+        }
     }
 
     /// Sets a summary value (final accuracy, best loss, success rate…): what `runs list` shows
@@ -414,6 +513,48 @@ mod tests {
     fn a_run_can_move_to_another_thread() {
         fn assert_send<T: Send>() {}
         assert_send::<Run>();
+    }
+
+    #[test]
+    fn logging_by_handle_keeps_the_rules_of_logging_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut run = Run::start(dir.path(), RunOptions::new("handles").system_interval(None)).unwrap();
+        let loss = run.metric("loss").unwrap();
+        let acc = run.metric("acc").unwrap();
+        let _unused = run.metric("never/logged").unwrap();
+        assert_eq!(run.metric("loss").unwrap(), loss);
+        assert!(matches!(run.metric("sys/cpu"), Err(TrackError::InvalidMetricName { .. })));
+        run.log_handles(0, &[(loss, 1.0), (acc, 0.5)]).unwrap();
+        run.log(1, &[("loss", 0.5)]).unwrap();
+        // Named twice in one call, or a step not after the last: refused, nothing changed.
+        let twice = run.log_handles(2, &[(acc, 0.7), (loss, 0.1), (acc, 0.8)]).unwrap_err();
+        assert!(matches!(twice, TrackError::StepNotIncreasing { ref metric, step: 2, last: 2 } if metric == "acc"));
+        let back = run.log_handles(1, &[(acc, 0.7), (loss, 0.1)]).unwrap_err();
+        assert!(matches!(back, TrackError::StepNotIncreasing { ref metric, step: 1, last: 1 } if metric == "loss"));
+        run.log_handles(2, &[(acc, 0.9), (loss, 0.25)]).unwrap();
+        let mut other = Run::start(dir.path(), RunOptions::new("handles").system_interval(None)).unwrap();
+        assert!(other.log_handles(0, &[(loss, 1.0)]).is_err());
+        other.finish(EndStatus::Finished).unwrap();
+        let id = run.id().to_string();
+        run.finish(EndStatus::Finished).unwrap();
+        let store = Store::open_read_only(dir.path()).unwrap();
+        let names: Vec<String> = store.metrics(&id).unwrap().into_iter().map(|m| m.name).collect();
+        assert_eq!(names, ["acc", "loss"]);
+        let steps = |name| store.history(&id, name, ..).unwrap().iter().map(|p| (p.step, p.value)).collect::<Vec<_>>();
+        assert_eq!(steps("loss"), [(0, 1.0), (1, 0.5), (2, 0.25)]);
+        assert_eq!(steps("acc"), [(0, 0.5), (2, 0.9)]);
+    }
+
+    #[test]
+    fn a_metric_made_by_handle_is_registered_when_first_logged_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut run = Run::start(dir.path(), RunOptions::new("handles").system_interval(None)).unwrap();
+        run.metric("loss").unwrap();
+        run.log(0, &[("loss", 1.0)]).unwrap();
+        let id = run.id().to_string();
+        run.finish(EndStatus::Finished).unwrap();
+        let store = Store::open_read_only(dir.path()).unwrap();
+        assert_eq!(store.history(&id, "loss", ..).unwrap().len(), 1);
     }
 
     #[test]

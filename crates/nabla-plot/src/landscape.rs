@@ -1,1 +1,337 @@
-//! (filled in by the teaching-tools work, issue 9)
+//! Loss landscapes: the loss over a 2-D grid of steps `(α, β)` along two directions, as a
+//! heat map (log-scaled colours) with contour lines and the trained model marked at the
+//! centre; and 1-D slices as line charts.
+
+use std::path::Path;
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use crate::lines::{line_figure, LineFigure, Panel, Series};
+use crate::output::{drawing, render, Figure};
+use crate::PlotError;
+
+/// Viridis, sampled at nine points (dark blue low, yellow high): perceptually even and
+/// readable in grey.
+const VIRIDIS: [(f64, f64, f64); 9] = [
+    (68.0, 1.0, 84.0),
+    (71.0, 44.0, 122.0),
+    (59.0, 81.0, 139.0),
+    (44.0, 113.0, 142.0),
+    (33.0, 144.0, 141.0),
+    (39.0, 173.0, 129.0),
+    (92.0, 200.0, 99.0),
+    (170.0, 220.0, 50.0),
+    (253.0, 231.0, 37.0),
+];
+
+fn viridis(t: f64) -> [u8; 3] {
+    let t = if t.is_finite() { t.clamp(0.0, 1.0) } else { 1.0 };
+    let x = t * (VIRIDIS.len() - 1) as f64;
+    let i = (x.floor() as usize).min(VIRIDIS.len() - 2);
+    let u = x - i as f64;
+    let (a, b) = (VIRIDIS[i], VIRIDIS[i + 1]);
+    let mix = |p: f64, q: f64| (p + (q - p) * u).round() as u8;
+    [mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2)]
+}
+
+/// A loss surface sampled on a grid.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LossSurface {
+    /// The figure's title.
+    pub title: String,
+    /// The x axis label (the first direction).
+    pub x_label: String,
+    /// The y axis label (the second direction).
+    pub y_label: String,
+    /// The x of each column, increasing.
+    pub xs: Vec<f64>,
+    /// The y of each row, increasing.
+    pub ys: Vec<f64>,
+    /// `values[r * xs.len() + c]` at `(xs[c], ys[r])`.
+    pub values: Vec<f64>,
+    /// Number of contour lines.
+    pub levels: usize,
+    /// Where to mark the trained model (usually `(0, 0)`).
+    pub marker: Option<(f64, f64)>,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+}
+
+impl LossSurface {
+    fn check(&self) -> Result<(), PlotError> {
+        let (c, r) = (self.xs.len(), self.ys.len());
+        if c < 2 || r < 2 || self.values.len() != c * r {
+            return Err(PlotError::Input(format!(
+                "a loss surface needs at least 2×2 samples and one value per sample; got {c}×{r} and {} values",
+                self.values.len()
+            )));
+        }
+        let increasing = |v: &[f64]| v.windows(2).all(|w| w[0] < w[1]) && v.iter().all(|x| x.is_finite());
+        if !increasing(&self.xs) || !increasing(&self.ys) {
+            return Err(PlotError::Input("a loss surface's coordinates must be finite and increasing".into()));
+        }
+        if !self.values.iter().any(|v| v.is_finite() && *v > 0.0) {
+            return Err(PlotError::Input("a loss surface needs at least one finite, positive loss".into()));
+        }
+        Ok(())
+    }
+
+    /// The colour scale's ends, on log10 of the loss: the smallest and largest finite loss.
+    fn log_range(&self) -> (f64, f64) {
+        let finite = self.values.iter().copied().filter(|v| v.is_finite() && *v > 0.0);
+        let (lo, hi) = finite.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
+        let (lo, hi) = (lo.log10(), hi.log10());
+        if hi - lo < 1e-9 {
+            (lo - 0.5, hi + 0.5)
+        } else {
+            (lo, hi)
+        }
+    }
+
+    /// The loss at a point, interpolated between the four nearest samples.
+    fn sample(&self, x: f64, y: f64) -> f64 {
+        let locate = |v: &[f64], p: f64| {
+            let i = v.partition_point(|&q| q <= p).clamp(1, v.len() - 1) - 1;
+            (i, ((p - v[i]) / (v[i + 1] - v[i])).clamp(0.0, 1.0))
+        };
+        let (c, tx) = locate(&self.xs, x);
+        let (r, ty) = locate(&self.ys, y);
+        let n = self.xs.len();
+        let v = |r: usize, c: usize| self.values[r * n + c];
+        let bottom = v(r, c) * (1.0 - tx) + v(r, c + 1) * tx;
+        let top = v(r + 1, c) * (1.0 - tx) + v(r + 1, c + 1) * tx;
+        bottom * (1.0 - ty) + top * ty
+    }
+}
+
+/// The contour lines of `values` (rows along `ys`, columns along `xs`) at `level`, as line
+/// segments, by marching squares.
+pub fn contour_segments(xs: &[f64], ys: &[f64], values: &[f64], level: f64) -> Vec<((f64, f64), (f64, f64))> {
+    let n = xs.len();
+    let mut out = Vec::new();
+    if n < 2 || ys.len() < 2 || values.len() != n * ys.len() {
+        return out;
+    }
+    let v = |r: usize, c: usize| values[r * n + c];
+    for r in 0..ys.len() - 1 {
+        for c in 0..n - 1 {
+            let corners = [v(r, c), v(r, c + 1), v(r + 1, c + 1), v(r + 1, c)];
+            if corners.iter().any(|x| !x.is_finite()) {
+                continue;
+            }
+            let pts = [(xs[c], ys[r]), (xs[c + 1], ys[r]), (xs[c + 1], ys[r + 1]), (xs[c], ys[r + 1])];
+            // Crossings on the four edges: bottom, right, top, left (corner k to k + 1).
+            let mut cross: Vec<(usize, (f64, f64))> = Vec::new();
+            for k in 0..4 {
+                let (a, b) = (corners[k], corners[(k + 1) % 4]);
+                if (a < level) != (b < level) {
+                    let t = (level - a) / (b - a);
+                    let (p, q) = (pts[k], pts[(k + 1) % 4]);
+                    cross.push((k, (p.0 + t * (q.0 - p.0), p.1 + t * (q.1 - p.1))));
+                }
+            }
+            match cross.len() {
+                2 => out.push((cross[0].1, cross[1].1)),
+                4 => {
+                    // A saddle: the cell's mean decides which corners the lines cut off.
+                    let centre = corners.iter().sum::<f64>() / 4.0;
+                    let first_low = corners[0] < level;
+                    if (centre < level) == first_low {
+                        out.push((cross[0].1, cross[1].1));
+                        out.push((cross[2].1, cross[3].1));
+                    } else {
+                        out.push((cross[0].1, cross[3].1));
+                        out.push((cross[1].1, cross[2].1));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    out
+}
+
+/// Draws the surface to `path` (`.svg` or `.png`).
+pub fn loss_surface(surface: &LossSurface, path: &Path) -> Result<(), PlotError> {
+    surface.check()?;
+    render(surface, path)
+}
+
+/// Draws 1-D loss curves (`(position, loss)` per curve) to `path`, on a log loss axis.
+pub fn loss_slices(
+    title: &str,
+    x_label: &str,
+    curves: &[(String, Vec<(f64, f64)>)],
+    path: &Path,
+) -> Result<(), PlotError> {
+    let positive = curves.iter().flat_map(|(_, p)| p).all(|&(_, y)| !y.is_finite() || y > 0.0);
+    let figure = LineFigure {
+        title: title.to_string(),
+        panels: vec![Panel {
+            title: String::new(),
+            x_label: x_label.to_string(),
+            y_label: "loss (mean cross-entropy)".into(),
+            series: curves
+                .iter()
+                .enumerate()
+                .map(|(i, (label, points))| Series {
+                    label: label.clone(),
+                    points: points.clone(),
+                    color: i,
+                    dashed: false,
+                })
+                .collect(),
+            log_x: false,
+            log_y: positive,
+            y_range: None,
+        }],
+        width: 720,
+        height: 480,
+    };
+    line_figure(&figure, path)
+}
+
+impl Figure for LossSurface {
+    fn size(&self) -> (u32, u32) {
+        (self.width, self.height)
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), PlotError> {
+        let body = root.titled(&self.title, ("sans-serif", 20)).map_err(drawing)?;
+        let (main, bar) = body.split_horizontally(body.dim_in_pixel().0.saturating_sub(110));
+        let (x0, x1) = (self.xs[0], self.xs[self.xs.len() - 1]);
+        let (y0, y1) = (self.ys[0], self.ys[self.ys.len() - 1]);
+        let mut chart = ChartBuilder::on(&main)
+            .margin(12)
+            .x_label_area_size(48)
+            .y_label_area_size(56)
+            .build_cartesian_2d(x0..x1, y0..y1)
+            .map_err(drawing)?;
+        chart
+            .configure_mesh()
+            .disable_mesh()
+            .x_desc(self.x_label.as_str())
+            .y_desc(self.y_label.as_str())
+            .label_style(("sans-serif", 13))
+            .axis_desc_style(("sans-serif", 15))
+            .draw()
+            .map_err(drawing)?;
+        let (lo, hi) = self.log_range();
+        let colour = |loss: f64| viridis((loss.log10() - lo) / (hi - lo));
+        let (pw, ph) = chart.plotting_area().dim_in_pixel();
+        let mut buf = Vec::with_capacity(pw as usize * ph as usize * 3);
+        for j in 0..ph {
+            let y = y1 - (f64::from(j) + 0.5) / f64::from(ph) * (y1 - y0);
+            for i in 0..pw {
+                let x = x0 + (f64::from(i) + 0.5) / f64::from(pw) * (x1 - x0);
+                buf.extend_from_slice(&colour(self.sample(x, y)));
+            }
+        }
+        let heat = BitMapElement::with_owned_buffer((x0, y1), (pw, ph), buf)
+            .ok_or_else(|| PlotError::Draw("heat map buffer of the wrong size".into()))?;
+        chart.draw_series(std::iter::once(heat)).map_err(drawing)?;
+
+        // Contours evenly spaced in log loss, so the basin's floor gets lines as well as its walls.
+        for k in 1..=self.levels {
+            let level = 10f64.powf(lo + (hi - lo) * k as f64 / (self.levels + 1) as f64);
+            let segments = contour_segments(&self.xs, &self.ys, &self.values, level);
+            let style = WHITE.mix(0.75).stroke_width(1);
+            chart
+                .draw_series(segments.into_iter().map(|(a, b)| PathElement::new(vec![a, b], style)))
+                .map_err(drawing)?;
+        }
+        if let Some(m) = self.marker {
+            let marker = EmptyElement::at(m) + Cross::new((0, 0), 7, RED.stroke_width(3));
+            chart.draw_series(std::iter::once(marker)).map_err(drawing)?;
+        }
+
+        let mut scale = ChartBuilder::on(&bar)
+            .margin_top(12)
+            .margin_bottom(60)
+            .margin_right(8)
+            .y_label_area_size(70)
+            .build_cartesian_2d(0.0..1.0, (10f64.powf(lo)..10f64.powf(hi)).log_scale())
+            .map_err(drawing)?;
+        scale
+            .configure_mesh()
+            .disable_mesh()
+            .disable_x_axis()
+            .y_desc("loss (log scale)")
+            .y_labels(6)
+            .label_style(("sans-serif", 12))
+            .axis_desc_style(("sans-serif", 14))
+            .draw()
+            .map_err(drawing)?;
+        let (bw, bh) = scale.plotting_area().dim_in_pixel();
+        let mut buf = Vec::with_capacity(bw as usize * bh as usize * 3);
+        for j in 0..bh {
+            let c = viridis(1.0 - (f64::from(j) + 0.5) / f64::from(bh));
+            for _ in 0..bw {
+                buf.extend_from_slice(&c);
+            }
+        }
+        let gradient = BitMapElement::with_owned_buffer((0.0, 10f64.powf(hi)), (bw, bh), buf)
+            .ok_or_else(|| PlotError::Draw("colour bar buffer of the wrong size".into()))?;
+        scale.draw_series(std::iter::once(gradient)).map_err(drawing)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bowl(n: usize) -> LossSurface {
+        let xs: Vec<f64> = (0..n).map(|i| -1.0 + 2.0 * i as f64 / (n - 1) as f64).collect();
+        let values = xs.iter().flat_map(|&y| xs.iter().map(move |&x| 0.1 + x * x + 2.0 * y * y)).collect();
+        LossSurface {
+            title: "bowl".into(),
+            x_label: "α".into(),
+            y_label: "β".into(),
+            xs: xs.clone(),
+            ys: xs,
+            values,
+            levels: 8,
+            marker: Some((0.0, 0.0)),
+            width: 640,
+            height: 520,
+        }
+    }
+
+    /// Every contour point of a bowl lies on (near) its level set; the grid's linear
+    /// interpolation is the only error.
+    #[test]
+    fn contours_follow_the_level_set() {
+        let s = bowl(41);
+        let segments = contour_segments(&s.xs, &s.ys, &s.values, 0.6);
+        assert!(segments.len() > 20);
+        for (a, b) in segments {
+            for (x, y) in [a, b] {
+                let v = 0.1 + x * x + 2.0 * y * y;
+                assert!((v - 0.6).abs() < 0.01, "({x}, {y}) has {v}");
+            }
+        }
+        assert!(contour_segments(&s.xs, &s.ys, &s.values, 100.0).is_empty());
+        assert!(contour_segments(&s.xs, &s.ys, &s.values[1..], 0.6).is_empty());
+    }
+
+    #[test]
+    fn svg_and_png_are_written() {
+        let dir = tempfile::tempdir().unwrap();
+        loss_surface(&bowl(11), &dir.path().join("s.svg")).unwrap();
+        assert!(std::fs::read_to_string(dir.path().join("s.svg")).unwrap().contains("bowl"));
+        loss_surface(&bowl(11), &dir.path().join("s.png")).unwrap();
+        assert!(std::fs::read(dir.path().join("s.png")).unwrap().starts_with(b"\x89PNG"));
+        let curve = vec![("along δ".to_string(), vec![(-1.0, 2.0), (0.0, 0.1), (1.0, 1.5)])];
+        loss_slices("slice", "α", &curve, &dir.path().join("c.svg")).unwrap();
+        let mut bad = bowl(11);
+        bad.values.pop();
+        assert!(matches!(loss_surface(&bad, &dir.path().join("b.svg")), Err(PlotError::Input(_))));
+        let mut flat = bowl(11);
+        flat.values.iter_mut().for_each(|v| *v = f64::NAN);
+        assert!(loss_surface(&flat, &dir.path().join("f.svg")).is_err());
+    }
+}

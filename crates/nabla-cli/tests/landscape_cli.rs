@@ -1,0 +1,138 @@
+//! `nabla landscape` as a user runs it, on a small digits net trained here.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+
+use predicates::prelude::*;
+use support::{nabla, shared_data};
+
+/// `nabla train digits` for a few epochs into `home/NAME`; returns the last checkpoint.
+fn train(home: &Path, name: &str, seed: &str) -> PathBuf {
+    let out = home.join(name);
+    nabla(home)
+        .env("NABLA_DATA", shared_data())
+        .args(["train", "digits", "--hidden", "16", "--epochs", "3", "--lr", "0.01", "--no-track", "--seed", seed])
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .success();
+    out.join("last.safetensors")
+}
+
+fn landscape(home: &Path) -> assert_cmd::Command {
+    let mut cmd = nabla(home);
+    cmd.env("NABLA_DATA", shared_data()).arg("landscape");
+    cmd
+}
+
+fn json_file(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// The grid's centre is the checkpoint: its loss there is the loss `nabla eval` reports on
+/// the same examples (the whole train split here, so both see the same set).
+#[test]
+fn grid_centre_is_the_checkpoints_loss_and_files_are_written() {
+    let home = tempfile::tempdir().unwrap();
+    let ckpt = train(home.path(), "a", "1");
+    let out = home.path().join("land");
+    landscape(home.path())
+        .arg(&ckpt)
+        .args(["digits", "--steps", "7", "--samples", "100000", "--threads", "3", "--out"])
+        .arg(&out)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("grid        7 × 7 over [-1, 1]², 49 points on 3 threads"))
+        .stdout(predicate::str::contains("cosine similarity"));
+    let grid = json_file(&out.join("grid.json"));
+    let eval = nabla(home.path())
+        .env("NABLA_DATA", shared_data())
+        .arg("eval")
+        .arg(&ckpt)
+        .args(["digits", "--split", "train", "--json"])
+        .output()
+        .unwrap();
+    let eval: serde_json::Value = serde_json::from_slice(&eval.stdout).unwrap();
+    let (centre, loss) = (grid["centre_loss"].as_f64().unwrap(), eval["loss"].as_f64().unwrap());
+    // Same weights, same examples; only the order of the float sums differs.
+    assert!((centre - loss).abs() < 1e-5 * loss.max(1.0), "centre {centre} vs eval {loss}");
+    assert_eq!(grid["loss"][3][3].as_f64().unwrap(), centre);
+    assert_eq!(grid["samples"], eval["examples"]);
+    // Moving away from a trained minimum raises the loss at the corners.
+    assert!(grid["loss"][0][0].as_f64().unwrap() > centre);
+    let cos = grid["cosine_similarity"].as_f64().unwrap();
+    assert!(cos.abs() < 0.2, "random directions should be nearly orthogonal, cosine {cos}");
+
+    let csv = std::fs::read_to_string(out.join("grid.csv")).unwrap();
+    assert_eq!(csv.lines().next(), Some("alpha,beta,loss,accuracy"));
+    assert_eq!(csv.lines().count(), 1 + 49);
+    assert!(std::fs::read_to_string(out.join("contour.svg")).unwrap().contains("<svg"));
+    assert!(std::fs::read_to_string(out.join("slices.svg")).unwrap().contains("along δ"));
+
+    // The same seed gives the same landscape; threads do not change it.
+    let again = home.path().join("again");
+    landscape(home.path())
+        .arg(&ckpt)
+        .args(["digits", "--steps", "7", "--samples", "100000", "--threads", "1", "--json", "--format", "png", "--out"])
+        .arg(&again)
+        .assert()
+        .success();
+    assert_eq!(json_file(&again.join("grid.json"))["loss"], grid["loss"]);
+    assert!(std::fs::read(again.join("contour.png")).unwrap().starts_with(b"\x89PNG"));
+}
+
+#[test]
+fn interpolation_between_two_checkpoints() {
+    let home = tempfile::tempdir().unwrap();
+    let (a, b) = (train(home.path(), "a", "1"), train(home.path(), "b", "2"));
+    let out = home.path().join("interp");
+    landscape(home.path())
+        .arg("--interpolate")
+        .arg(&a)
+        .arg(&b)
+        .args(["digits", "--steps", "9", "--samples", "300", "--out"])
+        .arg(&out)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("highest loss between A and B"));
+    let doc = json_file(&out.join("interpolation.json"));
+    let alphas: Vec<f64> = doc["alphas"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    assert_eq!(alphas, vec![-0.5, -0.25, 0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5]);
+    assert_eq!(doc["samples"], 300);
+    assert!(out.join("interpolation.svg").is_file() && out.join("interpolation.csv").is_file());
+}
+
+#[test]
+fn bad_input_is_refused_with_a_clear_message() {
+    let home = tempfile::tempdir().unwrap();
+    let ckpt = train(home.path(), "a", "1");
+    let cases: Vec<(Vec<String>, i32, &str)> = vec![
+        (vec![ckpt.display().to_string()], 1, "give a checkpoint and a data set"),
+        (vec![ckpt.display().to_string(), "digits".into(), "--steps".into(), "50".into()], 2, "odd whole number"),
+        (vec![ckpt.display().to_string(), "digits".into(), "--range".into(), "1,-1".into()], 2, "LO < HI"),
+        (vec![ckpt.display().to_string(), "mnist".into()], 1, "the model takes 8×8 images"),
+        (vec!["missing.safetensors".into(), "digits".into()], 1, "missing.safetensors"),
+        (
+            vec![
+                "--interpolate".into(),
+                ckpt.display().to_string(),
+                ckpt.display().to_string(),
+                "x".into(),
+                "digits".into(),
+            ],
+            1,
+            "give only the data set",
+        ),
+    ];
+    for (args, code, message) in cases {
+        landscape(home.path())
+            .args(&args)
+            .arg("--out")
+            .arg(home.path().join("o"))
+            .assert()
+            .failure()
+            .code(code)
+            .stderr(predicate::str::contains(message));
+    }
+}

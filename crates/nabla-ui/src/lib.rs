@@ -88,6 +88,8 @@ pub(crate) struct AppState {
     pub token: Option<String>,
     /// How often a live stream looks for new points.
     pub poll_interval: Duration,
+    /// Bound to loopback: the `Host` header must name this machine (against DNS rebinding).
+    pub local_host_only: bool,
     /// Per-metric summaries for fast histories of long metrics.
     pub cache: cache::Cache,
 }
@@ -123,6 +125,7 @@ impl Server {
             tracking_dir: options.tracking_dir,
             token: token.clone(),
             poll_interval: Duration::from_millis(500),
+            local_host_only: is_loopback(addr.ip()),
             cache: cache::Cache::default(),
         });
         let prewarm = options.prewarm;
@@ -224,5 +227,7 @@ fn router(state: Arc<AppState>) -> axum::Router {
     api::routes()
         .merge(assets::routes())
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token))
+        // The outer layer runs first: a foreign Host is refused before the token is looked at.
+        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_local_host))
         .with_state(state)
 }

@@ -267,3 +267,41 @@ fn the_dashboard_draws_runs_and_live_points_in_chromium() {
     browser.drain(Duration::from_millis(300));
     assert!(browser.errors.is_empty(), "the page reported errors:\n{}", browser.errors.join("\n"));
 }
+
+/// The runs table with 1,000 runs: how long from opening the page until every row is in the
+/// table, and how long a sort by a config column takes. A measurement, not a check of speed
+/// (run it with `-- --ignored --nocapture`); it fails only if the table is incomplete.
+#[test]
+#[ignore = "a measurement: seeds 1,000 runs (about a minute)"]
+fn runs_table_with_1000_runs() {
+    let Some(chromium) = find_chromium() else {
+        let _ = writeln!(std::io::stderr(), "SKIPPED: no chromium");
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    for i in 0..1000u64 {
+        let config = json!({ "lr": [0.001, 0.01, 0.1][(i % 3) as usize], "hidden": 64 << (i % 4), "seed": i });
+        let opts = RunOptions::new("sweep").name(format!("run-{i:04}")).config(config).system_interval(None);
+        let mut run = Run::start(tmp.path(), opts).unwrap();
+        run.log(0, &[("train/loss", 1.0)]).unwrap();
+        run.summary("test_acc", 0.9 + (i % 97) as f64 / 1000.0).unwrap();
+        run.finish(EndStatus::Finished).unwrap();
+    }
+    let server = Server::start(ServerOptions::new("127.0.0.1:0".parse().unwrap(), tmp.path())).unwrap();
+    let mut browser = Browser::launch(&chromium, 1366, 768);
+    let start = std::time::Instant::now();
+    browser.goto(&server.url());
+    browser.wait_until("document.querySelectorAll('#runs tbody tr').length === 1000", Duration::from_secs(30));
+    let shown = start.elapsed();
+    let sort_ms = browser.eval(
+        "(() => { const th = [...document.querySelectorAll('#runs th')].find(t => t.textContent === 'lr');
+           const t0 = performance.now(); th.click(); return performance.now() - t0; })()",
+    );
+    let _ = writeln!(
+        std::io::stderr(),
+        "1,000 runs: table complete {:.0} ms after navigation (page load, /api/runs, render); sort by lr {:.0} ms",
+        shown.as_secs_f64() * 1e3,
+        sort_ms.as_f64().unwrap_or(f64::NAN)
+    );
+    assert!(browser.errors.is_empty(), "{:?}", browser.errors);
+}

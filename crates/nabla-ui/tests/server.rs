@@ -321,3 +321,40 @@ fn an_empty_tracking_dir_lists_nothing() {
     assert_eq!(get_json(port, "/api/runs")["total"], 0);
     assert_eq!(get(port, "/api/runs/abc").0, 404);
 }
+
+/// A GET with this `Host` header (or none): the status code.
+fn status_with_host(port: u16, path: &str, host: Option<&str>) -> u16 {
+    let mut stream = TcpStream::connect_timeout(&loopback(port), Duration::from_secs(5)).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let host = host.map_or_else(String::new, |h| format!("Host: {h}\r\n"));
+    write!(stream, "GET {path} HTTP/1.1\r\n{host}Connection: close\r\n\r\n").unwrap();
+    let mut raw = String::new();
+    let _ = stream.read_to_string(&mut raw);
+    raw.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("no status in {raw:?}"))
+}
+
+#[test]
+fn a_loopback_server_refuses_foreign_host_headers_against_dns_rebinding() {
+    let tmp = tempfile::tempdir().unwrap();
+    record(tmp.path(), "alpha", 0.1);
+    let server = start(tmp.path());
+    let port = server.addr().port();
+    for host in ["127.0.0.1", &format!("127.0.0.1:{port}"), &format!("localhost:{port}"), &format!("[::1]:{port}")] {
+        assert_eq!(status_with_host(port, "/api/runs", Some(host)), 200, "{host}");
+        assert_eq!(status_with_host(port, "/", Some(host)), 200, "{host}");
+    }
+    for host in [&format!("evil.example:{port}"), "evil.example", &format!("localhost.evil.example:{port}"), "10.1.2.3"]
+    {
+        assert_eq!(status_with_host(port, "/api/runs", Some(host)), 403, "{host}");
+        assert_eq!(status_with_host(port, "/", Some(host)), 403, "{host}");
+    }
+    // HTTP/1.1 requires a Host header; a request without one is refused too.
+    assert_eq!(status_with_host(port, "/api/runs", None), 403);
+    drop(server);
+
+    // Off loopback the token guards the server, whatever name it was reached by.
+    let server = Server::start(ServerOptions::new(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)), tmp.path())).unwrap();
+    let (port, token) = (server.addr().port(), server.token().unwrap().to_string());
+    assert_eq!(status_with_host(port, &format!("/api/runs?token={token}"), Some("nabla.lan:6006")), 200);
+    assert_eq!(status_with_host(port, "/api/runs", Some("nabla.lan:6006")), 401);
+}

@@ -280,7 +280,8 @@ fn runs_table_with_1000_runs() {
     };
     let tmp = tempfile::tempdir().unwrap();
     for i in 0..1000u64 {
-        let config = json!({ "lr": [0.001, 0.01, 0.1][(i % 3) as usize], "hidden": 64 << (i % 4), "seed": i });
+        let lr = [0.001, 0.01, 0.1][(i % 3) as usize];
+        let config = json!({ "lr": lr, "hidden": 64 << (i % 4), "seed": i });
         let opts = RunOptions::new("sweep").name(format!("run-{i:04}")).config(config).system_interval(None);
         let mut run = Run::start(tmp.path(), opts).unwrap();
         run.log(0, &[("train/loss", 1.0)]).unwrap();

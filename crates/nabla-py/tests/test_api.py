@@ -290,11 +290,11 @@ def test_a_worker_thread_can_log_while_the_main_thread_flushes(home):
 
     run = nabla.init(project="threads")
 
-    def worker(name):
+    def worker():
         for step in range(2000):
-            run.log({name: step}, step=step, commit=True) if name == "solo" else None
+            run.log({"solo": step})
 
-    thread = threading.Thread(target=worker, args=("solo",))
+    thread = threading.Thread(target=worker)
     thread.start()
     for _ in range(20):
         run.flush()

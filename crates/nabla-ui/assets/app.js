@@ -38,7 +38,9 @@ function showError(err) {
   view.replaceChildren(el("p", { class: "error" }, err.message || String(err)));
 }
 
-const when = (secs) => (secs ? new Date(secs * 1000).toLocaleString() : "");
+// One formatter for every row: `toLocaleString` builds a new one per call (about 1 ms each).
+const dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+const when = (secs) => (secs ? dateFormat.format(new Date(secs * 1000)) : "");
 const duration = (secs) => (secs == null ? "" : seconds(Math.round(secs)));
 
 function cell(v) {
@@ -84,6 +86,9 @@ async function loadProjects() {
 // ---------------------------------------------------------------- runs table
 
 let sortKey = "started", sortAsc = false;
+/** Rows built per slice of the runs table; a newer render stops an older one's slices. */
+const ROWS_PER_SLICE = 150;
+let renderToken = 0;
 const selected = new Set();
 
 function columnChoice(project) {
@@ -163,22 +168,32 @@ async function showRuns() {
       title: c.key,
       onclick: () => { sortAsc = sortKey === c.key ? !sortAsc : c.key === "name" || c.key === "status"; sortKey = c.key; render(); },
     }, c.title)));
-    const body = document.createDocumentFragment();
-    for (const r of sorted) {
+    const tbody = el("tbody");
+    const rowOf = (r) => {
       const box = el("input", { type: "checkbox", checked: selected.has(r.run.id),
         onchange: (e) => { e.target.checked ? selected.add(r.run.id) : selected.delete(r.run.id); updateCount(); } });
       const tr = el("tr", { "data-run": r.run.id }, el("td", { class: "select", onclick: (e) => e.stopPropagation() }, box));
       for (const c of columns) {
         const v = c.get(r);
-        const td = el("td", { class: c.num ? "num" : "" }, c.show ? c.show(v) : cell(v));
+        const td = el("td", { class: c.num && typeof v === "number" ? "num" : "" }, c.show ? c.show(v) : cell(v));
         if (c.key === "status") td.className = `status ${v}`;
         if (c.key === "name") td.replaceChildren(el("a", { href: `#/run/${r.run.id}` }, cell(v)));
         tr.append(td);
       }
       tr.addEventListener("click", () => { location.hash = `#/run/${r.run.id}`; });
-      body.append(tr);
-    }
-    table.replaceChildren(el("thead", {}, head), el("tbody", {}, body));
+      return tr;
+    };
+    // The first rows at once, the rest in slices between frames: a table of 1,000 runs shows
+    // without waiting for all of its rows to be built and laid out.
+    const token = ++renderToken;
+    const slice = (from) => {
+      const part = document.createDocumentFragment();
+      for (const r of sorted.slice(from, from + ROWS_PER_SLICE)) part.append(rowOf(r));
+      tbody.append(part);
+      if (from + ROWS_PER_SLICE < sorted.length) setTimeout(() => { if (token === renderToken) slice(from + ROWS_PER_SLICE); }, 0);
+    };
+    slice(0);
+    table.replaceChildren(el("thead", {}, head), tbody);
     function updateCount() {
       count.textContent = `${shown.length} of ${page.total} run${page.total === 1 ? "" : "s"}`;
       compareButton.textContent = `compare ${selected.size} selected`;

@@ -80,7 +80,7 @@ impl Browser {
         stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         let (socket, _) = tungstenite::client(format!("ws://127.0.0.1:{port}{path}"), stream).unwrap();
         // From now on a read gives up after a short while, so waits can poll.
-        socket.get_ref().set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+        socket.get_ref().set_read_timeout(Some(Duration::from_millis(50))).unwrap();
         let mut browser =
             Browser { child, socket, session: String::new(), next_id: 0, errors: Vec::new(), _profile: profile };
         let target = browser.call("Target.createTarget", json!({ "url": "about:blank" }));

@@ -242,7 +242,13 @@ fn the_dashboard_draws_runs_and_live_points_in_chromium() {
             json!({ "features": [{ "name": "prefers-color-scheme", "value": "dark" }] }),
         );
         browser.goto(&format!("{base}#/run/{}", finished[2]));
-        browser.wait_until(drawn, Duration::from_secs(20));
+        // This run has two metrics and no system ones; wait for its own page, not the last one.
+        browser.wait_until(
+            "document.querySelector('h2').textContent.startsWith('adam-lr0.001') && \
+             [...document.querySelectorAll('canvas[data-metric]')].length === 2 && \
+             [...document.querySelectorAll('canvas[data-metric]')].every(c => Number(c.dataset.points) > 0)",
+            Duration::from_secs(20),
+        );
         save(shots, "run-dark.png", &browser.screenshot());
         browser.call("Emulation.setEmulatedMedia", json!({ "features": [] }));
     }

@@ -184,7 +184,16 @@ impl Browser {
             if self.eval(expression) == Value::Bool(true) {
                 return;
             }
-            assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for `{expression}`");
+            if Instant::now() >= deadline {
+                let page = self.eval(
+                    "location.href + '\\n' + document.body.innerText.slice(0, 600) + '\\n' + \
+                     [...document.querySelectorAll('canvas')].map(c => `${c.dataset.metric}=${c.dataset.points}/${c.clientWidth}`).join(' ')",
+                );
+                panic!(
+                    "timed out after {timeout:?} waiting for `{expression}`; the page:\n{}",
+                    page.as_str().unwrap_or("")
+                );
+            }
             // Reading also collects the events that came meanwhile.
             if let Some(message) = self.read() {
                 self.note(&message);

@@ -136,7 +136,9 @@ pub fn image_grid(grid: &ImageGrid, path: &Path) -> Result<(), PlotError> {
 impl Figure for ImageGrid {
     fn size(&self) -> (u32, u32) {
         let cols = self.cols.min(self.images.len()).max(1) as u32;
-        let w = (cols * (self.col_w() + PAD) + PAD).max(420);
+        // Wide enough for the title and the note at their font sizes (about 0.55 em a glyph).
+        let text_w = (self.title.chars().count() as u32 * 11).max(self.note.chars().count() as u32 * 7) + 40;
+        let w = (cols * (self.col_w() + PAD) + PAD).max(420).max(text_w);
         let h = TITLE_H + self.rows() as u32 * (self.cell + self.caption_h() + PAD) + PAD + self.note_h();
         (w, h)
     }

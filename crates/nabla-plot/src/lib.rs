@@ -17,7 +17,7 @@ pub mod perceptron;
 pub use boundary::{boundary, boundary_animation, Boundary, LabeledPoint};
 pub use confusion::{confusion, Confusion};
 pub use grid::{image_grid, ImageGrid, Tone};
-pub use lines::{line_figure, LineFigure, Panel, Series};
+pub use lines::{line_figure, line_figure_svg, LineFigure, Panel, Series};
 pub use output::{write_atomic, Format, FONT_ENV};
 
 use std::path::PathBuf;

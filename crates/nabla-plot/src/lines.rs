@@ -80,6 +80,17 @@ pub fn line_figure(figure: &LineFigure, path: &Path) -> Result<(), PlotError> {
     render(figure, path)
 }
 
+/// `figure` as SVG text (to inline in a page).
+pub fn line_figure_svg(figure: &LineFigure) -> Result<String, PlotError> {
+    if figure.panels.is_empty() {
+        return Err(PlotError::Input("nothing to plot: no panels".into()));
+    }
+    for panel in &figure.panels {
+        panel_ranges(panel)?;
+    }
+    crate::output::render_svg(figure)
+}
+
 impl Figure for LineFigure {
     fn size(&self) -> (u32, u32) {
         (self.width, self.height)

@@ -21,6 +21,8 @@ use nabla_train::xor::{self, XorConfig};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+pub use nabla_train::sweep::describe as describe_values;
+
 use crate::commands::data::FetchReporter;
 use crate::commands::parse;
 
@@ -156,11 +158,7 @@ pub fn results(store: &Store, def: &SweepDef) -> Result<Vec<TrialResult>> {
     }
     let mut out = Vec::new();
     for (k, run) in latest {
-        let metric = if run.status == RunStatus::Diverged {
-            None
-        } else {
-            store.history(&run.id, &def.metric, ..)?.last().map(|p| p.value).filter(|v| v.is_finite())
-        };
+        let metric = if run.status == RunStatus::Diverged { None } else { last_value(store, &run.id, &def.metric) };
         out.push(TrialResult {
             trial: k,
             run: run.id.clone(),
@@ -170,6 +168,12 @@ pub fn results(store: &Store, def: &SweepDef) -> Result<Vec<TrialResult>> {
         });
     }
     Ok(out)
+}
+
+/// The last finite value of a run's metric; `None` when the run never logged it (stopped
+/// before its first epoch) or it is not finite.
+pub fn last_value(store: &Store, run: &str, metric: &str) -> Option<f64> {
+    store.history(run, metric, ..).ok()?.last().map(|p| p.value).filter(|v| v.is_finite())
 }
 
 /// A fresh sweep id: 8 hex digits from the clock and the process.
@@ -513,7 +517,7 @@ fn run_trial(
         None if status == EndStatus::Diverged => None,
         None => {
             let store = Store::open_read_only(tracking)?;
-            store.history(&id, &def.metric, ..)?.last().map(|p| p.value)
+            last_value(&store, &id, &def.metric)
         }
     };
     run.finish(status)?;

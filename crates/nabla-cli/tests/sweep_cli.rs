@@ -1,0 +1,187 @@
+//! `nabla sweep` as a user runs it: grids and random searches on XOR and digits, diverged
+//! trials, resuming, Ctrl-C, and bad input.
+
+mod support;
+
+use std::path::Path;
+
+use serde_json::Value;
+use support::{nabla, shared_data};
+
+fn sweep(dir: &Path, args: &[&str]) -> assert_cmd::assert::Assert {
+    nabla(dir)
+        .env("NABLA_DATA", shared_data())
+        .env("NABLA_HOME", dir.join("home"))
+        .current_dir(dir)
+        .arg("sweep")
+        .args(args)
+        .assert()
+}
+
+fn json_of(assert: &assert_cmd::assert::Assert) -> Value {
+    let out = String::from_utf8_lossy(&assert.get_output().stdout).to_string();
+    serde_json::from_str(out.lines().last().unwrap_or("")).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+#[test]
+fn xor_grid_runs_every_trial_in_parallel_and_ranks_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = sweep(
+        dir.path(),
+        &["xor", "--grid", "lr=0.1,0.5,2", "--grid", "hidden=2,3", "--epochs", "1500", "--jobs", "2", "--json"],
+    )
+    .success();
+    let v = json_of(&a);
+    assert_eq!(v["trials"], 6);
+    let results = v["results"].as_array().unwrap();
+    assert_eq!(results.len(), 6);
+    let metrics: Vec<f64> = results.iter().map(|r| r["metric"].as_f64().unwrap()).collect();
+    assert!(metrics.windows(2).all(|w| w[0] <= w[1]), "sorted by loss, lowest first: {metrics:?}");
+    assert_eq!(v["best"]["run"], results[0]["run"]);
+    // Every trial is a tracked run tagged with the sweep id.
+    let id = v["sweep"].as_str().unwrap();
+    let runs = nabla(dir.path())
+        .env("NABLA_HOME", dir.path().join("home"))
+        .args(["runs", "list", "--filter", &format!("tags=sweep:{id}"), "--json"])
+        .assert()
+        .success();
+    let listed = String::from_utf8_lossy(&runs.get_output().stdout).to_string();
+    assert_eq!(listed.matches(&format!("sweep-{id}-")).count(), 6, "{listed}");
+}
+
+#[test]
+fn a_diverging_trial_is_recorded_as_diverged_and_the_sweep_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = sweep(dir.path(), &["digits", "--grid", "lr=0.1,1e30", "--set", "hidden=16", "--epochs", "1", "--json"])
+        .success();
+    let v = json_of(&a);
+    let results = v["results"].as_array().unwrap();
+    let status: Vec<&str> = results.iter().map(|r| r["status"].as_str().unwrap()).collect();
+    assert_eq!(status, ["finished", "diverged"]);
+    assert!(results[1]["metric"].is_null());
+    assert_eq!(v["best"]["values"][0][1], "0.1");
+}
+
+#[test]
+fn table_shows_the_best_config_and_how_to_train_it_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = sweep(dir.path(), &["xor", "--grid", "lr=0.05,1", "--epochs", "800"]).success();
+    let out = String::from_utf8_lossy(&a.get_output().stdout).to_string();
+    assert!(out.contains("sorted by train/loss (lower is better)"), "{out}");
+    assert!(out.contains("best: lr=1"), "{out}");
+    assert!(out.contains("again:  nabla xor --epochs 800 --lr 1"), "{out}");
+}
+
+#[test]
+fn random_search_draws_from_ranges_reproducibly() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "xor",
+        "--random",
+        "4",
+        "--grid",
+        "lr=log:0.05..5",
+        "--grid",
+        "hidden=2..4",
+        "--epochs",
+        "300",
+        "--seed",
+        "3",
+        "--json",
+    ];
+    let a = json_of(&sweep(dir.path(), &args).success());
+    let b = json_of(&sweep(dir.path(), &args).success());
+    let values = |v: &Value| {
+        let mut all: Vec<String> = v["results"].as_array().unwrap().iter().map(|r| r["values"].to_string()).collect();
+        all.sort();
+        all
+    };
+    assert_eq!(values(&a).len(), 4);
+    assert_eq!(values(&a), values(&b));
+    for r in a["results"].as_array().unwrap() {
+        let lr: f64 = r["values"][0][1].as_str().unwrap().parse().unwrap();
+        let hidden: u64 = r["values"][1][1].as_str().unwrap().parse().unwrap();
+        assert!((0.05..=5.0).contains(&lr) && (2..=4).contains(&hidden), "{r}");
+    }
+}
+
+#[test]
+fn resume_runs_only_the_trials_without_a_finished_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = json_of(&sweep(dir.path(), &["xor", "--grid", "lr=0.2,0.5,1", "--epochs", "300", "--json"]).success());
+    let id = v["sweep"].as_str().unwrap().to_string();
+    let victim = v["results"][1]["run"].as_str().unwrap().to_string();
+    nabla(dir.path()).env("NABLA_HOME", dir.path().join("home")).args(["runs", "rm", &victim]).assert().success();
+    let a = sweep(dir.path(), &["--resume", &id, "--json"]).success();
+    let err = String::from_utf8_lossy(&a.get_output().stderr).to_string();
+    assert!(err.contains("1 to run, resumed"), "{err}");
+    assert_eq!(json_of(&a)["results"].as_array().unwrap().len(), 3);
+}
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_stops_cleanly_and_resume_finishes() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("nabla"))
+        .args(["sweep", "digits", "--grid", "lr=0.01,0.02,0.03,0.04,0.05,0.06", "--set", "hidden=64", "--epochs", "40"])
+        .env("NABLA_DATA", shared_data())
+        .env("NABLA_HOME", dir.path().join("home"))
+        .current_dir(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut first = String::new();
+    err.read_line(&mut first).unwrap();
+    let id = first.split_whitespace().nth(1).unwrap().trim_end_matches(':').to_string();
+    let mut line = String::new();
+    err.read_line(&mut line).unwrap();
+    assert!(line.starts_with("trial"), "{line}");
+    Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut err, &mut rest).unwrap();
+    let status = child.wait().unwrap();
+    assert!(!status.success());
+    assert!(rest.contains(&format!("nabla sweep --resume {id}")), "{rest}");
+    let a = sweep(dir.path(), &["--resume", &id, "--set", "x=1"]).failure();
+    assert!(String::from_utf8_lossy(&a.get_output().stderr).contains("cannot be used"));
+    let done = json_of(&sweep(dir.path(), &["--resume", &id, "--json"]).success());
+    let statuses: Vec<&str> =
+        done["results"].as_array().unwrap().iter().map(|r| r["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses.len(), 6);
+    assert!(statuses.iter().all(|s| *s == "finished"), "{statuses:?}");
+}
+
+#[test]
+fn bad_sweeps_name_what_is_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = sweep(dir.path(), &["digits", "--grid", "learning-rate=0.1"]).code(1);
+    assert!(String::from_utf8_lossy(&e.get_output().stderr).contains("learning-rate"));
+    let e = sweep(dir.path(), &["digits", "--grid", "lr=log:1e-4..1"]).code(1);
+    assert!(String::from_utf8_lossy(&e.get_output().stderr).contains("--random"));
+    let e = sweep(dir.path(), &["digits", "--grid", "lr"]).code(2);
+    assert!(String::from_utf8_lossy(&e.get_output().stderr).contains("KEY=VALUES"));
+    let e = sweep(dir.path(), &["xor", "--grid", "dropout=0.1"]).code(1);
+    assert!(String::from_utf8_lossy(&e.get_output().stderr).contains("unknown xor setting `dropout`"));
+    let e = sweep(dir.path(), &["--resume", "nosuch"]).code(1);
+    assert!(String::from_utf8_lossy(&e.get_output().stderr).contains("no sweep `nosuch`"));
+    std::fs::write(dir.path().join("s.toml"), "[grid]\nlr = \"log:0..1\"\n").unwrap();
+    let e = sweep(dir.path(), &["xor", "--file", "s.toml"]).code(1);
+    let msg = String::from_utf8_lossy(&e.get_output().stderr).to_string();
+    assert!(msg.contains("s.toml") && msg.contains("grid.lr"), "{msg}");
+}
+
+#[test]
+fn a_sweep_file_defines_the_sweep() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("lr.toml"),
+        "target = \"xor\"\nmetric = \"train/loss\"\n[grid]\nlr = [0.3, 1.0]\n[set]\nepochs = 200\n",
+    )
+    .unwrap();
+    let v = json_of(&sweep(dir.path(), &["--file", "lr.toml", "--json"]).success());
+    assert_eq!((v["target"].as_str(), v["trials"].as_u64()), (Some("xor"), Some(2)));
+}

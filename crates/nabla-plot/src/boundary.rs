@@ -99,11 +99,12 @@ impl Boundary {
     }
 }
 
-/// The colour of a point's class.
+/// The colour of a point's class: black and gold stand out on both ends of the blue–red
+/// surface (a point the same colour as the surface under it would vanish).
 fn class_color(class: usize) -> RGBColor {
     match class {
-        0 => RGBColor(20, 60, 140),
-        1 => RGBColor(160, 10, 30),
+        0 => RGBColor(20, 20, 20),
+        1 => RGBColor(255, 200, 0),
         n => crate::lines::PALETTE[n % crate::lines::PALETTE.len()],
     }
 }
@@ -187,7 +188,11 @@ impl Figure for Boundary {
                 }))
                 .map_err(drawing)?
                 .label(format!("class {class}"))
-                .legend(move |(x, y)| Circle::new((x + 8, y), 6, color.filled()));
+                .legend(move |(x, y)| {
+                    EmptyElement::at((x + 8, y))
+                        + Circle::new((0, 0), 6, color.filled())
+                        + Circle::new((0, 0), 6, BLACK.stroke_width(1))
+                });
         }
         if !self.points.is_empty() {
             chart

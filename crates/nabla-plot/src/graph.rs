@@ -213,7 +213,7 @@ pub fn to_svg(g: &ComputationGraph) -> Result<String, PlotError> {
     let columns = column.iter().copied().max().unwrap_or(0) + 1;
     let rows = row.iter().copied().fold(0.0, f64::max) + 1.0;
     let width = margin_x * 2.0 + col_w * columns as f64 + 40.0;
-    let height = top + row_h * rows + 20.0;
+    let height = top + row_h * (rows - 1.0) + 60.0;
     let pos = |i: usize| (margin_x + col_w * column[i] as f64, top + row_h * row[i]);
     // Where wires leave a node and enter one: the circle's rim for gates, beside the text for
     // inputs and constants.

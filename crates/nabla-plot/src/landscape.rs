@@ -35,6 +35,19 @@ fn viridis(t: f64) -> [u8; 3] {
     [mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2)]
 }
 
+/// A loss with three significant digits: `0.421`, `5.77`, `12.3`.
+fn format_loss(v: f64) -> String {
+    if v >= 100.0 {
+        format!("{v:.0}")
+    } else if v >= 10.0 {
+        format!("{v:.1}")
+    } else if v >= 1.0 {
+        format!("{v:.2}")
+    } else {
+        format!("{v:.3}")
+    }
+}
+
 /// A loss surface sampled on a grid.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LossSurface {
@@ -167,7 +180,6 @@ pub fn loss_slices(
     curves: &[(String, Vec<(f64, f64)>)],
     path: &Path,
 ) -> Result<(), PlotError> {
-    let positive = curves.iter().flat_map(|(_, p)| p).all(|&(_, y)| !y.is_finite() || y > 0.0);
     let figure = LineFigure {
         title: title.to_string(),
         panels: vec![Panel {
@@ -185,7 +197,7 @@ pub fn loss_slices(
                 })
                 .collect(),
             log_x: false,
-            log_y: positive,
+            log_y: false,
             y_range: None,
         }],
         width: 720,
@@ -253,7 +265,7 @@ impl Figure for LossSurface {
             .margin_bottom(60)
             .margin_right(8)
             .y_label_area_size(70)
-            .build_cartesian_2d(0.0..1.0, (10f64.powf(lo)..10f64.powf(hi)).log_scale())
+            .build_cartesian_2d(0.0..1.0, lo..hi)
             .map_err(drawing)?;
         scale
             .configure_mesh()
@@ -261,6 +273,8 @@ impl Figure for LossSurface {
             .disable_x_axis()
             .y_desc("loss (log scale)")
             .y_labels(6)
+            // The axis runs over log10(loss); label it with the loss itself.
+            .y_label_formatter(&|v: &f64| format_loss(10f64.powf(*v)))
             .label_style(("sans-serif", 12))
             .axis_desc_style(("sans-serif", 14))
             .draw()
@@ -273,7 +287,7 @@ impl Figure for LossSurface {
                 buf.extend_from_slice(&c);
             }
         }
-        let gradient = BitMapElement::with_owned_buffer((0.0, 10f64.powf(hi)), (bw, bh), buf)
+        let gradient = BitMapElement::with_owned_buffer((0.0, hi), (bw, bh), buf)
             .ok_or_else(|| PlotError::Draw("colour bar buffer of the wrong size".into()))?;
         scale.draw_series(std::iter::once(gradient)).map_err(drawing)?;
         Ok(())

@@ -86,6 +86,27 @@ fn clip_line((w1, w2, b): (f64, f64, f64)) -> Option<((f64, f64), (f64, f64))> {
     (far != first).then_some((first, far))
 }
 
+/// The part of the view square where `w₁x + w₂y + b > 0` (the side the perceptron calls 1),
+/// as a polygon: the square clipped by the half-plane (Sutherland–Hodgman, one edge).
+fn positive_side((w1, w2, b): (f64, f64, f64)) -> Vec<(f64, f64)> {
+    let (lo, hi) = VIEW;
+    let square = [(lo, lo), (hi, lo), (hi, hi), (lo, hi)];
+    let net = |p: (f64, f64)| w1 * p.0 + w2 * p.1 + b;
+    let mut out = Vec::new();
+    for k in 0..4 {
+        let (p, q) = (square[k], square[(k + 1) % 4]);
+        let (np, nq) = (net(p), net(q));
+        if np > 0.0 {
+            out.push(p);
+        }
+        if (np > 0.0) != (nq > 0.0) {
+            let t = np / (np - nq);
+            out.push((p.0 + t * (q.0 - p.0), p.1 + t * (q.1 - p.1)));
+        }
+    }
+    out
+}
+
 /// Draws every epoch's line to `path` (`.svg` or `.png`).
 pub fn perceptron_lines(figure: &PerceptronFigure, path: &Path) -> Result<(), PlotError> {
     figure.check()?;
@@ -157,6 +178,14 @@ impl PerceptronFigure {
             .axis_desc_style(("sans-serif", 13))
             .draw()
             .map_err(drawing)?;
+        // The side the current line calls 1, lightly shaded; points on the line itself are 0.
+        if let Some(&last) = shown.last() {
+            let side = positive_side(last);
+            if side.len() >= 3 {
+                let shade = Polygon::new(side, RGBColor(160, 10, 30).mix(0.08).filled());
+                chart.draw_series(std::iter::once(shade)).map_err(drawing)?;
+            }
+        }
         // Older lines fade: the last is drawn solid and thick.
         let n = shown.len();
         for (k, &line) in shown.iter().enumerate() {
@@ -199,6 +228,19 @@ mod tests {
         // Zero weights draw nothing; a line outside the square neither.
         assert!(clip_line((0.0, 0.0, 1.0)).is_none());
         assert!(clip_line((1.0, 1.0, 10.0)).is_none());
+    }
+
+    #[test]
+    fn positive_side_is_the_clipped_half_plane() {
+        // x₁ > 0.5: the right part of the square, a rectangle.
+        let side = positive_side((1.0, 0.0, -0.5));
+        assert_eq!(side.len(), 4);
+        assert!(side.iter().all(|p| p.0 >= 0.5));
+        // Everything, and nothing.
+        assert_eq!(positive_side((0.0, 0.0, 1.0)).len(), 4);
+        assert!(positive_side((0.0, 0.0, -1.0)).is_empty());
+        // x₁ + x₂ > 2.5 cuts off the top-right corner: a triangle.
+        assert_eq!(positive_side((1.0, 1.0, -2.5)).len(), 3);
     }
 
     fn figure() -> PerceptronFigure {

@@ -208,9 +208,12 @@ fn print_text(
         }
         writeln!(out)?;
     }
+    if args.dot.is_some() || args.svg.is_some() {
+        writeln!(out)?;
+    }
     for (flag, path) in [("graph (DOT)", &args.dot), ("graph (SVG)", &args.svg)] {
         if let Some(p) = path {
-            writeln!(out, "\nwrote {flag} to {}", p.display())?;
+            writeln!(out, "wrote the {flag} to {}", p.display())?;
         }
     }
     Ok(())

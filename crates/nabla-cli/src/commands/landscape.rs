@@ -48,8 +48,9 @@ pub struct LandscapeArgs {
     #[arg(long, value_name = "N", default_value_t = 2000, value_parser = parse::positive_usize)]
     pub samples: usize,
     /// Grid points per axis (odd, so the checkpoint is the centre): N×N points in 2-D.
-    #[arg(long, value_name = "N", default_value_t = 51, value_parser = odd_steps)]
-    pub steps: usize,
+    /// Default 51; 41 with --interpolate (steps of 0.05, so A and B are points).
+    #[arg(long, value_name = "N", value_parser = odd_steps)]
+    pub steps: Option<usize>,
     /// The range of α (and β): LO,HI. Default -1,1; -0.5,1.5 with --interpolate.
     #[arg(long, value_name = "LO,HI", value_parser = range, allow_hyphen_values = true)]
     pub range: Option<(f64, f64)>,
@@ -132,7 +133,7 @@ pub fn run(args: &LandscapeArgs) -> anyhow::Result<()> {
     if let [a, b] = ckpts.as_slice() {
         let data = draw_examples(a, ds, args.samples, &mut rng);
         let (lo, hi) = args.range.unwrap_or((-0.5, 1.5));
-        let alphas = linspace(lo, hi, args.steps);
+        let alphas = linspace(lo, hi, args.steps.unwrap_or(41));
         let bar = progress(alphas.len(), args.json);
         let slice = landscape::interpolate(&a.mlp, &b.mlp, &alphas, &data, threads, &|| bar.inc(1))?;
         bar.finish_and_clear();
@@ -150,7 +151,7 @@ pub fn run(args: &LandscapeArgs) -> anyhow::Result<()> {
     let data = draw_examples(ckpt, ds, args.samples, &mut rng);
     let (lo, hi) = args.range.unwrap_or((-1.0, 1.0));
     // With odd steps over a symmetric range the middle step is exactly 0: the checkpoint.
-    let steps = linspace(lo, hi, args.steps);
+    let steps = linspace(lo, hi, args.steps.unwrap_or(51));
     let bar = progress(steps.len() * steps.len(), args.json);
     let grid = landscape::loss_grid(mlp, (&d1, &d2), &steps, &steps, &data, threads, &|| bar.inc(1))?;
     bar.finish_and_clear();
@@ -234,7 +235,7 @@ fn write_grid(
     nabla_plot::write_atomic(&files[1], format!("{doc}\n").as_bytes())?;
     let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
     let surface = LossSurface {
-        title: format!("loss around {name} on {} {dataset} examples (cos δ,η = {:.3})", data.len(), cosine),
+        title: format!("loss around {} on {} {dataset} examples (cos δ,η = {:.3})", path.display(), data.len(), cosine),
         x_label: "α (direction δ)".into(),
         y_label: "β (direction η)".into(),
         xs: grid.alphas.clone(),
@@ -399,7 +400,8 @@ fn report_interpolation(
     writeln!(out, "\n     α      loss  accuracy")?;
     let every = (slice.alphas.len() / 10).max(1);
     for (i, ((a, l), acc)) in slice.alphas.iter().zip(&slice.loss).zip(&slice.accuracy).enumerate() {
-        if i % every == 0 || i + 1 == slice.alphas.len() {
+        let model = (a - 0.0).abs() < 1e-9 || (a - 1.0).abs() < 1e-9;
+        if i % every == 0 || i + 1 == slice.alphas.len() || model {
             writeln!(out, "{a:>6.2}  {l:>8.4}  {:>7.2}%", 100.0 * acc)?;
         }
     }

@@ -137,9 +137,10 @@ fn print_text(out: &mut impl Write, args: &PerceptronArgs, runs: &[(Gate, Traini
                 let when = if first == 0 { "the start".to_string() } else { format!("epoch {first}") };
                 writeln!(
                     out,
-                    "{label:<5} never converges: after epoch {repeat} the weights are back to those after {when} ({}), so the same {} epochs repeat forever",
+                    "{label:<5} never converges: the weights after epoch {repeat} equal those after {when} ({}), so it cycles forever (period {} epoch{}), never without a mistake",
                     weights(t.last()),
-                    repeat - first
+                    repeat - first,
+                    if repeat - first == 1 { "" } else { "s" }
                 )?;
             }
             Outcome::EpochLimit => {

@@ -16,6 +16,7 @@ use nabla_data::{Dataset, Normalizer, Split};
 
 use crate::checkpoint::{self, Checkpoint, InputSpec};
 use crate::config::{ConfigError, TrainConfig};
+use crate::distributed::{self, Reducer, SingleProcess};
 
 /// What went wrong in a training run.
 #[derive(Debug, thiserror::Error)]
@@ -187,13 +188,22 @@ pub fn spec_for(config: &TrainConfig, data: &Dataset) -> MlpSpec {
 /// A generator for one epoch's draws (`stream` 0: shuffle, 1: dropout), derived from the seed
 /// so that any epoch can be replayed on its own.
 fn epoch_rng(seed: u64, epoch: usize, stream: u64) -> Rng {
-    let mix = |mut z: u64| {
-        // SplitMix64's finaliser: spreads nearby inputs over the whole range.
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    };
     Rng::new(mix(seed ^ mix((epoch as u64) << 1 | stream)))
+}
+
+/// The dropout generator of one rank of a data-parallel job (more than one rank): the masks
+/// of a shard cannot be cut out of the single-process stream through the engine's API, so
+/// each rank draws its own, from the seed, the epoch and the rank. One process keeps
+/// [`epoch_rng`]'s stream 1.
+fn rank_dropout_rng(seed: u64, epoch: usize, rank: usize) -> Rng {
+    Rng::new(mix(mix(seed ^ mix((epoch as u64) << 1 | 1)) ^ mix(0x6e61_626c_6100_0000 | rank as u64)))
+}
+
+/// SplitMix64's finaliser: spreads nearby inputs over the whole range.
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 /// Evaluates `mlp` on all of `ds` in batches.
@@ -222,6 +232,23 @@ pub fn evaluate(mlp: &Mlp, ds: &Dataset, norm: &Normalizer, batch_size: usize) -
 
 /// Trains a network as `run` describes, reporting to `observer`.
 pub fn train(run: TrainRun<'_>, observer: &mut dyn Observer) -> Result<TrainOutcome, TrainError> {
+    train_with(run, &mut SingleProcess, observer)
+}
+
+/// Trains as [`train`] does, as one rank of a data-parallel job joined by `reducer`.
+///
+/// Every rank must be given the same run (settings, data, resume checkpoint). Each global
+/// batch is the single-process one; this rank computes the gradient of its
+/// [`distributed::shard`] of it, weighted by its share of the batch, and the reducer's sum
+/// is the whole batch's gradient, so every rank takes the same step. Only rank 0 writes
+/// checkpoints; every rank reports to its `observer` (give the others [`Silent`]). With one
+/// rank this is exactly [`train`].
+pub fn train_with(
+    run: TrainRun<'_>,
+    reducer: &mut dyn Reducer,
+    observer: &mut dyn Observer,
+) -> Result<TrainOutcome, TrainError> {
+    let (rank, ranks) = (reducer.rank(), reducer.size());
     let config = run.config;
     config.validate()?;
     let (train_set, eval_set, eval_split) = if config.val_split > 0.0 {
@@ -281,6 +308,9 @@ pub fn train(run: TrainRun<'_>, observer: &mut dyn Observer) -> Result<TrainOutc
     let dropout = config.dropout();
     let reg = config.regularizer();
     let mut history = Vec::new();
+    // Per step, summed over ranks: [this shard's loss × its rows, its correct predictions,
+    // whether its stop flag is set].
+    let mut stats = [0.0f64; 3];
     let (mut last_checkpoint, mut best_checkpoint): (Option<PathBuf>, Option<PathBuf>) = (None, None);
     let mut interrupted = false;
     let mut epochs_completed = first_epoch - 1;
@@ -289,29 +319,56 @@ pub fn train(run: TrainRun<'_>, observer: &mut dyn Observer) -> Result<TrainOutc
         let started = Instant::now();
         order.iter_mut().enumerate().for_each(|(i, o)| *o = i);
         epoch_rng(config.seed, epoch, 0).shuffle(&mut order);
-        let mut drop_rng = epoch_rng(config.seed, epoch, 1);
+        let mut drop_rng =
+            if ranks == 1 { epoch_rng(config.seed, epoch, 1) } else { rank_dropout_rng(config.seed, epoch, rank) };
         let (mut loss_sum, mut correct) = (0.0f64, 0usize);
         let mut lr = config.lr;
-        for (s, chunk) in order.chunks(batch_size).enumerate() {
-            if run.stop.is_some_and(|f| f.load(Ordering::Relaxed)) {
+        for (s, batch) in order.chunks(batch_size).enumerate() {
+            let stop_here = run.stop.is_some_and(|f| f.load(Ordering::Relaxed));
+            if ranks == 1 && stop_here {
                 interrupted = true;
                 break 'epochs;
             }
+            let batch_len = batch.len();
+            let chunk = &batch[distributed::shard(batch_len, rank, ranks)];
             let n = chunk.len();
-            let (x, labels) = buffers.fill(&train_set, chunk, &norm);
-            for (l32, &l) in labels32.iter_mut().zip(labels) {
-                *l32 = u32::from(l);
-            }
-            let x = MatRef::new(x, n, features)?;
-            let out = if dropout == nabla::Dropout::NONE {
-                mlp.forward(x, &mut ws)?
+            let mut loss = 0.0;
+            if n == 0 {
+                // More ranks than rows in this batch: this rank adds nothing but still joins
+                // the all-reduce.
+                grads.fill(0.0);
             } else {
-                mlp.forward_train(x, &mut ws, dropout, &mut drop_rng)?
-            };
-            nabla::loss::argmax_rows(out, &mut predicted[..n]);
-            correct += predicted[..n].iter().zip(&labels32[..n]).filter(|(p, l)| p == l).count();
-            let mut loss = mlp.output_loss(Targets::Classes(&labels32[..n]), Loss::SoftmaxCrossEntropy, &mut ws)?;
-            mlp.backward(x, &mut ws, &mut grads)?;
+                let (x, labels) = buffers.fill(&train_set, chunk, &norm);
+                for (l32, &l) in labels32.iter_mut().zip(labels) {
+                    *l32 = u32::from(l);
+                }
+                let x = MatRef::new(x, n, features)?;
+                let out = if dropout == nabla::Dropout::NONE {
+                    mlp.forward(x, &mut ws)?
+                } else {
+                    mlp.forward_train(x, &mut ws, dropout, &mut drop_rng)?
+                };
+                nabla::loss::argmax_rows(out, &mut predicted[..n]);
+                let shard_correct = predicted[..n].iter().zip(&labels32[..n]).filter(|(p, l)| p == l).count();
+                loss = mlp.output_loss(Targets::Classes(&labels32[..n]), Loss::SoftmaxCrossEntropy, &mut ws)?;
+                mlp.backward(x, &mut ws, &mut grads)?;
+                stats = [loss * n as f64, shard_correct as f64, f64::from(u8::from(stop_here))];
+            }
+            if ranks > 1 {
+                if n == 0 {
+                    stats = [0.0, 0.0, f64::from(u8::from(stop_here))];
+                }
+                // This shard's mean gradient, weighted by its share of the batch: the sum over
+                // ranks is the mean gradient of the whole batch.
+                let share = n as f32 / batch_len as f32;
+                grads.iter_mut().for_each(|g| *g *= share);
+                reducer.sum_f32(&mut grads);
+                reducer.sum_f64(&mut stats);
+                loss = stats[0] / batch_len as f64;
+            }
+            correct += stats[1] as usize;
+            // The penalty depends on the weights alone, which every rank holds: added once,
+            // after the reduction.
             loss += mlp.add_regularization(reg, &mut grads);
             if !loss.is_finite() {
                 let kept = match &last_checkpoint {
@@ -323,8 +380,13 @@ pub fn train(run: TrainRun<'_>, observer: &mut dyn Observer) -> Result<TrainOutc
             let global_step = ((epoch - 1) * steps_per_epoch + s) as u64;
             lr = config.schedule.lr(config.lr, global_step, total_steps, warmup_steps);
             optimizer.step(mlp.params_mut(), &grads, lr);
-            loss_sum += loss * n as f64;
+            loss_sum += loss * batch_len as f64;
             observer.on_step(&StepInfo { epoch, step: s + 1, steps: steps_per_epoch, loss, lr });
+            if ranks > 1 && stats[2] > 0.0 {
+                // Some rank was asked to stop: all stop together, after the same step.
+                interrupted = true;
+                break 'epochs;
+            }
         }
         let seconds = started.elapsed().as_secs_f64();
         let eval = evaluate(&mlp, &eval_set, &norm, 1000)?;
@@ -344,7 +406,7 @@ pub fn train(run: TrainRun<'_>, observer: &mut dyn Observer) -> Result<TrainOutc
         if improved {
             best_acc = eval.accuracy;
         }
-        if let Some(dir) = run.out_dir {
+        if let Some(dir) = run.out_dir.filter(|_| rank == 0) {
             let ckpt = Checkpoint {
                 mlp: mlp.clone(),
                 // The data set's name without the split (`mnist`, not `mnist/train`).

@@ -194,9 +194,9 @@ pub fn train(examples: &[Example], initial: Perceptron, lr: f64, max_epochs: usi
             let close = |x: f64, y: f64| (x - y).abs() <= 1e-9 * (1.0 + x.abs().max(y.abs()));
             close(a.w[0], p.w[0]) && close(a.w[1], p.w[1]) && close(a.b, p.b)
         };
-        let earlier =
+        let mut earlier =
             std::iter::once((0, initial)).chain(epochs[..epochs.len() - 1].iter().map(|r| (r.epoch, r.perceptron)));
-        if let Some((first, _)) = earlier.filter(|(_, q)| same(q)).last() {
+        if let Some((first, _)) = earlier.find(|(_, q)| same(q)) {
             return Ok(Training { initial, epochs, outcome: Outcome::Cycle { first, repeat: epoch } });
         }
     }

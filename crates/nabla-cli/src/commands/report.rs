@@ -281,11 +281,8 @@ fn sweep_facts(def: &SweepDef, ranked: &[TrialResult], x: &str) -> Vec<String> {
         }
         match diverged.first() {
             Some(first) => {
-                let below = finished
-                    .iter()
-                    .filter(|r| xv(r) < xv(first))
-                    .last()
-                    .map_or_else(|| "none".to_string(), |r| text(r));
+                let below =
+                    finished.iter().rev().find(|r| xv(r) < xv(first)).map_or_else(|| "none".to_string(), |r| text(r));
                 facts.push(format!(
                     "{label}training diverged (loss NaN) from {x} = {} on ({} of {} trials); the largest {x} that did not diverge is {below}.",
                     text(first),

@@ -17,6 +17,7 @@ use nabla::optim::OptimizerKind;
 use nabla::{Activation, Init};
 use nabla_train::checkpoint;
 use nabla_train::config::{parse_hidden, TrainConfig};
+use nabla_train::distributed::{Reducer, SingleProcess};
 use nabla_train::schedule::Schedule;
 use nabla_train::train::{self, CheckpointKind, EpochMetrics, Observer, StartInfo, StepInfo, TrainError, TrainRun};
 use serde_json::json;
@@ -177,6 +178,10 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     };
     let config = settings(args, base)?;
     nabla::gemm::set_threads(config.threads);
+    // Under `mpirun` (built with `--features mpi`) this process is one rank of a
+    // data-parallel job; rank 0 alone prints, tracks and writes checkpoints.
+    let mut reducer = reducer();
+    let lead = reducer.rank() == 0;
 
     let located = if args.offline {
         nabla_data::find(spec.name, args.data.as_deref()).map_err(|e| {
@@ -200,7 +205,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     let meta = nabla_track::RunMeta::detect()
         .with_data_checksum(format!("{}:{checksum}", spec.name))
         .with_threads(config.threads);
-    let run = tracking::start(&args.track, spec.name, tracked_config, meta, false);
+    let run = if lead { tracking::start(&args.track, spec.name, tracked_config, meta, false) } else { None };
 
     let out_dir = args.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(spec.name));
     let stop = Arc::new(AtomicBool::new(false));
@@ -213,9 +218,12 @@ pub fn run(args: &TrainArgs) -> Result<()> {
 
     let mut printer = Printer::new(args.json, &config);
     printer.run = run;
-    let outcome = train::train(
+    let mut silent = train::Silent;
+    let observer: &mut dyn Observer = if lead { &mut printer } else { &mut silent };
+    let outcome = train::train_with(
         TrainRun { config: &config, data: &data, out_dir: Some(&out_dir), resume, stop: Some(&stop) },
-        &mut printer,
+        reducer.as_mut(),
+        observer,
     );
     printer.finish_bar();
     let mut run = printer.run.take();
@@ -250,6 +258,9 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         if let Err(e) = r.finish(status) {
             let _ = writeln!(io::stderr(), "note: the tracker could not close the run: {e}");
         }
+    }
+    if !lead {
+        return Ok(());
     }
     let mut out = io::stdout().lock();
     let checkpoint = outcome.last_checkpoint.as_ref().map(|p| p.display().to_string());
@@ -289,6 +300,22 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The ranks of this job: MPI's world when built with the `mpi` feature and started by
+/// `mpirun` with more than one process, else this process alone (exactly as without MPI).
+#[cfg(feature = "mpi")]
+fn reducer() -> Box<dyn Reducer> {
+    match nabla_train::distributed::MpiReducer::init() {
+        Some(world) if world.size() > 1 => Box::new(world),
+        _ => Box::new(SingleProcess),
+    }
+}
+
+/// This process alone: built without the `mpi` feature.
+#[cfg(not(feature = "mpi"))]
+fn reducer() -> Box<dyn Reducer> {
+    Box::new(SingleProcess)
 }
 
 /// Shows training as it goes: a progress bar with a live loss on a terminal, a plain line

@@ -49,8 +49,6 @@ enum Command {
     Perceptron(commands::perceptron::PerceptronArgs),
     /// The loss landscape around a checkpoint (Li et al. 2018).
     Landscape(commands::landscape::LandscapeArgs),
-    /// Quantise a checkpoint to int8 or bf16 for faster inference.
-    Quantize(commands::quantize::QuantizeArgs),
 }
 
 fn main() -> ExitCode {
@@ -73,7 +71,6 @@ fn main() -> ExitCode {
         Command::Grad(args) => commands::grad::run(&args),
         Command::Perceptron(args) => commands::perceptron::run(&args),
         Command::Landscape(args) => commands::landscape::run(&args),
-        Command::Quantize(args) => commands::quantize::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -553,18 +553,7 @@ impl Observer for TrialObserver<'_> {
 
     fn on_epoch(&mut self, m: &EpochMetrics) {
         let global = (m.epoch * self.steps_per_epoch) as u64;
-        self.log(
-            global,
-            &[
-                ("epoch", m.epoch as f64),
-                ("train/loss", m.train_loss),
-                ("train/acc", m.train_acc),
-                ("val/loss", m.val_loss),
-                ("val/acc", m.val_acc),
-                ("perf/epoch_seconds", m.seconds),
-                ("perf/samples_per_sec", m.samples_per_sec),
-            ],
-        );
+        self.log(global, &super::tracking::epoch_metrics(m));
     }
 }
 

@@ -403,20 +403,7 @@ impl Observer for Printer {
     fn on_epoch(&mut self, m: &EpochMetrics) {
         self.finish_bar();
         let global = (m.epoch * self.steps_per_epoch) as u64;
-        tracking::with_run(&mut self.run, |r| {
-            r.log(
-                global,
-                &[
-                    ("epoch", m.epoch as f64),
-                    ("train/loss", m.train_loss),
-                    ("train/acc", m.train_acc),
-                    ("val/loss", m.val_loss),
-                    ("val/acc", m.val_acc),
-                    ("perf/epoch_seconds", m.seconds),
-                    ("perf/samples_per_sec", m.samples_per_sec),
-                ],
-            )
-        });
+        tracking::with_run(&mut self.run, |r| r.log(global, &tracking::epoch_metrics(m)));
         if self.json {
             let line = json!({
                 "epoch": m.epoch,

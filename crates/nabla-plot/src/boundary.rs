@@ -6,6 +6,7 @@ use std::path::Path;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
+use crate::heatmap::{colour_bar, heat_chart, split_for_bar};
 use crate::output::{drawing, encode_gif, render, render_rgb, write_atomic, Figure, Format};
 use crate::PlotError;
 
@@ -143,36 +144,9 @@ impl Figure for Boundary {
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), PlotError> {
         let body = root.titled(&self.title, ("sans-serif", 22)).map_err(drawing)?;
-        let (main, bar) = body.split_horizontally(body.dim_in_pixel().0.saturating_sub(110));
-        let (x0, x1) = self.x_range;
-        let (y0, y1) = self.y_range;
-        let mut chart = ChartBuilder::on(&main)
-            .margin(12)
-            .x_label_area_size(48)
-            .y_label_area_size(56)
-            .build_cartesian_2d(x0..x1, y0..y1)
-            .map_err(drawing)?;
-        chart
-            .configure_mesh()
-            .disable_mesh()
-            .x_desc(self.x_label.as_str())
-            .y_desc(self.y_label.as_str())
-            .label_style(("sans-serif", 13))
-            .axis_desc_style(("sans-serif", 15))
-            .draw()
-            .map_err(drawing)?;
-        let (pw, ph) = chart.plotting_area().dim_in_pixel();
-        let mut buf = Vec::with_capacity(pw as usize * ph as usize * 3);
-        for j in 0..ph {
-            let y = y1 - (f64::from(j) + 0.5) / f64::from(ph) * (y1 - y0);
-            for i in 0..pw {
-                let x = x0 + (f64::from(i) + 0.5) / f64::from(pw) * (x1 - x0);
-                buf.extend_from_slice(&self.color(self.sample(x, y)));
-            }
-        }
-        let heat = BitMapElement::with_owned_buffer((x0, y1), (pw, ph), buf)
-            .ok_or_else(|| PlotError::Draw("heat map buffer of the wrong size".into()))?;
-        chart.draw_series(std::iter::once(heat)).map_err(drawing)?;
+        let (main, bar) = split_for_bar(&body);
+        let labels = (self.x_label.as_str(), self.y_label.as_str());
+        let mut chart = heat_chart(&main, self.x_range, self.y_range, labels, |x, y| self.color(self.sample(x, y)))?;
 
         let mut classes: Vec<usize> = self.points.iter().map(|p| p.class).collect();
         classes.sort_unstable();
@@ -204,41 +178,6 @@ impl Figure for Boundary {
                 .draw()
                 .map_err(drawing)?;
         }
-        self.draw_color_bar(&bar)
-    }
-}
-
-impl Boundary {
-    fn draw_color_bar<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> Result<(), PlotError> {
-        let (lo, hi) = self.value_range;
-        let mut bar = ChartBuilder::on(area)
-            .margin_top(12)
-            .margin_bottom(60)
-            .margin_right(8)
-            .y_label_area_size(70)
-            .build_cartesian_2d(0.0..1.0, lo..hi)
-            .map_err(drawing)?;
-        bar.configure_mesh()
-            .disable_mesh()
-            .disable_x_axis()
-            .y_desc(self.value_label.as_str())
-            .y_labels(6)
-            .label_style(("sans-serif", 12))
-            .axis_desc_style(("sans-serif", 14))
-            .draw()
-            .map_err(drawing)?;
-        let (pw, ph) = bar.plotting_area().dim_in_pixel();
-        let mut buf = Vec::with_capacity(pw as usize * ph as usize * 3);
-        for j in 0..ph {
-            let v = hi - (f64::from(j) + 0.5) / f64::from(ph) * (hi - lo);
-            let c = self.color(v);
-            for _ in 0..pw {
-                buf.extend_from_slice(&c);
-            }
-        }
-        let gradient = BitMapElement::with_owned_buffer((0.0, hi), (pw, ph), buf)
-            .ok_or_else(|| PlotError::Draw("colour bar buffer of the wrong size".into()))?;
-        bar.draw_series(std::iter::once(gradient)).map_err(drawing)?;
-        Ok(())
+        colour_bar(&bar, self.value_range, &self.value_label, None, |v| self.color(v))
     }
 }

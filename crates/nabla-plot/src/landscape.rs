@@ -7,6 +7,7 @@ use std::path::Path;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
+use crate::heatmap::{colour_bar, heat_chart, split_for_bar};
 use crate::lines::{line_figure, LineFigure, Panel, Series};
 use crate::output::{drawing, render, Figure};
 use crate::PlotError;
@@ -213,38 +214,13 @@ impl Figure for LossSurface {
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), PlotError> {
         let body = root.titled(&self.title, ("sans-serif", 20)).map_err(drawing)?;
-        let (main, bar) = body.split_horizontally(body.dim_in_pixel().0.saturating_sub(110));
-        let (x0, x1) = (self.xs[0], self.xs[self.xs.len() - 1]);
-        let (y0, y1) = (self.ys[0], self.ys[self.ys.len() - 1]);
-        let mut chart = ChartBuilder::on(&main)
-            .margin(12)
-            .x_label_area_size(48)
-            .y_label_area_size(56)
-            .build_cartesian_2d(x0..x1, y0..y1)
-            .map_err(drawing)?;
-        chart
-            .configure_mesh()
-            .disable_mesh()
-            .x_desc(self.x_label.as_str())
-            .y_desc(self.y_label.as_str())
-            .label_style(("sans-serif", 13))
-            .axis_desc_style(("sans-serif", 15))
-            .draw()
-            .map_err(drawing)?;
+        let (main, bar) = split_for_bar(&body);
+        let x_range = (self.xs[0], self.xs[self.xs.len() - 1]);
+        let y_range = (self.ys[0], self.ys[self.ys.len() - 1]);
         let (lo, hi) = self.log_range();
-        let colour = |loss: f64| viridis((loss.log10() - lo) / (hi - lo));
-        let (pw, ph) = chart.plotting_area().dim_in_pixel();
-        let mut buf = Vec::with_capacity(pw as usize * ph as usize * 3);
-        for j in 0..ph {
-            let y = y1 - (f64::from(j) + 0.5) / f64::from(ph) * (y1 - y0);
-            for i in 0..pw {
-                let x = x0 + (f64::from(i) + 0.5) / f64::from(pw) * (x1 - x0);
-                buf.extend_from_slice(&colour(self.sample(x, y)));
-            }
-        }
-        let heat = BitMapElement::with_owned_buffer((x0, y1), (pw, ph), buf)
-            .ok_or_else(|| PlotError::Draw("heat map buffer of the wrong size".into()))?;
-        chart.draw_series(std::iter::once(heat)).map_err(drawing)?;
+        let colour = |log_loss: f64| viridis((log_loss - lo) / (hi - lo));
+        let labels = (self.x_label.as_str(), self.y_label.as_str());
+        let mut chart = heat_chart(&main, x_range, y_range, labels, |x, y| colour(self.sample(x, y).log10()))?;
 
         // Contours evenly spaced in log loss, so the basin's floor gets lines as well as its walls.
         for k in 1..=self.levels {
@@ -260,37 +236,8 @@ impl Figure for LossSurface {
             chart.draw_series(std::iter::once(marker)).map_err(drawing)?;
         }
 
-        let mut scale = ChartBuilder::on(&bar)
-            .margin_top(12)
-            .margin_bottom(60)
-            .margin_right(8)
-            .y_label_area_size(70)
-            .build_cartesian_2d(0.0..1.0, lo..hi)
-            .map_err(drawing)?;
-        scale
-            .configure_mesh()
-            .disable_mesh()
-            .disable_x_axis()
-            .y_desc("loss (log scale)")
-            .y_labels(6)
-            // The axis runs over log10(loss); label it with the loss itself.
-            .y_label_formatter(&|v: &f64| format_loss(10f64.powf(*v)))
-            .label_style(("sans-serif", 12))
-            .axis_desc_style(("sans-serif", 14))
-            .draw()
-            .map_err(drawing)?;
-        let (bw, bh) = scale.plotting_area().dim_in_pixel();
-        let mut buf = Vec::with_capacity(bw as usize * bh as usize * 3);
-        for j in 0..bh {
-            let c = viridis(1.0 - (f64::from(j) + 0.5) / f64::from(bh));
-            for _ in 0..bw {
-                buf.extend_from_slice(&c);
-            }
-        }
-        let gradient = BitMapElement::with_owned_buffer((0.0, hi), (bw, bh), buf)
-            .ok_or_else(|| PlotError::Draw("colour bar buffer of the wrong size".into()))?;
-        scale.draw_series(std::iter::once(gradient)).map_err(drawing)?;
-        Ok(())
+        // The bar runs over log10(loss); its ticks are labelled with the loss itself.
+        colour_bar(&bar, (lo, hi), "loss (log scale)", Some(&|v: &f64| format_loss(10f64.powf(*v))), colour)
     }
 }
 

@@ -9,6 +9,7 @@ mod boundary;
 mod confusion;
 pub mod graph;
 mod grid;
+mod heatmap;
 pub mod landscape;
 mod lines;
 mod output;

@@ -9,6 +9,13 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::error::{Error, Result};
+use crate::pool::{for_ranges, SharedMut};
+
+/// Runs an element-wise update of `len` values on the threads [`crate::gemm::set_threads`]
+/// allows (one pass, split into contiguous ranges; the same bits for any thread count).
+fn split(len: usize, f: &(dyn Fn(std::ops::Range<usize>) + Sync)) {
+    for_ranges(crate::gemm::threads(), len, f);
+}
 
 /// An optimiser: updates `params` in place from `grads` with step size `lr`.
 pub trait Optimizer: fmt::Debug + Send {
@@ -150,9 +157,14 @@ impl Optimizer for Sgd {
     fn step(&mut self, params: &mut [f32], grads: &[f32], lr: f32) {
         assert_eq!(params.len(), grads.len(), "sgd: params and grads differ in length");
         let wd = self.weight_decay;
-        for (p, &g) in params.iter_mut().zip(grads) {
-            *p -= lr * (g + wd * *p);
-        }
+        let shared = SharedMut::new(params);
+        split(grads.len(), &|r| {
+            // SAFETY: `split` gives each task its own range.
+            let params = unsafe { shared.range(r.clone()) };
+            for (p, &g) in params.iter_mut().zip(&grads[r]) {
+                *p -= lr * (g + wd * *p);
+            }
+        });
         self.steps += 1;
     }
 
@@ -189,7 +201,6 @@ impl Optimizer for Momentum {
         let (mu, wd) = (self.momentum, self.weight_decay);
         // The first step starts the velocity at the gradient itself, as PyTorch does.
         let (first, nesterov) = (self.steps == 0, self.nesterov);
-        let all = params.iter_mut().zip(grads).zip(self.velocity.iter_mut());
         // One pass per step; the two flags are the same for every element, so each
         // combination gets its own branch-free (vectorised) loop.
         let step = |p: &mut f32, g: f32, v: &mut f32, first: bool, nesterov: bool| {
@@ -198,12 +209,18 @@ impl Optimizer for Momentum {
             let update = if nesterov { g + mu * *v } else { *v };
             *p -= lr * update;
         };
-        match (first, nesterov) {
-            (true, true) => all.for_each(|((p, &g), v)| step(p, g, v, true, true)),
-            (true, false) => all.for_each(|((p, &g), v)| step(p, g, v, true, false)),
-            (false, true) => all.for_each(|((p, &g), v)| step(p, g, v, false, true)),
-            (false, false) => all.for_each(|((p, &g), v)| step(p, g, v, false, false)),
-        }
+        let (params, velocity) = (SharedMut::new(params), SharedMut::new(&mut self.velocity));
+        split(grads.len(), &|r| {
+            // SAFETY: `split` gives each task its own range.
+            let (params, velocity) = unsafe { (params.range(r.clone()), velocity.range(r.clone())) };
+            let all = params.iter_mut().zip(&grads[r]).zip(velocity.iter_mut());
+            match (first, nesterov) {
+                (true, true) => all.for_each(|((p, &g), v)| step(p, g, v, true, true)),
+                (true, false) => all.for_each(|((p, &g), v)| step(p, g, v, true, false)),
+                (false, true) => all.for_each(|((p, &g), v)| step(p, g, v, false, true)),
+                (false, false) => all.for_each(|((p, &g), v)| step(p, g, v, false, false)),
+            }
+        });
         self.steps += 1;
     }
 
@@ -259,20 +276,25 @@ impl Optimizer for Adam {
             *v = b2 * *v + (1.0 - b2) * g * g;
             *p -= step_size * *m / (v.sqrt() * inv_sqrt_c2 + eps);
         };
-        let state = self.m.iter_mut().zip(self.v.iter_mut());
-        let all = params.iter_mut().zip(grads).zip(state);
-        if self.decoupled {
-            let decay = 1.0 - lr * wd;
-            for ((p, &g), (m, v)) in all {
-                *p *= decay;
-                update(p, g, m, v);
+        let decoupled = self.decoupled;
+        let (params, m, v) = (SharedMut::new(params), SharedMut::new(&mut self.m), SharedMut::new(&mut self.v));
+        split(grads.len(), &|r| {
+            // SAFETY: `split` gives each task its own range.
+            let (params, m, v) = unsafe { (params.range(r.clone()), m.range(r.clone()), v.range(r.clone())) };
+            let all = params.iter_mut().zip(&grads[r]).zip(m.iter_mut().zip(v.iter_mut()));
+            if decoupled {
+                let decay = 1.0 - lr * wd;
+                for ((p, &g), (m, v)) in all {
+                    *p *= decay;
+                    update(p, g, m, v);
+                }
+            } else {
+                for ((p, &g), (m, v)) in all {
+                    let g = g + wd * *p;
+                    update(p, g, m, v);
+                }
             }
-        } else {
-            for ((p, &g), (m, v)) in all {
-                let g = g + wd * *p;
-                update(p, g, m, v);
-            }
-        }
+        });
     }
 
     fn state(&self) -> Vec<(&'static str, &[f32])> {
@@ -338,6 +360,40 @@ mod tests {
         // Adam's first step is lr·sign(g) (bias-corrected m/√v = ±1).
         let p = run(OptimizerKind::Adam, 0.0, 1);
         assert!((p[0] - 0.1).abs() < 1e-6 && (p[1] + 0.1).abs() < 1e-6, "{p:?}");
+    }
+
+    #[test]
+    fn split_across_threads_gives_the_same_bits() {
+        // Long enough that `split` uses several threads; an odd length leaves a short last range.
+        let n = 100_003;
+        let run = |kind: OptimizerKind, threads: usize| {
+            crate::gemm::set_threads(threads);
+            let mut rng = crate::rng::Rng::new(7);
+            let mut p: Vec<f32> = (0..n).map(|_| rng.uniform_f32(-1.0, 1.0)).collect();
+            let mut opt = OptimizerConfig { kind, weight_decay: 0.01, ..OptimizerConfig::default() }.build(n);
+            for step in 0..3 {
+                let g: Vec<f32> =
+                    p.iter().enumerate().map(|(i, &x)| x * 0.5 - (i % 7) as f32 * 0.1 + step as f32).collect();
+                opt.step(&mut p, &g, 0.05);
+            }
+            crate::gemm::set_threads(1);
+            p
+        };
+        for kind in [
+            OptimizerKind::Sgd,
+            OptimizerKind::Momentum,
+            OptimizerKind::Nesterov,
+            OptimizerKind::Adam,
+            OptimizerKind::AdamW,
+        ] {
+            let one = run(kind, 1);
+            let three = run(kind, 3);
+            assert!(one.iter().zip(&three).all(|(a, b)| a.to_bits() == b.to_bits()), "{kind:?}");
+            // Every element moved, the last range's included.
+            let mut rng = crate::rng::Rng::new(7);
+            let start: Vec<f32> = (0..n).map(|_| rng.uniform_f32(-1.0, 1.0)).collect();
+            assert!(one.iter().zip(&start).all(|(a, b)| a != b), "{kind:?}");
+        }
     }
 
     #[test]

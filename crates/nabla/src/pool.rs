@@ -121,6 +121,61 @@ pub fn run(tasks: usize, f: &(dyn Fn(usize) + Sync)) {
     assert!(!panicked, "a task on a nabla pool worker panicked");
 }
 
+/// Values per task below which an element-wise pass stays on one thread: waking a worker
+/// costs a few microseconds, about what one core takes for this many updates.
+pub const ELEMENTWISE_MIN_PER_TASK: usize = 1 << 15;
+
+/// Runs `f` over `0..len` split into at most `tasks` contiguous ranges, one per thread of the
+/// pool, each (but the last) a multiple of 16 values so that two threads never write the
+/// same 64-byte cache line. Small passes (under [`ELEMENTWISE_MIN_PER_TASK`] values a task)
+/// run on the calling thread as one range.
+///
+/// Element-wise kernels do the same arithmetic on each element whichever range holds it, so
+/// their results do not depend on `tasks`.
+pub fn for_ranges(tasks: usize, len: usize, f: &(dyn Fn(std::ops::Range<usize>) + Sync)) {
+    const LINE: usize = 16;
+    let tasks = tasks.min(len / ELEMENTWISE_MIN_PER_TASK).max(1);
+    if tasks == 1 {
+        f(0..len);
+        return;
+    }
+    let chunk = len.div_ceil(tasks).div_ceil(LINE) * LINE;
+    run(len.div_ceil(chunk), &|t| f(t * chunk..((t + 1) * chunk).min(len)));
+}
+
+/// A `&mut [f32]` that the tasks of one [`for_ranges`] call share, each taking the disjoint
+/// sub-slice of its own range.
+pub struct SharedMut<'a> {
+    ptr: *mut f32,
+    len: usize,
+    _borrow: std::marker::PhantomData<&'a mut [f32]>,
+}
+
+// SAFETY: a `SharedMut` only hands out sub-slices through `range`, whose contract makes the
+// callers' ranges disjoint; the borrow it was made from is exclusive for 'a.
+unsafe impl Send for SharedMut<'_> {}
+// SAFETY: as for `Send`.
+unsafe impl Sync for SharedMut<'_> {}
+
+impl<'a> SharedMut<'a> {
+    /// Shares `slice` for the duration of its borrow.
+    pub fn new(slice: &'a mut [f32]) -> Self {
+        Self { ptr: slice.as_mut_ptr(), len: slice.len(), _borrow: std::marker::PhantomData }
+    }
+
+    /// The elements of `range`.
+    ///
+    /// # Safety
+    /// No two calls that are alive at the same time may have overlapping ranges (in
+    /// [`for_ranges`], call it once per task with that task's range).
+    #[allow(clippy::mut_from_ref)]
+    pub unsafe fn range(&self, range: std::ops::Range<usize>) -> &mut [f32] {
+        assert!(range.start <= range.end && range.end <= self.len, "range outside the shared slice");
+        // SAFETY: in bounds by the assert; exclusive by the caller's contract.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.add(range.start), range.len()) }
+    }
+}
+
 /// Worker `id`: runs task `id + 1` of every job that has one, then sleeps until the next.
 fn worker(id: usize, mut seen: u64) {
     let pool = pool();
@@ -170,6 +225,37 @@ mod tests {
                 assert!(name == &format!("nabla-pool-{}", i - 1) || name == &names[0], "task {i} ran on {name}");
             }
         }
+    }
+
+    #[test]
+    fn ranges_cover_everything_once_in_line_multiples() {
+        for (tasks, len) in [(1, 10), (2, 10), (2, 1 << 16), (3, (1 << 17) + 5), (7, 3 << 15)] {
+            let hits: Vec<AtomicUsize> = (0..len).map(|_| AtomicUsize::new(0)).collect();
+            let starts = Mutex::new(Vec::new());
+            for_ranges(tasks, len, &|r| {
+                starts.lock().unwrap().push(r.start);
+                r.for_each(|i| {
+                    hits[i].fetch_add(1, Ordering::Relaxed);
+                });
+            });
+            assert!(hits.iter().all(|h| h.load(Ordering::Relaxed) == 1), "{tasks} tasks over {len}");
+            let starts = starts.into_inner().unwrap();
+            assert!(starts.iter().all(|s| s % 16 == 0), "{starts:?}");
+            let expected =
+                if len / ELEMENTWISE_MIN_PER_TASK >= 2 { tasks.min(len / ELEMENTWISE_MIN_PER_TASK) } else { 1 };
+            assert_eq!(starts.len(), expected, "{tasks} tasks over {len}");
+        }
+    }
+
+    #[test]
+    fn shared_slices_write_disjoint_ranges() {
+        let mut data = vec![0.0f32; 1 << 17];
+        let shared = SharedMut::new(&mut data);
+        // SAFETY: each task takes only its own range.
+        for_ranges(2, 1 << 17, &|r| {
+            unsafe { shared.range(r.clone()) }.iter_mut().zip(r).for_each(|(x, i)| *x = i as f32)
+        });
+        assert!(data.iter().enumerate().all(|(i, &x)| x == i as f32));
     }
 
     #[test]

@@ -51,7 +51,9 @@ PYO3_PYTHON="$python" PYO3_BUILD_EXTENSION_MODULE=1 \
     cargo clippy -p nabla-py --features python --all-targets --locked -- -D warnings
 
 log "building nabla (for the tests' \`nabla runs show\`)"
-cargo build -p nabla-cli --locked
+# The test profile: after `cargo test --workspace` (CI's step before this one) this finds the
+# binary and every dependency built already, instead of a second full build in the dev profile.
+cargo build -p nabla-cli --locked --profile test
 NABLA_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/nabla"
 case "$NABLA_BIN" in
     /*) ;;
@@ -60,7 +62,7 @@ esac
 export NABLA_BIN
 
 log "maturin develop"
-(cd crates/nabla-py && VIRTUAL_ENV="$venv" PATH="$venv/bin:$PATH" maturin develop --locked --quiet)
+(cd crates/nabla-py && VIRTUAL_ENV="$venv" PATH="$venv/bin:$PATH" maturin develop --locked --quiet --profile test)
 
 log "pytest"
 report="$(mktemp "${TMPDIR:-/tmp}/nabla-pytest.XXXXXX.xml")"

@@ -214,6 +214,9 @@ impl Store {
             for (name, step, value, wall) in points {
                 insert.execute(params![ids[name.as_str()], step, value, wall])?;
             }
+            for &metric in ids.values() {
+                crate::blocks::rebuild_metric(tx, metric)?;
+            }
             for a in &e.artifacts {
                 let a = &a.record;
                 tx.execute(

@@ -19,11 +19,14 @@
 //! its heartbeat is older than [`crash_threshold`] (decided when reading; nothing is written).
 //!
 //! The reading API ([`Store::runs`], [`Store::run`], [`Store::metrics`], [`Store::history`],
-//! [`Store::history_after`], [`Store::artifacts`]) serves `nabla runs` and the dashboard;
+//! [`Store::history_after`], [`Store::point_blocks`], [`Store::artifacts`]) serves `nabla runs`
+//! and the dashboard (the writer keeps 64-point block summaries of every metric beside its
+//! points, so a long metric is downsampled without reading it);
 //! [`Store::export_run`], [`Store::import_runs`], [`Store::delete_run`] and [`Store::gc`]
 //! maintain the store. The library never prints.
 
 mod artifacts;
+mod blocks;
 mod error;
 mod export;
 mod filter;
@@ -38,6 +41,7 @@ mod store;
 mod writer;
 
 pub use artifacts::GcReport;
+pub use blocks::{PointBlock, BLOCK_POINTS};
 pub use error::{Result, TrackError};
 pub use filter::{CompareOp, Filter, SortKey};
 pub use id::RUN_ID_LEN;

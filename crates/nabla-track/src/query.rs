@@ -314,8 +314,56 @@ impl Store {
             .ok_or(TrackError::UnknownRun(id))
     }
 
-    /// A run's metrics, by name, with point counts and last values.
+    /// A run's metrics, by name, with point counts and last values. Read from the block
+    /// summaries (a few rows per thousand points) where the store keeps them.
     pub fn metrics(&self, run_id: &str) -> Result<Vec<MetricSummary>> {
+        if self.has_point_blocks() {
+            if let Some(metrics) = self.metrics_from_blocks(run_id)? {
+                return Ok(metrics);
+            }
+        }
+        self.metrics_from_points(run_id)
+    }
+
+    /// [`Store::metrics`] from the blocks; `None` if some metric's blocks end before its
+    /// points (written by a nabla from before the blocks while this one migrated the store).
+    fn metrics_from_blocks(&self, run_id: &str) -> Result<Option<Vec<MetricSummary>>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT m.name, sum(b.count), min(b.first_step), max(b.last_step), min(b.min_value), max(b.max_value),
+                        (SELECT last_value FROM point_blocks WHERE metric_id = m.id ORDER BY block DESC LIMIT 1),
+                        (SELECT step FROM points WHERE metric_id = m.id ORDER BY step DESC LIMIT 1)
+                 FROM metrics m LEFT JOIN point_blocks b ON b.metric_id = m.id
+                 WHERE m.run_id = ?1 GROUP BY m.id ORDER BY m.name",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![run_id], |row| {
+                let points: Option<i64> = row.get(1)?;
+                let last_step: Option<i64> = row.get(3)?;
+                let last_point: Option<i64> = row.get(7)?;
+                let summary = MetricSummary {
+                    name: row.get(0)?,
+                    points: points.and_then(|n| u64::try_from(n).ok()).unwrap_or(0),
+                    first_step: row.get::<_, Option<i64>>(2)?.map(to_step),
+                    last_step: last_step.map(to_step),
+                    last_value: last_step
+                        .map(|_| row.get::<_, Option<f64>>(6))
+                        .transpose()?
+                        .map(|v| v.unwrap_or(f64::NAN)),
+                    min: row.get(4)?,
+                    max: row.get(5)?,
+                };
+                Ok((last_step == last_point).then_some(summary))
+            })
+            .map_err(|e| self.err(e))?;
+        let all: Vec<Option<MetricSummary>> = rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))?;
+        Ok(all.into_iter().collect())
+    }
+
+    /// [`Store::metrics`] from the points (for stores without blocks).
+    fn metrics_from_points(&self, run_id: &str) -> Result<Vec<MetricSummary>> {
         let mut stmt = self
             .conn
             .prepare_cached(
@@ -373,7 +421,7 @@ impl Store {
         rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))
     }
 
-    fn metric_row(&self, run_id: &str, metric: &str) -> Result<i64> {
+    pub(crate) fn metric_row(&self, run_id: &str, metric: &str) -> Result<i64> {
         self.conn
             .query_row("SELECT id FROM metrics WHERE run_id = ?1 AND name = ?2", params![run_id, metric], |r| r.get(0))
             .optional()
@@ -456,6 +504,10 @@ impl Store {
         self.write(|tx| {
             let points = tx.execute(
                 "DELETE FROM points WHERE metric_id IN (SELECT id FROM metrics WHERE run_id = ?1)",
+                params![id],
+            )?;
+            tx.execute(
+                "DELETE FROM point_blocks WHERE metric_id IN (SELECT id FROM metrics WHERE run_id = ?1)",
                 params![id],
             )?;
             tx.execute("DELETE FROM metrics WHERE run_id = ?1", params![id])?;

@@ -30,7 +30,7 @@ const RETRY_FOR: Duration = Duration::from_secs(120);
 
 /// `MIGRATIONS[v]` takes a store from schema version `v` to `v + 1`. Append only: a released
 /// migration is never edited.
-const MIGRATIONS: &[&str] = &[
+pub(crate) const MIGRATIONS: &[&str] = &[
     // 0 -> 1: the first schema.
     "CREATE TABLE runs (
         id TEXT PRIMARY KEY NOT NULL,
@@ -79,7 +79,13 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX artifacts_by_run ON artifacts (run_id);
     CREATE INDEX artifacts_by_sha ON artifacts (sha256);",
+    // 1 -> 2: block summaries of the points (crate::blocks), filled from the points already
+    // there by `blocks::backfill` in the same transaction.
+    crate::blocks::CREATE_TABLE,
 ];
+
+/// The first schema version with the `point_blocks` table.
+pub(crate) const POINT_BLOCKS_VERSION: i64 = 2;
 
 /// The tracking directory: `explicit` (a `--tracking-dir` flag), else `$NABLA_HOME/tracking`,
 /// else `<user data dir>/nabla/tracking` (`~/.local/share/nabla/tracking` on Linux,
@@ -118,6 +124,9 @@ pub struct Store {
     dir: PathBuf,
     db: PathBuf,
     pub(crate) conn: Connection,
+    /// The schema version of the open database: [`SCHEMA_VERSION`], or older for a store
+    /// that was opened read-only and could not be upgraded.
+    pub(crate) version: i64,
 }
 
 impl AsRef<Path> for Store {
@@ -153,13 +162,28 @@ impl Store {
         if found < SCHEMA_VERSION {
             migrate(&mut conn, &db)?;
         }
-        Ok(Store { dir, db, conn })
+        Ok(Store { dir, db, conn, version: SCHEMA_VERSION })
     }
 
     /// Opens an existing store for reading only. A store that does not exist yet is
-    /// [`TrackError::NoStore`]; an older schema is upgraded first (which needs write access).
+    /// [`TrackError::NoStore`]; an older schema is upgraded first. A store of schema 1 whose
+    /// files cannot be written is opened as it is: everything reads the same, only without
+    /// the block summaries ([`Store::has_point_blocks`]), so long histories read every point.
     pub fn open_read_only(dir: impl AsRef<Path>) -> Result<Store> {
-        let dir = dir.as_ref().to_path_buf();
+        Store::open_read_only_upgrading(dir.as_ref(), true)
+    }
+
+    /// Opens an existing store for reading and never writes to it, not even to upgrade an older
+    /// schema: a store of schema 1 is read as it is, without block summaries. For looking at a
+    /// store that must stay exactly as it was found (a backup, another version's store).
+    pub fn open_read_only_as_is(dir: impl AsRef<Path>) -> Result<Store> {
+        Store::open_read_only_upgrading(dir.as_ref(), false)
+    }
+
+    /// [`Store::open_read_only`], with the upgrade of an older schema left out when `upgrade`
+    /// is false.
+    fn open_read_only_upgrading(dir: &Path, upgrade: bool) -> Result<Store> {
+        let dir = dir.to_path_buf();
         let db = dir.join(DB_FILE);
         if !db.is_file() {
             return Err(TrackError::NoStore { dir, file: DB_FILE });
@@ -168,11 +192,24 @@ impl Store {
         let found = user_version(&conn, &db)?;
         check_not_newer(&db, found)?;
         if found < SCHEMA_VERSION {
-            drop(conn);
-            drop(Store::open(&dir)?);
-            return Store::open_read_only(dir);
+            if upgrade {
+                match Store::open(&dir) {
+                    Ok(upgraded) => {
+                        drop(upgraded);
+                        return Store::open_read_only_upgrading(&dir, false);
+                    }
+                    // Schema 1 has every table but the block summaries: read it as it is.
+                    Err(TrackError::ReadOnly { .. } | TrackError::Io { .. }) if found >= 1 => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            if found < 1 {
+                // An empty database file: nothing was ever recorded in it.
+                return Err(TrackError::NoStore { dir, file: DB_FILE });
+            }
+            return Ok(Store { dir, db, conn, version: found });
         }
-        Ok(Store { dir, db, conn })
+        Ok(Store { dir, db, conn, version: SCHEMA_VERSION })
     }
 
     /// The tracking directory.
@@ -243,8 +280,11 @@ fn migrate(conn: &mut Connection, db: &Path) -> Result<()> {
         if found >= SCHEMA_VERSION {
             return Ok(found);
         }
-        for sql in &MIGRATIONS[usize::try_from(found).unwrap_or(0)..] {
+        for (from, sql) in MIGRATIONS.iter().enumerate().skip(usize::try_from(found).unwrap_or(0)) {
             tx.execute_batch(sql)?;
+            if from as i64 + 1 == POINT_BLOCKS_VERSION {
+                crate::blocks::backfill(tx)?;
+            }
         }
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         Ok(found)

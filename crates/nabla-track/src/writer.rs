@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use rusqlite::{params, Connection};
 use serde_json::{Map, Value};
 
+use crate::blocks::{self, OpenBlock};
 use crate::error::Result;
 use crate::queue::Queue;
 use crate::status::EndStatus;
@@ -61,6 +62,8 @@ pub(crate) struct Writer {
     config: WriterConfig,
     /// Local metric id -> row id in `metrics`.
     metric_rows: Vec<i64>,
+    /// Local metric id -> its last block summary (see `crate::blocks`).
+    open_blocks: Vec<OpenBlock>,
     new_metrics: Vec<(u32, String)>,
     points: Vec<(u32, i64, f64, f64)>,
     summary: Map<String, Value>,
@@ -83,6 +86,7 @@ impl Writer {
             run_id,
             config,
             metric_rows: Vec::new(),
+            open_blocks: Vec::new(),
             new_metrics: Vec::new(),
             points: Vec::with_capacity(config.batch_points),
             summary: Map::new(),
@@ -158,7 +162,17 @@ impl Writer {
     fn commit(&mut self, end: Option<EndStatus>) -> Result<()> {
         let now = now_secs();
         let Writer {
-            conn, db, ref run_id, metric_rows, new_metrics, points, summary, summary_dirty, artifacts, ..
+            conn,
+            db,
+            ref run_id,
+            metric_rows,
+            open_blocks,
+            new_metrics,
+            points,
+            summary,
+            summary_dirty,
+            artifacts,
+            ..
         } = self;
         write_tx(conn, db, |tx| {
             for (id, name) in new_metrics.iter() {
@@ -170,13 +184,17 @@ impl Writer {
                 let slot = *id as usize;
                 if metric_rows.len() <= slot {
                     metric_rows.resize(slot + 1, -1);
+                    open_blocks.resize(slot + 1, OpenBlock::default());
                 }
                 metric_rows[slot] = row;
+                // Empty for a new metric; a metric that already has points is appended to.
+                open_blocks[slot] = OpenBlock { block: blocks::last_block(tx, row)?, dirty: false };
             }
             // Points are clustered by (metric, step): inserting a batch in that order writes
             // each metric's rows into neighbouring pages instead of hopping between metrics.
             points.sort_unstable_by_key(|&(metric, step, _, _)| (metric, step));
             insert_points(tx, metric_rows, points)?;
+            blocks::record(tx, metric_rows, open_blocks, points)?;
             if *summary_dirty {
                 let text = Value::Object(summary.clone()).to_string();
                 tx.prepare_cached("UPDATE runs SET summary = ?1 WHERE id = ?2")?.execute(params![text, run_id])?;

@@ -23,6 +23,7 @@ pub mod mlp;
 pub mod optim;
 pub mod perceptron;
 pub mod pool;
+pub mod quant;
 pub mod regularizer;
 pub mod rng;
 pub mod softmax;

@@ -1,0 +1,549 @@
+//! Quantised inference: a trained [`Mlp`] with int8 or bf16 weights, and the kernels that
+//! run it.
+//!
+//! **int8.** Weights are quantised symmetrically per output channel, `w[j, k] ≈ s_j · q[j, k]`
+//! with `q` in `−127..=127` and `s_j = max_k |w[j, k]| / 127`. The input of every layer is
+//! quantised per row (per example) when the layer runs, onto 7 bits: `x[i, k] ≈ t_i · (u[i, k]
+//! − z_i)` with `u` in `0..=127`, the row's range `[lo, hi]` (widened to hold 0) spread over
+//! the 128 levels, `t_i = (hi − lo) / 127`, and the zero point `z_i = round(−lo / t_i)`.
+//! Pixels and ReLU outputs are ≥ 0, so for them `z_i = 0`. Then
+//!
+//! ```text
+//! y[i, j] = Σ_k x[i, k] w[j, k] + b_j  ≈  t_i · s_j · (Σ_k u[i, k] q[j, k] − z_i · Σ_k q[j, k]) + b_j
+//! ```
+//!
+//! The sum of products is exact in i32 (784 · 127 · 127 < 2³¹), and the column sums `Σ_k q`
+//! are computed once when the weights are packed. Why 7-bit activations and not 8: AVX2's
+//! `vpmaddubsw` multiplies u8 by i8 and adds adjacent pairs into a saturating i16, and
+//! 2 · 127 · 127 = 32,258 fits where 2 · 255 · 127 would not. The dequantisation, the bias and
+//! the activation are one pass as each tile of sums is written back.
+//!
+//! **bf16.** Weights are rounded to bfloat16 (the top 16 bits of an f32, round to nearest
+//! even): half the bytes of f32 in the file. Without AVX-512-BF16 there is nothing faster to
+//! compute with, so they are widened back to f32 once, when the model is built, and run by
+//! the f32 [`Mlp`] forward pass (biases stay f32).
+//!
+//! [`reference`] holds the quantised layer as three plain loops; the packed kernels (AVX2,
+//! chosen at run time, and a portable one) are tested against it for equal bits.
+
+#[cfg(target_arch = "x86_64")]
+mod avx2;
+mod int8;
+mod portable;
+pub mod reference;
+
+use std::fmt;
+
+use crate::error::{Error, Result};
+use crate::matrix::{MatRef, Matrix};
+use crate::mlp::{Mlp, MlpSpec, Workspace};
+
+use int8::{pack_row, sliver_bytes, Epilogue, PackedWeights, RowScale, MR};
+pub use int8::{ACT_MAX, W_MAX};
+
+/// The number format of a quantised model's weights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precision {
+    /// 8-bit integers, a scale per output channel; activations quantised to 7 bits per row.
+    Int8,
+    /// bfloat16 weights (f32 compute).
+    Bf16,
+}
+
+impl fmt::Display for Precision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Precision::Int8 => "int8",
+            Precision::Bf16 => "bf16",
+        })
+    }
+}
+
+impl std::str::FromStr for Precision {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "int8" | "i8" => Ok(Precision::Int8),
+            "bf16" | "bfloat16" => Ok(Precision::Bf16),
+            _ => Err(Error::Parse { what: "precision", input: s.to_string(), reason: "expected int8 or bf16".into() }),
+        }
+    }
+}
+
+/// `x` rounded to bfloat16, to nearest with ties to even; NaN stays a (quiet) NaN.
+pub fn f32_to_bf16(x: f32) -> u16 {
+    let bits = x.to_bits();
+    if x.is_nan() {
+        return ((bits >> 16) as u16) | 0x0040;
+    }
+    // Adding 0x7FFF plus the lowest kept bit rounds the dropped half to nearest, ties to even.
+    let rounded = bits + 0x7FFF + ((bits >> 16) & 1);
+    (rounded >> 16) as u16
+}
+
+/// The f32 value of a bfloat16 (exact).
+pub fn bf16_to_f32(b: u16) -> f32 {
+    f32::from_bits(u32::from(b) << 16)
+}
+
+/// Symmetric per-row (per output channel) int8 quantisation of `w: [n, k]`: the values and
+/// each row's scale `max |w| / 127` (1 for an all-zero row).
+pub fn quantize_weights(w: &[f32], n: usize, k: usize) -> (Vec<i8>, Vec<f32>) {
+    assert_eq!(w.len(), n * k, "weights are not n × k");
+    let mut q = Vec::with_capacity(n * k);
+    let mut scales = Vec::with_capacity(n);
+    for row in w.chunks_exact(k.max(1)).take(n) {
+        let max = row.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        let scale = if max > 0.0 && max.is_finite() { max / W_MAX as f32 } else { 1.0 };
+        q.extend(row.iter().map(|&v| (v / scale).round().clamp(-W_MAX as f32, W_MAX as f32) as i8));
+        scales.push(scale);
+    }
+    if k == 0 {
+        scales.resize(n, 1.0);
+    }
+    (q, scales)
+}
+
+/// One dense layer with int8 weights: `q: [out, in]`, per-output scales and an f32 bias,
+/// and the same weights packed for the kernel.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Int8Linear {
+    inputs: usize,
+    outputs: usize,
+    weight: Vec<i8>,
+    scale: Vec<f32>,
+    bias: Vec<f32>,
+    packed: PackedWeights,
+}
+
+impl Int8Linear {
+    /// A layer from its parts: `weight: [outputs, inputs]` in `−127..=127`, `scale: [outputs]`
+    /// (finite, > 0), `bias: [outputs]`. The error names the part that does not fit.
+    pub fn new(inputs: usize, outputs: usize, weight: Vec<i8>, scale: Vec<f32>, bias: Vec<f32>) -> Result<Self> {
+        if weight.len() != inputs * outputs {
+            return Err(Error::Length { what: "int8 weight", expected: inputs * outputs, got: weight.len() });
+        }
+        if scale.len() != outputs {
+            return Err(Error::Length { what: "weight scale", expected: outputs, got: scale.len() });
+        }
+        if bias.len() != outputs {
+            return Err(Error::Length { what: "bias", expected: outputs, got: bias.len() });
+        }
+        if let Some(&v) = weight.iter().find(|&&v| i32::from(v).abs() > W_MAX) {
+            return Err(Error::Invalid {
+                name: "int8 weight",
+                value: v.to_string(),
+                reason: format!("quantised weights lie in −{W_MAX}..={W_MAX}"),
+            });
+        }
+        if let Some(&s) = scale.iter().find(|s| !(s.is_finite() && **s > 0.0)) {
+            return Err(Error::Invalid {
+                name: "weight scale",
+                value: s.to_string(),
+                reason: "must be finite and > 0".into(),
+            });
+        }
+        let packed = PackedWeights::new(&weight, outputs, inputs);
+        Ok(Self { inputs, outputs, weight, scale, bias, packed })
+    }
+
+    /// Quantises an f32 layer: `w: [outputs, inputs]`, `b: [outputs]`.
+    pub fn quantize(w: MatRef<'_>, b: &[f32]) -> Self {
+        let (outputs, inputs) = w.shape();
+        let dense = w.to_matrix();
+        let (q, scale) = quantize_weights(dense.as_slice(), outputs, inputs);
+        Self::new(inputs, outputs, q, scale, b.to_vec()).expect("quantize_weights gives valid parts")
+    }
+
+    /// Input width.
+    pub fn inputs(&self) -> usize {
+        self.inputs
+    }
+
+    /// Output width.
+    pub fn outputs(&self) -> usize {
+        self.outputs
+    }
+
+    /// The int8 weights, `[outputs, inputs]`.
+    pub fn weight(&self) -> &[i8] {
+        &self.weight
+    }
+
+    /// The per-output scales.
+    pub fn scale(&self) -> &[f32] {
+        &self.scale
+    }
+
+    /// The bias.
+    pub fn bias(&self) -> &[f32] {
+        &self.bias
+    }
+
+    /// The weights as f32 (`q · s`), `[outputs, inputs]`.
+    pub fn dequantized_weight(&self) -> Vec<f32> {
+        let k = self.inputs.max(1);
+        self.weight.iter().enumerate().map(|(i, &q)| f32::from(q) * self.scale[i / k]).collect()
+    }
+}
+
+/// One dense layer with bfloat16 weights `[out, in]` and an f32 bias.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bf16Linear {
+    inputs: usize,
+    outputs: usize,
+    weight: Vec<u16>,
+    bias: Vec<f32>,
+}
+
+impl Bf16Linear {
+    /// A layer from its parts: `weight: [outputs, inputs]` (bf16 bits), `bias: [outputs]`.
+    pub fn new(inputs: usize, outputs: usize, weight: Vec<u16>, bias: Vec<f32>) -> Result<Self> {
+        if weight.len() != inputs * outputs {
+            return Err(Error::Length { what: "bf16 weight", expected: inputs * outputs, got: weight.len() });
+        }
+        if bias.len() != outputs {
+            return Err(Error::Length { what: "bias", expected: outputs, got: bias.len() });
+        }
+        Ok(Self { inputs, outputs, weight, bias })
+    }
+
+    /// Input width.
+    pub fn inputs(&self) -> usize {
+        self.inputs
+    }
+
+    /// Output width.
+    pub fn outputs(&self) -> usize {
+        self.outputs
+    }
+
+    /// The weights' bf16 bits, `[outputs, inputs]`.
+    pub fn weight(&self) -> &[u16] {
+        &self.weight
+    }
+
+    /// The bias.
+    pub fn bias(&self) -> &[f32] {
+        &self.bias
+    }
+}
+
+/// The layers of a quantised model.
+#[derive(Debug, Clone, PartialEq)]
+enum Layers {
+    Int8(Vec<Int8Linear>),
+    /// The bf16 layers and the f32 network they widen to (what runs).
+    Bf16(Vec<Bf16Linear>, Mlp),
+}
+
+/// An MLP with quantised weights, for inference.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QuantizedMlp {
+    spec: MlpSpec,
+    layers: Layers,
+}
+
+impl QuantizedMlp {
+    /// Quantises a trained network.
+    pub fn quantize(mlp: &Mlp, precision: Precision) -> Self {
+        let spec = mlp.spec().clone();
+        let count = mlp.layers().len();
+        let layers = match precision {
+            Precision::Int8 => Layers::Int8(
+                (0..count)
+                    .map(|l| {
+                        let (w, b) = mlp.layer(l);
+                        Int8Linear::quantize(w, b)
+                    })
+                    .collect(),
+            ),
+            Precision::Bf16 => {
+                let bf16: Vec<Bf16Linear> = (0..count)
+                    .map(|l| {
+                        let (w, b) = mlp.layer(l);
+                        let bits = w.to_matrix().as_slice().iter().map(|&v| f32_to_bf16(v)).collect();
+                        Bf16Linear::new(w.cols(), w.rows(), bits, b.to_vec()).expect("shapes of the source layer")
+                    })
+                    .collect();
+                let widened = widen(&spec, &bf16).expect("shapes of the source network");
+                Layers::Bf16(bf16, widened)
+            }
+        };
+        Self { spec, layers }
+    }
+
+    /// A model from int8 layers, which must chain `spec`'s widths.
+    pub fn from_int8(spec: MlpSpec, layers: Vec<Int8Linear>) -> Result<Self> {
+        check_widths(&spec, layers.iter().map(|l| (l.inputs, l.outputs)))?;
+        Ok(Self { spec, layers: Layers::Int8(layers) })
+    }
+
+    /// A model from bf16 layers, which must chain `spec`'s widths.
+    pub fn from_bf16(spec: MlpSpec, layers: Vec<Bf16Linear>) -> Result<Self> {
+        check_widths(&spec, layers.iter().map(|l| (l.inputs, l.outputs)))?;
+        let widened = widen(&spec, &layers)?;
+        Ok(Self { spec, layers: Layers::Bf16(layers, widened) })
+    }
+
+    /// The architecture.
+    pub fn spec(&self) -> &MlpSpec {
+        &self.spec
+    }
+
+    /// The weights' number format.
+    pub fn precision(&self) -> Precision {
+        match self.layers {
+            Layers::Int8(_) => Precision::Int8,
+            Layers::Bf16(..) => Precision::Bf16,
+        }
+    }
+
+    /// The int8 layers (`None` for a bf16 model).
+    pub fn int8_layers(&self) -> Option<&[Int8Linear]> {
+        match &self.layers {
+            Layers::Int8(l) => Some(l),
+            Layers::Bf16(..) => None,
+        }
+    }
+
+    /// The bf16 layers (`None` for an int8 model).
+    pub fn bf16_layers(&self) -> Option<&[Bf16Linear]> {
+        match &self.layers {
+            Layers::Bf16(l, _) => Some(l),
+            Layers::Int8(_) => None,
+        }
+    }
+
+    /// Bytes of weights and scales as stored (biases excluded).
+    pub fn weight_bytes(&self) -> usize {
+        match &self.layers {
+            Layers::Int8(l) => l.iter().map(|l| l.weight.len() + 4 * l.scale.len()).sum(),
+            Layers::Bf16(l, _) => l.iter().map(|l| 2 * l.weight.len()).sum(),
+        }
+    }
+
+    /// The micro-kernel the int8 forward pass uses on this CPU, e.g. `"avx2 vpmaddubsw 4x16"`.
+    pub fn kernel_name() -> &'static str {
+        int8::selected().name()
+    }
+
+    /// The forward pass. `x: [B, n_0]`; returns the output `[B, n_L]`, a view into `ws`.
+    /// Allocates nothing once `ws` has seen a batch this large.
+    pub fn forward<'w>(&self, x: MatRef<'_>, ws: &'w mut QuantWorkspace) -> Result<MatRef<'w>> {
+        self.forward_with(int8::selected(), x, ws)
+    }
+
+    /// [`QuantizedMlp::forward`] on the portable int8 kernel (for tests and comparisons).
+    pub fn forward_portable<'w>(&self, x: MatRef<'_>, ws: &'w mut QuantWorkspace) -> Result<MatRef<'w>> {
+        self.forward_with(int8::Isa::Portable, x, ws)
+    }
+
+    fn forward_with<'w>(&self, isa: int8::Isa, x: MatRef<'_>, ws: &'w mut QuantWorkspace) -> Result<MatRef<'w>> {
+        if x.cols() != self.spec.inputs() {
+            return Err(Error::Shape {
+                op: "quantized mlp forward",
+                left: format!("input {}×{}", x.rows(), x.cols()),
+                right: format!("network {}", self.spec),
+            });
+        }
+        let layers = match &self.layers {
+            Layers::Bf16(_, mlp) => return mlp.forward(x, &mut ws.f32),
+            Layers::Int8(layers) => layers,
+        };
+        let batch = x.rows();
+        ws.prepare(&self.spec, batch);
+        let row_slivers = batch.div_ceil(MR);
+        let work = batch * self.spec.param_count();
+        let threads = if work >= PARALLEL_MIN_WORK { crate::gemm::threads().min(row_slivers).max(1) } else { 1 };
+        let per_band = row_slivers.div_ceil(threads);
+        let bands = row_slivers.div_ceil(per_band.max(1));
+        let micro = isa.kernel();
+        let (stride, capacity) = (sliver_bytes(ws.groups), ws.capacity);
+        let packed = SharedMut::new(&mut ws.packed);
+        let scales = SharedMut::new(&mut ws.rows);
+        let outs = SharedMut::new(&mut ws.outs);
+        let sizes = &self.spec.sizes;
+        // Each band of rows goes through every layer on its own: rows never mix, so the split
+        // (the thread count) changes no bit of the result.
+        crate::pool::run(bands, &|t| {
+            let (s0, s1) = (t * per_band, ((t + 1) * per_band).min(row_slivers));
+            let (i0, i1) = (s0 * MR, (s1 * MR).min(batch));
+            // SAFETY: bands cover disjoint row slivers, hence disjoint ranges of the packed
+            // activations, the row scales and every layer's output rows; the buffers are
+            // borrowed mutably for the whole of `pool::run`.
+            let packed = unsafe { packed.slice(s0 * stride, (s1 - s0) * stride) };
+            let rows = unsafe { scales.slice(i0, i1 - i0) };
+            let mut offset = 0;
+            for (l, layer) in layers.iter().enumerate() {
+                let (n_in, n) = (sizes[l], sizes[l + 1]);
+                let x_band = if l == 0 {
+                    x.rows_range(i0, i1)
+                } else {
+                    // SAFETY: as above; layer l − 1's rows of this band were written by this
+                    // task, and nothing writes them now.
+                    let input = unsafe { outs.slice_ref(offset - capacity * n_in + i0 * n_in, (i1 - i0) * n_in) };
+                    MatRef::new(input, i1 - i0, n_in).expect("sized by prepare")
+                };
+                for i in 0..i1 - i0 {
+                    let (r, within) = (i / MR, i % MR);
+                    rows[i] = pack_row(x_band.row(i), within, &mut packed[r * stride..(r + 1) * stride]);
+                }
+                // SAFETY: as above.
+                let out = unsafe { outs.slice(offset + i0 * n, (i1 - i0) * n) };
+                let e = Epilogue {
+                    scale: &layer.scale,
+                    col_sums: &layer.packed.col_sums,
+                    bias: &layer.bias,
+                    activation: self.spec.activation(l),
+                };
+                int8::matmul_band(micro, packed, stride, rows, &layer.packed, n, &e, out);
+                offset += capacity * n;
+            }
+        });
+        let last = capacity * (sizes[1..].iter().sum::<usize>() - self.spec.outputs());
+        let n = self.spec.outputs();
+        MatRef::new(&ws.outs[last..last + batch * n], batch, n)
+    }
+}
+
+/// Below this many multiply-adds a forward pass is not worth splitting across threads.
+const PARALLEL_MIN_WORK: usize = 1 << 20;
+
+/// Widens bf16 layers to the f32 network that runs them.
+fn widen(spec: &MlpSpec, layers: &[Bf16Linear]) -> Result<Mlp> {
+    let mut params = Vec::with_capacity(spec.param_count());
+    for l in layers {
+        params.extend(l.weight.iter().map(|&b| bf16_to_f32(b)));
+        params.extend_from_slice(&l.bias);
+    }
+    Mlp::from_params(spec.clone(), params)
+}
+
+/// Checks that layers of `(inputs, outputs)` chain the widths of `spec`.
+fn check_widths(spec: &MlpSpec, layers: impl ExactSizeIterator<Item = (usize, usize)>) -> Result<()> {
+    if layers.len() != spec.depth() {
+        return Err(Error::Length { what: "quantized layers", expected: spec.depth(), got: layers.len() });
+    }
+    for (l, (inputs, outputs)) in layers.enumerate() {
+        if (inputs, outputs) != (spec.sizes[l], spec.sizes[l + 1]) {
+            return Err(Error::Shape {
+                op: "quantized layer",
+                left: format!("layer {l}: {outputs}×{inputs}"),
+                right: format!("network {spec}"),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The buffers of [`QuantizedMlp::forward`], sized once for a network and a batch size and
+/// reused; a smaller batch uses the leading rows.
+#[derive(Debug, Default)]
+pub struct QuantWorkspace {
+    /// Packed activations of the current layer: `ceil(capacity / MR)` slivers.
+    packed: Vec<u8>,
+    /// The current layer's row scales.
+    rows: Vec<RowScale>,
+    /// Every layer's output, `[capacity, n_l]` one after the other.
+    outs: Vec<f32>,
+    /// k-groups of the widest layer input.
+    groups: usize,
+    capacity: usize,
+    sizes: Vec<usize>,
+    /// The f32 buffers of a bf16 model.
+    f32: Workspace,
+}
+
+impl QuantWorkspace {
+    /// Buffers for `model` and batches of up to `batch` rows.
+    pub fn new(model: &QuantizedMlp, batch: usize) -> Self {
+        match model.layers {
+            Layers::Int8(_) => {
+                let mut ws = Self::default();
+                ws.prepare(&model.spec, batch);
+                ws
+            }
+            Layers::Bf16(..) => Self { f32: Workspace::new(&model.spec, batch), ..Self::default() },
+        }
+    }
+
+    fn prepare(&mut self, spec: &MlpSpec, batch: usize) {
+        if self.sizes == spec.sizes && batch <= self.capacity {
+            return;
+        }
+        let cap = batch.max(self.capacity);
+        let widest_input = spec.sizes[..spec.sizes.len() - 1].iter().copied().max().unwrap_or(0);
+        self.groups = widest_input.div_ceil(int8::KU);
+        self.packed = vec![0; cap.div_ceil(MR) * sliver_bytes(self.groups)];
+        self.rows = vec![RowScale { scale: 1.0, zero: 0 }; cap];
+        self.outs = vec![0.0; cap * spec.sizes[1..].iter().sum::<usize>()];
+        self.capacity = cap;
+        self.sizes = spec.sizes.clone();
+    }
+}
+
+/// A mutable buffer handed to the tasks of one [`crate::pool::run`], each of which takes a
+/// disjoint part of it.
+struct SharedMut<T> {
+    ptr: *mut T,
+    len: usize,
+}
+
+// SAFETY: only used under `slice`'s contract (disjoint parts per task, buffer outliving the
+// job); `T` is plain data.
+unsafe impl<T: Send> Sync for SharedMut<T> {}
+
+impl<T> SharedMut<T> {
+    fn new(v: &mut [T]) -> Self {
+        Self { ptr: v.as_mut_ptr(), len: v.len() }
+    }
+
+    /// Elements `start .. start + len`.
+    ///
+    /// # Safety
+    /// No other live reference may cover any of these elements, and the buffer must outlive
+    /// the returned slice.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn slice(&self, start: usize, len: usize) -> &mut [T] {
+        assert!(start + len <= self.len, "part outside the shared buffer");
+        // SAFETY: inside the buffer (assert); exclusivity is the caller's contract.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.add(start), len) }
+    }
+
+    /// Elements `start .. start + len`, read only.
+    ///
+    /// # Safety
+    /// No live mutable reference may cover any of these elements.
+    unsafe fn slice_ref(&self, start: usize, len: usize) -> &[T] {
+        assert!(start + len <= self.len, "part outside the shared buffer");
+        // SAFETY: inside the buffer (assert); no writer is the caller's contract.
+        unsafe { std::slice::from_raw_parts(self.ptr.add(start), len) }
+    }
+}
+
+/// The dequantised f32 network of an int8 model (weights `q · s`), for comparisons.
+pub fn dequantize(model: &QuantizedMlp) -> Mlp {
+    match &model.layers {
+        Layers::Bf16(_, mlp) => mlp.clone(),
+        Layers::Int8(layers) => {
+            let mut params = Vec::with_capacity(model.spec.param_count());
+            for l in layers {
+                params.extend(l.dequantized_weight());
+                params.extend_from_slice(&l.bias);
+            }
+            Mlp::from_params(model.spec.clone(), params).expect("layers chain the spec")
+        }
+    }
+}
+
+/// Predictions of `model` for `x: [B, n_0]` as a new matrix (one-off use; loops should keep
+/// a [`QuantWorkspace`]).
+pub fn predict(model: &QuantizedMlp, x: MatRef<'_>) -> Result<Matrix> {
+    let mut ws = QuantWorkspace::new(model, x.rows());
+    Ok(model.forward(x, &mut ws)?.to_matrix())
+}
+
+#[cfg(test)]
+mod tests;

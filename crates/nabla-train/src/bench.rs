@@ -8,6 +8,7 @@
 //! | W2 | 784-800-10 | SGD lr 0.05, momentum 0.9 | 128 | 10 |
 //! | W3 | 784-1024-1024-10 | Adam lr 1e-3 | 128 | 5 |
 //! | W4 | 784-800-10, inference | — | 1000 | — |
+//! | W4-int8, W4-bf16 | W4 with int8 / bf16 weights ([`nabla::quant`]) | — | 1000 | — |
 //!
 //! Training runs the real trainer ([`crate::train::train`]) on all 60,000 training images
 //! (no validation split), shuffled every epoch, with a constant learning rate and no
@@ -23,6 +24,7 @@ use std::time::Instant;
 use nabla::gemm::{self, Transpose};
 use nabla::loss::argmax_rows;
 use nabla::optim::OptimizerKind;
+use nabla::quant::{Precision, QuantWorkspace, QuantizedMlp};
 use nabla::{Activation, Init, MatRef, Matrix, Mlp, MlpSpec, Rng, Workspace};
 use nabla_data::{Dataset, Split};
 use serde::Serialize;
@@ -46,6 +48,10 @@ pub enum Workload {
     W3,
     /// Inference of an untrained 784-800-10 over the 10,000 test images, batches of 1,000.
     W4,
+    /// W4 with int8 weights and 7-bit activations, on a net trained for one epoch (MNIST).
+    W4Int8,
+    /// W4 with bf16 weights (f32 compute), on a net trained for one epoch (MNIST).
+    W4Bf16,
     /// `C = A·B` for the square shapes 256…2048 and the MLPs' forward shapes.
     Gemm,
     /// The 2-2-1 XOR network, 1,000 seeds × 1,000 epochs, sigmoid and tanh output.
@@ -54,14 +60,22 @@ pub enum Workload {
 
 impl Workload {
     /// Every workload, in the order `nabla bench` runs them.
-    pub const ALL: [Workload; 6] =
-        [Workload::W1, Workload::W2, Workload::W3, Workload::W4, Workload::Gemm, Workload::Xor];
+    pub const ALL: [Workload; 8] = [
+        Workload::W1,
+        Workload::W2,
+        Workload::W3,
+        Workload::W4,
+        Workload::W4Int8,
+        Workload::W4Bf16,
+        Workload::Gemm,
+        Workload::Xor,
+    ];
     /// The names accepted by [`FromStr`].
-    pub const NAMES: &'static str = "W1, W2, W3, W4, gemm, xor";
+    pub const NAMES: &'static str = "W1, W2, W3, W4, gemm, xor, W4-int8, W4-bf16";
 
     /// Whether it needs the MNIST-shaped data set.
     pub fn needs_data(self) -> bool {
-        matches!(self, Workload::W1 | Workload::W2 | Workload::W3 | Workload::W4)
+        matches!(self, Workload::W1 | Workload::W2 | Workload::W3 | Workload::W4 | Workload::W4Int8 | Workload::W4Bf16)
     }
 
     /// The training recipe of W1–W3 (`None` for the others).
@@ -85,6 +99,8 @@ impl FromStr for Workload {
             "w2" => Workload::W2,
             "w3" => Workload::W3,
             "w4" => Workload::W4,
+            "w4-int8" => Workload::W4Int8,
+            "w4-bf16" => Workload::W4Bf16,
             "gemm" => Workload::Gemm,
             "xor" => Workload::Xor,
             _ => return Err(format!("unknown workload `{s}`; expected {}", Self::NAMES)),
@@ -99,6 +115,8 @@ impl fmt::Display for Workload {
             Workload::W2 => "W2",
             Workload::W3 => "W3",
             Workload::W4 => "W4",
+            Workload::W4Int8 => "W4-int8",
+            Workload::W4Bf16 => "W4-bf16",
             Workload::Gemm => "gemm",
             // The peers' records call it `XOR`.
             Workload::Xor => "XOR",
@@ -269,8 +287,15 @@ pub struct InferRecord {
     pub infer_seconds_median: f64,
     /// Every timed pass.
     pub infer_seconds_all: Vec<f64>,
-    /// An untrained network: always `None`.
+    /// W4: an untrained network, always `None`. W4-int8/bf16 on MNIST: the quantised net's
+    /// test accuracy.
     pub test_accuracy: Option<f64>,
+    /// W4-int8/bf16 on MNIST: the f32 net's test accuracy before quantising.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test_accuracy_f32: Option<f64>,
+    /// W4-int8/bf16 on MNIST: `100 · (f32 − quantised accuracy)`, in points.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accuracy_drop_points: Option<f64>,
     /// No training: always `None`.
     pub final_train_loss: Option<f64>,
     /// The process's peak resident memory so far, MiB.
@@ -464,9 +489,88 @@ pub fn run_inference(data: &BenchData<'_>, settings: &BenchSettings) -> Result<I
         infer_seconds_median: median,
         infer_seconds_all: all,
         test_accuracy: None,
+        test_accuracy_f32: None,
+        accuracy_drop_points: None,
         final_train_loss: None,
         peak_rss_mb: peak_rss_mb(),
         gemm_kernel: gemm::fast::micro_kernel_name(),
+    })
+}
+
+/// W4-int8 and W4-bf16: W4's passes (10,000 test images, batches of 1,000, logits then
+/// arg-max; one warm-up, then `settings.repeats` timed) with the weights quantised to
+/// `precision`. On MNIST the 784-800-10 is first trained for one epoch (W2's recipe), so the
+/// weights look like a real model's and the record carries the test accuracy before and after
+/// quantising; on synthetic data it stays untrained, as in W4.
+pub fn run_quantized_inference(
+    precision: Precision,
+    data: &BenchData<'_>,
+    settings: &BenchSettings,
+) -> Result<InferRecord, BenchError> {
+    const BATCH: usize = 1000;
+    let test = &data.split.test;
+    let features = test.features();
+    let spec = MlpSpec {
+        sizes: vec![features, 800, test.num_classes()],
+        hidden: Activation::Relu,
+        output: Activation::Identity,
+    };
+    let trained = data.label != "synthetic";
+    let (mlp, f32_accuracy) = if trained {
+        let mut recipe = Workload::W2.recipe().expect("W2 trains");
+        recipe.epochs = 1;
+        let config = recipe.config(settings.threads, settings.seed);
+        gemm::set_threads(settings.threads);
+        let run = TrainRun { config: &config, data: data.split, out_dir: None, resume: None, stop: None };
+        let outcome = train(run, &mut Silent)?;
+        (outcome.mlp, Some(outcome.test_acc))
+    } else {
+        (Mlp::new(spec.clone(), Init::HeUniform, &mut Rng::new(settings.seed)), None)
+    };
+    let model = QuantizedMlp::quantize(&mlp, precision);
+    gemm::set_threads(settings.threads);
+    let scale = 1.0 / f32::from(test.max_value.max(1));
+    let x: Vec<f32> = test.images.iter().map(|&p| f32::from(p) * scale).collect();
+    let mut ws = QuantWorkspace::new(&model, BATCH);
+    let mut predicted = vec![0u32; test.len];
+    let mut pass = || -> Result<f64, nabla::Error> {
+        let started = Instant::now();
+        for (b, chunk) in x.chunks(BATCH * features).enumerate() {
+            let rows = chunk.len() / features;
+            let out = model.forward(MatRef::new(chunk, rows, features)?, &mut ws)?;
+            argmax_rows(out, &mut predicted[b * BATCH..b * BATCH + rows]);
+        }
+        Ok(started.elapsed().as_secs_f64())
+    };
+    pass()?;
+    let all = (0..settings.repeats.max(1)).map(|_| pass()).collect::<Result<Vec<f64>, _>>()?;
+    let median = median(&all);
+    let accuracy = trained.then(|| {
+        let right = predicted.iter().zip(&test.labels).filter(|&(&p, &y)| p == u32::from(y)).count();
+        right as f64 / test.len.max(1) as f64
+    });
+    let (workload, kernel) = match precision {
+        Precision::Int8 => (Workload::W4Int8, QuantizedMlp::kernel_name()),
+        Precision::Bf16 => (Workload::W4Bf16, gemm::fast::micro_kernel_name()),
+    };
+    Ok(InferRecord {
+        peer: PEER,
+        workload: workload.to_string(),
+        threads: settings.threads,
+        batch: BATCH,
+        data: data.label,
+        layers: layers_text(&spec.sizes),
+        epochs: None,
+        train_seconds: None,
+        samples_per_second: test.len as f64 / median.max(1e-12),
+        infer_seconds_median: median,
+        infer_seconds_all: all,
+        test_accuracy: accuracy,
+        test_accuracy_f32: f32_accuracy,
+        accuracy_drop_points: accuracy.zip(f32_accuracy).map(|(q, f)| 100.0 * (f - q)),
+        final_train_loss: None,
+        peak_rss_mb: peak_rss_mb(),
+        gemm_kernel: kernel,
     })
 }
 
@@ -568,6 +672,8 @@ pub fn run(
     Ok(match workload {
         Workload::W1 | Workload::W2 | Workload::W3 => vec![Record::Train(run_training(workload, need()?, settings)?)],
         Workload::W4 => vec![Record::Infer(run_inference(need()?, settings)?)],
+        Workload::W4Int8 => vec![Record::Infer(run_quantized_inference(Precision::Int8, need()?, settings)?)],
+        Workload::W4Bf16 => vec![Record::Infer(run_quantized_inference(Precision::Bf16, need()?, settings)?)],
         Workload::Gemm => gemm_shapes(settings)
             .map_err(BenchError::Settings)?
             .into_iter()
@@ -606,7 +712,8 @@ mod tests {
             assert_eq!(w.to_string().parse::<Workload>().unwrap(), w);
         }
         assert_eq!("gemm".parse::<Workload>().unwrap(), Workload::Gemm);
-        assert!("W9".parse::<Workload>().unwrap_err().contains("W1, W2, W3, W4, gemm, xor"));
+        assert!("W9".parse::<Workload>().unwrap_err().contains("W1, W2, W3, W4, gemm, xor, W4-int8, W4-bf16"));
+        assert_eq!("w4-INT8".parse::<Workload>().unwrap(), Workload::W4Int8);
     }
 
     #[test]

@@ -206,16 +206,32 @@ pub enum CheckpointError {
         name: String,
     },
     /// A tensor has the wrong shape or data type.
-    #[error("{}: tensor `{name}` is {found}, expected F32 {expected:?}", path.display())]
+    #[error("{}: tensor `{name}` is {found}, expected {expected}", path.display())]
     BadTensor {
         /// The file.
         path: PathBuf,
         /// The tensor's name.
         name: String,
-        /// The shape the architecture needs.
-        expected: Vec<usize>,
+        /// The data type and shape the architecture needs, e.g. `F32 [128, 784]`.
+        expected: String,
         /// The data type and shape in the file, e.g. `F64 [128, 784]`.
         found: String,
+    },
+    /// A tensor has the right type and shape but a value the model cannot hold.
+    #[error("{}: tensor `{name}`: {reason}", path.display())]
+    BadValue {
+        /// The file.
+        path: PathBuf,
+        /// The tensor's name.
+        name: String,
+        /// What is wrong with its values.
+        reason: String,
+    },
+    /// An f32 checkpoint where a quantised model was expected.
+    #[error("{}: an f32 checkpoint, not a quantised model (make one with `nabla quantize`)", path.display())]
+    NotQuantized {
+        /// The file.
+        path: PathBuf,
     },
     /// A metadata field is missing or does not parse.
     #[error("{}: bad metadata field `{field}`: {reason}", path.display())]
@@ -261,27 +277,36 @@ impl fmt::Display for PathPrefix<'_> {
 
 /// The `architecture` metadata field.
 #[derive(Debug, Serialize, Deserialize)]
-struct ArchitectureJson {
+pub(crate) struct ArchitectureJson {
     sizes: Vec<usize>,
     hidden: String,
     output: String,
 }
 
-/// A tensor to write: little-endian f32 bytes with a shape.
-struct F32Tensor {
-    shape: Vec<usize>,
-    bytes: Vec<u8>,
-}
-
-impl F32Tensor {
-    fn new(shape: Vec<usize>, values: &[f32]) -> Self {
-        F32Tensor { shape, bytes: values.iter().flat_map(|v| v.to_le_bytes()).collect() }
+impl ArchitectureJson {
+    /// The field for `spec`.
+    pub(crate) fn of(spec: &MlpSpec) -> Self {
+        ArchitectureJson { sizes: spec.sizes.clone(), hidden: spec.hidden.to_string(), output: spec.output.to_string() }
     }
 }
 
-impl safetensors::View for &F32Tensor {
+/// A tensor to write: little-endian bytes of `dtype` with a shape.
+pub(crate) struct RawTensor {
+    pub dtype: Dtype,
+    pub shape: Vec<usize>,
+    pub bytes: Vec<u8>,
+}
+
+impl RawTensor {
+    /// An F32 tensor.
+    pub fn f32(shape: Vec<usize>, values: &[f32]) -> Self {
+        RawTensor { dtype: Dtype::F32, shape, bytes: values.iter().flat_map(|v| v.to_le_bytes()).collect() }
+    }
+}
+
+impl safetensors::View for &RawTensor {
     fn dtype(&self) -> Dtype {
-        Dtype::F32
+        self.dtype
     }
     fn shape(&self) -> &[usize] {
         &self.shape
@@ -315,8 +340,8 @@ pub fn to_bytes(path: &Path, ckpt: &Checkpoint) -> Result<Vec<u8>, CheckpointErr
         )));
     }
     let params = ckpt.mlp.params();
-    let mut tensors: Vec<(String, F32Tensor)> =
-        spec.tensors().into_iter().map(|t| (t.name, F32Tensor::new(t.shape, &params[t.range]))).collect();
+    let mut tensors: Vec<(String, RawTensor)> =
+        spec.tensors().into_iter().map(|t| (t.name, RawTensor::f32(t.shape, &params[t.range]))).collect();
     let mut names = Vec::with_capacity(ckpt.optimizer.len());
     for (name, buffer) in &ckpt.optimizer {
         if buffer.len() != params.len() {
@@ -330,15 +355,11 @@ pub fn to_bytes(path: &Path, ckpt: &Checkpoint) -> Result<Vec<u8>, CheckpointErr
             return Err(invalid(format!("optimizer buffer name `{name}` is empty or repeated")));
         }
         names.push(name.clone());
-        tensors.push((format!("optimizer.{name}"), F32Tensor::new(vec![buffer.len()], buffer)));
+        tensors.push((format!("optimizer.{name}"), RawTensor::f32(vec![buffer.len()], buffer)));
     }
 
     let json = |v: serde_json::Result<String>| v.map_err(|e| invalid(format!("cannot write JSON metadata: {e}")));
-    let architecture = ArchitectureJson {
-        sizes: spec.sizes.clone(),
-        hidden: spec.hidden.to_string(),
-        output: spec.output.to_string(),
-    };
+    let architecture = ArchitectureJson::of(spec);
     let metadata: HashMap<String, String> = [
         ("format", FORMAT.to_string()),
         ("format_version", FORMAT_VERSION.to_string()),
@@ -370,7 +391,7 @@ pub fn save(path: &Path, ckpt: &Checkpoint) -> Result<(), CheckpointError> {
 }
 
 /// Writes `bytes` to `path` through a temporary sibling file and a rename.
-fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
@@ -425,82 +446,16 @@ pub fn load_compatible(path: &Path, spec: &MlpSpec) -> Result<Checkpoint, Checkp
 /// Parses the bytes of a checkpoint file; `path` is only used in error messages.
 pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Checkpoint, CheckpointError> {
     let file = || path.to_path_buf();
-    let st = SafeTensors::deserialize(bytes)
-        .map_err(|e| CheckpointError::NotSafetensors { path: file(), reason: e.to_string() })?;
-    let (_, header) = SafeTensors::read_metadata(bytes)
-        .map_err(|e| CheckpointError::NotSafetensors { path: file(), reason: e.to_string() })?;
-    let empty = HashMap::new();
-    let meta = header.metadata().as_ref().unwrap_or(&empty);
-
-    match meta.get("format") {
-        Some(f) if f == FORMAT => {}
-        Some(f) => {
-            return Err(CheckpointError::NotNabla { path: file(), reason: format!("format is `{f}`, not `{FORMAT}`") })
-        }
-        None => {
-            return Err(CheckpointError::NotNabla {
-                path: file(),
-                reason: "its metadata has no `format` field (a plain safetensors file?)".into(),
-            })
-        }
-    }
-    let field = |name: &'static str| -> Result<&str, CheckpointError> {
-        meta.get(name).map(String::as_str).ok_or_else(|| CheckpointError::BadMetadata {
-            path: file(),
-            field: name,
-            reason: "missing".into(),
-        })
-    };
+    let (st, meta) = open_safetensors(path, bytes)?;
+    check_format(path, &meta, FORMAT, FORMAT_VERSION)?;
+    let field = |name: &'static str| metadata_field(path, &meta, name);
     let bad = |name: &'static str, reason: String| CheckpointError::BadMetadata { path: file(), field: name, reason };
     let parse_json = |name: &'static str| -> Result<serde_json::Value, CheckpointError> {
         serde_json::from_str(field(name)?).map_err(|e| bad(name, format!("not JSON: {e}")))
     };
+    let ModelMeta { spec, dataset, classes, input } = ModelMeta::parse(path, &meta, bytes.len())?;
 
-    let version: u32 = field("format_version")?
-        .parse()
-        .map_err(|_| bad("format_version", format!("`{}` is not a whole number", meta["format_version"])))?;
-    if version > FORMAT_VERSION || version == 0 {
-        return Err(CheckpointError::NotNabla {
-            path: file(),
-            reason: format!("format version {version}; this nabla reads version {FORMAT_VERSION}"),
-        });
-    }
-
-    let arch: ArchitectureJson =
-        serde_json::from_str(field("architecture")?).map_err(|e| bad("architecture", e.to_string()))?;
-    let activation = |which: &str| -> Result<Activation, CheckpointError> {
-        which.parse().map_err(|e: nabla::Error| bad("architecture", e.to_string()))
-    };
-    let spec = MlpSpec::new(arch.sizes, activation(&arch.hidden)?, activation(&arch.output)?)
-        .map_err(|e| bad("architecture", e.to_string()))?;
-    // Check the size before anything is allocated for it: a corrupt header could ask for
-    // more parameters than memory (or usize) holds.
-    let needed = spec.sizes.windows(2).try_fold(0usize, |total, w| {
-        w[0].checked_mul(w[1]).and_then(|n| n.checked_add(w[1])).and_then(|n| total.checked_add(n))
-    });
-    match needed {
-        Some(n) if n <= bytes.len() / 4 => {}
-        _ => {
-            return Err(bad(
-                "architecture",
-                format!("{:?} needs more parameters than the file's {} bytes hold", spec.sizes, bytes.len()),
-            ))
-        }
-    }
-
-    let read_f32 = |name: &str, expected: &[usize], out: &mut [f32]| -> Result<(), CheckpointError> {
-        let view = st.tensor(name).map_err(|_| CheckpointError::MissingTensor { path: file(), name: name.into() })?;
-        if view.dtype() != Dtype::F32 || view.shape() != expected {
-            return Err(CheckpointError::BadTensor {
-                path: file(),
-                name: name.into(),
-                expected: expected.to_vec(),
-                found: format!("{:?} {:?}", view.dtype(), view.shape()),
-            });
-        }
-        decode_f32(&view, out);
-        Ok(())
-    };
+    let read_f32 = |name: &str, expected: &[usize], out: &mut [f32]| read_f32(path, &st, name, expected, out);
 
     let mut params = vec![0.0f32; spec.param_count()];
     for t in spec.tensors() {
@@ -517,24 +472,12 @@ pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Checkpoint, CheckpointErr
         optimizer.push((name, buffer));
     }
 
-    let classes: Vec<String> = serde_json::from_str(field("classes")?)
-        .map_err(|e| bad("classes", format!("not a JSON list of names: {e}")))?;
-    if classes.len() != mlp.spec().outputs() {
-        return Err(bad("classes", format!("{} names for {} outputs", classes.len(), mlp.spec().outputs())));
-    }
-    let input: InputSpec = serde_json::from_str(field("input")?).map_err(|e| bad("input", e.to_string()))?;
-    if input.features() != mlp.spec().inputs() {
-        return Err(bad(
-            "input",
-            format!("{}×{} images for a network of {} inputs", input.height, input.width, mlp.spec().inputs()),
-        ));
-    }
     let epoch = field("epoch")?.parse().map_err(|_| bad("epoch", format!("`{}` is not a count", meta["epoch"])))?;
     let step = field("step")?.parse().map_err(|_| bad("step", format!("`{}` is not a count", meta["step"])))?;
 
     Ok(Checkpoint {
         mlp,
-        dataset: field("dataset")?.to_string(),
+        dataset,
         classes,
         input,
         config: parse_json("config")?,
@@ -543,6 +486,157 @@ pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Checkpoint, CheckpointErr
         optimizer,
         metrics: parse_json("metrics")?,
     })
+}
+
+/// The safetensors view of `bytes` and its `__metadata__` map (empty when absent).
+pub(crate) fn open_safetensors<'b>(
+    path: &Path,
+    bytes: &'b [u8],
+) -> Result<(SafeTensors<'b>, HashMap<String, String>), CheckpointError> {
+    let not = |e: safetensors::SafeTensorError| CheckpointError::NotSafetensors {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    };
+    let st = SafeTensors::deserialize(bytes).map_err(not)?;
+    let (_, header) = SafeTensors::read_metadata(bytes).map_err(not)?;
+    Ok((st, header.metadata().clone().unwrap_or_default()))
+}
+
+/// Checks the `format` and `format_version` fields against what this reader understands.
+pub(crate) fn check_format(
+    path: &Path,
+    meta: &HashMap<String, String>,
+    format: &str,
+    newest: u32,
+) -> Result<(), CheckpointError> {
+    let file = || path.to_path_buf();
+    match meta.get("format") {
+        Some(f) if f == format => {}
+        Some(f) => {
+            return Err(CheckpointError::NotNabla { path: file(), reason: format!("format is `{f}`, not `{format}`") })
+        }
+        None => {
+            return Err(CheckpointError::NotNabla {
+                path: file(),
+                reason: "its metadata has no `format` field (a plain safetensors file?)".into(),
+            })
+        }
+    }
+    let text = metadata_field(path, meta, "format_version")?;
+    let version: u32 = text.parse().map_err(|_| CheckpointError::BadMetadata {
+        path: file(),
+        field: "format_version",
+        reason: format!("`{text}` is not a whole number"),
+    })?;
+    if version > newest || version == 0 {
+        return Err(CheckpointError::NotNabla {
+            path: file(),
+            reason: format!("format version {version}; this nabla reads version {newest}"),
+        });
+    }
+    Ok(())
+}
+
+/// A metadata field that must be present.
+pub(crate) fn metadata_field<'m>(
+    path: &Path,
+    meta: &'m HashMap<String, String>,
+    name: &'static str,
+) -> Result<&'m str, CheckpointError> {
+    meta.get(name).map(String::as_str).ok_or_else(|| CheckpointError::BadMetadata {
+        path: path.to_path_buf(),
+        field: name,
+        reason: "missing".into(),
+    })
+}
+
+/// What every nabla model file says about its model: architecture, data set, classes, input.
+pub(crate) struct ModelMeta {
+    pub spec: MlpSpec,
+    pub dataset: String,
+    pub classes: Vec<String>,
+    pub input: InputSpec,
+}
+
+impl ModelMeta {
+    /// Parses and cross-checks the fields of a file of `file_len` bytes.
+    pub fn parse(path: &Path, meta: &HashMap<String, String>, file_len: usize) -> Result<Self, CheckpointError> {
+        let field = |name: &'static str| metadata_field(path, meta, name);
+        let bad = |name: &'static str, reason: String| CheckpointError::BadMetadata {
+            path: path.to_path_buf(),
+            field: name,
+            reason,
+        };
+        let arch: ArchitectureJson =
+            serde_json::from_str(field("architecture")?).map_err(|e| bad("architecture", e.to_string()))?;
+        let activation = |which: &str| -> Result<Activation, CheckpointError> {
+            which.parse().map_err(|e: nabla::Error| bad("architecture", e.to_string()))
+        };
+        let spec = MlpSpec::new(arch.sizes, activation(&arch.hidden)?, activation(&arch.output)?)
+            .map_err(|e| bad("architecture", e.to_string()))?;
+        // Check the size before anything is allocated for it: a corrupt header could ask for
+        // more parameters than memory (or usize) holds. Every parameter takes at least a byte.
+        let needed = spec.sizes.windows(2).try_fold(0usize, |total, w| {
+            w[0].checked_mul(w[1]).and_then(|n| n.checked_add(w[1])).and_then(|n| total.checked_add(n))
+        });
+        match needed {
+            Some(n) if n <= file_len => {}
+            _ => {
+                return Err(bad(
+                    "architecture",
+                    format!("{:?} needs more parameters than the file's {file_len} bytes hold", spec.sizes),
+                ))
+            }
+        }
+        let classes: Vec<String> = serde_json::from_str(field("classes")?)
+            .map_err(|e| bad("classes", format!("not a JSON list of names: {e}")))?;
+        if classes.len() != spec.outputs() {
+            return Err(bad("classes", format!("{} names for {} outputs", classes.len(), spec.outputs())));
+        }
+        let input: InputSpec = serde_json::from_str(field("input")?).map_err(|e| bad("input", e.to_string()))?;
+        if input.features() != spec.inputs() {
+            return Err(bad(
+                "input",
+                format!("{}×{} images for a network of {} inputs", input.height, input.width, spec.inputs()),
+            ));
+        }
+        Ok(ModelMeta { spec, dataset: field("dataset")?.to_string(), classes, input })
+    }
+}
+
+/// Reads the F32 tensor `name` of shape `expected` into `out`; the error names the file and
+/// the tensor.
+pub(crate) fn read_f32(
+    path: &Path,
+    st: &SafeTensors<'_>,
+    name: &str,
+    expected: &[usize],
+    out: &mut [f32],
+) -> Result<(), CheckpointError> {
+    let view = tensor(path, st, name, Dtype::F32, expected)?;
+    decode_f32(&view, out);
+    Ok(())
+}
+
+/// The tensor `name`, checked to be of `dtype` and shape `expected`.
+pub(crate) fn tensor<'b>(
+    path: &Path,
+    st: &SafeTensors<'b>,
+    name: &str,
+    dtype: Dtype,
+    expected: &[usize],
+) -> Result<TensorView<'b>, CheckpointError> {
+    let view =
+        st.tensor(name).map_err(|_| CheckpointError::MissingTensor { path: path.to_path_buf(), name: name.into() })?;
+    if view.dtype() != dtype || view.shape() != expected {
+        return Err(CheckpointError::BadTensor {
+            path: path.to_path_buf(),
+            name: name.into(),
+            expected: format!("{dtype:?} {expected:?}"),
+            found: format!("{:?} {:?}", view.dtype(), view.shape()),
+        });
+    }
+    Ok(view)
 }
 
 /// Copies a little-endian F32 tensor into `out` (same element count, checked by the caller).

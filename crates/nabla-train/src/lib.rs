@@ -12,6 +12,7 @@ pub mod config;
 pub mod distributed;
 pub mod landscape;
 pub mod metrics;
+pub mod quantize;
 pub mod schedule;
 pub mod sweep;
 pub mod train;

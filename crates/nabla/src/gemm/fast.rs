@@ -280,6 +280,28 @@ unsafe fn blocked(
         let mut buffers = buffers.borrow_mut();
         let PackBuffers { a: a_buf, b: b_buf } = &mut *buffers;
         let a_pack = aligned(a_buf, mc_max * kc_max);
+        if m <= mc_max {
+            // One block of rows (a layer's batch): each packed B sliver is used by this one
+            // A block only, so pack it just before use, into a buffer that stays in L1,
+            // instead of writing the whole packed B block out to L3 and reading it back.
+            // The micro-kernel does the same arithmetic either way (the same bits).
+            let sliver = aligned(b_buf, NR * kc_max);
+            for pc in (0..k).step_by(kc_max) {
+                let kc = kc_max.min(k - pc);
+                let a_block = &mut a_pack[..m.div_ceil(MR) * MR * kc];
+                pack_a(a, ta, 0, m, pc, kc, a_block);
+                let beta = if pc == 0 { beta } else { 1.0 };
+                for jr in (0..n).step_by(NR) {
+                    let nr = NR.min(n - jr);
+                    let b_sliver = &mut sliver[..NR * kc];
+                    pack_b(b, tb, pc, kc, jr, nr, b_sliver);
+                    let tile = Block { row: 0, col: jr, rows: m, cols: nr, depth: kc };
+                    // SAFETY: the tile lies inside `c` (its rows and columns are inside m × n).
+                    unsafe { macro_kernel(micro, tile, a_block, b_sliver, c.ptr, rs_c, alpha, beta) };
+                }
+            }
+            return;
+        }
         let b_pack = aligned(b_buf, nc_max * kc_max);
         for jc in (0..n).step_by(nc_max) {
             let nc = nc_max.min(n - jc);
@@ -399,8 +421,14 @@ fn pack_a(a: MatRef<'_>, ta: Transpose, i0: usize, mc: usize, p0: usize, kc: usi
             Transpose::Yes => {
                 // op(A)[i, p] = A[p, i]: each step p is a contiguous piece of stored row p.
                 for (p, dst) in sliver.chunks_exact_mut(MR).enumerate() {
-                    dst[..mr].copy_from_slice(&a.row(p0 + p)[r0..r0 + mr]);
-                    dst[mr..].fill(0.0);
+                    let src = &a.row(p0 + p)[r0..r0 + mr];
+                    if let (Ok(dst), Ok(src)) = (<&mut [f32; MR]>::try_from(&mut *dst), <&[f32; MR]>::try_from(src)) {
+                        // A fixed-size copy: inline moves instead of a `memmove` call per step.
+                        *dst = *src;
+                    } else {
+                        dst[..mr].copy_from_slice(src);
+                        dst[mr..].fill(0.0);
+                    }
                 }
             }
         }
@@ -414,12 +442,23 @@ fn pack_b(b: MatRef<'_>, tb: Transpose, p0: usize, kc: usize, j0: usize, nc: usi
         Transpose::No => {
             // Walk each stored row once, left to right, dealing its NR-wide pieces out to
             // the slivers (row-by-row reads stay sequential even when the rows are long).
+            // Full pieces are copied as fixed-size arrays: inline vector moves, where a
+            // `copy_from_slice` of a run-time length calls `memmove` for every 64 bytes (that
+            // call was 16 % of a 128×1024×1024 product's time).
+            let full = nc / NR;
             for p in 0..kc {
                 let row = &b.row(p0 + p)[j0..j0 + nc];
-                for (s, piece) in row.chunks(NR).enumerate() {
-                    let dst = &mut out[(s * kc + p) * NR..(s * kc + p + 1) * NR];
-                    dst[..piece.len()].copy_from_slice(piece);
-                    dst[piece.len()..].fill(0.0);
+                let (pieces, rest) = row.split_at(full * NR);
+                for (s, piece) in pieces.chunks_exact(NR).enumerate() {
+                    let piece: &[f32; NR] = piece.try_into().expect("chunks of NR");
+                    let dst: &mut [f32; NR] =
+                        (&mut out[(s * kc + p) * NR..(s * kc + p + 1) * NR]).try_into().expect("a sliver row of NR");
+                    *dst = *piece;
+                }
+                if !rest.is_empty() {
+                    let dst = &mut out[(full * kc + p) * NR..(full * kc + p + 1) * NR];
+                    dst[..rest.len()].copy_from_slice(rest);
+                    dst[rest.len()..].fill(0.0);
                 }
             }
         }

@@ -22,8 +22,12 @@
 //! later `pc` blocks accumulate. `beta = 0` stores without reading `C`, so NaN in `C` does not
 //! leak. `alpha` scales the accumulated sums at write-back.
 //!
-//! Single-threaded for now; the `jc` and `ic` loops are independent across iterations and
-//! are where a later parallel version would split the work (one A buffer per worker).
+//! When all of `m` fits one `ic` block (a layer's batch of 64–144 rows), each B sliver is used
+//! by that one A block only: it is packed just before use into a buffer that stays in L1,
+//! rather than the whole `[KC, NC]` block being written out and read back.
+//!
+//! This function is single-threaded; [`super::gemm`] splits `C` into bands for the threads
+//! of [`crate::pool`] and calls it once per band.
 
 use std::cell::RefCell;
 use std::sync::OnceLock;

@@ -9,6 +9,12 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::error::Error;
+use crate::pool::{self, SharedMut, ELEMENTWISE_MIN_PER_TASK};
+
+/// How many of the engine's threads a fused pass over `len` values should use.
+fn tasks_for(len: usize) -> usize {
+    crate::gemm::threads().min(len / ELEMENTWISE_MIN_PER_TASK).max(1)
+}
 
 /// An element-wise activation function.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -135,15 +141,30 @@ impl Activation {
             n > 0 && z.len() == a.len() && z.len().is_multiple_of(n),
             "activation forward_with_bias: shapes differ"
         );
-        // One loop per activation, so that each is branch-free and vectorises.
-        fn rows(bias: &[f32], z: &mut [f32], a: &mut [f32], f: impl Fn(f32) -> f32) {
+        // One loop per activation, so that each is branch-free and vectorises; large
+        // batches are split into bands of rows on the engine's threads (each element is
+        // computed the same way whichever thread has it).
+        fn rows(bias: &[f32], z: &mut [f32], a: &mut [f32], f: impl Fn(f32) -> f32 + Sync) {
             let n = bias.len();
-            for (zr, ar) in z.chunks_exact_mut(n).zip(a.chunks_exact_mut(n)) {
-                for ((z, a), &b) in zr.iter_mut().zip(ar.iter_mut()).zip(bias) {
-                    *z += b;
-                    *a = f(*z);
+            let band = |z: &mut [f32], a: &mut [f32]| {
+                for (zr, ar) in z.chunks_exact_mut(n).zip(a.chunks_exact_mut(n)) {
+                    for ((z, a), &b) in zr.iter_mut().zip(ar.iter_mut()).zip(bias) {
+                        *z += b;
+                        *a = f(*z);
+                    }
                 }
+            };
+            let (total, tasks) = (z.len() / n, tasks_for(z.len()));
+            if tasks == 1 {
+                return band(z, a);
             }
+            let per = total.div_ceil(tasks);
+            let (z, a) = (SharedMut::new(z), SharedMut::new(a));
+            pool::run(total.div_ceil(per), &|t| {
+                let r = t * per * n..((t + 1) * per).min(total) * n;
+                // SAFETY: every task has its own band of rows.
+                unsafe { band(z.range(r.clone()), a.range(r)) }
+            });
         }
         match self {
             Activation::Identity => rows(bias, z, a, |v| v),
@@ -165,15 +186,44 @@ impl Activation {
             n > 0 && z.len() == a.len() && a.len() == da.len() && da.len() == dz.len() && dz.len().is_multiple_of(n),
             "activation backward_with_bias_grad: shapes differ"
         );
-        fn rows(z: &[f32], a: &[f32], da: &[f32], dz: &mut [f32], db: &mut [f32], f: impl Fn(f32, f32, f32) -> f32) {
+        // Large batches are split into bands of columns on the engine's threads: each
+        // column's bias gradient is still summed row after row, so the bits do not depend on
+        // the thread count.
+        fn rows(
+            z: &[f32],
+            a: &[f32],
+            da: &[f32],
+            dz: &mut [f32],
+            db: &mut [f32],
+            f: impl Fn(f32, f32, f32) -> f32 + Sync,
+        ) {
             let n = db.len();
-            db.fill(0.0);
-            let inputs = z.chunks_exact(n).zip(a.chunks_exact(n)).zip(da.chunks_exact(n));
-            for (((zr, ar), dar), dzr) in inputs.zip(dz.chunks_exact_mut(n)) {
-                for ((((d, &z), &a), &g), b) in dzr.iter_mut().zip(zr).zip(ar).zip(dar).zip(db.iter_mut()) {
-                    *d = f(z, a, g);
-                    *b += *d;
+            // Columns c of every row, with their bias gradients `db` (= db[c]).
+            let band = |c: std::ops::Range<usize>, dz: &SharedMut<'_>, db: &mut [f32]| {
+                db.fill(0.0);
+                for i in 0..z.len() / n {
+                    let row = i * n + c.start..i * n + c.end;
+                    // SAFETY: bands have disjoint columns, and within a band rows are disjoint.
+                    let dzr = unsafe { dz.range(row.clone()) };
+                    let (zr, ar, dar) = (&z[row.clone()], &a[row.clone()], &da[row]);
+                    for ((((d, &z), &a), &g), b) in dzr.iter_mut().zip(zr).zip(ar).zip(dar).zip(db.iter_mut()) {
+                        *d = f(z, a, g);
+                        *b += *d;
+                    }
                 }
+            };
+            let tasks = tasks_for(z.len()).min(n / 16).max(1);
+            let per = n.div_ceil(tasks).div_ceil(16) * 16;
+            let (dz, db) = (SharedMut::new(dz), SharedMut::new(db));
+            let task = |t: usize| {
+                let c = t * per..((t + 1) * per).min(n);
+                // SAFETY: every task has its own columns of `db`.
+                band(c.clone(), &dz, unsafe { db.range(c) });
+            };
+            if tasks == 1 {
+                task(0);
+            } else {
+                pool::run(n.div_ceil(per), &task);
             }
         }
         match self {
@@ -317,10 +367,18 @@ mod tests {
         assert!("elu:nan".parse::<Activation>().is_err());
     }
 
-    /// The fused passes give exactly what the separate ones give.
+    /// The fused passes give exactly what the separate ones give, on one thread and split
+    /// across threads (bands of rows forward, of columns backward; a band edge inside a row).
     #[test]
     fn fused_passes_equal_the_separate_ones() {
-        let (rows, n) = (5, 7);
+        for (rows, n, threads) in [(5, 7, 1), (300, 333, 3), (700, 190, 2), (7000, 10, 2)] {
+            crate::gemm::set_threads(threads);
+            fused_case(rows, n);
+            crate::gemm::set_threads(1);
+        }
+    }
+
+    fn fused_case(rows: usize, n: usize) {
         let bias: Vec<f32> = (0..n).map(|j| j as f32 * 0.3 - 1.0).collect();
         let product: Vec<f32> = (0..rows * n).map(|i| ((i * 37 % 23) as f32 - 11.0) * 0.21).collect();
         let da: Vec<f32> = (0..rows * n).map(|i| ((i * 13 % 17) as f32 - 8.0) * 0.1).collect();

@@ -246,14 +246,74 @@ impl Mlp {
         rng: &mut Rng,
     ) -> Result<MatRef<'w>> {
         dropout.validate()?;
-        self.forward_impl(x, ws, Some((dropout, rng)))
+        let rows = 0..x.rows();
+        self.forward_impl(x, ws, Some((dropout, rng, rows.clone(), rows.end)))
     }
 
+    /// [`Mlp::forward_train`] on rows `rows` of a batch of `batch` rows, as one rank of a
+    /// data-parallel job computes its shard: `x: [rows.len(), n_0]` holds those rows, and the
+    /// masks are exactly the rows `rows` of the masks [`Mlp::forward_train`] would draw for
+    /// the whole batch. `rng` is left where the whole batch would leave it (the other rows'
+    /// draws are made and discarded), so every rank walks the one-process stream.
+    ///
+    /// ```
+    /// use nabla::{Activation, Dropout, Init, Matrix, Mlp, MlpSpec, Rng, Workspace};
+    /// let spec = MlpSpec::new(vec![3, 4, 2], Activation::Relu, Activation::Identity).unwrap();
+    /// let mlp = Mlp::new(spec.clone(), Init::HeNormal, &mut Rng::new(1));
+    /// let x = Matrix::from_vec(5, 3, (0..15).map(|i| i as f32 / 7.0).collect()).unwrap();
+    /// let d = Dropout { input: 0.1, hidden: 0.5 };
+    /// let (mut whole_rng, mut shard_rng) = (Rng::new(7), Rng::new(7));
+    /// let mut ws = Workspace::new(&spec, 5);
+    /// let whole = mlp.forward_train(x.view(), &mut ws, d, &mut whole_rng).unwrap().to_matrix();
+    /// let rows = x.view().rows_range(2, 5);
+    /// let shard = mlp.forward_train_rows(rows, &mut ws, d, &mut shard_rng, 2..5, 5).unwrap().to_matrix();
+    /// assert_eq!(shard.as_slice(), &whole.as_slice()[2 * 2..]);
+    /// assert_eq!(whole_rng.next_u64(), shard_rng.next_u64());
+    /// ```
+    pub fn forward_train_rows<'w>(
+        &self,
+        x: MatRef<'_>,
+        ws: &'w mut Workspace,
+        dropout: Dropout,
+        rng: &mut Rng,
+        rows: Range<usize>,
+        batch: usize,
+    ) -> Result<MatRef<'w>> {
+        dropout.validate()?;
+        if rows.len() != x.rows() || rows.end > batch || rows.is_empty() {
+            return Err(Error::Invalid {
+                name: "rows",
+                value: format!("{rows:?} of a batch of {batch}"),
+                reason: format!(
+                    "must be a non-empty range within the batch, as long as the input ({} rows); \
+                     a rank without rows calls skip_dropout_masks",
+                    x.rows()
+                ),
+            });
+        }
+        self.forward_impl(x, ws, Some((dropout, rng, rows, batch)))
+    }
+
+    /// Advances `rng` past every draw [`Mlp::forward_train`] makes for a batch of `batch` rows,
+    /// without computing anything: a data-parallel rank with no rows in a batch still walks
+    /// the one-process stream.
+    pub fn skip_dropout_masks(&self, dropout: Dropout, rng: &mut Rng, batch: usize) -> Result<()> {
+        dropout.validate()?;
+        let mut draws = if dropout.input > 0.0 { self.spec.inputs() } else { 0 };
+        if dropout.hidden > 0.0 && self.layers.len() > 1 {
+            draws += self.spec.sizes[1..self.spec.sizes.len() - 1].iter().sum::<usize>();
+        }
+        skip_draws(rng, draws * batch);
+        Ok(())
+    }
+
+    /// The forward pass; with `dropout = (p, rng, rows, batch)` the input holds rows `rows` of
+    /// a `batch`-row batch and the masks are those rows of the whole batch's.
     fn forward_impl<'w>(
         &self,
         x: MatRef<'_>,
         ws: &'w mut Workspace,
-        mut dropout: Option<(Dropout, &mut Rng)>,
+        mut dropout: Option<(Dropout, &mut Rng, Range<usize>, usize)>,
     ) -> Result<MatRef<'w>> {
         if x.cols() != self.spec.inputs() {
             return Err(Error::Shape {
@@ -263,16 +323,21 @@ impl Mlp {
             });
         }
         let batch = x.rows();
-        let (p_in, p_hidden) = dropout.as_ref().map_or((0.0, 0.0), |(d, _)| (d.input, d.hidden));
+        let (p_in, p_hidden) = dropout.as_ref().map_or((0.0, 0.0), |(d, ..)| (d.input, d.hidden));
+        // Draws before and after this input's rows, per mask column (both 0 for a whole batch).
+        let (skip_before, skip_after) =
+            dropout.as_ref().map_or((0, 0), |(_, _, rows, whole)| (rows.start, whole - rows.end));
         ws.prepare(&self.spec, batch);
         ws.batch = batch;
         ws.input_dropped = p_in > 0.0;
         ws.hidden_dropped = p_hidden > 0.0 && self.layers.len() > 1;
-        if let (true, Some((_, rng))) = (ws.input_dropped, dropout.as_mut()) {
+        if let (true, Some((_, rng, ..))) = (ws.input_dropped, dropout.as_mut()) {
             let n = self.spec.inputs();
             ws.x_drop.resize(batch * n, 0.0);
             ws.x_mask.resize(batch * n, 0.0);
+            skip_draws(rng, skip_before * n);
             draw_mask(&mut ws.x_mask, p_in, rng);
+            skip_draws(rng, skip_after * n);
             for i in 0..batch {
                 let row = x.row(i);
                 for j in 0..n {
@@ -300,9 +365,11 @@ impl Mlp {
             gemm(1.0, input, Transpose::No, w, Transpose::Yes, 0.0, MatMut::new(z, batch, n)?)?;
             let a = &mut a_rest[0][..batch * n];
             self.spec.activation(l).forward_with_bias(b, z, a);
-            if let (true, true, Some((_, rng))) = (hidden_dropped, l < last, dropout.as_mut()) {
+            if let (true, true, Some((_, rng, ..))) = (hidden_dropped, l < last, dropout.as_mut()) {
                 let mask = &mut ws.masks[l][..batch * n];
+                skip_draws(rng, skip_before * n);
                 draw_mask(mask, p_hidden, rng);
+                skip_draws(rng, skip_after * n);
                 for ((d, &a), &m) in drop_rest[0][..batch * n].iter_mut().zip(a.iter()).zip(mask.iter()) {
                     *d = a * m;
                 }
@@ -317,6 +384,21 @@ impl Mlp {
     /// From the last layer to the first: `dz_l = da_l ⊙ f_l'(z_l)`, `dW_l = dz_lᵀ · a_{l−1}`,
     /// `db_l = Σ_B dz_l`, and `da_{l−1} = dz_l · W_l` (not needed for the first layer).
     pub fn backward(&self, x: MatRef<'_>, ws: &mut Workspace, grads: &mut [f32]) -> Result<()> {
+        self.backward_with(x, ws, grads, &mut |_, _| {})
+    }
+
+    /// [`Mlp::backward`], handing each layer's finished gradient `[dW | db]` (the
+    /// [`Mlp::layer_range`] of `grads`) to `on_layer` as soon as it is computed, last layer
+    /// first. The backward pass never touches that part of `grads` again, so `on_layer` may
+    /// keep it, for instance as the buffer of a non-blocking all-reduce that runs while the
+    /// earlier layers' gradients are computed.
+    pub fn backward_with<'g>(
+        &self,
+        x: MatRef<'_>,
+        ws: &mut Workspace,
+        grads: &'g mut [f32],
+        on_layer: &mut dyn FnMut(usize, &'g mut [f32]),
+    ) -> Result<()> {
         if grads.len() != self.params.len() {
             return Err(Error::Length { what: "MLP gradients", expected: self.params.len(), got: grads.len() });
         }
@@ -329,16 +411,20 @@ impl Mlp {
             });
         }
         let last = self.layers.len() - 1;
+        // The layers' gradients not yet computed: layer l's is cut off the end of it in turn.
+        let mut pending = grads;
         for l in (0..self.layers.len()).rev() {
             let layer = self.layers[l];
             let (n, n_in) = (layer.outputs, layer.inputs);
+            let (earlier, layer_grads) = std::mem::take(&mut pending).split_at_mut(self.offsets[l]);
+            pending = earlier;
             if ws.hidden_dropped && l < last {
                 // The next layer saw a ⊙ mask, so dL/da = dL/d(a ⊙ mask) ⊙ mask.
                 for (g, &m) in ws.grad_a[..batch * n].iter_mut().zip(&ws.masks[l][..batch * n]) {
                     *g *= m;
                 }
             }
-            let (dw, db) = grads[self.layer_range(l)].split_at_mut(n * n_in);
+            let (dw, db) = layer_grads.split_at_mut(n * n_in);
             {
                 // dz = da ⊙ f'(z) and db = Σ_B dz in one pass.
                 let (da, dz) = (&ws.grad_a[..batch * n], &mut ws.grad_z[..batch * n]);
@@ -359,6 +445,8 @@ impl Mlp {
             let dz = MatRef::new(&ws.grad_z[..batch * n], batch, n)?;
             // dW = dzᵀ · a_{l−1}: dz is read transposed, no copy made.
             gemm(1.0, dz, Transpose::Yes, input, Transpose::No, 0.0, MatMut::new(dw, n, n_in)?)?;
+            // Layer l's gradient is final: hand it over before computing da_{l−1}.
+            on_layer(l, layer_grads);
             if l > 0 {
                 // dz_l is consumed here; grad_a is free again and receives da_{l−1} = dz · W.
                 let (w, _) = layer.split(self.layer_params(l));
@@ -473,6 +561,13 @@ impl Dropout {
             }
         }
         Ok(())
+    }
+}
+
+/// Advances `rng` by `count` of [`draw_mask`]'s draws (one `u64` each).
+fn skip_draws(rng: &mut Rng, count: usize) {
+    for _ in 0..count {
+        rng.next_u64();
     }
 }
 

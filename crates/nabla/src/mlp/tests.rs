@@ -223,3 +223,106 @@ fn dropout_zeroes_about_p_and_keeps_the_mean() {
     assert!(Dropout { input: 1.0, hidden: 0.0 }.validate().is_err());
     assert!(mlp.forward_train(x.view(), &mut ws, Dropout { input: 0.0, hidden: -0.1 }, &mut rng).is_err());
 }
+
+/// A data-parallel rank computing rows `rows` of a batch sees exactly the one-process masks
+/// of those rows, leaves the generator where the whole batch leaves it, and the shards'
+/// gradients weighted by their share of the batch add up to the whole batch's gradient.
+#[test]
+fn row_ranges_draw_the_whole_batchs_masks_and_their_gradients_add_up() {
+    let p = problem(Activation::Tanh, Activation::Identity, 5);
+    let (batch, classes) = (p.x.rows(), &p.classes);
+    let dropout = Dropout { input: 0.2, hidden: 0.3 };
+    let mut ws = Workspace::new(p.mlp.spec(), batch);
+    let mut whole_rng = Rng::new(17);
+    // Two batches in a row: the second's draws start where the first's ended.
+    p.mlp.forward_train(p.x.view(), &mut ws, dropout, &mut whole_rng).unwrap();
+    let out = p.mlp.forward_train(p.x.view(), &mut ws, dropout, &mut whole_rng).unwrap().to_matrix();
+    let (x_mask, masks) = (ws.x_mask.clone(), ws.masks.clone());
+    let loss = p.mlp.output_loss(Targets::Classes(classes), Loss::SoftmaxCrossEntropy, &mut ws).unwrap();
+    let mut whole = vec![0.0; p.mlp.num_params()];
+    p.mlp.backward(p.x.view(), &mut ws, &mut whole).unwrap();
+
+    for shards in [vec![0..6], vec![0..3, 3..6], vec![0..2, 2..4, 4..6], vec![0..1, 1..6]] {
+        let mut summed = vec![0.0f32; p.mlp.num_params()];
+        let mut summed_loss = 0.0;
+        for rows in shards {
+            let mut rng = Rng::new(17);
+            let mut shard_ws = Workspace::new(p.mlp.spec(), rows.len());
+            let x = p.x.view().rows_range(rows.start, rows.end);
+            let m = &p.mlp;
+            m.forward_train_rows(x, &mut shard_ws, dropout, &mut rng, rows.clone(), batch).unwrap();
+            let shard_out = m.forward_train_rows(x, &mut shard_ws, dropout, &mut rng, rows.clone(), batch).unwrap();
+            for (i, r) in rows.clone().enumerate() {
+                for (a, b) in shard_out.row(i).iter().zip(out.view().row(r)) {
+                    assert!((a - b).abs() <= 1e-6, "rows {rows:?}: output row {r}: {a} against {b}");
+                }
+            }
+            let (n0, n1, n2) = (4, 5, 3);
+            assert_eq!(shard_ws.x_mask[..rows.len() * n0], x_mask[rows.start * n0..rows.end * n0], "{rows:?}");
+            assert_eq!(shard_ws.masks[0][..rows.len() * n1], masks[0][rows.start * n1..rows.end * n1], "{rows:?}");
+            assert_eq!(shard_ws.masks[1][..rows.len() * n2], masks[1][rows.start * n2..rows.end * n2], "{rows:?}");
+            assert_eq!(rng.next_u64(), whole_rng.clone().next_u64(), "rows {rows:?} left the generator elsewhere");
+            let targets = Targets::Classes(&classes[rows.clone()]);
+            let share = rows.len() as f32 / batch as f32;
+            summed_loss += m.output_loss(targets, Loss::SoftmaxCrossEntropy, &mut shard_ws).unwrap() * f64::from(share);
+            let mut g = vec![0.0; m.num_params()];
+            m.backward(x, &mut shard_ws, &mut g).unwrap();
+            summed.iter_mut().zip(&g).for_each(|(s, g)| *s += g * share);
+        }
+        assert!((summed_loss - loss).abs() <= 1e-6 * loss, "{summed_loss} against {loss}");
+        for (i, (a, b)) in summed.iter().zip(&whole).enumerate() {
+            assert!((a - b).abs() <= 1e-5 * b.abs().max(1.0), "parameter {i}: {a} against {b}");
+        }
+    }
+
+    // The naive alternative, a shard drawing its own masks from the same seed, differs.
+    let mut shard_ws = Workspace::new(p.mlp.spec(), 3);
+    let mut rng = Rng::new(17);
+    p.mlp.forward_train(p.x.view().rows_range(3, 6), &mut shard_ws, dropout, &mut rng).unwrap();
+    assert_ne!(shard_ws.masks[0][..15], ws.masks[0][15..30]);
+}
+
+#[test]
+fn skipping_a_batchs_masks_leaves_the_generator_where_drawing_them_does() {
+    let p = problem(Activation::Relu, Activation::Identity, 8);
+    let mut ws = Workspace::new(p.mlp.spec(), 6);
+    for dropout in [Dropout { input: 0.2, hidden: 0.0 }, Dropout { input: 0.0, hidden: 0.5 }, Dropout::NONE] {
+        let (mut drawn, mut skipped) = (Rng::new(4), Rng::new(4));
+        p.mlp.forward_train(p.x.view(), &mut ws, dropout, &mut drawn).unwrap();
+        p.mlp.skip_dropout_masks(dropout, &mut skipped, 6).unwrap();
+        assert_eq!(drawn.next_u64(), skipped.next_u64(), "{dropout:?}");
+    }
+    let x = p.x.view();
+    let d = Dropout { input: 0.1, hidden: 0.1 };
+    let mut rng = Rng::new(4);
+    assert!(p.mlp.forward_train_rows(x.rows_range(0, 2), &mut ws, d, &mut rng, 0..3, 6).is_err(), "length");
+    assert!(p.mlp.forward_train_rows(x.rows_range(0, 2), &mut ws, d, &mut rng, 5..7, 6).is_err(), "past the end");
+    assert!(p.mlp.skip_dropout_masks(Dropout { input: 1.0, hidden: 0.0 }, &mut rng, 6).is_err());
+}
+
+/// `backward_with` hands every layer's gradient over once, last layer first, as the very
+/// range `layer_range` names, with the values `backward` computes.
+#[test]
+fn backward_hands_each_layers_gradient_over_as_soon_as_it_is_done() {
+    let p = problem(Activation::Sigmoid, Activation::Identity, 3);
+    let mut ws = Workspace::new(p.mlp.spec(), 6);
+    p.mlp.forward(p.x.view(), &mut ws).unwrap();
+    p.mlp.output_loss(Targets::Classes(&p.classes), Loss::SoftmaxCrossEntropy, &mut ws).unwrap();
+    let mut plain = vec![0.0; p.mlp.num_params()];
+    p.mlp.backward(p.x.view(), &mut ws.clone(), &mut plain).unwrap();
+    let mut grads = vec![f32::NAN; p.mlp.num_params()];
+    let base = grads.as_ptr() as usize;
+    let mut seen = Vec::new();
+    p.mlp
+        .backward_with(p.x.view(), &mut ws, &mut grads, &mut |l, g| {
+            let start = (g.as_ptr() as usize - base) / std::mem::size_of::<f32>();
+            // Scaling here must not disturb the layers still to come.
+            g.iter_mut().for_each(|v| *v *= 2.0);
+            seen.push((l, start..start + g.len()));
+        })
+        .unwrap();
+    let expected: Vec<_> = (0..3).rev().map(|l| (l, p.mlp.layer_range(l))).collect();
+    assert_eq!(seen, expected);
+    let doubled: Vec<f32> = plain.iter().map(|g| g * 2.0).collect();
+    assert_eq!(grads, doubled);
+}

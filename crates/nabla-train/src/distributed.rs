@@ -8,8 +8,16 @@
 //! gradient of the whole batch's mean loss, however unevenly the rows fell. Every rank takes
 //! the same optimiser step on the same numbers, so the weights stay identical without ever
 //! being sent.
+//!
+//! Under MPI the sum is overlapped with the backward pass: [`Reducer::backward_and_sum`]
+//! starts a non-blocking all-reduce of each layer's gradient as soon as the backward pass has
+//! finished it (last layer first, [`nabla::Mlp::backward_with`]), while the earlier layers'
+//! gradients are still being computed, and waits for all of them before the optimiser step.
 
 use std::ops::Range;
+use std::time::Instant;
+
+use nabla::{MatRef, Mlp, Workspace};
 
 /// The collective operations the trainer needs. A reducer with `size() == 1` must leave
 /// buffers unchanged.
@@ -22,6 +30,47 @@ pub trait Reducer {
     fn sum_f32(&mut self, buf: &mut [f32]);
     /// Replaces `buf` on every rank by the element-wise sum of every rank's `buf`.
     fn sum_f64(&mut self, buf: &mut [f64]);
+
+    /// This rank's part of a data-parallel step's gradient, summed over the ranks: runs
+    /// `mlp`'s backward pass on this rank's shard (`None`: the rank has no rows in this
+    /// batch and adds zeros), scales the gradient by `share` (`n_r / B`), and replaces `grads`
+    /// on every rank by the sum over ranks. Returns the seconds spent waiting for the sum once
+    /// this rank's own backward pass was done.
+    ///
+    /// The default runs the whole backward pass, then one [`Reducer::sum_f32`] of the whole
+    /// buffer; [`MpiReducer`] starts each layer's sum as soon as its gradient is done.
+    fn backward_and_sum(
+        &mut self,
+        mlp: &Mlp,
+        shard: Option<(MatRef<'_>, &mut Workspace)>,
+        grads: &mut [f32],
+        share: f32,
+    ) -> Result<f64, nabla::Error> {
+        backward_then_sum(self, mlp, shard, grads, share)
+    }
+
+    /// Ends every rank of the job at once with exit code `code`, as when this rank cannot go
+    /// on while the others wait for it in a collective. One process: does nothing (the
+    /// caller returns its error as usual).
+    fn abort(&mut self, _code: i32) {}
+}
+
+/// [`Reducer::backward_and_sum`] without overlap: the whole backward pass, then one sum.
+fn backward_then_sum<R: Reducer + ?Sized>(
+    reducer: &mut R,
+    mlp: &Mlp,
+    shard: Option<(MatRef<'_>, &mut Workspace)>,
+    grads: &mut [f32],
+    share: f32,
+) -> Result<f64, nabla::Error> {
+    match shard {
+        Some((x, ws)) => mlp.backward(x, ws, grads)?,
+        None => grads.fill(0.0),
+    }
+    grads.iter_mut().for_each(|g| *g *= share);
+    let started = Instant::now();
+    reducer.sum_f32(grads);
+    Ok(started.elapsed().as_secs_f64())
 }
 
 /// One process: nothing to reduce.
@@ -57,12 +106,17 @@ pub use self::mpi_reducer::MpiReducer;
 
 #[cfg(feature = "mpi")]
 mod mpi_reducer {
+    use std::collections::VecDeque;
+    use std::time::Instant;
+
     use mpi::collective::SystemOperation;
     use mpi::environment::Universe;
+    use mpi::request::{Request, Scope};
     use mpi::topology::{Communicator, SimpleCommunicator};
     use mpi::traits::CommunicatorCollectives;
+    use nabla::{MatRef, Mlp, Workspace};
 
-    use super::Reducer;
+    use super::{backward_then_sum, Reducer};
 
     /// The ranks of `MPI_COMM_WORLD`. Holds the MPI environment: dropping it finalises MPI,
     /// so keep it alive for the whole program.
@@ -70,6 +124,7 @@ mod mpi_reducer {
         world: SimpleCommunicator,
         scratch32: Vec<f32>,
         scratch64: Vec<f64>,
+        overlap: bool,
         // Declared last so that it drops last: the communicator must go before finalising.
         _universe: Universe,
     }
@@ -86,7 +141,65 @@ mod mpi_reducer {
         pub fn init() -> Option<Self> {
             let universe = mpi::initialize()?;
             let world = universe.world();
-            Some(MpiReducer { world, scratch32: Vec::new(), scratch64: Vec::new(), _universe: universe })
+            Some(MpiReducer { world, scratch32: Vec::new(), scratch64: Vec::new(), overlap: true, _universe: universe })
+        }
+
+        /// Whether [`Reducer::backward_and_sum`] overlaps each layer's all-reduce with the
+        /// backward pass of the layers before it (the default) or sums the whole gradient
+        /// after the backward pass (to measure the all-reduce on its own). Every rank must
+        /// choose the same.
+        #[must_use]
+        pub fn with_overlap(mut self, overlap: bool) -> Self {
+            self.overlap = overlap;
+            self
+        }
+    }
+
+    /// The per-layer sums of one step, in flight.
+    struct LayerSums<'a, 'w, Sc: Scope<'a>> {
+        world: &'w SimpleCommunicator,
+        scope: Sc,
+        /// The send buffer not yet used: each layer's is cut off its end, as the backward pass
+        /// cuts the layer's gradient off the end of the gradient buffer.
+        unsent: &'a mut [f32],
+        pending: VecDeque<Request<'a, [f32], Sc>>,
+        share: f32,
+    }
+
+    impl<'a, Sc: Scope<'a> + Copy> LayerSums<'a, '_, Sc> {
+        /// Scales a finished layer gradient by the rank's share and starts its sum, received
+        /// in place.
+        fn start(&mut self, layer_grads: &'a mut [f32]) {
+            layer_grads.iter_mut().for_each(|g| *g *= self.share);
+            let unsent = std::mem::take(&mut self.unsent);
+            let (rest, send) = unsent.split_at_mut(unsent.len() - layer_grads.len());
+            self.unsent = rest;
+            send.copy_from_slice(layer_grads);
+            // Open MPI moves a non-blocking collective on only inside MPI calls: test the
+            // earlier layers' sums while starting this one.
+            for _ in 0..self.pending.len() {
+                if let Some(request) = self.pending.pop_front() {
+                    if let Err(request) = request.test() {
+                        self.pending.push_back(request);
+                    }
+                }
+            }
+            let send: &'a [f32] = send;
+            self.pending.push_back(self.world.immediate_all_reduce_into(
+                self.scope,
+                send,
+                layer_grads,
+                SystemOperation::sum(),
+            ));
+        }
+
+        /// Waits for every sum; returns the seconds waited.
+        fn wait(self) -> f64 {
+            let started = Instant::now();
+            for request in self.pending {
+                request.wait_without_status();
+            }
+            started.elapsed().as_secs_f64()
         }
     }
 
@@ -107,6 +220,47 @@ mod mpi_reducer {
             self.scratch64.clear();
             self.scratch64.extend_from_slice(buf);
             self.world.all_reduce_into(&self.scratch64[..], buf, SystemOperation::sum());
+        }
+
+        fn backward_and_sum(
+            &mut self,
+            mlp: &Mlp,
+            shard: Option<(MatRef<'_>, &mut Workspace)>,
+            grads: &mut [f32],
+            share: f32,
+        ) -> Result<f64, nabla::Error> {
+            if !self.overlap {
+                return backward_then_sum(self, mlp, shard, grads, share);
+            }
+            // One non-blocking all-reduce per layer, started in the order the backward pass
+            // finishes the layers (last first) on every rank, so the collectives match.
+            self.scratch32.resize(grads.len(), 0.0);
+            let (world, send) = (&self.world, &mut self.scratch32[..]);
+            mpi::request::scope(|scope| {
+                let mut sums = LayerSums { world, scope, unsent: send, pending: VecDeque::new(), share };
+                let result = match shard {
+                    Some((x, ws)) => mlp.backward_with(x, ws, grads, &mut |_, g| sums.start(g)),
+                    None => {
+                        // No rows: zeros, in the same layer order as the ranks that have rows.
+                        grads.fill(0.0);
+                        let mut rest = grads;
+                        for l in (0..mlp.layers().len()).rev() {
+                            let (earlier, layer_grads) =
+                                std::mem::take(&mut rest).split_at_mut(mlp.layer_range(l).start);
+                            rest = earlier;
+                            sums.start(layer_grads);
+                        }
+                        Ok(())
+                    }
+                };
+                // Every started sum must complete before the scope ends, even after an error.
+                let waited = sums.wait();
+                result.map(|()| waited)
+            })
+        }
+
+        fn abort(&mut self, code: i32) {
+            self.world.abort(code);
         }
     }
 }

@@ -152,6 +152,25 @@ pub struct TrainOutcome {
     pub interrupted: bool,
     /// Per-epoch metrics of this run.
     pub history: Vec<EpochMetrics>,
+    /// Where this rank's training steps spent their time.
+    pub profile: StepProfile,
+}
+
+/// Where a rank's training steps spent their time: wall-clock seconds summed over the run's
+/// steps (evaluation and checkpoints excluded).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct StepProfile {
+    /// Steps timed.
+    pub steps: u64,
+    /// This rank's own work: filling the batch, forward, loss and backward (with overlap,
+    /// also starting the layers' all-reduces).
+    pub compute: f64,
+    /// Waiting for the all-reduces (gradient and step statistics) after this rank's backward
+    /// pass was done: the whole all-reduce without overlap, what overlap did not hide with
+    /// it; 0 for one process.
+    pub reduce: f64,
+    /// The penalty and the optimiser step.
+    pub update: f64,
 }
 
 /// A training run's inputs.
@@ -191,14 +210,6 @@ fn epoch_rng(seed: u64, epoch: usize, stream: u64) -> Rng {
     Rng::new(mix(seed ^ mix((epoch as u64) << 1 | stream)))
 }
 
-/// The dropout generator of one rank of a data-parallel job (more than one rank): the masks
-/// of a shard cannot be cut out of the single-process stream through the engine's API, so
-/// each rank draws its own, from the seed, the epoch and the rank. One process keeps
-/// [`epoch_rng`]'s stream 1.
-fn rank_dropout_rng(seed: u64, epoch: usize, rank: usize) -> Rng {
-    Rng::new(mix(mix(seed ^ mix((epoch as u64) << 1 | 1)) ^ mix(0x6e61_626c_6100_0000 | rank as u64)))
-}
-
 /// SplitMix64's finaliser: spreads nearby inputs over the whole range.
 fn mix(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -208,13 +219,27 @@ fn mix(mut z: u64) -> u64 {
 
 /// Evaluates `mlp` on all of `ds` in batches.
 pub fn evaluate(mlp: &Mlp, ds: &Dataset, norm: &Normalizer, batch_size: usize) -> Result<Evaluation, TrainError> {
+    evaluate_with(mlp, ds, norm, batch_size, &mut SingleProcess)
+}
+
+/// Evaluates `mlp` on all of `ds` as one rank of a data-parallel job: this rank evaluates its
+/// [`distributed::shard`] of the examples, and the loss sum and the count of correct
+/// predictions are summed over the ranks, so every rank gets the whole set's evaluation.
+/// Every rank must call it with the same network and data.
+pub fn evaluate_with(
+    mlp: &Mlp,
+    ds: &Dataset,
+    norm: &Normalizer,
+    batch_size: usize,
+    reducer: &mut dyn Reducer,
+) -> Result<Evaluation, TrainError> {
     let batch_size = batch_size.max(1);
     let mut buffers = nabla_data::BatchBuffers::new(batch_size, ds.features());
     let mut ws = Workspace::new(mlp.spec(), batch_size);
     let mut labels32 = vec![0u32; batch_size];
     let mut predicted = vec![0u32; batch_size];
     let (mut loss, mut correct) = (0.0f64, 0usize);
-    let indices: Vec<usize> = (0..ds.len).collect();
+    let indices: Vec<usize> = distributed::shard(ds.len, reducer.rank(), reducer.size()).collect();
     for chunk in indices.chunks(batch_size) {
         let (x, labels) = buffers.fill(ds, chunk, norm);
         let n = chunk.len();
@@ -226,8 +251,10 @@ pub fn evaluate(mlp: &Mlp, ds: &Dataset, norm: &Normalizer, batch_size: usize) -
         nabla::loss::argmax_rows(out, &mut predicted[..n]);
         correct += predicted[..n].iter().zip(&labels32[..n]).filter(|(p, l)| p == l).count();
     }
+    let mut sums = [loss, correct as f64];
+    reducer.sum_f64(&mut sums);
     let n = ds.len.max(1) as f64;
-    Ok(Evaluation { loss: loss / n, accuracy: correct as f64 / n })
+    Ok(Evaluation { loss: sums[0] / n, accuracy: sums[1] / n })
 }
 
 /// Trains a network as `run` describes, reporting to `observer`.
@@ -241,8 +268,10 @@ pub fn train(run: TrainRun<'_>, observer: &mut dyn Observer) -> Result<TrainOutc
 /// batch is the single-process one; this rank computes the gradient of its
 /// [`distributed::shard`] of it, weighted by its share of the batch, and the reducer's sum
 /// is the whole batch's gradient, so every rank takes the same step. Only rank 0 writes
-/// checkpoints; every rank reports to its `observer` (give the others [`Silent`]). With one
-/// rank this is exactly [`train`].
+/// checkpoints; every rank reports to its `observer` (give the others [`Silent`]). Dropout
+/// masks are the one-process run's: every rank walks the same stream and keeps its rows'
+/// masks ([`Mlp::forward_train_rows`]). The evaluations are sharded and summed
+/// ([`evaluate_with`]). With one rank this is exactly [`train`].
 pub fn train_with(
     run: TrainRun<'_>,
     reducer: &mut dyn Reducer,
@@ -314,13 +343,14 @@ pub fn train_with(
     let (mut last_checkpoint, mut best_checkpoint): (Option<PathBuf>, Option<PathBuf>) = (None, None);
     let mut interrupted = false;
     let mut epochs_completed = first_epoch - 1;
+    let mut profile = StepProfile::default();
 
     'epochs: for epoch in first_epoch..=config.epochs {
         let started = Instant::now();
         order.iter_mut().enumerate().for_each(|(i, o)| *o = i);
         epoch_rng(config.seed, epoch, 0).shuffle(&mut order);
-        let mut drop_rng =
-            if ranks == 1 { epoch_rng(config.seed, epoch, 1) } else { rank_dropout_rng(config.seed, epoch, rank) };
+        // Every rank walks the one-process dropout stream and keeps its own rows' masks.
+        let mut drop_rng = epoch_rng(config.seed, epoch, 1);
         let (mut loss_sum, mut correct) = (0.0f64, 0usize);
         let mut lr = config.lr;
         for (s, batch) in order.chunks(batch_size).enumerate() {
@@ -329,14 +359,23 @@ pub fn train_with(
                 interrupted = true;
                 break 'epochs;
             }
+            let step_started = Instant::now();
             let batch_len = batch.len();
-            let chunk = &batch[distributed::shard(batch_len, rank, ranks)];
+            let rows = distributed::shard(batch_len, rank, ranks);
+            let chunk = &batch[rows.clone()];
             let n = chunk.len();
             let mut loss = 0.0;
+            let mut waited = 0.0;
+            // This shard's mean gradient, weighted by its share of the batch: the sum over
+            // ranks is the mean gradient of the whole batch.
+            let share = n as f32 / batch_len as f32;
             if n == 0 {
-                // More ranks than rows in this batch: this rank adds nothing but still joins
-                // the all-reduce.
-                grads.fill(0.0);
+                // More ranks than rows in this batch: this rank adds nothing but still walks
+                // the dropout stream and joins the all-reduce.
+                if dropout != nabla::Dropout::NONE {
+                    mlp.skip_dropout_masks(dropout, &mut drop_rng, batch_len)?;
+                }
+                waited = reducer.backward_and_sum(&mlp, None, &mut grads, share)?;
             } else {
                 let (x, labels) = buffers.fill(&train_set, chunk, &norm);
                 for (l32, &l) in labels32.iter_mut().zip(labels) {
@@ -346,26 +385,28 @@ pub fn train_with(
                 let out = if dropout == nabla::Dropout::NONE {
                     mlp.forward(x, &mut ws)?
                 } else {
-                    mlp.forward_train(x, &mut ws, dropout, &mut drop_rng)?
+                    mlp.forward_train_rows(x, &mut ws, dropout, &mut drop_rng, rows, batch_len)?
                 };
                 nabla::loss::argmax_rows(out, &mut predicted[..n]);
                 let shard_correct = predicted[..n].iter().zip(&labels32[..n]).filter(|(p, l)| p == l).count();
                 loss = mlp.output_loss(Targets::Classes(&labels32[..n]), Loss::SoftmaxCrossEntropy, &mut ws)?;
-                mlp.backward(x, &mut ws, &mut grads)?;
+                if ranks == 1 {
+                    mlp.backward(x, &mut ws, &mut grads)?;
+                } else {
+                    waited = reducer.backward_and_sum(&mlp, Some((x, &mut ws)), &mut grads, share)?;
+                }
                 stats = [loss * n as f64, shard_correct as f64, f64::from(u8::from(stop_here))];
             }
             if ranks > 1 {
                 if n == 0 {
                     stats = [0.0, 0.0, f64::from(u8::from(stop_here))];
                 }
-                // This shard's mean gradient, weighted by its share of the batch: the sum over
-                // ranks is the mean gradient of the whole batch.
-                let share = n as f32 / batch_len as f32;
-                grads.iter_mut().for_each(|g| *g *= share);
-                reducer.sum_f32(&mut grads);
+                let started = Instant::now();
                 reducer.sum_f64(&mut stats);
+                waited += started.elapsed().as_secs_f64();
                 loss = stats[0] / batch_len as f64;
             }
+            let computed = Instant::now();
             correct += stats[1] as usize;
             // The penalty depends on the weights alone, which every rank holds: added once,
             // after the reduction.
@@ -380,6 +421,10 @@ pub fn train_with(
             let global_step = ((epoch - 1) * steps_per_epoch + s) as u64;
             lr = config.schedule.lr(config.lr, global_step, total_steps, warmup_steps);
             optimizer.step(mlp.params_mut(), &grads, lr);
+            profile.steps += 1;
+            profile.compute += (computed - step_started).as_secs_f64() - waited;
+            profile.reduce += waited;
+            profile.update += computed.elapsed().as_secs_f64();
             loss_sum += loss * batch_len as f64;
             observer.on_step(&StepInfo { epoch, step: s + 1, steps: steps_per_epoch, loss, lr });
             if ranks > 1 && stats[2] > 0.0 {
@@ -389,7 +434,7 @@ pub fn train_with(
             }
         }
         let seconds = started.elapsed().as_secs_f64();
-        let eval = evaluate(&mlp, &eval_set, &norm, 1000)?;
+        let eval = evaluate_with(&mlp, &eval_set, &norm, 1000, reducer)?;
         let metrics = EpochMetrics {
             epoch,
             train_loss: loss_sum / n_train.max(1) as f64,
@@ -438,7 +483,7 @@ pub fn train_with(
         history.push(metrics);
     }
 
-    let test = evaluate(&mlp, test_set, &norm, 1000)?;
+    let test = evaluate_with(&mlp, test_set, &norm, 1000, reducer)?;
     Ok(TrainOutcome {
         mlp,
         epochs_completed,
@@ -448,5 +493,6 @@ pub fn train_with(
         best_checkpoint,
         interrupted,
         history,
+        profile,
     })
 }

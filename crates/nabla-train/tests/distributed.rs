@@ -1,32 +1,18 @@
 //! Data-parallel training without MPI: N ranks as N threads joined by an in-process
 //! all-reduce must walk the single-process run's loss curve and end at its weights, with
-//! uneven shards, a partial last batch, and batches smaller than the number of ranks.
+//! uneven shards, a partial last batch, dropout, and batches smaller than the number of
+//! ranks; the sharded evaluation must give the one-process evaluation.
 //! (The same check over real MPI processes is `distributed_mpi.rs`, feature `mpi`.)
 
-use std::path::PathBuf;
+mod common;
+
 use std::sync::{Arc, Barrier, Mutex};
 
+use common::{digits, loss_gap, parallel_config, weight_gap, Losses};
+use nabla_data::Normalizer;
 use nabla_train::config::TrainConfig;
 use nabla_train::distributed::Reducer;
-use nabla_train::train::{train, train_with, Observer, Silent, StepInfo, TrainOutcome, TrainRun};
-
-fn data_dir() -> PathBuf {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    match std::env::var_os("NABLA_DATA").filter(|v| !v.is_empty()) {
-        Some(v) if PathBuf::from(&v).is_absolute() => PathBuf::from(v),
-        Some(v) => root.join(v),
-        None => root.join("../shared/data"),
-    }
-}
-
-/// Every step's loss.
-#[derive(Default)]
-struct Losses(Vec<f64>);
-impl Observer for Losses {
-    fn on_step(&mut self, step: &StepInfo) {
-        self.0.push(step.loss);
-    }
-}
+use nabla_train::train::{evaluate, evaluate_with, train, train_with, Silent, TrainOutcome, TrainRun};
 
 /// The ranks of one job, as threads. Each call writes this rank's buffer into its slot, and
 /// after a barrier every rank sums the slots in rank order, so all ranks get the same bits.
@@ -109,30 +95,20 @@ fn assert_matches(single: &[f64], single_w: &[f32], ranks: usize, losses: &[f64]
     for (r, o) in outcomes.iter().enumerate() {
         // Every rank took the same steps, so every rank holds the same weights.
         assert_eq!(o.mlp.params(), outcomes[0].mlp.params(), "rank {r} of {ranks} drifted from rank 0");
+        // And every rank got the same (reduced) evaluations.
+        assert_eq!((o.test_loss, o.test_acc), (outcomes[0].test_loss, outcomes[0].test_acc), "rank {r}");
     }
-    let worst = single_w
-        .iter()
-        .zip(outcomes[0].mlp.params())
-        .map(|(a, b)| (a - b).abs() / a.abs().max(1.0))
-        .fold(0.0f32, f32::max);
+    let worst = weight_gap(single_w, outcomes[0].mlp.params());
     assert!(worst <= 1e-4, "{ranks} ranks: final weights differ by {worst}");
 }
 
 #[test]
 fn two_and_three_ranks_follow_the_single_process_run() {
-    let data = nabla_data::load("digits", &data_dir()).expect("the digits set (set NABLA_DATA)");
+    let data = digits();
     // 32 rows split 16/16 and 11/11/10; the last batch of each epoch is partial; the L2
-    // penalty checks that it is added once, after the reduction. Dropout masks are drawn per
-    // rank (see `train_with`), so they are off for the exact comparison.
-    let config = TrainConfig {
-        hidden: vec![32],
-        epochs: 3,
-        batch_size: 32,
-        dropout: 0.0,
-        l2: 1e-4,
-        lr: 0.01,
-        ..TrainConfig::for_dataset("digits")
-    };
+    // penalty checks that it is added once, after the reduction; with input and hidden
+    // dropout, every rank must keep its rows of the one-process masks.
+    let config = parallel_config();
     let mut single = Losses::default();
     let one =
         train(TrainRun { config: &config, data: &data, out_dir: None, resume: None, stop: None }, &mut single).unwrap();
@@ -145,19 +121,70 @@ fn two_and_three_ranks_follow_the_single_process_run() {
         for (a, b) in m.0.iter().zip(m.1) {
             assert!((a.train_loss - b.train_loss).abs() <= 1e-5 * a.train_loss, "epoch {}", a.epoch);
             assert_eq!(a.train_acc, b.train_acc, "epoch {}: train accuracy counted over all ranks", a.epoch);
+            // The sharded, reduced evaluation of (nearly) the same weights.
+            assert!((a.val_loss - b.val_loss).abs() <= 1e-4 * a.val_loss, "epoch {}", a.epoch);
+        }
+        assert!((one.test_loss - outcomes[0].test_loss).abs() <= 1e-4 * one.test_loss);
+    }
+}
+
+/// The comparison above sees the masks: the same run without dropout leaves the dropout
+/// run's curve by far more than the 1e-5 allowed, so ranks that drew other masks than the
+/// one-process run (as each rank drawing its own would) could not pass it.
+#[test]
+fn the_dropout_masks_move_the_curve_beyond_the_tolerance() {
+    let data = digits();
+    let config = TrainConfig { epochs: 1, ..parallel_config() };
+    let mut with = Losses::default();
+    train(TrainRun { config: &config, data: &data, out_dir: None, resume: None, stop: None }, &mut with).unwrap();
+    let (losses, _) = train_ranks(&config, &data, 2);
+    assert!(loss_gap(&with.0, &losses, 100) <= 1e-5);
+    let without = TrainConfig { dropout: 0.0, input_dropout: 0.0, ..config };
+    let mut plain = Losses::default();
+    train(TrainRun { config: &without, data: &data, out_dir: None, resume: None, stop: None }, &mut plain).unwrap();
+    assert!(loss_gap(&with.0, &plain.0, 100) > 1e-3, "the masks must move the curve");
+}
+
+/// The sharded evaluation over 1, 2, 3 and 7 ranks gives the one-process evaluation: the same
+/// accuracy, and the loss to float rounding (the sums are taken in another order).
+#[test]
+fn sharded_evaluation_equals_the_single_process_evaluation() {
+    let data = digits();
+    let config = TrainConfig { epochs: 1, ..parallel_config() };
+    let trained =
+        train(TrainRun { config: &config, data: &data, out_dir: None, resume: None, stop: None }, &mut Silent).unwrap();
+    let norm = Normalizer::unit(data.test.max_value);
+    // 64-row evaluation batches: uneven shards and partial batches on every rank.
+    let single = evaluate(&trained.mlp, &data.test, &norm, 64).unwrap();
+    assert!(single.accuracy > 0.5, "{single:?}");
+    for ranks in [1, 2, 3, 7] {
+        let results: Vec<_> = std::thread::scope(|scope| {
+            let handles: Vec<_> = ThreadReducer::group(ranks)
+                .into_iter()
+                .map(|mut r| {
+                    let (mlp, test, norm) = (&trained.mlp, &data.test, &norm);
+                    scope.spawn(move || evaluate_with(mlp, test, norm, 64, &mut r).unwrap())
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        for (r, e) in results.iter().enumerate() {
+            assert_eq!(e.accuracy, single.accuracy, "{ranks} ranks, rank {r}");
+            assert!((e.loss - single.loss).abs() <= 1e-12 * single.loss, "{ranks} ranks, rank {r}: {e:?} {single:?}");
         }
     }
 }
 
 #[test]
 fn ranks_without_rows_in_a_batch_still_join_the_step() {
-    let data = nabla_data::load("digits", &data_dir()).expect("the digits set (set NABLA_DATA)");
-    // Batches of 2 over 3 ranks: one rank has no row in every step.
+    let data = digits();
+    // Batches of 2 over 3 ranks: one rank has no row in every step, and must still walk the
+    // dropout stream past the batch's masks.
     let config = TrainConfig {
         hidden: vec![8],
         epochs: 1,
         batch_size: 2,
-        dropout: 0.0,
+        dropout: 0.3,
         lr: 0.01,
         ..TrainConfig::for_dataset("digits")
     };
@@ -189,7 +216,7 @@ fn a_gradient_share_left_unweighted_would_be_caught() {
             self.0.sum_f64(buf);
         }
     }
-    let data = nabla_data::load("digits", &data_dir()).expect("the digits set (set NABLA_DATA)");
+    let data = digits();
     let config = TrainConfig {
         hidden: vec![16],
         epochs: 1,
@@ -210,6 +237,6 @@ fn a_gradient_share_left_unweighted_would_be_caught() {
         train_with(run(), &mut Unweighted(r0), &mut losses).unwrap();
         other.join().unwrap();
     });
-    let worst = single.0.iter().zip(&losses.0).map(|(a, b)| (a - b).abs() / a.abs()).fold(0.0, f64::max);
+    let worst = loss_gap(&single.0, &losses.0, usize::MAX);
     assert!(worst > 1e-3, "a doubled gradient must change the curve (worst relative gap {worst})");
 }

@@ -1,26 +1,13 @@
 //! The trainer on the real digits set: determinism, exact resume, divergence handling.
 
-use std::path::PathBuf;
+mod common;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use common::digits;
 use nabla_train::checkpoint;
 use nabla_train::config::TrainConfig;
 use nabla_train::train::{train, EpochMetrics, Observer, Silent, TrainError, TrainRun};
-
-/// The shared data folder: `$NABLA_DATA` (relative to the workspace root when relative), else
-/// `../shared/data` beside the workspace.
-fn data_dir() -> PathBuf {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    match std::env::var_os("NABLA_DATA").filter(|v| !v.is_empty()) {
-        Some(v) if PathBuf::from(&v).is_absolute() => PathBuf::from(v),
-        Some(v) => root.join(v),
-        None => root.join("../shared/data"),
-    }
-}
-
-fn digits() -> nabla_data::Split {
-    nabla_data::load("digits", &data_dir()).expect("the digits set (set NABLA_DATA)")
-}
 
 fn small_config() -> TrainConfig {
     TrainConfig {

@@ -1,0 +1,122 @@
+//! Reports from a store seeded through the tracker's API: a four-trial learning-rate sweep
+//! whose largest rate diverged, and plain runs.
+
+use std::path::{Path, PathBuf};
+
+use nabla_report::sweeps::{self, SweepDef};
+use nabla_report::{report_for, runs_report, sweep_report, ReportError};
+use nabla_track::{EndStatus, Run, RunOptions, Store, TrackError};
+use serde_json::json;
+
+const RATES: [&str; 4] = ["0.01", "0.1", "1", "10"];
+
+/// Three epochs of losses and accuracies; the best learning rate is 0.1, 10 diverges.
+fn trial(dir: &Path, id: &str, k: usize) -> String {
+    let lr = RATES[k];
+    let config = json!({"lr": lr.parse::<f64>().unwrap(), "sweep": {"id": id, "trial": k, "values": {"lr": lr}}});
+    let options = RunOptions::new("digits")
+        .name(format!("sweep-{id}-{k}"))
+        .config(config)
+        .tags([format!("sweep:{id}")])
+        .system_interval(None);
+    let mut run = Run::start(dir, options).unwrap();
+    let quality = [0.80, 0.95, 0.90, f64::NAN][k];
+    for epoch in 1..=3u64 {
+        let e = epoch as f64;
+        let step = epoch * 10;
+        let loss = if quality.is_nan() && epoch == 2 { f64::NAN } else { 1.0 / (e * quality.max(0.5)) };
+        run.log(
+            step,
+            &[
+                ("epoch", e),
+                ("train/loss", loss),
+                ("val/loss", loss * 1.2),
+                ("train/acc", quality * (0.9 + 0.05 * e)),
+                ("val/acc", quality * (0.85 + 0.05 * e)),
+            ],
+        )
+        .unwrap();
+        if loss.is_nan() {
+            break;
+        }
+    }
+    let id = run.id().to_string();
+    run.finish(if quality.is_nan() { EndStatus::Diverged } else { EndStatus::Finished }).unwrap();
+    id
+}
+
+fn seed_sweep(dir: &Path) -> (SweepDef, Vec<String>) {
+    let def = SweepDef {
+        id: "5eed0001".into(),
+        target: "digits".into(),
+        project: "digits".into(),
+        keys: vec!["lr".into()],
+        fixed: vec![("hidden".into(), "16".into()), ("epochs".into(), "3".into())],
+        trials: RATES.iter().map(|r| vec![("lr".to_string(), r.to_string())]).collect(),
+        metric: "val/acc".into(),
+        goal: "max".into(),
+        jobs: 1,
+        threads: 1,
+        out: PathBuf::from("/nowhere"),
+        data: None,
+        command: "nabla sweep digits --grid lr=0.01,0.1,1,10".into(),
+    };
+    sweeps::save_def(dir, &def).unwrap();
+    let runs = (0..RATES.len()).map(|k| trial(dir, &def.id, k)).collect();
+    (def, runs)
+}
+
+#[test]
+fn a_sweep_report_ranks_the_trials_and_states_the_facts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (def, runs) = seed_sweep(tmp.path());
+    let store = Store::open_read_only(tmp.path()).unwrap();
+    let report = sweep_report(&store, &def).unwrap();
+    assert_eq!(report.title, "Sweep 5eed0001 on digits");
+    assert_eq!(report.file_name, "report-sweep-5eed0001.html");
+    let html = &report.html;
+    assert!(html.starts_with("<!doctype html>") && html.trim_end().ends_with("</html>"));
+    assert_eq!(html.matches("<img ").count(), 2, "the sweep plot and the curves");
+    assert_eq!(html.matches("src=\"data:image/svg+xml;base64,").count(), 2);
+    assert_eq!(html.matches("<h3>Observed</h3>").count(), 2);
+    assert!(html.contains("The best trial is lr=0.1 with val/acc = 0.9500."), "{html}");
+    assert!(html.contains("training diverged (loss NaN) from lr = 10 on (1 of 4 trials)"), "{html}");
+    assert!(html.contains("the largest lr that did not diverge is 1."), "{html}");
+    // Ranked by val/acc: 0.1, 1, 0.01, then the diverged trial.
+    let order: Vec<usize> = runs.iter().map(|r| html.find(&format!("<td>{r}</td>")).unwrap()).collect();
+    assert!(order[1] < order[2] && order[2] < order[0] && order[0] < order[3], "{order:?}");
+    assert!(html.contains("<tr class=\"diverged\">"));
+    // What `nabla report ID` picks for one target that names a sweep.
+    assert_eq!(report_for(&store, tmp.path(), &[def.id.clone()]).unwrap(), report);
+}
+
+#[test]
+fn a_runs_report_and_its_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_, runs) = seed_sweep(tmp.path());
+    let store = Store::open_read_only(tmp.path()).unwrap();
+    let two = runs_report(&store, &runs[..2]).unwrap();
+    assert_eq!(two.title, "2 runs");
+    assert_eq!(two.file_name, format!("report-2-runs-{}.html", &runs[0][..8]));
+    assert!(two.html.contains(&format!("<th>{}</th>", runs[1])), "one settings column per run");
+    assert!(two.html.contains("a gap of"));
+    let prefix = runs[3][..10].to_string();
+    let one = report_for(&store, tmp.path(), &[prefix]).unwrap();
+    assert!(one.html.contains(&format!("run {} diverged (its loss became NaN).", runs[3])), "{}", one.html);
+
+    assert!(matches!(runs_report(&store, &[]), Err(ReportError::Empty(_))));
+    let e = runs_report(&store, &["nosuchrun".into()]).unwrap_err();
+    assert!(matches!(e, ReportError::Track(TrackError::UnknownRun(_))), "{e:?}");
+    let e = report_for(&store, tmp.path(), &["../secrets".into()]).unwrap_err();
+    assert!(e.to_string().contains("../secrets"), "{e}");
+}
+
+#[test]
+fn a_sweep_without_runs_is_empty_not_a_failure() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut def, _) = seed_sweep(tmp.path());
+    def.id = "0ther".into();
+    let store = Store::open_read_only(tmp.path()).unwrap();
+    let e = sweep_report(&store, &def).unwrap_err();
+    assert!(matches!(&e, ReportError::Empty(m) if m.contains("0ther has no runs")), "{e:?}");
+}

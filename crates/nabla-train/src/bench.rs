@@ -394,13 +394,22 @@ pub fn synthetic_images(seed: u64, train_len: usize, test_len: usize) -> Split {
     Split { train, test }
 }
 
-/// The process's peak resident set size in MiB (`VmHWM` of `/proc/self/status`); `None`
-/// where that file does not exist.
+/// The process's peak resident set size in MiB since the last [`reset_peak_rss`] (`VmHWM` of
+/// `/proc/self/status`); `None` where that file does not exist.
 pub fn peak_rss_mb() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kib: f64 = line.trim_start_matches("VmHWM:").trim().trim_end_matches("kB").trim().parse().ok()?;
     Some(kib / 1024.0)
+}
+
+/// Starts a new peak-RSS measurement: Linux resets the process's high-water mark (`VmHWM`)
+/// to the current RSS when `5` is written to `/proc/self/clear_refs`, so that each workload's
+/// `peak_rss_mb` is its own peak (with the data it needs resident), not the largest of every
+/// workload run before it in this process. Elsewhere, or if the write fails, the peak stays
+/// the process's.
+pub fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
 fn layers_text(sizes: &[usize]) -> String {
@@ -422,6 +431,7 @@ pub fn run_training(
     }
     let config = recipe.config(settings.threads, settings.seed);
     gemm::set_threads(settings.threads);
+    reset_peak_rss();
     let run = TrainRun { config: &config, data: data.split, out_dir: None, resume: None, stop: None };
     let outcome = train(run, &mut Silent)?;
     let train_seconds: f64 = outcome.history.iter().map(|e| e.seconds).sum();
@@ -452,6 +462,7 @@ pub fn run_training(
 pub fn run_inference(data: &BenchData<'_>, settings: &BenchSettings) -> Result<InferRecord, nabla::Error> {
     const BATCH: usize = 1000;
     gemm::set_threads(settings.threads);
+    reset_peak_rss();
     let test = &data.split.test;
     let features = test.features();
     let spec = MlpSpec {
@@ -705,6 +716,20 @@ pub enum BenchError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn peak_rss_restarts_after_a_reset() {
+        // 256 MiB, touched (so resident), then returned to the system (a large allocation
+        // is its own mapping): the peak keeps it until the reset, not after.
+        let big = vec![1u8; 256 << 20];
+        assert_eq!(big.iter().step_by(4096).map(|&b| usize::from(b)).sum::<usize>(), (256 << 20) / 4096);
+        drop(big);
+        let before = peak_rss_mb().expect("VmHWM on Linux");
+        reset_peak_rss();
+        let after = peak_rss_mb().expect("VmHWM on Linux");
+        assert!(before >= 256.0 && after < before - 128.0, "peak {before} MiB before the reset, {after} after");
+    }
 
     #[test]
     fn workload_names_round_trip() {

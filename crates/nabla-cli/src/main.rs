@@ -27,6 +27,8 @@ enum Command {
     Eval(commands::eval::EvalArgs),
     /// Classify an image (PNG/JPEG) or a data-set example with a checkpoint.
     Predict(commands::predict::PredictArgs),
+    /// Quantise a checkpoint's weights to int8 or bf16 and report the accuracy change.
+    Quantize(commands::quantize::QuantizeArgs),
     /// List, show, export and clean up tracked runs.
     #[command(subcommand)]
     Runs(commands::runs::RunsCommand),
@@ -61,6 +63,7 @@ fn main() -> ExitCode {
         Command::Train(args) => commands::train::run(&args),
         Command::Eval(args) => commands::eval::run(&args),
         Command::Predict(args) => commands::predict::run(&args),
+        Command::Quantize(args) => commands::quantize::run(&args),
         Command::Runs(cmd) => commands::runs::run(cmd),
         Command::Data(cmd) => commands::data::run(cmd),
         Command::Bench(args) => commands::bench::run(&args),

@@ -18,7 +18,8 @@ pub struct BenchArgs {
     /// Threads for the matrix kernels and the XOR seeds.
     #[arg(long, default_value_t = 1, value_parser = parse::positive_usize, allow_hyphen_values = true)]
     pub threads: usize,
-    /// Comma-separated workloads: W1, W2, W3, W4, gemm, xor (default: all, in that order).
+    /// Comma-separated workloads: W1, W2, W3, W4, W4-int8, W4-bf16, gemm, xor (default: all,
+    /// in that order).
     #[arg(long, value_delimiter = ',', value_parser = workload)]
     pub workloads: Option<Vec<Workload>>,
     /// Random data of MNIST's shape instead of MNIST (timing only: no test accuracy).
@@ -121,14 +122,18 @@ fn row(r: &Record) -> String {
             mib(t.peak_rss_mb)
         ),
         Record::Infer(i) => format!(
-            "{:<4} {:<16} infer    b{:<4}        {:>8.4} s  {:>9.0} images/s  (median of {})  peak {}",
+            "{:<4} {:<16} infer    b{:<4}        {:>8.4} s  {:>9.0} images/s  (median of {})  peak {}{}",
             i.workload,
             i.layers,
             i.batch,
             i.infer_seconds_median,
             i.samples_per_second,
             i.infer_seconds_all.len(),
-            mib(i.peak_rss_mb)
+            mib(i.peak_rss_mb),
+            match (i.test_accuracy_f32, i.test_accuracy) {
+                (Some(f), Some(q)) => format!("  test acc {q:.4} (f32 {f:.4}, drop {:.2} points)", 100.0 * (f - q)),
+                _ => String::new(),
+            }
         ),
         Record::Gemm(g) => format!(
             "gemm {:<22} {:>4}×{:<4}@{:>4}×{:<4}  best {:>6.1} GFLOP/s  median {:>6.1} GFLOP/s  ({})",

@@ -1,15 +1,17 @@
 //! `nabla eval CKPT DATASET`: a checkpoint's accuracy, loss, per-class precision and recall
-//! and confusion matrix on a data set's test (or train) split.
+//! and confusion matrix on a data set's test (or train) split. CKPT may be an f32 checkpoint
+//! or a quantised model from `nabla quantize` (told apart by its metadata).
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use nabla::loss::argmax_rows;
-use nabla::{Loss, MatRef, Targets, Workspace};
+use nabla::{Loss, MatRef, Targets};
 use nabla_data::{BatchBuffers, DataError, Dataset, Split};
-use nabla_train::checkpoint::{self, describe_architecture, Checkpoint};
+use nabla_train::checkpoint::{describe_architecture, Checkpoint, InputSpec};
 use nabla_train::metrics::ConfusionMatrix;
+use nabla_train::quantize::ModelFile;
 use serde_json::json;
 
 use super::parse;
@@ -35,7 +37,7 @@ impl SplitName {
 /// Flags of `nabla eval`.
 #[derive(Debug, clap::Args)]
 pub struct EvalArgs {
-    /// The checkpoint: a .safetensors file written by `nabla train`.
+    /// The checkpoint: a .safetensors file written by `nabla train` or `nabla quantize`.
     pub checkpoint: PathBuf,
     /// The data set: mnist, fashion-mnist or digits.
     pub dataset: String,
@@ -55,20 +57,20 @@ pub struct EvalArgs {
 
 /// Runs `nabla eval`.
 pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
-    let ckpt = checkpoint::load(&args.checkpoint)?;
+    let model = ModelFile::load(&args.checkpoint)?;
     let split = load_data(&args.dataset, args.data.as_deref())?;
     let ds = match args.split {
         SplitName::Test => &split.test,
         SplitName::Train => &split.train,
     };
-    check_data_fits(&args.checkpoint, &ckpt, &args.dataset, ds)?;
-    let result = evaluate(&ckpt, ds, args.batch_size)?;
+    check_fits(&args.checkpoint, model.input(), model.classes().len(), &args.dataset, ds)?;
+    let result = evaluate(&model, ds, args.batch_size)?;
 
     let mut out = io::stdout().lock();
     if args.json {
-        print_json(&mut out, args, ds, &result)?;
+        print_json(&mut out, args, &model, ds, &result)?;
     } else {
-        print_tables(&mut out, args, &ckpt, ds, &result)?;
+        print_tables(&mut out, args, &model, ds, &result)?;
     }
     out.flush()?;
     Ok(())
@@ -85,7 +87,17 @@ pub(crate) fn load_data(name: &str, data: Option<&Path>) -> anyhow::Result<Split
 
 /// Checks that the data set's images and classes are the ones the model was built for.
 pub(crate) fn check_data_fits(path: &Path, ckpt: &Checkpoint, name: &str, ds: &Dataset) -> anyhow::Result<()> {
-    let input = &ckpt.input;
+    check_fits(path, &ckpt.input, ckpt.classes.len(), name, ds)
+}
+
+/// [`check_data_fits`] for a model of any precision: its input and its number of classes.
+pub(crate) fn check_fits(
+    path: &Path,
+    input: &InputSpec,
+    classes: usize,
+    name: &str,
+    ds: &Dataset,
+) -> anyhow::Result<()> {
     if (ds.height, ds.width) != (input.height, input.width) {
         bail!(
             "{}: the model takes {}×{} images ({} inputs) but {name} has {}×{} images ({} inputs)",
@@ -98,8 +110,8 @@ pub(crate) fn check_data_fits(path: &Path, ckpt: &Checkpoint, name: &str, ds: &D
             ds.features()
         );
     }
-    if ds.num_classes() != ckpt.classes.len() {
-        bail!("{}: the model has {} classes but {name} has {}", path.display(), ckpt.classes.len(), ds.num_classes());
+    if ds.num_classes() != classes {
+        bail!("{}: the model has {classes} classes but {name} has {}", path.display(), ds.num_classes());
     }
     Ok(())
 }
@@ -112,13 +124,12 @@ struct Evaluation {
 }
 
 /// Runs the model over every example of `ds`, `batch` at a time.
-fn evaluate(ckpt: &Checkpoint, ds: &Dataset, batch: usize) -> anyhow::Result<Evaluation> {
-    let mlp = &ckpt.mlp;
+fn evaluate(model: &ModelFile, ds: &Dataset, batch: usize) -> anyhow::Result<Evaluation> {
     let features = ds.features();
-    let norm = ckpt.input_normalizer(ds.max_value);
+    let norm = model.input().normalizer(ds.max_value);
     let mut buffers = BatchBuffers::new(batch, features);
-    let mut ws = Workspace::new(mlp.spec(), batch);
-    let mut confusion = ConfusionMatrix::new(ckpt.classes.len());
+    let mut runner = model.runner(batch);
+    let mut confusion = ConfusionMatrix::new(model.classes().len());
     let (mut labels, mut predicted) = (vec![0u32; batch], vec![0u32; batch]);
     let mut loss_sum = 0.0f64;
     let indices: Vec<usize> = (0..ds.len).collect();
@@ -128,7 +139,7 @@ fn evaluate(ckpt: &Checkpoint, ds: &Dataset, batch: usize) -> anyhow::Result<Eva
         for (l, &y) in labels.iter_mut().zip(y) {
             *l = u32::from(y);
         }
-        let logits = mlp.forward(MatRef::new(x, n, features)?, &mut ws)?;
+        let logits = runner.forward(MatRef::new(x, n, features)?)?;
         // The loss is a batch mean; weight it by the batch size so a short last batch counts right.
         let loss = Loss::SoftmaxCrossEntropy
             .forward_backward(logits, Targets::Classes(&labels[..n]), None)
@@ -140,7 +151,13 @@ fn evaluate(ckpt: &Checkpoint, ds: &Dataset, batch: usize) -> anyhow::Result<Eva
     Ok(Evaluation { confusion, loss: loss_sum / ds.len.max(1) as f64 })
 }
 
-fn print_json(out: &mut impl Write, args: &EvalArgs, ds: &Dataset, r: &Evaluation) -> io::Result<()> {
+fn print_json(
+    out: &mut impl Write,
+    args: &EvalArgs,
+    model: &ModelFile,
+    ds: &Dataset,
+    r: &Evaluation,
+) -> io::Result<()> {
     let per_class: Vec<_> = r
         .confusion
         .per_class()
@@ -152,6 +169,7 @@ fn print_json(out: &mut impl Write, args: &EvalArgs, ds: &Dataset, r: &Evaluatio
         .collect();
     let doc = json!({
         "checkpoint": args.checkpoint.display().to_string(),
+        "precision": model.precision(),
         "dataset": args.dataset,
         "split": args.split.as_str(),
         "examples": ds.len,
@@ -166,20 +184,32 @@ fn print_json(out: &mut impl Write, args: &EvalArgs, ds: &Dataset, r: &Evaluatio
 fn print_tables(
     out: &mut impl Write,
     args: &EvalArgs,
-    ckpt: &Checkpoint,
+    model: &ModelFile,
     ds: &Dataset,
     r: &Evaluation,
 ) -> io::Result<()> {
     let c = &r.confusion;
     writeln!(out, "checkpoint  {}", args.checkpoint.display())?;
-    writeln!(
-        out,
-        "model       {}, trained on {}: epoch {}, step {}",
-        describe_architecture(ckpt.spec()),
-        ckpt.dataset,
-        ckpt.epoch,
-        ckpt.step
-    )?;
+    match model {
+        ModelFile::F32(ckpt) => writeln!(
+            out,
+            "model       {}, trained on {}: epoch {}, step {}",
+            describe_architecture(ckpt.spec()),
+            ckpt.dataset,
+            ckpt.epoch,
+            ckpt.step
+        )?,
+        ModelFile::Quantized(q) => writeln!(
+            out,
+            "model       {}, {} weights (from {}), trained on {}: epoch {}, step {}",
+            describe_architecture(q.spec()),
+            q.model.precision(),
+            q.source,
+            q.dataset,
+            q.epoch,
+            q.step
+        )?,
+    }
     writeln!(out, "data        {}, {} split: {} examples", args.dataset, args.split.as_str(), ds.len)?;
     writeln!(out, "accuracy    {:.2}%  ({} / {})", 100.0 * c.accuracy(), c.correct(), c.total())?;
     writeln!(out, "loss        {:.4}  (mean softmax cross-entropy)", r.loss)?;

@@ -9,6 +9,7 @@ pub mod parse;
 pub mod perceptron;
 pub mod plot;
 pub mod predict;
+pub mod quantize;
 pub mod report;
 pub mod runs;
 pub mod sweep;

@@ -15,17 +15,18 @@ use image::imageops::{self, FilterType};
 use image::{ImageBuffer, Luma};
 use nabla::softmax::softmax;
 use nabla::MatRef;
-use nabla_train::checkpoint::{self, describe_architecture, Checkpoint, InputSpec};
+use nabla_train::checkpoint::{describe_architecture, InputSpec};
 use nabla_train::metrics::top_k;
+use nabla_train::quantize::ModelFile;
 use serde_json::json;
 
-use super::eval::{check_data_fits, load_data};
+use super::eval::{check_fits, load_data};
 use super::parse;
 
 /// Flags of `nabla predict`.
 #[derive(Debug, clap::Args)]
 pub struct PredictArgs {
-    /// The checkpoint: a .safetensors file written by `nabla train`.
+    /// The checkpoint: a .safetensors file written by `nabla train` or `nabla quantize`.
     pub checkpoint: PathBuf,
     /// A PNG or JPEG image (any size, colour or grey), or DATASET:INDEX for an example of a
     /// data set's test split, e.g. mnist:0.
@@ -58,20 +59,22 @@ struct Prepared {
 
 /// Runs `nabla predict`.
 pub fn run(args: &PredictArgs) -> anyhow::Result<()> {
-    let ckpt = checkpoint::load(&args.checkpoint)?;
+    let model = ModelFile::load(&args.checkpoint)?;
     let prepared = match parse_input(&args.input)? {
-        Input::Image(path) => prepare_image(&path, &ckpt.input)?,
-        Input::Example { dataset, index } => prepare_example(args, &ckpt, &dataset, index)?,
+        Input::Image(path) => prepare_image(&path, model.input())?,
+        Input::Example { dataset, index } => prepare_example(args, &model, &dataset, index)?,
     };
-    let logits = ckpt.mlp.predict(MatRef::new(&prepared.x, 1, prepared.x.len())?)?;
+    let mut runner = model.runner(1);
+    let logits = runner.forward(MatRef::new(&prepared.x, 1, prepared.x.len())?)?;
     let probs = softmax(logits.row(0));
     let top = top_k(&probs, args.top);
+    let classes = model.classes();
 
     let mut out = io::stdout().lock();
     if args.json {
-        let label = prepared.label.map(|i| json!({"index": i, "class": ckpt.classes[i]}));
+        let label = prepared.label.map(|i| json!({"index": i, "class": classes[i]}));
         let top: Vec<_> =
-            top.iter().map(|&(i, p)| json!({"index": i, "class": ckpt.classes[i], "probability": p})).collect();
+            top.iter().map(|&(i, p)| json!({"index": i, "class": classes[i], "probability": p})).collect();
         let doc = json!({
             "checkpoint": args.checkpoint.display().to_string(),
             "input": args.input,
@@ -81,15 +84,19 @@ pub fn run(args: &PredictArgs) -> anyhow::Result<()> {
         writeln!(out, "{doc}")?;
     } else {
         writeln!(out, "checkpoint  {}", args.checkpoint.display())?;
-        writeln!(out, "model       {}, trained on {}", describe_architecture(ckpt.spec()), ckpt.dataset)?;
+        let weights = match &model {
+            ModelFile::F32(_) => String::new(),
+            ModelFile::Quantized(q) => format!(", {} weights", q.model.precision()),
+        };
+        writeln!(out, "model       {}{weights}, trained on {}", describe_architecture(model.spec()), model.dataset())?;
         writeln!(out, "input       {}", prepared.about)?;
         if let Some(i) = prepared.label {
-            writeln!(out, "true label  {}", ckpt.classes[i])?;
+            writeln!(out, "true label  {}", classes[i])?;
         }
         writeln!(out)?;
-        let w = top.iter().map(|&(i, _)| ckpt.classes[i].chars().count()).max().unwrap_or(0);
+        let w = top.iter().map(|&(i, _)| classes[i].chars().count()).max().unwrap_or(0);
         for &(i, p) in &top {
-            writeln!(out, "{:<w$}  ({:.1}%)", ckpt.classes[i], 100.0 * p)?;
+            writeln!(out, "{:<w$}  ({:.1}%)", classes[i], 100.0 * p)?;
         }
     }
     out.flush()?;
@@ -120,7 +127,7 @@ fn parse_input(text: &str) -> anyhow::Result<Input> {
     bail!("{text}: no such file (expected a PNG/JPEG image or DATASET:INDEX such as mnist:0)")
 }
 
-fn prepare_example(args: &PredictArgs, ckpt: &Checkpoint, name: &str, index: usize) -> anyhow::Result<Prepared> {
+fn prepare_example(args: &PredictArgs, model: &ModelFile, name: &str, index: usize) -> anyhow::Result<Prepared> {
     let ds = load_data(name, args.data.as_deref())?.test;
     if index >= ds.len {
         bail!(
@@ -129,8 +136,8 @@ fn prepare_example(args: &PredictArgs, ckpt: &Checkpoint, name: &str, index: usi
             ds.len.saturating_sub(1)
         );
     }
-    check_data_fits(&args.checkpoint, ckpt, name, &ds)?;
-    let norm = ckpt.input_normalizer(ds.max_value);
+    check_fits(&args.checkpoint, model.input(), model.classes().len(), name, &ds)?;
+    let norm = model.input().normalizer(ds.max_value);
     let x = ds.image(index).iter().map(|&p| norm.apply(p)).collect();
     let label = usize::from(ds.labels[index]);
     Ok(Prepared { x, about: format!("{name}:{index} (example {index} of the test split)"), label: Some(label) })

@@ -1,12 +1,12 @@
 //! `nabla plot` as a user runs it: every kind from a small digits sweep and an XOR run,
 //! checked as valid SVG/PNG/GIF with their titles and labels, and the bad-input paths.
 
+mod experiments;
 mod support;
 
 use std::path::{Path, PathBuf};
 
-use serde_json::Value;
-use support::{nabla, shared_data};
+use experiments::{cmd, digits_lr_sweep, tracked_run};
 
 struct Fixture {
     dir: tempfile::TempDir,
@@ -16,40 +16,14 @@ struct Fixture {
     xor_run: String,
 }
 
-fn cmd(dir: &Path) -> assert_cmd::Command {
-    let mut c = nabla(dir);
-    c.env("NABLA_DATA", shared_data()).env("NABLA_HOME", dir.join("home")).current_dir(dir);
-    c
-}
-
-/// A 2-trial digits sweep (1 epoch, 16 hidden units) and one XOR run: seconds.
+/// A 2-trial digits sweep (2 epochs, 16 hidden units) and one XOR run: seconds.
 fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let a = cmd(dir.path())
-        .args([
-            "sweep",
-            "digits",
-            "--grid",
-            "lr=0.05,0.5",
-            "--set",
-            "hidden=16",
-            "--set",
-            "optimizer=sgd",
-            "--epochs",
-            "2",
-            "--json",
-        ])
-        .assert()
-        .success();
-    let v: Value = serde_json::from_slice(a.get_output().stdout.trim_ascii_end()).unwrap();
-    let sweep = v["sweep"].as_str().unwrap().to_string();
-    let runs: Vec<String> =
-        v["results"].as_array().unwrap().iter().map(|r| r["run"].as_str().unwrap().to_string()).collect();
+    let (sweep, runs) = digits_lr_sweep(dir.path(), "0.05,0.5");
     let checkpoint = dir.path().join(format!("runs/sweep-{sweep}/trial-1/last.safetensors"));
     assert!(checkpoint.is_file());
-    let a = cmd(dir.path()).args(["xor", "--epochs", "600", "--seed", "3", "--json"]).assert().success();
-    let err = String::from_utf8_lossy(&a.get_output().stderr).to_string();
-    let xor_run = err.split("tracking run ").nth(1).unwrap().split_whitespace().next().unwrap().to_string();
+    let xor_run =
+        tracked_run(&cmd(dir.path()).args(["xor", "--epochs", "600", "--seed", "3", "--json"]).assert().success());
     Fixture { dir, sweep, runs, checkpoint, xor_run }
 }
 

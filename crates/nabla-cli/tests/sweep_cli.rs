@@ -1,26 +1,17 @@
 //! `nabla sweep` as a user runs it: grids and random searches on XOR and digits, diverged
 //! trials, resuming, Ctrl-C, and bad input.
 
+mod experiments;
 mod support;
 
 use std::path::Path;
 
+use experiments::{cmd, json_of};
 use serde_json::Value;
 use support::{nabla, shared_data};
 
 fn sweep(dir: &Path, args: &[&str]) -> assert_cmd::assert::Assert {
-    nabla(dir)
-        .env("NABLA_DATA", shared_data())
-        .env("NABLA_HOME", dir.join("home"))
-        .current_dir(dir)
-        .arg("sweep")
-        .args(args)
-        .assert()
-}
-
-fn json_of(assert: &assert_cmd::assert::Assert) -> Value {
-    let out = String::from_utf8_lossy(&assert.get_output().stdout).to_string();
-    serde_json::from_str(out.lines().last().unwrap_or("")).unwrap_or_else(|e| panic!("{e}: {out}"))
+    cmd(dir).arg("sweep").args(args).assert()
 }
 
 #[test]
@@ -70,6 +61,66 @@ fn table_shows_the_best_config_and_how_to_train_it_again() {
     assert!(out.contains("sorted by train/loss (lower is better)"), "{out}");
     assert!(out.contains("best: lr=1"), "{out}");
     assert!(out.contains("again:  nabla xor --epochs 800 --lr 1"), "{out}");
+}
+
+// Regression: the command printed for the best trial said `--standardize true`, which
+// `nabla train` refuses; a boolean setting is a bare flag.
+#[test]
+fn the_printed_again_command_trains() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = sweep(
+        dir.path(),
+        &["digits", "--grid", "lr=0.05,0.1", "--set", "hidden=8", "--set", "standardize=true", "--epochs", "1"],
+    )
+    .success();
+    let out = String::from_utf8_lossy(&a.get_output().stdout).to_string();
+    let again = out.lines().find_map(|l| l.strip_prefix("again:  ")).unwrap_or_else(|| panic!("{out}"));
+    assert!(again.contains(" --standardize") && !again.contains("true"), "{again}");
+    let words: Vec<&str> = again.split_whitespace().collect();
+    assert_eq!(words[..3], ["nabla", "train", "digits"]);
+    let run = cmd(dir.path()).args(&words[1..]).args(["--json", "--no-track"]).assert().success();
+    let last = json_of(&run);
+    assert_eq!(last["final"], true, "{last}");
+}
+
+// Regression: `--resume` looked for the data where the resuming shell said (and downloaded it
+// when it found none there) instead of using the sweep's own `--data` and `--out`.
+#[test]
+fn resume_uses_the_data_and_out_folders_the_sweep_was_made_with() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir(d.join("elsewhere")).unwrap();
+    let data = shared_data();
+    let made = nabla(d)
+        .env("NABLA_HOME", d.join("home"))
+        .current_dir(d)
+        .args(["sweep", "digits", "--grid", "lr=0.05,0.1", "--set", "hidden=8", "--epochs", "1", "--json"])
+        .args(["--out", "trials", "--data", data.to_str().unwrap()])
+        .assert()
+        .success();
+    let v = json_of(&made);
+    let id = v["sweep"].as_str().unwrap().to_string();
+    let victim = &v["results"][1];
+    let k = victim["trial"].as_u64().unwrap();
+    let checkpoints = d.join(format!("trials/trial-{k}"));
+    assert!(checkpoints.join("last.safetensors").is_file(), "--out is relative to where the sweep was made");
+    std::fs::remove_dir_all(&checkpoints).unwrap();
+    nabla(d).env("NABLA_HOME", d.join("home")).args(["runs", "rm", victim["run"].as_str().unwrap()]).assert().success();
+
+    // From another folder, with no --data and no $NABLA_DATA.
+    let resumed = nabla(d)
+        .env("NABLA_HOME", d.join("home"))
+        .current_dir(d.join("elsewhere"))
+        .args(["sweep", "--resume", &id, "--json"])
+        .assert()
+        .success();
+    let err = String::from_utf8_lossy(&resumed.get_output().stderr).to_string();
+    assert!(err.contains("1 to run, resumed"), "{err}");
+    assert_eq!(json_of(&resumed)["results"].as_array().unwrap().len(), 2);
+    assert!(checkpoints.join("last.safetensors").is_file(), "the resumed trial wrote to the sweep's --out");
+    assert!(!d.join("elsewhere/trials").exists());
+    let e = sweep(d, &["--resume", &id, "--out", "other"]).code(2);
+    assert!(String::from_utf8_lossy(&e.get_output().stderr).contains("cannot be used"));
 }
 
 #[test]

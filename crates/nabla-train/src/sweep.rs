@@ -199,11 +199,6 @@ pub fn apply(
     base.merge_toml(&text)
 }
 
-/// `lr=0.01 batch-size=32`: a trial as a person reads it.
-pub fn describe(trial: &[(String, String)]) -> String {
-    trial.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ")
-}
-
 /// A sweep written as a TOML file: every key optional; the command line's flags win.
 ///
 /// ```toml
@@ -323,8 +318,9 @@ mod tests {
     fn grid_takes_every_combination_first_key_slowest() {
         let trials = grid(&params(&["lr=0.1,1", "batch-size=32,64,128"])).unwrap();
         assert_eq!(trials.len(), 6);
-        assert_eq!(describe(&trials[0]), "lr=0.1 batch-size=32");
-        assert_eq!(describe(&trials[5]), "lr=1 batch-size=128");
+        let pair = |k: &str, v: &str| (k.to_string(), v.to_string());
+        assert_eq!(trials[0], [pair("lr", "0.1"), pair("batch-size", "32")]);
+        assert_eq!(trials[5], [pair("lr", "1"), pair("batch-size", "128")]);
         assert!(grid(&params(&["lr=log:1e-4..1"])).unwrap_err().contains("--random"));
     }
 

@@ -2,14 +2,14 @@
 //! (by the extension of `-o`). The numbers come from the tracker's store and from
 //! checkpoints; `nabla-plot` draws them.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
 use nabla::loss::argmax_rows;
 use nabla::{MatRef, Mlp, Workspace};
 use nabla_data::{BatchBuffers, Dataset};
-use nabla_plot::{Boundary, Confusion, ImageGrid, LabeledPoint, LineFigure, Panel, Series, Tone};
+use nabla_plot::{Boundary, Confusion, ImageGrid, LabeledPoint, Tone};
+use nabla_report::{curves_figure, sweep_figure, sweeps};
 use nabla_track::{RunRecord, Store};
 use nabla_train::checkpoint::{self, Checkpoint};
 use nabla_train::metrics::ConfusionMatrix;
@@ -17,7 +17,7 @@ use nabla_train::xor::{self, XorConfig};
 use serde_json::Value;
 
 use crate::commands::eval::{check_data_fits, load_data};
-use crate::commands::{parse, sweep};
+use crate::commands::parse;
 
 /// Flags of `nabla plot`.
 #[derive(Debug, clap::Args)]
@@ -131,7 +131,7 @@ pub fn run(args: &PlotArgs) -> Result<()> {
         PlotKind::Sweep { sweep, x, y, log_x, common } => {
             let store = open_store(common)?;
             let dir = nabla_track::tracking_dir(common.tracking_dir.as_deref())?;
-            let def = sweep::load_def(&dir, sweep)?;
+            let def = sweeps::load_def(&dir, sweep)?;
             nabla_plot::line_figure(&sweep_figure(&store, &def, x.as_deref(), y.as_deref(), *log_x)?, &common.out)?;
             &common.out
         }
@@ -176,139 +176,6 @@ pub fn run(args: &PlotArgs) -> Result<()> {
 fn open_store(common: &Common) -> Result<Store> {
     let dir = nabla_track::tracking_dir(common.tracking_dir.as_deref())?;
     Ok(Store::open_read_only(&dir)?)
-}
-
-/// A metric's points as `(epoch, value)`: the step mapped to the epoch logged at the same
-/// step (data-set runs), or the step itself (XOR runs log by epoch).
-fn by_epoch(
-    store: &Store,
-    run: &str,
-    metric: &str,
-    epochs: &BTreeMap<u64, f64>,
-    scale: f64,
-) -> Result<Vec<(f64, f64)>> {
-    // A metric the run never logged is no line, not an error.
-    Ok(store
-        .history(run, metric, ..)
-        .unwrap_or_default()
-        .iter()
-        .map(|p| (epochs.get(&p.step).copied().unwrap_or(p.step as f64), p.value * scale))
-        .collect())
-}
-
-/// The curves of runs: a loss panel and, when the runs have accuracies, an accuracy panel.
-pub fn curves_figure(store: &Store, runs: &[String]) -> Result<LineFigure> {
-    let mut loss = Vec::new();
-    let mut acc = Vec::new();
-    let mut names = Vec::new();
-    for (i, id) in runs.iter().enumerate() {
-        let record = store.run(id)?;
-        let short: String = record.id.chars().take(8).collect();
-        let name = record.name.clone().unwrap_or(short);
-        let epochs: BTreeMap<u64, f64> =
-            store.history(&record.id, "epoch", ..).unwrap_or_default().iter().map(|p| (p.step, p.value)).collect();
-        let prefix = if runs.len() > 1 { format!("{name} ") } else { String::new() };
-        for (metric, split, dashed) in [("train", "train", false), ("val", "validation", true)] {
-            let l = by_epoch(store, &record.id, &format!("{metric}/loss"), &epochs, 1.0)?;
-            if !l.is_empty() {
-                loss.push(Series { label: format!("{prefix}{split}"), points: l, color: i, dashed });
-            }
-            let a = by_epoch(store, &record.id, &format!("{metric}/acc"), &epochs, 100.0)?;
-            if !a.is_empty() {
-                acc.push(Series { label: format!("{prefix}{split}"), points: a, color: i, dashed });
-            }
-        }
-        names.push(name);
-    }
-    if loss.is_empty() && acc.is_empty() {
-        bail!(
-            "run{} {} recorded no train/val loss or accuracy",
-            if runs.len() > 1 { "s" } else { "" },
-            runs.join(", ")
-        );
-    }
-    let panel = |title: &str, y: &str, series| Panel {
-        title: title.into(),
-        x_label: "epoch".into(),
-        y_label: y.into(),
-        series,
-        log_x: false,
-        log_y: false,
-        y_range: None,
-    };
-    let mut panels = Vec::new();
-    if !loss.is_empty() {
-        panels.push(panel("loss (solid: training, dashed: validation)", "loss (nats per example)", loss));
-    }
-    if !acc.is_empty() {
-        panels.push(panel("accuracy (solid: training, dashed: validation)", "accuracy (%)", acc));
-    }
-    let width = 560 * panels.len() as u32;
-    Ok(LineFigure { title: format!("Training curves: {}", names.join(", ")), panels, width, height: 460 })
-}
-
-/// A sweep's final `y` against the swept `x`, one line per combination of the other keys.
-pub fn sweep_figure(
-    store: &Store,
-    def: &sweep::SweepDef,
-    x: Option<&str>,
-    y: Option<&str>,
-    log_x: bool,
-) -> Result<LineFigure> {
-    let x = x.map_or_else(|| def.keys.first().cloned().unwrap_or_default(), str::to_string);
-    if !def.keys.contains(&x) {
-        bail!("sweep {} did not sweep `{x}` (it swept {})", def.id, def.keys.join(", "));
-    }
-    let y = y.unwrap_or(&def.metric).to_string();
-    let percent = y.ends_with("acc");
-    let mut groups: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
-    for r in sweep::results(store, def)? {
-        let value = r.values.iter().find(|(k, _)| *k == x).map(|(_, v)| v.clone()).unwrap_or_default();
-        let xv: f64 = value.parse().map_err(|_| anyhow!("{x} = {value} is not a number: it cannot go on an axis"))?;
-        let yv = if r.status == "diverged" {
-            f64::NAN
-        } else {
-            match sweep::last_value(store, &r.run, &y) {
-                Some(v) => v * if percent { 100.0 } else { 1.0 },
-                None => continue,
-            }
-        };
-        let group: Vec<String> = r.values.iter().filter(|(k, _)| *k != x).map(|(k, v)| format!("{k}={v}")).collect();
-        groups.entry(group.join(" ")).or_default().push((xv, yv));
-    }
-    if groups.is_empty() {
-        bail!("sweep {} has no finished trial with {y} yet", def.id);
-    }
-    let series = groups
-        .into_iter()
-        .enumerate()
-        .map(|(i, (label, mut points))| {
-            points.sort_by(|a, b| a.0.total_cmp(&b.0));
-            Series { label: if label.is_empty() { y.clone() } else { label }, points, color: i, dashed: false }
-        })
-        .collect();
-    let fixed: Vec<String> = def.fixed.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    let unit = if percent {
-        " (%)"
-    } else if y.contains("loss") {
-        " (nats)"
-    } else {
-        ""
-    };
-    Ok(LineFigure {
-        title: format!("{} on {}: final {y} against {x}", def.id, def.target),
-        panels: vec![Panel {
-            title: if fixed.is_empty() { String::new() } else { fixed.join(", ") },
-            x_label: if log_x { format!("{x} (log scale)") } else { x },
-            y_label: format!("final {y}{unit}"),
-            series,
-            log_x,
-            log_y: false,
-            y_range: None,
-        }],
-        width: 900,
-        height: 560,
-    })
 }
 
 /// The XOR settings and seed a tracked `nabla xor` (or xor sweep) run was trained with.

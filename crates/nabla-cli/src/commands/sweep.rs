@@ -2,9 +2,9 @@
 //! tracked run tagged `sweep:ID`; trials run in parallel with `--jobs`; a trial whose loss
 //! becomes NaN is recorded as `diverged` and the sweep goes on; Ctrl-C stops between steps
 //! and `--resume ID` runs the trials that did not finish. The sweep's definition is kept in
-//! the tracking directory (`sweeps/ID.json`) so that `--resume` needs nothing else.
+//! the tracking directory (`sweeps/ID.json`, see `nabla_report::sweeps`) with every setting
+//! it was made with (`--out`, `--data`, …), so that `--resume` needs nothing else.
 
-use std::collections::BTreeMap;
 use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -13,15 +13,13 @@ use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context, Result};
 use nabla_data::Split;
-use nabla_track::{EndStatus, RunMeta, RunOptions, RunQuery, RunStatus, Store};
+use nabla_report::sweeps::{self, describe, load_def, SweepDef, TrialResult};
+use nabla_track::{EndStatus, RunMeta, RunOptions, Store};
 use nabla_train::config::TrainConfig;
-use nabla_train::sweep::{self, ParamSpec, Trial};
+use nabla_train::sweep::{self, ParamSpec};
 use nabla_train::train::{self, EpochMetrics, Observer, StartInfo, StepInfo, TrainError, TrainRun};
 use nabla_train::xor::{self, XorConfig};
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-
-pub use nabla_train::sweep::describe as describe_values;
 
 use crate::commands::data::FetchReporter;
 use crate::commands::parse;
@@ -63,13 +61,19 @@ pub struct SweepArgs {
     /// Threads in all (default: every core), split between the jobs.
     #[arg(long, value_parser = parse::positive_usize)]
     pub threads: Option<usize>,
-    /// Run the trials of sweep ID that have not finished (after Ctrl-C or a crash).
-    #[arg(long, value_name = "ID", conflicts_with_all = ["grid", "random", "file", "set", "epochs"])]
+    /// Run the trials of sweep ID that have not finished (after Ctrl-C or a crash), with the
+    /// settings it was made with; `--jobs`, `--threads` and `--data` may change how they run.
+    #[arg(
+        long,
+        value_name = "ID",
+        conflicts_with_all = ["grid", "random", "file", "set", "epochs", "out", "project", "metric", "goal", "seed"]
+    )]
     pub resume: Option<String>,
     /// Where each trial's checkpoints go (default `runs/sweep-ID/trial-K`).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// Where data sets are looked for (then `$NABLA_DATA`, then the user data directory).
+    /// Where data sets are looked for (then `$NABLA_DATA`, then the user data directory); kept
+    /// in the sweep for `--resume`.
     #[arg(long, value_name = "DIR")]
     pub data: Option<PathBuf>,
     /// The tracker project of the trials (default: the target).
@@ -88,94 +92,6 @@ fn parse_fixed(s: &str) -> Result<(String, String), String> {
     Ok((k.trim().trim_start_matches("--").to_string(), v.trim().to_string()))
 }
 
-/// A sweep as stored in `sweeps/ID.json`: enough to resume it and to read its results.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SweepDef {
-    /// The sweep's id (the tag of its runs is `sweep:ID`).
-    pub id: String,
-    /// What it trains.
-    pub target: String,
-    /// The tracker project of its runs.
-    pub project: String,
-    /// The swept keys, in order.
-    pub keys: Vec<String>,
-    /// The settings fixed for every trial.
-    pub fixed: Vec<(String, String)>,
-    /// Every trial's values.
-    pub trials: Vec<Trial>,
-    /// The ranking metric.
-    pub metric: String,
-    /// `max` or `min`.
-    pub goal: String,
-    /// Trials at once.
-    pub jobs: usize,
-    /// Total threads.
-    pub threads: usize,
-    /// Where trial checkpoints go.
-    pub out: PathBuf,
-    /// The command line that made it.
-    pub command: String,
-}
-
-/// The path of a sweep's definition in a tracking directory.
-pub fn def_path(tracking: &Path, id: &str) -> PathBuf {
-    tracking.join("sweeps").join(format!("{id}.json"))
-}
-
-/// Reads a sweep's definition; the error says where it looked.
-pub fn load_def(tracking: &Path, id: &str) -> Result<SweepDef> {
-    let path = def_path(tracking, id);
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("no sweep `{id}` in {} (cannot read {})", tracking.display(), path.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("{}: not a sweep definition", path.display()))
-}
-
-/// One trial's result, as read back from the store.
-#[derive(Debug, Clone, Serialize)]
-pub struct TrialResult {
-    /// Index in the sweep's trial list.
-    pub trial: usize,
-    /// The run's id.
-    pub run: String,
-    /// Its status (`finished`, `diverged`, …).
-    pub status: String,
-    /// The swept values.
-    pub values: Vec<(String, String)>,
-    /// The last value of the ranking metric (None when diverged or missing).
-    pub metric: Option<f64>,
-}
-
-/// The runs of a sweep, one per trial (the latest run of a trial if it ran more than once).
-pub fn results(store: &Store, def: &SweepDef) -> Result<Vec<TrialResult>> {
-    let query = RunQuery::parse(None, &[format!("tags=sweep:{}", def.id)], None, None)?;
-    let mut latest: BTreeMap<usize, nabla_track::RunRecord> = BTreeMap::new();
-    for run in store.runs(&query)? {
-        let Some(k) = run.config.pointer("/sweep/trial").and_then(Value::as_u64) else { continue };
-        let k = k as usize;
-        if latest.get(&k).is_none_or(|r| r.started < run.started) {
-            latest.insert(k, run);
-        }
-    }
-    let mut out = Vec::new();
-    for (k, run) in latest {
-        let metric = if run.status == RunStatus::Diverged { None } else { last_value(store, &run.id, &def.metric) };
-        out.push(TrialResult {
-            trial: k,
-            run: run.id.clone(),
-            status: run.status.to_string(),
-            values: def.trials.get(k).cloned().unwrap_or_default(),
-            metric,
-        });
-    }
-    Ok(out)
-}
-
-/// The last finite value of a run's metric; `None` when the run never logged it (stopped
-/// before its first epoch) or it is not finite.
-pub fn last_value(store: &Store, run: &str, metric: &str) -> Option<f64> {
-    store.history(run, metric, ..).ok()?.last().map(|p| p.value).filter(|v| v.is_finite())
-}
-
 /// A fresh sweep id: 8 hex digits from the clock and the process.
 fn new_id() -> String {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
@@ -187,7 +103,7 @@ fn new_id() -> String {
 pub fn run(args: &SweepArgs) -> Result<()> {
     let tracking = nabla_track::tracking_dir(args.tracking_dir.as_deref())?;
     let (def, resumed) = match &args.resume {
-        Some(id) => (load_def(&tracking, id)?, true),
+        Some(id) => (resumed_def(load_def(&tracking, id)?, args)?, true),
         None => (define(args)?, false),
     };
     // Every trial's settings are checked before the first one trains.
@@ -195,19 +111,16 @@ pub fn run(args: &SweepArgs) -> Result<()> {
         .trials
         .iter()
         .enumerate()
-        .map(|(k, t)| trial_config(&def, t).with_context(|| format!("trial {k} ({})", sweep::describe(t))))
+        .map(|(k, t)| trial_config(&def, t).with_context(|| format!("trial {k} ({})", describe(t))))
         .collect::<Result<_>>()?;
     if !resumed {
-        let path = def_path(&tracking, &def.id);
-        std::fs::create_dir_all(path.parent().unwrap_or(&tracking))
-            .with_context(|| format!("cannot create {}", tracking.join("sweeps").display()))?;
-        nabla_plot::write_atomic(&path, serde_json::to_string_pretty(&def)?.as_bytes())?;
+        sweeps::save_def(&tracking, &def)?;
     }
 
     let done: Vec<usize> = {
         // Opening read-write creates the store on a first sweep.
         let store = Store::open(&tracking)?;
-        results(&store, &def)?
+        sweeps::results(&store, &def)?
             .into_iter()
             .filter(|r| r.status == "finished" || r.status == "diverged")
             .map(|r| r.trial)
@@ -229,7 +142,7 @@ pub fn run(args: &SweepArgs) -> Result<()> {
     )?;
     drop(err);
 
-    let data = if def.target == "xor" { None } else { Some(load_data(&def.target, args.data.as_deref())?) };
+    let data = if def.target == "xor" { None } else { Some(load_data(&def.target, def.data.as_deref())?) };
     let per_job = (def.threads / def.jobs).max(1);
     nabla::gemm::set_threads(per_job);
 
@@ -255,7 +168,7 @@ pub fn run(args: &SweepArgs) -> Result<()> {
                     Ok(o) => format!(
                         "trial {:>3}/{total}  {}  {}: {}  ({}, run {}, {:.0} s)",
                         k + 1,
-                        sweep::describe(&def.trials[k]),
+                        describe(&def.trials[k]),
                         def.metric,
                         o.metric.map_or_else(|| "—".to_string(), |v| format!("{v:.4}")),
                         o.status.as_str(),
@@ -267,7 +180,7 @@ pub fn run(args: &SweepArgs) -> Result<()> {
                             .lock()
                             .unwrap_or_else(std::sync::PoisonError::into_inner)
                             .push(format!("trial {k}: {e:#}"));
-                        format!("trial {:>3}/{total}  {}  failed: {e:#}", k + 1, sweep::describe(&def.trials[k]))
+                        format!("trial {:>3}/{total}  {}  failed: {e:#}", k + 1, describe(&def.trials[k]))
                     }
                 };
                 let _ = writeln!(io::stderr().lock(), "{line}");
@@ -276,7 +189,7 @@ pub fn run(args: &SweepArgs) -> Result<()> {
     });
 
     let store = Store::open_read_only(&tracking)?;
-    let results = results(&store, &def)?;
+    let results = sweeps::results(&store, &def)?;
     print_results(&def, &results, args.json)?;
     let failures = failures.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
     if stop.load(Ordering::SeqCst) {
@@ -343,7 +256,9 @@ fn define(args: &SweepArgs) -> Result<SweepDef> {
     let jobs = args.jobs.or(file.jobs).unwrap_or(1).max(1);
     let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let id = new_id();
-    let out = args.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(format!("sweep-{id}")));
+    // Kept absolute, so that `--resume` from another folder writes to the same place.
+    let out = absolute(&args.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(format!("sweep-{id}"))))?;
+    let data = args.data.as_deref().map(absolute).transpose()?;
     Ok(SweepDef {
         id,
         project: args.project.clone().unwrap_or_else(|| target.clone()),
@@ -356,8 +271,29 @@ fn define(args: &SweepArgs) -> Result<SweepDef> {
         jobs,
         threads,
         out,
+        data,
         command: nabla_track::command_line(std::env::args()),
     })
+}
+
+/// `path` from the current folder (not required to exist yet).
+fn absolute(path: &Path) -> Result<PathBuf> {
+    std::path::absolute(path).with_context(|| format!("cannot resolve {}", path.display()))
+}
+
+/// A stored sweep with what `--resume` may change: how many trials at once, the threads, and
+/// where the data is (when it moved). Everything else is as the sweep was made.
+fn resumed_def(mut def: SweepDef, args: &SweepArgs) -> Result<SweepDef> {
+    if let Some(jobs) = args.jobs {
+        def.jobs = jobs;
+    }
+    if let Some(threads) = args.threads {
+        def.threads = threads;
+    }
+    if let Some(data) = &args.data {
+        def.data = Some(absolute(data)?);
+    }
+    Ok(def)
 }
 
 /// A trial's settings: a data-set recipe or the XOR net.
@@ -517,7 +453,7 @@ fn run_trial(
         None if status == EndStatus::Diverged => None,
         None => {
             let store = Store::open_read_only(tracking)?;
-            last_value(&store, &id, &def.metric)
+            sweeps::last_value(&store, &id, &def.metric)
         }
     };
     run.finish(status)?;
@@ -557,28 +493,8 @@ impl Observer for TrialObserver<'_> {
     }
 }
 
-/// Sorts results best first: trials with a metric by it, then diverged and the rest.
-pub fn ranked(def: &SweepDef, results: &[TrialResult]) -> Vec<TrialResult> {
-    let mut sorted = results.to_vec();
-    let max = def.goal == "max";
-    sorted.sort_by(|a, b| match (a.metric, b.metric) {
-        (Some(x), Some(y)) => {
-            let o = x.partial_cmp(&y).unwrap_or(std::cmp::Ordering::Equal);
-            if max {
-                o.reverse()
-            } else {
-                o
-            }
-        }
-        (Some(_), None) => std::cmp::Ordering::Less,
-        (None, Some(_)) => std::cmp::Ordering::Greater,
-        (None, None) => a.trial.cmp(&b.trial),
-    });
-    sorted
-}
-
 fn print_results(def: &SweepDef, results: &[TrialResult], as_json: bool) -> Result<()> {
-    let sorted = ranked(def, results);
+    let sorted = sweeps::ranked(def, results);
     let best = sorted.first().filter(|r| r.metric.is_some());
     let mut out = io::stdout().lock();
     if as_json {
@@ -629,14 +545,13 @@ fn print_results(def: &SweepDef, results: &[TrialResult], as_json: bool) -> Resu
             writeln!(
                 out,
                 "best: {} → {} {:.4} (run {})",
-                sweep::describe(&b.values),
+                describe(&b.values),
                 def.metric,
                 b.metric.unwrap_or(f64::NAN),
                 b.run
             )?;
-            let flags: Vec<String> = def.fixed.iter().chain(&b.values).map(|(k, v)| format!("--{k} {v}")).collect();
-            let cmd = if def.target == "xor" { "nabla xor".to_string() } else { format!("nabla train {}", def.target) };
-            writeln!(out, "again:  {cmd} {}", flags.join(" "))?;
+            let again: Vec<String> = again_args(def, &b.values).iter().map(|a| shell_word(a)).collect();
+            writeln!(out, "again:  {}", again.join(" "))?;
             if let Some(x) = def.keys.first() {
                 writeln!(out, "plot:   nabla plot sweep {} --x {x} --y {} -o sweep.svg", def.id, def.metric)?;
             }
@@ -644,4 +559,102 @@ fn print_results(def: &SweepDef, results: &[TrialResult], as_json: bool) -> Resu
         None => writeln!(out, "no trial has a value of {} yet", def.metric)?,
     }
     Ok(())
+}
+
+/// The command line that trains a trial's settings again, as words: `nabla train digits
+/// --epochs 5 --lr 0.1 --standardize`. A `true` setting is a bare flag and a `false` one is
+/// left out (every boolean flag of `nabla train` is off unless given).
+fn again_args(def: &SweepDef, values: &[(String, String)]) -> Vec<String> {
+    let mut words: Vec<String> = if def.target == "xor" {
+        vec!["nabla".into(), "xor".into()]
+    } else {
+        vec!["nabla".into(), "train".into(), def.target.clone()]
+    };
+    for (key, value) in def.fixed.iter().chain(values) {
+        match value.as_str() {
+            "true" => words.push(format!("--{key}")),
+            "false" => {}
+            _ => words.extend([format!("--{key}"), value.clone()]),
+        }
+    }
+    if let (Some(data), false) = (&def.data, def.target == "xor") {
+        words.extend(["--data".into(), data.display().to_string()]);
+    }
+    words
+}
+
+/// A word as a POSIX shell reads it back: bare when it is plain, else in single quotes.
+fn shell_word(word: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_.,:/=+@%".contains(c);
+    if !word.is_empty() && word.chars().all(plain) {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Cli, Command};
+    use clap::Parser;
+
+    fn def(target: &str, fixed: &[(&str, &str)], data: Option<&str>) -> SweepDef {
+        SweepDef {
+            id: "0123abcd".into(),
+            target: target.into(),
+            project: target.into(),
+            keys: vec!["lr".into()],
+            fixed: fixed.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            trials: Vec::new(),
+            metric: "val/acc".into(),
+            goal: "max".into(),
+            jobs: 1,
+            threads: 1,
+            out: PathBuf::from("/runs"),
+            data: data.map(PathBuf::from),
+            command: String::new(),
+        }
+    }
+
+    fn parse(words: &[String]) -> Command {
+        Cli::try_parse_from(words).unwrap_or_else(|e| panic!("{words:?} does not parse: {e}")).command
+    }
+
+    // Regression: the best trial's command printed `--standardize true`, which clap refuses.
+    #[test]
+    fn the_again_command_parses_as_nabla_train_with_the_trial_settings() {
+        let d = def("digits", &[("epochs", "2"), ("standardize", "true"), ("hidden", "16-8")], Some("/my data"));
+        let values = vec![("lr".to_string(), "0.5".to_string()), ("optimizer".to_string(), "sgd".to_string())];
+        let words = again_args(&d, &values);
+        let Command::Train(args) = parse(&words) else { panic!("not nabla train: {words:?}") };
+        assert_eq!(args.dataset, "digits");
+        assert!(args.standardize);
+        assert_eq!((args.epochs, args.lr), (Some(2), Some(0.5)));
+        assert_eq!(args.hidden.map(|h| h.0), Some(vec![16, 8]));
+        assert_eq!(args.optimizer.map(|o| o.to_string()), Some("sgd".into()));
+        assert_eq!(args.data, Some(PathBuf::from("/my data")));
+
+        let off = again_args(&def("digits", &[("standardize", "false")], None), &values);
+        assert!(!off.iter().any(|w| w.contains("standardize") || w == "false"), "{off:?}");
+        let Command::Train(args) = parse(&off) else { panic!("not nabla train: {off:?}") };
+        assert!(!args.standardize);
+    }
+
+    #[test]
+    fn the_again_command_of_an_xor_sweep_parses_as_nabla_xor() {
+        let words = again_args(&def("xor", &[("epochs", "800")], None), &[("lr".into(), "1".into())]);
+        assert_eq!(words.join(" "), "nabla xor --epochs 800 --lr 1");
+        let Command::Xor(args) = parse(&words) else { panic!("not nabla xor") };
+        assert_eq!((args.epochs, args.lr), (800, 1.0));
+    }
+
+    #[test]
+    fn shell_words_are_quoted_when_needed() {
+        assert_eq!(shell_word("--lr"), "--lr");
+        assert_eq!(shell_word("/data/sets"), "/data/sets");
+        assert_eq!(shell_word("/my data"), "'/my data'");
+        assert_eq!(shell_word("it's"), "'it'\\''s'");
+        assert_eq!(shell_word(""), "''");
+    }
 }

@@ -112,6 +112,10 @@ pub struct TrainArgs {
     /// One JSON object per epoch, and a last `{"final": true, …}` line.
     #[arg(long)]
     pub json: bool,
+    /// At the end, print on stderr where the training steps' time went, per step: compute,
+    /// waiting for the all-reduce (under mpirun), optimiser.
+    #[arg(long)]
+    pub profile: bool,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub track: TrackArgs,
@@ -155,7 +159,31 @@ fn settings(args: &TrainArgs, base: TrainConfig) -> Result<TrainConfig> {
 }
 
 /// Runs `nabla train`.
+///
+/// Under `mpirun` (built with `--features mpi`) this process is one rank of a data-parallel
+/// job. A rank that fails before training is over ends the whole job (`MPI_Abort`): the
+/// other ranks would otherwise wait for it in a collective for ever.
 pub fn run(args: &TrainArgs) -> Result<()> {
+    let mut reducer = reducer();
+    let mut trained = false;
+    let result = run_rank(args, reducer.as_mut(), &mut trained);
+    if let (Err(e), true, false) = (&result, reducer.size() > 1, trained) {
+        let message: Vec<String> = e.chain().map(ToString::to_string).collect();
+        let _ = writeln!(
+            io::stderr(),
+            "error: rank {} of {}: {}; ending the job",
+            reducer.rank(),
+            reducer.size(),
+            message.join(": ")
+        );
+        reducer.abort(1);
+    }
+    result
+}
+
+/// `nabla train` as rank `reducer.rank()`; sets `trained` once training has ended well on
+/// every rank.
+fn run_rank(args: &TrainArgs, reducer: &mut dyn Reducer, trained: &mut bool) -> Result<()> {
     let spec = nabla_data::spec(&args.dataset)?;
     let resume = match &args.resume {
         Some(path) => Some(checkpoint::load(path)?),
@@ -178,9 +206,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     };
     let config = settings(args, base)?;
     nabla::gemm::set_threads(config.threads);
-    // Under `mpirun` (built with `--features mpi`) this process is one rank of a
-    // data-parallel job; rank 0 alone prints, tracks and writes checkpoints.
-    let mut reducer = reducer();
+    // Rank 0 alone prints, tracks and writes checkpoints.
     let lead = reducer.rank() == 0;
 
     let located = if args.offline {
@@ -222,13 +248,16 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     let observer: &mut dyn Observer = if lead { &mut printer } else { &mut silent };
     let outcome = train::train_with(
         TrainRun { config: &config, data: &data, out_dir: Some(&out_dir), resume, stop: Some(&stop) },
-        reducer.as_mut(),
+        reducer,
         observer,
     );
     printer.finish_bar();
     let mut run = printer.run.take();
     let outcome = match outcome {
-        Ok(o) => o,
+        Ok(o) => {
+            *trained = true;
+            o
+        }
         Err(e) => {
             tracking::with_run(&mut run, |r| r.summary("error", e.to_string()));
             if let Some(r) = run {
@@ -261,6 +290,20 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     }
     if !lead {
         return Ok(());
+    }
+    if args.profile {
+        let p = outcome.profile;
+        let per_step = |seconds: f64| 1e3 * seconds / p.steps.max(1) as f64;
+        writeln!(
+            io::stderr(),
+            "profile: {} steps on {} rank(s); per step {:.3} ms compute, {:.3} ms waiting for the all-reduce, \
+             {:.3} ms optimiser (rank 0)",
+            p.steps,
+            reducer.size(),
+            per_step(p.compute),
+            per_step(p.reduce),
+            per_step(p.update)
+        )?;
     }
     let mut out = io::stdout().lock();
     let checkpoint = outcome.last_checkpoint.as_ref().map(|p| p.display().to_string());
@@ -307,7 +350,11 @@ pub fn run(args: &TrainArgs) -> Result<()> {
 #[cfg(feature = "mpi")]
 fn reducer() -> Box<dyn Reducer> {
     match nabla_train::distributed::MpiReducer::init() {
-        Some(world) if world.size() > 1 => Box::new(world),
+        // NABLA_MPI_OVERLAP=0 sums the whole gradient after the backward pass, to measure
+        // the all-reduce on its own.
+        Some(world) if world.size() > 1 => {
+            Box::new(world.with_overlap(std::env::var("NABLA_MPI_OVERLAP").map_or(true, |v| v != "0")))
+        }
         _ => Box::new(SingleProcess),
     }
 }

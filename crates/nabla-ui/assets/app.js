@@ -295,42 +295,65 @@ async function showRun(id) {
       el("section", {}, el("h3", {}, "artifacts"), artifacts.length
         ? el("ul", { class: "artifacts" }, ...artifacts.map((a) => el("li", {},
           el("a", { href: a.url, download: a.name }, a.name), el("span", { class: "muted" }, ` ${a.kind} · ${bytes(a.bytes)}`))))
+/** Zooming one chart zooms the others of `charts()` that share its x axis: on the step axis
+ *  the charts of the same kind (system metrics count their own samples, not training steps),
+ *  on the wall-time axis all of them. A double-click resets them together. */
+function syncZoom(charts) {
+  const sharesAxis = (a, b) => settings.xAxis === "wall" || isSystem(a.canvas.dataset.metric) === isSystem(b.canvas.dataset.metric);
+  for (const chart of charts()) {
+    chart.onRange = (range) => {
+      for (const other of charts()) if (other !== chart && sharesAxis(chart, other)) other.setZoom(range && [...range]);
+    };
+  }
+}
+
+/** Follows running runs over Server-Sent Events: `onPoints(runId, batch)` gets each batch of
+ *  new points, but only after `ready` resolves (the histories are drawn; what came in meanwhile
+ *  is held back, and a chart skips the steps it already has); `onEnd(runId, status)` when a run
+ *  stops. Returns a function that closes the streams. */
+function follow(runIds, ready, onPoints, onEnd) {
+  const sources = runIds.map((id) => {
+    const source = new EventSource(`/api/runs/${encodeURIComponent(id)}/stream`);
+    const held = [];
+    let loaded = false;
+    ready.then(() => { loaded = true; held.splice(0).forEach((batch) => onPoints(id, batch)); });
+    source.addEventListener("points", (e) => {
+      const batch = JSON.parse(e.data);
+      if (loaded) onPoints(id, batch); else held.push(batch);
+    });
+    source.addEventListener("end", (e) => {
+      onEnd(id, JSON.parse(e.data).status);
+      source.close();
+    });
+    return source;
+  });
+  return () => sources.forEach((s) => s.close());
+}
+
         : el("p", { class: "muted" }, "none")),
       el("section", {}, el("h3", {}, "run"), keyValueTable(info),
         Object.keys(run.system || {}).length ? el("details", {}, el("summary", {}, "machine"), keyValueTable(run.system)) : null)));
 
   // Subscribe first and hold back live points until each history is drawn, so that nothing
-  // logged in between is lost; a chart skips the steps it already has.
-  const held = [];
-  let loaded = false;
-  let source = null;
-  function addPoints(batch) {
-    for (const [name, cols] of Object.entries(batch)) {
-      const chart = charts.get(name) || addChart(name);
-      if (isSystem(name)) view.querySelector("h3.section").hidden = false;
-      chart.append(run.id, cols.steps, cols.wall_times, cols.values);
-    }
-  }
+  // logged in between is lost.
+  let drawn;
+  const ready = new Promise((resolve) => { drawn = resolve; });
   if (run.status === "running") {
-    source = new EventSource(`/api/runs/${encodeURIComponent(run.id)}/stream`);
-    source.addEventListener("points", (e) => {
-      const batch = JSON.parse(e.data);
-      if (loaded) addPoints(batch); else held.push(batch);
-    });
-    source.addEventListener("end", (e) => {
-      const { status: s } = JSON.parse(e.data);
-      if (s) { status.textContent = s; status.className = `status ${s}`; }
-      source.close();
-    });
+    closeView = follow([run.id], ready, (id, batch) => {
+      for (const [name, cols] of Object.entries(batch)) {
+        const chart = charts.get(name) || addChart(name);
+        if (isSystem(name)) view.querySelector("h3.section").hidden = false;
+        chart.append(id, cols.steps, cols.wall_times, cols.values);
+      }
+    }, (id, s) => { if (s) { status.textContent = s; status.className = `status ${s}`; } });
   }
-  closeView = () => source && source.close();
   const points = pointsWanted();
   await Promise.all([...charts.entries()].map(async ([name, chart]) => {
     const h = await api(metricUrl(run.id, name, `points=${points}`));
+    syncZoom(() => charts.values());
     chart.set(run.id, { label: run.name || run.id.slice(0, 8), color: PALETTE[0], t0: run.started, steps: h.steps, walls: h.wall_times, values: h.values });
   }));
-  loaded = true;
-  held.forEach(addPoints);
+  drawn();
 }
 
 // ---------------------------------------------------------------- compare
@@ -342,11 +365,11 @@ async function showCompare(ids) {
     .sort((a, b) => Number(isSystem(a)) - Number(isSystem(b)) || a.localeCompare(b));
   const charts = new Map();
   const grid = el("div", { class: "charts" });
-  for (const name of names) {
+  const addChart = (name, runIds) => {
     const canvas = el("canvas", { "data-metric": name });
     grid.append(chartBox(name, canvas));
     const chart = new LineChart(canvas, settings);
-    refineOnZoom(chart, name, runs.filter((r) => r.metrics.some((m) => m.name === name)).map((r) => r.run.id));
+    refineOnZoom(chart, name, runIds);
     charts.set(name, chart);
   }
   const legend = el("div", { class: "legend" }, ...runs.map((r) => {
@@ -386,7 +409,8 @@ async function showCompare(ids) {
     el("h2", {}, `Compare ${runs.length} run${runs.length === 1 ? "" : "s"}`),
     legend,
     chartToolbar(() => charts.values()),
-    names.length ? grid : el("p", { class: "muted" }, "These runs logged no metrics."),
+    noMetrics,
+    grid,
     el("section", { class: "hyper" },
       el("h3", {}, "hyperparameters against ", metricSelect),
       metricKeys.length && hyper.length ? pcCanvas : el("p", { class: "muted" }, "The runs need config values and a numeric summary value.")));
@@ -395,7 +419,7 @@ async function showCompare(ids) {
   const points = pointsWanted();
   await Promise.all(names.flatMap((name) => runs.filter((r) => r.metrics.some((m) => m.name === name)).map(async (r) => {
     const h = await api(metricUrl(r.run.id, name, `points=${points}`));
-    charts.get(name).set(r.run.id, { label: r.label, color: r.color, t0: r.run.started, steps: h.steps, walls: h.wall_times, values: h.values });
+    charts.get(name).set(r.run.id, { ...series(r), steps: h.steps, walls: h.wall_times, values: h.values });
   })));
 }
 
@@ -412,7 +436,10 @@ async function route() {
     else await showRuns();
   } catch (err) {
     showError(err);
-  }
+    syncZoom(() => charts.values());
+    return chart;
+  };
+  for (const name of names) addChart(name, runs.filter((r) => r.metrics.some((m) => m.name === name)).map((r) => r.run.id));
 }
 
 projectSelect.addEventListener("change", () => { selected.clear(); location.hash = "#/"; route(); });
@@ -420,3 +447,26 @@ filterInput.addEventListener("keydown", (e) => { if (e.key === "Enter") { locati
 window.addEventListener("hashchange", route);
 loadProjects().catch(showError);
 route();
+  const noMetrics = el("p", { class: "muted", hidden: names.length > 0 }, "These runs logged no metrics.");
+  // The running runs' new points come in as in the run view, held back until the histories
+  // are drawn; a metric seen for the first time gets its chart then.
+  let drawn;
+  const ready = new Promise((resolve) => { drawn = resolve; });
+  const byId = new Map(runs.map((r) => [r.run.id, r]));
+  const series = (r) => ({ label: r.label, color: r.color, t0: r.run.started });
+  const running = runs.filter((r) => r.run.status === "running").map((r) => r.run.id);
+  if (running.length) {
+    closeView = follow(running, ready, (id, batch) => {
+      const r = byId.get(id);
+      for (const [name, cols] of Object.entries(batch)) {
+        const chart = charts.get(name) || addChart(name, [id]);
+        noMetrics.hidden = true;
+        if (!chart.series.has(id)) chart.set(id, { ...series(r), steps: [], walls: [], values: [] });
+        chart.append(id, cols.steps, cols.wall_times, cols.values);
+      }
+    }, (id, s) => {
+      const item = legend.querySelector(`[data-run="${id}"]`);
+      if (item && s) item.title = `${id} · ${s}`;
+    });
+  }
+  drawn();

@@ -109,8 +109,11 @@ export class LineChart {
     this.drag = null;
     this.pending = false;
     this.frame = null; // what the last draw mapped: for hover and zoom
-    /** Called with the step range after a drag-zoom on the step axis. */
+    /** Called with the step range whenever a step range is zoomed into (to fetch finer points). */
     this.onZoom = null;
+    /** Called with the new range ([x0, x1], or null for everything) when the user zooms or
+     *  resets this chart: the charts synced with it follow through `setZoom`. */
+    this.onRange = null;
     new ResizeObserver(() => this.redraw()).observe(canvas);
     canvas.addEventListener("mousemove", (e) => {
       this.hover = e.offsetX;
@@ -125,14 +128,21 @@ export class LineChart {
       const { drag, frame } = this;
       this.drag = null;
       if (drag && frame && Math.abs(drag.x1 - drag.x0) > 4) {
-        const a = frame.invX(Math.min(drag.x0, drag.x1)), b = frame.invX(Math.max(drag.x0, drag.x1));
-        this.zoom = [a, b];
-        // The server can fill the stretch in at a finer resolution than the whole-run view.
-        if (this.onZoom && this.settings.xAxis === "step") this.onZoom(a, b);
+        this.setZoom([frame.invX(Math.min(drag.x0, drag.x1)), frame.invX(Math.max(drag.x0, drag.x1))], true);
       }
       this.redraw();
     });
-    canvas.addEventListener("dblclick", () => { this.zoom = null; this.redraw(); });
+    canvas.addEventListener("dblclick", () => this.setZoom(null, true));
+  }
+
+  /** Shows the x range [x0, x1] (in the current axis's units), or everything for null;
+   *  `announce` tells `onRange`, so that synced charts follow. */
+  setZoom(range, announce = false) {
+    this.zoom = range;
+    // The server can fill the stretch in at a finer resolution than the whole-run view.
+    if (range && this.onZoom && this.settings.xAxis === "step") this.onZoom(range[0], range[1]);
+    if (announce && this.onRange) this.onRange(range);
+    this.redraw();
   }
 
   /** Replaces one series: parallel arrays of steps, wall times (Unix s) and values (null: NaN). */

@@ -1,9 +1,11 @@
 //! The dashboard's API under load, end to end over HTTP on loopback: a store seeded with 1,000
 //! runs of one project (config, summary and two 100-point metrics each) and one run whose
 //! `train/loss` has 1,000,000 points. The targets: the runs list under 300 ms, the
-//! downsampled metric (2,000 points) under 100 ms.
+//! downsampled metric (2,000 points) under 100 ms, also for the first request on a freshly
+//! started server. The first requests are timed on five fresh servers in this process and five
+//! in new processes (this bench run again as a child); then criterion times the warm requests.
 //!
-//! Run: `cargo bench -p nabla-ui` (seeding takes a few seconds before the first sample).
+//! Run: `cargo bench -p nabla-ui --bench dashboard` (seeding takes about 30 s).
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -59,37 +61,66 @@ fn get(addr: SocketAddr, path: &str) -> usize {
     raw.len()
 }
 
+/// Set in a child process of this bench: serve the store in this directory, time one request
+/// (the path in `COLD_PATH_ENV`) and print the milliseconds.
+const COLD_DIR_ENV: &str = "NABLA_UI_BENCH_COLD_DIR";
+const COLD_PATH_ENV: &str = "NABLA_UI_BENCH_COLD_PATH";
+
+/// The first request on a fresh server with nothing summarised in memory (no background
+/// summarising either): the time from sending it until the whole answer is read, in ms.
+fn first_request(dir: &Path, path: &str) -> f64 {
+    let loopback: SocketAddr = "127.0.0.1:0".parse().expect("addr");
+    let cold = Server::start(ServerOptions::new(loopback, dir).prewarm(false)).expect("serve");
+    let start = Instant::now();
+    get(cold.addr(), path);
+    start.elapsed().as_secs_f64() * 1e3
+}
+
+/// [`first_request`] in a new process of this bench (nothing of this process's state shared).
+fn first_request_in_new_process(dir: &Path, path: &str) -> f64 {
+    let out = std::process::Command::new(std::env::current_exe().expect("this bench"))
+        .env(COLD_DIR_ENV, dir)
+        .env(COLD_PATH_ENV, path)
+        .output()
+        .expect("start the bench again");
+    assert!(out.status.success(), "child: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().parse().expect("milliseconds from the child")
+}
+
+/// The median, min and max of five measurements.
+fn five(mut measure: impl FnMut() -> f64) -> (f64, f64, f64) {
+    let mut times: Vec<f64> = (0..5).map(|_| measure()).collect();
+    times.sort_by(f64::total_cmp);
+    (times[2], times[0], times[4])
+}
+
 /// Criterion entry point (a plain `main`, as the bench has `harness = false`).
 fn main() {
+    if let (Some(dir), Some(path)) = (std::env::var_os(COLD_DIR_ENV), std::env::var(COLD_PATH_ENV).ok()) {
+        let ms = first_request(Path::new(&dir), &path);
+        let _ = writeln!(std::io::stdout(), "{ms}");
+        return;
+    }
     let tmp = tempfile::tempdir().expect("temp dir");
     let started = Instant::now();
     let long = seed(tmp.path());
     let seeded = started.elapsed();
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "seeded {RUNS} runs and a {LONG_POINTS}-point run in {:.1} s", seeded.as_secs_f64());
-    // The first request for the long metric on a fresh server (no background summarising)
-    // reads all its points once; the median of five fresh servers.
-    let loopback: SocketAddr = "127.0.0.1:0".parse().expect("addr");
+    // The first request of each kind on a fresh server: a new server in this process, and a
+    // new process; five of each, the store written and its file in the OS cache.
     for (name, path) in [
-        ("cold history_1M_to_2000", format!("/api/runs/{long}/metrics/train/loss?points=2000")),
+        ("cold runs_list_1000", "/api/runs?project=sweep".to_string()),
         ("cold run_page_1M", format!("/api/runs/{long}")),
+        ("cold history_1M_to_2000", format!("/api/runs/{long}/metrics/train/loss?points=2000")),
     ] {
-        let mut times: Vec<f64> = (0..5)
-            .map(|_| {
-                let cold = Server::start(ServerOptions::new(loopback, tmp.path()).prewarm(false)).expect("serve");
-                let start = Instant::now();
-                get(cold.addr(), &path);
-                start.elapsed().as_secs_f64() * 1e3
-            })
-            .collect();
-        times.sort_by(f64::total_cmp);
-        let _ = writeln!(
-            out,
-            "{name}: median {:.1} ms (min {:.1}, max {:.1}) over 5 fresh servers",
-            times[2], times[0], times[4]
-        );
+        let (median, min, max) = five(|| first_request(tmp.path(), &path));
+        let _ = writeln!(out, "{name}: median {median:.1} ms (min {min:.1}, max {max:.1}) over 5 fresh servers");
+        let (median, min, max) = five(|| first_request_in_new_process(tmp.path(), &path));
+        let _ = writeln!(out, "{name}: median {median:.1} ms (min {min:.1}, max {max:.1}) over 5 fresh processes");
     }
     drop(out);
+    let loopback: SocketAddr = "127.0.0.1:0".parse().expect("addr");
     let server = Server::start(ServerOptions::new(loopback, tmp.path())).expect("serve");
     let addr = server.addr();
     // The background summarising of the recent runs is done once the long run's page answers.

@@ -1,7 +1,9 @@
 //! The dashboard in a real browser: headless Chromium, driven over the DevTools protocol,
 //! against the server on a free port over a seeded store. It checks that the runs table lists
 //! the runs, that a run's charts draw, that a point logged after the page opened shows up
-//! without a reload, that the compare view draws, and that the console stays free of errors.
+//! without a reload, that zooming one chart zooms the run's other charts (a double-click resets
+//! them), that the compare view draws and follows a running run, and that the console stays
+//! free of errors.
 //!
 //! Without a Chromium (`chromium` on `PATH` or `$NABLA_CHROMIUM`) the test says so and passes,
 //! except under CI (`$CI` set), where it fails. With `NABLA_SCREENSHOTS=DIR` it writes
@@ -232,6 +234,32 @@ fn the_dashboard_draws_runs_and_live_points_in_chromium() {
         ),
         Duration::from_secs(5),
     );
+    // The run's other step charts follow the zoom; the system charts count samples, not steps,
+    // and keep their range. A double-click on another chart resets them all.
+    let acc = "canvas[data-metric=\"val/acc\"]";
+    let range = |selector: &str| format!("document.querySelector('{selector}').dataset.xRange");
+    browser.wait_until(&format!("{} === {}", range(acc), range(loss)), Duration::from_secs(5));
+    let sys = "canvas[data-metric=\"sys/cpu_percent\"]";
+    assert_ne!(text(&mut browser, &range(sys)), text(&mut browser, &range(loss)), "a system chart took the step zoom");
+    let rect = browser.eval(&format!(
+        "(() => {{ const r = document.querySelector('{acc}').getBoundingClientRect(); return [r.left + r.width / 2, r.top + r.height / 2]; }})()"
+    ));
+    for count in [1, 2] {
+        for kind in ["mousePressed", "mouseReleased"] {
+            browser.call(
+                "Input.dispatchMouseEvent",
+                json!({ "type": kind, "x": rect[0], "y": rect[1], "button": "left", "buttons": 1, "clickCount": count }),
+            );
+        }
+    }
+    browser.wait_until(
+        &format!(
+            "(() => {{ const [a, b] = {}.split(',').map(Number); return a === 0 && b === 300 && {} === '49,299'; }})()",
+            range(loss),
+            range(acc)
+        ),
+        Duration::from_secs(5),
+    );
     browser.call("Input.dispatchMouseEvent", json!({ "type": "mouseMoved", "x": 5, "y": 5 }));
     live.finish(EndStatus::Finished).unwrap();
     browser.wait_until("document.querySelector('h2 .status').textContent === 'finished'", Duration::from_secs(15));
@@ -269,6 +297,33 @@ fn the_dashboard_draws_runs_and_live_points_in_chromium() {
     if let Some(shots) = &shots {
         save(shots, "compare.png", &browser.screenshot());
     }
+
+    // Compared with a running run, the compare view follows it: a point logged after the view
+    // opened appears without a reload.
+    let opts = RunOptions::new("mnist").name("live-compare").config(json!({ "lr": 0.02 })).system_interval(None);
+    let mut running = Run::start(dir, opts).unwrap();
+    log_curve(&mut running, 0.02, 200, 11);
+    running.flush().unwrap();
+    browser.goto(&format!("{base}#/compare/{},{}", finished[0], running.id()));
+    browser.eval("window.__sameDocument = true");
+    browser.wait_until(
+        &format!(
+            "(() => {{ const c = document.querySelector('{loss}');
+               return c && Number(c.dataset.points) >= 500 + 200 && c.dataset.lastStep === '499'; }})()"
+        ),
+        Duration::from_secs(20),
+    );
+    running.log(700, &[("train/loss", 0.3), ("val/acc", 0.9)]).unwrap();
+    running.flush().unwrap();
+    browser.wait_until(
+        &format!(
+            "document.querySelector('{loss}').dataset.lastStep === '700' && \
+             document.querySelector('{acc}').dataset.lastStep === '700'"
+        ),
+        Duration::from_secs(15),
+    );
+    assert_eq!(browser.eval("window.__sameDocument === true"), Value::Bool(true), "the page reloaded");
+    running.finish(EndStatus::Finished).unwrap();
 
     browser.drain(Duration::from_millis(300));
     assert!(browser.errors.is_empty(), "the page reported errors:\n{}", browser.errors.join("\n"));

@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use serde_json::Value;
 use support::{nabla, shared_data};
 
-/// A 64-32-10 net trained on digits for 5 epochs, once per test run (under the target
+/// A 64-32-10 net trained on digits for 10 epochs at lr 0.01, once per test run (under the target
 /// folder: a static is never dropped, so a temporary folder would outlive the run).
 fn trained() -> &'static Path {
     static CKPT: OnceLock<PathBuf> = OnceLock::new();
@@ -19,7 +19,7 @@ fn trained() -> &'static Path {
         std::fs::create_dir_all(&dir).unwrap();
         let out = nabla(&dir)
             .env("NABLA_DATA", shared_data())
-            .args(["train", "digits", "--hidden", "32", "--epochs", "5", "--no-track", "--out"])
+            .args(["train", "digits", "--hidden", "32", "--epochs", "10", "--lr", "0.01", "--no-track", "--out"])
             .arg(dir.join("run"))
             .output()
             .unwrap();

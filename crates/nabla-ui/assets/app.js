@@ -38,6 +38,52 @@ function showError(err) {
   view.replaceChildren(el("p", { class: "error" }, err.message || String(err)));
 }
 
+// ---------------------------------------------------------------- reports
+
+/** The sweep id that every one of these runs is tagged with (`sweep:ID`), if any. */
+function sharedSweep(runs) {
+  const sweepsOf = (r) => (r.tags || []).filter((t) => t.startsWith("sweep:")).map((t) => t.slice(6));
+  const [first, ...rest] = runs.map(sweepsOf);
+  return (first || []).find((id) => rest.every((ids) => ids.includes(id))) || null;
+}
+
+/** Fetches `/api/report?QUERY` and saves it under the name the server gives; an error shows
+ *  beside the button instead of replacing the page. */
+async function downloadReport(query, button) {
+  const label = button.textContent;
+  button.disabled = true;
+  button.textContent = "making report…";
+  button.parentNode?.querySelector(".report-error")?.remove();
+  try {
+    const res = await fetch(`/api/report?${query}`, { credentials: "same-origin" });
+    if (!res.ok) {
+      const body = await res.json().catch(() => ({}));
+      throw new Error(body.error || `${res.status} ${res.statusText}`);
+    }
+    const name = (res.headers.get("Content-Disposition") || "").match(/filename="([^"]+)"/);
+    const url = URL.createObjectURL(await res.blob());
+    const link = el("a", { href: url, download: name ? name[1] : "report.html", hidden: true });
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60_000);
+  } catch (err) {
+    button.after(el("span", { class: "error report-error" }, ` ${err.message || err}`));
+  } finally {
+    button.textContent = label;
+    button.disabled = false;
+  }
+}
+
+/** The run view's report buttons: this run, and its sweep when it belongs to one. */
+function runReportButtons(run) {
+  const sweep = sharedSweep([run]);
+  const runButton = el("button", { id: "report", onclick: () => downloadReport(`runs=${encodeURIComponent(run.id)}`, runButton) }, "report");
+  const sweepButton = sweep && el("button", { id: "sweep-report", title: `the report of sweep ${sweep}, which this run is a trial of`,
+    onclick: () => downloadReport(`sweep=${encodeURIComponent(sweep)}`, sweepButton) }, `sweep ${sweep} report`);
+  return el("div", { class: "toolbar" }, runButton, sweepButton);
+}
+
 // One formatter for every row: `toLocaleString` builds a new one per call (about 1 ms each).
 const dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
 const when = (secs) => (secs ? dateFormat.format(new Date(secs * 1000)) : "");
@@ -131,6 +177,12 @@ async function showRuns() {
   const compareButton = el("button", { id: "compare", onclick: () => {
     if (selected.size) location.hash = `#/compare/${[...selected].join(",")}`;
   } });
+  const byId = new Map(rows.map((r) => [r.run.id, r.run]));
+  const chosenRuns = () => [...selected].map((id) => byId.get(id)).filter(Boolean);
+  const reportButton = el("button", { id: "report", title: "a self-contained HTML report of the selected runs",
+    onclick: () => { if (selected.size) downloadReport(`runs=${[...selected].map(encodeURIComponent).join(",")}`, reportButton); } });
+  const sweepButton = el("button", { id: "sweep-report", hidden: true,
+    onclick: () => { if (sweepButton.dataset.sweep) downloadReport(`sweep=${encodeURIComponent(sweepButton.dataset.sweep)}`, sweepButton); } });
   const quickInput = el("input", { type: "search", placeholder: "find in table", oninput: (e) => { quick = e.target.value.toLowerCase(); render(); } });
   const picker = el("details", { class: "picker" }, el("summary", {}, "columns"),
     el("div", {}, ...[["config", configKeys], ["summary", summaryKeys]].flatMap(([part, keys]) => [
@@ -145,7 +197,7 @@ async function showRuns() {
         },
       }), ` ${k}`)),
     ])));
-  toolbar.append(count, quickInput, picker, compareButton);
+  toolbar.append(count, quickInput, picker, compareButton, reportButton, sweepButton);
   view.replaceChildren(toolbar, table);
 
   function render() {
@@ -198,6 +250,12 @@ async function showRuns() {
       count.textContent = `${shown.length} of ${page.total} run${page.total === 1 ? "" : "s"}`;
       compareButton.textContent = `compare ${selected.size} selected`;
       compareButton.disabled = selected.size === 0;
+      reportButton.textContent = `report of ${selected.size} selected`;
+      reportButton.disabled = selected.size === 0;
+      const sweep = selected.size ? sharedSweep(chosenRuns()) : null;
+      sweepButton.hidden = !sweep;
+      sweepButton.dataset.sweep = sweep || "";
+      sweepButton.textContent = sweep ? `sweep ${sweep} report` : "";
     }
     updateCount();
   }
@@ -284,6 +342,7 @@ async function showRun(id) {
   show(
     el("h2", {}, run.name || run.id, status),
     el("p", { class: "muted" }, `${run.project} · ${run.id} · started ${when(run.started)} · ${duration(run.duration)}`),
+    runReportButtons(run),
     chartToolbar(() => charts.values()),
     anyMain || !anySys ? mainGrid : null,
     metrics.length ? null : el("p", { class: "muted" }, "No metrics logged yet."),

@@ -25,6 +25,7 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/api/runs/{id}/metrics/{*name}", get(history))
         .route("/api/runs/{id}/stream", get(stream::stream))
         .route("/api/runs/{id}/artifacts/{sha}", get(artifact))
+        .route("/api/report", get(crate::report::report))
         .route("/api/{*rest}", get(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such API endpoint") }))
 }
 

@@ -11,6 +11,7 @@ mod assets;
 mod auth;
 mod cache;
 pub mod downsample;
+mod report;
 mod stream;
 
 use std::net::{IpAddr, SocketAddr, TcpListener};

@@ -87,7 +87,7 @@ fn a_sweep_report_ranks_the_trials_and_states_the_facts() {
     assert!(order[1] < order[2] && order[2] < order[0] && order[0] < order[3], "{order:?}");
     assert!(html.contains("<tr class=\"diverged\">"));
     // What `nabla report ID` picks for one target that names a sweep.
-    assert_eq!(report_for(&store, tmp.path(), &[def.id.clone()]).unwrap(), report);
+    assert_eq!(report_for(&store, tmp.path(), std::slice::from_ref(&def.id)).unwrap(), report);
 }
 
 #[test]

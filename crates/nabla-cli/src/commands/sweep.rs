@@ -272,7 +272,8 @@ fn define(args: &SweepArgs) -> Result<SweepDef> {
         threads,
         out,
         data,
-        command: nabla_track::command_line(std::env::args()),
+        // As a reader would type it: `nabla sweep …`, not the path of the binary that ran.
+        command: nabla_track::command_line(std::iter::once("nabla".to_string()).chain(std::env::args().skip(1))),
     })
 }
 
@@ -550,8 +551,7 @@ fn print_results(def: &SweepDef, results: &[TrialResult], as_json: bool) -> Resu
                 b.metric.unwrap_or(f64::NAN),
                 b.run
             )?;
-            let again: Vec<String> = again_args(def, &b.values).iter().map(|a| shell_word(a)).collect();
-            writeln!(out, "again:  {}", again.join(" "))?;
+            writeln!(out, "again:  {}", nabla_track::command_line(again_args(def, &b.values)))?;
             if let Some(x) = def.keys.first() {
                 writeln!(out, "plot:   nabla plot sweep {} --x {x} --y {} -o sweep.svg", def.id, def.metric)?;
             }
@@ -581,16 +581,6 @@ fn again_args(def: &SweepDef, values: &[(String, String)]) -> Vec<String> {
         words.extend(["--data".into(), data.display().to_string()]);
     }
     words
-}
-
-/// A word as a POSIX shell reads it back: bare when it is plain, else in single quotes.
-fn shell_word(word: &str) -> String {
-    let plain = |c: char| c.is_ascii_alphanumeric() || "-_.,:/=+@%".contains(c);
-    if !word.is_empty() && word.chars().all(plain) {
-        word.to_string()
-    } else {
-        format!("'{}'", word.replace('\'', "'\\''"))
-    }
 }
 
 #[cfg(test)]
@@ -647,14 +637,5 @@ mod tests {
         assert_eq!(words.join(" "), "nabla xor --epochs 800 --lr 1");
         let Command::Xor(args) = parse(&words) else { panic!("not nabla xor") };
         assert_eq!((args.epochs, args.lr), (800, 1.0));
-    }
-
-    #[test]
-    fn shell_words_are_quoted_when_needed() {
-        assert_eq!(shell_word("--lr"), "--lr");
-        assert_eq!(shell_word("/data/sets"), "/data/sets");
-        assert_eq!(shell_word("/my data"), "'/my data'");
-        assert_eq!(shell_word("it's"), "'it'\\''s'");
-        assert_eq!(shell_word(""), "''");
     }
 }

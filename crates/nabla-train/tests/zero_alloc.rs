@@ -87,6 +87,16 @@ fn count_on_pool_worker(on: bool) {
     }
 }
 
+/// One test at a time for everything that sets the thread count or uses the pool. The count
+/// is process-wide, and a pool busy with another test's job runs a job's tasks on the caller:
+/// the warm-up step would then not size the worker's packing buffers, and the counted steps
+/// would see the worker allocate them (this made `two_thread_steps_allocate_nothing` fail
+/// now and then when the tests ran in parallel).
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// 100 random 28×28 images of 10 classes.
 fn data() -> Dataset {
     nabla_train::bench::synthetic_images(7, 100, 0).train
@@ -101,10 +111,7 @@ fn steady_state_allocations(kind: OptimizerKind, dropout: Dropout) -> usize {
 
 /// [`steady_state_allocations`] with the GEMMs on `threads` threads.
 fn steady_state_allocations_on(kind: OptimizerKind, dropout: Dropout, threads: usize) -> usize {
-    // The thread count is process-wide: one measurement at a time, so that another test's
-    // `set_threads` cannot change it between the warm-up step and the counted ones.
-    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _serial = SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _serial = serial();
     nabla::gemm::set_threads(threads);
     let ds = data();
     let norm = Normalizer::unit(ds.max_value);
@@ -198,6 +205,7 @@ fn two_thread_steps_allocate_nothing() {
 
 #[test]
 fn the_counter_sees_an_allocation_on_the_pool_worker() {
+    let _serial = serial();
     let n = allocations_in(|| {
         count_on_pool_worker(true);
         nabla::pool::run(2, &|i| {

@@ -28,7 +28,9 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 
 cargo test -p nabla-train --features mpi --test distributed_mpi
 
-cargo build -p nabla-cli --features mpi
+# The test profile reuses the dependencies the workspace tests built (a dev-profile build
+# would compile all of them again).
+cargo build -p nabla-cli --features mpi --profile test
 NABLA="${CARGO_TARGET_DIR:-target}/debug/nabla"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT

@@ -295,65 +295,6 @@ function refineOnZoom(chart, name, runIds) {
   };
 }
 
-/** How many points to ask for: about two per pixel of the widest chart. */
-const pointsWanted = () => Math.min(4000, Math.max(500, Math.round(window.innerWidth * 1.5)));
-
-// ---------------------------------------------------------------- one run
-
-function keyValueTable(obj) {
-  const flat = flatten(obj);
-  const keys = Object.keys(flat).sort();
-  if (!keys.length) return el("p", { class: "muted" }, "none");
-  return el("table", { class: "kv" }, el("tbody", {}, ...keys.map((k) => el("tr", {}, el("th", {}, k), el("td", {}, cell(flat[k]))))));
-}
-
-function bytes(n) {
-  if (n < 1024) return `${n} B`;
-  const units = ["KiB", "MiB", "GiB", "TiB"];
-  let i = -1;
-  do { n /= 1024; i++; } while (n >= 1024 && i < units.length - 1);
-  return `${n.toPrecision(3)} ${units[i]}`;
-}
-
-async function showRun(id) {
-  const { run, metrics, artifacts } = await api(`/api/runs/${encodeURIComponent(id)}`);
-  const charts = new Map();
-  const mainGrid = el("div", { class: "charts" });
-  const sysGrid = el("div", { class: "charts system" });
-  const addChart = (name) => {
-    const canvas = el("canvas", { "data-metric": name });
-    (isSystem(name) ? sysGrid : mainGrid).append(chartBox(isSystem(name) ? name.slice(4) : name, canvas));
-    const chart = new LineChart(canvas, settings);
-    refineOnZoom(chart, name, [run.id]);
-    chart.set(run.id, { label: run.name || run.id.slice(0, 8), color: PALETTE[0], t0: run.started, steps: [], walls: [], values: [] });
-    charts.set(name, chart);
-    return chart;
-  };
-  for (const m of metrics) addChart(m.name);
-  const status = el("span", { class: `status ${run.status}` }, run.status);
-  const info = {
-    id: run.id, project: run.project, started: when(run.started), duration: duration(run.duration),
-    host: run.host, command: run.command, git_commit: run.git_commit, nabla_version: run.nabla_version,
-    threads: run.threads, tags: (run.tags || []).join(", "),
-  };
-  for (const k of Object.keys(info)) if (info[k] === null || info[k] === undefined || info[k] === "") delete info[k];
-  const anyMain = metrics.some((m) => !isSystem(m.name));
-  const anySys = metrics.some((m) => isSystem(m.name));
-  show(
-    el("h2", {}, run.name || run.id, status),
-    el("p", { class: "muted" }, `${run.project} · ${run.id} · started ${when(run.started)} · ${duration(run.duration)}`),
-    runReportButtons(run),
-    chartToolbar(() => charts.values()),
-    anyMain || !anySys ? mainGrid : null,
-    metrics.length ? null : el("p", { class: "muted" }, "No metrics logged yet."),
-    el("h3", { class: "section", hidden: !anySys }, "system"),
-    sysGrid,
-    el("div", { class: "panels" },
-      el("section", {}, el("h3", {}, "config"), keyValueTable(run.config)),
-      el("section", {}, el("h3", {}, "summary"), keyValueTable(run.summary)),
-      el("section", {}, el("h3", {}, "artifacts"), artifacts.length
-        ? el("ul", { class: "artifacts" }, ...artifacts.map((a) => el("li", {},
-          el("a", { href: a.url, download: a.name }, a.name), el("span", { class: "muted" }, ` ${a.kind} · ${bytes(a.bytes)}`))))
 /** Zooming one chart zooms the others of `charts()` that share its x axis: on the step axis
  *  the charts of the same kind (system metrics count their own samples, not training steps),
  *  on the wall-time axis all of them. A double-click resets them together. */
@@ -389,6 +330,66 @@ function follow(runIds, ready, onPoints, onEnd) {
   return () => sources.forEach((s) => s.close());
 }
 
+/** How many points to ask for: about two per pixel of the widest chart. */
+const pointsWanted = () => Math.min(4000, Math.max(500, Math.round(window.innerWidth * 1.5)));
+
+// ---------------------------------------------------------------- one run
+
+function keyValueTable(obj) {
+  const flat = flatten(obj);
+  const keys = Object.keys(flat).sort();
+  if (!keys.length) return el("p", { class: "muted" }, "none");
+  return el("table", { class: "kv" }, el("tbody", {}, ...keys.map((k) => el("tr", {}, el("th", {}, k), el("td", {}, cell(flat[k]))))));
+}
+
+function bytes(n) {
+  if (n < 1024) return `${n} B`;
+  const units = ["KiB", "MiB", "GiB", "TiB"];
+  let i = -1;
+  do { n /= 1024; i++; } while (n >= 1024 && i < units.length - 1);
+  return `${n.toPrecision(3)} ${units[i]}`;
+}
+
+async function showRun(id) {
+  const { run, metrics, artifacts } = await api(`/api/runs/${encodeURIComponent(id)}`);
+  const charts = new Map();
+  const mainGrid = el("div", { class: "charts" });
+  const sysGrid = el("div", { class: "charts system" });
+  const addChart = (name) => {
+    const canvas = el("canvas", { "data-metric": name });
+    (isSystem(name) ? sysGrid : mainGrid).append(chartBox(isSystem(name) ? name.slice(4) : name, canvas));
+    const chart = new LineChart(canvas, settings);
+    refineOnZoom(chart, name, [run.id]);
+    chart.set(run.id, { label: run.name || run.id.slice(0, 8), color: PALETTE[0], t0: run.started, steps: [], walls: [], values: [] });
+    charts.set(name, chart);
+    syncZoom(() => charts.values());
+    return chart;
+  };
+  for (const m of metrics) addChart(m.name);
+  const status = el("span", { class: `status ${run.status}` }, run.status);
+  const info = {
+    id: run.id, project: run.project, started: when(run.started), duration: duration(run.duration),
+    host: run.host, command: run.command, git_commit: run.git_commit, nabla_version: run.nabla_version,
+    threads: run.threads, tags: (run.tags || []).join(", "),
+  };
+  for (const k of Object.keys(info)) if (info[k] === null || info[k] === undefined || info[k] === "") delete info[k];
+  const anyMain = metrics.some((m) => !isSystem(m.name));
+  const anySys = metrics.some((m) => isSystem(m.name));
+  show(
+    el("h2", {}, run.name || run.id, status),
+    el("p", { class: "muted" }, `${run.project} · ${run.id} · started ${when(run.started)} · ${duration(run.duration)}`),
+    runReportButtons(run),
+    chartToolbar(() => charts.values()),
+    anyMain || !anySys ? mainGrid : null,
+    metrics.length ? null : el("p", { class: "muted" }, "No metrics logged yet."),
+    el("h3", { class: "section", hidden: !anySys }, "system"),
+    sysGrid,
+    el("div", { class: "panels" },
+      el("section", {}, el("h3", {}, "config"), keyValueTable(run.config)),
+      el("section", {}, el("h3", {}, "summary"), keyValueTable(run.summary)),
+      el("section", {}, el("h3", {}, "artifacts"), artifacts.length
+        ? el("ul", { class: "artifacts" }, ...artifacts.map((a) => el("li", {},
+          el("a", { href: a.url, download: a.name }, a.name), el("span", { class: "muted" }, ` ${a.kind} · ${bytes(a.bytes)}`))))
         : el("p", { class: "muted" }, "none")),
       el("section", {}, el("h3", {}, "run"), keyValueTable(info),
         Object.keys(run.system || {}).length ? el("details", {}, el("summary", {}, "machine"), keyValueTable(run.system)) : null)));
@@ -409,7 +410,6 @@ function follow(runIds, ready, onPoints, onEnd) {
   const points = pointsWanted();
   await Promise.all([...charts.entries()].map(async ([name, chart]) => {
     const h = await api(metricUrl(run.id, name, `points=${points}`));
-    syncZoom(() => charts.values());
     chart.set(run.id, { label: run.name || run.id.slice(0, 8), color: PALETTE[0], t0: run.started, steps: h.steps, walls: h.wall_times, values: h.values });
   }));
   drawn();
@@ -430,7 +430,10 @@ async function showCompare(ids) {
     const chart = new LineChart(canvas, settings);
     refineOnZoom(chart, name, runIds);
     charts.set(name, chart);
-  }
+    syncZoom(() => charts.values());
+    return chart;
+  };
+  for (const name of names) addChart(name, runs.filter((r) => r.metrics.some((m) => m.name === name)).map((r) => r.run.id));
   const legend = el("div", { class: "legend" }, ...runs.map((r) => {
     const item = el("button", { class: "item", title: r.run.id, "data-run": r.run.id,
       onclick: () => {
@@ -464,6 +467,7 @@ async function showCompare(ids) {
     }));
   }
 
+  const noMetrics = el("p", { class: "muted", hidden: names.length > 0 }, "These runs logged no metrics.");
   show(
     el("h2", {}, `Compare ${runs.length} run${runs.length === 1 ? "" : "s"}`),
     legend,
@@ -475,38 +479,6 @@ async function showCompare(ids) {
       metricKeys.length && hyper.length ? pcCanvas : el("p", { class: "muted" }, "The runs need config values and a numeric summary value.")));
   if (metricKeys.length && hyper.length) drawParallel();
 
-  const points = pointsWanted();
-  await Promise.all(names.flatMap((name) => runs.filter((r) => r.metrics.some((m) => m.name === name)).map(async (r) => {
-    const h = await api(metricUrl(r.run.id, name, `points=${points}`));
-    charts.get(name).set(r.run.id, { ...series(r), steps: h.steps, walls: h.wall_times, values: h.values });
-  })));
-}
-
-// ---------------------------------------------------------------- routing
-
-async function route() {
-  closeView();
-  closeView = () => {};
-  const run = location.hash.match(/^#\/run\/([0-9a-zA-Z]+)/);
-  const compare = location.hash.match(/^#\/compare\/([0-9a-zA-Z,]+)/);
-  try {
-    if (run) await showRun(run[1]);
-    else if (compare) await showCompare(compare[1].split(",").filter(Boolean));
-    else await showRuns();
-  } catch (err) {
-    showError(err);
-    syncZoom(() => charts.values());
-    return chart;
-  };
-  for (const name of names) addChart(name, runs.filter((r) => r.metrics.some((m) => m.name === name)).map((r) => r.run.id));
-}
-
-projectSelect.addEventListener("change", () => { selected.clear(); location.hash = "#/"; route(); });
-filterInput.addEventListener("keydown", (e) => { if (e.key === "Enter") { location.hash = "#/"; route(); } });
-window.addEventListener("hashchange", route);
-loadProjects().catch(showError);
-route();
-  const noMetrics = el("p", { class: "muted", hidden: names.length > 0 }, "These runs logged no metrics.");
   // The running runs' new points come in as in the run view, held back until the histories
   // are drawn; a metric seen for the first time gets its chart then.
   let drawn;
@@ -528,4 +500,32 @@ route();
       if (item && s) item.title = `${id} · ${s}`;
     });
   }
+  const points = pointsWanted();
+  await Promise.all(names.flatMap((name) => runs.filter((r) => r.metrics.some((m) => m.name === name)).map(async (r) => {
+    const h = await api(metricUrl(r.run.id, name, `points=${points}`));
+    charts.get(name).set(r.run.id, { ...series(r), steps: h.steps, walls: h.wall_times, values: h.values });
+  })));
   drawn();
+}
+
+// ---------------------------------------------------------------- routing
+
+async function route() {
+  closeView();
+  closeView = () => {};
+  const run = location.hash.match(/^#\/run\/([0-9a-zA-Z]+)/);
+  const compare = location.hash.match(/^#\/compare\/([0-9a-zA-Z,]+)/);
+  try {
+    if (run) await showRun(run[1]);
+    else if (compare) await showCompare(compare[1].split(",").filter(Boolean));
+    else await showRuns();
+  } catch (err) {
+    showError(err);
+  }
+}
+
+projectSelect.addEventListener("change", () => { selected.clear(); location.hash = "#/"; route(); });
+filterInput.addEventListener("keydown", (e) => { if (e.key === "Enter") { location.hash = "#/"; route(); } });
+window.addEventListener("hashchange", route);
+loadProjects().catch(showError);
+route();

@@ -284,11 +284,15 @@ unsafe fn blocked(
         let mut buffers = buffers.borrow_mut();
         let PackBuffers { a: a_buf, b: b_buf } = &mut *buffers;
         let a_pack = aligned(a_buf, mc_max * kc_max);
-        if m <= mc_max {
+        if m <= mc_max && tb == Transpose::Yes {
             // One block of rows (a layer's batch): each packed B sliver is used by this one
             // A block only, so pack it just before use, into a buffer that stays in L1,
             // instead of writing the whole packed B block out to L3 and reading it back.
             // The micro-kernel does the same arithmetic either way (the same bits).
+            // Only for a transposed B (a layer's forward, x·Wᵀ): a sliver is then 16 stored
+            // rows read along; an untransposed B's sliver is a 64-byte piece of each of kc
+            // rows, one page apart at a layer's widths, and packing it alone was slower
+            // (W3's dx = dz·W, 1024 wide) than packing the block row by row.
             let sliver = aligned(b_buf, NR * kc_max);
             for pc in (0..k).step_by(kc_max) {
                 let kc = kc_max.min(k - pc);

@@ -334,6 +334,14 @@ fn unknown_state(opt: &str, name: &str) -> Error {
 mod tests {
     use super::*;
 
+    const ALL_KINDS: [OptimizerKind; 5] = [
+        OptimizerKind::Sgd,
+        OptimizerKind::Momentum,
+        OptimizerKind::Nesterov,
+        OptimizerKind::Adam,
+        OptimizerKind::AdamW,
+    ];
+
     fn run(kind: OptimizerKind, wd: f32, steps: usize) -> Vec<f32> {
         // Minimise f(θ) = ½‖θ − c‖² from θ = 0; the gradient is θ − c.
         let c = [1.0f32, -2.0];
@@ -379,13 +387,7 @@ mod tests {
             crate::gemm::set_threads(1);
             p
         };
-        for kind in [
-            OptimizerKind::Sgd,
-            OptimizerKind::Momentum,
-            OptimizerKind::Nesterov,
-            OptimizerKind::Adam,
-            OptimizerKind::AdamW,
-        ] {
+        for kind in ALL_KINDS {
             let one = run(kind, 1);
             let three = run(kind, 3);
             assert!(one.iter().zip(&three).all(|(a, b)| a.to_bits() == b.to_bits()), "{kind:?}");
@@ -398,13 +400,7 @@ mod tests {
 
     #[test]
     fn all_converge_on_a_quadratic() {
-        for kind in [
-            OptimizerKind::Sgd,
-            OptimizerKind::Momentum,
-            OptimizerKind::Nesterov,
-            OptimizerKind::Adam,
-            OptimizerKind::AdamW,
-        ] {
+        for kind in ALL_KINDS {
             let p = run(kind, 0.0, 500);
             assert!((p[0] - 1.0).abs() < 1e-3 && (p[1] + 2.0).abs() < 1e-3, "{kind}: {p:?}");
         }

@@ -62,7 +62,7 @@ esac
 export NABLA_BIN
 
 log "maturin develop"
-(cd crates/nabla-py && VIRTUAL_ENV="$venv" PATH="$venv/bin:$PATH" maturin develop --locked --quiet --profile test)
+(cd crates/nabla-py && VIRTUAL_ENV="$venv" PATH="$venv/bin:$PATH" maturin develop --locked --quiet)
 
 log "pytest"
 report="$(mktemp "${TMPDIR:-/tmp}/nabla-pytest.XXXXXX.xml")"

@@ -360,7 +360,7 @@ pub fn to_bytes(path: &Path, ckpt: &Checkpoint) -> Result<Vec<u8>, CheckpointErr
 
     let json = |v: serde_json::Result<String>| v.map_err(|e| invalid(format!("cannot write JSON metadata: {e}")));
     let architecture = ArchitectureJson::of(spec);
-    let metadata: HashMap<String, String> = [
+    let metadata = vec![
         ("format", FORMAT.to_string()),
         ("format_version", FORMAT_VERSION.to_string()),
         ("architecture", json(serde_json::to_string(&architecture))?),
@@ -372,22 +372,36 @@ pub fn to_bytes(path: &Path, ckpt: &Checkpoint) -> Result<Vec<u8>, CheckpointErr
         ("step", ckpt.step.to_string()),
         ("metrics", json(serde_json::to_string(&ckpt.metrics))?),
         ("optimizer", json(serde_json::to_string(&names))?),
-        ("nabla_version", env!("CARGO_PKG_VERSION").to_string()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
+    ];
+    serialize(path, &tensors, metadata)
+}
 
+/// The safetensors bytes of `tensors` with `metadata` and nabla's version (for checkpoints and
+/// quantised files alike); an error names `path`.
+pub(crate) fn serialize(
+    path: &Path,
+    tensors: &[(String, RawTensor)],
+    metadata: Vec<(&str, String)>,
+) -> Result<Vec<u8>, CheckpointError> {
+    let metadata: HashMap<String, String> = metadata
+        .into_iter()
+        .chain([("nabla_version", env!("CARGO_PKG_VERSION").to_string())])
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
     safetensors::serialize(tensors.iter().map(|(n, t)| (n.as_str(), t)), Some(metadata))
-        .map_err(|e| invalid(format!("safetensors: {e}")))
+        .map_err(|e| CheckpointError::Invalid { path: path.to_path_buf(), reason: format!("safetensors: {e}") })
+}
+
+/// Writes `bytes` to `path` atomically ([`write_atomic`]); an error names `path`.
+pub(crate) fn save_bytes(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
+    write_atomic(path, bytes).map_err(|error| CheckpointError::Io { path: path.to_path_buf(), error })
 }
 
 /// Saves `ckpt` to `path` atomically: the bytes go to a temporary file in the same folder,
 /// which is flushed to disk and then renamed over `path`. On any error the temporary file
 /// is removed and `path` is left as it was.
 pub fn save(path: &Path, ckpt: &Checkpoint) -> Result<(), CheckpointError> {
-    let bytes = to_bytes(path, ckpt)?;
-    write_atomic(path, &bytes).map_err(|error| CheckpointError::Io { path: path.to_path_buf(), error })
+    save_bytes(path, &to_bytes(path, ckpt)?)
 }
 
 /// Writes `bytes` to `path` through a temporary sibling file and a rename.

@@ -16,7 +16,6 @@
 //! `metrics` (JSON; `nabla quantize` records the test accuracy before and after) and
 //! `nabla_version`. Files are written atomically (temporary file, then rename).
 
-use std::collections::HashMap;
 use std::fs;
 use std::io;
 use std::path::Path;
@@ -110,7 +109,7 @@ pub fn to_bytes(path: &Path, q: &QuantizedCheckpoint) -> Result<Vec<u8>, Checkpo
         }
     }
     let json = |v: serde_json::Result<String>| v.map_err(|e| invalid(format!("cannot write JSON metadata: {e}")));
-    let metadata: HashMap<String, String> = [
+    let metadata = vec![
         ("format", FORMAT.to_string()),
         ("format_version", FORMAT_VERSION.to_string()),
         ("precision", q.model.precision().to_string()),
@@ -122,19 +121,13 @@ pub fn to_bytes(path: &Path, q: &QuantizedCheckpoint) -> Result<Vec<u8>, Checkpo
         ("epoch", q.epoch.to_string()),
         ("step", q.step.to_string()),
         ("metrics", json(serde_json::to_string(&q.metrics))?),
-        ("nabla_version", env!("CARGO_PKG_VERSION").to_string()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
-    safetensors::serialize(tensors.iter().map(|(n, t)| (n.as_str(), t)), Some(metadata))
-        .map_err(|e| invalid(format!("safetensors: {e}")))
+    ];
+    checkpoint::serialize(path, &tensors, metadata)
 }
 
 /// Saves `q` to `path` atomically (temporary sibling file, flushed, renamed).
 pub fn save(path: &Path, q: &QuantizedCheckpoint) -> Result<(), CheckpointError> {
-    let bytes = to_bytes(path, q)?;
-    checkpoint::write_atomic(path, &bytes).map_err(|error| CheckpointError::Io { path: path.to_path_buf(), error })
+    checkpoint::save_bytes(path, &to_bytes(path, q)?)
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, CheckpointError> {

@@ -478,23 +478,17 @@ pub fn run_training(
 /// W4: forward passes (logits, then arg-max) of an untrained 784-800-10 over the test
 /// images in batches of 1,000; one warm-up pass, then `settings.repeats` timed passes.
 pub fn run_inference(data: &BenchData<'_>, settings: &BenchSettings) -> Result<InferRecord, nabla::Error> {
-    const BATCH: usize = 1000;
+    const BATCH: usize = W4_BATCH;
     gemm::set_threads(settings.threads);
     reset_peak_rss();
     let test = &data.split.test;
     let features = test.features();
-    let spec = MlpSpec {
-        sizes: vec![features, 800, test.num_classes()],
-        hidden: Activation::Relu,
-        output: Activation::Identity,
-    };
+    let spec = w4_spec(test);
     let mlp = Mlp::new(spec.clone(), Init::HeUniform, &mut Rng::new(settings.seed));
-    // The images become f32 once, outside the timing, as the peers hold them as tensors.
-    let scale = 1.0 / f32::from(test.max_value.max(1));
-    let x: Vec<f32> = test.images.iter().map(|&p| f32::from(p) * scale).collect();
+    let x = w4_inputs(test);
     let mut ws = Workspace::new(&spec, BATCH);
     let mut predicted = vec![0u32; BATCH];
-    let mut pass = || -> Result<f64, nabla::Error> {
+    let pass = || -> Result<f64, nabla::Error> {
         let started = Instant::now();
         for (rows, chunk) in x.chunks(BATCH * features).map(|c| (c.len() / features, c)) {
             let out = mlp.forward(MatRef::new(chunk, rows, features)?, &mut ws)?;
@@ -502,19 +496,53 @@ pub fn run_inference(data: &BenchData<'_>, settings: &BenchSettings) -> Result<I
         }
         Ok(started.elapsed().as_secs_f64())
     };
+    let all = timed_passes(settings.repeats, pass)?;
+    Ok(infer_record(Workload::W4, settings, data, &spec, all, gemm::fast::micro_kernel_name()))
+}
+
+/// W4's network, 784-800-10 with ReLU hidden units, for `test`'s shape.
+fn w4_spec(test: &Dataset) -> MlpSpec {
+    MlpSpec {
+        sizes: vec![test.features(), 800, test.num_classes()],
+        hidden: Activation::Relu,
+        output: Activation::Identity,
+    }
+}
+
+/// The test images as f32 in [0, 1], converted once outside the timing, as the peers hold
+/// them as tensors.
+fn w4_inputs(test: &Dataset) -> Vec<f32> {
+    let scale = 1.0 / f32::from(test.max_value.max(1));
+    test.images.iter().map(|&p| f32::from(p) * scale).collect()
+}
+
+/// One warm-up pass, then `repeats` (at least one) timed passes; their times in seconds.
+fn timed_passes(repeats: usize, mut pass: impl FnMut() -> Result<f64, nabla::Error>) -> Result<Vec<f64>, nabla::Error> {
     pass()?;
-    let all = (0..settings.repeats.max(1)).map(|_| pass()).collect::<Result<Vec<f64>, _>>()?;
+    (0..repeats.max(1)).map(|_| pass()).collect()
+}
+
+/// A W4-shaped inference record from its pass times (the median is the speed), without
+/// accuracies.
+fn infer_record(
+    workload: Workload,
+    settings: &BenchSettings,
+    data: &BenchData<'_>,
+    spec: &MlpSpec,
+    all: Vec<f64>,
+    kernel: &'static str,
+) -> InferRecord {
     let median = median(&all);
-    Ok(InferRecord {
+    InferRecord {
         peer: PEER,
-        workload: Workload::W4.to_string(),
+        workload: workload.to_string(),
         threads: settings.threads,
-        batch: BATCH,
+        batch: W4_BATCH,
         data: data.label,
         layers: layers_text(&spec.sizes),
         epochs: None,
         train_seconds: None,
-        samples_per_second: test.len as f64 / median.max(1e-12),
+        samples_per_second: data.split.test.len as f64 / median.max(1e-12),
         infer_seconds_median: median,
         infer_seconds_all: all,
         test_accuracy: None,
@@ -522,9 +550,12 @@ pub fn run_inference(data: &BenchData<'_>, settings: &BenchSettings) -> Result<I
         accuracy_drop_points: None,
         final_train_loss: None,
         peak_rss_mb: peak_rss_mb(),
-        gemm_kernel: gemm::fast::micro_kernel_name(),
-    })
+        gemm_kernel: kernel,
+    }
 }
+
+/// W4's batch size.
+const W4_BATCH: usize = 1000;
 
 /// W4-int8 and W4-bf16: W4's passes (10,000 test images, batches of 1,000, logits then
 /// arg-max; one warm-up, then `settings.repeats` timed) with the weights quantised to
@@ -536,14 +567,10 @@ pub fn run_quantized_inference(
     data: &BenchData<'_>,
     settings: &BenchSettings,
 ) -> Result<InferRecord, BenchError> {
-    const BATCH: usize = 1000;
+    const BATCH: usize = W4_BATCH;
     let test = &data.split.test;
     let features = test.features();
-    let spec = MlpSpec {
-        sizes: vec![features, 800, test.num_classes()],
-        hidden: Activation::Relu,
-        output: Activation::Identity,
-    };
+    let spec = w4_spec(test);
     let trained = data.label != "synthetic";
     let (mlp, f32_accuracy) = if trained {
         let mut recipe = Workload::W2.recipe().expect("W2 trains");
@@ -558,11 +585,10 @@ pub fn run_quantized_inference(
     };
     let model = QuantizedMlp::quantize(&mlp, precision);
     gemm::set_threads(settings.threads);
-    let scale = 1.0 / f32::from(test.max_value.max(1));
-    let x: Vec<f32> = test.images.iter().map(|&p| f32::from(p) * scale).collect();
+    let x = w4_inputs(test);
     let mut ws = QuantWorkspace::new(&model, BATCH);
     let mut predicted = vec![0u32; test.len];
-    let mut pass = || -> Result<f64, nabla::Error> {
+    let pass = || -> Result<f64, nabla::Error> {
         let started = Instant::now();
         for (b, chunk) in x.chunks(BATCH * features).enumerate() {
             let rows = chunk.len() / features;
@@ -571,9 +597,7 @@ pub fn run_quantized_inference(
         }
         Ok(started.elapsed().as_secs_f64())
     };
-    pass()?;
-    let all = (0..settings.repeats.max(1)).map(|_| pass()).collect::<Result<Vec<f64>, _>>()?;
-    let median = median(&all);
+    let all = timed_passes(settings.repeats, pass)?;
     let accuracy = trained.then(|| {
         let right = predicted.iter().zip(&test.labels).filter(|&(&p, &y)| p == u32::from(y)).count();
         right as f64 / test.len.max(1) as f64
@@ -583,23 +607,10 @@ pub fn run_quantized_inference(
         Precision::Bf16 => (Workload::W4Bf16, gemm::fast::micro_kernel_name()),
     };
     Ok(InferRecord {
-        peer: PEER,
-        workload: workload.to_string(),
-        threads: settings.threads,
-        batch: BATCH,
-        data: data.label,
-        layers: layers_text(&spec.sizes),
-        epochs: None,
-        train_seconds: None,
-        samples_per_second: test.len as f64 / median.max(1e-12),
-        infer_seconds_median: median,
-        infer_seconds_all: all,
         test_accuracy: accuracy,
         test_accuracy_f32: f32_accuracy,
         accuracy_drop_points: accuracy.zip(f32_accuracy).map(|(q, f)| 100.0 * (f - q)),
-        final_train_loss: None,
-        peak_rss_mb: peak_rss_mb(),
-        gemm_kernel: kernel,
+        ..infer_record(workload, settings, data, &spec, all, kernel)
     })
 }
 

@@ -31,6 +31,8 @@ mod avx2;
 mod int8;
 mod portable;
 pub mod reference;
+#[cfg(target_arch = "x86_64")]
+mod vnni;
 
 use std::fmt;
 
@@ -38,7 +40,7 @@ use crate::error::{Error, Result};
 use crate::matrix::{MatRef, Matrix};
 use crate::mlp::{Mlp, MlpSpec, Workspace};
 
-use int8::{pack_row, sliver_bytes, Epilogue, PackedWeights, RowScale, MR};
+use int8::{row_bytes, ActBuf, Epilogue, PackedWeights, RowScale, ROW_ALIGN};
 pub use int8::{ACT_MAX, W_MAX};
 
 /// The number format of a quantised model's weights.
@@ -354,13 +356,13 @@ impl QuantizedMlp {
         };
         let batch = x.rows();
         ws.prepare(&self.spec, batch);
-        let row_slivers = batch.div_ceil(MR);
+        let blocks = batch.div_ceil(ROW_ALIGN);
         let work = batch * self.spec.param_count();
-        let threads = if work >= PARALLEL_MIN_WORK { crate::gemm::threads().min(row_slivers).max(1) } else { 1 };
-        let per_band = row_slivers.div_ceil(threads);
-        let bands = row_slivers.div_ceil(per_band.max(1));
-        let micro = isa.kernel();
-        let (stride, capacity) = (sliver_bytes(ws.groups), ws.capacity);
+        let threads = if work >= PARALLEL_MIN_WORK { crate::gemm::threads().min(blocks).max(1) } else { 1 };
+        let per_band = blocks.div_ceil(threads);
+        let bands = blocks.div_ceil(per_band.max(1));
+        let layer_fn = isa.layer();
+        let (lda, capacity) = (row_bytes(ws.groups), ws.capacity);
         let packed = SharedMut::new(&mut ws.packed);
         let scales = SharedMut::new(&mut ws.rows);
         let outs = SharedMut::new(&mut ws.outs);
@@ -368,12 +370,13 @@ impl QuantizedMlp {
         // Each band of rows goes through every layer on its own: rows never mix, so the split
         // (the thread count) changes no bit of the result.
         crate::pool::run(bands, &|t| {
-            let (s0, s1) = (t * per_band, ((t + 1) * per_band).min(row_slivers));
-            let (i0, i1) = (s0 * MR, (s1 * MR).min(batch));
-            // SAFETY: bands cover disjoint row slivers, hence disjoint ranges of the packed
-            // activations, the row scales and every layer's output rows; the buffers are
-            // borrowed mutably for the whole of `pool::run`.
-            let packed = unsafe { packed.slice(s0 * stride, (s1 - s0) * stride) };
+            let (b0, b1) = (t * per_band, ((t + 1) * per_band).min(blocks));
+            let (i0, i1) = (b0 * ROW_ALIGN, (b1 * ROW_ALIGN).min(batch));
+            // SAFETY: bands cover disjoint blocks of ROW_ALIGN rows, hence disjoint ranges of
+            // the packed activations (whole blocks, padding rows included), the row scales
+            // and every layer's output rows; the buffers are borrowed mutably for the whole
+            // of `pool::run`.
+            let packed = unsafe { packed.slice(b0 * ROW_ALIGN * lda, (b1 - b0) * ROW_ALIGN * lda) };
             let rows = unsafe { scales.slice(i0, i1 - i0) };
             let mut offset = 0;
             for (l, layer) in layers.iter().enumerate() {
@@ -386,10 +389,6 @@ impl QuantizedMlp {
                     let input = unsafe { outs.slice_ref(offset - capacity * n_in + i0 * n_in, (i1 - i0) * n_in) };
                     MatRef::new(input, i1 - i0, n_in).expect("sized by prepare")
                 };
-                for i in 0..i1 - i0 {
-                    let (r, within) = (i / MR, i % MR);
-                    rows[i] = pack_row(x_band.row(i), within, &mut packed[r * stride..(r + 1) * stride]);
-                }
                 // SAFETY: as above.
                 let out = unsafe { outs.slice(offset + i0 * n, (i1 - i0) * n) };
                 let e = Epilogue {
@@ -398,7 +397,9 @@ impl QuantizedMlp {
                     bias: &layer.bias,
                     activation: self.spec.activation(l),
                 };
-                int8::matmul_band(micro, packed, stride, rows, &layer.packed, n, &e, out);
+                let a = ActBuf { packed: &mut *packed, lda, rows: &mut *rows };
+                // SAFETY: `isa` is the portable one or the one `selected` found on this CPU.
+                unsafe { layer_fn(x_band, a, &layer.packed, &e, out) };
                 offset += capacity * n;
             }
         });
@@ -442,7 +443,7 @@ fn check_widths(spec: &MlpSpec, layers: impl ExactSizeIterator<Item = (usize, us
 /// reused; a smaller batch uses the leading rows.
 #[derive(Debug, Default)]
 pub struct QuantWorkspace {
-    /// Packed activations of the current layer: `ceil(capacity / MR)` slivers.
+    /// Packed activations of the current layer: `capacity` rounded up to `ROW_ALIGN` rows.
     packed: Vec<u8>,
     /// The current layer's row scales.
     rows: Vec<RowScale>,
@@ -476,7 +477,7 @@ impl QuantWorkspace {
         let cap = batch.max(self.capacity);
         let widest_input = spec.sizes[..spec.sizes.len() - 1].iter().copied().max().unwrap_or(0);
         self.groups = widest_input.div_ceil(int8::KU);
-        self.packed = vec![0; cap.div_ceil(MR) * sliver_bytes(self.groups)];
+        self.packed = vec![0; cap.div_ceil(ROW_ALIGN) * ROW_ALIGN * row_bytes(self.groups)];
         self.rows = vec![RowScale { scale: 1.0, zero: 0 }; cap];
         self.outs = vec![0.0; cap * spec.sizes[1..].iter().sum::<usize>()];
         self.capacity = cap;

@@ -2,7 +2,7 @@
 //! kernels are tested against (exactly: integer sums have no rounding, and the write-back
 //! is the same formula).
 
-use super::int8::{quantize_value, row_scale, RowScale};
+use super::int8::{dequantise, quantize_value, row_scale, RowScale};
 use super::Int8Linear;
 use crate::activation::Activation;
 use crate::matrix::MatRef;
@@ -48,8 +48,7 @@ pub fn linear(x: MatRef<'_>, layer: &Int8Linear, activation: Activation) -> Vec<
     for i in 0..m {
         for j in 0..n {
             let col_sum: i32 = layer.weight()[j * k..(j + 1) * k].iter().map(|&q| i32::from(q)).sum();
-            let exact = acc[i * n + j] - rows[i].zero * col_sum;
-            let v = exact as f32 * (rows[i].scale * layer.scale()[j]) + layer.bias()[j];
+            let v = dequantise(acc[i * n + j], rows[i], col_sum, layer.scale()[j], layer.bias()[j]);
             y[i * n + j] = match activation {
                 Activation::Identity => v,
                 Activation::Relu => v.max(0.0),

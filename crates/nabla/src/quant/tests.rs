@@ -1,47 +1,31 @@
 use proptest::prelude::*;
 
-use super::int8::{self, Isa, PackedWeights, KU, MR, NR};
+use super::int8::{self, Isa, PackedWeights, ROW_ALIGN};
 use super::*;
 use crate::activation::Activation;
 use crate::init::Init;
 use crate::rng::Rng;
 
-/// `acc = u · qᵀ` through the packing and a micro-kernel, tile by tile (`u`: `[m, k]` in
+/// `acc = u · qᵀ` through the packing and a kernel's blocked driver (`u`: `[m, k]` in
 /// 0..=127, `q`: `[n, k]`).
 fn packed_i32(isa: Isa, u: &[u8], q: &[i8], m: usize, n: usize, k: usize) -> Vec<i32> {
     let w = PackedWeights::new(q, n, k);
-    let len = sliver_bytes(w.groups);
-    let mut packed = vec![0u8; m.div_ceil(MR) * len];
+    let lda = int8::row_bytes(w.groups);
+    // Padding rows hold junk: a kernel may read them but must not let them into a result.
+    let mut packed = vec![0x55u8; m.div_ceil(ROW_ALIGN) * ROW_ALIGN * lda];
     for i in 0..m {
-        let sliver = &mut packed[(i / MR) * len..(i / MR + 1) * len];
-        for p in 0..k {
-            sliver[((p / KU) * MR + i % MR) * KU + p % KU] = u[i * k + p];
-        }
+        packed[i * lda..(i + 1) * lda].fill(0);
+        packed[i * lda..i * lda + k].copy_from_slice(&u[i * k..(i + 1) * k]);
     }
-    let micro = isa.kernel();
     let mut acc = vec![0i32; m * n];
-    for (s, b) in w.lines.chunks_exact(w.groups).enumerate() {
-        for r in 0..m.div_ceil(MR) {
-            let mut tile = [[0i32; NR]; MR];
-            // SAFETY: the sliver holds `groups · MR · KU` bytes; `isa` is the portable kernel
-            // or the one `selected` found on this CPU.
-            unsafe { micro(&packed[r * len..(r + 1) * len], b, &mut tile) };
-            for i in r * MR..(r * MR + MR).min(m) {
-                for j in s * NR..(s * NR + NR).min(n) {
-                    acc[i * n + j] = tile[i - r * MR][j - s * NR];
-                }
-            }
-        }
-    }
+    // SAFETY: `isa` is the portable kernel or one this CPU has (`kernels`).
+    unsafe { isa.sums()(&packed, lda, m, &w, n, &mut acc) };
     acc
 }
 
+/// Every int8 kernel this CPU can run, the portable one first.
 fn kernels() -> Vec<Isa> {
-    let mut isas = vec![Isa::Portable];
-    if int8::selected() != Isa::Portable {
-        isas.push(int8::selected());
-    }
-    isas
+    [Isa::Portable, Isa::Avx2, Isa::Vnni].into_iter().filter(|isa| isa.available()).collect()
 }
 
 fn random_ints(m: usize, n: usize, k: usize, seed: u64) -> (Vec<u8>, Vec<i8>) {
@@ -105,8 +89,10 @@ proptest! {
             let mut ws = QuantWorkspace::new(&model, batch);
             let fast = model.forward(x.view(), &mut ws).unwrap().to_matrix();
             prop_assert_eq!(fast.as_slice(), &want[..]);
-            let portable = model.forward_portable(x.view(), &mut ws).unwrap().to_matrix();
-            prop_assert_eq!(portable.as_slice(), &want[..]);
+            for isa in kernels() {
+                let got = model.forward_with(isa, x.view(), &mut ws).unwrap().to_matrix();
+                prop_assert_eq!(got.as_slice(), &want[..], "{:?}", isa);
+            }
         }
         crate::gemm::set_threads(1);
 

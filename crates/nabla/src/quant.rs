@@ -28,6 +28,7 @@
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
+mod bf16;
 mod int8;
 mod portable;
 pub mod reference;
@@ -197,6 +198,7 @@ pub struct Bf16Linear {
     outputs: usize,
     weight: Vec<u16>,
     bias: Vec<f32>,
+    packed: bf16::PackedBf16,
 }
 
 impl Bf16Linear {
@@ -208,7 +210,8 @@ impl Bf16Linear {
         if bias.len() != outputs {
             return Err(Error::Length { what: "bias", expected: outputs, got: bias.len() });
         }
-        Ok(Self { inputs, outputs, weight, bias })
+        let packed = bf16::PackedBf16::new(&weight, outputs, inputs);
+        Ok(Self { inputs, outputs, weight, bias, packed })
     }
 
     /// Input width.
@@ -236,8 +239,9 @@ impl Bf16Linear {
 #[derive(Debug, Clone, PartialEq)]
 enum Layers {
     Int8(Vec<Int8Linear>),
-    /// The bf16 layers and the f32 network they widen to (what runs).
-    Bf16(Vec<Bf16Linear>, Mlp),
+    /// The bf16 layers, and the f32 network they widen to where that is what runs (no
+    /// AVX-512-BF16 on this CPU); `None` where the bf16 kernel runs them.
+    Bf16(Vec<Bf16Linear>, Option<Mlp>),
 }
 
 /// An MLP with quantised weights, for inference.
@@ -269,7 +273,7 @@ impl QuantizedMlp {
                         Bf16Linear::new(w.cols(), w.rows(), bits, b.to_vec()).expect("shapes of the source layer")
                     })
                     .collect();
-                let widened = widen(&spec, &bf16).expect("shapes of the source network");
+                let widened = bf16_fallback(&spec, &bf16, bf16::available()).expect("shapes of the source network");
                 Layers::Bf16(bf16, widened)
             }
         };
@@ -285,7 +289,7 @@ impl QuantizedMlp {
     /// A model from bf16 layers, which must chain `spec`'s widths.
     pub fn from_bf16(spec: MlpSpec, layers: Vec<Bf16Linear>) -> Result<Self> {
         check_widths(&spec, layers.iter().map(|l| (l.inputs, l.outputs)))?;
-        let widened = widen(&spec, &layers)?;
+        let widened = bf16_fallback(&spec, &layers, bf16::available())?;
         Ok(Self { spec, layers: Layers::Bf16(layers, widened) })
     }
 
@@ -326,9 +330,16 @@ impl QuantizedMlp {
         }
     }
 
-    /// The micro-kernel the int8 forward pass uses on this CPU, e.g. `"avx2 vpmaddubsw 4x16"`.
-    pub fn kernel_name() -> &'static str {
-        int8::selected().name()
+    /// The micro-kernel a forward pass of this precision uses on this CPU, e.g.
+    /// `"avx512 vnni vpdpbusd 8x32"` or `"avx2 vpmaddubsw 4x16"` for int8,
+    /// `"avx512 bf16 vdpbf16ps 8x32"` for bf16 (or, without AVX-512-BF16, the f32 GEMM's
+    /// kernel that runs the widened weights).
+    pub fn kernel_name(precision: Precision) -> &'static str {
+        match precision {
+            Precision::Int8 => int8::selected().name(),
+            Precision::Bf16 if bf16::available() => bf16::KERNEL_NAME,
+            Precision::Bf16 => crate::gemm::fast::micro_kernel_name(),
+        }
     }
 
     /// The forward pass. `x: [B, n_0]`; returns the output `[B, n_L]`, a view into `ws`.
@@ -350,20 +361,20 @@ impl QuantizedMlp {
                 right: format!("network {}", self.spec),
             });
         }
-        let layers = match &self.layers {
-            Layers::Bf16(_, mlp) => return mlp.forward(x, &mut ws.f32),
-            Layers::Int8(layers) => layers,
-        };
+        if let Layers::Bf16(_, Some(mlp)) = &self.layers {
+            return mlp.forward(x, &mut ws.f32);
+        }
         let batch = x.rows();
-        ws.prepare(&self.spec, batch);
+        ws.prepare(&self.spec, batch, self.precision());
         let blocks = batch.div_ceil(ROW_ALIGN);
         let work = batch * self.spec.param_count();
         let threads = if work >= PARALLEL_MIN_WORK { crate::gemm::threads().min(blocks).max(1) } else { 1 };
         let per_band = blocks.div_ceil(threads);
         let bands = blocks.div_ceil(per_band.max(1));
         let layer_fn = isa.layer();
-        let (lda, capacity) = (row_bytes(ws.groups), ws.capacity);
+        let (lda, lda16, capacity) = (row_bytes(ws.groups), ws.lda16, ws.capacity);
         let packed = SharedMut::new(&mut ws.packed);
+        let halves = SharedMut::new(&mut ws.halves);
         let scales = SharedMut::new(&mut ws.rows);
         let outs = SharedMut::new(&mut ws.outs);
         let sizes = &self.spec.sizes;
@@ -377,9 +388,10 @@ impl QuantizedMlp {
             // and every layer's output rows; the buffers are borrowed mutably for the whole
             // of `pool::run`.
             let packed = unsafe { packed.slice(b0 * ROW_ALIGN * lda, (b1 - b0) * ROW_ALIGN * lda) };
+            let halves = unsafe { halves.slice(b0 * ROW_ALIGN * lda16, (b1 - b0) * ROW_ALIGN * lda16) };
             let rows = unsafe { scales.slice(i0, i1 - i0) };
             let mut offset = 0;
-            for (l, layer) in layers.iter().enumerate() {
+            for l in 0..self.spec.depth() {
                 let (n_in, n) = (sizes[l], sizes[l + 1]);
                 let x_band = if l == 0 {
                     x.rows_range(i0, i1)
@@ -391,15 +403,27 @@ impl QuantizedMlp {
                 };
                 // SAFETY: as above.
                 let out = unsafe { outs.slice(offset + i0 * n, (i1 - i0) * n) };
-                let e = Epilogue {
-                    scale: &layer.scale,
-                    col_sums: &layer.packed.col_sums,
-                    bias: &layer.bias,
-                    activation: self.spec.activation(l),
-                };
-                let a = ActBuf { packed: &mut *packed, lda, rows: &mut *rows };
-                // SAFETY: `isa` is the portable one or the one `selected` found on this CPU.
-                unsafe { layer_fn(x_band, a, &layer.packed, &e, out) };
+                let activation = self.spec.activation(l);
+                match &self.layers {
+                    Layers::Int8(layers) => {
+                        let layer = &layers[l];
+                        let e = Epilogue {
+                            scale: &layer.scale,
+                            col_sums: &layer.packed.col_sums,
+                            bias: &layer.bias,
+                            activation,
+                        };
+                        let a = ActBuf { packed: &mut *packed, lda, rows: &mut *rows };
+                        // SAFETY: `isa` is the portable one or one `available` on this CPU.
+                        unsafe { layer_fn(x_band, a, &layer.packed, &e, out) };
+                    }
+                    // SAFETY: a model without the widened network exists only where
+                    // `bf16::available()` holds.
+                    Layers::Bf16(layers, None) => unsafe {
+                        bf16::layer(x_band, halves, lda16, &layers[l], activation, out)
+                    },
+                    Layers::Bf16(_, Some(_)) => unreachable!("the widened network ran above"),
+                }
                 offset += capacity * n;
             }
         });
@@ -411,6 +435,16 @@ impl QuantizedMlp {
 
 /// Below this many multiply-adds a forward pass is not worth splitting across threads.
 const PARALLEL_MIN_WORK: usize = 1 << 20;
+
+/// The widened f32 network that runs bf16 layers where the bf16 kernel cannot (`native`
+/// false), else `None`.
+fn bf16_fallback(spec: &MlpSpec, layers: &[Bf16Linear], native: bool) -> Result<Option<Mlp>> {
+    if native {
+        Ok(None)
+    } else {
+        widen(spec, layers).map(Some)
+    }
+}
 
 /// Widens bf16 layers to the f32 network that runs them.
 fn widen(spec: &MlpSpec, layers: &[Bf16Linear]) -> Result<Mlp> {
@@ -443,8 +477,13 @@ fn check_widths(spec: &MlpSpec, layers: impl ExactSizeIterator<Item = (usize, us
 /// reused; a smaller batch uses the leading rows.
 #[derive(Debug, Default)]
 pub struct QuantWorkspace {
-    /// Packed activations of the current layer: `capacity` rounded up to `ROW_ALIGN` rows.
+    /// Packed int8 activations of the current layer: `capacity` rounded up to `ROW_ALIGN`
+    /// rows.
     packed: Vec<u8>,
+    /// Packed bf16 activations of the current layer, as `packed`, `lda16` values a row.
+    halves: Vec<u16>,
+    lda16: usize,
+    precision: Option<Precision>,
     /// The current layer's row scales.
     rows: Vec<RowScale>,
     /// Every layer's output, `[capacity, n_l]` one after the other.
@@ -461,24 +500,38 @@ impl QuantWorkspace {
     /// Buffers for `model` and batches of up to `batch` rows.
     pub fn new(model: &QuantizedMlp, batch: usize) -> Self {
         match model.layers {
-            Layers::Int8(_) => {
+            Layers::Bf16(_, Some(_)) => Self { f32: Workspace::new(&model.spec, batch), ..Self::default() },
+            _ => {
                 let mut ws = Self::default();
-                ws.prepare(&model.spec, batch);
+                ws.prepare(&model.spec, batch, model.precision());
                 ws
             }
-            Layers::Bf16(..) => Self { f32: Workspace::new(&model.spec, batch), ..Self::default() },
         }
     }
 
-    fn prepare(&mut self, spec: &MlpSpec, batch: usize) {
-        if self.sizes == spec.sizes && batch <= self.capacity {
+    fn prepare(&mut self, spec: &MlpSpec, batch: usize, precision: Precision) {
+        if self.sizes == spec.sizes && batch <= self.capacity && self.precision == Some(precision) {
             return;
         }
         let cap = batch.max(self.capacity);
         let widest_input = spec.sizes[..spec.sizes.len() - 1].iter().copied().max().unwrap_or(0);
-        self.groups = widest_input.div_ceil(int8::KU);
-        self.packed = vec![0; cap.div_ceil(ROW_ALIGN) * ROW_ALIGN * row_bytes(self.groups)];
+        let padded_rows = cap.div_ceil(ROW_ALIGN) * ROW_ALIGN;
+        // Only the activation buffer of this precision; the other stays empty (a band takes
+        // an empty part of it).
+        (self.groups, self.lda16) = (0, 0);
+        (self.packed, self.halves) = (Vec::new(), Vec::new());
         self.rows = vec![RowScale { scale: 1.0, zero: 0 }; cap];
+        match precision {
+            Precision::Int8 => {
+                self.groups = widest_input.div_ceil(int8::KU);
+                self.packed = vec![0; padded_rows * row_bytes(self.groups)];
+            }
+            Precision::Bf16 => {
+                self.lda16 = bf16::row_len(widest_input);
+                self.halves = vec![0; padded_rows * self.lda16];
+            }
+        }
+        self.precision = Some(precision);
         self.outs = vec![0.0; cap * spec.sizes[1..].iter().sum::<usize>()];
         self.capacity = cap;
         self.sizes = spec.sizes.clone();
@@ -527,7 +580,7 @@ impl<T> SharedMut<T> {
 /// The dequantised f32 network of an int8 model (weights `q · s`), for comparisons.
 pub fn dequantize(model: &QuantizedMlp) -> Mlp {
     match &model.layers {
-        Layers::Bf16(_, mlp) => mlp.clone(),
+        Layers::Bf16(layers, _) => widen(&model.spec, layers).expect("layers chain the spec"),
         Layers::Int8(layers) => {
             let mut params = Vec::with_capacity(model.spec.param_count());
             for l in layers {

@@ -187,11 +187,18 @@ fn bad_int8_parts_are_named() {
     assert!(QuantizedMlp::from_int8(spec, vec![layer]).is_err());
 }
 
+/// A bf16 model that runs on the widened f32 network whatever the CPU (the fallback path).
+fn widened_bf16(model: &QuantizedMlp) -> QuantizedMlp {
+    let layers = model.bf16_layers().unwrap().to_vec();
+    let widened = bf16_fallback(model.spec(), &layers, false).unwrap();
+    QuantizedMlp { spec: model.spec().clone(), layers: Layers::Bf16(layers, widened) }
+}
+
 #[test]
-fn bf16_model_runs_the_widened_weights() {
+fn bf16_fallback_runs_the_widened_weights() {
     let spec = MlpSpec::new(vec![5, 7, 3], Activation::Relu, Activation::Identity).unwrap();
     let mlp = Mlp::new(spec, Init::HeUniform, &mut Rng::new(3));
-    let model = QuantizedMlp::quantize(&mlp, Precision::Bf16);
+    let model = widened_bf16(&QuantizedMlp::quantize(&mlp, Precision::Bf16));
     assert_eq!(model.weight_bytes(), 2 * (5 * 7 + 7 * 3));
     let x = Matrix::random_uniform(4, 5, 0.0, 1.0, &mut Rng::new(4));
     let got = predict(&model, x.view()).unwrap();
@@ -199,6 +206,67 @@ fn bf16_model_runs_the_widened_weights() {
     assert_eq!(got, widened.predict(x.view()).unwrap());
     let close = mlp.predict(x.view()).unwrap().max_abs_diff(&got).unwrap();
     assert!(close < 0.05, "{close}");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 100, ..ProptestConfig::default() })]
+
+    /// The bf16 kernel (where the CPU has AVX-512-BF16) gives the reference layers' outputs
+    /// bit for bit at 1 and 2 threads, on any shape (odd k, n not a multiple of 16, a batch
+    /// not a multiple of the tile), and stays close to the f32 network.
+    #[test]
+    fn bf16_forward_matches_the_reference(
+        batch in 1usize..40, n0 in 1usize..70, n1 in 1usize..50, n2 in 1usize..20,
+        hidden in 0usize..3, seed in 0u64..1000,
+    ) {
+        let hidden = [Activation::Relu, Activation::Tanh, Activation::LeakyRelu { alpha: 0.1 }][hidden];
+        let spec = MlpSpec::new(vec![n0, n1, n2], hidden, Activation::Identity).unwrap();
+        let mut rng = Rng::new(seed);
+        let mlp = Mlp::new(spec.clone(), Init::HeUniform, &mut rng);
+        let x = Matrix::random_uniform(batch, n0, -1.0, 2.0, &mut rng);
+        let model = QuantizedMlp::quantize(&mlp, Precision::Bf16);
+        let layers = model.bf16_layers().unwrap();
+        let h = reference::bf16_linear(x.view(), &layers[0], hidden);
+        let want = reference::bf16_linear(MatRef::new(&h, batch, n1).unwrap(), &layers[1], Activation::Identity);
+        if bf16::available() {
+            for threads in [1, 2] {
+                crate::gemm::set_threads(threads);
+                let mut ws = QuantWorkspace::new(&model, batch);
+                let got = model.forward(x.view(), &mut ws).unwrap().to_matrix();
+                prop_assert_eq!(got.as_slice(), &want[..]);
+            }
+            crate::gemm::set_threads(1);
+        }
+        // Both paths, and the reference, stay within bf16's rounding of the f32 network:
+        // each of the two roundings (weights, activations) moves a product by ≤ 2⁻⁹ of it.
+        let exact = mlp.predict(x.view()).unwrap();
+        let fallback = predict(&widened_bf16(&model), x.view()).unwrap();
+        let scale = 1.0 + exact.as_slice().iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        for (got, name) in [(&want[..], "reference"), (fallback.as_slice(), "fallback")] {
+            let err = exact.as_slice().iter().zip(got).fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
+            prop_assert!(err <= 0.05 * scale, "{}: {} (scale {})", name, err, scale);
+        }
+    }
+}
+
+#[test]
+fn bf16_kernel_flushes_denormals_as_the_reference_does() {
+    if !bf16::available() {
+        return;
+    }
+    // Inputs and products at and below f32's smallest normal, both signs.
+    let spec = MlpSpec::new(vec![3, 2], Activation::Relu, Activation::Identity).unwrap();
+    let tiny = f32::MIN_POSITIVE;
+    let w = vec![1e-20, -1e-20, 1.0, 1e-39, 2.0, -1.0];
+    let bits: Vec<u16> = w.iter().map(|&v| f32_to_bf16(v)).collect();
+    let layer = Bf16Linear::new(3, 2, bits, vec![0.0, -0.0]).unwrap();
+    let model = QuantizedMlp::from_bf16(spec, vec![layer.clone()]).unwrap();
+    let x =
+        Matrix::from_vec(3, 3, vec![1e-20, 1e-20, 0.0, tiny / 4.0, -tiny, tiny * 1.5, -1e-20, 1e-20, -0.0]).unwrap();
+    let want = reference::bf16_linear(x.view(), &layer, Activation::Identity);
+    let got = predict(&model, x.view()).unwrap();
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(got.as_slice()), bits(&want));
 }
 
 #[test]

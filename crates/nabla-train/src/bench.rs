@@ -50,7 +50,7 @@ pub enum Workload {
     W4,
     /// W4 with int8 weights and 7-bit activations, on a net trained for one epoch (MNIST).
     W4Int8,
-    /// W4 with bf16 weights (f32 compute), on a net trained for one epoch (MNIST).
+    /// W4 with bf16 weights and activations (f32 sums), on a net trained for one epoch (MNIST).
     W4Bf16,
     /// `C = A·B` for the square shapes 256…2048 and the MLPs' forward shapes.
     Gemm,
@@ -602,10 +602,11 @@ pub fn run_quantized_inference(
         let right = predicted.iter().zip(&test.labels).filter(|&(&p, &y)| p == u32::from(y)).count();
         right as f64 / test.len.max(1) as f64
     });
-    let (workload, kernel) = match precision {
-        Precision::Int8 => (Workload::W4Int8, QuantizedMlp::kernel_name()),
-        Precision::Bf16 => (Workload::W4Bf16, gemm::fast::micro_kernel_name()),
+    let workload = match precision {
+        Precision::Int8 => Workload::W4Int8,
+        Precision::Bf16 => Workload::W4Bf16,
     };
+    let kernel = QuantizedMlp::kernel_name(precision);
     Ok(InferRecord {
         test_accuracy: accuracy,
         test_accuracy_f32: f32_accuracy,

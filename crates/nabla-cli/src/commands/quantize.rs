@@ -99,10 +99,7 @@ pub fn run(args: &QuantizeArgs) -> anyhow::Result<()> {
     quantize::save(&out, &q)?;
 
     let f32_bytes = 4 * ckpt.spec().sizes.windows(2).map(|w| w[0] * w[1]).sum::<usize>();
-    let kernel = match precision {
-        Precision::Int8 => QuantizedMlp::kernel_name(),
-        Precision::Bf16 => nabla::gemm::fast::micro_kernel_name(),
-    };
+    let kernel = QuantizedMlp::kernel_name(precision);
     let mut stdout = io::stdout().lock();
     if args.json {
         let doc = json!({

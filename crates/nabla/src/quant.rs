@@ -13,18 +13,29 @@
 //! ```
 //!
 //! The sum of products is exact in i32 (784 · 127 · 127 < 2³¹), and the column sums `Σ_k q`
-//! are computed once when the weights are packed. Why 7-bit activations and not 8: AVX2's
-//! `vpmaddubsw` multiplies u8 by i8 and adds adjacent pairs into a saturating i16, and
-//! 2 · 127 · 127 = 32,258 fits where 2 · 255 · 127 would not. The dequantisation, the bias and
-//! the activation are one pass as each tile of sums is written back.
+//! are computed once when the weights are packed. The micro-kernel is chosen at run time:
+//! AVX-512 VNNI's `vpdpbusd` (u8 × i8, four products summed into an i32 lane, an 8 × 32
+//! tile) where the CPU has it, else AVX2's `vpmaddubsw` + `vpmaddwd` (4 × 16), else a
+//! portable one. Why 7-bit activations and not 8: `vpmaddubsw` adds adjacent u8 × i8
+//! products into a saturating i16, and 2 · 127 · 127 = 32,258 fits where 2 · 255 · 127 would
+//! not; VNNI would not saturate, but keeping 7 bits there too makes every kernel give the
+//! same bits. The row quantisation, and the dequantisation, bias and activation as each tile
+//! of sums is written back, are compiled with the kernel's instruction set (AVX-512 code for
+//! VNNI).
 //!
 //! **bf16.** Weights are rounded to bfloat16 (the top 16 bits of an f32, round to nearest
-//! even): half the bytes of f32 in the file. Without AVX-512-BF16 there is nothing faster to
-//! compute with, so they are widened back to f32 once, when the model is built, and run by
-//! the f32 [`Mlp`] forward pass (biases stay f32).
+//! even): half the bytes of f32 in the file. With AVX-512-BF16 they are packed in pairs once,
+//! when the model is built, every layer's input is rounded to bf16 when the layer runs, and
+//! `vdpbf16ps` multiplies pairs of bf16 and adds them into f32 lanes (an 8 × 32 tile), the
+//! bias and the activation fused into the write-back. Without it there is nothing faster to
+//! compute with, so the weights are widened back to f32 once and run by the f32 [`Mlp`]
+//! forward pass. Biases stay f32 either way.
 //!
-//! [`reference`] holds the quantised layer as three plain loops; the packed kernels (AVX2,
-//! chosen at run time, and a portable one) are tested against it for equal bits.
+//! Both run depth first, a block of 64 rows through every layer at a time, and split the
+//! batch across threads by rows, so no thread count changes a bit of the result.
+//!
+//! [`reference`] holds the quantised layers as plain loops; every kernel (VNNI, AVX2 and
+//! portable int8, AVX-512-BF16) is tested against it for equal bits.
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
@@ -49,7 +60,8 @@ pub use int8::{ACT_MAX, W_MAX};
 pub enum Precision {
     /// 8-bit integers, a scale per output channel; activations quantised to 7 bits per row.
     Int8,
-    /// bfloat16 weights (f32 compute).
+    /// bfloat16 weights; activations rounded to bf16 and f32 sums with AVX-512-BF16, else
+    /// the weights widened to f32.
     Bf16,
 }
 
@@ -442,7 +454,7 @@ impl QuantizedMlp {
 /// Rows per block of the depth-first schedule (a multiple of `ROW_ALIGN`): the hidden
 /// outputs of 64 rows (200 KiB for 800 units) and their packed activations stay in L2.
 const DEPTH_ROWS: usize = 64;
-const _: () = assert!(DEPTH_ROWS % ROW_ALIGN == 0);
+const _: () = assert!(DEPTH_ROWS.is_multiple_of(ROW_ALIGN));
 
 /// Below this many multiply-adds a forward pass is not worth splitting across threads.
 const PARALLEL_MIN_WORK: usize = 1 << 20;

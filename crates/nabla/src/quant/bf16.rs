@@ -129,7 +129,7 @@ mod avx512 {
     const MR: usize = 8;
     /// Weight slivers of a full tile.
     const NS: usize = 2;
-    const _: () = assert!(ROW_ALIGN % MR == 0);
+    const _: () = assert!(ROW_ALIGN.is_multiple_of(MR));
 
     /// See [`super::layer`].
     ///
@@ -146,7 +146,10 @@ mod avx512 {
     ) {
         let (m, k, n) = (x.rows(), x.cols(), layer.outputs);
         let w = &layer.packed;
-        assert!(k == layer.inputs && lda >= 2 * w.pairs && lda % 2 == 0, "packed rows narrower than the layer");
+        assert!(
+            k == layer.inputs && lda >= 2 * w.pairs && lda.is_multiple_of(2),
+            "packed rows narrower than the layer"
+        );
         assert!(packed.len() >= m.div_ceil(ROW_ALIGN) * ROW_ALIGN * lda, "packed activations too short");
         assert!(out.len() >= m * n && layer.bias.len() == n, "output band too short");
         for i in 0..m {

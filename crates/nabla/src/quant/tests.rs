@@ -257,7 +257,7 @@ fn bf16_kernel_flushes_denormals_as_the_reference_does() {
     // Inputs and products at and below f32's smallest normal, both signs.
     let spec = MlpSpec::new(vec![3, 2], Activation::Relu, Activation::Identity).unwrap();
     let tiny = f32::MIN_POSITIVE;
-    let w = vec![1e-20, -1e-20, 1.0, 1e-39, 2.0, -1.0];
+    let w = [1e-20f32, -1e-20, 1.0, 1e-39, 2.0, -1.0];
     let bits: Vec<u16> = w.iter().map(|&v| f32_to_bf16(v)).collect();
     let layer = Bf16Linear::new(3, 2, bits, vec![0.0, -0.0]).unwrap();
     let model = QuantizedMlp::from_bf16(spec, vec![layer.clone()]).unwrap();

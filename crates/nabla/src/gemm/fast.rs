@@ -37,30 +37,43 @@ use crate::matrix::{MatMut, MatRef};
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod avx512;
 mod portable;
 
-/// Rows of `C` per micro-tile. With [`NR`] = 16 the AVX2 kernel keeps the 6 × 16 tile in
-/// 12 of the 16 ymm registers, leaving two for the B row and one for the broadcast A value.
+/// Rows of `C` per micro-tile of the AVX2 and portable kernels. With [`NR`] = 16 the AVX2
+/// kernel keeps the 6 × 16 tile in 12 of the 16 ymm registers, leaving two for the B row and
+/// one for the broadcast A value.
 pub const MR: usize = 6;
-/// Columns of `C` per micro-tile: two 8-lane AVX vectors.
+/// Columns of `C` per micro-tile of every kernel: two 8-lane AVX vectors, or one 16-lane
+/// AVX-512 vector.
 pub const NR: usize = 16;
-/// Depth of a packed block. A B sliver `[KC, NR]` is 16 KiB and an A sliver `[KC, MR]` 6 KiB,
-/// together inside a 32 KiB L1d, so the sliver the micro-kernel re-reads stays in L1.
+/// Rows of `C` per micro-tile of the AVX-512 kernel: 16 zmm accumulators (a 16 × 16 tile),
+/// enough independent FMA chains to cover the latency of a core that starts one 512-bit FMA
+/// a cycle, with the A values broadcast straight from memory into the FMAs.
+pub const MR_AVX512: usize = 16;
+/// Depth of a packed block. A B sliver `[KC, NR]` is 16 KiB and an A sliver `[KC, MR]` 6 KiB
+/// (16 KiB for the AVX-512 tile), together inside a 32 KiB L1d, so the sliver the
+/// micro-kernel re-reads stays in L1.
 pub const KC: usize = 256;
-/// Rows of op(A) per packed block (a multiple of [`MR`]). The block `[MC, KC]` is 144 KiB,
-/// a good part of a 512 KiB–1 MiB L2 but leaving room for the B sliver and C tiles.
+/// Rows of op(A) per packed block (a multiple of both tiles' rows, 6 and 16). The block
+/// `[MC, KC]` is 144 KiB, a good part of a 512 KiB–1 MiB L2 but leaving room for the B sliver
+/// and C tiles.
 pub const MC: usize = 144;
 /// Columns of op(B) per packed block (a multiple of [`NR`]). The block `[KC, NC]` is 4 MiB,
 /// meant for the shared L3; only products wider than this split `n`.
 pub const NC: usize = 4096;
+/// The most values a micro-tile holds (the partial-tile temporary's size).
+const TILE_MAX: usize = MR_AVX512 * NR;
 
-/// A micro-kernel: `C[MR, NR] = beta · C + alpha · Σ_p a[p] ⊗ b[p]` over `kc` steps,
+/// A micro-kernel with `R`-row tiles (`R` = [`MR`] or [`MR_AVX512`], fixed per kernel):
+/// `C[R, NR] = beta · C + alpha · Σ_p a[p] ⊗ b[p]` over `kc` steps,
 ///
-/// `a: [kc, MR]` (one packed A sliver, `a[p * MR + i]`), `b: [kc, NR]` (one packed B sliver,
+/// `a: [kc, R]` (one packed A sliver, `a[p * R + i]`), `b: [kc, NR]` (one packed B sliver,
 /// `b[p * NR + j]`), `c`: the tile's first element, rows `rs_c` apart.
 ///
 /// # Safety
-/// `c` must be valid for reads and writes of `MR` rows of `NR` values, `rs_c` apart, not
+/// `c` must be valid for reads and writes of `R` rows of `NR` values, `rs_c` apart, not
 /// aliased by `a` or `b`; `beta = 0` must not read `c`. The CPU must support the kernel's
 /// instruction set (guaranteed by [`selected`]).
 type MicroKernel = unsafe fn(kc: usize, a: &[f32], b: &[f32], c: *mut f32, rs_c: usize, alpha: f32, beta: f32);
@@ -76,7 +89,7 @@ pub fn gemm(alpha: f32, a: MatRef<'_>, ta: Transpose, b: MatRef<'_>, tb: Transpo
     } else {
         let c = RawC::of(c);
         // SAFETY: `c` comes from a `MatMut` borrowed mutably for this call.
-        unsafe { blocked(selected().kernel(), alpha, a, ta, b, tb, beta, c) };
+        unsafe { blocked_with(selected(), alpha, a, ta, b, tb, beta, c) };
     }
 }
 
@@ -130,7 +143,37 @@ pub(crate) unsafe fn gemm_raw(
     c: RawC,
 ) {
     // SAFETY: forwarded contract.
-    unsafe { blocked(selected().kernel(), alpha, a, ta, b, tb, beta, c) }
+    unsafe { blocked_with(selected(), alpha, a, ta, b, tb, beta, c) }
+}
+
+/// The blocked driver with `isa`'s micro-kernel and tile.
+///
+/// # Safety
+/// As [`gemm_raw`]; `isa` must be supported by this CPU (it comes from [`selected`], or is
+/// portable).
+#[allow(clippy::too_many_arguments)]
+unsafe fn blocked_with(
+    isa: Isa,
+    alpha: f32,
+    a: MatRef<'_>,
+    ta: Transpose,
+    b: MatRef<'_>,
+    tb: Transpose,
+    beta: f32,
+    c: RawC,
+) {
+    // SAFETY: forwarded contract; each kernel is paired with the tile rows it computes.
+    unsafe {
+        match isa {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => blocked::<MR_AVX512>(avx512::kernel, alpha, a, ta, b, tb, beta, c),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2Fma => blocked::<MR>(avx2::kernel, alpha, a, ta, b, tb, beta, c),
+            #[cfg(not(target_arch = "x86_64"))]
+            Isa::Avx512 | Isa::Avx2Fma => unreachable!("AVX is only detected on x86_64"),
+            Isa::Portable => blocked::<MR>(portable::kernel::<MR>, alpha, a, ta, b, tb, beta, c),
+        }
+    }
 }
 
 /// Below this many multiply-adds, packing costs more than it saves (a 2-2-1 XOR net does
@@ -156,10 +199,11 @@ fn direct(alpha: f32, a: MatRef<'_>, ta: Transpose, b: MatRef<'_>, tb: Transpose
     }
 }
 
-/// [`gemm`] forced onto the portable micro-kernel, so that the tests cover it on machines
-/// where the SIMD one is chosen.
+/// [`gemm`] forced onto the portable micro-kernel with `R`-row tiles (the AVX2 tile's 6 or
+/// the AVX-512 tile's 16), so that the tests cover it, and the drivers of both tile shapes, on
+/// machines where a SIMD one is chosen.
 #[cfg(test)]
-pub(crate) fn gemm_portable(
+pub(crate) fn gemm_portable<const R: usize>(
     alpha: f32,
     a: MatRef<'_>,
     ta: Transpose,
@@ -169,7 +213,7 @@ pub(crate) fn gemm_portable(
     c: MatMut<'_>,
 ) {
     // SAFETY: `c` comes from a `MatMut` borrowed mutably for this call.
-    unsafe { blocked(portable::kernel, alpha, a, ta, b, tb, beta, RawC::of(c)) };
+    unsafe { blocked::<R>(portable::kernel::<R>, alpha, a, ta, b, tb, beta, RawC::of(c)) };
 }
 
 /// Row strides (in values) that are a multiple of this (2 KiB) map rows onto few L1 sets.
@@ -178,40 +222,81 @@ const L1_ALIASING_STRIDE: usize = 512;
 /// The micro-kernel [`gemm`] uses on this CPU (for benchmarks and reports), e.g. `"avx2+fma 6x16"`.
 pub fn micro_kernel_name() -> &'static str {
     match selected() {
+        Isa::Avx512 => "avx512f 16x16",
         Isa::Avx2Fma => "avx2+fma 6x16",
         Isa::Portable => "portable 6x16",
     }
 }
 
+/// Rows of `C` per micro-tile of the kernel [`gemm`] uses on this CPU (6 or 16): the unit in
+/// which threads split the rows of `C` between them.
+pub fn tile_rows() -> usize {
+    match selected() {
+        Isa::Avx512 => MR_AVX512,
+        Isa::Avx2Fma | Isa::Portable => MR,
+    }
+}
+
+/// [`gemm`] on each SIMD micro-kernel this CPU supports, with its name, so that the tests
+/// cover every one (the AVX2 kernel too on a CPU where the AVX-512 one is chosen).
+#[cfg(test)]
+pub(crate) fn gemm_each_simd_kernel(
+    alpha: f32,
+    a: MatRef<'_>,
+    ta: Transpose,
+    b: MatRef<'_>,
+    tb: Transpose,
+    beta: f32,
+    c: &crate::matrix::Matrix,
+) -> Vec<(&'static str, crate::matrix::Matrix)> {
+    let mut isas = Vec::new();
+    #[cfg(target_arch = "x86_64")]
+    {
+        if is_x86_feature_detected!("avx512f") {
+            isas.push((Isa::Avx512, "avx512f 16x16"));
+        }
+        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+            isas.push((Isa::Avx2Fma, "avx2+fma 6x16"));
+        }
+    }
+    isas.into_iter()
+        .map(|(isa, name)| {
+            let mut out = c.clone();
+            // SAFETY: `out` is borrowed mutably for the call; `isa` was detected just above.
+            unsafe { blocked_with(isa, alpha, a, ta, b, tb, beta, RawC::of(out.view_mut())) };
+            (name, out)
+        })
+        .collect()
+}
+
 /// The instruction sets a micro-kernel exists for.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Isa {
-    /// x86_64 with AVX2 and FMA, checked at run time.
+    /// x86_64 with AVX-512F, checked at run time: the 16 × 16 tile.
+    Avx512,
+    /// x86_64 with AVX2 and FMA, checked at run time: the 6 × 16 tile.
     Avx2Fma,
     /// Plain Rust that the compiler vectorises for the baseline target.
     Portable,
 }
 
-impl Isa {
-    /// The micro-kernel for this instruction set.
-    fn kernel(self) -> MicroKernel {
-        match self {
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx2Fma => avx2::kernel,
-            #[cfg(not(target_arch = "x86_64"))]
-            Isa::Avx2Fma => unreachable!("AVX2 is only detected on x86_64"),
-            Isa::Portable => portable::kernel,
-        }
-    }
-}
-
-/// The instruction set for this CPU, detected once.
+/// The instruction set for this CPU, detected once. `NABLA_GEMM_ISA=avx2` (or `portable`)
+/// caps it, to compare the kernels on one machine.
 fn selected() -> Isa {
     static CHOICE: OnceLock<Isa> = OnceLock::new();
     *CHOICE.get_or_init(|| {
+        let cap = std::env::var("NABLA_GEMM_ISA").unwrap_or_default();
+        if cap == "portable" {
+            return Isa::Portable;
+        }
         #[cfg(target_arch = "x86_64")]
-        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-            return Isa::Avx2Fma;
+        {
+            if cap != "avx2" && is_x86_feature_detected!("avx512f") {
+                return Isa::Avx512;
+            }
+            if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+                return Isa::Avx2Fma;
+            }
         }
         Isa::Portable
     })
@@ -248,11 +333,12 @@ fn balanced_block(len: usize, max: usize, unit: usize) -> usize {
     len.div_ceil(blocks).div_ceil(unit) * unit
 }
 
-/// The blocked driver: the five loops of the module doc around `micro`.
+/// The blocked driver: the five loops of the module doc around `micro`, whose tiles are
+/// `R × NR`.
 ///
 /// # Safety
-/// As [`gemm_raw`].
-unsafe fn blocked(
+/// As [`gemm_raw`], and `micro` must compute `R`-row tiles on an instruction set this CPU has.
+unsafe fn blocked<const R: usize>(
     micro: MicroKernel,
     alpha: f32,
     a: MatRef<'_>,
@@ -276,7 +362,7 @@ unsafe fn blocked(
         return;
     }
     let kc_max = balanced_block(k, KC, 1);
-    let mc_max = balanced_block(m, MC, MR);
+    let mc_max = balanced_block(m, MC, R);
     let nc_max = balanced_block(n, NC, NR);
     let rs_c = c.stride;
 
@@ -296,8 +382,8 @@ unsafe fn blocked(
             let sliver = aligned(b_buf, NR * kc_max);
             for pc in (0..k).step_by(kc_max) {
                 let kc = kc_max.min(k - pc);
-                let a_block = &mut a_pack[..m.div_ceil(MR) * MR * kc];
-                pack_a(a, ta, 0, m, pc, kc, a_block);
+                let a_block = &mut a_pack[..m.div_ceil(R) * R * kc];
+                pack_a::<R>(a, ta, 0, m, pc, kc, a_block);
                 let beta = if pc == 0 { beta } else { 1.0 };
                 for jr in (0..n).step_by(NR) {
                     let nr = NR.min(n - jr);
@@ -305,7 +391,7 @@ unsafe fn blocked(
                     pack_b(b, tb, pc, kc, jr, nr, b_sliver);
                     let tile = Block { row: 0, col: jr, rows: m, cols: nr, depth: kc };
                     // SAFETY: the tile lies inside `c` (its rows and columns are inside m × n).
-                    unsafe { macro_kernel(micro, tile, a_block, b_sliver, c.ptr, rs_c, alpha, beta) };
+                    unsafe { macro_kernel::<R>(micro, tile, a_block, b_sliver, c.ptr, rs_c, alpha, beta) };
                 }
             }
             return;
@@ -320,11 +406,11 @@ unsafe fn blocked(
                 let beta = if pc == 0 { beta } else { 1.0 };
                 for ic in (0..m).step_by(mc_max) {
                     let mc = mc_max.min(m - ic);
-                    let a_block = &mut a_pack[..mc.div_ceil(MR) * MR * kc];
-                    pack_a(a, ta, ic, mc, pc, kc, a_block);
+                    let a_block = &mut a_pack[..mc.div_ceil(R) * R * kc];
+                    pack_a::<R>(a, ta, ic, mc, pc, kc, a_block);
                     let tile = Block { row: ic, col: jc, rows: mc, cols: nc, depth: kc };
                     // SAFETY: the tile lies inside `c` (its rows and columns are inside m × n).
-                    unsafe { macro_kernel(micro, tile, a_block, b_block, c.ptr, rs_c, alpha, beta) };
+                    unsafe { macro_kernel::<R>(micro, tile, a_block, b_block, c.ptr, rs_c, alpha, beta) };
                 }
             }
         }
@@ -348,13 +434,13 @@ struct Block {
 
 /// `C[block] = beta · C[block] + alpha · A_block · B_block`, one micro-tile at a time.
 ///
-/// `a_block: [ceil(mc/MR), kc, MR]`, `b_block: [ceil(nc/NR), kc, NR]`, `c_data`: the first
-/// element of C, rows `rs_c` apart.
+/// `a_block: [ceil(mc/R), kc, R]`, `b_block: [ceil(nc/NR), kc, NR]`, `c_data`: the first
+/// element of C, rows `rs_c` apart; `micro` computes `R × NR` tiles.
 ///
 /// # Safety
 /// The block's rows and columns of `C` must be valid and exclusively ours.
 #[allow(clippy::too_many_arguments)]
-unsafe fn macro_kernel(
+unsafe fn macro_kernel<const R: usize>(
     micro: MicroKernel,
     tile: Block,
     a_block: &[f32],
@@ -368,19 +454,19 @@ unsafe fn macro_kernel(
     for (jr, b_sliver) in b_block.chunks_exact(kc * NR).enumerate() {
         let col = tile.col + jr * NR;
         let nr = NR.min(tile.cols - jr * NR);
-        for (ir, a_sliver) in a_block.chunks_exact(kc * MR).enumerate() {
-            let row = tile.row + ir * MR;
-            let mr = MR.min(tile.rows - ir * MR);
+        for (ir, a_sliver) in a_block.chunks_exact(kc * R).enumerate() {
+            let row = tile.row + ir * R;
+            let mr = R.min(tile.rows - ir * R);
             // SAFETY: (row, col) is inside the block, hence inside C (caller's contract).
             let c_tile = unsafe { c_data.add(row * rs_c + col) };
-            if mr == MR && nr == NR {
-                // SAFETY: the full tile's MR rows of NR values (rs_c apart) are inside the
+            if mr == R && nr == NR {
+                // SAFETY: the full tile's R rows of NR values (rs_c apart) are inside the
                 // block, valid and exclusively ours, and do not overlap the pack buffers;
                 // `micro` came from `selected` (or is portable), so the CPU supports it.
                 unsafe { micro(kc, a_sliver, b_sliver, c_tile, rs_c, alpha, beta) };
             } else {
-                let mut tmp = [0.0f32; MR * NR];
-                // SAFETY: `tmp` holds exactly MR rows of NR values with row stride NR;
+                let mut tmp = [0.0f32; TILE_MAX];
+                // SAFETY: `tmp` holds at least R rows of NR values with row stride NR;
                 // beta = 0 means it is only written.
                 unsafe { micro(kc, a_sliver, b_sliver, tmp.as_mut_ptr(), NR, 1.0, 0.0) };
                 for i in 0..mr {
@@ -404,33 +490,36 @@ unsafe fn macro_kernel(
     }
 }
 
-/// Packs `op(A)[i0 .. i0+mc, p0 .. p0+kc]` into MR-row slivers: `out[s][p][i]` at
-/// `out[(s * kc + p) * MR + i]` holds `op(A)[i0 + s·MR + i, p0 + p]`, zero past row `mc`.
-fn pack_a(a: MatRef<'_>, ta: Transpose, i0: usize, mc: usize, p0: usize, kc: usize, out: &mut [f32]) {
-    for (s, sliver) in out.chunks_exact_mut(kc * MR).enumerate() {
-        let r0 = i0 + s * MR;
-        let mr = MR.min(i0 + mc - r0);
+/// Packs `op(A)[i0 .. i0+mc, p0 .. p0+kc]` into R-row slivers: `out[s][p][i]` at
+/// `out[(s * kc + p) * R + i]` holds `op(A)[i0 + s·R + i, p0 + p]`, zero past row `mc`.
+fn pack_a<const R: usize>(a: MatRef<'_>, ta: Transpose, i0: usize, mc: usize, p0: usize, kc: usize, out: &mut [f32]) {
+    for (s, sliver) in out.chunks_exact_mut(kc * R).enumerate() {
+        let r0 = i0 + s * R;
+        let mr = R.min(i0 + mc - r0);
         match ta {
             Transpose::No => {
                 // op(A) rows are stored rows: read MR rows side by side, write p-major.
-                if mr == MR {
-                    let rows: [&[f32]; MR] = std::array::from_fn(|i| &a.row(r0 + i)[p0..p0 + kc]);
-                    interleave::<MR, 8>(rows, sliver, MR, 0);
+                if mr == R && R == 16 {
+                    let rows: [&[f32]; 16] = std::array::from_fn(|i| &a.row(r0 + i)[p0..p0 + kc]);
+                    interleave16(rows, sliver);
+                } else if mr == R {
+                    let rows: [&[f32]; R] = std::array::from_fn(|i| &a.row(r0 + i)[p0..p0 + kc]);
+                    interleave::<R, 8>(rows, sliver, R, 0);
                 } else {
                     sliver.fill(0.0);
                     for i in 0..mr {
                         let row = &a.row(r0 + i)[p0..p0 + kc];
                         for (p, &v) in row.iter().enumerate() {
-                            sliver[p * MR + i] = v;
+                            sliver[p * R + i] = v;
                         }
                     }
                 }
             }
             Transpose::Yes => {
                 // op(A)[i, p] = A[p, i]: each step p is a contiguous piece of stored row p.
-                for (p, dst) in sliver.chunks_exact_mut(MR).enumerate() {
+                for (p, dst) in sliver.chunks_exact_mut(R).enumerate() {
                     let src = &a.row(p0 + p)[r0..r0 + mr];
-                    if let (Ok(dst), Ok(src)) = (<&mut [f32; MR]>::try_from(&mut *dst), <&[f32; MR]>::try_from(src)) {
+                    if let (Ok(dst), Ok(src)) = (<&mut [f32; R]>::try_from(&mut *dst), <&[f32; R]>::try_from(src)) {
                         // A fixed-size copy: inline moves instead of a `memmove` call per step.
                         *dst = *src;
                     } else {
@@ -475,7 +564,10 @@ fn pack_b(b: MatRef<'_>, tb: Transpose, p0: usize, kc: usize, j0: usize, nc: usi
                 let c0 = j0 + s * NR;
                 let nr = NR.min(j0 + nc - c0);
                 // op(B)[p, j] = B[j, p]: read NR stored rows side by side, write p-major.
-                if nr == NR {
+                if nr == NR && has_avx512() {
+                    let rows: [&[f32]; NR] = std::array::from_fn(|j| &b.row(c0 + j)[p0..p0 + kc]);
+                    interleave16(rows, sliver);
+                } else if nr == NR {
                     if b.stride().is_multiple_of(L1_ALIASING_STRIDE) {
                         // Rows a multiple of 2 KiB apart share a few L1 sets, and 16 streams
                         // would evict each other (measured 1.5 vs 0.5 ns per value at a 4 KiB
@@ -502,6 +594,29 @@ fn pack_b(b: MatRef<'_>, tb: Transpose, p0: usize, kc: usize, j0: usize, nc: usi
     }
 }
 
+/// Whether this CPU has AVX-512F (and [`interleave16`] may use it), detected once.
+fn has_avx512() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        static AVX512: OnceLock<bool> = OnceLock::new();
+        *AVX512.get_or_init(|| is_x86_feature_detected!("avx512f"))
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
+/// `out[p * 16 + r] = rows[r][p]`: 16 rows into one 16-wide p-major sliver, through the
+/// AVX-512 register transpose where the CPU has it, else [`interleave`].
+fn interleave16(rows: [&[f32]; 16], out: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx512() {
+        // SAFETY: AVX-512F was detected at run time.
+        unsafe { avx512::interleave16(rows, out) };
+        return;
+    }
+    interleave::<16, 8>(rows, out, 16, 0);
+}
+
 /// Writes `out[p * width + offset + r] = rows[r][p]`: `R` equally long rows `[R, kc]` become
 /// `R` adjacent columns of a p-major sliver `[kc, width]` (the transpose that packing a
 /// row-major operand needs).
@@ -524,6 +639,29 @@ fn interleave<const R: usize, const STEP: usize>(rows: [&[f32]; R], out: &mut [f
     for p in blocks * STEP..kc {
         for r in 0..R {
             out[p * width + offset + r] = rows[r][p];
+        }
+    }
+}
+
+#[cfg(test)]
+mod interleave_tests {
+    use super::{interleave, interleave16};
+
+    /// The AVX-512 register transpose (where the CPU has it) against the plain loops, for
+    /// depths below, at and past whole 16-step blocks.
+    #[test]
+    fn interleave16_matches_plain_loops() {
+        for kc in [1, 15, 16, 17, 33, 196, 256] {
+            let data: Vec<Vec<f32>> = (0..16).map(|r| (0..kc).map(|p| (r * 1000 + p) as f32).collect()).collect();
+            let rows: [&[f32]; 16] = std::array::from_fn(|r| data[r].as_slice());
+            let mut want = vec![f32::NAN; kc * 16];
+            interleave::<16, 8>(rows, &mut want, 16, 0);
+            let mut got = vec![f32::NAN; kc * 16];
+            interleave16(rows, &mut got);
+            assert_eq!(got, want, "kc = {kc}");
+            if kc > 3 {
+                assert_eq!(want[3 * 16 + 5], 5003.0, "out[p·16 + r] = rows[r][p]");
+            }
         }
     }
 }

@@ -35,6 +35,11 @@ fn check(m: usize, n: usize, k: usize, ta: Transpose, tb: Transpose, alpha: f32,
     let tol = 1e-5 * (k as f32 + 1.0) * alpha.abs().max(1.0);
     let diff = want.max_abs_diff(&got).unwrap();
     assert!(diff <= tol, "m={m} n={n} k={k} {ta:?} {tb:?} alpha={alpha} beta={beta}: diff {diff} > {tol}");
+    // Every SIMD kernel this CPU has, not only the one `gemm` picks.
+    for (name, got) in fast::gemm_each_simd_kernel(alpha, a.view(), ta, b.view(), tb, beta, &c0) {
+        let diff = want.max_abs_diff(&got).unwrap();
+        assert!(diff <= tol, "{name} m={m} n={n} k={k} {ta:?} {tb:?} alpha={alpha} beta={beta}: diff {diff} > {tol}");
+    }
 }
 
 const T: [Transpose; 2] = [Transpose::No, Transpose::Yes];
@@ -193,6 +198,8 @@ fn check_strided(m: usize, n: usize, k: usize, ta: Transpose, tb: Transpose, alp
     }
 }
 
+type PortableGemm = fn(f32, MatRef<'_>, Transpose, MatRef<'_>, Transpose, f32, MatMut<'_>);
+
 /// The portable micro-kernel against the reference (the SIMD one is chosen on most CPUs,
 /// so it needs its own test).
 fn check_portable(m: usize, n: usize, k: usize, ta: Transpose, tb: Transpose, alpha: f32, beta: f32, seed: u64) {
@@ -201,17 +208,35 @@ fn check_portable(m: usize, n: usize, k: usize, ta: Transpose, tb: Transpose, al
     let b = stored(tb, k, n, &mut rng);
     let c0 = Matrix::random_uniform(m, n, -1.0, 1.0, &mut rng);
     let want = run(Kernel::Reference, alpha, &a, ta, &b, tb, beta, &c0);
-    let mut got = c0.clone();
-    fast::gemm_portable(alpha, a.view(), ta, b.view(), tb, beta, got.view_mut());
     let tol = 1e-5 * (k as f32 + 1.0) * alpha.abs().max(1.0);
-    let diff = want.max_abs_diff(&got).unwrap();
-    assert!(diff <= tol, "portable m={m} n={n} k={k} {ta:?} {tb:?} alpha={alpha} beta={beta}: diff {diff} > {tol}");
+    // Both tile shapes' drivers (the AVX2 kernel's 6 rows, the AVX-512 kernel's 16).
+    for (rows, gemm) in
+        [(fast::MR, fast::gemm_portable::<{ fast::MR }> as PortableGemm), (16, fast::gemm_portable::<16>)]
+    {
+        let mut got = c0.clone();
+        gemm(alpha, a.view(), ta, b.view(), tb, beta, got.view_mut());
+        let diff = want.max_abs_diff(&got).unwrap();
+        assert!(
+            diff <= tol,
+            "portable {rows}x16 m={m} n={n} k={k} {ta:?} {tb:?} alpha={alpha} beta={beta}: diff {diff} > {tol}"
+        );
+    }
 }
 
 #[test]
 fn portable_micro_kernel_every_transpose() {
     let mut seed = 10_000;
-    for &(m, n, k) in &[(1, 1, 1), (5, 15, 3), (6, 16, 7), (7, 17, 31), (13, 33, 257), (64, 128, 100), (150, 40, 20)] {
+    for &(m, n, k) in &[
+        (1, 1, 1),
+        (5, 15, 3),
+        (6, 16, 7),
+        (7, 17, 31),
+        (13, 33, 257),
+        (16, 16, 9),
+        (17, 31, 40),
+        (64, 128, 100),
+        (150, 40, 20),
+    ] {
         for ta in T {
             for tb in T {
                 for &(alpha, beta) in &[(1.0, 0.0), (-0.5, 1.0), (2.0, 0.25)] {
@@ -249,9 +274,11 @@ fn beta_zero_overwrites_nan_in_full_and_edge_tiles() {
     let got = run(Kernel::Fast, 1.0, &a, Transpose::No, &b, Transpose::No, 0.0, &nan);
     assert!(got.as_slice().iter().all(|x| x.is_finite()));
     assert!(want.max_abs_diff(&got).unwrap() < 1e-4);
-    let mut portable = nan.clone();
-    fast::gemm_portable(1.0, a.view(), Transpose::No, b.view(), Transpose::No, 0.0, portable.view_mut());
-    assert!(want.max_abs_diff(&portable).unwrap() < 1e-4);
+    for gemm in [fast::gemm_portable::<{ fast::MR }> as PortableGemm, fast::gemm_portable::<16>] {
+        let mut portable = nan.clone();
+        gemm(1.0, a.view(), Transpose::No, b.view(), Transpose::No, 0.0, portable.view_mut());
+        assert!(want.max_abs_diff(&portable).unwrap() < 1e-4);
+    }
 }
 
 #[test]

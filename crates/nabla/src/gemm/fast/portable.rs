@@ -1,17 +1,25 @@
-//! The portable micro-kernel: plain Rust over a 6 × 16 accumulator array, written so that
+//! The portable micro-kernel: plain Rust over an `R × 16` accumulator array, written so that
 //! the compiler vectorises the inner `j` loop for whatever the baseline target offers.
 
-use super::{MR, NR};
+use super::NR;
 
-/// The portable [`super::MicroKernel`]; see its contract.
+/// The portable [`super::MicroKernel`] for `R`-row tiles; see its contract.
 ///
 /// # Safety
-/// As [`super::MicroKernel`]: `c` valid for `MR` rows of `NR` values `rs_c` apart, not
+/// As [`super::MicroKernel`]: `c` valid for `R` rows of `NR` values `rs_c` apart, not
 /// overlapping `a` or `b` (no instruction-set requirement).
-pub(super) unsafe fn kernel(kc: usize, a: &[f32], b: &[f32], c: *mut f32, rs_c: usize, alpha: f32, beta: f32) {
-    let mut acc = [[0.0f32; NR]; MR];
-    for (ap, bp) in a[..kc * MR].chunks_exact(MR).zip(b[..kc * NR].chunks_exact(NR)) {
-        for i in 0..MR {
+pub(super) unsafe fn kernel<const R: usize>(
+    kc: usize,
+    a: &[f32],
+    b: &[f32],
+    c: *mut f32,
+    rs_c: usize,
+    alpha: f32,
+    beta: f32,
+) {
+    let mut acc = [[0.0f32; NR]; R];
+    for (ap, bp) in a[..kc * R].chunks_exact(R).zip(b[..kc * NR].chunks_exact(NR)) {
+        for i in 0..R {
             for j in 0..NR {
                 acc[i][j] += ap[i] * bp[j];
             }

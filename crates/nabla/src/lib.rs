@@ -26,6 +26,7 @@ pub mod pool;
 pub mod quant;
 pub mod regularizer;
 pub mod rng;
+pub mod simd;
 pub mod softmax;
 
 pub use activation::Activation;

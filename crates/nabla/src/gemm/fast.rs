@@ -564,7 +564,7 @@ fn pack_b(b: MatRef<'_>, tb: Transpose, p0: usize, kc: usize, j0: usize, nc: usi
                 let c0 = j0 + s * NR;
                 let nr = NR.min(j0 + nc - c0);
                 // op(B)[p, j] = B[j, p]: read NR stored rows side by side, write p-major.
-                if nr == NR && has_avx512() {
+                if nr == NR && crate::simd::has_avx512f() {
                     let rows: [&[f32]; NR] = std::array::from_fn(|j| &b.row(c0 + j)[p0..p0 + kc]);
                     interleave16(rows, sliver);
                 } else if nr == NR {
@@ -594,22 +594,11 @@ fn pack_b(b: MatRef<'_>, tb: Transpose, p0: usize, kc: usize, j0: usize, nc: usi
     }
 }
 
-/// Whether this CPU has AVX-512F (and [`interleave16`] may use it), detected once.
-fn has_avx512() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        static AVX512: OnceLock<bool> = OnceLock::new();
-        *AVX512.get_or_init(|| is_x86_feature_detected!("avx512f"))
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    false
-}
-
 /// `out[p * 16 + r] = rows[r][p]`: 16 rows into one 16-wide p-major sliver, through the
 /// AVX-512 register transpose where the CPU has it, else [`interleave`].
 fn interleave16(rows: [&[f32]; 16], out: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
-    if has_avx512() {
+    if crate::simd::has_avx512f() {
         // SAFETY: AVX-512F was detected at run time.
         unsafe { avx512::interleave16(rows, out) };
         return;

@@ -156,14 +156,15 @@ impl Activation {
             };
             let (total, tasks) = (z.len() / n, tasks_for(z.len()));
             if tasks == 1 {
-                return band(z, a);
+                return crate::widest_simd!(band(z, a));
             }
             let per = total.div_ceil(tasks);
             let (z, a) = (SharedMut::new(z), SharedMut::new(a));
             pool::run(total.div_ceil(per), &|t| {
                 let r = t * per * n..((t + 1) * per).min(total) * n;
                 // SAFETY: every task has its own band of rows.
-                unsafe { band(z.range(r.clone()), a.range(r)) }
+                let (z, a) = unsafe { (z.range(r.clone()), a.range(r)) };
+                crate::widest_simd!(band(z, a));
             });
         }
         match self {

@@ -10,38 +10,7 @@ use std::str::FromStr;
 
 use crate::error::{Error, Result};
 use crate::pool::{for_ranges, SharedMut};
-
-/// Calls an `#[inline(always)]` element-wise update compiled for the widest vector
-/// instructions this CPU has: AVX-512F, else AVX2, else the baseline target (the library is
-/// built for plain x86-64, whose SSE2 loops run a quarter or less of the lanes). Every lane
-/// does the same IEEE operations in the same order (Rust never fuses a multiply and an add
-/// on its own), so the bits do not depend on the choice.
-macro_rules! widest_simd {
-    ($f:ident($($arg:expr),* $(,)?)) => {{
-        #[cfg(target_arch = "x86_64")]
-        {
-            #[target_feature(enable = "avx512f")]
-            unsafe fn wide(f: impl FnOnce()) {
-                f()
-            }
-            #[target_feature(enable = "avx2")]
-            unsafe fn medium(f: impl FnOnce()) {
-                f()
-            }
-            if crate::simd::has_avx512f() {
-                // SAFETY: AVX-512F was detected at run time.
-                unsafe { wide(|| $f($($arg),*)) }
-            } else if crate::simd::has_avx2() {
-                // SAFETY: AVX2 was detected at run time.
-                unsafe { medium(|| $f($($arg),*)) }
-            } else {
-                $f($($arg),*)
-            }
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        $f($($arg),*)
-    }};
-}
+use crate::widest_simd;
 
 /// Runs an element-wise update of `len` values on the threads [`crate::gemm::set_threads`]
 /// allows (one pass, split into contiguous ranges; the same bits for any thread count).

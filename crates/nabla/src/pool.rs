@@ -2,7 +2,9 @@
 //!
 //! Spawning threads for every GEMM of a training step costs tens of microseconds and
 //! allocates; the pool's workers are started once (the first time a call needs them) and then
-//! sleep on a condition variable between jobs. A job is `f(0), f(1), …, f(n − 1)`: the caller
+//! wait between jobs: first spinning for up to [`SPIN`] (a training step posts a job every
+//! few tens of microseconds, and waking a sleeping thread costs about as much as a small
+//! product), then asleep on a condition variable. A job is `f(0), f(1), …, f(n − 1)`: the caller
 //! runs task 0 and worker `i − 1` runs task `i`, always the same worker for the same index,
 //! so a kernel that splits its work by task index gets the same split, and the same bits,
 //! on every call. Submitting a job allocates nothing.
@@ -12,7 +14,9 @@
 //! instead: slower, never a deadlock, and the same results.
 
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, OnceLock, PoisonError, TryLockError};
+use std::time::{Duration, Instant};
 
 /// A task as the workers see it: the caller's closure with its lifetime erased.
 #[derive(Clone, Copy)]
@@ -45,6 +49,31 @@ struct Pool {
     done: Condvar,
     /// Held by the caller whose job is running.
     submit: Mutex<()>,
+    /// `state.generation`, readable without the lock (for the spinning workers).
+    posted: AtomicU64,
+    /// `state.pending`, readable without the lock (for the spinning caller).
+    remaining: AtomicUsize,
+}
+
+/// How long a worker spins for the next job, and a caller for its workers to finish, before
+/// sleeping. Like OpenMP's spin-then-block wait (whose default is far longer), it keeps the
+/// second core busy for this long after the last job.
+pub const SPIN: Duration = Duration::from_micros(500);
+
+/// Spins until `done()` or [`SPIN`] has passed; whether `done()` became true.
+fn spin_until(done: impl Fn() -> bool) -> bool {
+    let start = Instant::now();
+    loop {
+        for _ in 0..64 {
+            if done() {
+                return true;
+            }
+            std::hint::spin_loop();
+        }
+        if start.elapsed() > SPIN {
+            return done();
+        }
+    }
 }
 
 fn pool() -> &'static Pool {
@@ -54,6 +83,8 @@ fn pool() -> &'static Pool {
         start: Condvar::new(),
         done: Condvar::new(),
         submit: Mutex::new(()),
+        posted: AtomicU64::new(0),
+        remaining: AtomicUsize::new(0),
     })
 }
 
@@ -99,6 +130,8 @@ pub fn run(tasks: usize, f: &(dyn Fn(usize) + Sync)) {
         s.pending = helpers;
         s.panicked = false;
         s.generation += 1;
+        pool.remaining.store(helpers, Ordering::Release);
+        pool.posted.store(s.generation, Ordering::Release);
         helpers
     };
     pool.start.notify_all();
@@ -107,6 +140,7 @@ pub fn run(tasks: usize, f: &(dyn Fn(usize) + Sync)) {
         f(0);
         (helpers + 1..tasks).for_each(f);
     }));
+    spin_until(|| pool.remaining.load(Ordering::Acquire) == 0);
     let panicked = {
         let mut s = lock(&pool.state);
         while s.pending > 0 {
@@ -180,6 +214,7 @@ impl<'a> SharedMut<'a> {
 fn worker(id: usize, mut seen: u64) {
     let pool = pool();
     loop {
+        spin_until(|| pool.posted.load(Ordering::Acquire) != seen);
         let job = {
             let mut s = lock(&pool.state);
             loop {
@@ -198,6 +233,7 @@ fn worker(id: usize, mut seen: u64) {
         let mut s = lock(&pool.state);
         s.panicked |= !ok;
         s.pending -= 1;
+        pool.remaining.store(s.pending, Ordering::Release);
         if s.pending == 0 {
             pool.done.notify_all();
         }
@@ -207,7 +243,6 @@ fn worker(id: usize, mut seen: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
 
     #[test]
     fn every_task_runs_once_on_its_own_thread() {

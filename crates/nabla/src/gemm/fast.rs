@@ -128,6 +128,46 @@ impl RawC {
     }
 }
 
+/// Runs `C = alpha · A · Bᵀ + beta · C` on the unpacked AVX-512 kernel for products with at
+/// most [`avx512::SKINNY_N`] columns (a layer's forward pass with ten outputs), splitting the
+/// rows of `C` between up to `threads` threads; returns `false`, doing nothing, for any
+/// other product or CPU. Every row is computed the same way whichever thread has it.
+pub(crate) fn skinny(
+    threads: usize,
+    alpha: f32,
+    a: MatRef<'_>,
+    ta: Transpose,
+    b: MatRef<'_>,
+    tb: Transpose,
+    beta: f32,
+    c: MatMut<'_>,
+) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let (m, n) = c.shape();
+        let k = a.cols();
+        let fits = ta == Transpose::No && tb == Transpose::Yes && n <= avx512::SKINNY_N && m * n * k > SMALL;
+        if !fits || selected() != Isa::Avx512 {
+            return false;
+        }
+        let c = RawC::of(c);
+        let tasks = if m * n * k >= super::PARALLEL_MIN_WORK { threads.min(m / 32).max(1) } else { 1 };
+        let band = m.div_ceil(tasks).div_ceil(2) * 2;
+        crate::pool::run(m.div_ceil(band), &|t| {
+            let rows = t * band..((t + 1) * band).min(m);
+            // SAFETY: AVX-512F was selected at run time; the shapes were checked by
+            // `gemm_with`; each task writes its own rows of C, borrowed mutably for the call.
+            unsafe { avx512::skinny_bt(alpha, a, b, beta, c, rows) };
+        });
+        true
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (threads, alpha, a, ta, b, tb, beta, c);
+        false
+    }
+}
+
 /// [`gemm`] into a raw `C` (large products only: `m·n·k` above the direct loops' limit).
 ///
 /// # Safety

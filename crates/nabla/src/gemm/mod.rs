@@ -73,7 +73,7 @@ pub fn gemm_with(
     b: MatRef<'_>,
     tb: Transpose,
     beta: f32,
-    c: MatMut<'_>,
+    mut c: MatMut<'_>,
 ) -> Result<()> {
     let (m, k) = ta.apply(a.shape());
     let (k2, n) = tb.apply(b.shape());
@@ -87,6 +87,9 @@ pub fn gemm_with(
     match kernel {
         Kernel::Reference => reference::gemm(alpha, a, ta, b, tb, beta, c),
         Kernel::Fast => {
+            if fast::skinny(threads(), alpha, a, ta, b, tb, beta, c.reborrow()) {
+                return Ok(());
+            }
             let threads = threads().min(m.max(n).div_ceil(PARALLEL_MIN_ROWS)).max(1);
             if threads > 1 && m * n * k >= PARALLEL_MIN_WORK {
                 fast_parallel(threads, alpha, a, ta, b, tb, beta, c);

@@ -10,9 +10,10 @@
 //! a cycle needs at least 4).
 
 use std::arch::x86_64::{
-    __m512, _mm512_add_ps, _mm512_castpd_ps, _mm512_castps_pd, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_mul_ps,
-    _mm512_set1_ps, _mm512_setzero_ps, _mm512_shuffle_f32x4, _mm512_storeu_ps, _mm512_unpackhi_pd, _mm512_unpackhi_ps,
-    _mm512_unpacklo_pd, _mm512_unpacklo_ps,
+    __m512, __mmask16, _mm512_add_ps, _mm512_castpd_ps, _mm512_castps_pd, _mm512_fmadd_ps, _mm512_loadu_ps,
+    _mm512_maskz_loadu_ps, _mm512_mul_ps, _mm512_reduce_add_ps, _mm512_set1_ps, _mm512_setzero_ps,
+    _mm512_shuffle_f32x4, _mm512_storeu_ps, _mm512_unpackhi_pd, _mm512_unpackhi_ps, _mm512_unpacklo_pd,
+    _mm512_unpacklo_ps, _mm_prefetch, _MM_HINT_T0,
 };
 
 use super::{MR_AVX512 as R, NR};
@@ -35,6 +36,15 @@ unsafe fn kernel_avx512(kc: usize, a: &[f32], b: &[f32], c: *mut f32, rs_c: usiz
     // which the caller guarantees valid (and, for beta = 0, only written); the target
     // feature is enabled on this function and present on the CPU per the caller.
     unsafe {
+        if beta != 0.0 {
+            // The tile of C is read after the k loop: ask for it now, so that a C too big
+            // for the caches (a later k block of a 1000 × 800 product) is not waited for.
+            for i in 0..R {
+                let row = c.add(i * rs_c).cast::<i8>();
+                _mm_prefetch::<_MM_HINT_T0>(row);
+                _mm_prefetch::<_MM_HINT_T0>(row.add(4 * NR - 1));
+            }
+        }
         let mut acc: [__m512; R] = [_mm512_setzero_ps(); R];
         let mut ap = a.as_ptr();
         let mut bp = b.as_ptr();
@@ -117,5 +127,75 @@ pub(super) unsafe fn interleave16(rows: [&[f32]; 16], out: &mut [f32]) {
         for (r, row) in rows.iter().enumerate() {
             out[p * 16 + r] = row[p];
         }
+    }
+}
+
+/// The most columns of `C` the [`skinny_bt`] kernel takes (two rows of this many
+/// accumulators, plus the loads, fit the 32 zmm registers).
+pub(crate) const SKINNY_N: usize = 12;
+
+/// `C = alpha · A · Bᵀ + beta · C` for rows `rows` of `C`, when `C` has at most
+/// [`SKINNY_N`] columns (a layer with ten outputs): `a: [m, k]` and `b: [n, k]` are both
+/// read along their stored rows, 16 values of k at a time, two rows of `A` against every row
+/// of `B`, each pair of rows summed in 16 lanes and reduced at the end. Nothing is packed:
+/// for so few columns, packing `A` (done once per product) cost as much as the arithmetic.
+///
+/// # Safety
+/// The CPU must support AVX-512F; `c` must describe `m × n` valid values that nothing else
+/// touches in rows `rows` during the call, with `n ≤ SKINNY_N`, `a` and `b` of the shapes
+/// above.
+#[target_feature(enable = "avx512f")]
+pub(crate) unsafe fn skinny_bt(
+    alpha: f32,
+    a: crate::matrix::MatRef<'_>,
+    b: crate::matrix::MatRef<'_>,
+    beta: f32,
+    c: super::RawC,
+    rows: std::ops::Range<usize>,
+) {
+    let (k, n) = (a.cols(), c.cols);
+    assert!(n <= SKINNY_N && b.shape() == (n, k) && rows.end <= c.rows, "skinny_bt: shapes");
+    let b_rows: [&[f32]; SKINNY_N] = std::array::from_fn(|j| if j < n { b.row(j) } else { &[] });
+    let mut i = rows.start;
+    while i < rows.end {
+        // Two rows at a time; an odd last row is paired with itself and written once.
+        let pair = [a.row(i), a.row((i + 1).min(rows.end - 1))];
+        let mut acc = [[_mm512_setzero_ps(); SKINNY_N]; 2];
+        let mut p = 0;
+        while p < k {
+            let mask: __mmask16 = if k - p >= 16 { 0xFFFF } else { (1u16 << (k - p)) - 1 };
+            // SAFETY: the mask keeps each load inside its row (lanes p .. min(p + 16, k)).
+            let (a0, a1) = unsafe {
+                (
+                    _mm512_maskz_loadu_ps(mask, pair[0].as_ptr().add(p)),
+                    _mm512_maskz_loadu_ps(mask, pair[1].as_ptr().add(p)),
+                )
+            };
+            for j in 0..SKINNY_N {
+                if j < n {
+                    // SAFETY: as above, for row j of B (j < n, so it has k values).
+                    let bj = unsafe { _mm512_maskz_loadu_ps(mask, b_rows[j].as_ptr().add(p)) };
+                    acc[0][j] = _mm512_fmadd_ps(a0, bj, acc[0][j]);
+                    acc[1][j] = _mm512_fmadd_ps(a1, bj, acc[1][j]);
+                }
+            }
+            p += 16;
+        }
+        for (r, sums) in acc.iter().enumerate().take(if i + 1 < rows.end { 2 } else { 1 }) {
+            // SAFETY: row i + r < rows.end ≤ c.rows, columns < n: inside C, ours (contract).
+            let c_row = unsafe { std::slice::from_raw_parts_mut(c.ptr.add((i + r) * c.stride), n) };
+            for (j, c) in c_row.iter_mut().enumerate() {
+                let x = alpha * _mm512_reduce_add_ps(sums[j]);
+                // The same roundings as the packed kernels' write-back.
+                *c = if beta == 0.0 {
+                    x
+                } else if beta == 1.0 {
+                    *c + x
+                } else {
+                    beta.mul_add(*c, x)
+                };
+            }
+        }
+        i += 2;
     }
 }

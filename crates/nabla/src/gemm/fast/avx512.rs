@@ -144,7 +144,6 @@ pub(crate) const SKINNY_N: usize = 12;
 /// The CPU must support AVX-512F; `c` must describe `m × n` valid values that nothing else
 /// touches in rows `rows` during the call, with `n ≤ SKINNY_N`, `a` and `b` of the shapes
 /// above.
-#[target_feature(enable = "avx512f")]
 pub(crate) unsafe fn skinny_bt(
     alpha: f32,
     a: crate::matrix::MatRef<'_>,
@@ -153,14 +152,41 @@ pub(crate) unsafe fn skinny_bt(
     c: super::RawC,
     rows: std::ops::Range<usize>,
 ) {
+    // One copy per column count, so that the accumulators are named registers (with a
+    // run-time count they lived on the stack, stored back on every step).
+    macro_rules! by_columns {
+        ($($n:literal)*) => {
+            match c.cols {
+                // SAFETY: forwarded contract.
+                $($n => unsafe { skinny_bt_n::<$n>(alpha, a, b, beta, c, rows) },)*
+                n => panic!("skinny_bt: {n} columns, at most {SKINNY_N}"),
+            }
+        };
+    }
+    by_columns!(1 2 3 4 5 6 7 8 9 10 11 12);
+}
+
+/// [`skinny_bt`] for `N` columns.
+///
+/// # Safety
+/// As [`skinny_bt`], with `c.cols == N`.
+#[target_feature(enable = "avx512f")]
+unsafe fn skinny_bt_n<const N: usize>(
+    alpha: f32,
+    a: crate::matrix::MatRef<'_>,
+    b: crate::matrix::MatRef<'_>,
+    beta: f32,
+    c: super::RawC,
+    rows: std::ops::Range<usize>,
+) {
     let (k, n) = (a.cols(), c.cols);
-    assert!(n <= SKINNY_N && b.shape() == (n, k) && rows.end <= c.rows, "skinny_bt: shapes");
-    let b_rows: [&[f32]; SKINNY_N] = std::array::from_fn(|j| if j < n { b.row(j) } else { &[] });
+    assert!(n == N && N <= SKINNY_N && b.shape() == (n, k) && rows.end <= c.rows, "skinny_bt: shapes");
+    let b_rows: [&[f32]; N] = std::array::from_fn(|j| b.row(j));
     let mut i = rows.start;
     while i < rows.end {
         // Two rows at a time; an odd last row is paired with itself and written once.
         let pair = [a.row(i), a.row((i + 1).min(rows.end - 1))];
-        let mut acc = [[_mm512_setzero_ps(); SKINNY_N]; 2];
+        let mut acc = [[_mm512_setzero_ps(); N]; 2];
         let mut p = 0;
         while p < k {
             let mask: __mmask16 = if k - p >= 16 { 0xFFFF } else { (1u16 << (k - p)) - 1 };
@@ -171,13 +197,11 @@ pub(crate) unsafe fn skinny_bt(
                     _mm512_maskz_loadu_ps(mask, pair[1].as_ptr().add(p)),
                 )
             };
-            for j in 0..SKINNY_N {
-                if j < n {
-                    // SAFETY: as above, for row j of B (j < n, so it has k values).
-                    let bj = unsafe { _mm512_maskz_loadu_ps(mask, b_rows[j].as_ptr().add(p)) };
-                    acc[0][j] = _mm512_fmadd_ps(a0, bj, acc[0][j]);
-                    acc[1][j] = _mm512_fmadd_ps(a1, bj, acc[1][j]);
-                }
+            for j in 0..N {
+                // SAFETY: as above, for row j of B (j < n, so it has k values).
+                let bj = unsafe { _mm512_maskz_loadu_ps(mask, b_rows[j].as_ptr().add(p)) };
+                acc[0][j] = _mm512_fmadd_ps(a0, bj, acc[0][j]);
+                acc[1][j] = _mm512_fmadd_ps(a1, bj, acc[1][j]);
             }
             p += 16;
         }

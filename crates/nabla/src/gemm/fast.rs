@@ -261,11 +261,7 @@ const L1_ALIASING_STRIDE: usize = 512;
 
 /// The micro-kernel [`gemm`] uses on this CPU (for benchmarks and reports), e.g. `"avx2+fma 6x16"`.
 pub fn micro_kernel_name() -> &'static str {
-    match selected() {
-        Isa::Avx512 => "avx512f 16x16",
-        Isa::Avx2Fma => "avx2+fma 6x16",
-        Isa::Portable => "portable 6x16",
-    }
+    selected().name()
 }
 
 /// Rows of `C` per micro-tile of the kernel [`gemm`] uses on this CPU (6 or 16): the unit in
@@ -274,6 +270,32 @@ pub fn tile_rows() -> usize {
     match selected() {
         Isa::Avx512 => MR_AVX512,
         Isa::Avx2Fma | Isa::Portable => MR,
+    }
+}
+
+impl Isa {
+    /// The SIMD instruction sets, best first.
+    const SIMD: [Isa; 2] = [Isa::Avx512, Isa::Avx2Fma];
+
+    /// Whether this CPU can run the kernel (checked at run time).
+    fn supported(self) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        return match self {
+            Isa::Avx512 => is_x86_feature_detected!("avx512f"),
+            Isa::Avx2Fma => is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"),
+            Isa::Portable => true,
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        return self == Isa::Portable;
+    }
+
+    /// The kernel's name in reports.
+    fn name(self) -> &'static str {
+        match self {
+            Isa::Avx512 => "avx512f 16x16",
+            Isa::Avx2Fma => "avx2+fma 6x16",
+            Isa::Portable => "portable 6x16",
+        }
     }
 }
 
@@ -289,22 +311,14 @@ pub(crate) fn gemm_each_simd_kernel(
     beta: f32,
     c: &crate::matrix::Matrix,
 ) -> Vec<(&'static str, crate::matrix::Matrix)> {
-    let mut isas = Vec::new();
-    #[cfg(target_arch = "x86_64")]
-    {
-        if is_x86_feature_detected!("avx512f") {
-            isas.push((Isa::Avx512, "avx512f 16x16"));
-        }
-        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-            isas.push((Isa::Avx2Fma, "avx2+fma 6x16"));
-        }
-    }
-    isas.into_iter()
-        .map(|(isa, name)| {
+    Isa::SIMD
+        .into_iter()
+        .filter(|isa| isa.supported())
+        .map(|isa| {
             let mut out = c.clone();
             // SAFETY: `out` is borrowed mutably for the call; `isa` was detected just above.
             unsafe { blocked_with(isa, alpha, a, ta, b, tb, beta, RawC::of(out.view_mut())) };
-            (name, out)
+            (isa.name(), out)
         })
         .collect()
 }
@@ -326,19 +340,12 @@ fn selected() -> Isa {
     static CHOICE: OnceLock<Isa> = OnceLock::new();
     *CHOICE.get_or_init(|| {
         let cap = std::env::var("NABLA_GEMM_ISA").unwrap_or_default();
-        if cap == "portable" {
-            return Isa::Portable;
-        }
-        #[cfg(target_arch = "x86_64")]
-        {
-            if cap != "avx2" && is_x86_feature_detected!("avx512f") {
-                return Isa::Avx512;
-            }
-            if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-                return Isa::Avx2Fma;
-            }
-        }
-        Isa::Portable
+        let allowed = |isa: &Isa| match cap.as_str() {
+            "portable" => false,
+            "avx2" => *isa != Isa::Avx512,
+            _ => true,
+        };
+        Isa::SIMD.into_iter().filter(allowed).find(|isa| isa.supported()).unwrap_or(Isa::Portable)
     })
 }
 

@@ -521,19 +521,25 @@ unsafe fn macro_kernel<const R: usize>(
                     let c_row = unsafe { std::slice::from_raw_parts_mut(c_tile.add(i * rs_c), nr) };
                     let t_row = &tmp[i * NR..i * NR + nr];
                     for (c, &t) in c_row.iter_mut().zip(t_row) {
-                        // The same roundings as the AVX2 kernel's full tiles, so that where a
-                        // tile boundary falls (it moves with the thread split) changes no bit.
-                        *c = if beta == 0.0 {
-                            alpha * t
-                        } else if beta == 1.0 {
-                            *c + alpha * t
-                        } else {
-                            beta.mul_add(*c, alpha * t)
-                        };
+                        *c = scaled_update(*c, alpha * t, beta);
                     }
                 }
             }
         }
+    }
+}
+
+/// `beta · c + x` with the roundings of the SIMD kernels' full-tile write-back (`beta = 0`
+/// ignores `c`, `beta = 1` adds, else one fused multiply-add), so that where a tile boundary
+/// falls (it moves with the thread split) or which path computed an element changes no bit.
+#[inline]
+pub(crate) fn scaled_update(c: f32, x: f32, beta: f32) -> f32 {
+    if beta == 0.0 {
+        x
+    } else if beta == 1.0 {
+        c + x
+    } else {
+        beta.mul_add(c, x)
     }
 }
 

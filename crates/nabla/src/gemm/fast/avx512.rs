@@ -209,15 +209,7 @@ unsafe fn skinny_bt_n<const N: usize>(
             // SAFETY: row i + r < rows.end ≤ c.rows, columns < n: inside C, ours (contract).
             let c_row = unsafe { std::slice::from_raw_parts_mut(c.ptr.add((i + r) * c.stride), n) };
             for (j, c) in c_row.iter_mut().enumerate() {
-                let x = alpha * _mm512_reduce_add_ps(sums[j]);
-                // The same roundings as the packed kernels' write-back.
-                *c = if beta == 0.0 {
-                    x
-                } else if beta == 1.0 {
-                    *c + x
-                } else {
-                    beta.mul_add(*c, x)
-                };
+                *c = super::scaled_update(*c, alpha * _mm512_reduce_add_ps(sums[j]), beta);
             }
         }
         i += 2;

@@ -1,5 +1,7 @@
 //! Turning u8 examples into the f32 batches a model eats, without allocating per batch.
 
+use nabla::pool::{self, SharedMut};
+
 use crate::Dataset;
 
 /// Maps a stored pixel to the f32 a model sees: `(p / max_value - mean) / std`, computed as
@@ -54,10 +56,30 @@ impl Dataset {
         let f = self.features();
         assert!(x.len() >= indices.len() * f, "x holds {} values, the batch needs {}", x.len(), indices.len() * f);
         assert!(labels.len() >= indices.len(), "labels holds {}, the batch needs {}", labels.len(), indices.len());
-        for ((&i, row), label) in indices.iter().zip(x.chunks_exact_mut(f)).zip(labels.iter_mut()) {
-            norm.apply_row(self.image(i), row);
+        for (&i, label) in indices.iter().zip(labels.iter_mut()) {
             *label = self.labels[i];
         }
+        let x = &mut x[..indices.len() * f];
+        let rows = |indices: &[usize], x: &mut [f32]| {
+            for (&i, row) in indices.iter().zip(x.chunks_exact_mut(f)) {
+                norm.apply_row(self.image(i), row);
+            }
+        };
+        // A large batch is split into bands of rows on the engine's threads (each value is
+        // converted the same way whichever thread has it): at two threads the second core
+        // would otherwise wait for this pass at every step.
+        let tasks = nabla::gemm::threads().min(x.len() / pool::ELEMENTWISE_MIN_PER_TASK).max(1);
+        if tasks == 1 {
+            return rows(indices, x);
+        }
+        let per = indices.len().div_ceil(tasks);
+        let x = SharedMut::new(x);
+        pool::run(indices.len().div_ceil(per), &|t| {
+            let band = t * per..((t + 1) * per).min(indices.len());
+            // SAFETY: every task has its own band of rows.
+            let x = unsafe { x.range(band.start * f..band.end * f) };
+            rows(&indices[band], x);
+        });
     }
 }
 
@@ -149,6 +171,41 @@ mod tests {
         assert_eq!(norm.apply(8), 0.0);
         assert_eq!(norm.apply(0), -2.0);
         assert_eq!(Normalizer::standardized(16, 0.0, 0.0), Normalizer::unit(16));
+    }
+
+    /// A batch large enough to be split between threads fills every row, in order, with the
+    /// same bits as one thread does, whatever the thread count.
+    #[test]
+    fn split_batches_fill_like_one_thread() {
+        let (len, side) = (300, 28);
+        let images: Vec<u8> = (0..len * side * side).map(|i| (i * 37 % 256) as u8).collect();
+        let labels = (0..len).map(|i| (i % 10) as u8).collect();
+        let ds = Dataset {
+            name: "t".into(),
+            images,
+            labels,
+            len,
+            height: side,
+            width: side,
+            max_value: 255,
+            classes: (0..10).map(|c| c.to_string()).collect(),
+        };
+        let norm = Normalizer::standardized(255, 0.1307, 0.3081);
+        let indices: Vec<usize> = (0..257).map(|i| (i * 7) % len).collect();
+        let fill = |threads| {
+            nabla::gemm::set_threads(threads);
+            let mut buf = BatchBuffers::new(indices.len(), side * side);
+            let (x, labels) = buf.fill(&ds, &indices, &norm);
+            (x.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), labels.to_vec())
+        };
+        let (one, three) = (fill(1), fill(3));
+        nabla::gemm::set_threads(1);
+        assert_eq!(one, three);
+        for (r, &i) in indices.iter().enumerate() {
+            assert_eq!(one.1[r], ds.labels[i]);
+            let p = ds.image(i)[5];
+            assert_eq!(one.0[r * side * side + 5], norm.apply(p).to_bits(), "row {r}");
+        }
     }
 
     #[test]

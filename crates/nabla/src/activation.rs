@@ -219,7 +219,8 @@ impl Activation {
             let task = |t: usize| {
                 let c = t * per..((t + 1) * per).min(n);
                 // SAFETY: every task has its own columns of `db`.
-                band(c.clone(), &dz, unsafe { db.range(c) });
+                let db = unsafe { db.range(c.clone()) };
+                crate::widest_simd!(band(c, &dz, db));
             };
             if tasks == 1 {
                 task(0);

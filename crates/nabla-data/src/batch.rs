@@ -59,26 +59,16 @@ impl Dataset {
         for (&i, label) in indices.iter().zip(labels.iter_mut()) {
             *label = self.labels[i];
         }
-        let x = &mut x[..indices.len() * f];
-        let rows = |indices: &[usize], x: &mut [f32]| {
-            for (&i, row) in indices.iter().zip(x.chunks_exact_mut(f)) {
-                norm.apply_row(self.image(i), row);
-            }
-        };
         // A large batch is split into bands of rows on the engine's threads (each value is
         // converted the same way whichever thread has it): at two threads the second core
         // would otherwise wait for this pass at every step.
-        let tasks = nabla::gemm::threads().min(x.len() / pool::ELEMENTWISE_MIN_PER_TASK).max(1);
-        if tasks == 1 {
-            return rows(indices, x);
-        }
-        let per = indices.len().div_ceil(tasks);
-        let x = SharedMut::new(x);
-        pool::run(indices.len().div_ceil(per), &|t| {
-            let band = t * per..((t + 1) * per).min(indices.len());
+        let x = SharedMut::new(&mut x[..indices.len() * f]);
+        pool::for_row_bands(nabla::gemm::threads(), indices.len(), f, &|band| {
             // SAFETY: every task has its own band of rows.
             let x = unsafe { x.range(band.start * f..band.end * f) };
-            rows(&indices[band], x);
+            for (&i, row) in indices[band].iter().zip(x.chunks_exact_mut(f)) {
+                norm.apply_row(self.image(i), row);
+            }
         });
     }
 }

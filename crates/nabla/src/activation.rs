@@ -154,14 +154,10 @@ impl Activation {
                     }
                 }
             };
-            let (total, tasks) = (z.len() / n, tasks_for(z.len()));
-            if tasks == 1 {
-                return crate::widest_simd!(band(z, a));
-            }
-            let per = total.div_ceil(tasks);
+            let rows = z.len() / n;
             let (z, a) = (SharedMut::new(z), SharedMut::new(a));
-            pool::run(total.div_ceil(per), &|t| {
-                let r = t * per * n..((t + 1) * per).min(total) * n;
+            pool::for_row_bands(crate::gemm::threads(), rows, n, &|r| {
+                let r = r.start * n..r.end * n;
                 // SAFETY: every task has its own band of rows.
                 let (z, a) = unsafe { (z.range(r.clone()), a.range(r)) };
                 crate::widest_simd!(band(z, a));

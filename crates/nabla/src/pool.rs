@@ -177,6 +177,20 @@ pub fn for_ranges(tasks: usize, len: usize, f: &(dyn Fn(std::ops::Range<usize>) 
     run(len.div_ceil(chunk), &|t| f(t * chunk..((t + 1) * chunk).min(len)));
 }
 
+/// Runs `f` over the rows `0..rows` of a pass over `rows × row_len` values, split into at most
+/// `tasks` contiguous bands of whole rows, one per thread of the pool, by the same rule as
+/// [`for_ranges`]: a pass under [`ELEMENTWISE_MIN_PER_TASK`] values a task runs on the calling
+/// thread as one band.
+pub fn for_row_bands(tasks: usize, rows: usize, row_len: usize, f: &(dyn Fn(std::ops::Range<usize>) + Sync)) {
+    let tasks = tasks.min(rows * row_len / ELEMENTWISE_MIN_PER_TASK).max(1);
+    if tasks == 1 {
+        f(0..rows);
+        return;
+    }
+    let per = rows.div_ceil(tasks);
+    run(rows.div_ceil(per), &|t| f(t * per..((t + 1) * per).min(rows)));
+}
+
 /// A `&mut [f32]` that the tasks of one [`for_ranges`] call share, each taking the disjoint
 /// sub-slice of its own range.
 pub struct SharedMut<'a> {

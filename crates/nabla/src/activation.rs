@@ -196,7 +196,7 @@ impl Activation {
         ) {
             let n = db.len();
             // Columns c of every row, with their bias gradients `db` (= db[c]).
-            let band = |c: std::ops::Range<usize>, dz: &SharedMut<'_>, db: &mut [f32]| {
+            let band = |c: std::ops::Range<usize>, dz: &SharedMut<'_, f32>, db: &mut [f32]| {
                 db.fill(0.0);
                 for i in 0..z.len() / n {
                     let row = i * n + c.start..i * n + c.end;

@@ -191,36 +191,57 @@ pub fn for_row_bands(tasks: usize, rows: usize, row_len: usize, f: &(dyn Fn(std:
     run(rows.div_ceil(per), &|t| f(t * per..((t + 1) * per).min(rows)));
 }
 
-/// A `&mut [f32]` that the tasks of one [`for_ranges`] call share, each taking the disjoint
-/// sub-slice of its own range.
-pub struct SharedMut<'a> {
-    ptr: *mut f32,
+/// A `&mut [T]` shared by the tasks of one job on the pool ([`run`], [`for_ranges`],
+/// [`for_row_bands`]), each task taking its own disjoint part of it.
+///
+/// It holds the exclusive borrow it was made from for `'a`, so the buffer outlives every
+/// part handed out and nothing else touches it meanwhile.
+///
+/// # Safety contract
+///
+/// [`SharedMut::range`] and [`SharedMut::range_ref`] are `unsafe`: the caller promises that
+/// no two parts alive at the same time overlap when either of them is mutable (in
+/// [`for_ranges`], one `range` per task with that task's range). Bounds are checked.
+pub struct SharedMut<'a, T> {
+    ptr: *mut T,
     len: usize,
-    _borrow: std::marker::PhantomData<&'a mut [f32]>,
+    _borrow: std::marker::PhantomData<&'a mut [T]>,
 }
 
-// SAFETY: a `SharedMut` only hands out sub-slices through `range`, whose contract makes the
-// callers' ranges disjoint; the borrow it was made from is exclusive for 'a.
-unsafe impl Send for SharedMut<'_> {}
-// SAFETY: as for `Send`.
-unsafe impl Sync for SharedMut<'_> {}
+// SAFETY: a `SharedMut` only hands out parts through `range` and `range_ref`, whose contract
+// keeps a mutable part disjoint from every other live part; moving the borrow to another
+// thread is allowed when `T` may be sent.
+unsafe impl<T: Send> Send for SharedMut<'_, T> {}
+// SAFETY: as for `Send`; tasks on other threads get `&mut [T]` (needs `T: Send`) and
+// `&[T]` (needs `T: Sync`) parts.
+unsafe impl<T: Send + Sync> Sync for SharedMut<'_, T> {}
 
-impl<'a> SharedMut<'a> {
+impl<'a, T> SharedMut<'a, T> {
     /// Shares `slice` for the duration of its borrow.
-    pub fn new(slice: &'a mut [f32]) -> Self {
+    pub fn new(slice: &'a mut [T]) -> Self {
         Self { ptr: slice.as_mut_ptr(), len: slice.len(), _borrow: std::marker::PhantomData }
     }
 
-    /// The elements of `range`.
+    /// The elements of `range`, to write.
     ///
     /// # Safety
-    /// No two calls that are alive at the same time may have overlapping ranges (in
-    /// [`for_ranges`], call it once per task with that task's range).
+    /// No other part alive at the same time (from `range` or `range_ref`) may overlap
+    /// `range` (in [`for_ranges`], call it once per task with that task's range).
     #[allow(clippy::mut_from_ref)]
-    pub unsafe fn range(&self, range: std::ops::Range<usize>) -> &mut [f32] {
+    pub unsafe fn range(&self, range: std::ops::Range<usize>) -> &mut [T] {
         assert!(range.start <= range.end && range.end <= self.len, "range outside the shared slice");
         // SAFETY: in bounds by the assert; exclusive by the caller's contract.
         unsafe { std::slice::from_raw_parts_mut(self.ptr.add(range.start), range.len()) }
+    }
+
+    /// The elements of `range`, to read.
+    ///
+    /// # Safety
+    /// No part from [`SharedMut::range`] alive at the same time may overlap `range`.
+    pub unsafe fn range_ref(&self, range: std::ops::Range<usize>) -> &[T] {
+        assert!(range.start <= range.end && range.end <= self.len, "range outside the shared slice");
+        // SAFETY: in bounds by the assert; no writer by the caller's contract.
+        unsafe { std::slice::from_raw_parts(self.ptr.add(range.start), range.len()) }
     }
 }
 

@@ -51,6 +51,7 @@ use std::fmt;
 use crate::error::{Error, Result};
 use crate::matrix::{MatRef, Matrix};
 use crate::mlp::{Mlp, MlpSpec, Workspace};
+use crate::pool::SharedMut;
 
 use int8::{row_bytes, ActBuf, Epilogue, PackedWeights, RowScale, ROW_ALIGN};
 pub use int8::{ACT_MAX, W_MAX};
@@ -399,9 +400,9 @@ impl QuantizedMlp {
             // the packed activations (whole blocks, padding rows included), the row scales
             // and every layer's output rows; the buffers are borrowed mutably for the whole
             // of `pool::run`.
-            let packed = unsafe { packed.slice(b0 * ROW_ALIGN * lda, (b1 - b0) * ROW_ALIGN * lda) };
-            let halves = unsafe { halves.slice(b0 * ROW_ALIGN * lda16, (b1 - b0) * ROW_ALIGN * lda16) };
-            let rows = unsafe { scales.slice(i0, i1 - i0) };
+            let packed = unsafe { packed.range(b0 * ROW_ALIGN * lda..b1 * ROW_ALIGN * lda) };
+            let halves = unsafe { halves.range(b0 * ROW_ALIGN * lda16..b1 * ROW_ALIGN * lda16) };
+            let rows = unsafe { scales.range(i0..i1) };
             // Depth first: each block of rows goes through every layer before the next
             // block starts, so a hidden layer's output is read back from L2, not memory.
             // The packed activations and row scales are scratch, reused by every block.
@@ -413,13 +414,14 @@ impl QuantizedMlp {
                     let x_block = if l == 0 {
                         x.rows_range(c0, c1)
                     } else {
+                        let start = offset - capacity * n_in;
                         // SAFETY: as above; layer l − 1's rows of this block were written by
                         // this task, and nothing writes them now.
-                        let input = unsafe { outs.slice_ref(offset - capacity * n_in + c0 * n_in, (c1 - c0) * n_in) };
+                        let input = unsafe { outs.range_ref(start + c0 * n_in..start + c1 * n_in) };
                         MatRef::new(input, c1 - c0, n_in).expect("sized by prepare")
                     };
                     // SAFETY: as above.
-                    let out = unsafe { outs.slice(offset + c0 * n, (c1 - c0) * n) };
+                    let out = unsafe { outs.range(offset + c0 * n..offset + c1 * n) };
                     let activation = self.spec.activation(l);
                     match &self.layers {
                         Layers::Int8(layers) => {
@@ -558,45 +560,6 @@ impl QuantWorkspace {
         self.outs = vec![0.0; cap * spec.sizes[1..].iter().sum::<usize>()];
         self.capacity = cap;
         self.sizes = spec.sizes.clone();
-    }
-}
-
-/// A mutable buffer handed to the tasks of one [`crate::pool::run`], each of which takes a
-/// disjoint part of it.
-struct SharedMut<T> {
-    ptr: *mut T,
-    len: usize,
-}
-
-// SAFETY: only used under `slice`'s contract (disjoint parts per task, buffer outliving the
-// job); `T` is plain data.
-unsafe impl<T: Send> Sync for SharedMut<T> {}
-
-impl<T> SharedMut<T> {
-    fn new(v: &mut [T]) -> Self {
-        Self { ptr: v.as_mut_ptr(), len: v.len() }
-    }
-
-    /// Elements `start .. start + len`.
-    ///
-    /// # Safety
-    /// No other live reference may cover any of these elements, and the buffer must outlive
-    /// the returned slice.
-    #[allow(clippy::mut_from_ref)]
-    unsafe fn slice(&self, start: usize, len: usize) -> &mut [T] {
-        assert!(start + len <= self.len, "part outside the shared buffer");
-        // SAFETY: inside the buffer (assert); exclusivity is the caller's contract.
-        unsafe { std::slice::from_raw_parts_mut(self.ptr.add(start), len) }
-    }
-
-    /// Elements `start .. start + len`, read only.
-    ///
-    /// # Safety
-    /// No live mutable reference may cover any of these elements.
-    unsafe fn slice_ref(&self, start: usize, len: usize) -> &[T] {
-        assert!(start + len <= self.len, "part outside the shared buffer");
-        // SAFETY: inside the buffer (assert); no writer is the caller's contract.
-        unsafe { std::slice::from_raw_parts(self.ptr.add(start), len) }
     }
 }
 

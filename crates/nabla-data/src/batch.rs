@@ -63,7 +63,7 @@ impl Dataset {
         // converted the same way whichever thread has it): at two threads the second core
         // would otherwise wait for this pass at every step.
         let x = SharedMut::new(&mut x[..indices.len() * f]);
-        pool::for_row_bands(nabla::gemm::threads(), indices.len(), f, &|band| {
+        pool::for_row_bands(pool::threads(), indices.len(), f, &|band| {
             // SAFETY: every task has its own band of rows.
             let x = unsafe { x.range(band.start * f..band.end * f) };
             for (&i, row) in indices[band].iter().zip(x.chunks_exact_mut(f)) {
@@ -183,13 +183,13 @@ mod tests {
         let norm = Normalizer::standardized(255, 0.1307, 0.3081);
         let indices: Vec<usize> = (0..257).map(|i| (i * 7) % len).collect();
         let fill = |threads| {
-            nabla::gemm::set_threads(threads);
+            nabla::pool::set_threads(threads);
             let mut buf = BatchBuffers::new(indices.len(), side * side);
             let (x, labels) = buf.fill(&ds, &indices, &norm);
             (x.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), labels.to_vec())
         };
         let (one, three) = (fill(1), fill(3));
-        nabla::gemm::set_threads(1);
+        nabla::pool::set_threads(1);
         assert_eq!(one, three);
         for (r, &i) in indices.iter().enumerate() {
             assert_eq!(one.1[r], ds.labels[i]);

@@ -448,7 +448,7 @@ pub fn run_training(
         recipe.epochs = epochs;
     }
     let config = recipe.config(settings.threads, settings.seed);
-    gemm::set_threads(settings.threads);
+    nabla::pool::set_threads(settings.threads);
     reset_peak_rss();
     let run = TrainRun { config: &config, data: data.split, out_dir: None, resume: None, stop: None };
     let outcome = train(run, &mut Silent)?;
@@ -479,7 +479,7 @@ pub fn run_training(
 /// images in batches of 1,000; one warm-up pass, then `settings.repeats` timed passes.
 pub fn run_inference(data: &BenchData<'_>, settings: &BenchSettings) -> Result<InferRecord, nabla::Error> {
     const BATCH: usize = W4_BATCH;
-    gemm::set_threads(settings.threads);
+    nabla::pool::set_threads(settings.threads);
     reset_peak_rss();
     let test = &data.split.test;
     let features = test.features();
@@ -576,7 +576,7 @@ pub fn run_quantized_inference(
         let mut recipe = Workload::W2.recipe().expect("W2 trains");
         recipe.epochs = 1;
         let config = recipe.config(settings.threads, settings.seed);
-        gemm::set_threads(settings.threads);
+        nabla::pool::set_threads(settings.threads);
         let run = TrainRun { config: &config, data: data.split, out_dir: None, resume: None, stop: None };
         let outcome = train(run, &mut Silent)?;
         (outcome.mlp, Some(outcome.test_acc))
@@ -584,7 +584,7 @@ pub fn run_quantized_inference(
         (Mlp::new(spec.clone(), Init::HeUniform, &mut Rng::new(settings.seed)), None)
     };
     let model = QuantizedMlp::quantize(&mlp, precision);
-    gemm::set_threads(settings.threads);
+    nabla::pool::set_threads(settings.threads);
     let x = w4_inputs(test);
     let mut ws = QuantWorkspace::new(&model, BATCH);
     let mut predicted = vec![0u32; test.len];
@@ -640,7 +640,7 @@ pub fn gemm_shapes(settings: &BenchSettings) -> Result<Vec<(&'static str, usize,
 /// `gemm_peak.py` does: two warm-up calls, then batches of calls of at least ~5 ms each
 /// until `settings.gemm_seconds` have passed and at least 5 batches ran.
 pub fn run_gemm(name: &str, m: usize, k: usize, n: usize, settings: &BenchSettings) -> GemmRecord {
-    gemm::set_threads(settings.threads);
+    nabla::pool::set_threads(settings.threads);
     let mut rng = Rng::new(settings.seed);
     let a = Matrix::random_uniform(m, k, 0.0, 1.0, &mut rng);
     let b = Matrix::random_uniform(k, n, 0.0, 1.0, &mut rng);

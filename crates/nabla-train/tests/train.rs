@@ -25,11 +25,11 @@ fn same_seed_same_curve_and_weights_whatever_the_thread_count() {
     let data = digits();
     let run = |threads: usize| {
         let config = TrainConfig { threads, ..small_config() };
-        nabla::gemm::set_threads(threads);
+        nabla::pool::set_threads(threads);
         let out =
             train(TrainRun { config: &config, data: &data, out_dir: None, resume: None, stop: None }, &mut Silent)
                 .unwrap();
-        nabla::gemm::set_threads(1);
+        nabla::pool::set_threads(1);
         out
     };
     let (a, b, c) = (run(1), run(1), run(2));

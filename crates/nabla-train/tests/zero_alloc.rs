@@ -112,7 +112,7 @@ fn steady_state_allocations(kind: OptimizerKind, dropout: Dropout) -> usize {
 /// [`steady_state_allocations`] with the GEMMs on `threads` threads.
 fn steady_state_allocations_on(kind: OptimizerKind, dropout: Dropout, threads: usize) -> usize {
     let _serial = serial();
-    nabla::gemm::set_threads(threads);
+    nabla::pool::set_threads(threads);
     let ds = data();
     let norm = Normalizer::unit(ds.max_value);
     let spec = MlpSpec { sizes: vec![784, 64, 32, 10], hidden: Activation::Relu, output: Activation::Identity };
@@ -170,7 +170,7 @@ struct RestoreThreads;
 
 impl Drop for RestoreThreads {
     fn drop(&mut self) {
-        nabla::gemm::set_threads(1);
+        nabla::pool::set_threads(1);
     }
 }
 

@@ -13,7 +13,7 @@ use crate::pool::{self, SharedMut, ELEMENTWISE_MIN_PER_TASK};
 
 /// How many of the engine's threads a fused pass over `len` values should use.
 fn tasks_for(len: usize) -> usize {
-    crate::gemm::threads().min(len / ELEMENTWISE_MIN_PER_TASK).max(1)
+    pool::threads().min(len / ELEMENTWISE_MIN_PER_TASK).max(1)
 }
 
 /// An element-wise activation function.
@@ -156,7 +156,7 @@ impl Activation {
             };
             let rows = z.len() / n;
             let (z, a) = (SharedMut::new(z), SharedMut::new(a));
-            pool::for_row_bands(crate::gemm::threads(), rows, n, &|r| {
+            pool::for_row_bands(pool::threads(), rows, n, &|r| {
                 let r = r.start * n..r.end * n;
                 // SAFETY: every task has its own band of rows.
                 let (z, a) = unsafe { (z.range(r.clone()), a.range(r)) };
@@ -370,9 +370,9 @@ mod tests {
     #[test]
     fn fused_passes_equal_the_separate_ones() {
         for (rows, n, threads) in [(5, 7, 1), (300, 333, 3), (700, 190, 2), (7000, 10, 2)] {
-            crate::gemm::set_threads(threads);
+            crate::pool::set_threads(threads);
             fused_case(rows, n);
-            crate::gemm::set_threads(1);
+            crate::pool::set_threads(1);
         }
     }
 

@@ -7,7 +7,7 @@
 //! small scalar [`autodiff`] graph that shows the chain rule.
 //!
 //! The engine does no I/O and prints nothing; its only threads are the [`pool`]'s workers,
-//! started when [`gemm::set_threads`] asks for more than one.
+//! started when [`pool::set_threads`] asks for more than one.
 
 pub mod activation;
 pub mod autodiff;

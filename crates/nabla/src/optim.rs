@@ -12,10 +12,10 @@ use crate::error::{Error, Result};
 use crate::pool::{for_ranges, SharedMut};
 use crate::widest_simd;
 
-/// Runs an element-wise update of `len` values on the threads [`crate::gemm::set_threads`]
+/// Runs an element-wise update of `len` values on the threads [`crate::pool::set_threads`]
 /// allows (one pass, split into contiguous ranges; the same bits for any thread count).
 fn split(len: usize, f: &(dyn Fn(std::ops::Range<usize>) + Sync)) {
-    for_ranges(crate::gemm::threads(), len, f);
+    for_ranges(crate::pool::threads(), len, f);
 }
 
 /// An optimiser: updates `params` in place from `grads` with step size `lr`.
@@ -426,7 +426,7 @@ mod tests {
         // Long enough that `split` uses several threads; an odd length leaves a short last range.
         let n = 100_003;
         let run = |kind: OptimizerKind, threads: usize| {
-            crate::gemm::set_threads(threads);
+            crate::pool::set_threads(threads);
             let mut rng = crate::rng::Rng::new(7);
             let mut p: Vec<f32> = (0..n).map(|_| rng.uniform_f32(-1.0, 1.0)).collect();
             let mut opt = OptimizerConfig { kind, weight_decay: 0.01, ..OptimizerConfig::default() }.build(n);
@@ -435,7 +435,7 @@ mod tests {
                     p.iter().enumerate().map(|(i, &x)| x * 0.5 - (i % 7) as f32 * 0.1 + step as f32).collect();
                 opt.step(&mut p, &g, 0.05);
             }
-            crate::gemm::set_threads(1);
+            crate::pool::set_threads(1);
             p
         };
         for kind in ALL_KINDS {

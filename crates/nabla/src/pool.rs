@@ -18,6 +18,24 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, OnceLock, PoisonError, TryLockError};
 use std::time::{Duration, Instant};
 
+/// How many threads the engine's parallel passes may use (1 unless [`set_threads`] says
+/// otherwise).
+static THREADS: AtomicUsize = AtomicUsize::new(1);
+
+/// Sets how many threads (at least 1) every parallel pass of the engine may use: the
+/// [`crate::gemm`], the fused bias + activation passes, the optimisers' updates, the
+/// quantised forward pass, and callers' passes such as a batch fill. Results do not depend
+/// on it: each pass splits its work so that every value is computed by the same sequence of
+/// operations whichever thread computes it.
+pub fn set_threads(n: usize) {
+    THREADS.store(n.max(1), Ordering::Relaxed);
+}
+
+/// The number of threads the engine's parallel passes may use.
+pub fn threads() -> usize {
+    THREADS.load(Ordering::Relaxed)
+}
+
 /// A task as the workers see it: the caller's closure with its lifetime erased.
 #[derive(Clone, Copy)]
 struct Job(*const (dyn Fn(usize) + Sync + 'static));

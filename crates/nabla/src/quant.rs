@@ -381,7 +381,7 @@ impl QuantizedMlp {
         ws.prepare(&self.spec, batch, self.precision());
         let blocks = batch.div_ceil(ROW_ALIGN);
         let work = batch * self.spec.param_count();
-        let threads = if work >= PARALLEL_MIN_WORK { crate::gemm::threads().min(blocks).max(1) } else { 1 };
+        let threads = if work >= PARALLEL_MIN_WORK { crate::pool::threads().min(blocks).max(1) } else { 1 };
         let per_band = blocks.div_ceil(threads);
         let bands = blocks.div_ceil(per_band.max(1));
         let layer_fn = isa.layer();

@@ -56,7 +56,7 @@ fn quantized_forward_allocates_nothing_after_the_first_pass() {
     for precision in [Precision::Int8, Precision::Bf16] {
         let model = QuantizedMlp::quantize(&mlp, precision);
         for threads in [1, 2] {
-            nabla::gemm::set_threads(threads);
+            nabla::pool::set_threads(threads);
             let mut ws = QuantWorkspace::new(&model, 200);
             // The first pass may start the pool's workers and size buffers.
             model.forward(x.view(), &mut ws).unwrap();
@@ -69,5 +69,5 @@ fn quantized_forward_allocates_nothing_after_the_first_pass() {
             assert_eq!(n, 0, "{precision} at {threads} thread(s): {n} allocations in steady state");
         }
     }
-    nabla::gemm::set_threads(1);
+    nabla::pool::set_threads(1);
 }

@@ -144,7 +144,7 @@ pub fn run(args: &SweepArgs) -> Result<()> {
 
     let data = if def.target == "xor" { None } else { Some(load_data(&def.target, def.data.as_deref())?) };
     let per_job = (def.threads / def.jobs).max(1);
-    nabla::gemm::set_threads(per_job);
+    nabla::pool::set_threads(per_job);
 
     let stop = Arc::new(AtomicBool::new(false));
     {

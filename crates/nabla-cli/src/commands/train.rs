@@ -205,7 +205,7 @@ fn run_rank(args: &TrainArgs, reducer: &mut dyn Reducer, trained: &mut bool) -> 
         None => TrainConfig::for_dataset(spec.name),
     };
     let config = settings(args, base)?;
-    nabla::gemm::set_threads(config.threads);
+    nabla::pool::set_threads(config.threads);
     // Rank 0 alone prints, tracks and writes checkpoints.
     let lead = reducer.rank() == 0;
 

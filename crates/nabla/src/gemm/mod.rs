@@ -15,8 +15,6 @@
 pub mod fast;
 pub mod reference;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use crate::error::{Error, Result};
 use crate::matrix::{MatMut, MatRef};
 
@@ -52,6 +50,10 @@ pub enum Kernel {
 ///
 /// `a: [m, k]` (or `[k, m]` with `ta = Yes`), `b: [k, n]` (or `[n, k]` with `tb = Yes`),
 /// `c: [m, n]`. Returns a shape error naming the operands if they do not fit.
+///
+/// Large products run on [`crate::pool::threads`] threads. Results do not depend on it: `C`
+/// is split into bands between threads, and every element is computed by the same sequence
+/// of operations whichever thread and band computes it.
 pub fn gemm(
     alpha: f32,
     a: MatRef<'_>,
@@ -87,10 +89,10 @@ pub fn gemm_with(
     match kernel {
         Kernel::Reference => reference::gemm(alpha, a, ta, b, tb, beta, c),
         Kernel::Fast => {
-            if fast::skinny(threads(), alpha, a, ta, b, tb, beta, c.reborrow()) {
+            if fast::skinny(crate::pool::threads(), alpha, a, ta, b, tb, beta, c.reborrow()) {
                 return Ok(());
             }
-            let threads = threads().min(m.max(n).div_ceil(PARALLEL_MIN_ROWS)).max(1);
+            let threads = crate::pool::threads().min(m.max(n).div_ceil(PARALLEL_MIN_ROWS)).max(1);
             if threads > 1 && m * n * k >= PARALLEL_MIN_WORK {
                 fast_parallel(threads, alpha, a, ta, b, tb, beta, c);
             } else {
@@ -101,25 +103,10 @@ pub fn gemm_with(
     Ok(())
 }
 
-/// How many threads the fast kernel may use (1 unless [`set_threads`] says otherwise).
-static THREADS: AtomicUsize = AtomicUsize::new(1);
-
 /// Below this many multiply-adds a product is not worth splitting across threads.
 const PARALLEL_MIN_WORK: usize = 1 << 18;
 /// Each thread gets at least this many rows (or columns) of `C`.
 const PARALLEL_MIN_ROWS: usize = 12;
-
-/// Sets the number of threads [`gemm`] may use (at least 1). Results do not depend on it:
-/// `C` is split into bands between threads, and every element is computed by the same
-/// sequence of operations whichever thread and band computes it.
-pub fn set_threads(n: usize) {
-    THREADS.store(n.max(1), Ordering::Relaxed);
-}
-
-/// The number of threads [`gemm`] may use.
-pub fn threads() -> usize {
-    THREADS.load(Ordering::Relaxed)
-}
 
 /// Splits `C` into `threads` bands and runs the fast kernel on each band at once, on the
 /// persistent [`crate::pool`] (no thread is spawned and nothing allocated per call).

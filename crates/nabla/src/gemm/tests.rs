@@ -336,10 +336,10 @@ fn threads_give_identical_results() {
         let c0 = Matrix::random_uniform(m, n, -1.0, 1.0, &mut rng);
         let mut results = Vec::new();
         for t in [1, 2, 3, 7] {
-            set_threads(t);
+            crate::pool::set_threads(t);
             results.push(run(Kernel::Fast, alpha, &a, ta, &b, tb, beta, &c0));
         }
-        set_threads(1);
+        crate::pool::set_threads(1);
         for r in &results[1..] {
             assert_eq!(r, &results[0], "{m}x{n}x{k} {ta:?} {tb:?} alpha {alpha} beta {beta}");
         }
@@ -365,10 +365,10 @@ fn skinny_products_match_the_reference_at_every_thread_count() {
             let want = run(Kernel::Reference, alpha, &a, Transpose::No, &b, Transpose::Yes, beta, &c0);
             let mut results = Vec::new();
             for t in [1, 2, 3] {
-                set_threads(t);
+                crate::pool::set_threads(t);
                 results.push(run(Kernel::Fast, alpha, &a, Transpose::No, &b, Transpose::Yes, beta, &c0));
             }
-            set_threads(1);
+            crate::pool::set_threads(1);
             let tol = 1e-5 * (k as f32 + 1.0) * 2.0;
             let diff = want.max_abs_diff(&results[0]).unwrap();
             assert!(diff <= tol, "{m}x{n}x{k} alpha {alpha} beta {beta}: diff {diff} > {tol}");

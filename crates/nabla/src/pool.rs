@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 static THREADS: AtomicUsize = AtomicUsize::new(1);
 
 /// Sets how many threads (at least 1) every parallel pass of the engine may use: the
-/// [`crate::gemm`], the fused bias + activation passes, the optimisers' updates, the
+/// [`crate::gemm()`], the fused bias + activation passes, the optimisers' updates, the
 /// quantised forward pass, and callers' passes such as a batch fill. Results do not depend
 /// on it: each pass splits its work so that every value is computed by the same sequence of
 /// operations whichever thread computes it.

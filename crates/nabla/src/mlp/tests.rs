@@ -1,5 +1,11 @@
 use super::*;
+use crate::activation::Activation;
 use crate::gradcheck::GradCheck;
+use crate::init::Init;
+use crate::loss::{Loss, Targets};
+use crate::matrix::Matrix;
+use crate::regularizer::Regularizer;
+use crate::rng::Rng;
 
 const ACTIVATIONS: [Activation; 6] = [
     Activation::Identity,

@@ -1,9 +1,12 @@
 use proptest::prelude::*;
 
 use super::int8::{self, Isa, PackedWeights, ROW_ALIGN};
+use super::model::{bf16_fallback, Layers};
 use super::*;
 use crate::activation::Activation;
 use crate::init::Init;
+use crate::matrix::{MatRef, Matrix};
+use crate::mlp::{Mlp, MlpSpec};
 use crate::rng::Rng;
 
 /// `acc = u · qᵀ` through the packing and a kernel's blocked driver (`u`: `[m, k]` in

@@ -12,6 +12,10 @@
 //! One job runs at a time. A caller that finds the pool busy (another thread's job, or a
 //! task that itself calls [`run`]) runs its tasks one after another on its own thread
 //! instead: slower, never a deadlock, and the same results.
+//!
+//! The pool also owns the engine's thread count: [`set_threads`] says how many threads
+//! every parallel pass (GEMM, activations, optimisers, quantised forward, a caller's batch
+//! fill) may use, and each pass reads it through [`threads`].
 
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};

@@ -490,7 +490,7 @@ impl Observer for TrialObserver<'_> {
 
     fn on_epoch(&mut self, m: &EpochMetrics) {
         let global = (m.epoch * self.steps_per_epoch) as u64;
-        self.log(global, &super::tracking::epoch_metrics(m));
+        self.log(global, &m.tracked());
     }
 }
 

@@ -4,9 +4,9 @@
 use std::collections::BTreeMap;
 
 use nabla_plot::{LineFigure, Panel, Series};
+use nabla_sweep::SweepDef;
 use nabla_track::Store;
 
-use crate::sweeps::{self, SweepDef};
 use crate::ReportError;
 
 /// A metric's points as `(epoch, value)`: the step mapped to the epoch logged at the same
@@ -95,7 +95,7 @@ pub fn sweep_figure(
     let y = y.unwrap_or(&def.metric).to_string();
     let percent = y.ends_with("acc");
     let mut groups: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
-    for r in sweeps::results(store, def)? {
+    for r in nabla_sweep::results(store, def)? {
         let value = r.value(&x).unwrap_or_default().to_string();
         let xv: f64 = value
             .parse()
@@ -103,7 +103,7 @@ pub fn sweep_figure(
         let yv = if r.status == "diverged" {
             f64::NAN
         } else {
-            match sweeps::last_value(store, &r.run, &y) {
+            match nabla_sweep::last_value(store, &r.run, &y) {
                 Some(v) => v * if percent { 100.0 } else { 1.0 },
                 None => continue,
             }

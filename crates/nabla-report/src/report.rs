@@ -7,12 +7,12 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
+use nabla_sweep::{describe, SweepDef, TrialResult};
 use nabla_track::{RunStatus, Store};
 use serde_json::Value;
 
 use crate::figures::{curves_figure, sweep_figure};
 use crate::html::{esc, image, page, sections, table};
-use crate::sweeps::{self, describe, SweepDef, TrialResult};
 use crate::ReportError;
 
 /// A report: the page and what to call it.
@@ -30,7 +30,7 @@ pub struct Report {
 /// `tracking`, else one of the runs named (ids or unique prefixes).
 pub fn report_for(store: &Store, tracking: &Path, targets: &[String]) -> Result<Report, ReportError> {
     match targets {
-        [one] if sweeps::exists(tracking, one) => sweep_report(store, &sweeps::load_def(tracking, one)?),
+        [one] if nabla_sweep::exists(tracking, one) => sweep_report(store, &nabla_sweep::load_def(tracking, one)?),
         runs => runs_report(store, runs),
     }
 }
@@ -41,7 +41,7 @@ fn fmt(v: Option<f64>) -> String {
 
 /// Facts about a run's final epoch: losses, accuracies and the gap between them.
 fn gap_facts(store: &Store, run: &str, label: &str) -> Vec<String> {
-    let last = |metric: &str| sweeps::last_value(store, run, metric);
+    let last = |metric: &str| nabla_sweep::last_value(store, run, metric);
     let mut facts = Vec::new();
     let (tl, vl) = (last("train/loss"), last("val/loss"));
     let (ta, va) = (last("train/acc"), last("val/acc"));
@@ -71,12 +71,12 @@ fn gap_facts(store: &Store, run: &str, label: &str) -> Vec<String> {
 
 /// The report of a sweep.
 pub fn sweep_report(store: &Store, def: &SweepDef) -> Result<Report, ReportError> {
-    let results = sweeps::results(store, def)?;
+    let results = nabla_sweep::results(store, def)?;
     if results.is_empty() {
         return Err(ReportError::Empty(format!("sweep {} has no runs yet", def.id)));
     }
-    let ranked = sweeps::ranked(def, &results);
-    let last = |run: &str, metric: &str| sweeps::last_value(store, run, metric);
+    let ranked = nabla_sweep::ranked(def, &results);
+    let last = |run: &str, metric: &str| nabla_sweep::last_value(store, run, metric);
     let mut body = String::new();
     let _ = writeln!(
         body,
@@ -262,7 +262,7 @@ pub fn runs_report(store: &Store, runs: &[String]) -> Result<Report, ReportError
     let mut facts = Vec::new();
     for r in &records {
         facts.extend(gap_facts(store, &r.id, &format!("run {}", r.id)));
-        if let Some(loss) = sweeps::last_value(store, &r.id, "train/loss") {
+        if let Some(loss) = nabla_sweep::last_value(store, &r.id, "train/loss") {
             if facts.iter().all(|f| !f.starts_with(&format!("run {}: final training loss", r.id))) {
                 facts.push(format!("run {}: final training loss {loss:.6}.", r.id));
             }

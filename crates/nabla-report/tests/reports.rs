@@ -3,8 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use nabla_report::sweeps::{self, SweepDef};
 use nabla_report::{report_for, runs_report, sweep_report, ReportError};
+use nabla_sweep::SweepDef;
 use nabla_track::{EndStatus, Run, RunOptions, Store, TrackError};
 use serde_json::json;
 
@@ -61,7 +61,7 @@ fn seed_sweep(dir: &Path) -> (SweepDef, Vec<String>) {
         data: None,
         command: "nabla sweep digits --grid lr=0.01,0.1,1,10".into(),
     };
-    sweeps::save_def(dir, &def).unwrap();
+    nabla_sweep::save_def(dir, &def).unwrap();
     let runs = (0..RATES.len()).map(|k| trial(dir, &def.id, k)).collect();
     (def, runs)
 }

@@ -14,6 +14,5 @@ pub mod landscape;
 pub mod metrics;
 pub mod quantize;
 pub mod schedule;
-pub mod sweep;
 pub mod train;
 pub mod xor;

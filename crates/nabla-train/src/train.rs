@@ -134,6 +134,23 @@ pub struct EpochMetrics {
     pub samples_per_sec: f64,
 }
 
+impl EpochMetrics {
+    /// The metrics a training run records after each epoch, under the names the dashboard,
+    /// the plots and the sweeps read (`train/loss`, `val/acc`, …): one list for `nabla train`
+    /// and every sweep trial.
+    pub fn tracked(&self) -> [(&'static str, f64); 7] {
+        [
+            ("epoch", self.epoch as f64),
+            ("train/loss", self.train_loss),
+            ("train/acc", self.train_acc),
+            ("val/loss", self.val_loss),
+            ("val/acc", self.val_acc),
+            ("perf/epoch_seconds", self.seconds),
+            ("perf/samples_per_sec", self.samples_per_sec),
+        ]
+    }
+}
+
 /// The result of a run.
 #[derive(Debug, Clone)]
 pub struct TrainOutcome {

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use nabla_report::{sweeps, ReportError};
+use nabla_report::ReportError;
+use nabla_sweep::SweepError;
 
 use crate::api::{with_store, ApiError};
 use crate::AppState;
@@ -53,11 +54,9 @@ impl From<ReportError> for ApiError {
         };
         let status = match &err {
             ReportError::Track(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            ReportError::UnknownSweep { .. } | ReportError::Empty(_) => StatusCode::NOT_FOUND,
-            ReportError::Input(_) => StatusCode::BAD_REQUEST,
-            ReportError::Plot(_) | ReportError::BadSweep { .. } | ReportError::Io { .. } => {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
+            ReportError::Sweep(SweepError::UnknownSweep { .. }) | ReportError::Empty(_) => StatusCode::NOT_FOUND,
+            ReportError::Input(_) | ReportError::Sweep(SweepError::Input(_)) => StatusCode::BAD_REQUEST,
+            ReportError::Plot(_) | ReportError::Sweep(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         // One line with its causes, as the command line prints it.
         let mut message = err.to_string();
@@ -79,7 +78,9 @@ pub(crate) async fn report(
     let tracking = state.tracking_dir.clone();
     let report = with_store(&state, move |store| {
         let report = match target {
-            Target::Sweep(id) => nabla_report::sweep_report(store, &sweeps::load_def(&tracking, &id)?),
+            Target::Sweep(id) => nabla_sweep::load_def(&tracking, &id)
+                .map_err(ReportError::from)
+                .and_then(|def| nabla_report::sweep_report(store, &def)),
             Target::Runs(ids) => nabla_report::runs_report(store, &ids),
         };
         Ok(report?)

@@ -6,7 +6,7 @@ use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use nabla_report::sweeps::{self, SweepDef};
+use nabla_sweep::SweepDef;
 use nabla_track::{EndStatus, Run, RunOptions};
 use nabla_ui::{Server, ServerOptions};
 use serde_json::{json, Value};
@@ -61,7 +61,7 @@ fn seed(dir: &Path) -> (Vec<String>, String) {
         data: None,
         command: "nabla sweep digits --grid lr=0.01,0.1,10 --epochs 3".into(),
     };
-    sweeps::save_def(dir, &def).unwrap();
+    nabla_sweep::save_def(dir, &def).unwrap();
     let runs = (0..RATES.len()).map(|k| trial(dir, k)).collect();
     let mut bare = Run::start(dir, RunOptions::new("other").name("bare").system_interval(None)).unwrap();
     bare.log(0, &[("reward", 1.0)]).unwrap();

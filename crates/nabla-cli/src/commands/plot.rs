@@ -9,7 +9,7 @@ use nabla::loss::argmax_rows;
 use nabla::{MatRef, Mlp, Workspace};
 use nabla_data::{BatchBuffers, Dataset};
 use nabla_plot::{Boundary, Confusion, ImageGrid, LabeledPoint, Tone};
-use nabla_report::{curves_figure, sweep_figure, sweeps};
+use nabla_report::{curves_figure, sweep_figure};
 use nabla_track::{RunRecord, Store};
 use nabla_train::checkpoint::{self, Checkpoint};
 use nabla_train::metrics::ConfusionMatrix;
@@ -131,7 +131,7 @@ pub fn run(args: &PlotArgs) -> Result<()> {
         PlotKind::Sweep { sweep, x, y, log_x, common } => {
             let store = open_store(common)?;
             let dir = nabla_track::tracking_dir(common.tracking_dir.as_deref())?;
-            let def = sweeps::load_def(&dir, sweep)?;
+            let def = nabla_sweep::load_def(&dir, sweep)?;
             nabla_plot::line_figure(&sweep_figure(&store, &def, x.as_deref(), y.as_deref(), *log_x)?, &common.out)?;
             &common.out
         }

@@ -1,25 +1,19 @@
-//! `nabla sweep TARGET`: a grid or random search over training settings. Every trial is a
-//! tracked run tagged `sweep:ID`; trials run in parallel with `--jobs`; a trial whose loss
-//! becomes NaN is recorded as `diverged` and the sweep goes on; Ctrl-C stops between steps
-//! and `--resume ID` runs the trials that did not finish. The sweep's definition is kept in
-//! the tracking directory (`sweeps/ID.json`, see `nabla_report::sweeps`) with every setting
-//! it was made with (`--out`, `--data`, …), so that `--resume` needs nothing else.
+//! `nabla sweep TARGET`: a grid or random search over training settings, run by
+//! `nabla-sweep` (definition, the `sweeps/ID.json` record, the runner with `--jobs` and
+//! `--resume`). This file turns the flags into the sweep's settings, loads the data set with a
+//! progress display, stops the trials on Ctrl-C, and prints each finished trial and the
+//! ranked results.
 
 use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use anyhow::{anyhow, bail, Context, Result};
 use nabla_data::Split;
-use nabla_report::sweeps::{self, describe, load_def, SweepDef, TrialResult};
-use nabla_track::{EndStatus, RunMeta, RunOptions, Store};
-use nabla_train::config::TrainConfig;
-use nabla_train::sweep::{self, ParamSpec};
-use nabla_train::train::{self, EpochMetrics, Observer, StartInfo, StepInfo, TrainError, TrainRun};
-use nabla_train::xor::{self, XorConfig};
-use serde_json::{json, Value};
+use nabla_sweep::{describe, load_def, ParamSpec, Plan, SweepDef, SweepFile, SweepSettings, TrialResult};
+use nabla_track::Store;
+use serde_json::json;
 
 use crate::commands::data::FetchReporter;
 use crate::commands::parse;
@@ -31,7 +25,7 @@ pub struct SweepArgs {
     pub target: Option<String>,
     /// A swept setting and its values: `lr=0.001,0.01,0.1`; with --random also a range:
     /// `hidden=64..512`, `dropout=0.1..0.5`, `lr=log:1e-4..1`. Repeat for more settings.
-    #[arg(long = "grid", value_name = "KEY=VALUES", value_parser = sweep::parse_param)]
+    #[arg(long = "grid", value_name = "KEY=VALUES", value_parser = nabla_sweep::parse_param)]
     pub grid: Vec<(String, ParamSpec)>,
     /// A random search of N trials instead of the full grid.
     #[arg(long, value_name = "N", value_parser = parse::positive_usize)]
@@ -92,41 +86,15 @@ fn parse_fixed(s: &str) -> Result<(String, String), String> {
     Ok((k.trim().trim_start_matches("--").to_string(), v.trim().to_string()))
 }
 
-/// A fresh sweep id: 8 hex digits from the clock and the process.
-fn new_id() -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-    let mut rng = nabla::Rng::new((nanos as u64) ^ (u64::from(std::process::id()) << 32));
-    format!("{:08x}", rng.next_u64() as u32)
-}
-
 /// Runs `nabla sweep`.
 pub fn run(args: &SweepArgs) -> Result<()> {
     let tracking = nabla_track::tracking_dir(args.tracking_dir.as_deref())?;
     let (def, resumed) = match &args.resume {
-        Some(id) => (resumed_def(load_def(&tracking, id)?, args)?, true),
+        Some(id) => (load_def(&tracking, id)?.resumed(args.jobs, args.threads, args.data.as_deref())?, true),
         None => (define(args)?, false),
     };
-    // Every trial's settings are checked before the first one trains.
-    let configs: Vec<TrialConfig> = def
-        .trials
-        .iter()
-        .enumerate()
-        .map(|(k, t)| trial_config(&def, t).with_context(|| format!("trial {k} ({})", describe(t))))
-        .collect::<Result<_>>()?;
-    if !resumed {
-        sweeps::save_def(&tracking, &def)?;
-    }
-
-    let done: Vec<usize> = {
-        // Opening read-write creates the store on a first sweep.
-        let store = Store::open(&tracking)?;
-        sweeps::results(&store, &def)?
-            .into_iter()
-            .filter(|r| r.status == "finished" || r.status == "diverged")
-            .map(|r| r.trial)
-            .collect()
-    };
-    let todo: Vec<usize> = (0..def.trials.len()).filter(|k| !done.contains(k)).collect();
+    let plan = Plan::new(&tracking, def, resumed)?;
+    let def = plan.def();
     let mut err = io::stderr().lock();
     writeln!(
         err,
@@ -134,7 +102,7 @@ pub fn run(args: &SweepArgs) -> Result<()> {
         def.id,
         def.trials.len(),
         def.target,
-        todo.len(),
+        plan.todo().len(),
         if resumed { ", resumed" } else { "" },
         def.jobs,
         def.metric,
@@ -142,194 +110,82 @@ pub fn run(args: &SweepArgs) -> Result<()> {
     )?;
     drop(err);
 
-    let data = if def.target == "xor" { None } else { Some(load_data(&def.target, def.data.as_deref())?) };
-    let per_job = (def.threads / def.jobs).max(1);
-    nabla::pool::set_threads(per_job);
-
+    let data = if plan.needs_data() { Some(load_data(&def.target, def.data.as_deref())?) } else { None };
     let stop = Arc::new(AtomicBool::new(false));
     {
         let stop = Arc::clone(&stop);
         let _ = ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst));
     }
-    let next = AtomicUsize::new(0);
-    let failures = Mutex::new(Vec::<String>::new());
     let total = def.trials.len();
-    std::thread::scope(|scope| {
-        for _ in 0..def.jobs.min(todo.len()) {
-            scope.spawn(|| loop {
-                if stop.load(Ordering::SeqCst) {
-                    break;
-                }
-                let i = next.fetch_add(1, Ordering::SeqCst);
-                let Some(&k) = todo.get(i) else { break };
-                let started = Instant::now();
-                let outcome = run_trial(&def, k, &configs[k], data.as_ref(), &tracking, &stop, per_job);
-                let line = match &outcome {
-                    Ok(o) => format!(
-                        "trial {:>3}/{total}  {}  {}: {}  ({}, run {}, {:.0} s)",
-                        k + 1,
-                        describe(&def.trials[k]),
-                        def.metric,
-                        o.metric.map_or_else(|| "—".to_string(), |v| format!("{v:.4}")),
-                        o.status.as_str(),
-                        o.run,
-                        started.elapsed().as_secs_f64()
-                    ),
-                    Err(e) => {
-                        failures
-                            .lock()
-                            .unwrap_or_else(std::sync::PoisonError::into_inner)
-                            .push(format!("trial {k}: {e:#}"));
-                        format!("trial {:>3}/{total}  {}  failed: {e:#}", k + 1, describe(&def.trials[k]))
-                    }
-                };
-                let _ = writeln!(io::stderr().lock(), "{line}");
-            });
-        }
+    let failures = plan.run(&tracking, data.as_ref(), &stop, |k, outcome, elapsed| {
+        let line = match outcome {
+            Ok(o) => format!(
+                "trial {:>3}/{total}  {}  {}: {}  ({}, run {}, {:.0} s)",
+                k + 1,
+                describe(&def.trials[k]),
+                def.metric,
+                o.metric.map_or_else(|| "—".to_string(), |v| format!("{v:.4}")),
+                o.status.as_str(),
+                o.run,
+                elapsed.as_secs_f64()
+            ),
+            Err(e) => format!("trial {:>3}/{total}  {}  failed: {}", k + 1, describe(&def.trials[k]), one_line(e)),
+        };
+        let _ = writeln!(io::stderr().lock(), "{line}");
     });
 
     let store = Store::open_read_only(&tracking)?;
-    let results = sweeps::results(&store, &def)?;
-    print_results(&def, &results, args.json)?;
-    let failures = failures.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let results = nabla_sweep::results(&store, def)?;
+    print_results(def, &results, args.json)?;
     if stop.load(Ordering::SeqCst) {
         let finished = results.iter().filter(|r| r.status == "finished" || r.status == "diverged").count();
         bail!("interrupted with {finished} of {total} trials done; finish it with: nabla sweep --resume {}", def.id);
     }
     if !failures.is_empty() {
-        bail!("{} trial(s) failed: {}", failures.len(), failures.join("; "));
+        let each: Vec<String> = failures.iter().map(|(k, e)| format!("trial {k}: {}", one_line(e))).collect();
+        bail!("{} trial(s) failed: {}", failures.len(), each.join("; "));
     }
     Ok(())
 }
 
-/// Builds a new sweep from the flags and the file (flags win).
+/// An error with its causes joined by `: `, as `main` prints one.
+fn one_line(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        line = format!("{line}: {cause}");
+        source = cause.source();
+    }
+    line
+}
+
+/// A new sweep from the flags over the `--file` (flags win).
 fn define(args: &SweepArgs) -> Result<SweepDef> {
     let file = match &args.file {
         Some(path) => {
             let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-            sweep::parse_file(&text).map_err(|e| anyhow!("{}: {e}", path.display()))?
+            nabla_sweep::parse_file(&text).map_err(|e| anyhow!("{}: {e}", path.display()))?
         }
-        None => sweep::SweepFile::default(),
+        None => SweepFile::default(),
     };
-    let target = args
-        .target
-        .clone()
-        .or(file.target.clone())
-        .ok_or_else(|| anyhow!("what to train? give a target (mnist, fashion-mnist, digits, xor) or --file"))?;
-    if target != "xor" {
-        nabla_data::spec(&target)?;
-    }
-    let mut params = file.params.clone();
-    for (k, spec) in &args.grid {
-        params.retain(|(key, _)| key != k);
-        params.push((k.clone(), spec.clone()));
-    }
-    if params.is_empty() {
-        bail!("nothing to sweep: give --grid KEY=VALUES (e.g. --grid lr=0.001,0.01,0.1) or a --file with [grid]");
-    }
-    let mut fixed = file.fixed.clone();
-    fixed.extend(args.set.iter().cloned());
-    if let Some(e) = args.epochs {
-        fixed.push(("epochs".into(), e.to_string()));
-    }
-    let trials = match args.random.or(file.random) {
-        Some(n) => sweep::random(&params, n, args.seed.or(file.seed).unwrap_or(0)),
-        None => sweep::grid(&params).map_err(anyhow::Error::msg)?,
-    };
-    let metric = args.metric.clone().or(file.metric.clone()).unwrap_or_else(|| {
-        if target == "xor" {
-            "train/loss".into()
-        } else {
-            "val/acc".into()
-        }
-    });
-    let goal = args.goal.clone().or(file.goal.clone()).unwrap_or_else(|| {
-        if metric.contains("loss") {
-            "min".into()
-        } else {
-            "max".into()
-        }
-    });
-    if goal != "max" && goal != "min" {
-        bail!("goal = {goal}: expected max or min");
-    }
-    let jobs = args.jobs.or(file.jobs).unwrap_or(1).max(1);
-    let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let id = new_id();
-    // Kept absolute, so that `--resume` from another folder writes to the same place.
-    let out = absolute(&args.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(format!("sweep-{id}"))))?;
-    let data = args.data.as_deref().map(absolute).transpose()?;
-    Ok(SweepDef {
-        id,
-        project: args.project.clone().unwrap_or_else(|| target.clone()),
-        target,
-        keys: params.iter().map(|(k, _)| k.clone()).collect(),
-        fixed,
-        trials,
-        metric,
-        goal,
-        jobs,
-        threads,
-        out,
-        data,
+    let settings = SweepSettings {
+        target: args.target.clone(),
+        grid: args.grid.clone(),
+        random: args.random,
+        seed: args.seed,
+        set: args.set.clone(),
+        epochs: args.epochs,
+        metric: args.metric.clone(),
+        goal: args.goal.clone(),
+        jobs: args.jobs,
+        threads: args.threads,
+        out: args.out.clone(),
+        data: args.data.clone(),
+        project: args.project.clone(),
         // As a reader would type it: `nabla sweep …`, not the path of the binary that ran.
         command: nabla_track::command_line(std::iter::once("nabla".to_string()).chain(std::env::args().skip(1))),
-    })
-}
-
-/// `path` from the current folder (not required to exist yet).
-fn absolute(path: &Path) -> Result<PathBuf> {
-    std::path::absolute(path).with_context(|| format!("cannot resolve {}", path.display()))
-}
-
-/// A stored sweep with what `--resume` may change: how many trials at once, the threads, and
-/// where the data is (when it moved). Everything else is as the sweep was made.
-fn resumed_def(mut def: SweepDef, args: &SweepArgs) -> Result<SweepDef> {
-    if let Some(jobs) = args.jobs {
-        def.jobs = jobs;
-    }
-    if let Some(threads) = args.threads {
-        def.threads = threads;
-    }
-    if let Some(data) = &args.data {
-        def.data = Some(absolute(data)?);
-    }
-    Ok(def)
-}
-
-/// A trial's settings: a data-set recipe or the XOR net.
-enum TrialConfig {
-    Data(TrainConfig),
-    Xor(XorConfig, u64),
-}
-
-fn trial_config(def: &SweepDef, trial: &[(String, String)]) -> Result<TrialConfig> {
-    if def.target != "xor" {
-        let mut c =
-            sweep::apply(&TrainConfig::for_dataset(&def.target), &def.fixed, trial).map_err(anyhow::Error::msg)?;
-        if !def.fixed.iter().chain(trial).any(|(k, _)| k == "threads") {
-            c.threads = (def.threads / def.jobs).max(1);
-        }
-        return Ok(TrialConfig::Data(c));
-    }
-    let mut c = XorConfig::default();
-    let mut seed = 1;
-    for (key, value) in def.fixed.iter().chain(trial) {
-        let bad = |e: String| anyhow!("{key}={value}: {e}");
-        match key.as_str() {
-            "epochs" => c.epochs = parse::non_negative_u64(value).map_err(bad)?,
-            "lr" => c.lr = parse::positive_f32(value).map_err(bad)?,
-            "hidden" => c.hidden = parse::positive_usize(value).map_err(bad)?,
-            "hidden-activation" => c.hidden_activation = parse::activation(value).map_err(bad)?,
-            "output-activation" => c.output_activation = parse::activation(value).map_err(bad)?,
-            "init" => c.init = parse::init(value).map_err(bad)?,
-            "seed" => seed = parse::non_negative_u64(value).map_err(bad)?,
-            other => bail!(
-                "unknown xor setting `{other}` (epochs, lr, hidden, hidden-activation, output-activation, init, seed)"
-            ),
-        }
-    }
-    Ok(TrialConfig::Xor(c, seed))
+    };
+    Ok(nabla_sweep::define(&settings, &file)?)
 }
 
 fn load_data(name: &str, data: Option<&Path>) -> Result<Split> {
@@ -341,161 +197,8 @@ fn load_data(name: &str, data: Option<&Path>) -> Result<Split> {
     Ok(split)
 }
 
-/// What one trial gave.
-struct TrialOutcome {
-    run: String,
-    status: EndStatus,
-    metric: Option<f64>,
-}
-
-fn run_trial(
-    def: &SweepDef,
-    k: usize,
-    config: &TrialConfig,
-    data: Option<&Split>,
-    tracking: &Path,
-    stop: &AtomicBool,
-    threads: usize,
-) -> Result<TrialOutcome> {
-    let swept: serde_json::Map<String, Value> =
-        def.trials[k].iter().map(|(key, v)| (key.clone(), Value::String(v.clone()))).collect();
-    let sweep_info = json!({"id": def.id, "trial": k, "values": swept});
-    let mut tracked = match config {
-        TrialConfig::Data(c) => {
-            let mut j = c.to_json();
-            j["dataset"] = json!(def.target);
-            j
-        }
-        TrialConfig::Xor(c, seed) => json!({
-            "experiment": "xor",
-            "epochs": c.epochs,
-            "lr": c.lr,
-            "hidden": c.hidden,
-            "hidden_activation": c.hidden_activation.to_string(),
-            "output_activation": c.output_activation.to_string(),
-            "init": c.init.to_string(),
-            "seed": seed,
-            "seeds": 1,
-        }),
-    };
-    tracked["sweep"] = sweep_info;
-    let options = RunOptions::new(def.project.clone())
-        .name(format!("sweep-{}-{k}", def.id))
-        .config(tracked)
-        .tags([format!("sweep:{}", def.id)])
-        .meta(RunMeta::detect().with_threads(threads));
-    let mut run = nabla_track::Run::start(tracking, options)?;
-    let id = run.id().to_string();
-
-    let (status, metric) = match (config, data) {
-        (TrialConfig::Xor(c, seed), _) => {
-            let every = (c.epochs / 2000).max(1);
-            let mut log_err = None;
-            let outcome = xor::train_with(c, *seed, |epoch, loss| {
-                if (epoch % every == 0 || epoch == c.epochs) && log_err.is_none() {
-                    log_err = run.log(epoch, &[("train/loss", loss)]).err();
-                }
-            });
-            if let Some(e) = log_err {
-                return Err(e.into());
-            }
-            run.summary("final_loss", outcome.final_loss)?;
-            run.summary("solved", outcome.solved)?;
-            run.summary("predictions", json!(outcome.predictions))?;
-            // The ranking metric is read back from the store like a data-set trial's.
-            if outcome.final_loss.is_finite() {
-                (EndStatus::Finished, None)
-            } else {
-                (EndStatus::Diverged, None)
-            }
-        }
-        (TrialConfig::Data(c), Some(data)) => {
-            let out_dir = def.out.join(format!("trial-{k}"));
-            let mut observer = TrialObserver { run: &mut run, steps_per_epoch: 1, error: None };
-            let trained = train::train(
-                TrainRun { config: c, data, out_dir: Some(&out_dir), resume: None, stop: Some(stop) },
-                &mut observer,
-            );
-            if let Some(e) = observer.error.take() {
-                return Err(e.into());
-            }
-            match trained {
-                Ok(o) => {
-                    let step = (o.epochs_completed * observer.steps_per_epoch) as u64;
-                    run.log(step, &[("test/acc", o.test_acc), ("test/loss", o.test_loss)])?;
-                    run.summary("test_acc", o.test_acc)?;
-                    run.summary("test_loss", o.test_loss)?;
-                    run.summary("epochs", o.epochs_completed as u64)?;
-                    if let Some(p) = &o.last_checkpoint {
-                        run.summary("checkpoint", p.display().to_string())?;
-                    }
-                    if let Some(p) = &o.best_checkpoint {
-                        run.summary("best_checkpoint", p.display().to_string())?;
-                    }
-                    let status = if o.interrupted { EndStatus::Interrupted } else { EndStatus::Finished };
-                    (status, None)
-                }
-                Err(e @ TrainError::NonFinite { .. }) => {
-                    run.summary("error", e.to_string())?;
-                    (EndStatus::Diverged, None)
-                }
-                Err(e) => {
-                    run.summary("error", e.to_string())?;
-                    run.finish(EndStatus::Failed)?;
-                    return Err(e.into());
-                }
-            }
-        }
-        (TrialConfig::Data(_), None) => bail!("no data loaded for {}", def.target),
-    };
-    run.flush()?;
-    let metric = match metric {
-        Some(m) => Some(m),
-        None if status == EndStatus::Diverged => None,
-        None => {
-            let store = Store::open_read_only(tracking)?;
-            sweeps::last_value(&store, &id, &def.metric)
-        }
-    };
-    run.finish(status)?;
-    Ok(TrialOutcome { run: id, status, metric })
-}
-
-/// Records a trial's steps and epochs, as `nabla train` does, and prints nothing.
-struct TrialObserver<'a> {
-    run: &'a mut nabla_track::Run,
-    steps_per_epoch: usize,
-    error: Option<nabla_track::TrackError>,
-}
-
-impl TrialObserver<'_> {
-    fn log(&mut self, step: u64, metrics: &[(&str, f64)]) {
-        if self.error.is_none() {
-            self.error = self.run.log(step, metrics).err();
-        }
-    }
-}
-
-impl Observer for TrialObserver<'_> {
-    fn on_start(&mut self, info: &StartInfo) {
-        self.steps_per_epoch = info.steps_per_epoch;
-        let _ = self.run.summary("params", info.params as u64);
-        let _ = self.run.summary("architecture", info.spec.to_string());
-    }
-
-    fn on_step(&mut self, s: &StepInfo) {
-        let global = ((s.epoch - 1) * self.steps_per_epoch + s.step) as u64;
-        self.log(global, &[("train/batch_loss", s.loss), ("lr", f64::from(s.lr))]);
-    }
-
-    fn on_epoch(&mut self, m: &EpochMetrics) {
-        let global = (m.epoch * self.steps_per_epoch) as u64;
-        self.log(global, &super::tracking::epoch_metrics(m));
-    }
-}
-
 fn print_results(def: &SweepDef, results: &[TrialResult], as_json: bool) -> Result<()> {
-    let sorted = sweeps::ranked(def, results);
+    let sorted = nabla_sweep::ranked(def, results);
     let best = sorted.first().filter(|r| r.metric.is_some());
     let mut out = io::stdout().lock();
     if as_json {

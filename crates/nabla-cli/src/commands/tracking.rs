@@ -64,18 +64,3 @@ pub fn with_run(run: &mut Option<Run>, f: impl FnOnce(&mut Run) -> nabla_track::
         }
     }
 }
-
-/// The metrics a training run records after each epoch, under the names the dashboard, the
-/// plots and the sweeps read (`train/loss`, `val/acc`, …): one list for `nabla train` and
-/// every sweep trial.
-pub fn epoch_metrics(m: &nabla_train::train::EpochMetrics) -> [(&'static str, f64); 7] {
-    [
-        ("epoch", m.epoch as f64),
-        ("train/loss", m.train_loss),
-        ("train/acc", m.train_acc),
-        ("val/loss", m.val_loss),
-        ("val/acc", m.val_acc),
-        ("perf/epoch_seconds", m.seconds),
-        ("perf/samples_per_sec", m.samples_per_sec),
-    ]
-}

@@ -450,7 +450,7 @@ impl Observer for Printer {
     fn on_epoch(&mut self, m: &EpochMetrics) {
         self.finish_bar();
         let global = (m.epoch * self.steps_per_epoch) as u64;
-        tracking::with_run(&mut self.run, |r| r.log(global, &tracking::epoch_metrics(m)));
+        tracking::with_run(&mut self.run, |r| r.log(global, &m.tracked()));
         if self.json {
             let line = json!({
                 "epoch": m.epoch,

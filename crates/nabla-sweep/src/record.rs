@@ -1,0 +1,149 @@
+//! The sweep record: the definition `nabla sweep` keeps in the tracking directory
+//! (`sweeps/ID.json`, pretty-printed JSON), with every setting the sweep was made with, so
+//! that resuming it and reading its results need nothing else.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::SweepError;
+
+/// One trial: the swept keys and the values it takes, as text, in the sweep's key order.
+pub type Trial = Vec<(String, String)>;
+
+/// A sweep as stored in `sweeps/ID.json`: enough to resume it and to read its results.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SweepDef {
+    /// The sweep's id (the tag of its runs is `sweep:ID`).
+    pub id: String,
+    /// What it trains.
+    pub target: String,
+    /// The tracker project of its runs.
+    pub project: String,
+    /// The swept keys, in order.
+    pub keys: Vec<String>,
+    /// The settings fixed for every trial.
+    pub fixed: Vec<(String, String)>,
+    /// Every trial's values.
+    pub trials: Vec<Trial>,
+    /// The ranking metric.
+    pub metric: String,
+    /// `max` or `min`.
+    pub goal: String,
+    /// Trials at once.
+    pub jobs: usize,
+    /// Total threads.
+    pub threads: usize,
+    /// Where trial checkpoints go (absolute since sweeps record it so; older sweeps may hold a
+    /// path relative to where they were started).
+    pub out: PathBuf,
+    /// Where data sets were looked for (`--data`), if given; absolute.
+    #[serde(default)]
+    pub data: Option<PathBuf>,
+    /// The command line that made it.
+    pub command: String,
+}
+
+impl SweepDef {
+    /// Whether a larger metric is better.
+    pub fn maximises(&self) -> bool {
+        self.goal == "max"
+    }
+
+    /// The matrix threads of each job: the sweep's threads shared between its jobs.
+    pub fn threads_per_job(&self) -> usize {
+        (self.threads / self.jobs).max(1)
+    }
+}
+
+/// Whether `id` can name a sweep: letters, digits, `-` and `_` (so that an id taken from a URL
+/// never reaches outside the `sweeps` folder).
+pub fn is_sweep_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// The path of a sweep's definition in a tracking directory.
+pub fn def_path(tracking: &Path, id: &str) -> PathBuf {
+    tracking.join("sweeps").join(format!("{id}.json"))
+}
+
+/// Whether the tracking directory holds a sweep of this id.
+pub fn exists(tracking: &Path, id: &str) -> bool {
+    is_sweep_id(id) && def_path(tracking, id).is_file()
+}
+
+/// Reads a sweep's definition; the error says where it looked.
+pub fn load_def(tracking: &Path, id: &str) -> Result<SweepDef, SweepError> {
+    if !is_sweep_id(id) {
+        return Err(SweepError::Input(format!("`{id}` is not a sweep id (letters, digits, - and _)")));
+    }
+    let path = def_path(tracking, id);
+    let text = std::fs::read_to_string(&path).map_err(|source| SweepError::UnknownSweep {
+        id: id.to_string(),
+        dir: tracking.to_path_buf(),
+        path: path.clone(),
+        source,
+    })?;
+    serde_json::from_str(&text).map_err(|source| SweepError::BadSweep { path, source })
+}
+
+/// Writes a sweep's definition atomically (creating `sweeps/`).
+pub fn save_def(tracking: &Path, def: &SweepDef) -> Result<(), SweepError> {
+    let path = def_path(tracking, &def.id);
+    let dir = tracking.join("sweeps");
+    std::fs::create_dir_all(&dir).map_err(|source| SweepError::Io { context: "creating", path: dir, source })?;
+    let text =
+        serde_json::to_string_pretty(def).map_err(|source| SweepError::BadSweep { path: path.clone(), source })?;
+    nabla_plot::write_atomic(&path, text.as_bytes())?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn def(goal: &str) -> SweepDef {
+        SweepDef {
+            id: "abc123".into(),
+            target: "digits".into(),
+            project: "digits".into(),
+            keys: vec!["lr".into()],
+            fixed: Vec::new(),
+            trials: Vec::new(),
+            metric: "val/acc".into(),
+            goal: goal.into(),
+            jobs: 1,
+            threads: 1,
+            out: PathBuf::from("/tmp/x"),
+            data: None,
+            command: "nabla sweep".into(),
+        }
+    }
+
+    #[test]
+    fn sweep_ids_stay_inside_the_sweeps_folder() {
+        assert!(is_sweep_id("0a1b2c3d") && is_sweep_id("my_sweep-2"));
+        for bad in ["", "..", "../x", "a/b", "a.json", "a b", "%2e%2e"] {
+            assert!(!is_sweep_id(bad), "{bad}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        assert!(matches!(load_def(dir.path(), "../../etc/passwd"), Err(SweepError::Input(_))));
+        let e = load_def(dir.path(), "nosuch").unwrap_err();
+        assert!(e.to_string().contains("no sweep `nosuch`"), "{e}");
+    }
+
+    #[test]
+    fn definitions_round_trip_and_older_ones_without_data_still_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut d = def("max");
+        d.data = Some(PathBuf::from("/data"));
+        save_def(dir.path(), &d).unwrap();
+        assert_eq!(load_def(dir.path(), "abc123").unwrap(), d);
+        let mut old = serde_json::to_value(def("max")).unwrap();
+        old.as_object_mut().unwrap().remove("data");
+        std::fs::write(def_path(dir.path(), "old"), old.to_string()).unwrap();
+        assert_eq!(load_def(dir.path(), "old").unwrap().data, None);
+        std::fs::write(def_path(dir.path(), "bad"), "{}").unwrap();
+        assert!(load_def(dir.path(), "bad").unwrap_err().to_string().contains("bad.json"));
+    }
+}

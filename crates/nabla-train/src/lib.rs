@@ -6,7 +6,6 @@
 //! The trainer knows nothing of terminals, files or databases beyond checkpoints: it reports
 //! to an observer, and callers decide what to show.
 
-pub mod bench;
 pub mod checkpoint;
 pub mod config;
 pub mod distributed;

@@ -32,6 +32,7 @@ mod error;
 mod fetch;
 pub mod idx;
 mod locate;
+mod synthetic;
 mod verify;
 
 pub use batch::{BatchBuffers, Normalizer};
@@ -45,4 +46,5 @@ pub use locate::{
     data_roots, data_roots_from, existing_file, find, find_in, survey, user_data_dir, DataRoot, Located, Lookup,
     RootSource, DATA_ENV,
 };
+pub use synthetic::{synthetic_images, synthetic_mnist};
 pub use verify::{verify, verify_file};

@@ -20,20 +20,20 @@
 //!
 //! [`save`] writes atomically: a temporary file in the same folder, flushed to disk, then
 //! renamed over the target, so a crash never leaves a half-written checkpoint behind.
+//! Writing and reading the safetensors file itself is [`crate::safetensors_file`]'s; this
+//! module is the f32 format on top of it.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
-use std::fmt;
-use std::fs;
-use std::io::{self, Write};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::Path;
 
 use nabla::{Activation, Mlp, MlpSpec};
 use nabla_data::Normalizer;
-use safetensors::tensor::TensorView;
-use safetensors::{Dtype, SafeTensors};
 use serde::{Deserialize, Serialize};
+
+use crate::safetensors_file::{
+    check_format, count_field, json_field, metadata_field, open_safetensors, read_f32, read_file, save_bytes,
+    serialize, to_json, CheckpointError, RawTensor,
+};
 
 /// The value of the `format` metadata field.
 pub const FORMAT: &str = "nabla-mlp";
@@ -164,117 +164,6 @@ pub fn describe_architecture(spec: &MlpSpec) -> String {
     text
 }
 
-/// What can go wrong reading or writing a checkpoint. Every message names the file.
-#[derive(Debug, thiserror::Error)]
-pub enum CheckpointError {
-    /// The file does not exist.
-    #[error("{}: no such checkpoint file", path.display())]
-    NotFound {
-        /// The file.
-        path: PathBuf,
-    },
-    /// The file could not be read or written.
-    #[error("{}: {error}", path.display())]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The operating system's error.
-        error: io::Error,
-    },
-    /// The file is not a (complete) safetensors file.
-    #[error("{}: not a safetensors file (truncated or corrupt?): {reason}", path.display())]
-    NotSafetensors {
-        /// The file.
-        path: PathBuf,
-        /// What the safetensors reader said.
-        reason: String,
-    },
-    /// The file is safetensors but not a nabla model checkpoint (or from a newer nabla).
-    #[error("{}: not a nabla checkpoint: {reason}", path.display())]
-    NotNabla {
-        /// The file.
-        path: PathBuf,
-        /// What is missing or different.
-        reason: String,
-    },
-    /// A tensor the architecture needs is not in the file.
-    #[error("{}: missing tensor `{name}`", path.display())]
-    MissingTensor {
-        /// The file.
-        path: PathBuf,
-        /// The tensor's name.
-        name: String,
-    },
-    /// A tensor has the wrong shape or data type.
-    #[error("{}: tensor `{name}` is {found}, expected {expected}", path.display())]
-    BadTensor {
-        /// The file.
-        path: PathBuf,
-        /// The tensor's name.
-        name: String,
-        /// The data type and shape the architecture needs, e.g. `F32 [128, 784]`.
-        expected: String,
-        /// The data type and shape in the file, e.g. `F64 [128, 784]`.
-        found: String,
-    },
-    /// A tensor has the right type and shape but a value the model cannot hold.
-    #[error("{}: tensor `{name}`: {reason}", path.display())]
-    BadValue {
-        /// The file.
-        path: PathBuf,
-        /// The tensor's name.
-        name: String,
-        /// What is wrong with its values.
-        reason: String,
-    },
-    /// An f32 checkpoint where a quantised model was expected.
-    #[error("{}: an f32 checkpoint, not a quantised model (make one with `nabla quantize`)", path.display())]
-    NotQuantized {
-        /// The file.
-        path: PathBuf,
-    },
-    /// A metadata field is missing or does not parse.
-    #[error("{}: bad metadata field `{field}`: {reason}", path.display())]
-    BadMetadata {
-        /// The file.
-        path: PathBuf,
-        /// The field.
-        field: &'static str,
-        /// What is wrong with it.
-        reason: String,
-    },
-    /// The checkpoint holds another architecture than the one asked for.
-    #[error("{}checkpoint is {checkpoint} but the run asks for {requested}", PathPrefix(path))]
-    Incompatible {
-        /// The file, when known.
-        path: Option<PathBuf>,
-        /// The checkpoint's architecture, described.
-        checkpoint: String,
-        /// The requested architecture, described.
-        requested: String,
-    },
-    /// The checkpoint to save is inconsistent (a caller's bug, reported rather than written).
-    #[error("{}: cannot save checkpoint: {reason}", path.display())]
-    Invalid {
-        /// The file that was to be written.
-        path: PathBuf,
-        /// What is inconsistent.
-        reason: String,
-    },
-}
-
-/// Displays `path: ` when there is a path, nothing otherwise.
-struct PathPrefix<'a>(&'a Option<PathBuf>);
-
-impl fmt::Display for PathPrefix<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0 {
-            Some(p) => write!(f, "{}: ", p.display()),
-            None => Ok(()),
-        }
-    }
-}
-
 /// The `architecture` metadata field.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct ArchitectureJson {
@@ -287,35 +176,6 @@ impl ArchitectureJson {
     /// The field for `spec`.
     pub(crate) fn of(spec: &MlpSpec) -> Self {
         ArchitectureJson { sizes: spec.sizes.clone(), hidden: spec.hidden.to_string(), output: spec.output.to_string() }
-    }
-}
-
-/// A tensor to write: little-endian bytes of `dtype` with a shape.
-pub(crate) struct RawTensor {
-    pub dtype: Dtype,
-    pub shape: Vec<usize>,
-    pub bytes: Vec<u8>,
-}
-
-impl RawTensor {
-    /// An F32 tensor.
-    pub fn f32(shape: Vec<usize>, values: &[f32]) -> Self {
-        RawTensor { dtype: Dtype::F32, shape, bytes: values.iter().flat_map(|v| v.to_le_bytes()).collect() }
-    }
-}
-
-impl safetensors::View for &RawTensor {
-    fn dtype(&self) -> Dtype {
-        self.dtype
-    }
-    fn shape(&self) -> &[usize] {
-        &self.shape
-    }
-    fn data(&self) -> Cow<'_, [u8]> {
-        Cow::Borrowed(&self.bytes)
-    }
-    fn data_len(&self) -> usize {
-        self.bytes.len()
     }
 }
 
@@ -358,43 +218,20 @@ pub fn to_bytes(path: &Path, ckpt: &Checkpoint) -> Result<Vec<u8>, CheckpointErr
         tensors.push((format!("optimizer.{name}"), RawTensor::f32(vec![buffer.len()], buffer)));
     }
 
-    let json = |v: serde_json::Result<String>| v.map_err(|e| invalid(format!("cannot write JSON metadata: {e}")));
-    let architecture = ArchitectureJson::of(spec);
     let metadata = vec![
         ("format", FORMAT.to_string()),
         ("format_version", FORMAT_VERSION.to_string()),
-        ("architecture", json(serde_json::to_string(&architecture))?),
+        ("architecture", to_json(path, &ArchitectureJson::of(spec))?),
         ("dataset", ckpt.dataset.clone()),
-        ("classes", json(serde_json::to_string(&ckpt.classes))?),
-        ("input", json(serde_json::to_string(&ckpt.input))?),
-        ("config", json(serde_json::to_string(&ckpt.config))?),
+        ("classes", to_json(path, &ckpt.classes)?),
+        ("input", to_json(path, &ckpt.input)?),
+        ("config", to_json(path, &ckpt.config)?),
         ("epoch", ckpt.epoch.to_string()),
         ("step", ckpt.step.to_string()),
-        ("metrics", json(serde_json::to_string(&ckpt.metrics))?),
-        ("optimizer", json(serde_json::to_string(&names))?),
+        ("metrics", to_json(path, &ckpt.metrics)?),
+        ("optimizer", to_json(path, &names)?),
     ];
     serialize(path, &tensors, metadata)
-}
-
-/// The safetensors bytes of `tensors` with `metadata` and nabla's version (for checkpoints and
-/// quantised files alike); an error names `path`.
-pub(crate) fn serialize(
-    path: &Path,
-    tensors: &[(String, RawTensor)],
-    metadata: Vec<(&str, String)>,
-) -> Result<Vec<u8>, CheckpointError> {
-    let metadata: HashMap<String, String> = metadata
-        .into_iter()
-        .chain([("nabla_version", env!("CARGO_PKG_VERSION").to_string())])
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
-    safetensors::serialize(tensors.iter().map(|(n, t)| (n.as_str(), t)), Some(metadata))
-        .map_err(|e| CheckpointError::Invalid { path: path.to_path_buf(), reason: format!("safetensors: {e}") })
-}
-
-/// Writes `bytes` to `path` atomically ([`write_atomic`]); an error names `path`.
-pub(crate) fn save_bytes(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
-    write_atomic(path, bytes).map_err(|error| CheckpointError::Io { path: path.to_path_buf(), error })
 }
 
 /// Saves `ckpt` to `path` atomically: the bytes go to a temporary file in the same folder,
@@ -404,45 +241,10 @@ pub fn save(path: &Path, ckpt: &Checkpoint) -> Result<(), CheckpointError> {
     save_bytes(path, &to_bytes(path, ckpt)?)
 }
 
-/// Writes `bytes` to `path` through a temporary sibling file and a rename.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let file_name = path
-        .file_name()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the path names no file"))?
-        .to_string_lossy();
-    // Unique per process and call, so concurrent saves (best and last) never share a file.
-    let tmp = dir.join(format!(".{file_name}.{}.{}.tmp", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed)));
-    let result = (|| {
-        let mut file = fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        drop(file);
-        fs::rename(&tmp, path)?;
-        // Make the rename itself durable; not every platform can open a folder, so best effort.
-        if let Ok(d) = fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
-}
-
 /// Loads a checkpoint, checking that it is a complete nabla checkpoint whose tensors fit
 /// its architecture.
 pub fn load(path: &Path) -> Result<Checkpoint, CheckpointError> {
-    let bytes = fs::read(path).map_err(|error| match error.kind() {
-        io::ErrorKind::NotFound => CheckpointError::NotFound { path: path.to_path_buf() },
-        _ => CheckpointError::Io { path: path.to_path_buf(), error },
-    })?;
-    from_bytes(path, &bytes)
+    from_bytes(path, &read_file(path)?)
 }
 
 /// Loads `path` and checks that it holds the architecture `spec` (for `--resume`).
@@ -459,13 +261,13 @@ pub fn load_compatible(path: &Path, spec: &MlpSpec) -> Result<Checkpoint, Checkp
 
 /// Parses the bytes of a checkpoint file; `path` is only used in error messages.
 pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Checkpoint, CheckpointError> {
-    let file = || path.to_path_buf();
     let (st, meta) = open_safetensors(path, bytes)?;
     check_format(path, &meta, FORMAT, FORMAT_VERSION)?;
     let field = |name: &'static str| metadata_field(path, &meta, name);
-    let bad = |name: &'static str, reason: String| CheckpointError::BadMetadata { path: file(), field: name, reason };
-    let parse_json = |name: &'static str| -> Result<serde_json::Value, CheckpointError> {
-        serde_json::from_str(field(name)?).map_err(|e| bad(name, format!("not JSON: {e}")))
+    let bad = |name: &'static str, reason: String| CheckpointError::BadMetadata {
+        path: path.to_path_buf(),
+        field: name,
+        reason,
     };
     let ModelMeta { spec, dataset, classes, input } = ModelMeta::parse(path, &meta, bytes.len())?;
 
@@ -486,81 +288,19 @@ pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Checkpoint, CheckpointErr
         optimizer.push((name, buffer));
     }
 
-    let epoch = field("epoch")?.parse().map_err(|_| bad("epoch", format!("`{}` is not a count", meta["epoch"])))?;
-    let step = field("step")?.parse().map_err(|_| bad("step", format!("`{}` is not a count", meta["step"])))?;
+    let epoch = count_field(path, &meta, "epoch")?;
+    let step = count_field(path, &meta, "step")?;
 
     Ok(Checkpoint {
         mlp,
         dataset,
         classes,
         input,
-        config: parse_json("config")?,
+        config: json_field(path, &meta, "config")?,
         epoch,
         step,
         optimizer,
-        metrics: parse_json("metrics")?,
-    })
-}
-
-/// The safetensors view of `bytes` and its `__metadata__` map (empty when absent).
-pub(crate) fn open_safetensors<'b>(
-    path: &Path,
-    bytes: &'b [u8],
-) -> Result<(SafeTensors<'b>, HashMap<String, String>), CheckpointError> {
-    let not = |e: safetensors::SafeTensorError| CheckpointError::NotSafetensors {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    };
-    let st = SafeTensors::deserialize(bytes).map_err(not)?;
-    let (_, header) = SafeTensors::read_metadata(bytes).map_err(not)?;
-    Ok((st, header.metadata().clone().unwrap_or_default()))
-}
-
-/// Checks the `format` and `format_version` fields against what this reader understands.
-pub(crate) fn check_format(
-    path: &Path,
-    meta: &HashMap<String, String>,
-    format: &str,
-    newest: u32,
-) -> Result<(), CheckpointError> {
-    let file = || path.to_path_buf();
-    match meta.get("format") {
-        Some(f) if f == format => {}
-        Some(f) => {
-            return Err(CheckpointError::NotNabla { path: file(), reason: format!("format is `{f}`, not `{format}`") })
-        }
-        None => {
-            return Err(CheckpointError::NotNabla {
-                path: file(),
-                reason: "its metadata has no `format` field (a plain safetensors file?)".into(),
-            })
-        }
-    }
-    let text = metadata_field(path, meta, "format_version")?;
-    let version: u32 = text.parse().map_err(|_| CheckpointError::BadMetadata {
-        path: file(),
-        field: "format_version",
-        reason: format!("`{text}` is not a whole number"),
-    })?;
-    if version > newest || version == 0 {
-        return Err(CheckpointError::NotNabla {
-            path: file(),
-            reason: format!("format version {version}; this nabla reads version {newest}"),
-        });
-    }
-    Ok(())
-}
-
-/// A metadata field that must be present.
-pub(crate) fn metadata_field<'m>(
-    path: &Path,
-    meta: &'m HashMap<String, String>,
-    name: &'static str,
-) -> Result<&'m str, CheckpointError> {
-    meta.get(name).map(String::as_str).ok_or_else(|| CheckpointError::BadMetadata {
-        path: path.to_path_buf(),
-        field: name,
-        reason: "missing".into(),
+        metrics: json_field(path, &meta, "metrics")?,
     })
 }
 
@@ -615,49 +355,6 @@ impl ModelMeta {
             ));
         }
         Ok(ModelMeta { spec, dataset: field("dataset")?.to_string(), classes, input })
-    }
-}
-
-/// Reads the F32 tensor `name` of shape `expected` into `out`; the error names the file and
-/// the tensor.
-pub(crate) fn read_f32(
-    path: &Path,
-    st: &SafeTensors<'_>,
-    name: &str,
-    expected: &[usize],
-    out: &mut [f32],
-) -> Result<(), CheckpointError> {
-    let view = tensor(path, st, name, Dtype::F32, expected)?;
-    decode_f32(&view, out);
-    Ok(())
-}
-
-/// The tensor `name`, checked to be of `dtype` and shape `expected`.
-pub(crate) fn tensor<'b>(
-    path: &Path,
-    st: &SafeTensors<'b>,
-    name: &str,
-    dtype: Dtype,
-    expected: &[usize],
-) -> Result<TensorView<'b>, CheckpointError> {
-    let view =
-        st.tensor(name).map_err(|_| CheckpointError::MissingTensor { path: path.to_path_buf(), name: name.into() })?;
-    if view.dtype() != dtype || view.shape() != expected {
-        return Err(CheckpointError::BadTensor {
-            path: path.to_path_buf(),
-            name: name.into(),
-            expected: format!("{dtype:?} {expected:?}"),
-            found: format!("{:?} {:?}", view.dtype(), view.shape()),
-        });
-    }
-    Ok(view)
-}
-
-/// Copies a little-endian F32 tensor into `out` (same element count, checked by the caller).
-/// The data may sit at any byte offset, so it is decoded rather than cast.
-fn decode_f32(view: &TensorView<'_>, out: &mut [f32]) {
-    for (o, b) in out.iter_mut().zip(view.data().chunks_exact(4)) {
-        *o = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
     }
 }
 

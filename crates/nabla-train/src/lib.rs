@@ -2,17 +2,18 @@
 //!
 //! [`xor`] is the lecture's 2-2-1 network and its many-seed success-rate experiment;
 //! [`train`] is the data-set trainer with its typed [`config`]; [`checkpoint`] saves and loads
-//! models as safetensors; [`metrics`] turns predictions into accuracy and confusion matrices.
+//! models as safetensors and [`quantize`] their int8/bf16 versions, both through
+//! [`safetensors_file`]; [`metrics`] turns predictions into accuracy and confusion matrices.
 //! The trainer knows nothing of terminals, files or databases beyond checkpoints: it reports
 //! to an observer, and callers decide what to show.
 
-pub mod bench;
 pub mod checkpoint;
 pub mod config;
 pub mod distributed;
 pub mod landscape;
 pub mod metrics;
 pub mod quantize;
+pub mod safetensors_file;
 pub mod schedule;
 pub mod train;
 pub mod xor;

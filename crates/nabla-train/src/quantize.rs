@@ -1,7 +1,8 @@
 //! Quantised models on disk (what `nabla quantize` writes, and `nabla eval` / `predict`
 //! read), and the accuracy of a model, f32 or quantised, on a data set.
 //!
-//! A quantised file is safetensors, built on the helpers of [`crate::checkpoint`]:
+//! A quantised file is safetensors, written and read through [`crate::safetensors_file`] and
+//! describing its model as an f32 [`crate::checkpoint`] does:
 //!
 //! | tensor                    | dtype         | shape       |
 //! |---------------------------|---------------|-------------|
@@ -16,8 +17,6 @@
 //! `metrics` (JSON; `nabla quantize` records the test accuracy before and after) and
 //! `nabla_version`. Files are written atomically (temporary file, then rename).
 
-use std::fs;
-use std::io;
 use std::path::Path;
 
 use nabla::loss::argmax_rows;
@@ -26,9 +25,10 @@ use nabla::{MatRef, Mlp, MlpSpec, Workspace};
 use nabla_data::{BatchBuffers, Dataset, Normalizer};
 use safetensors::Dtype;
 
-use crate::checkpoint::{
-    self, check_format, metadata_field, open_safetensors, read_f32, tensor, ArchitectureJson, Checkpoint,
-    CheckpointError, InputSpec, ModelMeta, RawTensor,
+use crate::checkpoint::{self, ArchitectureJson, Checkpoint, InputSpec, ModelMeta};
+use crate::safetensors_file::{
+    self, check_format, count_field, json_field, metadata_field, open_safetensors, read_f32, read_file, tensor,
+    to_json, CheckpointError, RawTensor,
 };
 
 /// The value of the `format` metadata field of a quantised model.
@@ -108,38 +108,30 @@ pub fn to_bytes(path: &Path, q: &QuantizedCheckpoint) -> Result<Vec<u8>, Checkpo
             tensors.push((format!("layers.{l}.bias"), RawTensor::f32(vec![layer.outputs()], layer.bias())));
         }
     }
-    let json = |v: serde_json::Result<String>| v.map_err(|e| invalid(format!("cannot write JSON metadata: {e}")));
     let metadata = vec![
         ("format", FORMAT.to_string()),
         ("format_version", FORMAT_VERSION.to_string()),
         ("precision", q.model.precision().to_string()),
         ("source", q.source.clone()),
-        ("architecture", json(serde_json::to_string(&ArchitectureJson::of(spec)))?),
+        ("architecture", to_json(path, &ArchitectureJson::of(spec))?),
         ("dataset", q.dataset.clone()),
-        ("classes", json(serde_json::to_string(&q.classes))?),
-        ("input", json(serde_json::to_string(&q.input))?),
+        ("classes", to_json(path, &q.classes)?),
+        ("input", to_json(path, &q.input)?),
         ("epoch", q.epoch.to_string()),
         ("step", q.step.to_string()),
-        ("metrics", json(serde_json::to_string(&q.metrics))?),
+        ("metrics", to_json(path, &q.metrics)?),
     ];
-    checkpoint::serialize(path, &tensors, metadata)
+    safetensors_file::serialize(path, &tensors, metadata)
 }
 
 /// Saves `q` to `path` atomically (temporary sibling file, flushed, renamed).
 pub fn save(path: &Path, q: &QuantizedCheckpoint) -> Result<(), CheckpointError> {
-    checkpoint::save_bytes(path, &to_bytes(path, q)?)
-}
-
-fn read(path: &Path) -> Result<Vec<u8>, CheckpointError> {
-    fs::read(path).map_err(|error| match error.kind() {
-        io::ErrorKind::NotFound => CheckpointError::NotFound { path: path.to_path_buf() },
-        _ => CheckpointError::Io { path: path.to_path_buf(), error },
-    })
+    safetensors_file::save_bytes(path, &to_bytes(path, q)?)
 }
 
 /// Loads a quantised model. An f32 checkpoint is refused with an error saying so.
 pub fn load(path: &Path) -> Result<QuantizedCheckpoint, CheckpointError> {
-    from_bytes(path, &read(path)?)
+    from_bytes(path, &read_file(path)?)
 }
 
 /// Parses the bytes of a quantised model file; `path` is only used in error messages.
@@ -197,9 +189,9 @@ pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<QuantizedCheckpoint, Chec
         Precision::Bf16 => QuantizedMlp::from_bf16(spec, bf16),
     }
     .map_err(|e| bad("architecture", e.to_string()))?;
-    let epoch = field("epoch")?.parse().map_err(|_| bad("epoch", format!("`{}` is not a count", meta["epoch"])))?;
-    let step = field("step")?.parse().map_err(|_| bad("step", format!("`{}` is not a count", meta["step"])))?;
-    let metrics = serde_json::from_str(field("metrics")?).map_err(|e| bad("metrics", format!("not JSON: {e}")))?;
+    let epoch = count_field(path, &meta, "epoch")?;
+    let step = count_field(path, &meta, "step")?;
+    let metrics = json_field(path, &meta, "metrics")?;
     Ok(QuantizedCheckpoint {
         model,
         dataset,
@@ -224,7 +216,7 @@ pub enum ModelFile {
 impl ModelFile {
     /// Loads `path`, telling the kinds apart by the `format` metadata field.
     pub fn load(path: &Path) -> Result<Self, CheckpointError> {
-        let bytes = read(path)?;
+        let bytes = read_file(path)?;
         let (_, meta) = open_safetensors(path, &bytes)?;
         if meta.get("format").map(String::as_str) == Some(FORMAT) {
             Ok(ModelFile::Quantized(Box::new(from_bytes(path, &bytes)?)))

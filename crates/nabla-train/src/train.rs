@@ -18,6 +18,7 @@ use nabla_data::{Dataset, Normalizer, Split};
 use crate::checkpoint::{self, Checkpoint, InputSpec};
 use crate::config::{ConfigError, TrainConfig};
 use crate::distributed::{self, Reducer, SingleProcess};
+use crate::safetensors_file::CheckpointError;
 
 /// What went wrong in a training run.
 #[derive(Debug, thiserror::Error)]
@@ -33,7 +34,7 @@ pub enum TrainError {
     Data(#[from] nabla_data::DataError),
     /// A checkpoint could not be written or does not fit.
     #[error(transparent)]
-    Checkpoint(#[from] checkpoint::CheckpointError),
+    Checkpoint(#[from] CheckpointError),
     /// The loss became NaN or infinite.
     #[error(
         "the loss became {loss} at epoch {epoch}, step {step}: training diverged; \
@@ -487,8 +488,7 @@ pub fn train_with(
                     "train_loss": metrics.train_loss, "train_acc": metrics.train_acc, "best_val_acc": best_acc,
                 }),
             };
-            std::fs::create_dir_all(dir)
-                .map_err(|error| checkpoint::CheckpointError::Io { path: dir.to_path_buf(), error })?;
+            std::fs::create_dir_all(dir).map_err(|error| CheckpointError::Io { path: dir.to_path_buf(), error })?;
             let last = dir.join("last.safetensors");
             checkpoint::save(&last, &ckpt)?;
             observer.on_checkpoint(&last, CheckpointKind::Last);

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use nabla::{Activation, Init, Mlp, MlpSpec, Rng};
-use nabla_train::checkpoint::{self, Checkpoint, CheckpointError, InputSpec};
+use nabla_train::checkpoint::{self, Checkpoint, InputSpec};
+use nabla_train::safetensors_file::CheckpointError;
 use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
 use serde_json::json;

@@ -99,7 +99,7 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 
 /// 100 random 28×28 images of 10 classes.
 fn data() -> Dataset {
-    nabla_train::bench::synthetic_images(7, 100, 0).train
+    nabla_data::synthetic_images(7, 100, 0).train
 }
 
 /// Trains one epoch-like pass of steps as the trainer does and returns how many

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use nabla_train::bench::{self, BenchData, BenchSettings, Record, Workload};
+use nabla_bench::{BenchData, BenchSettings, Record, Workload};
 
 use crate::commands::parse;
 
@@ -65,11 +65,11 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     };
     // Check the shape names before minutes of training, not after.
     if workloads.contains(&Workload::Gemm) {
-        bench::gemm_shapes(&settings).map_err(anyhow::Error::msg)?;
+        nabla_bench::gemm_shapes(&settings).map_err(anyhow::Error::msg)?;
     }
     let split = if workloads.iter().any(|w| w.needs_data()) {
         Some(if args.synthetic {
-            bench::synthetic_mnist(12345)
+            nabla_data::synthetic_mnist(12345)
         } else {
             let located = nabla_data::find("mnist", args.data.as_deref())
                 .context("MNIST not found (hint: `nabla data fetch mnist`, --data DIR, or --synthetic)")?;
@@ -88,7 +88,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     }
     for w in workloads {
         writeln!(err, "running {w} …")?;
-        let records = bench::run(w, data.as_ref(), &settings).with_context(|| format!("workload {w}"))?;
+        let records = nabla_bench::run(w, data.as_ref(), &settings).with_context(|| format!("workload {w}"))?;
         for r in &records {
             if args.json {
                 writeln!(out, "{}", serde_json::to_string(r)?)?;

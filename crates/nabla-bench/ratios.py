@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Speed ratios of nabla against the peers from one run_all.py results file.
 
-    python3 crates/nabla-train/benches/ratios.py ~/.cache/nabla-peers/results/latest.json
+    python3 crates/nabla-bench/ratios.py ~/.cache/nabla-peers/results/latest.json
 
 run_all.py prints its own ratio table, but it pairs XOR records without looking at the epoch
 count or the output activation, so a 1,000-epoch nabla run can be set against the peer's

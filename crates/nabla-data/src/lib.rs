@@ -32,6 +32,7 @@ mod error;
 mod fetch;
 pub mod idx;
 mod locate;
+pub mod table;
 mod verify;
 
 pub use batch::{BatchBuffers, Normalizer};

@@ -33,6 +33,7 @@ mod fetch;
 pub mod idx;
 mod locate;
 mod synthetic;
+pub mod table;
 mod verify;
 
 pub use batch::{BatchBuffers, Normalizer};

@@ -1,0 +1,252 @@
+//! Parquet tables, read column by column with the `parquet` crate's column readers (no Arrow).
+//!
+//! Integer, float and double columns (decimals scaled) become numbers; strings and booleans
+//! become text (`true`/`false`), as a CSV file would give them; nulls are missing values.
+//! Repeated (list) columns and types without a meaning as a feature (timestamps as INT96,
+//! fixed-length binary) are errors naming the column, unless it is dropped.
+
+use std::fs::File;
+use std::path::Path;
+
+use parquet::basic::{ConvertedType, Type as PhysicalType};
+use parquet::column::reader::{ColumnReader, ColumnReaderImpl};
+use parquet::data_type::DataType;
+use parquet::file::reader::{FileReader, SerializedFileReader};
+
+use super::{printable, Cells, Column, Place, Table, TableError};
+
+/// Values read per call of a column reader.
+const BATCH: usize = 64 * 1024;
+
+/// Reads a Parquet file.
+pub(super) fn read(path: &Path, drop: &[String]) -> Result<Table, TableError> {
+    let file = File::open(path).map_err(|e| TableError::io(path, e))?;
+    let reader = SerializedFileReader::new(file)
+        .map_err(|e| TableError::bad(path, Place::default(), format!("not a readable Parquet file: {e}")))?;
+    let meta = reader.metadata();
+    let schema = meta.file_metadata().schema_descr();
+    let rows = usize::try_from(meta.file_metadata().num_rows())
+        .map_err(|_| TableError::bad(path, Place::default(), "the footer gives a negative row count"))?;
+
+    let names: Vec<String> = schema.columns().iter().map(|c| c.path().string()).collect();
+    for name in drop {
+        if !names.contains(name) {
+            let list: Vec<String> = names.iter().take(20).map(|n| printable(n)).collect();
+            return Err(TableError::unusable(
+                path,
+                Place::default(),
+                format!("--drop: no column `{}` (the columns are: {})", printable(name), list.join(", ")),
+            ));
+        }
+    }
+
+    let mut columns = Vec::new();
+    for (j, descr) in schema.columns().iter().enumerate() {
+        let name = &names[j];
+        if drop.contains(name) {
+            continue;
+        }
+        let place = Place::column(name);
+        if descr.max_rep_level() > 0 {
+            return Err(TableError::bad(
+                path,
+                place,
+                "a repeated (list) column cannot be a feature (leave it out with --drop)",
+            ));
+        }
+        let scale = (descr.converted_type() == ConvertedType::DECIMAL).then(|| descr.type_scale());
+        let max_def = descr.max_def_level();
+        let mut cells = match descr.physical_type() {
+            PhysicalType::BOOLEAN | PhysicalType::BYTE_ARRAY => Cells::Text(Vec::with_capacity(rows)),
+            PhysicalType::INT32 | PhysicalType::INT64 | PhysicalType::FLOAT | PhysicalType::DOUBLE => {
+                Cells::Numbers(Vec::with_capacity(rows))
+            }
+            other => {
+                return Err(TableError::bad(
+                    path,
+                    place,
+                    format!("Parquet type {other} is not read as a feature (leave the column out with --drop)"),
+                ))
+            }
+        };
+        for g in 0..reader.num_row_groups() {
+            let group = reader
+                .get_row_group(g)
+                .map_err(|e| TableError::bad(path, place.clone(), format!("row group {g}: {e}")))?;
+            let column = group
+                .get_column_reader(j)
+                .map_err(|e| TableError::bad(path, place.clone(), format!("row group {g}: {e}")))?;
+            let wrap =
+                |e: parquet::errors::ParquetError| TableError::bad(path, place.clone(), format!("row group {g}: {e}"));
+            match (column, &mut cells) {
+                (ColumnReader::Int32ColumnReader(r), Cells::Numbers(out)) => {
+                    read_all(r, max_def, out, |v: &i32| decimal(f64::from(*v), scale)).map_err(wrap)?;
+                }
+                (ColumnReader::Int64ColumnReader(r), Cells::Numbers(out)) => {
+                    read_all(r, max_def, out, |v: &i64| decimal(*v as f64, scale)).map_err(wrap)?;
+                }
+                (ColumnReader::FloatColumnReader(r), Cells::Numbers(out)) => {
+                    read_all(r, max_def, out, |v: &f32| f64::from(*v)).map_err(wrap)?;
+                }
+                (ColumnReader::DoubleColumnReader(r), Cells::Numbers(out)) => {
+                    read_all(r, max_def, out, |v: &f64| *v).map_err(wrap)?
+                }
+                (ColumnReader::BoolColumnReader(r), Cells::Text(out)) => {
+                    read_all(r, max_def, out, |v: &bool| Some(v.to_string())).map_err(wrap)?;
+                }
+                (ColumnReader::ByteArrayColumnReader(r), Cells::Text(out)) => {
+                    read_all(r, max_def, out, |v: &parquet::data_type::ByteArray| {
+                        Some(String::from_utf8_lossy(v.data()).into_owned())
+                    })
+                    .map_err(wrap)?;
+                }
+                _ => unreachable!("the cells were chosen from the column's physical type"),
+            }
+        }
+        if cells.len() != rows {
+            return Err(TableError::bad(
+                path,
+                place,
+                format!("the column holds {} values, but the footer says the file has {rows} rows", cells.len()),
+            ));
+        }
+        if let Cells::Numbers(values) = &cells {
+            if let Some(i) = values.iter().position(|v| v.is_infinite()) {
+                return Err(TableError::bad(path, Place::row_cell(i as u64 + 1, name), "the value is infinite"));
+            }
+        }
+        columns.push(Column { name: name.clone(), cells });
+    }
+    Ok(Table { path: path.to_path_buf(), columns, rows })
+}
+
+fn decimal(unscaled: f64, scale: Option<i32>) -> f64 {
+    match scale {
+        Some(s) => unscaled / 10f64.powi(s),
+        None => unscaled,
+    }
+}
+
+/// Something a column's cells can be pushed into: a missing value is NaN or `None`.
+trait Missing {
+    fn missing() -> Self;
+}
+
+impl Missing for f64 {
+    fn missing() -> Self {
+        f64::NAN
+    }
+}
+
+impl Missing for Option<String> {
+    fn missing() -> Self {
+        None
+    }
+}
+
+/// Reads every record of one column chunk into `out`, converting each value and putting a
+/// missing value where the definition level is below `max_def` (a null on the column's path).
+fn read_all<T: DataType, C: Missing>(
+    mut reader: ColumnReaderImpl<T>,
+    max_def: i16,
+    out: &mut Vec<C>,
+    convert: impl Fn(&T::T) -> C,
+) -> Result<(), parquet::errors::ParquetError> {
+    let mut values: Vec<T::T> = Vec::with_capacity(BATCH);
+    let mut defs: Vec<i16> = Vec::with_capacity(BATCH);
+    loop {
+        values.clear();
+        defs.clear();
+        let (records, _, levels) = reader.read_records(BATCH, Some(&mut defs), None, &mut values)?;
+        if records == 0 && levels == 0 {
+            return Ok(());
+        }
+        if max_def == 0 {
+            out.extend(values.iter().map(&convert));
+        } else {
+            let mut next = values.iter();
+            for &d in &defs[..levels] {
+                out.push(if d == max_def { next.next().map_or_else(C::missing, &convert) } else { C::missing() });
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_that_is_not_parquet_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.parquet");
+        std::fs::write(&path, b"a,b\n1,2\n").unwrap();
+        let e = read(&path, &[]).unwrap_err().to_string();
+        assert!(e.starts_with(&format!("{}: not a readable Parquet file", path.display())), "{e}");
+    }
+
+    /// Writes a small Parquet file with the crate's own writer: optional and required columns,
+    /// a null in each optional one, strings and booleans, in two row groups.
+    fn write_sample(path: &Path) {
+        use parquet::data_type::{BoolType, ByteArray, ByteArrayType, DoubleType, Int64Type};
+        use parquet::file::properties::WriterProperties;
+        use parquet::file::writer::SerializedFileWriter;
+        use parquet::schema::parser::parse_message_type;
+        use std::sync::Arc;
+
+        let schema = Arc::new(
+            parse_message_type(
+                "message t { OPTIONAL INT64 a; REQUIRED DOUBLE b; OPTIONAL BYTE_ARRAY s (UTF8); OPTIONAL BOOLEAN f; }",
+            )
+            .unwrap(),
+        );
+        let props = Arc::new(WriterProperties::builder().build());
+        let mut writer = SerializedFileWriter::new(File::create(path).unwrap(), schema, props).unwrap();
+        for group in 0..2i64 {
+            let mut rg = writer.next_row_group().unwrap();
+            let mut col = rg.next_column().unwrap().unwrap();
+            col.typed::<Int64Type>().write_batch(&[10 * group, 10 * group + 2], Some(&[1, 0, 1]), None).unwrap();
+            col.close().unwrap();
+            let mut col = rg.next_column().unwrap().unwrap();
+            col.typed::<DoubleType>().write_batch(&[0.5, 1.5, 2.5], None, None).unwrap();
+            col.close().unwrap();
+            let mut col = rg.next_column().unwrap().unwrap();
+            let strings: Vec<ByteArray> = vec!["red".into(), "blue".into()];
+            col.typed::<ByteArrayType>().write_batch(&strings, Some(&[1, 1, 0]), None).unwrap();
+            col.close().unwrap();
+            let mut col = rg.next_column().unwrap().unwrap();
+            col.typed::<BoolType>().write_batch(&[true, false, true], Some(&[1, 1, 1]), None).unwrap();
+            col.close().unwrap();
+            rg.close().unwrap();
+        }
+        writer.close().unwrap();
+    }
+
+    #[test]
+    fn columns_nulls_and_row_groups_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.parquet");
+        write_sample(&path);
+        let t = read(&path, &[]).unwrap();
+        assert_eq!(t.rows, 6);
+        assert_eq!(t.names(), ["a", "b", "s", "f"]);
+        let Cells::Numbers(a) = &t.column("a").unwrap().cells else { panic!("a is numbers") };
+        assert_eq!((a[0], a[2], a[3], a[5]), (0.0, 2.0, 10.0, 12.0));
+        assert!(a[1].is_nan() && a[4].is_nan());
+        assert_eq!(t.column("b").unwrap().cells, Cells::Numbers(vec![0.5, 1.5, 2.5, 0.5, 1.5, 2.5]));
+        let s = |v: &str| Some(v.to_string());
+        assert_eq!(
+            t.column("s").unwrap().cells,
+            Cells::Text(vec![s("red"), s("blue"), None, s("red"), s("blue"), None])
+        );
+        assert_eq!(t.column("f").unwrap().cells.len(), 6);
+        let dropped = read(&path, &["s".to_string()]).unwrap();
+        assert_eq!(dropped.names(), ["a", "b", "f"]);
+    }
+
+    #[test]
+    fn decimals_are_scaled() {
+        assert_eq!(decimal(12345.0, Some(2)), 123.45);
+        assert_eq!(decimal(7.0, None), 7.0);
+    }
+}

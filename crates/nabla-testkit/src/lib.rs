@@ -3,11 +3,14 @@
 //! - [`data`]: where the shared data sets are (`$NABLA_DATA`, else `../shared/data`).
 //! - [`files`]: the names of the files in a folder, sorted.
 //! - [`file_server`]: an HTTP/1.1 file server on 127.0.0.1 with ranges and injected failures.
+//! - [`alloc`]: a counting global allocator for the zero-allocation tests.
 
+pub mod alloc;
 pub mod data;
 pub mod file_server;
 pub mod files;
 
+pub use alloc::CountingAllocator;
 pub use data::{data_dir, shared_data};
 pub use file_server::{FileServer, FileServerOptions, SeenRequest};
 pub use files::files_in;

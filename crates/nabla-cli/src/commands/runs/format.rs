@@ -29,15 +29,18 @@ pub(super) fn flatten(value: &Value) -> BTreeMap<String, String> {
 
 fn format_value(value: &Value) -> String {
     match value {
-        Value::Number(n) => n.as_i64().map_or_else(|| format_number(n.as_f64().unwrap_or(f64::NAN)), |i| i.to_string()),
+        Value::Number(n) => {
+            n.as_i64().map_or_else(|| format_six_significant(n.as_f64().unwrap_or(f64::NAN)), |i| i.to_string())
+        }
         Value::String(s) => s.clone(),
         Value::Null => "-".into(),
         other => other.to_string(),
     }
 }
 
-/// A number in at most about 6 significant digits.
-pub(super) fn format_number(x: f64) -> String {
+/// A number in at most about 6 significant digits (a table cell; `nabla_plot::graph::format_number`
+/// writes labels with at most 4 decimals).
+pub(super) fn format_six_significant(x: f64) -> String {
     if !x.is_finite() {
         return x.to_string();
     }
@@ -80,10 +83,6 @@ pub(super) fn write_table(out: &mut impl Write, rows: &[Vec<String>], indent: &s
         writeln!(out, "{indent}{}", line.join("  ").trim_end())?;
     }
     Ok(())
-}
-
-pub(super) fn now_secs() -> f64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// Unix seconds as `YYYY-MM-DD HH:MM:SS` UTC.
@@ -143,10 +142,10 @@ mod tests {
         assert_eq!(format_duration(12.34), "12.3s");
         assert_eq!(format_duration(245.0), "4m05s");
         assert_eq!(format_duration(7380.0), "2h03m");
-        assert_eq!(format_number(0.1), "0.1");
-        assert_eq!(format_number(3.0), "3");
-        assert_eq!(format_number(0.123_456_789), "0.123457");
-        assert_eq!(format_number(1_234.567_89), "1234.57");
-        assert_eq!(format_number(1e-5), "1.0000e-5");
+        assert_eq!(format_six_significant(0.1), "0.1");
+        assert_eq!(format_six_significant(3.0), "3");
+        assert_eq!(format_six_significant(0.123_456_789), "0.123457");
+        assert_eq!(format_six_significant(1_234.567_89), "1234.57");
+        assert_eq!(format_six_significant(1e-5), "1.0000e-5");
     }
 }

@@ -3,10 +3,10 @@
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 
-use nabla_track::{RunQuery, RunRecord};
+use nabla_track::{now_secs, RunQuery, RunRecord};
 use serde_json::Value;
 
-use super::format::{flatten, format_duration, format_time, now_secs, write_table};
+use super::format::{flatten, format_duration, format_time, write_table};
 use super::StoreArgs;
 
 /// Flags of `nabla runs list`.

@@ -2,10 +2,10 @@
 
 use std::io::{self, Write};
 
-use nabla_track::{MetricSummary, RunStatus};
+use nabla_track::{now_secs, MetricSummary, RunStatus};
 use serde_json::{json, Value};
 
-use super::format::{flatten, format_duration, format_number, format_time, now_secs, write_table};
+use super::format::{flatten, format_duration, format_six_significant, format_time, write_table};
 use super::{run_hint, StoreArgs};
 
 /// Flags of `nabla runs show`.
@@ -90,7 +90,7 @@ pub(super) fn show(args: &ShowArgs) -> anyhow::Result<()> {
 }
 
 fn metric_row(m: &MetricSummary) -> Vec<String> {
-    let num = |v: Option<f64>| v.map_or("-".into(), format_number);
+    let num = |v: Option<f64>| v.map_or("-".into(), format_six_significant);
     vec![
         m.name.clone(),
         m.points.to_string(),

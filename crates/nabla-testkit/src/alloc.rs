@@ -2,9 +2,16 @@
 //!
 //! A `#[global_allocator]` is chosen per binary, so each test declares it itself:
 //!
-//! ```ignore
+//! ```
 //! #[global_allocator]
 //! static GLOBAL: nabla_testkit::CountingAllocator = nabla_testkit::CountingAllocator;
+//!
+//! fn main() {
+//!     let n = nabla_testkit::alloc::allocations_in(|| {
+//!         std::hint::black_box(vec![0u8; 16]);
+//!     });
+//!     assert_eq!(n, 1);
+//! }
 //! ```
 //!
 //! Counting is off until turned on, for the calling thread ([`count_on_this_thread`], so that

@@ -3,8 +3,9 @@
 
 mod support;
 
+use nabla_testkit::{shared_data, FileServer, FileServerOptions};
 use predicates::prelude::*;
-use support::{nabla, shared_data, FileServer};
+use support::nabla;
 
 #[test]
 fn list_shows_shared_data_present_and_verified() {
@@ -71,7 +72,7 @@ fn fetch_unknown_data_set_fails_with_the_known_names() {
 fn fetch_from_a_local_mirror_into_a_temp_dir() {
     let home = tempfile::tempdir().unwrap();
     let dest = tempfile::tempdir().unwrap();
-    let server = FileServer::start(shared_data(), Vec::new());
+    let server = FileServer::start(FileServerOptions::serving(shared_data()));
     let assert = nabla(home.path())
         .args(["data", "fetch", "digits", "--mirror", &server.url("digits"), "--data"])
         .arg(dest.path())
@@ -105,7 +106,10 @@ fn fetch_from_a_local_mirror_into_a_temp_dir() {
 fn fetch_of_a_corrupted_file_fails_and_keeps_nothing() {
     let home = tempfile::tempdir().unwrap();
     let dest = tempfile::tempdir().unwrap();
-    let server = FileServer::start(shared_data(), vec![("/digits/digits.csv.gz", b"not the digits".to_vec())]);
+    let server = FileServer::start(FileServerOptions {
+        overrides: [("/digits/digits.csv.gz".to_string(), b"not the digits".to_vec())].into(),
+        ..FileServerOptions::serving(shared_data())
+    });
     nabla(home.path())
         .args(["data", "fetch", "digits", "--mirror", &server.url("digits"), "--data"])
         .arg(dest.path())
@@ -121,7 +125,7 @@ fn fetch_of_a_corrupted_file_fails_and_keeps_nothing() {
 #[test]
 fn fetch_into_the_user_data_dir_by_default() {
     let home = tempfile::tempdir().unwrap();
-    let server = FileServer::start(shared_data(), Vec::new());
+    let server = FileServer::start(FileServerOptions::serving(shared_data()));
     nabla(home.path()).args(["data", "fetch", "digits", "--mirror", &server.url("digits")]).assert().success();
     assert!(home.path().join("share/nabla/digits/digits.csv.gz").is_file());
 }

@@ -9,8 +9,8 @@ use std::sync::OnceLock;
 use assert_cmd::Command;
 use nabla::{Activation, Init, Loss, MatRef, Mlp, MlpSpec, Optimizer, Regularizer, Rng, Sgd, Targets, Workspace};
 use nabla_data::{BatchBuffers, Dataset, Normalizer};
+use nabla_testkit::shared_data;
 use nabla_train::checkpoint::{self, Checkpoint, InputSpec};
-use support::shared_data;
 use tempfile::TempDir;
 
 /// `nabla` reading data from the shared folder only.

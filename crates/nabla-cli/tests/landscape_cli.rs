@@ -4,8 +4,9 @@ mod support;
 
 use std::path::{Path, PathBuf};
 
+use nabla_testkit::shared_data;
 use predicates::prelude::*;
-use support::{nabla, shared_data};
+use support::nabla;
 
 /// `nabla train digits` for a few epochs into `home/NAME`; returns the last checkpoint.
 fn train(home: &Path, name: &str, seed: &str) -> PathBuf {

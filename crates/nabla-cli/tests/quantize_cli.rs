@@ -6,8 +6,9 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+use nabla_testkit::shared_data;
 use serde_json::Value;
-use support::{nabla, shared_data};
+use support::nabla;
 
 /// A 64-32-10 net trained on digits for 10 epochs at lr 0.01, once per test run (under the target
 /// folder: a static is never dropped, so a temporary folder would outlive the run).

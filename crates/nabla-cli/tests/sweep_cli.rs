@@ -7,8 +7,9 @@ mod support;
 use std::path::Path;
 
 use experiments::{cmd, json_of};
+use nabla_testkit::shared_data;
 use serde_json::Value;
-use support::{nabla, shared_data};
+use support::nabla;
 
 fn sweep(dir: &Path, args: &[&str]) -> assert_cmd::assert::Assert {
     cmd(dir).arg("sweep").args(args).assert()

@@ -4,9 +4,10 @@ mod support;
 
 use std::path::Path;
 
+use nabla_testkit::shared_data;
 use predicates::prelude::*;
 use serde_json::Value;
-use support::{nabla, shared_data};
+use support::nabla;
 
 fn runs_json(home: &Path) -> Vec<Value> {
     let out = nabla(home).args(["runs", "list", "--json"]).output().unwrap();

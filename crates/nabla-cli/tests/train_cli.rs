@@ -5,9 +5,10 @@ mod support;
 
 use std::path::Path;
 
+use nabla_testkit::{shared_data, FileServer, FileServerOptions};
 use predicates::prelude::*;
 use serde_json::Value;
-use support::{nabla, shared_data, FileServer};
+use support::nabla;
 
 /// `nabla train digits` with the shared data and a small, fast network.
 fn train_digits(home: &Path, out: &Path, extra: &[&str]) -> assert_cmd::Command {
@@ -141,7 +142,7 @@ fn downloads_the_data_set_when_missing_and_offline_names_the_fix() {
         .code(1)
         .stderr(predicate::str::contains("digits").and(predicate::str::contains("nabla data fetch digits")));
 
-    let server = FileServer::start(shared_data(), vec![]);
+    let server = FileServer::start(FileServerOptions::serving(shared_data()));
     nabla(home.path())
         .args(["train", "digits", "--hidden", "16", "--epochs", "1", "--mirror", &server.url("digits"), "--data"])
         .arg(&data)

@@ -2,14 +2,14 @@
 //! parsed from stdout, and the API asked over loopback. The server is killed when each test
 //! ends, pass or fail.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use nabla_track::{EndStatus, Run, RunOptions};
+use nabla_testkit::store::record_run;
+use nabla_track::{EndStatus, RunOptions};
 use serde_json::{json, Value};
 
 /// The running `nabla ui`; killed on drop.
@@ -63,23 +63,15 @@ fn start(dir: &Path, args: &[&str]) -> UiProcess {
 
 /// One GET over loopback: (status, body).
 fn get(port: u16, path: &str) -> (u16, String) {
-    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").unwrap();
-    let mut raw = String::new();
-    stream.read_to_string(&mut raw).unwrap();
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
-    (head.split(' ').nth(1).unwrap().parse().unwrap(), body.to_string())
+    let (status, _, body) = nabla_testkit::http::get(port, path, "127.0.0.1", "");
+    (status, String::from_utf8(body).unwrap())
 }
 
 fn record(dir: &Path, name: &str) -> String {
-    let opts = RunOptions::new("cli").name(name).config(json!({"lr": 0.1})).system_interval(None);
-    let mut run = Run::start(dir, opts).unwrap();
-    run.log(0, &[("train/loss", 1.0)]).unwrap();
-    let id = run.id().to_string();
-    run.finish(EndStatus::Finished).unwrap();
-    id
+    record_run(dir, RunOptions::new("cli").name(name).config(json!({"lr": 0.1})), |run| {
+        run.log(0, &[("train/loss", 1.0)]).unwrap();
+        EndStatus::Finished
+    })
 }
 
 #[test]

@@ -1,35 +1,25 @@
 //! Downloads from a local HTTP server on 127.0.0.1 serving the shared data (never the
 //! internet): verified, atomic, resumed, retried; bad files are not kept.
 
-mod support;
-
 use std::io::Write;
-use std::path::Path;
 use std::time::Duration;
 
 use nabla_data::{
     fetch, fetch_with, find_or_fetch_in, spec, verify, DataError, DataRoot, FetchOptions, Progress, RootSource,
 };
-use support::{shared_data, ServerOptions, TestServer};
+use nabla_testkit::{files_in, shared_data, FileServer, FileServerOptions};
 
 fn quick(mirror: String) -> FetchOptions {
     FetchOptions { mirror: Some(mirror), attempts: 3, backoff: Duration::from_millis(10) }
 }
 
-fn serving_shared() -> ServerOptions {
-    ServerOptions { root: Some(shared_data()), honour_range: true, ..ServerOptions::default() }
-}
-
-fn files_in(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> =
-        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
-    names.sort();
-    names
+fn serving_shared() -> FileServerOptions {
+    FileServerOptions { honour_range: true, ..FileServerOptions::serving(shared_data()) }
 }
 
 #[test]
 fn fetch_mnist_from_a_mirror_verifies_and_leaves_no_part_files() {
-    let server = TestServer::start(serving_shared());
+    let server = FileServer::start(serving_shared());
     let dest = tempfile::tempdir().unwrap();
     let mut events = Vec::new();
     let dir = fetch("mnist", dest.path(), Some(&server.url("mnist")), &mut |p| events.push(p)).unwrap();
@@ -69,7 +59,7 @@ fn checksum_mismatch_names_the_file_and_both_hashes_and_keeps_nothing() {
     enc.write_all(&text[..text.len() - 2]).unwrap();
     let mut options = serving_shared();
     options.overrides.insert("/digits/digits.csv.gz".into(), enc.finish().unwrap());
-    let server = TestServer::start(options);
+    let server = FileServer::start(options);
 
     let dest = tempfile::tempdir().unwrap();
     let err = fetch_with(spec("digits").unwrap(), dest.path(), &quick(server.url("digits")), &mut |_| {}).unwrap_err();
@@ -86,7 +76,7 @@ fn checksum_mismatch_names_the_file_and_both_hashes_and_keeps_nothing() {
 fn corrupt_gzip_download_is_an_error_and_not_kept() {
     let mut options = serving_shared();
     options.overrides.insert("/mnist/t10k-labels-idx1-ubyte.gz".into(), vec![0x1f, 0x8b, 8, 0, 1, 2, 3]);
-    let server = TestServer::start(options);
+    let server = FileServer::start(options);
     let dest = tempfile::tempdir().unwrap();
     let err = fetch_with(spec("mnist").unwrap(), dest.path(), &quick(server.url("mnist")), &mut |_| {}).unwrap_err();
     assert!(err.to_string().contains("corrupt gzip data"), "{err}");
@@ -97,7 +87,7 @@ fn corrupt_gzip_download_is_an_error_and_not_kept() {
 #[test]
 fn a_part_file_is_resumed_with_a_range_request() {
     let source = std::fs::read(shared_data().join("digits/digits.csv.gz")).unwrap();
-    let server = TestServer::start(serving_shared());
+    let server = FileServer::start(serving_shared());
     let dest = tempfile::tempdir().unwrap();
     let dir = dest.path().join("digits");
     std::fs::create_dir_all(&dir).unwrap();
@@ -119,7 +109,7 @@ fn a_part_file_is_resumed_with_a_range_request() {
 #[test]
 fn a_server_that_ignores_range_makes_the_download_start_over() {
     let source = std::fs::read(shared_data().join("digits/digits.csv.gz")).unwrap();
-    let server = TestServer::start(ServerOptions { honour_range: false, ..serving_shared() });
+    let server = FileServer::start(FileServerOptions { honour_range: false, ..serving_shared() });
     let dest = tempfile::tempdir().unwrap();
     let dir = dest.path().join("digits");
     std::fs::create_dir_all(&dir).unwrap();
@@ -132,7 +122,7 @@ fn a_server_that_ignores_range_makes_the_download_start_over() {
 #[test]
 fn a_cut_connection_and_a_503_are_retried_and_resumed() {
     let source = std::fs::read(shared_data().join("digits/digits.csv.gz")).unwrap();
-    let server = TestServer::start(ServerOptions { fail_first: 1, cut_first_at: Some(10_000), ..serving_shared() });
+    let server = FileServer::start(FileServerOptions { fail_first: 1, cut_first_at: Some(10_000), ..serving_shared() });
     let dest = tempfile::tempdir().unwrap();
     let mut retries = Vec::new();
     let options = FetchOptions { attempts: 4, ..quick(server.url("digits")) };
@@ -150,7 +140,7 @@ fn a_cut_connection_and_a_503_are_retried_and_resumed() {
 
 #[test]
 fn not_found_is_not_retried() {
-    let server = TestServer::start(serving_shared());
+    let server = FileServer::start(serving_shared());
     let dest = tempfile::tempdir().unwrap();
     let err = fetch_with(spec("digits").unwrap(), dest.path(), &quick(server.url("nowhere")), &mut |_| {}).unwrap_err();
     assert!(matches!(err, DataError::HttpStatus { status: 404, .. }), "{err:?}");
@@ -160,7 +150,7 @@ fn not_found_is_not_retried() {
 
 #[test]
 fn find_or_fetch_downloads_only_what_is_missing_into_the_first_root() {
-    let server = TestServer::start(serving_shared());
+    let server = FileServer::start(serving_shared());
     let first = tempfile::tempdir().unwrap();
     let roots = [
         DataRoot { path: first.path().to_path_buf(), source: RootSource::Explicit },

@@ -1,13 +1,11 @@
 //! The real data sets in `$NABLA_DATA` (the project's shared data): shapes, label counts as
 //! published in shared/data/README.md, checksums, splits and batches.
 
-mod support;
-
 use nabla_data::{
     find_in, load, read_digits_csv, spec, verify, BatchBuffers, DataRoot, Normalizer, RootSource, DIGITS_SPLIT_SEED,
     DIGITS_TEST_FRACTION,
 };
-use support::shared_data;
+use nabla_testkit::shared_data;
 
 #[test]
 fn mnist_shapes_and_label_counts_match_the_readme() {

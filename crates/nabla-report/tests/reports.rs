@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 
 use nabla_report::{report_for, runs_report, sweep_report, ReportError};
 use nabla_sweep::SweepDef;
-use nabla_track::{EndStatus, Run, RunOptions, Store, TrackError};
+use nabla_testkit::store::{sweep_trial, Epoch};
+use nabla_track::{Store, TrackError};
 use serde_json::json;
 
 const RATES: [&str; 4] = ["0.01", "0.1", "1", "10"];
@@ -14,35 +15,20 @@ const RATES: [&str; 4] = ["0.01", "0.1", "1", "10"];
 fn trial(dir: &Path, id: &str, k: usize) -> String {
     let lr = RATES[k];
     let config = json!({"lr": lr.parse::<f64>().unwrap(), "sweep": {"id": id, "trial": k, "values": {"lr": lr}}});
-    let options = RunOptions::new("digits")
-        .name(format!("sweep-{id}-{k}"))
-        .config(config)
-        .tags([format!("sweep:{id}")])
-        .system_interval(None);
-    let mut run = Run::start(dir, options).unwrap();
     let quality = [0.80, 0.95, 0.90, f64::NAN][k];
-    for epoch in 1..=3u64 {
-        let e = epoch as f64;
-        let step = epoch * 10;
-        let loss = if quality.is_nan() && epoch == 2 { f64::NAN } else { 1.0 / (e * quality.max(0.5)) };
-        run.log(
-            step,
-            &[
-                ("epoch", e),
-                ("train/loss", loss),
-                ("val/loss", loss * 1.2),
-                ("train/acc", quality * (0.9 + 0.05 * e)),
-                ("val/acc", quality * (0.85 + 0.05 * e)),
-            ],
-        )
-        .unwrap();
-        if loss.is_nan() {
-            break;
-        }
-    }
-    let id = run.id().to_string();
-    run.finish(if quality.is_nan() { EndStatus::Diverged } else { EndStatus::Finished }).unwrap();
-    id
+    let epochs: Vec<Epoch> = (1..=3)
+        .map(|epoch| {
+            let e = f64::from(epoch);
+            let loss = if quality.is_nan() && epoch == 2 { f64::NAN } else { 1.0 / (e * quality.max(0.5)) };
+            Epoch {
+                train_loss: loss,
+                val_loss: loss * 1.2,
+                train_acc: quality * (0.9 + 0.05 * e),
+                val_acc: quality * (0.85 + 0.05 * e),
+            }
+        })
+        .collect();
+    sweep_trial(dir, "digits", id, k, config, &epochs)
 }
 
 fn seed_sweep(dir: &Path) -> (SweepDef, Vec<String>) {

@@ -49,4 +49,4 @@ pub use meta::{command_line, crash_threshold, git_commit, RunMeta, RunOptions};
 pub use query::{ArtifactRecord, MetricSummary, Point, RunQuery, RunRecord, RUN_FIELDS};
 pub use run::{MetricHandle, Run, SYSTEM_METRIC_PREFIX};
 pub use status::{EndStatus, RunStatus};
-pub use store::{tracking_dir, tracking_dir_from, Store, DB_FILE, HOME_ENV, SCHEMA_VERSION};
+pub use store::{now_secs, tracking_dir, tracking_dir_from, Store, DB_FILE, HOME_ENV, SCHEMA_VERSION};

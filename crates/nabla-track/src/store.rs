@@ -110,8 +110,9 @@ pub fn tracking_dir_from(
     user_data_dir.map(|d| d.join("nabla").join("tracking")).ok_or(TrackError::NoTrackingDir)
 }
 
-/// Seconds since the Unix epoch, as stored in every time column.
-pub(crate) fn now_secs() -> f64 {
+/// Seconds since the Unix epoch, as stored in every time column (0 on a clock set before
+/// 1970): the one clock of the store, and of whoever compares with its times.
+pub fn now_secs() -> f64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
 }
 

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use nabla::{Activation, Init, Mlp, MlpSpec, Rng};
+use nabla_testkit::files_in;
 use nabla_train::checkpoint::{self, Checkpoint, InputSpec};
 use nabla_train::safetensors_file::CheckpointError;
 use safetensors::tensor::TensorView;
@@ -218,13 +219,6 @@ fn another_architecture_is_refused_with_both_named() {
     let err = checkpoint::load(&path).unwrap().check_compatible(&spec(&[784, 128, 10], "tanh")).unwrap_err();
     assert_eq!(err.to_string(), "checkpoint is 784-128-10 (relu) but the run asks for 784-128-10 (tanh)");
     assert!(checkpoint::load_compatible(&path, &spec(&[784, 128, 10], "relu")).is_ok());
-}
-
-fn files_in(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> =
-        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
-    names.sort();
-    names
 }
 
 #[test]

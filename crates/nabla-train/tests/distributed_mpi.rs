@@ -21,7 +21,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{data_dir, loss_gap, parallel_config, weight_gap, Losses};
+use common::{loss_gap, parallel_config, weight_gap, Losses};
+use nabla_testkit::data_dir;
 use nabla_train::checkpoint;
 use nabla_train::distributed::{MpiReducer, Reducer};
 use nabla_train::train::{train, train_with, EpochMetrics, Observer, StepInfo, TrainRun};

@@ -6,69 +6,17 @@
 //! The step is the trainer's: `BatchBuffers::fill`, `Mlp::forward` / `forward_train`,
 //! `output_loss`, `backward`, `add_regularization`, `Optimizer::step`.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 
 use nabla::loss::{Loss, Targets};
 use nabla::optim::{OptimizerConfig, OptimizerKind};
 use nabla::{Activation, Dropout, Init, MatRef, Mlp, MlpSpec, Regularizer, Rng, Workspace};
 use nabla_data::{BatchBuffers, Dataset, Normalizer};
-
-/// Counts allocations (and reallocations) made by a thread while its `COUNTING` flag is on.
-struct CountingAllocator;
-
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-
-thread_local! {
-    // Per thread, so that the other tests of this binary, running beside, are not counted.
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-}
-
-fn note() {
-    if COUNTING.try_with(Cell::get).unwrap_or(false) {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-// SAFETY: every call is forwarded unchanged to the system allocator; counting touches no
-// allocator state.
-unsafe impl GlobalAlloc for CountingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note();
-        // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract, passed on as is.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note();
-        // SAFETY: as for `alloc`.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note();
-        // SAFETY: as for `alloc`; `ptr` came from this allocator, that is from `System`.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` came from this allocator, that is from `System`.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
+use nabla_testkit::alloc::{allocations_in, count_on_this_thread};
+use nabla_testkit::CountingAllocator;
 
 #[global_allocator]
 static GLOBAL: CountingAllocator = CountingAllocator;
-
-/// Allocations made by this thread while `f` runs.
-fn allocations_in(f: impl FnOnce()) -> usize {
-    // Only one test counts at a time: the counter is shared, the flag is per thread.
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _guard = LOCK.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
-    COUNTING.with(|c| c.set(true));
-    f();
-    COUNTING.with(|c| c.set(false));
-    ALLOCATIONS.load(Ordering::Relaxed) - before
-}
 
 /// Turns counting on or off on the pool's first worker (task 1 of a two-task job runs there,
 /// unless the pool is busy with another test's job: then try again).
@@ -78,7 +26,7 @@ fn count_on_pool_worker(on: bool) {
         nabla::pool::run(2, &|i| {
             if i == 1 && std::thread::current().name() == Some("nabla-pool-0") {
                 on_worker.store(true, Ordering::Relaxed);
-                COUNTING.with(|c| c.set(on));
+                count_on_this_thread(on);
             }
         });
         if on_worker.load(Ordering::Relaxed) {

@@ -13,7 +13,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
-use nabla_track::{EndStatus, Run, RunOptions};
+use nabla_testkit::store::record_run;
+use nabla_track::{EndStatus, RunOptions};
 use nabla_ui::{Server, ServerOptions};
 use serde_json::json;
 
@@ -30,25 +31,24 @@ fn seed(dir: &Path) -> String {
             "lr": lr, "hidden": hidden, "optimizer": optimizer,
             "batch_size": 128, "epochs": 10, "seed": i, "dropout": 0.1 * (i % 3) as f64,
         });
-        let opts = RunOptions::new("sweep").name(format!("run-{i:04}")).config(config).system_interval(None);
-        let mut run = Run::start(dir, opts).expect("start run");
-        for step in 0..100u64 {
-            let loss = 2.3 / (1.0 + step as f64 * lr * 10.0);
-            run.log(step, &[("train/loss", loss), ("train/lr", lr)]).expect("log");
+        let opts = RunOptions::new("sweep").name(format!("run-{i:04}")).config(config);
+        record_run(dir, opts, |run| {
+            for step in 0..100u64 {
+                let loss = 2.3 / (1.0 + step as f64 * lr * 10.0);
+                run.log(step, &[("train/loss", loss), ("train/lr", lr)]).expect("log");
+            }
+            run.summary("test_acc", 0.9 + (i % 97) as f64 / 1000.0).expect("summary");
+            run.summary("best_loss", 0.05 + (i % 13) as f64 / 100.0).expect("summary");
+            EndStatus::Finished
+        });
+    }
+    record_run(dir, RunOptions::new("long").name("one-million"), |run| {
+        for step in 0..LONG_POINTS {
+            let value = 2.0 * (-(step as f64) / 200_000.0).exp() + 0.1 * (step as f64 * 0.01).sin();
+            run.log(step, &[("train/loss", value)]).expect("log");
         }
-        run.summary("test_acc", 0.9 + (i % 97) as f64 / 1000.0).expect("summary");
-        run.summary("best_loss", 0.05 + (i % 13) as f64 / 100.0).expect("summary");
-        run.finish(EndStatus::Finished).expect("finish");
-    }
-    let opts = RunOptions::new("long").name("one-million").system_interval(None);
-    let mut run = Run::start(dir, opts).expect("start run");
-    for step in 0..LONG_POINTS {
-        let value = 2.0 * (-(step as f64) / 200_000.0).exp() + 0.1 * (step as f64 * 0.01).sin();
-        run.log(step, &[("train/loss", value)]).expect("log");
-    }
-    let id = run.id().to_string();
-    run.finish(EndStatus::Finished).expect("finish");
-    id
+        EndStatus::Finished
+    })
 }
 
 /// One GET over a fresh connection; panics unless it answers 200. Returns the body's length.

@@ -73,11 +73,6 @@ where
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
 }
 
-/// Seconds since the Unix epoch.
-fn now() -> f64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
-}
-
 /// A run as the API shows it: the stored record plus its duration so far.
 #[derive(Serialize)]
 struct RunView {
@@ -89,7 +84,7 @@ struct RunView {
 
 impl From<RunRecord> for RunView {
     fn from(run: RunRecord) -> RunView {
-        RunView { duration: run.duration(now()), run }
+        RunView { duration: run.duration(nabla_track::now_secs()), run }
     }
 }
 

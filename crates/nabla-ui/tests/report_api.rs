@@ -1,13 +1,12 @@
 //! `GET /api/report`: the report of runs or of a sweep as an HTML download, from a store
 //! seeded through the tracker's API, with the API's errors, token and `Host` checks.
 
-use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use nabla_sweep::SweepDef;
-use nabla_track::{EndStatus, Run, RunOptions};
+use nabla_testkit::store::{record_run, sweep_trial, Epoch};
+use nabla_track::{EndStatus, RunOptions};
 use nabla_ui::{Server, ServerOptions};
 use serde_json::{json, Value};
 
@@ -17,31 +16,20 @@ const RATES: [&str; 3] = ["0.01", "0.1", "10"];
 /// A trial of the sweep: three epochs of losses and accuracies; lr 10 diverges.
 fn trial(dir: &Path, k: usize) -> String {
     let config = json!({"lr": RATES[k].parse::<f64>().unwrap(), "sweep": {"id": SWEEP, "trial": k}});
-    let options = RunOptions::new("digits")
-        .name(format!("sweep-{SWEEP}-{k}"))
-        .config(config)
-        .tags([format!("sweep:{SWEEP}")])
-        .system_interval(None);
-    let mut run = Run::start(dir, options).unwrap();
     let quality = [0.8, 0.95, f64::NAN][k];
-    for epoch in 1..=3u64 {
-        let e = epoch as f64;
-        let loss = if quality.is_nan() { f64::NAN } else { 1.0 / (e * quality) };
-        let metrics = [
-            ("epoch", e),
-            ("train/loss", loss),
-            ("val/loss", 1.1 * loss),
-            ("train/acc", quality * (0.9 + 0.03 * e)),
-            ("val/acc", quality * (0.88 + 0.03 * e)),
-        ];
-        run.log(epoch * 10, &metrics).unwrap();
-        if loss.is_nan() {
-            break;
-        }
-    }
-    let id = run.id().to_string();
-    run.finish(if quality.is_nan() { EndStatus::Diverged } else { EndStatus::Finished }).unwrap();
-    id
+    let epochs: Vec<Epoch> = (1..=3)
+        .map(|e| {
+            let e = f64::from(e);
+            let loss = if quality.is_nan() { f64::NAN } else { 1.0 / (e * quality) };
+            Epoch {
+                train_loss: loss,
+                val_loss: 1.1 * loss,
+                train_acc: quality * (0.9 + 0.03 * e),
+                val_acc: quality * (0.88 + 0.03 * e),
+            }
+        })
+        .collect();
+    sweep_trial(dir, "digits", SWEEP, k, config, &epochs)
 }
 
 /// A three-trial learning-rate sweep and a run that logged no curves: (trial runs, that run).
@@ -63,42 +51,17 @@ fn seed(dir: &Path) -> (Vec<String>, String) {
     };
     nabla_sweep::save_def(dir, &def).unwrap();
     let runs = (0..RATES.len()).map(|k| trial(dir, k)).collect();
-    let mut bare = Run::start(dir, RunOptions::new("other").name("bare").system_interval(None)).unwrap();
-    bare.log(0, &[("reward", 1.0)]).unwrap();
-    let bare_id = bare.id().to_string();
-    bare.finish(EndStatus::Finished).unwrap();
+    let bare_id = record_run(dir, RunOptions::new("other").name("bare"), |run| {
+        run.log(0, &[("reward", 1.0)]).unwrap();
+        EndStatus::Finished
+    });
     (runs, bare_id)
 }
 
-/// One GET with this `Host`: (status, head, body).
+/// One GET with this `Host`: (status, head in lower case, body).
 fn get_as(port: u16, path: &str, host: &str) -> (u16, String, String) {
-    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").unwrap();
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).unwrap();
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("no end of headers");
-    let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
-    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("no status");
-    let mut body = raw[split + 4..].to_vec();
-    if head.contains("transfer-encoding: chunked") {
-        body = dechunk(&body);
-    }
-    (status, head, String::from_utf8(body).unwrap())
-}
-
-fn dechunk(mut data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    loop {
-        let line_end = data.windows(2).position(|w| w == b"\r\n").expect("bad chunk");
-        let size = usize::from_str_radix(std::str::from_utf8(&data[..line_end]).unwrap().trim(), 16).unwrap();
-        if size == 0 {
-            return out;
-        }
-        out.extend_from_slice(&data[line_end + 2..line_end + 2 + size]);
-        data = &data[line_end + 2 + size + 2..];
-    }
+    let (status, head, body) = nabla_testkit::http::get(port, path, host, "");
+    (status, head.to_ascii_lowercase(), String::from_utf8(body).unwrap())
 }
 
 fn get(port: u16, path: &str) -> (u16, String, String) {

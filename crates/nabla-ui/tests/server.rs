@@ -6,6 +6,7 @@ use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use nabla_testkit::store::record_run;
 use nabla_track::{EndStatus, Run, RunOptions, Store};
 use nabla_ui::{Server, ServerOptions};
 use serde_json::{json, Value};
@@ -14,34 +15,31 @@ const LONG_POINTS: u64 = 100_000;
 
 /// A finished run with two metrics and an artifact; returns its id.
 fn record(dir: &Path, name: &str, lr: f64) -> String {
-    let opts = RunOptions::new("mnist").name(name).config(json!({"lr": lr, "hidden": 128})).system_interval(None);
-    let mut run = Run::start(dir, opts).unwrap();
-    for step in 0..5u64 {
-        run.log(step, &[("train/loss", 1.0 / (step as f64 + 1.0)), ("val/acc", 0.5 + 0.1 * step as f64)]).unwrap();
-    }
-    run.summary("test_acc", 0.9).unwrap();
-    run.log_artifact_bytes("model.safetensors", format!("weights of {name}").as_bytes(), "checkpoint").unwrap();
-    let id = run.id().to_string();
-    run.finish(EndStatus::Finished).unwrap();
-    id
+    let opts = RunOptions::new("mnist").name(name).config(json!({"lr": lr, "hidden": 128}));
+    record_run(dir, opts, |run| {
+        for step in 0..5u64 {
+            run.log(step, &[("train/loss", 1.0 / (step as f64 + 1.0)), ("val/acc", 0.5 + 0.1 * step as f64)]).unwrap();
+        }
+        run.summary("test_acc", 0.9).unwrap();
+        run.log_artifact_bytes("model.safetensors", format!("weights of {name}").as_bytes(), "checkpoint").unwrap();
+        EndStatus::Finished
+    })
 }
 
 /// A finished run whose `train/loss` has 100,000 points, with its global minimum at step
 /// 31,337 and its maximum at 77,777.
 fn record_long(dir: &Path) -> String {
-    let opts = RunOptions::new("long").name("long").system_interval(None);
-    let mut run = Run::start(dir, opts).unwrap();
-    for step in 0..LONG_POINTS {
-        let value = match step {
-            31_337 => -5.0,
-            77_777 => 9.0,
-            _ => (step as f64 * 0.01).sin(),
-        };
-        run.log(step, &[("train/loss", value)]).unwrap();
-    }
-    let id = run.id().to_string();
-    run.finish(EndStatus::Finished).unwrap();
-    id
+    record_run(dir, RunOptions::new("long").name("long"), |run| {
+        for step in 0..LONG_POINTS {
+            let value = match step {
+                31_337 => -5.0,
+                77_777 => 9.0,
+                _ => (step as f64 * 0.01).sin(),
+            };
+            run.log(step, &[("train/loss", value)]).unwrap();
+        }
+        EndStatus::Finished
+    })
 }
 
 fn loopback(port: u16) -> SocketAddr {
@@ -50,32 +48,7 @@ fn loopback(port: u16) -> SocketAddr {
 
 /// One GET over a fresh connection: (status, headers, body).
 fn get_with(port: u16, path: &str, extra_headers: &str) -> (u16, String, Vec<u8>) {
-    let mut stream = TcpStream::connect_timeout(&loopback(port), Duration::from_secs(5)).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n{extra_headers}\r\n").unwrap();
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).unwrap();
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("no end of headers");
-    let head = String::from_utf8_lossy(&raw[..split]).to_string();
-    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("no status");
-    let mut body = raw[split + 4..].to_vec();
-    if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
-        body = dechunk(&body);
-    }
-    (status, head, body)
-}
-
-fn dechunk(mut data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    loop {
-        let line_end = data.windows(2).position(|w| w == b"\r\n").expect("bad chunk");
-        let size = usize::from_str_radix(std::str::from_utf8(&data[..line_end]).unwrap().trim(), 16).unwrap();
-        if size == 0 {
-            return out;
-        }
-        out.extend_from_slice(&data[line_end + 2..line_end + 2 + size]);
-        data = &data[line_end + 2 + size + 2..];
-    }
+    nabla_testkit::http::get(port, path, "127.0.0.1", extra_headers)
 }
 
 fn get(port: u16, path: &str) -> (u16, Vec<u8>) {

@@ -3,47 +3,10 @@
 //! the pool's workers included) watches every pass after the first, int8 and bf16, at one
 //! thread and at two, with a full and a short batch.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-
 use nabla::quant::{Precision, QuantWorkspace, QuantizedMlp};
 use nabla::{Activation, Init, Matrix, Mlp, MlpSpec, Rng};
-
-/// Counts allocations (and reallocations) made by any thread while `COUNTING` is on.
-struct CountingAllocator;
-
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-static COUNTING: AtomicBool = AtomicBool::new(false);
-
-fn note() {
-    if COUNTING.load(Ordering::Relaxed) {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-// SAFETY: every call is forwarded unchanged to the system allocator; counting touches no
-// allocator state.
-unsafe impl GlobalAlloc for CountingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note();
-        // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract, passed on as is.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note();
-        // SAFETY: as for `alloc`.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note();
-        // SAFETY: as for `alloc`; `ptr` came from this allocator, that is from `System`.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` came from this allocator, that is from `System`.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
+use nabla_testkit::alloc::{count_on_every_thread, take_allocations};
+use nabla_testkit::CountingAllocator;
 
 #[global_allocator]
 static GLOBAL: CountingAllocator = CountingAllocator;
@@ -60,12 +23,12 @@ fn quantized_forward_allocates_nothing_after_the_first_pass() {
             let mut ws = QuantWorkspace::new(&model, 200);
             // The first pass may start the pool's workers and size buffers.
             model.forward(x.view(), &mut ws).unwrap();
-            COUNTING.store(true, Ordering::SeqCst);
+            count_on_every_thread(true);
             for rows in [200, 37, 200] {
                 model.forward(x.rows_view(0, rows), &mut ws).unwrap();
             }
-            COUNTING.store(false, Ordering::SeqCst);
-            let n = ALLOCATIONS.swap(0, Ordering::SeqCst);
+            count_on_every_thread(false);
+            let n = take_allocations();
             assert_eq!(n, 0, "{precision} at {threads} thread(s): {n} allocations in steady state");
         }
     }

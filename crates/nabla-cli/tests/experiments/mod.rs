@@ -8,7 +8,8 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::support::{nabla, shared_data};
+use crate::support::nabla;
+use nabla_testkit::shared_data;
 
 /// `nabla` run in `dir`, with the shared data and its tracking home under `dir/home`.
 pub fn cmd(dir: &Path) -> assert_cmd::Command {

@@ -1,24 +1,12 @@
 //! Set-up shared by the trainer's integration tests (`train.rs`, `distributed.rs`,
-//! `distributed_mpi.rs`): where the data is, the digits set, an observer of step losses, and
+//! `distributed_mpi.rs`): the digits set, an observer of step losses, and
 //! the small digits run that the data-parallel tests compare against one process.
 // Each test binary uses its own part of this module.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
-
+use nabla_testkit::data_dir;
 use nabla_train::config::TrainConfig;
 use nabla_train::train::{Observer, StepInfo};
-
-/// The shared data folder: `$NABLA_DATA` (relative to the workspace root when relative), else
-/// `../shared/data` beside the workspace.
-pub fn data_dir() -> PathBuf {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    match std::env::var_os("NABLA_DATA").filter(|v| !v.is_empty()) {
-        Some(v) if PathBuf::from(&v).is_absolute() => PathBuf::from(v),
-        Some(v) => root.join(v),
-        None => root.join("../shared/data"),
-    }
-}
 
 /// The digits set (1,797 8×8 images), or a panic that says to set `NABLA_DATA`.
 pub fn digits() -> nabla_data::Split {

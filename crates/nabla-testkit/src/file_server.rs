@@ -1,31 +1,18 @@
-//! Test helpers: where the shared data is, and a small HTTP server on 127.0.0.1.
-#![allow(dead_code)]
+//! A small HTTP/1.1 file server on 127.0.0.1 for the download tests: files from a folder,
+//! bodies put in place of some, `Range` requests, failures injected, and a log of requests.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// The shared data folder: `$NABLA_DATA` (relative to the workspace root when relative),
-/// else `../shared/data` beside the workspace.
-pub fn shared_data() -> PathBuf {
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let dir = match std::env::var_os("NABLA_DATA").filter(|v| !v.is_empty()) {
-        Some(p) if Path::new(&p).is_absolute() => PathBuf::from(p),
-        Some(p) => workspace.join(p),
-        None => workspace.join("../shared/data"),
-    };
-    assert!(dir.join("mnist").is_dir(), "shared data not found at {} (set NABLA_DATA)", dir.display());
-    dir
-}
-
-/// How the test server behaves.
+/// How the file server behaves.
 #[derive(Debug, Clone, Default)]
-pub struct ServerOptions {
+pub struct FileServerOptions {
     /// Folder served (URL path `/a/b` is `root/a/b`).
     pub root: Option<PathBuf>,
     /// Bodies served in place of files, by URL path.
@@ -38,25 +25,37 @@ pub struct ServerOptions {
     pub cut_first_at: Option<usize>,
 }
 
-/// One request the server saw: its path and `Range` header.
+impl FileServerOptions {
+    /// The files under `root`, whole, with no failures.
+    pub fn serving(root: PathBuf) -> Self {
+        FileServerOptions { root: Some(root), ..FileServerOptions::default() }
+    }
+}
+
+/// One request the server saw: its path, `Range` header and the status it answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Seen {
+pub struct SeenRequest {
+    /// The URL path asked for.
     pub path: String,
+    /// The `Range` header, if any.
     pub range: Option<String>,
+    /// The status answered.
     pub status: u16,
 }
 
 /// An HTTP/1.1 server on 127.0.0.1 that answers one connection at a time and stops when
 /// dropped or after 60 s, whichever comes first.
-pub struct TestServer {
+pub struct FileServer {
+    /// The port it listens on.
     pub port: u16,
-    pub seen: Arc<Mutex<Vec<Seen>>>,
+    seen: Arc<Mutex<Vec<SeenRequest>>>,
     stop: Arc<AtomicBool>,
     handle: Option<JoinHandle<()>>,
 }
 
-impl TestServer {
-    pub fn start(options: ServerOptions) -> Self {
+impl FileServer {
+    /// Starts serving on a free port.
+    pub fn start(options: FileServerOptions) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
         listener.set_nonblocking(true).unwrap();
         let port = listener.local_addr().unwrap().port();
@@ -75,7 +74,7 @@ impl TestServer {
                 }
             }
         });
-        TestServer { port, seen, stop, handle: Some(handle) }
+        FileServer { port, seen, stop, handle: Some(handle) }
     }
 
     /// `http://127.0.0.1:PORT/prefix/`
@@ -83,12 +82,13 @@ impl TestServer {
         format!("http://127.0.0.1:{}/{prefix}/", self.port)
     }
 
-    pub fn seen(&self) -> Vec<Seen> {
+    /// The requests answered so far, in order.
+    pub fn seen(&self) -> Vec<SeenRequest> {
         self.seen.lock().unwrap().clone()
     }
 }
 
-impl Drop for TestServer {
+impl Drop for FileServer {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(h) = self.handle.take() {
@@ -97,7 +97,7 @@ impl Drop for TestServer {
     }
 }
 
-fn serve(stream: TcpStream, state: &mut ServerOptions, seen: &Mutex<Vec<Seen>>) -> std::io::Result<()> {
+fn serve(stream: TcpStream, state: &mut FileServerOptions, seen: &Mutex<Vec<SeenRequest>>) -> std::io::Result<()> {
     stream.set_nonblocking(false)?;
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
     let mut reader = BufReader::new(stream.try_clone()?);
@@ -156,7 +156,7 @@ fn serve(stream: TcpStream, state: &mut ServerOptions, seen: &Mutex<Vec<Seen>>) 
     } else {
         (404, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n".into(), &[])
     };
-    seen.lock().unwrap().push(Seen { path, range, status });
+    seen.lock().unwrap().push(SeenRequest { path, range, status });
     out.write_all(format!("{head}Content-Type: application/octet-stream\r\nConnection: close\r\n\r\n").as_bytes())?;
     let payload = match state.cut_first_at.take() {
         Some(cut) if status < 300 && cut < payload.len() => &payload[..cut],

@@ -1,11 +1,11 @@
 //! Reports from a store seeded through the tracker's API: a four-trial learning-rate sweep
 //! whose largest rate diverged, and plain runs.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use nabla_report::{report_for, runs_report, sweep_report, ReportError};
 use nabla_sweep::SweepDef;
-use nabla_testkit::store::{sweep_trial, Epoch};
+use nabla_testkit::store::{lr_sweep, sweep_trial, Epoch};
 use nabla_track::{Store, TrackError};
 use serde_json::json;
 
@@ -32,22 +32,13 @@ fn trial(dir: &Path, id: &str, k: usize) -> String {
 }
 
 fn seed_sweep(dir: &Path) -> (SweepDef, Vec<String>) {
-    let def = SweepDef {
-        id: "5eed0001".into(),
-        target: "digits".into(),
-        project: "digits".into(),
-        keys: vec!["lr".into()],
-        fixed: vec![("hidden".into(), "16".into()), ("epochs".into(), "3".into())],
-        trials: RATES.iter().map(|r| vec![("lr".to_string(), r.to_string())]).collect(),
-        metric: "val/acc".into(),
-        goal: "max".into(),
-        jobs: 1,
-        threads: 1,
-        out: PathBuf::from("/nowhere"),
-        data: None,
-        command: "nabla sweep digits --grid lr=0.01,0.1,1,10".into(),
-    };
-    nabla_sweep::save_def(dir, &def).unwrap();
+    let def = lr_sweep(
+        dir,
+        "5eed0001",
+        &RATES,
+        &[("hidden", "16"), ("epochs", "3")],
+        "nabla sweep digits --grid lr=0.01,0.1,1,10",
+    );
     let runs = (0..RATES.len()).map(|k| trial(dir, &def.id, k)).collect();
     (def, runs)
 }

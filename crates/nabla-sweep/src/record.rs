@@ -98,27 +98,29 @@ pub fn save_def(tracking: &Path, def: &SweepDef) -> Result<(), SweepError> {
     Ok(())
 }
 
+/// A sweep record for unit tests: one key (`lr`), no trials, the given goal.
+#[cfg(test)]
+pub(crate) fn sample_def(goal: &str) -> SweepDef {
+    SweepDef {
+        id: "abc123".into(),
+        target: "digits".into(),
+        project: "digits".into(),
+        keys: vec!["lr".into()],
+        fixed: Vec::new(),
+        trials: Vec::new(),
+        metric: "val/acc".into(),
+        goal: goal.into(),
+        jobs: 1,
+        threads: 1,
+        out: PathBuf::from("/tmp/x"),
+        data: None,
+        command: "nabla sweep".into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn def(goal: &str) -> SweepDef {
-        SweepDef {
-            id: "abc123".into(),
-            target: "digits".into(),
-            project: "digits".into(),
-            keys: vec!["lr".into()],
-            fixed: Vec::new(),
-            trials: Vec::new(),
-            metric: "val/acc".into(),
-            goal: goal.into(),
-            jobs: 1,
-            threads: 1,
-            out: PathBuf::from("/tmp/x"),
-            data: None,
-            command: "nabla sweep".into(),
-        }
-    }
 
     #[test]
     fn sweep_ids_stay_inside_the_sweeps_folder() {
@@ -135,11 +137,11 @@ mod tests {
     #[test]
     fn definitions_round_trip_and_older_ones_without_data_still_load() {
         let dir = tempfile::tempdir().unwrap();
-        let mut d = def("max");
+        let mut d = sample_def("max");
         d.data = Some(PathBuf::from("/data"));
         save_def(dir.path(), &d).unwrap();
         assert_eq!(load_def(dir.path(), "abc123").unwrap(), d);
-        let mut old = serde_json::to_value(def("max")).unwrap();
+        let mut old = serde_json::to_value(sample_def("max")).unwrap();
         old.as_object_mut().unwrap().remove("data");
         std::fs::write(def_path(dir.path(), "old"), old.to_string()).unwrap();
         assert_eq!(load_def(dir.path(), "old").unwrap().data, None);

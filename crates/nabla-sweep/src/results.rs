@@ -89,7 +89,6 @@ pub fn describe(trial: &[(String, String)]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::path::PathBuf;
 
     use super::*;
 
@@ -97,28 +96,10 @@ mod tests {
         TrialResult { trial, run: format!("r{trial}"), status: "finished".into(), values: Vec::new(), metric }
     }
 
-    fn def(goal: &str) -> SweepDef {
-        SweepDef {
-            id: "abc123".into(),
-            target: "digits".into(),
-            project: "digits".into(),
-            keys: vec!["lr".into()],
-            fixed: Vec::new(),
-            trials: Vec::new(),
-            metric: "val/acc".into(),
-            goal: goal.into(),
-            jobs: 1,
-            threads: 1,
-            out: PathBuf::from("/tmp/x"),
-            data: None,
-            command: "nabla sweep".into(),
-        }
-    }
-
     #[test]
     fn ranking_puts_the_best_first_and_runs_without_a_metric_last() {
         let rs = [result(0, Some(0.5)), result(1, None), result(2, Some(0.9)), result(3, Some(0.1))];
-        let order = |goal| ranked(&def(goal), &rs).iter().map(|r| r.trial).collect::<Vec<_>>();
+        let order = |goal| ranked(&crate::record::sample_def(goal), &rs).iter().map(|r| r.trial).collect::<Vec<_>>();
         assert_eq!(order("max"), [2, 0, 3, 1]);
         assert_eq!(order("min"), [3, 0, 2, 1]);
     }

@@ -5,7 +5,8 @@
 //! - [`file_server`]: an HTTP/1.1 file server on 127.0.0.1 with ranges and injected failures.
 //! - [`http`]: one GET over loopback, with a chunked body decoded.
 //! - [`alloc`]: a counting global allocator for the zero-allocation tests.
-//! - `store` (feature `track`): runs recorded through the tracker's API.
+//! - `store` (feature `track`): runs recorded through the tracker's API; with feature `sweep`,
+//!   a sweep's record too.
 
 pub mod alloc;
 pub mod data;

@@ -53,3 +53,27 @@ pub fn sweep_trial(dir: &Path, project: &str, sweep: &str, k: usize, config: Val
         EndStatus::Finished
     })
 }
+
+/// A learning-rate grid sweep of `digits` as `nabla sweep` records it, saved under `dir`: one
+/// trial per rate in `rates`, the `fixed` settings, `val/acc` to maximise, and the `command`
+/// that ran it. Its trial runs are recorded separately ([`sweep_trial`]).
+#[cfg(feature = "sweep")]
+pub fn lr_sweep(dir: &Path, id: &str, rates: &[&str], fixed: &[(&str, &str)], command: &str) -> nabla_sweep::SweepDef {
+    let def = nabla_sweep::SweepDef {
+        id: id.into(),
+        target: "digits".into(),
+        project: "digits".into(),
+        keys: vec!["lr".into()],
+        fixed: fixed.iter().map(|(k, v)| ((*k).to_string(), (*v).to_string())).collect(),
+        trials: rates.iter().map(|r| vec![("lr".to_string(), (*r).to_string())]).collect(),
+        metric: "val/acc".into(),
+        goal: "max".into(),
+        jobs: 1,
+        threads: 1,
+        out: "/nowhere".into(),
+        data: None,
+        command: command.into(),
+    };
+    nabla_sweep::save_def(dir, &def).expect("save the sweep record");
+    def
+}

@@ -269,7 +269,7 @@ pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Checkpoint, CheckpointErr
         field: name,
         reason,
     };
-    let ModelMeta { spec, dataset, classes, input } = ModelMeta::parse(path, &meta, bytes.len())?;
+    let ModelMeta { spec, dataset, classes, input, epoch, step, metrics } = ModelMeta::parse(path, &meta, bytes.len())?;
 
     let read_f32 = |name: &str, expected: &[usize], out: &mut [f32]| read_f32(path, &st, name, expected, out);
 
@@ -288,9 +288,6 @@ pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Checkpoint, CheckpointErr
         optimizer.push((name, buffer));
     }
 
-    let epoch = count_field(path, &meta, "epoch")?;
-    let step = count_field(path, &meta, "step")?;
-
     Ok(Checkpoint {
         mlp,
         dataset,
@@ -300,7 +297,7 @@ pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Checkpoint, CheckpointErr
         epoch,
         step,
         optimizer,
-        metrics: json_field(path, &meta, "metrics")?,
+        metrics,
     })
 }
 
@@ -310,6 +307,12 @@ pub(crate) struct ModelMeta {
     pub dataset: String,
     pub classes: Vec<String>,
     pub input: InputSpec,
+    /// The epoch the weights are from.
+    pub epoch: usize,
+    /// The optimiser step the weights are from.
+    pub step: u64,
+    /// The metrics recorded then.
+    pub metrics: serde_json::Value,
 }
 
 impl ModelMeta {
@@ -354,7 +357,15 @@ impl ModelMeta {
                 format!("{}×{} images for a network of {} inputs", input.height, input.width, spec.inputs()),
             ));
         }
-        Ok(ModelMeta { spec, dataset: field("dataset")?.to_string(), classes, input })
+        Ok(ModelMeta {
+            spec,
+            dataset: field("dataset")?.to_string(),
+            classes,
+            input,
+            epoch: count_field(path, meta, "epoch")?,
+            step: count_field(path, meta, "step")?,
+            metrics: json_field(path, meta, "metrics")?,
+        })
     }
 }
 

@@ -27,8 +27,8 @@ use safetensors::Dtype;
 
 use crate::checkpoint::{self, ArchitectureJson, Checkpoint, InputSpec, ModelMeta};
 use crate::safetensors_file::{
-    self, check_format, count_field, json_field, metadata_field, open_safetensors, read_f32, read_file, tensor,
-    to_json, CheckpointError, RawTensor,
+    self, check_format, metadata_field, open_safetensors, read_f32, read_file, tensor, to_json, CheckpointError,
+    RawTensor,
 };
 
 /// The value of the `format` metadata field of a quantised model.
@@ -149,7 +149,7 @@ pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<QuantizedCheckpoint, Chec
     };
     let precision: Precision =
         field("precision")?.parse().map_err(|e: nabla::Error| bad("precision", e.to_string()))?;
-    let ModelMeta { spec, dataset, classes, input } = ModelMeta::parse(path, &meta, bytes.len())?;
+    let ModelMeta { spec, dataset, classes, input, epoch, step, metrics } = ModelMeta::parse(path, &meta, bytes.len())?;
     let bad_value = |name: String, e: nabla::Error| CheckpointError::BadValue {
         path: path.to_path_buf(),
         name,
@@ -189,9 +189,6 @@ pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<QuantizedCheckpoint, Chec
         Precision::Bf16 => QuantizedMlp::from_bf16(spec, bf16),
     }
     .map_err(|e| bad("architecture", e.to_string()))?;
-    let epoch = count_field(path, &meta, "epoch")?;
-    let step = count_field(path, &meta, "step")?;
-    let metrics = json_field(path, &meta, "metrics")?;
     Ok(QuantizedCheckpoint {
         model,
         dataset,

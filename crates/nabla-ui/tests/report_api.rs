@@ -2,10 +2,9 @@
 //! seeded through the tracker's API, with the API's errors, token and `Host` checks.
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use nabla_sweep::SweepDef;
-use nabla_testkit::store::{record_run, sweep_trial, Epoch};
+use nabla_testkit::store::{lr_sweep, record_run, sweep_trial, Epoch};
 use nabla_track::{EndStatus, RunOptions};
 use nabla_ui::{Server, ServerOptions};
 use serde_json::{json, Value};
@@ -34,22 +33,7 @@ fn trial(dir: &Path, k: usize) -> String {
 
 /// A three-trial learning-rate sweep and a run that logged no curves: (trial runs, that run).
 fn seed(dir: &Path) -> (Vec<String>, String) {
-    let def = SweepDef {
-        id: SWEEP.into(),
-        target: "digits".into(),
-        project: "digits".into(),
-        keys: vec!["lr".into()],
-        fixed: vec![("epochs".into(), "3".into())],
-        trials: RATES.iter().map(|r| vec![("lr".to_string(), r.to_string())]).collect(),
-        metric: "val/acc".into(),
-        goal: "max".into(),
-        jobs: 1,
-        threads: 1,
-        out: PathBuf::from("/nowhere"),
-        data: None,
-        command: "nabla sweep digits --grid lr=0.01,0.1,10 --epochs 3".into(),
-    };
-    nabla_sweep::save_def(dir, &def).unwrap();
+    lr_sweep(dir, SWEEP, &RATES, &[("epochs", "3")], "nabla sweep digits --grid lr=0.01,0.1,10 --epochs 3");
     let runs = (0..RATES.len()).map(|k| trial(dir, k)).collect();
     let bare_id = record_run(dir, RunOptions::new("other").name("bare"), |run| {
         run.log(0, &[("reward", 1.0)]).unwrap();

@@ -12,7 +12,7 @@
 use std::io::Read;
 use std::path::Path;
 
-use super::{is_missing_marker, printable, Cells, Column, Place, Table, TableError};
+use super::{check_drop, is_missing_marker, printable, Cells, Column, Place, Table, TableError};
 
 /// Reads a CSV/TSV file.
 pub(super) fn read(path: &Path, gzip: bool, delimiter: u8, drop: &[String]) -> Result<Table, TableError> {
@@ -39,16 +39,7 @@ pub(super) fn parse(path: &Path, bytes: &[u8], delimiter: u8, drop: &[String]) -
         return Err(TableError::bad(path, Place::default(), "the file is empty (a header row is needed)"));
     }
     let (names, body_start, header_lines) = header(path, bytes, delimiter)?;
-    for name in drop {
-        if !names.contains(name) {
-            let list: Vec<String> = names.iter().take(20).map(|n| printable(n)).collect();
-            return Err(TableError::unusable(
-                path,
-                Place::default(),
-                format!("--drop: no column `{}` (the columns are: {})", printable(name), list.join(", ")),
-            ));
-        }
-    }
+    check_drop(path, &names, drop)?;
     let keep: Vec<bool> = names.iter().map(|n| !drop.contains(n)).collect();
     let body = &bytes[body_start..];
 
@@ -231,8 +222,7 @@ fn parse_numbers(
                 format!("{} fields, but the header has {width}", record.len()),
             ));
         }
-        let mut jj = 0;
-        for (field, _) in record.iter().zip(keep).filter(|(_, &k)| k) {
+        for (jj, (field, _)) in record.iter().zip(keep).filter(|(_, &k)| k).enumerate() {
             let trimmed = field.trim_ascii();
             let value = parse_number(trimmed).unwrap_or_else(|| {
                 let text = String::from_utf8_lossy(trimmed);
@@ -246,7 +236,6 @@ fn parse_numbers(
                 f64::NAN
             });
             block.push(value);
-            jj += 1;
         }
         if block.len() == BLOCK_ROWS * kept {
             spread(&mut block, &mut columns);

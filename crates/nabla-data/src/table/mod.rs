@@ -182,14 +182,28 @@ impl Table {
 
     /// The error for a column `name` that the table does not have, asked for by `what`.
     pub fn no_such_column(&self, name: &str, what: &str) -> TableError {
-        let names: Vec<String> = self.columns.iter().take(20).map(|c| printable(&c.name)).collect();
-        let more =
-            if self.columns.len() > 20 { format!(", … ({} in all)", self.columns.len()) } else { String::new() };
-        TableError::unusable(
-            &self.path,
-            Place::default(),
-            format!("{what}: no column `{}` (the columns are: {}{more})", printable(name), names.join(", ")),
-        )
+        no_such_column(&self.path, &self.names(), name, what)
+    }
+}
+
+/// The error for a column `name` that a table with the columns `names` does not have, asked for
+/// by `what` (a flag): it lists the columns there are.
+fn no_such_column(path: &Path, names: &[&str], name: &str, what: &str) -> TableError {
+    let shown: Vec<String> = names.iter().take(20).map(|c| printable(c)).collect();
+    let more = if names.len() > 20 { format!(", … ({} in all)", names.len()) } else { String::new() };
+    TableError::unusable(
+        path,
+        Place::default(),
+        format!("{what}: no column `{}` (the columns are: {}{more})", printable(name), shown.join(", ")),
+    )
+}
+
+/// Checks that every column to `drop` is one of the file's `names`, before a reader skips them.
+fn check_drop(path: &Path, names: &[String], drop: &[String]) -> Result<(), TableError> {
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    match drop.iter().find(|d| !names.contains(&d.as_str())) {
+        Some(name) => Err(no_such_column(path, &names, name, "--drop")),
+        None => Ok(()),
     }
 }
 

@@ -13,7 +13,7 @@ use parquet::column::reader::{ColumnReader, ColumnReaderImpl};
 use parquet::data_type::DataType;
 use parquet::file::reader::{FileReader, SerializedFileReader};
 
-use super::{printable, Cells, Column, Place, Table, TableError};
+use super::{check_drop, Cells, Column, Place, Table, TableError};
 
 /// Values read per call of a column reader.
 const BATCH: usize = 64 * 1024;
@@ -29,16 +29,7 @@ pub(super) fn read(path: &Path, drop: &[String]) -> Result<Table, TableError> {
         .map_err(|_| TableError::bad(path, Place::default(), "the footer gives a negative row count"))?;
 
     let names: Vec<String> = schema.columns().iter().map(|c| c.path().string()).collect();
-    for name in drop {
-        if !names.contains(name) {
-            let list: Vec<String> = names.iter().take(20).map(|n| printable(n)).collect();
-            return Err(TableError::unusable(
-                path,
-                Place::default(),
-                format!("--drop: no column `{}` (the columns are: {})", printable(name), list.join(", ")),
-            ));
-        }
-    }
+    check_drop(path, &names, drop)?;
 
     let mut columns = Vec::new();
     for (j, descr) in schema.columns().iter().enumerate() {

@@ -264,11 +264,7 @@ pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Checkpoint, CheckpointErr
     let (st, meta) = open_safetensors(path, bytes)?;
     check_format(path, &meta, FORMAT, FORMAT_VERSION)?;
     let field = |name: &'static str| metadata_field(path, &meta, name);
-    let bad = |name: &'static str, reason: String| CheckpointError::BadMetadata {
-        path: path.to_path_buf(),
-        field: name,
-        reason,
-    };
+    let bad = |name: &'static str, reason: String| CheckpointError::bad_metadata(path, name, reason);
     let ModelMeta { spec, dataset, classes, input, epoch, step, metrics } = ModelMeta::parse(path, &meta, bytes.len())?;
 
     let read_f32 = |name: &str, expected: &[usize], out: &mut [f32]| read_f32(path, &st, name, expected, out);
@@ -319,11 +315,7 @@ impl ModelMeta {
     /// Parses and cross-checks the fields of a file of `file_len` bytes.
     pub fn parse(path: &Path, meta: &HashMap<String, String>, file_len: usize) -> Result<Self, CheckpointError> {
         let field = |name: &'static str| metadata_field(path, meta, name);
-        let bad = |name: &'static str, reason: String| CheckpointError::BadMetadata {
-            path: path.to_path_buf(),
-            field: name,
-            reason,
-        };
+        let bad = |name: &'static str, reason: String| CheckpointError::bad_metadata(path, name, reason);
         let arch: ArchitectureJson =
             serde_json::from_str(field("architecture")?).map_err(|e| bad("architecture", e.to_string()))?;
         let activation = |which: &str| -> Result<Activation, CheckpointError> {

@@ -142,11 +142,7 @@ pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<QuantizedCheckpoint, Chec
     }
     check_format(path, &meta, FORMAT, FORMAT_VERSION)?;
     let field = |name: &'static str| metadata_field(path, &meta, name);
-    let bad = |name: &'static str, reason: String| CheckpointError::BadMetadata {
-        path: path.to_path_buf(),
-        field: name,
-        reason,
-    };
+    let bad = |name: &'static str, reason: String| CheckpointError::bad_metadata(path, name, reason);
     let precision: Precision =
         field("precision")?.parse().map_err(|e: nabla::Error| bad("precision", e.to_string()))?;
     let ModelMeta { spec, dataset, classes, input, epoch, step, metrics } = ModelMeta::parse(path, &meta, bytes.len())?;

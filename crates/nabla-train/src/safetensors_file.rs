@@ -119,6 +119,13 @@ pub enum CheckpointError {
     },
 }
 
+impl CheckpointError {
+    /// A metadata `field` of the file at `path` that is missing or does not parse.
+    pub(crate) fn bad_metadata(path: &Path, field: &'static str, reason: impl Into<String>) -> Self {
+        CheckpointError::BadMetadata { path: path.to_path_buf(), field, reason: reason.into() }
+    }
+}
+
 /// Displays `path: ` when there is a path, nothing otherwise.
 struct PathPrefix<'a>(&'a Option<PathBuf>);
 

@@ -21,6 +21,9 @@
 //! # Ok::<(), nabla_data::DataError>(())
 //! ```
 //!
+//! A user's own data is a [`table::Table`] (CSV/TSV, Parquet, NumPy), turned into network inputs
+//! and targets by a [`table::Preprocessor`] fitted on its training split.
+//!
 //! The library prints nothing; downloads report through a [`Progress`] callback.
 
 mod batch;

@@ -25,6 +25,15 @@ pub enum Loss {
     /// Half squared error, `½ Σ_outputs (y − t)²`, averaged over the batch: the lecture's
     /// `½(y − t)²`, whose gradient is simply `y − t`. Takes [`Targets::Values`].
     Mse,
+    /// Absolute error, `Σ_outputs |y − t|`, averaged over the batch: the median's loss, which
+    /// an outlier pulls no harder than any other point. Its gradient is `sign(y − t)` (0 at a
+    /// tie, as PyTorch's `L1Loss`). Takes [`Targets::Values`].
+    Mae,
+    /// Huber's loss with δ = 1 (PyTorch's `HuberLoss()` default): `½(y − t)²` within one unit
+    /// of the target, `|y − t| − ½` beyond it, summed over outputs and averaged over the batch.
+    /// Quadratic near the target like MSE, linear far from it like MAE; its gradient is
+    /// `y − t` clipped to `[−1, 1]`. Takes [`Targets::Values`].
+    Huber,
     /// Softmax followed by cross-entropy, `−ln softmax(y)_label`, averaged over the batch.
     /// The output layer gives raw scores (logits); the two are fused because their joint
     /// gradient is just `p − onehot(label)`, which avoids dividing by tiny probabilities.
@@ -42,12 +51,20 @@ impl Loss {
             }
         }
         match (self, targets) {
-            (Loss::Mse, Targets::Values(t)) => mse(output, t, grad),
+            (Loss::Mse, Targets::Values(t)) => elementwise(output, t, grad, |d| (0.5 * f64::from(d) * f64::from(d), d)),
+            (Loss::Mae, Targets::Values(t)) => elementwise(output, t, grad, |d| (f64::from(d.abs()), sign(d))),
+            (Loss::Huber, Targets::Values(t)) => elementwise(output, t, grad, |d| {
+                if d.abs() <= 1.0 {
+                    (0.5 * f64::from(d) * f64::from(d), d)
+                } else {
+                    (f64::from(d.abs()) - 0.5, sign(d))
+                }
+            }),
             (Loss::SoftmaxCrossEntropy, Targets::Classes(labels)) => softmax_cross_entropy(output, labels, grad),
-            (Loss::Mse, Targets::Classes(_)) => Err(Error::Invalid {
+            (Loss::Mse | Loss::Mae | Loss::Huber, Targets::Classes(_)) => Err(Error::Invalid {
                 name: "targets",
                 value: "class labels".into(),
-                reason: "mse needs one target value per output".into(),
+                reason: format!("{self} needs one target value per output"),
             }),
             (Loss::SoftmaxCrossEntropy, Targets::Values(_)) => Err(Error::Invalid {
                 name: "targets",
@@ -58,27 +75,51 @@ impl Loss {
     }
 }
 
-/// `L = (1/B) Σ_i ½ Σ_j (y_ij − t_ij)²`, `dL/dy_ij = (y_ij − t_ij) / B`.
-fn mse(y: MatRef<'_>, t: MatRef<'_>, mut grad: Option<MatMut<'_>>) -> Result<f64> {
+/// A loss that is a sum over elements of `ℓ(d)`, `d = y − t`, averaged over the batch:
+/// `L = (1/B) Σ_i Σ_j ℓ(y_ij − t_ij)`, `dL/dy_ij = ℓ'(y_ij − t_ij) / B`. `each(d)` gives
+/// `(ℓ(d), ℓ'(d))`: MSE `(½d², d)`, MAE `(|d|, sign d)`, Huber the one or the other by `|d|`;
+/// the value in f64, so that sums (and gradient checks) keep their accuracy.
+fn elementwise(
+    y: MatRef<'_>,
+    t: MatRef<'_>,
+    mut grad: Option<MatMut<'_>>,
+    each: impl Fn(f32) -> (f64, f32),
+) -> Result<f64> {
     if y.shape() != t.shape() {
-        return Err(shape_error("mse", y.shape(), t.shape()));
+        return Err(shape_error("regression loss", y.shape(), t.shape()));
     }
     let batch = y.rows();
     let scale = 1.0 / batch.max(1) as f32;
     let mut total = 0.0f64;
     for i in 0..batch {
         let (yr, tr) = (y.row(i), t.row(i));
-        for j in 0..yr.len() {
-            let diff = yr[j] - tr[j];
-            total += 0.5 * f64::from(diff) * f64::from(diff);
-        }
-        if let Some(g) = grad.as_mut() {
-            for (g, (y, t)) in g.row_mut(i).iter_mut().zip(yr.iter().zip(tr)) {
-                *g = (y - t) * scale;
+        match grad.as_mut() {
+            Some(g) => {
+                for (g, (y, t)) in g.row_mut(i).iter_mut().zip(yr.iter().zip(tr)) {
+                    let (value, slope) = each(y - t);
+                    total += value;
+                    *g = slope * scale;
+                }
+            }
+            None => {
+                for (y, t) in yr.iter().zip(tr) {
+                    total += each(y - t).0;
+                }
             }
         }
     }
     Ok(total / batch.max(1) as f64)
+}
+
+/// The sign of `d`, and 0 at 0 (a tie has no direction to move in).
+fn sign(d: f32) -> f32 {
+    if d > 0.0 {
+        1.0
+    } else if d < 0.0 {
+        -1.0
+    } else {
+        0.0
+    }
 }
 
 /// `L = −(1/B) Σ_i ln softmax(y_i)_{label_i}`, `dL/dy_ij = (p_ij − [j = label_i]) / B`.
@@ -122,10 +163,14 @@ impl FromStr for Loss {
     fn from_str(s: &str) -> Result<Self> {
         match s.to_ascii_lowercase().as_str() {
             "mse" => Ok(Loss::Mse),
+            "mae" | "l1" => Ok(Loss::Mae),
+            "huber" => Ok(Loss::Huber),
             "cross-entropy" | "softmax-cross-entropy" | "ce" => Ok(Loss::SoftmaxCrossEntropy),
-            _ => {
-                Err(Error::Parse { what: "loss", input: s.into(), reason: "expected `mse` or `cross-entropy`".into() })
-            }
+            _ => Err(Error::Parse {
+                what: "loss",
+                input: s.into(),
+                reason: "expected `mse`, `mae`, `huber` or `cross-entropy`".into(),
+            }),
         }
     }
 }
@@ -134,6 +179,8 @@ impl fmt::Display for Loss {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Loss::Mse => "mse",
+            Loss::Mae => "mae",
+            Loss::Huber => "huber",
             Loss::SoftmaxCrossEntropy => "cross-entropy",
         })
     }
@@ -167,6 +214,27 @@ mod tests {
         // ½(0.25 + 0) + ½(1 + 4) = 0.125 + 2.5, over 2 examples.
         assert!((l - 1.3125).abs() < 1e-12);
         assert_eq!(g.as_slice(), &[-0.25, 0.0, -0.5, 1.0]);
+    }
+
+    #[test]
+    fn mae_and_huber_by_hand() {
+        let y = Matrix::from_rows(&[[0.5, 1.0], [0.0, 3.0]]);
+        let t = Matrix::from_rows(&[[1.0, 1.0], [1.5, 0.0]]);
+        let mut g = Matrix::zeros(2, 2);
+        // Differences: −0.5, 0 | −1.5, 3.
+        let l = Loss::Mae.forward_backward(y.view(), Targets::Values(t.view()), Some(g.view_mut())).unwrap();
+        assert!((l - (0.5 + 0.0 + 1.5 + 3.0) / 2.0).abs() < 1e-12);
+        assert_eq!(g.as_slice(), &[-0.5, 0.0, -0.5, 0.5]);
+        // Huber: ½·0.25 and 0 inside one unit; 1.5 − ½ and 3 − ½ outside it.
+        let l = Loss::Huber.forward_backward(y.view(), Targets::Values(t.view()), Some(g.view_mut())).unwrap();
+        assert!((l - (0.125 + 0.0 + 1.0 + 2.5) / 2.0).abs() < 1e-12);
+        assert_eq!(g.as_slice(), &[-0.25, 0.0, -0.5, 0.5]);
+        // Without a gradient buffer, the same value.
+        let alone = Loss::Huber.forward_backward(y.view(), Targets::Values(t.view()), None).unwrap();
+        assert_eq!(alone, l);
+        for name in ["mse", "mae", "huber", "cross-entropy"] {
+            assert_eq!(name.parse::<Loss>().unwrap().to_string(), name);
+        }
     }
 
     #[test]

@@ -66,7 +66,7 @@ impl ValueMlp {
     pub fn loss(&self, x: &[f64], targets: &[f64], loss: Loss) -> Result<Value> {
         let (n_in, n_out) = (self.spec.inputs(), self.spec.outputs());
         let batch = x.len() / n_in;
-        let per_example = if loss == Loss::Mse { n_out } else { 1 };
+        let per_example = if loss == Loss::SoftmaxCrossEntropy { 1 } else { n_out };
         if x.len() != batch * n_in || targets.len() != batch * per_example {
             return Err(Error::Length { what: "value MLP targets", expected: batch * per_example, got: targets.len() });
         }
@@ -78,6 +78,27 @@ impl ValueMlp {
                 Loss::Mse => {
                     let squares: Vec<Value> = y.iter().zip(t).map(|(y, &t)| y.sub(&Value::new(t)).powf(2.0)).collect();
                     Value::sum(&squares).mul(&Value::new(0.5))
+                }
+                // Σ |y − t|, with |d| = max(d, −d).
+                Loss::Mae => {
+                    let absolute: Vec<Value> = y.iter().zip(t).map(|(y, &t)| abs(&y.sub(&Value::new(t)))).collect();
+                    Value::sum(&absolute)
+                }
+                // Σ ½d² where |d| ≤ 1, else |d| − ½: the graph records the branch each d takes.
+                Loss::Huber => {
+                    let terms: Vec<Value> = y
+                        .iter()
+                        .zip(t)
+                        .map(|(y, &t)| {
+                            let d = y.sub(&Value::new(t));
+                            if d.data().abs() <= 1.0 {
+                                d.powf(2.0).mul(&Value::new(0.5))
+                            } else {
+                                abs(&d).sub(&Value::new(0.5))
+                            }
+                        })
+                        .collect();
+                    Value::sum(&terms)
                 }
                 // −ln softmax(y)_label = ln Σ e^(y_k − m) + m − y_label, with m the row maximum
                 // taken as a constant (softmax does not depend on it) so no exponent overflows.
@@ -98,6 +119,11 @@ impl ValueMlp {
         }
         Ok(Value::sum(&terms).div(&Value::new(batch.max(1) as f64)))
     }
+}
+
+/// `|d|` as `max(d, −d)`.
+fn abs(d: &Value) -> Value {
+    d.max(&d.neg())
 }
 
 /// `f(z)` for one value, from the same list as the engine's [`Activation`].
@@ -145,6 +171,8 @@ mod tests {
             ("2-3-1", Activation::Sigmoid, Activation::Tanh, Loss::Mse),
             ("3-6-2", Activation::LeakyRelu { alpha: 0.1 }, Activation::Sigmoid, Loss::Mse),
             ("2-4-3", Activation::Elu { alpha: 1.0 }, Activation::Identity, Loss::SoftmaxCrossEntropy),
+            ("3-5-2", Activation::Tanh, Activation::Identity, Loss::Mae),
+            ("3-4-3", Activation::Relu, Activation::Identity, Loss::Huber),
         ];
         let mut rng = Rng::new(7);
         for (arch, hidden, output, loss) in cases {
@@ -157,7 +185,9 @@ mod tests {
                 (0..batch * spec.outputs()).map(|_| rng.next_f64() as f32).collect(),
             );
             let targets = match loss {
-                Loss::Mse => Targets::Values(MatRef::new(&values, batch, spec.outputs()).unwrap()),
+                Loss::Mse | Loss::Mae | Loss::Huber => {
+                    Targets::Values(MatRef::new(&values, batch, spec.outputs()).unwrap())
+                }
                 Loss::SoftmaxCrossEntropy => Targets::Classes(&classes),
             };
             let mut ws = Workspace::new(&spec, batch);
@@ -169,7 +199,7 @@ mod tests {
             let vmlp = ValueMlp::from_mlp(&mlp);
             let x64: Vec<f64> = x.iter().map(|&v| f64::from(v)).collect();
             let t64: Vec<f64> = match loss {
-                Loss::Mse => values.iter().map(|&v| f64::from(v)).collect(),
+                Loss::Mse | Loss::Mae | Loss::Huber => values.iter().map(|&v| f64::from(v)).collect(),
                 Loss::SoftmaxCrossEntropy => classes.iter().map(|&c| f64::from(c)).collect(),
             };
             let value_loss = vmlp.loss(&x64, &t64, loss).unwrap();

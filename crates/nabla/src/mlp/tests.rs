@@ -21,6 +21,9 @@ struct Problem {
     mlp: Mlp,
     x: Matrix,
     values: Matrix,
+    /// Targets at least half a unit outside (−1, 1), either side: a tanh or sigmoid output
+    /// never comes within a finite-difference step of them, where MAE's slope flips.
+    far_values: Matrix,
     classes: Vec<u32>,
 }
 
@@ -31,13 +34,16 @@ fn problem(hidden: Activation, output: Activation, seed: u64) -> Problem {
     let x = Matrix::random_uniform(6, 4, -1.0, 1.0, &mut rng);
     let values = Matrix::random_uniform(6, 3, -1.0, 1.0, &mut rng);
     let classes = (0..6).map(|_| rng.below(3) as u32).collect();
-    Problem { mlp, x, values, classes }
+    let mut far_values = values.clone();
+    far_values.as_mut_slice().iter_mut().for_each(|v| *v = v.signum() * (1.5 + v.abs()));
+    Problem { mlp, x, values, far_values, classes }
 }
 
 impl Problem {
     fn targets(&self, loss: Loss) -> Targets<'_> {
         match loss {
-            Loss::Mse => Targets::Values(self.values.view()),
+            Loss::Mse | Loss::Huber => Targets::Values(self.values.view()),
+            Loss::Mae => Targets::Values(self.far_values.view()),
             Loss::SoftmaxCrossEntropy => Targets::Classes(&self.classes),
         }
     }
@@ -57,13 +63,19 @@ impl Problem {
     }
 }
 
-/// A step across a kink (ReLU at 0, |w| at 0) gives a wrong difference quotient: use a
-/// smaller step where there are kinks.
-fn settings(act: Activation, reg: Regularizer) -> GradCheck {
-    match act {
-        Activation::Relu | Activation::LeakyRelu { .. } => GradCheck { eps: 1e-3, rtol: 3e-3, atol: 3e-4 },
-        _ if reg.l1 > 0.0 => GradCheck { eps: 1e-3, rtol: 3e-3, atol: 3e-4 },
-        _ => GradCheck::default(),
+/// Every loss the engine has.
+const LOSSES: [Loss; 4] = [Loss::Mse, Loss::Mae, Loss::Huber, Loss::SoftmaxCrossEntropy];
+
+/// A step across a kink (ReLU at 0, |w| at 0, |d| at 0 in MAE, |d| at 1 where Huber's
+/// curvature jumps) gives a wrong difference quotient: use a smaller step where there are kinks.
+fn settings(act: Activation, reg: Regularizer, loss: Loss) -> GradCheck {
+    let kinked = matches!(act, Activation::Relu | Activation::LeakyRelu { .. })
+        || reg.l1 > 0.0
+        || matches!(loss, Loss::Mae | Loss::Huber);
+    if kinked {
+        GradCheck { eps: 1e-3, rtol: 3e-3, atol: 3e-4 }
+    } else {
+        GradCheck::default()
     }
 }
 
@@ -76,11 +88,11 @@ fn gradients_match_finite_differences_every_activation_loss_and_regularizer() {
         Regularizer { l1: 0.02, l2: 0.03 },
     ];
     for (k, hidden) in ACTIVATIONS.into_iter().enumerate() {
-        for loss in [Loss::Mse, Loss::SoftmaxCrossEntropy] {
-            let output = if loss == Loss::Mse { Activation::Tanh } else { Activation::Identity };
+        for loss in LOSSES {
+            let output = if loss == Loss::SoftmaxCrossEntropy { Activation::Identity } else { Activation::Tanh };
             for (r, reg) in regs.into_iter().enumerate() {
                 let mut p = problem(hidden, output, 100 + (k * 10 + r) as u64);
-                let report = p.check(loss, reg, 1.0, settings(hidden, reg));
+                let report = p.check(loss, reg, 1.0, settings(hidden, reg, loss));
                 assert!(report.passed(), "{hidden} {loss} {reg:?}: {report:?}");
                 assert_eq!(report.checked, p.mlp.num_params());
             }
@@ -89,7 +101,7 @@ fn gradients_match_finite_differences_every_activation_loss_and_regularizer() {
     // Every activation also as the output of an MSE network.
     for (k, output) in ACTIVATIONS.into_iter().enumerate() {
         let mut p = problem(Activation::Tanh, output, 300 + k as u64);
-        let report = p.check(Loss::Mse, Regularizer::NONE, 1.0, settings(output, Regularizer::NONE));
+        let report = p.check(Loss::Mse, Regularizer::NONE, 1.0, settings(output, Regularizer::NONE, Loss::Mse));
         assert!(report.passed(), "output {output}: {report:?}");
     }
 }
@@ -97,11 +109,11 @@ fn gradients_match_finite_differences_every_activation_loss_and_regularizer() {
 #[test]
 fn gradient_check_catches_a_gradient_off_by_one_percent() {
     for hidden in ACTIVATIONS {
-        for loss in [Loss::Mse, Loss::SoftmaxCrossEntropy] {
-            let output = if loss == Loss::Mse { Activation::Sigmoid } else { Activation::Identity };
+        for loss in LOSSES {
+            let output = if loss == Loss::SoftmaxCrossEntropy { Activation::Identity } else { Activation::Sigmoid };
             let mut p = problem(hidden, output, 7);
             let reg = Regularizer { l1: 0.0, l2: 0.01 };
-            let report = p.check(loss, reg, 1.01, settings(hidden, reg));
+            let report = p.check(loss, reg, 1.01, settings(hidden, reg, loss));
             assert!(!report.passed(), "{hidden} {loss}: a gradient scaled by 1.01 passed: {report:?}");
         }
     }

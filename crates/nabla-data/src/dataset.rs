@@ -2,12 +2,11 @@
 
 use std::path::{Path, PathBuf};
 
-use nabla::Rng;
-
 use crate::catalog::{spec, DatasetSpec, Format};
 use crate::digits_csv::read_digits_csv;
 use crate::idx::{read_images, read_labels, IdxImages};
 use crate::locate::{existing_file, Located};
+use crate::split::stratified_split;
 use crate::DataError;
 
 /// The fraction of the digits data held out as its test set.
@@ -122,29 +121,6 @@ impl Dataset {
         let base = self.name.strip_suffix("/train").unwrap_or(&self.name);
         Ok((self.subset(&keep, format!("{base}/train")), self.subset(&held, format!("{base}/val"))))
     }
-}
-
-/// Indices `0..labels.len()` split into `(kept, held_out)`: from each class, in class order,
-/// the class's indices are shuffled with one `Rng::new(seed)` and the first
-/// `round(fraction * count)` held out. Both lists come back sorted.
-pub fn stratified_split(labels: &[u8], classes: usize, fraction: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
-    let mut by_class: Vec<Vec<usize>> = vec![Vec::new(); classes.max(1)];
-    for (i, &l) in labels.iter().enumerate() {
-        let class = usize::from(l).min(by_class.len() - 1);
-        by_class[class].push(i);
-    }
-    let fraction = fraction.clamp(0.0, 1.0);
-    let mut rng = Rng::new(seed);
-    let (mut kept, mut held) = (Vec::new(), Vec::new());
-    for mut members in by_class {
-        rng.shuffle(&mut members);
-        let n_held = (fraction * members.len() as f64).round() as usize;
-        held.extend_from_slice(&members[..n_held]);
-        kept.extend_from_slice(&members[n_held..]);
-    }
-    kept.sort_unstable();
-    held.sort_unstable();
-    (kept, held)
 }
 
 /// Loads the data set `name` from the data root `root` (its files in `root/name/`).

@@ -35,6 +35,7 @@ mod error;
 mod fetch;
 pub mod idx;
 mod locate;
+mod split;
 mod synthetic;
 pub mod table;
 mod verify;
@@ -42,7 +43,7 @@ mod verify;
 pub use batch::{BatchBuffers, Normalizer};
 pub use catalog::{spec, DatasetSpec, FileSpec, Format, DATASETS, IDX_FILES};
 pub use content::{hash_file, read_content, Hashes};
-pub use dataset::{load, load_dir, stratified_split, Dataset, Split, DIGITS_SPLIT_SEED, DIGITS_TEST_FRACTION};
+pub use dataset::{load, load_dir, Dataset, Split, DIGITS_SPLIT_SEED, DIGITS_TEST_FRACTION};
 pub use digits_csv::{parse_digits_csv, read_digits_csv, DigitsRows};
 pub use error::DataError;
 pub use fetch::{download_root, fetch, fetch_with, find_or_fetch, find_or_fetch_in, FetchOptions, Progress};
@@ -50,5 +51,6 @@ pub use locate::{
     data_roots, data_roots_from, existing_file, find, find_in, survey, user_data_dir, DataRoot, Located, Lookup,
     RootSource, DATA_ENV,
 };
+pub use split::{shuffled_folds, shuffled_split, stratified_folds, stratified_split};
 pub use synthetic::{synthetic_images, synthetic_mnist};
 pub use verify::{verify, verify_file};

@@ -1,5 +1,6 @@
-//! Classification metrics: the confusion matrix and what is read off it (accuracy,
-//! per-class precision, recall and F1), and the top-k classes of a probability vector.
+//! Metrics. Classification: the confusion matrix and what is read off it (accuracy, per-class
+//! precision, recall and F1), ROC AUC for two classes, and the top-k classes of a probability
+//! vector. Regression: RMSE, MAE and R², in the target's units.
 //!
 //! Conventions: rows of the confusion matrix are the true class, columns the predicted
 //! class. A ratio whose denominator is zero (precision of a class never predicted, recall of
@@ -129,6 +130,71 @@ pub fn accuracy(truth: &[u32], predicted: &[u32]) -> f64 {
     ratio(hits as f64, truth.len().min(predicted.len()) as f64)
 }
 
+/// How close a regression's predictions are, in the target's own units.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct RegressionScores {
+    /// Root mean squared error.
+    pub rmse: f64,
+    /// Mean absolute error.
+    pub mae: f64,
+    /// The coefficient of determination, `1 − SS_res / SS_tot`: the share of the target's
+    /// variance the predictions explain (1 is perfect, 0 is as good as predicting the mean,
+    /// negative is worse). Computed as scikit-learn's `r2_score` (0 when the truth is constant
+    /// and the predictions are not exact, 1 when they are).
+    pub r2: f64,
+}
+
+/// RMSE, MAE and R² of `predicted` against `truth` (equal lengths; all 0 for none).
+pub fn regression_scores(truth: &[f64], predicted: &[f64]) -> RegressionScores {
+    let n = truth.len().min(predicted.len());
+    if n == 0 {
+        return RegressionScores { rmse: 0.0, mae: 0.0, r2: 0.0 };
+    }
+    let (truth, predicted) = (&truth[..n], &predicted[..n]);
+    let mean = truth.iter().sum::<f64>() / n as f64;
+    let (mut ss_res, mut ss_tot, mut abs) = (0.0, 0.0, 0.0);
+    for (t, p) in truth.iter().zip(predicted) {
+        ss_res += (t - p) * (t - p);
+        ss_tot += (t - mean) * (t - mean);
+        abs += (t - p).abs();
+    }
+    let r2 = if ss_tot > 0.0 {
+        1.0 - ss_res / ss_tot
+    } else if ss_res == 0.0 {
+        1.0
+    } else {
+        0.0
+    };
+    RegressionScores { rmse: (ss_res / n as f64).sqrt(), mae: abs / n as f64, r2 }
+}
+
+/// The area under the ROC curve of a two-class problem: the probability that a random
+/// positive example scores above a random negative one, ties counting half (the
+/// Mann–Whitney U statistic over `positives × negatives`). `None` when one class is absent.
+pub fn roc_auc(positive: &[bool], scores: &[f64]) -> Option<f64> {
+    let n = positive.len().min(scores.len());
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]));
+    // Ranks from 1, tied scores sharing the mean of their ranks.
+    let mut rank_sum_pos = 0.0;
+    let mut i = 0;
+    while i < n {
+        let mut j = i;
+        while j + 1 < n && scores[order[j + 1]] == scores[order[i]] {
+            j += 1;
+        }
+        let mean_rank = (i + j) as f64 / 2.0 + 1.0;
+        rank_sum_pos += mean_rank * order[i..=j].iter().filter(|&&k| positive[k]).count() as f64;
+        i = j + 1;
+    }
+    let pos = positive[..n].iter().filter(|&&p| p).count() as f64;
+    let neg = n as f64 - pos;
+    if pos == 0.0 || neg == 0.0 {
+        return None;
+    }
+    Some((rank_sum_pos - pos * (pos + 1.0) / 2.0) / (pos * neg))
+}
+
 /// The `k` largest entries of `probs` as `(class, probability)`, largest first; ties go
 /// to the lower class index. `k` larger than the vector gives all of it.
 pub fn top_k(probs: &[f32], k: usize) -> Vec<(usize, f32)> {
@@ -210,6 +276,30 @@ mod tests {
     #[test]
     fn accuracy_of_slices() {
         assert!((accuracy(&[1, 2, 3, 4], &[1, 2, 0, 4]) - 0.75).abs() < 1e-12);
+    }
+
+    #[test]
+    fn regression_scores_of_scikit_learns_example() {
+        // scikit-learn's r2_score example: truth [3, −0.5, 2, 7], predictions [2.5, 0, 2, 8]:
+        // squared errors 0.25, 0.25, 0, 1 (mean 0.375); SS_tot = 29.1875 around the mean 2.875.
+        let s = regression_scores(&[3.0, -0.5, 2.0, 7.0], &[2.5, 0.0, 2.0, 8.0]);
+        assert!((s.rmse - 0.375f64.sqrt()).abs() < 1e-12);
+        assert!((s.mae - 0.5).abs() < 1e-12);
+        assert!((s.r2 - (1.0 - 1.5 / 29.1875)).abs() < 1e-12 && (s.r2 - 0.948_6).abs() < 1e-4);
+        // Predicting the mean explains nothing; a constant truth predicted exactly is perfect.
+        assert!(regression_scores(&[1.0, 3.0], &[2.0, 2.0]).r2.abs() < 1e-12);
+        assert_eq!(regression_scores(&[2.0, 2.0], &[2.0, 2.0]).r2, 1.0);
+    }
+
+    #[test]
+    fn roc_auc_counts_ordered_pairs_and_half_ties() {
+        // scikit-learn's roc_auc_score example: 3 of the 4 positive-negative pairs are ordered.
+        let auc = roc_auc(&[false, false, true, true], &[0.1, 0.4, 0.35, 0.8]).unwrap();
+        assert!((auc - 0.75).abs() < 1e-12);
+        // A tie between a positive and a negative counts half: pairs (p1>n), (p2=n) → 0.75.
+        assert!((roc_auc(&[true, false, true], &[0.9, 0.5, 0.5]).unwrap() - 0.75).abs() < 1e-12);
+        assert_eq!(roc_auc(&[true, true], &[0.2, 0.3]), None);
+        assert_eq!(roc_auc(&[false, true], &[0.9, 0.1]), Some(0.0));
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //!
 //! [`xor`] is the lecture's 2-2-1 network and its many-seed success-rate experiment;
 //! [`train`] is the data-set trainer with its typed [`config`]; [`checkpoint`] saves and loads
-//! models as safetensors; [`metrics`] turns predictions into accuracy and confusion matrices.
+//! models as safetensors; [`metrics`] turns predictions into accuracy and confusion matrices;
+//! [`fit`] sets least-squares regressions beside MLPs on a function of one or two variables.
 //! The trainer knows nothing of terminals, files or databases beyond checkpoints: it reports
 //! to an observer, and callers decide what to show.
 
@@ -10,6 +11,7 @@ pub mod bench;
 pub mod checkpoint;
 pub mod config;
 pub mod distributed;
+pub mod fit;
 pub mod landscape;
 pub mod metrics;
 pub mod quantize;

@@ -34,7 +34,8 @@ pub(crate) const PALETTE: [RGBColor; 10] = [
 ];
 
 /// One line: `(x, y)` points in order. A point whose `y` is NaN or infinite (a diverged
-/// trial) is drawn as a red × on the bottom edge instead.
+/// trial) is drawn as a red × on the bottom edge instead. With `scatter`, the points are
+/// drawn as markers only, unconnected (samples beside the curves fitted to them).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Series {
     /// The legend entry.
@@ -45,6 +46,8 @@ pub struct Series {
     pub color: usize,
     /// Dashed instead of solid (e.g. validation beside a solid training line).
     pub dashed: bool,
+    /// Markers only, no line between them (data points).
+    pub scatter: bool,
 }
 
 /// One chart: axes, labels and its series.
@@ -195,6 +198,16 @@ fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &Panel) 
             }
         }
         segments.push(segment);
+        if s.scatter {
+            // A filled dot with a white rim stays visible where it sits on a curve.
+            let dots = segments.iter().flatten().map(|&p| {
+                EmptyElement::at(p)
+                    + Circle::new((0, 0), 4, color.filled())
+                    + Circle::new((0, 0), 4, WHITE.stroke_width(1))
+            });
+            chart.draw_series(dots).map_err(drawing)?;
+            continue;
+        }
         for points in segments.into_iter().filter(|p| !p.is_empty()) {
             let few = points.len() <= 40;
             if s.dashed {

@@ -12,7 +12,7 @@ use std::path::Path;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use crate::output::{drawing, render, Figure};
+use crate::output::{animate, drawing, render, Figure};
 use crate::PlotError;
 use axes::{axis, panel_ranges, tick};
 use legend::{
@@ -91,6 +91,20 @@ pub fn line_figure(figure: &LineFigure, path: &Path) -> Result<(), PlotError> {
         panel_ranges(panel)?;
     }
     render(figure, path)
+}
+
+/// Draws the figures as the frames of a looping GIF, `delay_ms` per frame (e.g. a fitted
+/// curve across training); `path` must end in `.gif`, every frame must have the first's size.
+pub fn line_animation(frames: &[LineFigure], delay_ms: u32, path: &Path) -> Result<(), PlotError> {
+    for frame in frames {
+        if frame.panels.is_empty() {
+            return Err(PlotError::Input("nothing to plot: no panels".into()));
+        }
+        for panel in &frame.panels {
+            panel_ranges(panel)?;
+        }
+    }
+    animate(frames, delay_ms, path)
 }
 
 /// `figure` as SVG text (to inline in a page).

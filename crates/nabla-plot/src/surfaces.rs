@@ -9,7 +9,7 @@ use plotters::prelude::*;
 
 use crate::boundary::{bilinear, diverging};
 use crate::heatmap::{colour_bar, heat_chart, split_for_bar};
-use crate::output::{drawing, render, Figure};
+use crate::output::{animate, drawing, render, Figure};
 use crate::PlotError;
 
 /// One panel: a caption and its values on the figure's grid.
@@ -89,6 +89,15 @@ pub fn surfaces(figure: &Surfaces, path: &Path) -> Result<(), PlotError> {
     render(figure, path)
 }
 
+/// Draws the figures as the frames of a looping GIF, `delay_ms` per frame (e.g. fitted
+/// surfaces across training); `path` must end in `.gif`, every frame must have the first's size.
+pub fn surfaces_animation(frames: &[Surfaces], delay_ms: u32, path: &Path) -> Result<(), PlotError> {
+    for frame in frames {
+        frame.check()?;
+    }
+    animate(frames, delay_ms, path)
+}
+
 impl Figure for Surfaces {
     fn size(&self) -> (u32, u32) {
         (self.width, self.height)
@@ -159,5 +168,9 @@ mod tests {
         let err = surfaces(&bad, &dir.path().join("bad.png")).unwrap_err().to_string();
         assert!(err.contains("x - y: 19 values for a 5×4 grid"), "{err}");
         assert!(!dir.path().join("bad.png").exists());
+        let gif = dir.path().join("s.gif");
+        surfaces_animation(&[figure(), figure()], 100, &gif).unwrap();
+        assert!(std::fs::read(&gif).unwrap().starts_with(b"GIF89a"));
+        assert!(surfaces_animation(&[figure()], 100, &dir.path().join("s.png")).is_err());
     }
 }

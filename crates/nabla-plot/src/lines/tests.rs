@@ -159,3 +159,19 @@ fn scatter_points_are_dots_not_a_line() {
     let lines = |text: &str| text.matches("<polyline").count();
     assert!(lines(&dotted) < lines(&lined), "and not joined");
 }
+
+#[test]
+fn an_animation_is_a_gif_of_line_figures() {
+    let dir = tempfile::tempdir().unwrap();
+    let frame = |k: f64| LineFigure {
+        title: format!("step {k}"),
+        panels: vec![panel(vec![line("f", 0, move |e| k * e)])],
+        width: 300,
+        height: 200,
+    };
+    let gif = dir.path().join("a.gif");
+    line_animation(&[frame(1.0), frame(2.0)], 100, &gif).unwrap();
+    assert!(std::fs::read(&gif).unwrap().starts_with(b"GIF89a"));
+    let err = line_animation(&[frame(1.0)], 100, &dir.path().join("a.svg")).unwrap_err();
+    assert!(err.to_string().contains("as .gif"), "{err}");
+}

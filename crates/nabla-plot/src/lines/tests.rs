@@ -175,3 +175,15 @@ fn an_animation_is_a_gif_of_line_figures() {
     let err = line_animation(&[frame(1.0)], 100, &dir.path().join("a.svg")).unwrap_err();
     assert!(err.to_string().contains("as .gif"), "{err}");
 }
+
+#[test]
+fn a_fixed_y_range_cuts_lines_where_they_leave_it() {
+    // Up through the top edge at x = 1.5, back in at x = 3.5, on to the end.
+    let pieces = clip_to_band(&[(0.0, 0.0), (2.0, 2.0), (3.0, 2.0), (4.0, 0.0), (5.0, 0.0)], (0.0, 1.5));
+    assert_eq!(pieces, vec![vec![(0.0, 0.0), (1.5, 1.5)], vec![(3.25, 1.5), (4.0, 0.0), (5.0, 0.0)]]);
+    // Wholly outside: nothing; wholly inside: unchanged.
+    assert!(clip_to_band(&[(0.0, 5.0), (1.0, 6.0)], (0.0, 1.0)).is_empty());
+    assert_eq!(clip_to_band(&[(0.0, 0.5), (1.0, 0.7)], (0.0, 1.0)), vec![vec![(0.0, 0.5), (1.0, 0.7)]]);
+    // Jumping over the band from below to above keeps the part across it.
+    assert_eq!(clip_to_band(&[(0.0, -1.0), (1.0, 3.0)], (0.0, 2.0)), vec![vec![(0.25, 0.0), (0.75, 2.0)]]);
+}

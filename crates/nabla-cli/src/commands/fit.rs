@@ -24,7 +24,7 @@ use super::parse;
 pub struct FitArgs {
     /// The function to sample, of x or of x and y, e.g. 'sin(3*x) + 0.3*x^2': + - * / ^,
     /// parentheses, and exp, log, tanh, sin, cos, sigmoid, relu, sqrt, max, min, pow.
-    #[arg(allow_hyphen_values = true, required_unless_present = "data")]
+    #[arg(allow_hyphen_values = true)]
     pub expression: Option<String>,
     /// Read the points from a CSV file instead: `x,y` rows (or `x,y,z` for two inputs),
     /// an optional header; a quarter of the rows are held out as the test set.
@@ -152,7 +152,9 @@ fn load(args: &FitArgs, config: &FitConfig) -> anyhow::Result<FitData> {
         let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
         return Ok(fit::parse_csv(&text, &path.display().to_string(), config)?);
     }
-    let source = args.expression.as_deref().unwrap_or_default();
+    let Some(source) = args.expression.as_deref() else {
+        bail!("nothing to fit: give a formula (e.g. nabla fit 'sin(3*x)') or --data points.csv");
+    };
     let formula = expr::parse(source).context("cannot parse the formula")?;
     Ok(fit::sample(&formula, config)?)
 }

@@ -185,7 +185,10 @@ pub(crate) fn animate<F: Figure>(frames: &[F], delay_ms: u32, path: &Path) -> Re
 pub(crate) fn encode_png(rgb: &[u8], w: u32, h: u32) -> Result<Vec<u8>, PlotError> {
     use image::ImageEncoder;
     let mut out = Vec::new();
-    image::codecs::png::PngEncoder::new(&mut out)
+    use image::codecs::png::{CompressionType, FilterType, PngEncoder};
+    // The best deflate level: figures go into docs and reports, and encoding even a large
+    // heat map this way takes milliseconds.
+    PngEncoder::new_with_quality(&mut out, CompressionType::Best, FilterType::Adaptive)
         .write_image(rgb, w, h, image::ExtendedColorType::Rgb8)
         .map_err(drawing)?;
     Ok(out)

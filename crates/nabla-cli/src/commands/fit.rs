@@ -338,7 +338,8 @@ fn to_json(report: &FitReport, config: &FitConfig) -> serde_json::Value {
         "noise": if data.truth.is_some() { Some(config.noise) } else { None },
         "seed": config.seed,
         "epochs": config.epochs,
-        "lr": config.lr,
+        // Through its shortest text, so 0.01f32 reads 0.01 rather than 0.009999999776…
+        "lr": config.lr.to_string().parse::<f64>().unwrap_or(f64::from(config.lr)),
         "models": models,
     })
 }

@@ -51,6 +51,8 @@ enum Command {
     Perceptron(commands::perceptron::PerceptronArgs),
     /// The loss landscape around a checkpoint (Li et al. 2018).
     Landscape(commands::landscape::LandscapeArgs),
+    /// Fit a function by linear and polynomial regression and by MLPs of several widths.
+    Fit(Box<commands::fit::FitArgs>),
 }
 
 fn main() -> ExitCode {
@@ -74,6 +76,7 @@ fn main() -> ExitCode {
         Command::Grad(args) => commands::grad::run(&args),
         Command::Perceptron(args) => commands::perceptron::run(&args),
         Command::Landscape(args) => commands::landscape::run(&args),
+        Command::Fit(args) => commands::fit::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

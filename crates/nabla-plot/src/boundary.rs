@@ -77,27 +77,41 @@ impl Boundary {
 
     /// The output at a point of the plane, interpolated between the four nearest samples.
     fn sample(&self, x: f64, y: f64) -> f64 {
-        let fx = ((x - self.x_range.0) / (self.x_range.1 - self.x_range.0) * (self.cols - 1) as f64)
-            .clamp(0.0, (self.cols - 1) as f64);
-        let fy = ((y - self.y_range.0) / (self.y_range.1 - self.y_range.0) * (self.rows - 1) as f64)
-            .clamp(0.0, (self.rows - 1) as f64);
-        let (c, r) = (fx.floor() as usize, fy.floor() as usize);
-        let (c1, r1) = ((c + 1).min(self.cols - 1), (r + 1).min(self.rows - 1));
-        let (tx, ty) = (fx - c as f64, fy - r as f64);
-        let v = |r: usize, c: usize| self.values[r * self.cols + c];
-        let bottom = v(r, c) * (1.0 - tx) + v(r, c1) * tx;
-        let top = v(r1, c) * (1.0 - tx) + v(r1, c1) * tx;
-        bottom * (1.0 - ty) + top * ty
+        bilinear(&self.values, (self.cols, self.rows), (self.x_range, self.y_range), x, y)
     }
 
     /// The colour of an output value.
     fn color(&self, v: f64) -> [u8; 3] {
-        let (lo, hi) = self.value_range;
-        let t = if v.is_finite() { ((v - lo) / (hi - lo)).clamp(0.0, 1.0) } else { 0.5 };
-        let (a, b, u) = if t < 0.5 { (LOW, MID, t * 2.0) } else { (MID, HIGH, t * 2.0 - 1.0) };
-        let mix = |p: f64, q: f64| (p + (q - p) * u).round() as u8;
-        [mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2)]
+        diverging(v, self.value_range)
     }
+}
+
+/// The value at `(x, y)` of a `cols × rows` grid of samples over `x_range × y_range` (row 0
+/// at the lowest y), interpolated between the four nearest samples.
+pub(crate) fn bilinear(
+    values: &[f64],
+    (cols, rows): (usize, usize),
+    (x_range, y_range): ((f64, f64), (f64, f64)),
+    x: f64,
+    y: f64,
+) -> f64 {
+    let fx = ((x - x_range.0) / (x_range.1 - x_range.0) * (cols - 1) as f64).clamp(0.0, (cols - 1) as f64);
+    let fy = ((y - y_range.0) / (y_range.1 - y_range.0) * (rows - 1) as f64).clamp(0.0, (rows - 1) as f64);
+    let (c, r) = (fx.floor() as usize, fy.floor() as usize);
+    let (c1, r1) = ((c + 1).min(cols - 1), (r + 1).min(rows - 1));
+    let (tx, ty) = (fx - c as f64, fy - r as f64);
+    let v = |r: usize, c: usize| values[r * cols + c];
+    let bottom = v(r, c) * (1.0 - tx) + v(r, c1) * tx;
+    let top = v(r1, c) * (1.0 - tx) + v(r1, c1) * tx;
+    bottom * (1.0 - ty) + top * ty
+}
+
+/// The colour of `v` on the blue–white–red scale over `lo..hi` (clamped; non-finite is white).
+pub(crate) fn diverging(v: f64, (lo, hi): (f64, f64)) -> [u8; 3] {
+    let t = if v.is_finite() { ((v - lo) / (hi - lo)).clamp(0.0, 1.0) } else { 0.5 };
+    let (a, b, u) = if t < 0.5 { (LOW, MID, t * 2.0) } else { (MID, HIGH, t * 2.0 - 1.0) };
+    let mix = |p: f64, q: f64| (p + (q - p) * u).round() as u8;
+    [mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2)]
 }
 
 /// The colour of a point's class: black and gold stand out on both ends of the blue–red

@@ -195,6 +195,7 @@ pub fn loss_slices(
                     points: points.clone(),
                     color: i,
                     dashed: false,
+                    scatter: false,
                 })
                 .collect(),
             log_x: false,

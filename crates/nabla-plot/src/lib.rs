@@ -14,12 +14,14 @@ pub mod landscape;
 mod lines;
 mod output;
 pub mod perceptron;
+mod surfaces;
 
 pub use boundary::{boundary, boundary_animation, Boundary, LabeledPoint};
 pub use confusion::{confusion, Confusion};
 pub use grid::{image_grid, ImageGrid, Tone};
-pub use lines::{line_figure, line_figure_svg, LineFigure, Panel, Series};
+pub use lines::{line_animation, line_figure, line_figure_svg, LineFigure, Panel, Series};
 pub use output::{write_atomic, Format, FONT_ENV};
+pub use surfaces::{surfaces, surfaces_animation, SurfacePanel, Surfaces};
 
 use std::path::PathBuf;
 

@@ -12,7 +12,7 @@ use std::path::Path;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use crate::output::{drawing, render, Figure};
+use crate::output::{animate, drawing, render, Figure};
 use crate::PlotError;
 use axes::{axis, panel_ranges, tick};
 use legend::{
@@ -34,7 +34,8 @@ pub(crate) const PALETTE: [RGBColor; 10] = [
 ];
 
 /// One line: `(x, y)` points in order. A point whose `y` is NaN or infinite (a diverged
-/// trial) is drawn as a red × on the bottom edge instead.
+/// trial) is drawn as a red × on the bottom edge instead. With `scatter`, the points are
+/// drawn as markers only, unconnected (samples beside the curves fitted to them).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Series {
     /// The legend entry.
@@ -45,6 +46,8 @@ pub struct Series {
     pub color: usize,
     /// Dashed instead of solid (e.g. validation beside a solid training line).
     pub dashed: bool,
+    /// Markers only, no line between them (data points).
+    pub scatter: bool,
 }
 
 /// One chart: axes, labels and its series.
@@ -88,6 +91,20 @@ pub fn line_figure(figure: &LineFigure, path: &Path) -> Result<(), PlotError> {
         panel_ranges(panel)?;
     }
     render(figure, path)
+}
+
+/// Draws the figures as the frames of a looping GIF, `delay_ms` per frame (e.g. a fitted
+/// curve across training); `path` must end in `.gif`, every frame must have the first's size.
+pub fn line_animation(frames: &[LineFigure], delay_ms: u32, path: &Path) -> Result<(), PlotError> {
+    for frame in frames {
+        if frame.panels.is_empty() {
+            return Err(PlotError::Input("nothing to plot: no panels".into()));
+        }
+        for panel in &frame.panels {
+            panel_ranges(panel)?;
+        }
+    }
+    animate(frames, delay_ms, path)
 }
 
 /// `figure` as SVG text (to inline in a page).
@@ -178,7 +195,9 @@ fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &Panel) 
         .map_err(drawing)?;
 
     let mut diverged = Vec::new();
-    for s in &panel.series {
+    // Dots on top: samples stay visible under the curves fitted to them.
+    let lines_then_dots = panel.series.iter().filter(|s| !s.scatter).chain(panel.series.iter().filter(|s| s.scatter));
+    for s in lines_then_dots {
         let color = PALETTE[s.color % PALETTE.len()];
         let style = color.stroke_width(2);
         let mut segment: Vec<(f64, f64)> = Vec::new();
@@ -195,15 +214,31 @@ fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &Panel) 
             }
         }
         segments.push(segment);
+        let inside = |p: &&(f64, f64)| (y0..=y1).contains(&p.1);
+        if s.scatter {
+            // A filled dot with a white rim stays visible where it sits on a curve.
+            let dots = segments.iter().flatten().filter(inside).map(|&p| {
+                EmptyElement::at(p)
+                    + Circle::new((0, 0), 4, color.filled())
+                    + Circle::new((0, 0), 4, WHITE.stroke_width(1))
+            });
+            chart.draw_series(dots).map_err(drawing)?;
+            continue;
+        }
         for points in segments.into_iter().filter(|p| !p.is_empty()) {
             let few = points.len() <= 40;
-            if s.dashed {
-                chart.draw_series(DashedLineSeries::new(points.clone(), 7, 4, style)).map_err(drawing)?;
-            } else {
-                chart.draw_series(LineSeries::new(points.clone(), style)).map_err(drawing)?;
+            // A fixed y range cuts a line where it leaves (plotters would flatten it onto the edge).
+            let pieces = if panel.y_range.is_some() { clip_to_band(&points, (y0, y1)) } else { vec![points.clone()] };
+            for piece in pieces {
+                if s.dashed {
+                    chart.draw_series(DashedLineSeries::new(piece, 7, 4, style)).map_err(drawing)?;
+                } else {
+                    chart.draw_series(LineSeries::new(piece, style)).map_err(drawing)?;
+                }
             }
             if few {
-                chart.draw_series(points.iter().map(|&p| Circle::new(p, 3, color.filled()))).map_err(drawing)?;
+                let marks = points.iter().filter(inside).map(|&p| Circle::new(p, 3, color.filled()));
+                chart.draw_series(marks).map_err(drawing)?;
             }
         }
     }
@@ -229,6 +264,48 @@ fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &Panel) 
         }
     };
     draw_legend(area, &entries, &text, at)
+}
+
+/// The parts of the polyline `points` inside the band `lo ≤ y ≤ hi`, cut where it crosses an
+/// edge (at the crossing).
+fn clip_to_band(points: &[(f64, f64)], (lo, hi): (f64, f64)) -> Vec<Vec<(f64, f64)>> {
+    let mut pieces = Vec::new();
+    let mut piece: Vec<(f64, f64)> = Vec::new();
+    if let [only] = points {
+        if (lo..=hi).contains(&only.1) {
+            pieces.push(vec![*only]);
+        }
+        return pieces;
+    }
+    for pair in points.windows(2) {
+        let (p, q) = (pair[0], pair[1]);
+        let dy = q.1 - p.1;
+        let (t0, t1) = if dy == 0.0 {
+            if (lo..=hi).contains(&p.1) {
+                (0.0, 1.0)
+            } else {
+                (1.0, 0.0)
+            }
+        } else {
+            let (a, b) = ((lo - p.1) / dy, (hi - p.1) / dy);
+            (a.min(b).max(0.0), a.max(b).min(1.0))
+        };
+        if t0 > t1 {
+            pieces.extend((!piece.is_empty()).then(|| std::mem::take(&mut piece)));
+            continue;
+        }
+        let at = |t: f64| (p.0 + t * (q.0 - p.0), p.1 + t * dy);
+        if t0 > 0.0 || piece.is_empty() {
+            pieces.extend((!piece.is_empty()).then(|| std::mem::take(&mut piece)));
+            piece.push(at(t0));
+        }
+        piece.push(at(t1));
+        if t1 < 1.0 {
+            pieces.push(std::mem::take(&mut piece));
+        }
+    }
+    pieces.extend((!piece.is_empty()).then_some(piece));
+    pieces
 }
 
 #[cfg(test)]

@@ -161,11 +161,34 @@ pub(crate) fn render_rgb(figure: &impl Figure) -> Result<Vec<u8>, PlotError> {
     Ok(pixels)
 }
 
+/// Draws `frames` as a looping GIF, `delay_ms` per frame; `path` must end in `.gif` and every
+/// frame must have the first one's size.
+pub(crate) fn animate<F: Figure>(frames: &[F], delay_ms: u32, path: &Path) -> Result<(), PlotError> {
+    if Format::from_path(path)? != Format::Gif {
+        return Err(PlotError::Input(format!("{}: an animation is written as .gif", path.display())));
+    }
+    let Some(first) = frames.first() else {
+        return Err(PlotError::Input("an animation needs at least one frame".into()));
+    };
+    let mut pixels = Vec::with_capacity(frames.len());
+    for frame in frames {
+        if frame.size() != first.size() {
+            return Err(PlotError::Input("every frame of an animation must have the same size".into()));
+        }
+        pixels.push(render_rgb(frame)?);
+    }
+    let (w, h) = first.size();
+    write_atomic(path, &encode_gif(&pixels, w, h, delay_ms)?)
+}
+
 /// Encodes RGB pixels as PNG.
 pub(crate) fn encode_png(rgb: &[u8], w: u32, h: u32) -> Result<Vec<u8>, PlotError> {
     use image::ImageEncoder;
     let mut out = Vec::new();
-    image::codecs::png::PngEncoder::new(&mut out)
+    use image::codecs::png::{CompressionType, FilterType, PngEncoder};
+    // The best deflate level: figures go into docs and reports, and encoding even a large
+    // heat map this way takes milliseconds.
+    PngEncoder::new_with_quality(&mut out, CompressionType::Best, FilterType::Adaptive)
         .write_image(rgb, w, h, image::ExtendedColorType::Rgb8)
         .map_err(drawing)?;
     Ok(out)

@@ -46,6 +46,7 @@ fn curves() -> LineFigure {
         points: (1..=5).map(|e| (f64::from(e), f(f64::from(e)))).collect(),
         color,
         dashed,
+        scatter: false,
     };
     LineFigure {
         title: "Training curves of run abc".into(),
@@ -94,12 +95,14 @@ fn sweep() -> LineFigure {
                     points: lrs.iter().map(|&lr| (lr, 50.0 + 10.0 * lr.log10() + 40.0)).collect(),
                     color: 0,
                     dashed: false,
+                    scatter: false,
                 },
                 Series {
                     label: "adam".into(),
                     points: lrs.iter().map(|&lr| (lr, if lr > 0.5 { f64::NAN } else { 95.0 })).collect(),
                     color: 1,
                     dashed: false,
+                    scatter: false,
                 },
             ],
             log_x: true,

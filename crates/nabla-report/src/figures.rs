@@ -39,11 +39,11 @@ pub fn curves_figure(store: &Store, runs: &[String]) -> Result<LineFigure, Repor
         for (metric, split, dashed) in [("train", "train", false), ("val", "validation", true)] {
             let l = by_epoch(store, &record.id, &format!("{metric}/loss"), &epochs, 1.0);
             if !l.is_empty() {
-                loss.push(Series { label: format!("{prefix}{split}"), points: l, color: i, dashed });
+                loss.push(Series { label: format!("{prefix}{split}"), points: l, color: i, dashed, scatter: false });
             }
             let a = by_epoch(store, &record.id, &format!("{metric}/acc"), &epochs, 100.0);
             if !a.is_empty() {
-                acc.push(Series { label: format!("{prefix}{split}"), points: a, color: i, dashed });
+                acc.push(Series { label: format!("{prefix}{split}"), points: a, color: i, dashed, scatter: false });
             }
         }
         names.push(name);
@@ -119,7 +119,13 @@ pub fn sweep_figure(
         .enumerate()
         .map(|(i, (label, mut points))| {
             points.sort_by(|a, b| a.0.total_cmp(&b.0));
-            Series { label: if label.is_empty() { y.clone() } else { label }, points, color: i, dashed: false }
+            Series {
+                label: if label.is_empty() { y.clone() } else { label },
+                points,
+                color: i,
+                dashed: false,
+                scatter: false,
+            }
         })
         .collect();
     let fixed: Vec<String> = def.fixed.iter().map(|(k, v)| format!("{k}={v}")).collect();

@@ -3,13 +3,16 @@
 //! [`xor`] is the lecture's 2-2-1 network and its many-seed success-rate experiment;
 //! [`train`] is the data-set trainer with its typed [`config`]; [`checkpoint`] saves and loads
 //! models as safetensors and [`quantize`] their int8/bf16 versions, both through
-//! [`safetensors_file`]; [`metrics`] turns predictions into accuracy and confusion matrices.
+//! [`safetensors_file`]; [`metrics`] turns predictions into accuracy, confusion matrices and
+//! regression scores; [`fit`] sets least-squares regressions beside MLPs on a function of one
+//! or two variables.
 //! The trainer knows nothing of terminals, files or databases beyond checkpoints: it reports
 //! to an observer, and callers decide what to show.
 
 pub mod checkpoint;
 pub mod config;
 pub mod distributed;
+pub mod fit;
 pub mod landscape;
 pub mod metrics;
 pub mod quantize;

@@ -48,6 +48,10 @@ pub enum Op {
     Log,
     /// `tanh a`.
     Tanh,
+    /// `sin a`.
+    Sin,
+    /// `cos a`.
+    Cos,
     /// `σ(a) = 1 / (1 + e^(−a))`.
     Sigmoid,
     /// `max(0, a)`.
@@ -74,6 +78,8 @@ impl Op {
             Op::Exp => "exp",
             Op::Log => "log",
             Op::Tanh => "tanh",
+            Op::Sin => "sin",
+            Op::Cos => "cos",
             Op::Sigmoid => "σ",
             Op::Relu => "relu",
             Op::Max => "max",
@@ -233,6 +239,18 @@ impl Value {
     pub fn tanh(&self) -> Value {
         let out = self.data().tanh();
         Value::from_op(out, Op::Tanh, vec![(self.clone(), 1.0 - out * out)])
+    }
+
+    /// `sin a`. Backward: `da += cos a · dout`.
+    pub fn sin(&self) -> Value {
+        let x = self.data();
+        Value::from_op(x.sin(), Op::Sin, vec![(self.clone(), x.cos())])
+    }
+
+    /// `cos a`. Backward: `da += −sin a · dout`.
+    pub fn cos(&self) -> Value {
+        let x = self.data();
+        Value::from_op(x.cos(), Op::Cos, vec![(self.clone(), -x.sin())])
     }
 
     /// `σ(a)`. Backward: `da += σ(a)(1 − σ(a)) · dout`.

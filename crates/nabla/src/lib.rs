@@ -4,7 +4,8 @@
 //! one), [`activation`]s with their derivatives, a stable [`softmax`], [`loss`]es,
 //! [`regularizer`]s, [`init`]ialisers, [`optim`]isers, the [`Dense`] layer and the [`Mlp`]
 //! built from it with backpropagation written out, [`gradcheck`] by finite differences, and a
-//! small scalar [`autodiff`] graph that shows the chain rule.
+//! small scalar [`autodiff`] graph that shows the chain rule, and closed-form
+//! [`least_squares`] (linear and polynomial regression, the baseline a network is compared to).
 //!
 //! The engine does no I/O and prints nothing; its only threads are the [`pool`]'s workers,
 //! started when [`pool::set_threads`] asks for more than one.
@@ -16,6 +17,7 @@ pub mod error;
 pub mod gemm;
 pub mod gradcheck;
 pub mod init;
+pub mod least_squares;
 pub mod loss;
 pub mod math;
 pub mod matrix;

@@ -14,7 +14,7 @@ use serde_json::json;
 /// Flags of `nabla grad`.
 #[derive(Debug, clap::Args)]
 pub struct GradArgs {
-    /// The formula, e.g. 'x*y + max(z, w)': + - * / ^, parentheses, and exp, log, tanh,
+    /// The formula, e.g. 'x*y + max(z, w)': + - * / ^, parentheses, and exp, log, tanh, sin, cos,
     /// sigmoid, relu, sqrt, max, min, pow.
     #[arg(allow_hyphen_values = true)]
     pub expression: String,

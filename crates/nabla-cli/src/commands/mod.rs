@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod data;
 pub mod eval;
+pub mod fit;
 pub mod grad;
 pub mod landscape;
 pub mod parse;

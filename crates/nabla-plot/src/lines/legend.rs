@@ -18,6 +18,8 @@ enum Mark {
     Line { dashed: bool },
     /// The red × of diverged points.
     Cross,
+    /// A dot: a scatter series.
+    Dot,
 }
 
 /// A legend entry.
@@ -81,7 +83,7 @@ pub(super) fn corner_rect(plot: Rect, legend: (i32, i32), corner: Corner) -> Rec
 }
 
 /// The panel's drawn data in pixels of `plot`: its points, samples every 2 pixels along its
-/// lines, and the diverged markers on the bottom edge.
+/// lines (not between scatter points), and the diverged markers on the bottom edge.
 pub(super) fn data_pixels(panel: &Panel, ranges: (Span, Span), plot: Rect) -> Vec<(i32, i32)> {
     let ((x0, x1), (y0, y1)) = ranges;
     let (l, t, r, b) = plot;
@@ -100,7 +102,8 @@ pub(super) fn data_pixels(panel: &Panel, ranges: (Span, Span), plot: Rect) -> Ve
                 continue;
             }
             let here = (px(x), py(y));
-            if let Some(from) = previous {
+            // Scatter points are not joined: only the dots themselves are data on the plot.
+            if let (Some(from), false) = (previous, s.scatter) {
                 let steps = ((here.0 - from.0).hypot(here.1 - from.1) / 2.0).ceil().max(1.0) as usize;
                 for i in 1..steps {
                     let f = i as f64 / steps as f64;
@@ -180,7 +183,7 @@ pub(super) fn entries(panel: &Panel) -> Vec<Entry<'_>> {
         .map(|s| Entry {
             label: &s.label,
             color: PALETTE[s.color % PALETTE.len()],
-            mark: Mark::Line { dashed: s.dashed },
+            mark: if s.scatter { Mark::Dot } else { Mark::Line { dashed: s.dashed } },
         })
         .collect();
     if panel.series.iter().any(|s| s.points.iter().any(|p| p.0.is_finite() && !p.1.is_finite())) {
@@ -218,6 +221,9 @@ pub(super) fn draw_legend<DB: DrawingBackend>(
             }
             Mark::Cross => {
                 area.draw(&Cross::new((x + SWATCH / 2, y), 6, e.color.stroke_width(3))).map_err(drawing)?;
+            }
+            Mark::Dot => {
+                area.draw(&Circle::new((x + SWATCH / 2, y), 4, e.color.filled())).map_err(drawing)?;
             }
         }
         area.draw(&Text::new(e.label.to_string(), (x + SWATCH + 6, y), style.clone())).map_err(drawing)?;

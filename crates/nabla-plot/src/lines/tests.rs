@@ -18,7 +18,7 @@ fn log_axis_refuses_zero() {
         title: "t".into(),
         x_label: "x".into(),
         y_label: "y".into(),
-        series: vec![Series { label: "a".into(), points: vec![(0.0, 1.0)], color: 0, dashed: false }],
+        series: vec![Series { label: "a".into(), points: vec![(0.0, 1.0)], color: 0, dashed: false, scatter: false }],
         log_x: true,
         log_y: false,
         y_range: None,
@@ -40,7 +40,7 @@ fn panel(series: Vec<Series>) -> Panel {
 
 fn line(label: &str, color: usize, f: impl Fn(f64) -> f64) -> Series {
     let points = (1..=20).map(|e| (f64::from(e), f(f64::from(e)))).collect();
-    Series { label: label.into(), points, color, dashed: false }
+    Series { label: label.into(), points, color, dashed: false, scatter: false }
 }
 
 /// A 472 × 360 plot, as in a 560 × 460 panel.
@@ -62,7 +62,13 @@ fn the_legend_goes_to_the_corner_with_the_least_data() {
     assert!(n == 0 && (corner == Corner::UpperLeft || corner == Corner::LowerRight), "{corner:?}");
     // Data in every corner: the one with the fewest points under the box.
     let mut x = panel(vec![line("a", 0, |e| e), line("b", 1, |e| 21.0 - e)]);
-    x.series.push(Series { label: "c".into(), points: vec![(18.0, 19.0), (20.0, 20.0)], color: 2, dashed: false });
+    x.series.push(Series {
+        label: "c".into(),
+        points: vec![(18.0, 19.0), (20.0, 20.0)],
+        color: 2,
+        dashed: false,
+        scatter: false,
+    });
     let (corner, n) = corner_of(&x, legend);
     assert!(n > 0 && corner != Corner::UpperRight, "{corner:?} {n}");
     // A diverged marker on the bottom edge counts as data under a lower corner's box.
@@ -125,4 +131,59 @@ fn a_drawn_legend_lands_where_it_was_placed() {
     let right =
         texts(&svg).iter().filter(|t| t.0.parse::<f64>().is_ok()).map(|t| t.1).fold(f64::NEG_INFINITY, f64::max);
     assert!(right + 20.0 < legend_x, "a tick at x = {right}, the legend at {legend_x}");
+}
+
+#[test]
+fn scatter_points_are_dots_not_a_line() {
+    let dots = Series {
+        label: "samples".into(),
+        points: vec![(1.0, 1.0), (20.0, 20.0)],
+        color: 0,
+        dashed: false,
+        scatter: true,
+    };
+    let joined = Series { scatter: false, ..dots.clone() };
+    let count = |s: Series| {
+        let p = panel(vec![s]);
+        data_pixels(&p, panel_ranges(&p).unwrap(), PLOT).len()
+    };
+    // Two dots are two pixels of data; the same two points joined are a line of many.
+    assert_eq!(count(dots.clone()), 2);
+    assert!(count(joined) > 100);
+    let svg = |s: Series| {
+        line_figure_svg(&LineFigure { title: "t".into(), panels: vec![panel(vec![s])], width: 500, height: 400 })
+            .unwrap()
+    };
+    let (dotted, lined) = (svg(dots.clone()), svg(Series { scatter: false, ..dots }));
+    assert!(dotted.contains("<circle"), "the samples are drawn as circles");
+    let lines = |text: &str| text.matches("<polyline").count();
+    assert!(lines(&dotted) < lines(&lined), "and not joined");
+}
+
+#[test]
+fn an_animation_is_a_gif_of_line_figures() {
+    let dir = tempfile::tempdir().unwrap();
+    let frame = |k: f64| LineFigure {
+        title: format!("step {k}"),
+        panels: vec![panel(vec![line("f", 0, move |e| k * e)])],
+        width: 300,
+        height: 200,
+    };
+    let gif = dir.path().join("a.gif");
+    line_animation(&[frame(1.0), frame(2.0)], 100, &gif).unwrap();
+    assert!(std::fs::read(&gif).unwrap().starts_with(b"GIF89a"));
+    let err = line_animation(&[frame(1.0)], 100, &dir.path().join("a.svg")).unwrap_err();
+    assert!(err.to_string().contains("as .gif"), "{err}");
+}
+
+#[test]
+fn a_fixed_y_range_cuts_lines_where_they_leave_it() {
+    // Up through the top edge at x = 1.5, back in at x = 3.5, on to the end.
+    let pieces = clip_to_band(&[(0.0, 0.0), (2.0, 2.0), (3.0, 2.0), (4.0, 0.0), (5.0, 0.0)], (0.0, 1.5));
+    assert_eq!(pieces, vec![vec![(0.0, 0.0), (1.5, 1.5)], vec![(3.25, 1.5), (4.0, 0.0), (5.0, 0.0)]]);
+    // Wholly outside: nothing; wholly inside: unchanged.
+    assert!(clip_to_band(&[(0.0, 5.0), (1.0, 6.0)], (0.0, 1.0)).is_empty());
+    assert_eq!(clip_to_band(&[(0.0, 0.5), (1.0, 0.7)], (0.0, 1.0)), vec![vec![(0.0, 0.5), (1.0, 0.7)]]);
+    // Jumping over the band from below to above keeps the part across it.
+    assert_eq!(clip_to_band(&[(0.0, -1.0), (1.0, 3.0)], (0.0, 2.0)), vec![vec![(0.25, 0.0), (0.75, 2.0)]]);
 }

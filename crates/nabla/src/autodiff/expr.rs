@@ -11,8 +11,8 @@
 //! primary := NUMBER | NAME | NAME '(' expr (',' expr)* ')' | '(' expr ')'
 //! ```
 //!
-//! so `-x^2` is `-(x^2)` as in maths. Functions: `exp`, `log` (also `ln`), `tanh`,
-//! `sigmoid`, `relu`, `sqrt`, `max`, `min`, `pow`. Every error names the column it found, and
+//! so `-x^2` is `-(x^2)` as in maths. Functions: `exp`, `log` (also `ln`), `tanh`, `sin`,
+//! `cos`, `sigmoid`, `relu`, `sqrt`, `max`, `min`, `pow`. Every error names the column it found, and
 //! its message shows the formula with a caret under that column.
 
 use std::fmt;
@@ -20,11 +20,13 @@ use std::fmt;
 use super::Value;
 
 /// The functions a formula may call, with their number of arguments.
-pub const FUNCTIONS: [(&str, usize); 10] = [
+pub const FUNCTIONS: [(&str, usize); 12] = [
     ("exp", 1),
     ("log", 1),
     ("ln", 1),
     ("tanh", 1),
+    ("sin", 1),
+    ("cos", 1),
     ("sigmoid", 1),
     ("relu", 1),
     ("sqrt", 1),
@@ -431,6 +433,8 @@ impl Expression {
                     "exp" => args[0].exp(),
                     "log" | "ln" => args[0].log(),
                     "tanh" => args[0].tanh(),
+                    "sin" => args[0].sin(),
+                    "cos" => args[0].cos(),
                     "sigmoid" => args[0].sigmoid(),
                     "relu" => args[0].relu(),
                     "sqrt" => args[0].powf(0.5),
@@ -520,6 +524,11 @@ mod tests {
             grads("exp(log(x)) + tanh(0) + sigmoid(0) + relu(-x) + sqrt(x) + pow(x, 2) + min(x, 1)", &[("x", 4.0)]);
         assert!((v - (4.0 + 0.5 + 2.0 + 16.0 + 1.0)).abs() < 1e-12);
         assert!((g[0] - (1.0 + 0.25 + 8.0)).abs() < 1e-12);
+        // d/dx [sin(3x) + cos(x)] = 3·cos(3x) − sin(x).
+        let x = 0.7f64;
+        let (v, g) = grads("sin(3*x) + cos(x)", &[("x", x)]);
+        assert!((v - ((3.0 * x).sin() + x.cos())).abs() < 1e-12);
+        assert!((g[0] - (3.0 * (3.0 * x).cos() - x.sin())).abs() < 1e-12);
     }
 
     #[test]

@@ -82,3 +82,32 @@ def test_four_forked_workers_logging_at_once_lose_nothing(cli, tmp_path):
 
 def test_four_spawned_workers_logging_at_once_lose_nothing(cli, tmp_path):
     check_workers(cli, tmp_path, "spawn")
+
+
+SIGNALS_IN_WORKERS = """
+    import multiprocessing, signal
+    import nabla
+
+    def handlers(start_run):
+        if start_run:
+            nabla.init(project="mp", name="worker").finish()
+        return [signal.getsignal(s) == signal.SIG_DFL for s in (signal.SIGTERM, signal.SIGHUP)]
+
+    if __name__ == "__main__":
+        parent = nabla.init(project="mp", name="parent")
+        print("parent_default=" + str(signal.getsignal(signal.SIGTERM) == signal.SIG_DFL))
+        for method in ("fork", "spawn"):
+            with multiprocessing.get_context(method).Pool(1) as pool:
+                print(f"{method}=" + str(pool.map(handlers, [False, True])))
+        parent.finish()
+"""
+
+
+def test_workers_keep_the_default_sigterm_so_pool_terminate_cannot_hang(cli, tmp_path):
+    # Regression: forked Pool workers inherited the parent's Python-level SIGTERM handler, and
+    # Pool.terminate() at the end of a `with Pool(...)` block hung now and then (a SIGTERM that
+    # lands just before the worker blocks on the queue's lock is never acted on).
+    out = run_python(SIGNALS_IN_WORKERS, tmp_path)
+    assert field(out.stdout, "parent_default") == "False", "the main program records SIGTERM"
+    assert field(out.stdout, "fork") == "[[True, True], [True, True]]"
+    assert field(out.stdout, "spawn") == "[[True, True], [True, True]]"

@@ -440,6 +440,56 @@ def _after_fork_in_child() -> None:
     _lock = threading.RLock()
     _runs = []
     _current = None
+    _lifted.clear()
+    _restore_default_signals()
+
+
+# The signals whose default action (ending the process) nabla delays to record the run first.
+_SIGNALS = ("SIGTERM", "SIGHUP")
+
+
+def _restore_default_signals() -> None:
+    # A child process is stopped by its parent: multiprocessing's Pool.terminate() sends
+    # SIGTERM to its workers. A Python-level handler acts only when the interpreter next looks:
+    # a SIGTERM that lands just before a worker blocks on the queue's lock, or between fork and
+    # this hook, is never acted on, and the parent waits for that worker forever. The default
+    # action always ends it. So a child keeps no handler of the parent's and installs none
+    # (_install_hooks); a worker's run killed that way shows as crashed once its heartbeat stops.
+    for name in _SIGNALS:
+        signum = getattr(signal, name, None)
+        if signum is not None and signal.getsignal(signum) is _on_signal:
+            try:
+                signal.signal(signum, signal.SIG_DFL)
+            except ValueError:  # not the main thread: nothing can be changed from here
+                pass
+
+
+# The handlers lifted for the length of a fork, to be put back in the parent.
+_lifted: list = []
+
+
+def _before_fork() -> None:
+    # Lift the handlers in the parent while it forks, so that the child is born with the
+    # default actions and no SIGTERM can reach it between fork and _after_fork_in_child (the
+    # parent is without them for the microseconds of the fork call).
+    if threading.current_thread() is threading.main_thread():
+        for name in _SIGNALS:
+            signum = getattr(signal, name, None)
+            if signum is not None and signal.getsignal(signum) is _on_signal:
+                signal.signal(signum, signal.SIG_DFL)
+                _lifted.append(signum)
+
+
+def _after_fork_in_parent() -> None:
+    while _lifted:
+        signal.signal(_lifted.pop(), _on_signal)
+
+
+def _is_child_process() -> bool:
+    """Whether this process is a multiprocessing worker (forked or spawned)."""
+    import multiprocessing
+
+    return multiprocessing.parent_process() is not None
 
 
 def _install_hooks() -> None:
@@ -450,15 +500,15 @@ def _install_hooks() -> None:
     atexit.register(_at_exit)
     _previous_excepthook = sys.excepthook
     sys.excepthook = _excepthook
-    if threading.current_thread() is threading.main_thread():
-        for name in ("SIGTERM", "SIGHUP"):
+    if threading.current_thread() is threading.main_thread() and not _is_child_process():
+        for name in _SIGNALS:
             signum = getattr(signal, name, None)
             if signum is not None and signal.getsignal(signum) == signal.SIG_DFL:
                 signal.signal(signum, _on_signal)
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_after_fork_in_child)
 
 
 def init(

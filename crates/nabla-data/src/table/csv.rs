@@ -7,17 +7,24 @@
 //! usual markers (`NA`, `NaN`, …; [`super::MISSING_MARKERS`]) are missing values.
 //!
 //! The file is read into memory whole and, when it holds no quote character (so a line break
-//! always ends a row), its body is parsed in two halves on two threads.
+//! always ends a row), its body is cut at line breaks into one chunk per thread, parsed in
+//! parallel.
 
 use std::io::Read;
 use std::path::Path;
 
 use super::{check_drop, is_missing_marker, printable, Cells, Column, Place, Table, TableError};
 
-/// Reads a CSV/TSV file.
-pub(super) fn read(path: &Path, gzip: bool, delimiter: u8, drop: &[String]) -> Result<Table, TableError> {
+/// Reads a CSV/TSV file, parsing on up to `threads` threads.
+pub(super) fn read(
+    path: &Path,
+    gzip: bool,
+    delimiter: u8,
+    drop: &[String],
+    threads: usize,
+) -> Result<Table, TableError> {
     let bytes = read_bytes(path, gzip)?;
-    parse(path, &bytes, delimiter, drop)
+    parse(path, &bytes, delimiter, drop, threads)
 }
 
 fn read_bytes(path: &Path, gzip: bool) -> Result<Vec<u8>, TableError> {
@@ -32,8 +39,14 @@ fn read_bytes(path: &Path, gzip: bool) -> Result<Vec<u8>, TableError> {
     Ok(out)
 }
 
-/// Parses the bytes of a CSV file read from `path`.
-pub(super) fn parse(path: &Path, bytes: &[u8], delimiter: u8, drop: &[String]) -> Result<Table, TableError> {
+/// Parses the bytes of a CSV file read from `path` on up to `threads` threads.
+pub(super) fn parse(
+    path: &Path,
+    bytes: &[u8],
+    delimiter: u8,
+    drop: &[String],
+    threads: usize,
+) -> Result<Table, TableError> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(TableError::bad(path, Place::default(), "the file is empty (a header row is needed)"));
@@ -44,7 +57,7 @@ pub(super) fn parse(path: &Path, bytes: &[u8], delimiter: u8, drop: &[String]) -
     let body = &bytes[body_start..];
 
     // Pass 1: every kept cell as a number; cells that are not numbers are counted per column.
-    let chunks = split_body(body);
+    let chunks = split_body(body, threads);
     let (width, keep_ref) = (names.len(), &keep);
     let parsed: Vec<Result<NumberChunk, TableError>> = if chunks.len() == 1 {
         vec![parse_numbers(path, body, delimiter, names.len(), &keep)]
@@ -278,19 +291,28 @@ fn parse_text(body: &[u8], delimiter: u8, text_columns: &[bool], out: &mut [Vec<
     }
 }
 
-/// Where to cut the body for parallel parsing: in two at a line break, when no quote character
-/// (which could hide a line break inside a field) occurs and the body is large enough to gain.
-fn split_body(body: &[u8]) -> Vec<(usize, usize)> {
-    const PARALLEL_FROM: usize = 1 << 20;
-    if body.len() < PARALLEL_FROM || body.contains(&b'"') {
+/// Where to cut the body for parallel parsing: into `threads` chunks of about equal size, each
+/// ending at a line break, when no quote character (which could hide a line break inside a
+/// field) occurs and the body is large enough to gain (at least [`CHUNK_FROM`] per chunk).
+fn split_body(body: &[u8], threads: usize) -> Vec<(usize, usize)> {
+    let chunks = threads.min(body.len() / CHUNK_FROM).max(1);
+    if chunks == 1 || body.contains(&b'"') {
         return vec![(0, body.len())];
     }
-    let mid = body.len() / 2;
-    match body[mid..].iter().position(|&b| b == b'\n') {
-        Some(p) if mid + p + 1 < body.len() => vec![(0, mid + p + 1), (mid + p + 1, body.len())],
-        _ => vec![(0, body.len())],
+    let mut cuts = vec![0];
+    for i in 1..chunks {
+        let from = (body.len() * i / chunks).max(*cuts.last().expect("starts with 0"));
+        match body[from..].iter().position(|&b| b == b'\n') {
+            Some(p) if from + p + 1 < body.len() => cuts.push(from + p + 1),
+            _ => break,
+        }
     }
+    cuts.push(body.len());
+    cuts.windows(2).map(|w| (w[0], w[1])).collect()
 }
+
+/// The smallest chunk worth a thread of its own.
+const CHUNK_FROM: usize = 1 << 19;
 
 fn count_lines(bytes: &[u8]) -> u64 {
     bytes.iter().filter(|&&b| b == b'\n').count() as u64
@@ -324,7 +346,7 @@ mod tests {
     use super::*;
 
     fn table(text: &str) -> Result<Table, TableError> {
-        parse(Path::new("t.csv"), text.as_bytes(), b',', &[])
+        parse(Path::new("t.csv"), text.as_bytes(), b',', &[], 2)
     }
 
     fn numbers(t: &Table, name: &str) -> Vec<f64> {
@@ -378,14 +400,14 @@ mod tests {
 
     #[test]
     fn dropped_columns_are_not_read() {
-        let t = parse(Path::new("t.csv"), b"a,b\n1,oops\n2,3\n", b',', &["b".to_string()]).unwrap();
+        let t = parse(Path::new("t.csv"), b"a,b\n1,oops\n2,3\n", b',', &["b".to_string()], 1).unwrap();
         assert_eq!(t.names(), ["a"]);
-        let e = parse(Path::new("t.csv"), b"a,b\n1,2\n", b',', &["c".to_string()]).unwrap_err();
+        let e = parse(Path::new("t.csv"), b"a,b\n1,2\n", b',', &["c".to_string()], 1).unwrap_err();
         assert!(e.to_string().contains("--drop: no column `c` (the columns are: a, b)"), "{e}");
     }
 
     #[test]
-    fn the_two_halves_of_a_large_file_give_the_same_table_and_lines() {
+    fn the_chunks_of_a_large_file_give_the_same_table_and_lines() {
         // Large enough to be split; the line of an error in the second half counts from the file's top.
         let mut text = String::from("x,y,label\n");
         for i in 0..120_000 {
@@ -395,10 +417,19 @@ mod tests {
         assert_eq!(t.rows, 120_000);
         let x = numbers(&t, "x");
         assert!(x.iter().enumerate().all(|(i, &v)| v == i as f64));
-        assert_eq!(split_body(text.as_bytes()).len(), 2);
+        assert_eq!(split_body(text.as_bytes(), 2).len(), 2);
+        for threads in [1, 3, 5] {
+            let chunks = split_body(text.as_bytes(), threads);
+            assert_eq!(chunks.len(), threads.min(text.len() / CHUNK_FROM));
+            assert!(chunks.iter().all(|&(a, _)| a == 0 || text.as_bytes()[a - 1] == b'\n'), "{chunks:?}");
+            let again = parse(Path::new("t.csv"), text.as_bytes(), b',', &[], threads).unwrap();
+            assert_eq!(again, t, "{threads} threads");
+        }
         let bad = text.replacen("100000,", "1e0e0,", 1);
-        let e = table(&bad).unwrap_err().to_string();
-        assert!(e.starts_with("t.csv, line 100002, column `x`: `1e0e0` is not a number"), "{e}");
+        for threads in [1, 2, 5] {
+            let e = parse(Path::new("t.csv"), bad.as_bytes(), b',', &[], threads).unwrap_err().to_string();
+            assert!(e.starts_with("t.csv, line 100002, column `x`: `1e0e0` is not a number"), "{threads}: {e}");
+        }
     }
 
     #[test]

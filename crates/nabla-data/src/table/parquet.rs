@@ -18,8 +18,8 @@ use super::{check_drop, Cells, Column, Place, Table, TableError};
 /// Values read per call of a column reader.
 const BATCH: usize = 64 * 1024;
 
-/// Reads a Parquet file.
-pub(super) fn read(path: &Path, drop: &[String]) -> Result<Table, TableError> {
+/// Reads a Parquet file, its columns spread over up to `threads` threads.
+pub(super) fn read(path: &Path, drop: &[String], threads: usize) -> Result<Table, TableError> {
     let file = File::open(path).map_err(|e| TableError::io(path, e))?;
     let reader = SerializedFileReader::new(file)
         .map_err(|e| TableError::bad(path, Place::default(), format!("not a readable Parquet file: {e}")))?;
@@ -30,85 +30,104 @@ pub(super) fn read(path: &Path, drop: &[String]) -> Result<Table, TableError> {
 
     let names: Vec<String> = schema.columns().iter().map(|c| c.path().string()).collect();
     check_drop(path, &names, drop)?;
+    let kept: Vec<usize> = (0..names.len()).filter(|&j| !drop.contains(&names[j])).collect();
 
-    let mut columns = Vec::new();
-    for (j, descr) in schema.columns().iter().enumerate() {
-        let name = &names[j];
-        if drop.contains(name) {
-            continue;
-        }
-        let place = Place::column(name);
-        if descr.max_rep_level() > 0 {
-            return Err(TableError::bad(
-                path,
-                place,
-                "a repeated (list) column cannot be a feature (leave it out with --drop)",
-            ));
-        }
-        let scale = (descr.converted_type() == ConvertedType::DECIMAL).then(|| descr.type_scale());
-        let max_def = descr.max_def_level();
-        let mut cells = match descr.physical_type() {
-            PhysicalType::BOOLEAN | PhysicalType::BYTE_ARRAY => Cells::Text(Vec::with_capacity(rows)),
-            PhysicalType::INT32 | PhysicalType::INT64 | PhysicalType::FLOAT | PhysicalType::DOUBLE => {
-                Cells::Numbers(Vec::with_capacity(rows))
-            }
-            other => {
-                return Err(TableError::bad(
-                    path,
-                    place,
-                    format!("Parquet type {other} is not read as a feature (leave the column out with --drop)"),
-                ))
-            }
-        };
-        for g in 0..reader.num_row_groups() {
-            let group = reader
-                .get_row_group(g)
-                .map_err(|e| TableError::bad(path, place.clone(), format!("row group {g}: {e}")))?;
-            let column = group
-                .get_column_reader(j)
-                .map_err(|e| TableError::bad(path, place.clone(), format!("row group {g}: {e}")))?;
-            let wrap =
-                |e: parquet::errors::ParquetError| TableError::bad(path, place.clone(), format!("row group {g}: {e}"));
-            match (column, &mut cells) {
-                (ColumnReader::Int32ColumnReader(r), Cells::Numbers(out)) => {
-                    read_all(r, max_def, out, |v: &i32| decimal(f64::from(*v), scale)).map_err(wrap)?;
-                }
-                (ColumnReader::Int64ColumnReader(r), Cells::Numbers(out)) => {
-                    read_all(r, max_def, out, |v: &i64| decimal(*v as f64, scale)).map_err(wrap)?;
-                }
-                (ColumnReader::FloatColumnReader(r), Cells::Numbers(out)) => {
-                    read_all(r, max_def, out, |v: &f32| f64::from(*v)).map_err(wrap)?;
-                }
-                (ColumnReader::DoubleColumnReader(r), Cells::Numbers(out)) => {
-                    read_all(r, max_def, out, |v: &f64| *v).map_err(wrap)?
-                }
-                (ColumnReader::BoolColumnReader(r), Cells::Text(out)) => {
-                    read_all(r, max_def, out, |v: &bool| Some(v.to_string())).map_err(wrap)?;
-                }
-                (ColumnReader::ByteArrayColumnReader(r), Cells::Text(out)) => {
-                    read_all(r, max_def, out, |v: &parquet::data_type::ByteArray| {
-                        Some(String::from_utf8_lossy(v.data()).into_owned())
-                    })
-                    .map_err(wrap)?;
-                }
-                _ => unreachable!("the cells were chosen from the column's physical type"),
-            }
-        }
-        if cells.len() != rows {
-            return Err(TableError::bad(
-                path,
-                place,
-                format!("the column holds {} values, but the footer says the file has {rows} rows", cells.len()),
-            ));
-        }
-        if let Cells::Numbers(values) = &cells {
-            if let Some(i) = values.iter().position(|v| v.is_infinite()) {
-                return Err(TableError::bad(path, Place::row_cell(i as u64 + 1, name), "the value is infinite"));
-            }
-        }
-        columns.push(Column { name: name.clone(), cells });
-    }
+    // Each thread reads every row group of a contiguous run of the columns.
+    let threads = threads.clamp(1, kept.len().max(1));
+    let per_thread = kept.len().div_ceil(threads).max(1);
+    let (reader, names) = (&reader, &names);
+    let read_run =
+        |run: &[usize]| run.iter().map(|&j| read_column(path, reader, j, &names[j], rows)).collect::<Vec<_>>();
+    let results: Vec<Result<Column, TableError>> = if threads == 1 {
+        read_run(&kept)
+    } else {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = kept.chunks(per_thread).map(|run| s.spawn(move || read_run(run))).collect();
+            handles.into_iter().flat_map(|h| h.join().expect("a Parquet reading thread panicked")).collect()
+        })
+    };
+    let columns = results.into_iter().collect::<Result<Vec<Column>, TableError>>()?;
     Ok(Table { path: path.to_path_buf(), columns, rows })
+}
+
+/// Reads column `j` (called `name`) from every row group of `reader`.
+fn read_column(
+    path: &Path,
+    reader: &SerializedFileReader<File>,
+    j: usize,
+    name: &str,
+    rows: usize,
+) -> Result<Column, TableError> {
+    let descr = reader.metadata().file_metadata().schema_descr().column(j);
+    let place = Place::column(name);
+    if descr.max_rep_level() > 0 {
+        return Err(TableError::bad(
+            path,
+            place,
+            "a repeated (list) column cannot be a feature (leave it out with --drop)",
+        ));
+    }
+    let scale = (descr.converted_type() == ConvertedType::DECIMAL).then(|| descr.type_scale());
+    let max_def = descr.max_def_level();
+    let mut cells = match descr.physical_type() {
+        PhysicalType::BOOLEAN | PhysicalType::BYTE_ARRAY => Cells::Text(Vec::with_capacity(rows)),
+        PhysicalType::INT32 | PhysicalType::INT64 | PhysicalType::FLOAT | PhysicalType::DOUBLE => {
+            Cells::Numbers(Vec::with_capacity(rows))
+        }
+        other => {
+            return Err(TableError::bad(
+                path,
+                place,
+                format!("Parquet type {other} is not read as a feature (leave the column out with --drop)"),
+            ))
+        }
+    };
+    for g in 0..reader.num_row_groups() {
+        let group =
+            reader.get_row_group(g).map_err(|e| TableError::bad(path, place.clone(), format!("row group {g}: {e}")))?;
+        let column = group
+            .get_column_reader(j)
+            .map_err(|e| TableError::bad(path, place.clone(), format!("row group {g}: {e}")))?;
+        let wrap =
+            |e: parquet::errors::ParquetError| TableError::bad(path, place.clone(), format!("row group {g}: {e}"));
+        match (column, &mut cells) {
+            (ColumnReader::Int32ColumnReader(r), Cells::Numbers(out)) => {
+                read_all(r, max_def, out, |v: &i32| decimal(f64::from(*v), scale)).map_err(wrap)?;
+            }
+            (ColumnReader::Int64ColumnReader(r), Cells::Numbers(out)) => {
+                read_all(r, max_def, out, |v: &i64| decimal(*v as f64, scale)).map_err(wrap)?;
+            }
+            (ColumnReader::FloatColumnReader(r), Cells::Numbers(out)) => {
+                read_all(r, max_def, out, |v: &f32| f64::from(*v)).map_err(wrap)?;
+            }
+            (ColumnReader::DoubleColumnReader(r), Cells::Numbers(out)) => {
+                read_all(r, max_def, out, |v: &f64| *v).map_err(wrap)?
+            }
+            (ColumnReader::BoolColumnReader(r), Cells::Text(out)) => {
+                read_all(r, max_def, out, |v: &bool| Some(v.to_string())).map_err(wrap)?;
+            }
+            (ColumnReader::ByteArrayColumnReader(r), Cells::Text(out)) => {
+                read_all(r, max_def, out, |v: &parquet::data_type::ByteArray| {
+                    Some(String::from_utf8_lossy(v.data()).into_owned())
+                })
+                .map_err(wrap)?;
+            }
+            _ => unreachable!("the cells were chosen from the column's physical type"),
+        }
+    }
+    if cells.len() != rows {
+        return Err(TableError::bad(
+            path,
+            place,
+            format!("the column holds {} values, but the footer says the file has {rows} rows", cells.len()),
+        ));
+    }
+    if let Cells::Numbers(values) = &cells {
+        if let Some(i) = values.iter().position(|v| v.is_infinite()) {
+            return Err(TableError::bad(path, Place::row_cell(i as u64 + 1, name), "the value is infinite"));
+        }
+    }
+    Ok(Column { name: name.to_string(), cells })
 }
 
 fn decimal(unscaled: f64, scale: Option<i32>) -> f64 {
@@ -172,7 +191,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.parquet");
         std::fs::write(&path, b"a,b\n1,2\n").unwrap();
-        let e = read(&path, &[]).unwrap_err().to_string();
+        let e = read(&path, &[], 1).unwrap_err().to_string();
         assert!(e.starts_with(&format!("{}: not a readable Parquet file", path.display())), "{e}");
     }
 
@@ -218,7 +237,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.parquet");
         write_sample(&path);
-        let t = read(&path, &[]).unwrap();
+        let t = read(&path, &[], 1).unwrap();
+        for threads in [2, 3, 8] {
+            assert_eq!(format!("{:?}", read(&path, &[], threads).unwrap()), format!("{t:?}"), "{threads} threads");
+        }
         assert_eq!(t.rows, 6);
         assert_eq!(t.names(), ["a", "b", "s", "f"]);
         let Cells::Numbers(a) = &t.column("a").unwrap().cells else { panic!("a is numbers") };
@@ -231,7 +253,7 @@ mod tests {
             Cells::Text(vec![s("red"), s("blue"), None, s("red"), s("blue"), None])
         );
         assert_eq!(t.column("f").unwrap().cells.len(), 6);
-        let dropped = read(&path, &["s".to_string()]).unwrap();
+        let dropped = read(&path, &["s".to_string()], 2).unwrap();
         assert_eq!(dropped.names(), ["a", "b", "f"]);
     }
 

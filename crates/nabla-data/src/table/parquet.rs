@@ -20,9 +20,7 @@ const BATCH: usize = 64 * 1024;
 
 /// Reads a Parquet file, its columns spread over up to `threads` threads.
 pub(super) fn read(path: &Path, drop: &[String], threads: usize) -> Result<Table, TableError> {
-    let file = File::open(path).map_err(|e| TableError::io(path, e))?;
-    let reader = SerializedFileReader::new(file)
-        .map_err(|e| TableError::bad(path, Place::default(), format!("not a readable Parquet file: {e}")))?;
+    let reader = open(path)?;
     let meta = reader.metadata();
     let schema = meta.file_metadata().schema_descr();
     let rows = usize::try_from(meta.file_metadata().num_rows())
@@ -32,22 +30,40 @@ pub(super) fn read(path: &Path, drop: &[String], threads: usize) -> Result<Table
     check_drop(path, &names, drop)?;
     let kept: Vec<usize> = (0..names.len()).filter(|&j| !drop.contains(&names[j])).collect();
 
-    // Each thread reads every row group of a contiguous run of the columns.
+    // Each thread reads every row group of a contiguous run of the columns, through a reader of
+    // its own: the crate's readers of one `File` share its offset (a `try_clone` is a dup), so
+    // two threads seeking in the same one read each other's pages.
     let threads = threads.clamp(1, kept.len().max(1));
     let per_thread = kept.len().div_ceil(threads).max(1);
-    let (reader, names) = (&reader, &names);
-    let read_run =
-        |run: &[usize]| run.iter().map(|&j| read_column(path, reader, j, &names[j], rows)).collect::<Vec<_>>();
+    let names = &names;
+    let read_run = |reader: &SerializedFileReader<File>, run: &[usize]| {
+        run.iter().map(|&j| read_column(path, reader, j, &names[j], rows)).collect::<Vec<_>>()
+    };
     let results: Vec<Result<Column, TableError>> = if threads == 1 {
-        read_run(&kept)
+        read_run(&reader, &kept)
     } else {
         std::thread::scope(|s| {
-            let handles: Vec<_> = kept.chunks(per_thread).map(|run| s.spawn(move || read_run(run))).collect();
+            let handles: Vec<_> = kept
+                .chunks(per_thread)
+                .map(|run| {
+                    s.spawn(move || match open(path) {
+                        Ok(own) => read_run(&own, run),
+                        Err(e) => vec![Err(e)],
+                    })
+                })
+                .collect();
             handles.into_iter().flat_map(|h| h.join().expect("a Parquet reading thread panicked")).collect()
         })
     };
     let columns = results.into_iter().collect::<Result<Vec<Column>, TableError>>()?;
     Ok(Table { path: path.to_path_buf(), columns, rows })
+}
+
+/// Opens `path` and reads its footer.
+fn open(path: &Path) -> Result<SerializedFileReader<File>, TableError> {
+    let file = File::open(path).map_err(|e| TableError::io(path, e))?;
+    SerializedFileReader::new(file)
+        .map_err(|e| TableError::bad(path, Place::default(), format!("not a readable Parquet file: {e}")))
 }
 
 /// Reads column `j` (called `name`) from every row group of `reader`.
@@ -255,6 +271,41 @@ mod tests {
         assert_eq!(t.column("f").unwrap().cells.len(), 6);
         let dropped = read(&path, &["s".to_string()], 2).unwrap();
         assert_eq!(dropped.names(), ["a", "b", "f"]);
+    }
+
+    #[test]
+    fn columns_read_on_threads_do_not_read_each_others_pages() {
+        // Regression: threads sharing one `File` read garbage ("corrupted RLE run length") once
+        // the column chunks were large enough for their reads to interleave.
+        use parquet::data_type::Int64Type;
+        use parquet::file::properties::WriterProperties;
+        use parquet::file::writer::SerializedFileWriter;
+        use parquet::schema::parser::parse_message_type;
+        use std::sync::Arc;
+
+        const COLUMNS: i64 = 64;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("wide.parquet");
+        let fields: String = (0..COLUMNS).map(|j| format!("OPTIONAL INT64 c{j}; ")).collect();
+        let schema = Arc::new(parse_message_type(&format!("message t {{ {fields}}}")).unwrap());
+        let props = Arc::new(WriterProperties::builder().build());
+        let mut writer = SerializedFileWriter::new(File::create(&path).unwrap(), schema, props).unwrap();
+        let mut rg = writer.next_row_group().unwrap();
+        let rows = 100_000i64;
+        for j in 0..COLUMNS {
+            let values: Vec<i64> = (0..rows).map(|i| (i * 7919 + j * 104_729) % 256).collect();
+            let mut col = rg.next_column().unwrap().unwrap();
+            col.typed::<Int64Type>().write_batch(&values, Some(&vec![1; values.len()]), None).unwrap();
+            col.close().unwrap();
+        }
+        rg.close().unwrap();
+        writer.close().unwrap();
+        let one = read(&path, &[], 1).unwrap();
+        for threads in [2, 2, 4] {
+            assert_eq!(read(&path, &[], threads).unwrap(), one, "{threads} threads");
+        }
+        let Cells::Numbers(c3) = &one.column("c3").unwrap().cells else { panic!("c3 is numbers") };
+        assert_eq!(c3[1000], ((1000 * 7919 + 3 * 104_729) % 256) as f64);
     }
 
     #[test]

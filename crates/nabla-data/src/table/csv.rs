@@ -93,8 +93,12 @@ pub(super) fn parse(
         }
         line_base += count_lines(&body[a..b]);
     }
+    // The numbers are only needed where a cell was not one (a pass over every column would
+    // cost as much as a tenth of the parse).
     for &j in &kept {
-        stats[j].numbers = columns[j].iter().filter(|v| !v.is_nan()).count() as u64;
+        if stats[j].not_numbers > 0 {
+            stats[j].numbers = columns[j].iter().filter(|v| !v.is_nan()).count() as u64;
+        }
     }
     let rows = columns.iter().zip(&keep).find(|(_, k)| **k).map_or(0, |(c, _)| c.len());
 
@@ -213,11 +217,14 @@ fn parse_numbers(
     let mut block: Vec<f64> = Vec::with_capacity(BLOCK_ROWS * kept);
     let mut stats = vec![ColumnStats::default(); kept];
     let spread = |block: &mut Vec<f64>, columns: &mut [Vec<f64>]| {
+        let rows = block.len() / kept.max(1);
         for (jj, column) in columns.iter_mut().enumerate() {
-            column.extend(block.iter().skip(jj).step_by(kept.max(1)));
+            // A range mapped has an exact length: one reservation, no check per value.
+            column.extend((0..rows).map(|r| block[r * kept + jj]));
         }
         block.clear();
     };
+    let all_kept = kept == width;
     loop {
         match reader.read_byte_record(&mut record) {
             Ok(true) => {}
@@ -235,20 +242,29 @@ fn parse_numbers(
                 format!("{} fields, but the header has {width}", record.len()),
             ));
         }
-        for (jj, (field, _)) in record.iter().zip(keep).filter(|(_, &k)| k).enumerate() {
-            let trimmed = field.trim_ascii();
-            let value = parse_number(trimmed).unwrap_or_else(|| {
-                let text = String::from_utf8_lossy(trimmed);
-                if !is_missing_marker(&text) {
-                    stats[jj].not_numbers += 1;
-                    if stats[jj].first_bad.is_none() {
-                        let line = record.position().map_or(0, |p| p.line());
-                        stats[jj].first_bad = Some((line, text.into_owned()));
+        // A small unsigned integer (pixels, counts, labels) needs no trimming and no float
+        // parser; anything else takes the general path.
+        let mut cell = |jj: usize, field: &[u8]| {
+            let value = parse_small_integer(field).unwrap_or_else(|| {
+                let trimmed = field.trim_ascii();
+                parse_number(trimmed).unwrap_or_else(|| {
+                    let text = String::from_utf8_lossy(trimmed);
+                    if !is_missing_marker(&text) {
+                        stats[jj].not_numbers += 1;
+                        if stats[jj].first_bad.is_none() {
+                            let line = record.position().map_or(0, |p| p.line());
+                            stats[jj].first_bad = Some((line, text.into_owned()));
+                        }
                     }
-                }
-                f64::NAN
+                    f64::NAN
+                })
             });
             block.push(value);
+        };
+        if all_kept {
+            record.iter().enumerate().for_each(|(jj, field)| cell(jj, field));
+        } else {
+            record.iter().zip(keep).filter(|(_, &k)| k).enumerate().for_each(|(jj, (field, _))| cell(jj, field));
         }
         if block.len() == BLOCK_ROWS * kept {
             spread(&mut block, &mut columns);
@@ -261,9 +277,8 @@ fn parse_numbers(
 /// A number as a CSV cell writes it: `12`, `-0.5`, `1e-3`. `NaN` and `inf` are not numbers
 /// here (the first is a missing marker; an infinite feature cannot be standardised).
 fn parse_number(field: &[u8]) -> Option<f64> {
-    // The common case of a short unsigned integer (pixel values, counts) without the float parser.
-    if !field.is_empty() && field.len() <= 9 && field.iter().all(u8::is_ascii_digit) {
-        return Some(field.iter().fold(0u32, |acc, &d| acc * 10 + u32::from(d - b'0')) as f64);
+    if let Some(v) = parse_small_integer(field) {
+        return Some(v);
     }
     let first = *field.first()?;
     if !(first.is_ascii_digit() || matches!(first, b'-' | b'+' | b'.')) {
@@ -271,6 +286,23 @@ fn parse_number(field: &[u8]) -> Option<f64> {
     }
     let v: f64 = std::str::from_utf8(field).ok()?.parse().ok()?;
     v.is_finite().then_some(v)
+}
+
+/// A short unsigned integer (at most 9 digits, so it fits a `u32`), the common case of pixel
+/// values and counts, read in one pass without the float parser; `None` for anything else.
+fn parse_small_integer(field: &[u8]) -> Option<f64> {
+    if field.is_empty() || field.len() > 9 {
+        return None;
+    }
+    let mut acc = 0u32;
+    for &b in field {
+        let digit = b.wrapping_sub(b'0');
+        if digit > 9 {
+            return None;
+        }
+        acc = acc * 10 + u32::from(digit);
+    }
+    Some(f64::from(acc))
 }
 
 /// Pass 2, only for the text columns: their cells as written (`None` when missing).
@@ -445,5 +477,12 @@ mod tests {
         assert_eq!(parse_number(b"NaN"), None);
         assert_eq!(parse_number(b"1e999"), None);
         assert_eq!(parse_number(b""), None);
+        assert_eq!(parse_small_integer(b"007"), Some(7.0));
+        assert_eq!(parse_small_integer(b"999999999"), Some(999_999_999.0));
+        assert_eq!(parse_small_integer(b"1234567890"), None);
+        assert_eq!(parse_number(b"1234567890"), Some(1_234_567_890.0));
+        assert_eq!(parse_small_integer(b" 7"), None);
+        assert_eq!(parse_small_integer(b"-7"), None);
+        assert_eq!(parse_small_integer(b"7/"), None);
     }
 }

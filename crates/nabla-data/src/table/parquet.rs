@@ -187,7 +187,8 @@ fn read_all<T: DataType, C: Missing>(
         if records == 0 && levels == 0 {
             return Ok(());
         }
-        if max_def == 0 {
+        // No null in the batch (a value for every level): the values are the cells.
+        if max_def == 0 || values.len() == levels {
             out.extend(values.iter().map(&convert));
         } else {
             let mut next = values.iter();

@@ -39,10 +39,7 @@ fn release_free_heap() {
 fn release_free_heap() {}
 
 /// One warm-up pass, then `repeats` (at least one) timed passes; their times in seconds.
-pub(crate) fn timed_passes(
-    repeats: usize,
-    mut pass: impl FnMut() -> Result<f64, nabla::Error>,
-) -> Result<Vec<f64>, nabla::Error> {
+pub(crate) fn timed_passes<E>(repeats: usize, mut pass: impl FnMut() -> Result<f64, E>) -> Result<Vec<f64>, E> {
     pass()?;
     (0..repeats.max(1)).map(|_| pass()).collect()
 }

@@ -18,6 +18,8 @@ pub enum Record {
     Gemm(GemmRecord),
     /// One XOR experiment.
     Xor(XorRecord),
+    /// Reading one table file.
+    Table(TableRecord),
 }
 
 /// A training workload's numbers.
@@ -122,6 +124,36 @@ pub struct GemmRecord {
     pub peak_rss_mb: Option<f64>,
     /// The GEMM micro-kernel in use.
     pub gemm_kernel: &'static str,
+}
+
+/// Reading a table file back: the `csv` and `parquet` workloads (and `read_table.py`'s
+/// pandas records, in the same schema).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TableRecord {
+    /// Always `"nabla"`.
+    pub peer: &'static str,
+    /// `"csv"` or `"parquet"`.
+    pub workload: &'static str,
+    /// Threads the reader may use.
+    pub threads: usize,
+    /// `"mnist"` or `"synthetic"`: whose training split the table holds.
+    pub data: &'static str,
+    /// The file's name (`mnist-train.csv`).
+    pub file: String,
+    /// The file's size in bytes.
+    pub bytes: u64,
+    /// Rows read back.
+    pub rows: usize,
+    /// Columns read back.
+    pub columns: usize,
+    /// Median time of a read (file to [`nabla_data::table::Table`]).
+    pub seconds_median: f64,
+    /// Every timed read.
+    pub seconds_all: Vec<f64>,
+    /// `bytes / 10⁶ / seconds_median`.
+    pub mb_per_second: f64,
+    /// The peak resident memory of the reads, MiB.
+    pub peak_rss_mb: Option<f64>,
 }
 
 /// One XOR experiment's numbers.

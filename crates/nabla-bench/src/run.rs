@@ -13,6 +13,7 @@ use nabla_train::xor::{self, XorConfig};
 
 use crate::measure::{median, peak_rss_mb, reset_peak_rss, timed_passes};
 use crate::record::{GemmRecord, InferRecord, Record, TrainRecord, XorRecord, PEER};
+use crate::tables::run_table;
 use crate::workload::{gemm_shapes, BenchData, BenchSettings, Workload};
 
 fn layers_text(sizes: &[usize]) -> String {
@@ -261,7 +262,7 @@ pub fn run_xor(output: Activation, settings: &BenchSettings) -> XorRecord {
 }
 
 /// Runs one workload and returns its records (GEMM: one per shape; XOR: sigmoid, then tanh
-/// output). `data` must be given for W1–W4.
+/// output). `data` must be given for W1–W4, `csv` and `parquet`.
 pub fn run(
     workload: Workload,
     data: Option<&BenchData<'_>>,
@@ -278,6 +279,7 @@ pub fn run(
             .into_iter()
             .map(|(name, m, k, n)| Record::Gemm(run_gemm(name, m, k, n, settings)))
             .collect(),
+        Workload::Csv | Workload::Parquet => vec![Record::Table(run_table(workload, need()?, settings)?)],
         Workload::Xor => {
             [Activation::Sigmoid, Activation::Tanh].into_iter().map(|o| Record::Xor(run_xor(o, settings))).collect()
         }
@@ -299,6 +301,24 @@ pub enum BenchError {
     /// A setting names something that does not exist.
     #[error("{0}")]
     Settings(String),
+    /// A table could not be read back.
+    #[error(transparent)]
+    Table(#[from] nabla_data::table::TableError),
+    /// A file or folder of a table workload could not be written.
+    #[error("{path}: {message}")]
+    Io {
+        /// The file or folder.
+        path: std::path::PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+impl BenchError {
+    /// The error for `path`, which could not be written.
+    pub(crate) fn io(path: &std::path::Path, error: &std::io::Error) -> BenchError {
+        BenchError::Io { path: path.to_path_buf(), message: error.to_string() }
+    }
 }
 
 #[cfg(test)]

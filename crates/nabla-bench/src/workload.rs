@@ -2,6 +2,7 @@
 //! GEMM shapes, and the settings and data of one run.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::str::FromStr;
 
 use nabla::optim::OptimizerKind;
@@ -29,6 +30,10 @@ pub enum Workload {
     Gemm,
     /// The 2-2-1 XOR network, 1,000 seeds × 1,000 epochs, sigmoid and tanh output.
     Xor,
+    /// Loading the 60,000 training images written as a CSV file (`p0,…,p783,label`).
+    Csv,
+    /// Loading the same table written as a Parquet file (snappy, INT64 columns).
+    Parquet,
 }
 
 impl Workload {
@@ -43,12 +48,16 @@ impl Workload {
         Workload::Gemm,
         Workload::Xor,
     ];
+    /// The table-loading workloads, run only when named: each writes a file of over 100 MB
+    /// and reads it six times (about ten seconds), and the peers' `run_all.py` has no such
+    /// workload to pair them with (`peers/read_table.py` in this crate's folder does).
+    pub const TABLES: [Workload; 2] = [Workload::Csv, Workload::Parquet];
     /// The names accepted by [`FromStr`].
-    pub const NAMES: &'static str = "W1, W2, W3, W4, gemm, xor, W4-int8, W4-bf16";
+    pub const NAMES: &'static str = "W1, W2, W3, W4, gemm, xor, W4-int8, W4-bf16, csv, parquet";
 
     /// Whether it needs the MNIST-shaped data set.
     pub fn needs_data(self) -> bool {
-        matches!(self, Workload::W1 | Workload::W2 | Workload::W3 | Workload::W4 | Workload::W4Int8 | Workload::W4Bf16)
+        !matches!(self, Workload::Gemm | Workload::Xor)
     }
 
     /// The training recipe of W1–W3 (`None` for the others).
@@ -76,6 +85,8 @@ impl FromStr for Workload {
             "w4-bf16" => Workload::W4Bf16,
             "gemm" => Workload::Gemm,
             "xor" => Workload::Xor,
+            "csv" => Workload::Csv,
+            "parquet" => Workload::Parquet,
             _ => return Err(format!("unknown workload `{s}`; expected {}", Self::NAMES)),
         })
     }
@@ -93,6 +104,8 @@ impl fmt::Display for Workload {
             Workload::Gemm => "gemm",
             // The peers' records call it `XOR`.
             Workload::Xor => "XOR",
+            Workload::Csv => "csv",
+            Workload::Parquet => "parquet",
         })
     }
 }
@@ -149,7 +162,7 @@ pub struct BenchSettings {
     pub threads: usize,
     /// Overrides every training workload's epoch count (smoke tests).
     pub epochs: Option<usize>,
-    /// Timed inference passes of W4 (after one warm-up pass); the median is reported.
+    /// Timed passes of W4 and of the table reads (after one warm-up pass); the median is reported.
     pub repeats: usize,
     /// Time budget per GEMM shape, in seconds (at least 5 timed batches are run).
     pub gemm_seconds: f64,
@@ -161,6 +174,9 @@ pub struct BenchSettings {
     pub xor_epochs: u64,
     /// Seed of the initial weights and the shuffles.
     pub seed: u64,
+    /// Where `csv` and `parquet` write their tables and leave them (`None`: a temporary
+    /// folder, removed afterwards).
+    pub keep_tables: Option<PathBuf>,
 }
 
 impl Default for BenchSettings {
@@ -176,6 +192,7 @@ impl Default for BenchSettings {
             xor_seeds: 1000,
             xor_epochs: 1000,
             seed: 0,
+            keep_tables: None,
         }
     }
 }
@@ -216,11 +233,11 @@ mod tests {
 
     #[test]
     fn workload_names_round_trip() {
-        for w in Workload::ALL {
+        for w in Workload::ALL.into_iter().chain(Workload::TABLES) {
             assert_eq!(w.to_string().parse::<Workload>().unwrap(), w);
         }
         assert_eq!("gemm".parse::<Workload>().unwrap(), Workload::Gemm);
-        assert!("W9".parse::<Workload>().unwrap_err().contains("W1, W2, W3, W4, gemm, xor, W4-int8, W4-bf16"));
+        assert!("W9".parse::<Workload>().unwrap_err().contains("W1, W2, W3, W4, gemm, xor, W4-int8, W4-bf16, csv"));
         assert_eq!("w4-INT8".parse::<Workload>().unwrap(), Workload::W4Int8);
     }
 

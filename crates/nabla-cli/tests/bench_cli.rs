@@ -110,3 +110,47 @@ fn missing_mnist_says_where_to_get_it() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("--synthetic"), "{err}");
 }
+
+#[test]
+fn table_workloads_read_back_the_training_split() {
+    let keep = tempfile::tempdir().unwrap();
+    let out = nabla()
+        .args(["bench", "--synthetic", "--json", "--workloads", "csv,parquet", "--repeats", "1", "--threads", "2"])
+        .arg("--keep-tables")
+        .arg(keep.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let records: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).expect(l)).collect();
+    let workloads: Vec<&str> = records.iter().map(|r| r["workload"].as_str().unwrap()).collect();
+    assert_eq!(workloads, ["csv", "parquet"], "{text}");
+    for (r, file) in records.iter().zip(["synthetic-train.csv", "synthetic-train.parquet"]) {
+        assert_eq!(
+            (&r["peer"], &r["threads"], &r["data"]),
+            (&Value::from("nabla"), &Value::from(2), &Value::from("synthetic"))
+        );
+        assert_eq!((&r["rows"], &r["columns"]), (&Value::from(60_000), &Value::from(785)), "{r}");
+        assert_eq!(r["file"], file);
+        let bytes = r["bytes"].as_u64().unwrap();
+        assert_eq!(bytes, std::fs::metadata(keep.path().join(file)).unwrap().len(), "the file is kept: {r}");
+        positive(r, "seconds_median");
+        positive(r, "mb_per_second");
+        assert_eq!(r["seconds_all"].as_array().unwrap().len(), 1);
+        assert!(r.get("peak_rss_mb").is_some(), "{r}");
+    }
+}
+
+#[test]
+fn table_workloads_leave_nothing_behind_without_keep_tables() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = nabla()
+        .env("TMPDIR", tmp.path())
+        .args(["bench", "--synthetic", "--workloads", "parquet", "--repeats", "1"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("parquet") && text.contains("60000×785"), "{text}");
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0, "the temporary folder is removed");
+}

@@ -18,8 +18,9 @@ pub struct BenchArgs {
     /// Threads for the matrix kernels and the XOR seeds.
     #[arg(long, default_value_t = 1, value_parser = parse::positive_usize, allow_hyphen_values = true)]
     pub threads: usize,
-    /// Comma-separated workloads: W1, W2, W3, W4, W4-int8, W4-bf16, gemm, xor (default: all,
-    /// in that order).
+    /// Comma-separated workloads: W1, W2, W3, W4, W4-int8, W4-bf16, gemm, xor (default: these,
+    /// in that order), and csv, parquet (only when named: loading MNIST's training images
+    /// written as a table, about ten seconds).
     #[arg(long, value_delimiter = ',', value_parser = workload)]
     pub workloads: Option<Vec<Workload>>,
     /// Random data of MNIST's shape instead of MNIST (timing only: no test accuracy).
@@ -32,7 +33,8 @@ pub struct BenchArgs {
     /// need the workloads' own epochs).
     #[arg(long, value_parser = parse::positive_usize, allow_hyphen_values = true)]
     pub epochs: Option<usize>,
-    /// Timed inference passes of W4 after the warm-up pass (the median is reported).
+    /// Timed passes of W4 and of the table reads after the warm-up pass (the median is
+    /// reported).
     #[arg(long, default_value_t = 5, value_parser = parse::positive_usize, allow_hyphen_values = true)]
     pub repeats: usize,
     /// Seconds of timed calls per GEMM shape.
@@ -45,6 +47,10 @@ pub struct BenchArgs {
     /// Seeds of the XOR workload.
     #[arg(long, default_value_t = 1000, value_parser = parse::positive_u64, allow_hyphen_values = true)]
     pub xor_seeds: u64,
+    /// Write the tables of csv and parquet into DIR and leave them there (for
+    /// `crates/nabla-bench/peers/read_table.py`), instead of a temporary folder.
+    #[arg(long, value_name = "DIR")]
+    pub keep_tables: Option<PathBuf>,
 }
 
 fn workload(s: &str) -> Result<Workload, String> {
@@ -61,6 +67,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         gemm_seconds: f64::from(args.gemm_seconds),
         gemm_shapes: args.gemm_shapes.clone(),
         xor_seeds: args.xor_seeds,
+        keep_tables: args.keep_tables.clone(),
         ..BenchSettings::default()
     };
     // Check the shape names before minutes of training, not after.
@@ -138,6 +145,18 @@ fn row(r: &Record) -> String {
         Record::Gemm(g) => format!(
             "gemm {:<22} {:>4}×{:<4}@{:>4}×{:<4}  best {:>6.1} GFLOP/s  median {:>6.1} GFLOP/s  ({})",
             g.shape, g.m, g.k, g.k, g.n, g.gflops_best, g.gflops_median, g.gemm_kernel
+        ),
+        Record::Table(t) => format!(
+            "{:<7} {:<20} {:>6.1} MB  {}×{}  {:>7.3} s  {:>6.0} MB/s  (median of {})  peak {}",
+            t.workload,
+            t.file,
+            t.bytes as f64 / 1e6,
+            t.rows,
+            t.columns,
+            t.seconds_median,
+            t.mb_per_second,
+            t.seconds_all.len(),
+            mib(t.peak_rss_mb)
         ),
         Record::Xor(x) => format!(
             "XOR  2-2-1 {:<8} output  {} seeds × {} epochs  {:>6.3} s  success rate {:.3}",

@@ -7,17 +7,24 @@
 //! usual markers (`NA`, `NaN`, …; [`super::MISSING_MARKERS`]) are missing values.
 //!
 //! The file is read into memory whole and, when it holds no quote character (so a line break
-//! always ends a row), its body is parsed in two halves on two threads.
+//! always ends a row), its body is cut at line breaks into one chunk per thread, parsed in
+//! parallel.
 
 use std::io::Read;
 use std::path::Path;
 
 use super::{check_drop, is_missing_marker, printable, Cells, Column, Place, Table, TableError};
 
-/// Reads a CSV/TSV file.
-pub(super) fn read(path: &Path, gzip: bool, delimiter: u8, drop: &[String]) -> Result<Table, TableError> {
+/// Reads a CSV/TSV file, parsing on up to `threads` threads.
+pub(super) fn read(
+    path: &Path,
+    gzip: bool,
+    delimiter: u8,
+    drop: &[String],
+    threads: usize,
+) -> Result<Table, TableError> {
     let bytes = read_bytes(path, gzip)?;
-    parse(path, &bytes, delimiter, drop)
+    parse(path, &bytes, delimiter, drop, threads)
 }
 
 fn read_bytes(path: &Path, gzip: bool) -> Result<Vec<u8>, TableError> {
@@ -32,8 +39,14 @@ fn read_bytes(path: &Path, gzip: bool) -> Result<Vec<u8>, TableError> {
     Ok(out)
 }
 
-/// Parses the bytes of a CSV file read from `path`.
-pub(super) fn parse(path: &Path, bytes: &[u8], delimiter: u8, drop: &[String]) -> Result<Table, TableError> {
+/// Parses the bytes of a CSV file read from `path` on up to `threads` threads.
+pub(super) fn parse(
+    path: &Path,
+    bytes: &[u8],
+    delimiter: u8,
+    drop: &[String],
+    threads: usize,
+) -> Result<Table, TableError> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(TableError::bad(path, Place::default(), "the file is empty (a header row is needed)"));
@@ -44,7 +57,7 @@ pub(super) fn parse(path: &Path, bytes: &[u8], delimiter: u8, drop: &[String]) -
     let body = &bytes[body_start..];
 
     // Pass 1: every kept cell as a number; cells that are not numbers are counted per column.
-    let chunks = split_body(body);
+    let chunks = split_body(body, threads);
     let (width, keep_ref) = (names.len(), &keep);
     let parsed: Vec<Result<NumberChunk, TableError>> = if chunks.len() == 1 {
         vec![parse_numbers(path, body, delimiter, names.len(), &keep)]
@@ -80,8 +93,12 @@ pub(super) fn parse(path: &Path, bytes: &[u8], delimiter: u8, drop: &[String]) -
         }
         line_base += count_lines(&body[a..b]);
     }
+    // The numbers are only needed where a cell was not one (a pass over every column would
+    // cost as much as a tenth of the parse).
     for &j in &kept {
-        stats[j].numbers = columns[j].iter().filter(|v| !v.is_nan()).count() as u64;
+        if stats[j].not_numbers > 0 {
+            stats[j].numbers = columns[j].iter().filter(|v| !v.is_nan()).count() as u64;
+        }
     }
     let rows = columns.iter().zip(&keep).find(|(_, k)| **k).map_or(0, |(c, _)| c.len());
 
@@ -200,11 +217,14 @@ fn parse_numbers(
     let mut block: Vec<f64> = Vec::with_capacity(BLOCK_ROWS * kept);
     let mut stats = vec![ColumnStats::default(); kept];
     let spread = |block: &mut Vec<f64>, columns: &mut [Vec<f64>]| {
+        let rows = block.len() / kept.max(1);
         for (jj, column) in columns.iter_mut().enumerate() {
-            column.extend(block.iter().skip(jj).step_by(kept.max(1)));
+            // A range mapped has an exact length: one reservation, no check per value.
+            column.extend((0..rows).map(|r| block[r * kept + jj]));
         }
         block.clear();
     };
+    let all_kept = kept == width;
     loop {
         match reader.read_byte_record(&mut record) {
             Ok(true) => {}
@@ -222,20 +242,29 @@ fn parse_numbers(
                 format!("{} fields, but the header has {width}", record.len()),
             ));
         }
-        for (jj, (field, _)) in record.iter().zip(keep).filter(|(_, &k)| k).enumerate() {
-            let trimmed = field.trim_ascii();
-            let value = parse_number(trimmed).unwrap_or_else(|| {
-                let text = String::from_utf8_lossy(trimmed);
-                if !is_missing_marker(&text) {
-                    stats[jj].not_numbers += 1;
-                    if stats[jj].first_bad.is_none() {
-                        let line = record.position().map_or(0, |p| p.line());
-                        stats[jj].first_bad = Some((line, text.into_owned()));
+        // A small unsigned integer (pixels, counts, labels) needs no trimming and no float
+        // parser; anything else takes the general path.
+        let mut cell = |jj: usize, field: &[u8]| {
+            let value = parse_small_integer(field).unwrap_or_else(|| {
+                let trimmed = field.trim_ascii();
+                parse_number(trimmed).unwrap_or_else(|| {
+                    let text = String::from_utf8_lossy(trimmed);
+                    if !is_missing_marker(&text) {
+                        stats[jj].not_numbers += 1;
+                        if stats[jj].first_bad.is_none() {
+                            let line = record.position().map_or(0, |p| p.line());
+                            stats[jj].first_bad = Some((line, text.into_owned()));
+                        }
                     }
-                }
-                f64::NAN
+                    f64::NAN
+                })
             });
             block.push(value);
+        };
+        if all_kept {
+            record.iter().enumerate().for_each(|(jj, field)| cell(jj, field));
+        } else {
+            record.iter().zip(keep).filter(|(_, &k)| k).enumerate().for_each(|(jj, (field, _))| cell(jj, field));
         }
         if block.len() == BLOCK_ROWS * kept {
             spread(&mut block, &mut columns);
@@ -248,9 +277,8 @@ fn parse_numbers(
 /// A number as a CSV cell writes it: `12`, `-0.5`, `1e-3`. `NaN` and `inf` are not numbers
 /// here (the first is a missing marker; an infinite feature cannot be standardised).
 fn parse_number(field: &[u8]) -> Option<f64> {
-    // The common case of a short unsigned integer (pixel values, counts) without the float parser.
-    if !field.is_empty() && field.len() <= 9 && field.iter().all(u8::is_ascii_digit) {
-        return Some(field.iter().fold(0u32, |acc, &d| acc * 10 + u32::from(d - b'0')) as f64);
+    if let Some(v) = parse_small_integer(field) {
+        return Some(v);
     }
     let first = *field.first()?;
     if !(first.is_ascii_digit() || matches!(first, b'-' | b'+' | b'.')) {
@@ -258,6 +286,23 @@ fn parse_number(field: &[u8]) -> Option<f64> {
     }
     let v: f64 = std::str::from_utf8(field).ok()?.parse().ok()?;
     v.is_finite().then_some(v)
+}
+
+/// A short unsigned integer (at most 9 digits, so it fits a `u32`), the common case of pixel
+/// values and counts, read in one pass without the float parser; `None` for anything else.
+fn parse_small_integer(field: &[u8]) -> Option<f64> {
+    if field.is_empty() || field.len() > 9 {
+        return None;
+    }
+    let mut acc = 0u32;
+    for &b in field {
+        let digit = b.wrapping_sub(b'0');
+        if digit > 9 {
+            return None;
+        }
+        acc = acc * 10 + u32::from(digit);
+    }
+    Some(f64::from(acc))
 }
 
 /// Pass 2, only for the text columns: their cells as written (`None` when missing).
@@ -278,19 +323,28 @@ fn parse_text(body: &[u8], delimiter: u8, text_columns: &[bool], out: &mut [Vec<
     }
 }
 
-/// Where to cut the body for parallel parsing: in two at a line break, when no quote character
-/// (which could hide a line break inside a field) occurs and the body is large enough to gain.
-fn split_body(body: &[u8]) -> Vec<(usize, usize)> {
-    const PARALLEL_FROM: usize = 1 << 20;
-    if body.len() < PARALLEL_FROM || body.contains(&b'"') {
+/// Where to cut the body for parallel parsing: into `threads` chunks of about equal size, each
+/// ending at a line break, when no quote character (which could hide a line break inside a
+/// field) occurs and the body is large enough to gain (at least [`CHUNK_FROM`] per chunk).
+fn split_body(body: &[u8], threads: usize) -> Vec<(usize, usize)> {
+    let chunks = threads.min(body.len() / CHUNK_FROM).max(1);
+    if chunks == 1 || body.contains(&b'"') {
         return vec![(0, body.len())];
     }
-    let mid = body.len() / 2;
-    match body[mid..].iter().position(|&b| b == b'\n') {
-        Some(p) if mid + p + 1 < body.len() => vec![(0, mid + p + 1), (mid + p + 1, body.len())],
-        _ => vec![(0, body.len())],
+    let mut cuts = vec![0];
+    for i in 1..chunks {
+        let from = (body.len() * i / chunks).max(*cuts.last().expect("starts with 0"));
+        match body[from..].iter().position(|&b| b == b'\n') {
+            Some(p) if from + p + 1 < body.len() => cuts.push(from + p + 1),
+            _ => break,
+        }
     }
+    cuts.push(body.len());
+    cuts.windows(2).map(|w| (w[0], w[1])).collect()
 }
+
+/// The smallest chunk worth a thread of its own.
+const CHUNK_FROM: usize = 1 << 19;
 
 fn count_lines(bytes: &[u8]) -> u64 {
     bytes.iter().filter(|&&b| b == b'\n').count() as u64
@@ -324,7 +378,7 @@ mod tests {
     use super::*;
 
     fn table(text: &str) -> Result<Table, TableError> {
-        parse(Path::new("t.csv"), text.as_bytes(), b',', &[])
+        parse(Path::new("t.csv"), text.as_bytes(), b',', &[], 2)
     }
 
     fn numbers(t: &Table, name: &str) -> Vec<f64> {
@@ -378,14 +432,14 @@ mod tests {
 
     #[test]
     fn dropped_columns_are_not_read() {
-        let t = parse(Path::new("t.csv"), b"a,b\n1,oops\n2,3\n", b',', &["b".to_string()]).unwrap();
+        let t = parse(Path::new("t.csv"), b"a,b\n1,oops\n2,3\n", b',', &["b".to_string()], 1).unwrap();
         assert_eq!(t.names(), ["a"]);
-        let e = parse(Path::new("t.csv"), b"a,b\n1,2\n", b',', &["c".to_string()]).unwrap_err();
+        let e = parse(Path::new("t.csv"), b"a,b\n1,2\n", b',', &["c".to_string()], 1).unwrap_err();
         assert!(e.to_string().contains("--drop: no column `c` (the columns are: a, b)"), "{e}");
     }
 
     #[test]
-    fn the_two_halves_of_a_large_file_give_the_same_table_and_lines() {
+    fn the_chunks_of_a_large_file_give_the_same_table_and_lines() {
         // Large enough to be split; the line of an error in the second half counts from the file's top.
         let mut text = String::from("x,y,label\n");
         for i in 0..120_000 {
@@ -395,10 +449,19 @@ mod tests {
         assert_eq!(t.rows, 120_000);
         let x = numbers(&t, "x");
         assert!(x.iter().enumerate().all(|(i, &v)| v == i as f64));
-        assert_eq!(split_body(text.as_bytes()).len(), 2);
+        assert_eq!(split_body(text.as_bytes(), 2).len(), 2);
+        for threads in [1, 3, 5] {
+            let chunks = split_body(text.as_bytes(), threads);
+            assert_eq!(chunks.len(), threads.min(text.len() / CHUNK_FROM));
+            assert!(chunks.iter().all(|&(a, _)| a == 0 || text.as_bytes()[a - 1] == b'\n'), "{chunks:?}");
+            let again = parse(Path::new("t.csv"), text.as_bytes(), b',', &[], threads).unwrap();
+            assert_eq!(again, t, "{threads} threads");
+        }
         let bad = text.replacen("100000,", "1e0e0,", 1);
-        let e = table(&bad).unwrap_err().to_string();
-        assert!(e.starts_with("t.csv, line 100002, column `x`: `1e0e0` is not a number"), "{e}");
+        for threads in [1, 2, 5] {
+            let e = parse(Path::new("t.csv"), bad.as_bytes(), b',', &[], threads).unwrap_err().to_string();
+            assert!(e.starts_with("t.csv, line 100002, column `x`: `1e0e0` is not a number"), "{threads}: {e}");
+        }
     }
 
     #[test]
@@ -414,5 +477,12 @@ mod tests {
         assert_eq!(parse_number(b"NaN"), None);
         assert_eq!(parse_number(b"1e999"), None);
         assert_eq!(parse_number(b""), None);
+        assert_eq!(parse_small_integer(b"007"), Some(7.0));
+        assert_eq!(parse_small_integer(b"999999999"), Some(999_999_999.0));
+        assert_eq!(parse_small_integer(b"1234567890"), None);
+        assert_eq!(parse_number(b"1234567890"), Some(1_234_567_890.0));
+        assert_eq!(parse_small_integer(b" 7"), None);
+        assert_eq!(parse_small_integer(b"-7"), None);
+        assert_eq!(parse_small_integer(b"7/"), None);
     }
 }

@@ -90,6 +90,16 @@ pub struct ReadOptions {
     pub target_file: Option<PathBuf>,
     /// Columns not to read at all (so that a column of a type nabla cannot read can be left out).
     pub drop: Vec<String>,
+    /// Threads that parse a CSV file's body and read a Parquet file's columns (default: the
+    /// machine's available parallelism). The table is the same whatever the count.
+    pub threads: Option<usize>,
+}
+
+impl ReadOptions {
+    /// The threads a reader may use: [`ReadOptions::threads`], else the available parallelism.
+    fn threads(&self) -> usize {
+        self.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get)).max(1)
+    }
 }
 
 /// The formats a table can be read from, told by the file's name.
@@ -137,9 +147,9 @@ impl Table {
         let mut table = match format {
             TableFormat::Csv { gzip, tsv } => {
                 let delimiter = options.delimiter.unwrap_or(if tsv { b'\t' } else { b',' });
-                csv::read(path, gzip, delimiter, &options.drop)?
+                csv::read(path, gzip, delimiter, &options.drop, options.threads())?
             }
-            TableFormat::Parquet => parquet::read(path, &options.drop)?,
+            TableFormat::Parquet => parquet::read(path, &options.drop, options.threads())?,
             TableFormat::Npy => npy::read_npy(path, options.target_file.as_deref())?,
             TableFormat::Npz => npy::read_npz(path)?,
         };

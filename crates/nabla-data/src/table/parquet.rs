@@ -18,11 +18,9 @@ use super::{check_drop, Cells, Column, Place, Table, TableError};
 /// Values read per call of a column reader.
 const BATCH: usize = 64 * 1024;
 
-/// Reads a Parquet file.
-pub(super) fn read(path: &Path, drop: &[String]) -> Result<Table, TableError> {
-    let file = File::open(path).map_err(|e| TableError::io(path, e))?;
-    let reader = SerializedFileReader::new(file)
-        .map_err(|e| TableError::bad(path, Place::default(), format!("not a readable Parquet file: {e}")))?;
+/// Reads a Parquet file, its columns spread over up to `threads` threads.
+pub(super) fn read(path: &Path, drop: &[String], threads: usize) -> Result<Table, TableError> {
+    let reader = open(path)?;
     let meta = reader.metadata();
     let schema = meta.file_metadata().schema_descr();
     let rows = usize::try_from(meta.file_metadata().num_rows())
@@ -30,85 +28,122 @@ pub(super) fn read(path: &Path, drop: &[String]) -> Result<Table, TableError> {
 
     let names: Vec<String> = schema.columns().iter().map(|c| c.path().string()).collect();
     check_drop(path, &names, drop)?;
+    let kept: Vec<usize> = (0..names.len()).filter(|&j| !drop.contains(&names[j])).collect();
 
-    let mut columns = Vec::new();
-    for (j, descr) in schema.columns().iter().enumerate() {
-        let name = &names[j];
-        if drop.contains(name) {
-            continue;
-        }
-        let place = Place::column(name);
-        if descr.max_rep_level() > 0 {
-            return Err(TableError::bad(
-                path,
-                place,
-                "a repeated (list) column cannot be a feature (leave it out with --drop)",
-            ));
-        }
-        let scale = (descr.converted_type() == ConvertedType::DECIMAL).then(|| descr.type_scale());
-        let max_def = descr.max_def_level();
-        let mut cells = match descr.physical_type() {
-            PhysicalType::BOOLEAN | PhysicalType::BYTE_ARRAY => Cells::Text(Vec::with_capacity(rows)),
-            PhysicalType::INT32 | PhysicalType::INT64 | PhysicalType::FLOAT | PhysicalType::DOUBLE => {
-                Cells::Numbers(Vec::with_capacity(rows))
-            }
-            other => {
-                return Err(TableError::bad(
-                    path,
-                    place,
-                    format!("Parquet type {other} is not read as a feature (leave the column out with --drop)"),
-                ))
-            }
-        };
-        for g in 0..reader.num_row_groups() {
-            let group = reader
-                .get_row_group(g)
-                .map_err(|e| TableError::bad(path, place.clone(), format!("row group {g}: {e}")))?;
-            let column = group
-                .get_column_reader(j)
-                .map_err(|e| TableError::bad(path, place.clone(), format!("row group {g}: {e}")))?;
-            let wrap =
-                |e: parquet::errors::ParquetError| TableError::bad(path, place.clone(), format!("row group {g}: {e}"));
-            match (column, &mut cells) {
-                (ColumnReader::Int32ColumnReader(r), Cells::Numbers(out)) => {
-                    read_all(r, max_def, out, |v: &i32| decimal(f64::from(*v), scale)).map_err(wrap)?;
-                }
-                (ColumnReader::Int64ColumnReader(r), Cells::Numbers(out)) => {
-                    read_all(r, max_def, out, |v: &i64| decimal(*v as f64, scale)).map_err(wrap)?;
-                }
-                (ColumnReader::FloatColumnReader(r), Cells::Numbers(out)) => {
-                    read_all(r, max_def, out, |v: &f32| f64::from(*v)).map_err(wrap)?;
-                }
-                (ColumnReader::DoubleColumnReader(r), Cells::Numbers(out)) => {
-                    read_all(r, max_def, out, |v: &f64| *v).map_err(wrap)?
-                }
-                (ColumnReader::BoolColumnReader(r), Cells::Text(out)) => {
-                    read_all(r, max_def, out, |v: &bool| Some(v.to_string())).map_err(wrap)?;
-                }
-                (ColumnReader::ByteArrayColumnReader(r), Cells::Text(out)) => {
-                    read_all(r, max_def, out, |v: &parquet::data_type::ByteArray| {
-                        Some(String::from_utf8_lossy(v.data()).into_owned())
+    // Each thread reads every row group of a contiguous run of the columns, through a reader of
+    // its own: the crate's readers of one `File` share its offset (a `try_clone` is a dup), so
+    // two threads seeking in the same one read each other's pages.
+    let threads = threads.clamp(1, kept.len().max(1));
+    let per_thread = kept.len().div_ceil(threads).max(1);
+    let names = &names;
+    let read_run = |reader: &SerializedFileReader<File>, run: &[usize]| {
+        run.iter().map(|&j| read_column(path, reader, j, &names[j], rows)).collect::<Vec<_>>()
+    };
+    let results: Vec<Result<Column, TableError>> = if threads == 1 {
+        read_run(&reader, &kept)
+    } else {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = kept
+                .chunks(per_thread)
+                .map(|run| {
+                    s.spawn(move || match open(path) {
+                        Ok(own) => read_run(&own, run),
+                        Err(e) => vec![Err(e)],
                     })
-                    .map_err(wrap)?;
-                }
-                _ => unreachable!("the cells were chosen from the column's physical type"),
-            }
+                })
+                .collect();
+            handles.into_iter().flat_map(|h| h.join().expect("a Parquet reading thread panicked")).collect()
+        })
+    };
+    let columns = results.into_iter().collect::<Result<Vec<Column>, TableError>>()?;
+    Ok(Table { path: path.to_path_buf(), columns, rows })
+}
+
+/// Opens `path` and reads its footer.
+fn open(path: &Path) -> Result<SerializedFileReader<File>, TableError> {
+    let file = File::open(path).map_err(|e| TableError::io(path, e))?;
+    SerializedFileReader::new(file)
+        .map_err(|e| TableError::bad(path, Place::default(), format!("not a readable Parquet file: {e}")))
+}
+
+/// Reads column `j` (called `name`) from every row group of `reader`.
+fn read_column(
+    path: &Path,
+    reader: &SerializedFileReader<File>,
+    j: usize,
+    name: &str,
+    rows: usize,
+) -> Result<Column, TableError> {
+    let descr = reader.metadata().file_metadata().schema_descr().column(j);
+    let place = Place::column(name);
+    if descr.max_rep_level() > 0 {
+        return Err(TableError::bad(
+            path,
+            place,
+            "a repeated (list) column cannot be a feature (leave it out with --drop)",
+        ));
+    }
+    let scale = (descr.converted_type() == ConvertedType::DECIMAL).then(|| descr.type_scale());
+    let max_def = descr.max_def_level();
+    let mut cells = match descr.physical_type() {
+        PhysicalType::BOOLEAN | PhysicalType::BYTE_ARRAY => Cells::Text(Vec::with_capacity(rows)),
+        PhysicalType::INT32 | PhysicalType::INT64 | PhysicalType::FLOAT | PhysicalType::DOUBLE => {
+            Cells::Numbers(Vec::with_capacity(rows))
         }
-        if cells.len() != rows {
+        other => {
             return Err(TableError::bad(
                 path,
                 place,
-                format!("the column holds {} values, but the footer says the file has {rows} rows", cells.len()),
-            ));
+                format!("Parquet type {other} is not read as a feature (leave the column out with --drop)"),
+            ))
         }
-        if let Cells::Numbers(values) = &cells {
-            if let Some(i) = values.iter().position(|v| v.is_infinite()) {
-                return Err(TableError::bad(path, Place::row_cell(i as u64 + 1, name), "the value is infinite"));
+    };
+    for g in 0..reader.num_row_groups() {
+        let group =
+            reader.get_row_group(g).map_err(|e| TableError::bad(path, place.clone(), format!("row group {g}: {e}")))?;
+        let column = group
+            .get_column_reader(j)
+            .map_err(|e| TableError::bad(path, place.clone(), format!("row group {g}: {e}")))?;
+        let wrap =
+            |e: parquet::errors::ParquetError| TableError::bad(path, place.clone(), format!("row group {g}: {e}"));
+        match (column, &mut cells) {
+            (ColumnReader::Int32ColumnReader(r), Cells::Numbers(out)) => {
+                read_all(r, max_def, out, |v: &i32| decimal(f64::from(*v), scale)).map_err(wrap)?;
             }
+            (ColumnReader::Int64ColumnReader(r), Cells::Numbers(out)) => {
+                read_all(r, max_def, out, |v: &i64| decimal(*v as f64, scale)).map_err(wrap)?;
+            }
+            (ColumnReader::FloatColumnReader(r), Cells::Numbers(out)) => {
+                read_all(r, max_def, out, |v: &f32| f64::from(*v)).map_err(wrap)?;
+            }
+            (ColumnReader::DoubleColumnReader(r), Cells::Numbers(out)) => {
+                read_all(r, max_def, out, |v: &f64| *v).map_err(wrap)?
+            }
+            (ColumnReader::BoolColumnReader(r), Cells::Text(out)) => {
+                read_all(r, max_def, out, |v: &bool| Some(v.to_string())).map_err(wrap)?;
+            }
+            (ColumnReader::ByteArrayColumnReader(r), Cells::Text(out)) => {
+                read_all(r, max_def, out, |v: &parquet::data_type::ByteArray| {
+                    Some(String::from_utf8_lossy(v.data()).into_owned())
+                })
+                .map_err(wrap)?;
+            }
+            _ => unreachable!("the cells were chosen from the column's physical type"),
         }
-        columns.push(Column { name: name.clone(), cells });
     }
-    Ok(Table { path: path.to_path_buf(), columns, rows })
+    if cells.len() != rows {
+        return Err(TableError::bad(
+            path,
+            place,
+            format!("the column holds {} values, but the footer says the file has {rows} rows", cells.len()),
+        ));
+    }
+    if let Cells::Numbers(values) = &cells {
+        if let Some(i) = values.iter().position(|v| v.is_infinite()) {
+            return Err(TableError::bad(path, Place::row_cell(i as u64 + 1, name), "the value is infinite"));
+        }
+    }
+    Ok(Column { name: name.to_string(), cells })
 }
 
 fn decimal(unscaled: f64, scale: Option<i32>) -> f64 {
@@ -152,7 +187,8 @@ fn read_all<T: DataType, C: Missing>(
         if records == 0 && levels == 0 {
             return Ok(());
         }
-        if max_def == 0 {
+        // No null in the batch (a value for every level): the values are the cells.
+        if max_def == 0 || values.len() == levels {
             out.extend(values.iter().map(&convert));
         } else {
             let mut next = values.iter();
@@ -172,7 +208,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.parquet");
         std::fs::write(&path, b"a,b\n1,2\n").unwrap();
-        let e = read(&path, &[]).unwrap_err().to_string();
+        let e = read(&path, &[], 1).unwrap_err().to_string();
         assert!(e.starts_with(&format!("{}: not a readable Parquet file", path.display())), "{e}");
     }
 
@@ -218,7 +254,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.parquet");
         write_sample(&path);
-        let t = read(&path, &[]).unwrap();
+        let t = read(&path, &[], 1).unwrap();
+        for threads in [2, 3, 8] {
+            assert_eq!(format!("{:?}", read(&path, &[], threads).unwrap()), format!("{t:?}"), "{threads} threads");
+        }
         assert_eq!(t.rows, 6);
         assert_eq!(t.names(), ["a", "b", "s", "f"]);
         let Cells::Numbers(a) = &t.column("a").unwrap().cells else { panic!("a is numbers") };
@@ -231,8 +270,43 @@ mod tests {
             Cells::Text(vec![s("red"), s("blue"), None, s("red"), s("blue"), None])
         );
         assert_eq!(t.column("f").unwrap().cells.len(), 6);
-        let dropped = read(&path, &["s".to_string()]).unwrap();
+        let dropped = read(&path, &["s".to_string()], 2).unwrap();
         assert_eq!(dropped.names(), ["a", "b", "f"]);
+    }
+
+    #[test]
+    fn columns_read_on_threads_do_not_read_each_others_pages() {
+        // Regression: threads sharing one `File` read garbage ("corrupted RLE run length") once
+        // the column chunks were large enough for their reads to interleave.
+        use parquet::data_type::Int64Type;
+        use parquet::file::properties::WriterProperties;
+        use parquet::file::writer::SerializedFileWriter;
+        use parquet::schema::parser::parse_message_type;
+        use std::sync::Arc;
+
+        const COLUMNS: i64 = 64;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("wide.parquet");
+        let fields: String = (0..COLUMNS).map(|j| format!("OPTIONAL INT64 c{j}; ")).collect();
+        let schema = Arc::new(parse_message_type(&format!("message t {{ {fields}}}")).unwrap());
+        let props = Arc::new(WriterProperties::builder().build());
+        let mut writer = SerializedFileWriter::new(File::create(&path).unwrap(), schema, props).unwrap();
+        let mut rg = writer.next_row_group().unwrap();
+        let rows = 100_000i64;
+        for j in 0..COLUMNS {
+            let values: Vec<i64> = (0..rows).map(|i| (i * 7919 + j * 104_729) % 256).collect();
+            let mut col = rg.next_column().unwrap().unwrap();
+            col.typed::<Int64Type>().write_batch(&values, Some(&vec![1; values.len()]), None).unwrap();
+            col.close().unwrap();
+        }
+        rg.close().unwrap();
+        writer.close().unwrap();
+        let one = read(&path, &[], 1).unwrap();
+        for threads in [2, 2, 4] {
+            assert_eq!(read(&path, &[], threads).unwrap(), one, "{threads} threads");
+        }
+        let Cells::Numbers(c3) = &one.column("c3").unwrap().cells else { panic!("c3 is numbers") };
+        assert_eq!(c3[1000], ((1000 * 7919 + 3 * 104_729) % 256) as f64);
     }
 
     #[test]

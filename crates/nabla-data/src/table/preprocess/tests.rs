@@ -6,7 +6,7 @@ use std::path::Path;
 use super::*;
 
 fn table(text: &str) -> Table {
-    crate::table::csv::parse(Path::new("t.csv"), text.as_bytes(), b',', &[]).unwrap()
+    crate::table::csv::parse(Path::new("t.csv"), text.as_bytes(), b',', &[], 1).unwrap()
 }
 
 #[test]

@@ -265,7 +265,7 @@ fn concurrent_saves_to_one_path_leave_one_complete_file() {
 
 /// The Python to run the reference script with: `$NABLA_PYTHON`, else the venv that
 /// .ci/python-env.sh makes, else `python3` when it has safetensors and numpy; `None` (with a
-/// note on stderr) when there is none.
+/// note on stderr) when there is none, outside CI; under CI (`$CI` set) the test fails instead.
 fn python() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("NABLA_PYTHON").filter(|p| !p.is_empty()) {
         return Some(PathBuf::from(p));
@@ -280,6 +280,11 @@ fn python() -> Option<PathBuf> {
             return Some(candidate);
         }
     }
+    // CI installs that Python (.ci/python-env.sh): there, a missing one is a failure, not a skip.
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "no Python with safetensors and numpy, and CI is set: .ci/python-env.sh should have made one (or set NABLA_PYTHON)"
+    );
     #[allow(clippy::print_stderr)]
     {
         eprintln!("skipped: no Python with safetensors and numpy; set NABLA_PYTHON (see .ci/python-env.sh)");

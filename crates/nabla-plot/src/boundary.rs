@@ -7,7 +7,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use crate::heatmap::{colour_bar, heat_chart, split_for_bar};
-use crate::output::{drawing, encode_gif, render, render_rgb, write_atomic, Figure, Format};
+use crate::output::{animate, drawing, render, Figure};
 use crate::PlotError;
 
 /// Low end of the colour scale (blue), its middle (near white) and its high end (red).
@@ -133,22 +133,10 @@ pub fn boundary(surface: &Boundary, path: &Path) -> Result<(), PlotError> {
 /// Draws the surfaces as the frames of a looping GIF, `delay_ms` per frame; `path` must end
 /// in `.gif`, and every frame must have the first one's size.
 pub fn boundary_animation(frames: &[Boundary], delay_ms: u32, path: &Path) -> Result<(), PlotError> {
-    if Format::from_path(path)? != Format::Gif {
-        return Err(PlotError::Input(format!("{}: an animation is written as .gif", path.display())));
-    }
-    let Some(first) = frames.first() else {
-        return Err(PlotError::Input("an animation needs at least one frame".into()));
-    };
-    let mut pixels = Vec::with_capacity(frames.len());
     for frame in frames {
         frame.check()?;
-        if frame.size() != first.size() {
-            return Err(PlotError::Input("every frame of an animation must have the same size".into()));
-        }
-        pixels.push(render_rgb(frame)?);
     }
-    let (w, h) = first.size();
-    write_atomic(path, &encode_gif(&pixels, w, h, delay_ms)?)
+    animate(frames, delay_ms, path)
 }
 
 impl Figure for Boundary {

@@ -68,7 +68,7 @@ log "pytest"
 report="$(mktemp "${TMPDIR:-/tmp}/nabla-pytest.XXXXXX.xml")"
 trap 'rm -f "$report"' EXIT
 # -p no:cacheprovider: nothing is written into the source tree.
-"$python" -m pytest crates/nabla-py/tests -q -p no:cacheprovider --junitxml="$report"
+"$python" -m pytest crates/nabla-py/tests -q -rs -p no:cacheprovider --junitxml="$report"
 "$python" - "$report" <<'PY'
 import sys
 import xml.etree.ElementTree as ET

@@ -110,3 +110,16 @@ def field(stdout: str, key: str) -> str:
         if line.startswith(key + "="):
             return line[len(key) + 1 :]
     raise AssertionError(f"no {key}= line in the script's output:\n{stdout}")
+
+
+def require(module: str, *, why_optional: str | None = None):
+    """Imports `module` for a test. Under CI (`$CI` set) a module CI installs must be there: its
+    absence fails the test instead of skipping it. A module CI does not install
+    (`why_optional` says why) is skipped with that reason, which `pytest -rs` prints."""
+    if why_optional is not None:
+        return pytest.importorskip(module, reason=f"{module} is not installed: {why_optional}")
+    if os.environ.get("CI"):
+        import importlib
+
+        return importlib.import_module(module)
+    return pytest.importorskip(module)

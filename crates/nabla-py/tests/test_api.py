@@ -12,7 +12,7 @@ import pytest
 
 import nabla
 import nabla.compat.wandb as wandb
-from conftest import field, run_python
+from conftest import field, require, run_python
 
 
 @pytest.fixture(autouse=True)
@@ -70,7 +70,7 @@ def test_numbers_of_every_kind_are_stored_and_nan_and_inf_as_such(home):
 
 
 def test_numpy_scalars_and_zero_d_arrays(home):
-    np = pytest.importorskip("numpy")
+    np = require("numpy")  # CI installs numpy (.ci/python-client.sh): there it must run
     run = nabla.init(project="numpy")
     run.log({"f32": np.float32(0.5), "i64": np.int64(4), "zero_d": np.array(2.5), "nan": np.float64("nan")})
     with pytest.raises(TypeError, match="the value of `vec` is a numpy.ndarray"):
@@ -81,7 +81,10 @@ def test_numpy_scalars_and_zero_d_arrays(home):
 
 
 def test_torch_scalar_tensors(home):
-    torch = pytest.importorskip("torch")
+    torch = require(
+        "torch",
+        why_optional="CI's client venv has no torch (a multi-GB CUDA wheel); a torch-free test of the tensor protocol is issue #21's",
+    )
     run = nabla.init(project="torch")
     run.log({"loss": torch.tensor(0.75), "acc": torch.tensor([0.5])})
     run.finish()

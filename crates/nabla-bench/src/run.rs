@@ -36,7 +36,7 @@ pub fn run_training(
     let config = recipe.config(settings.threads, settings.seed);
     pool::set_threads(settings.threads);
     reset_peak_rss();
-    let run = TrainRun { config: &config, data: data.split, out_dir: None, resume: None, stop: None };
+    let run = TrainRun { config: &config, data: data.split.into(), out_dir: None, resume: None, stop: None };
     let outcome = train(run, &mut Silent)?;
     let train_seconds: f64 = outcome.history.iter().map(|e| e.seconds).sum();
     let samples = (data.split.train.len * outcome.history.len()) as f64;
@@ -54,7 +54,7 @@ pub fn run_training(
         optimizer: recipe.optimizer.to_string(),
         train_seconds,
         samples_per_second: samples / train_seconds.max(1e-9),
-        test_accuracy: (data.label != "synthetic").then_some(outcome.test_acc),
+        test_accuracy: (data.label != "synthetic").then_some(outcome.test.headline()),
         final_train_loss: outcome.history.last().map_or(f64::NAN, |e| e.train_loss),
         peak_rss_mb: peak_rss_mb(),
         gemm_kernel: gemm::fast::micro_kernel_name(),
@@ -157,9 +157,9 @@ pub fn run_quantized_inference(
         recipe.epochs = 1;
         let config = recipe.config(settings.threads, settings.seed);
         pool::set_threads(settings.threads);
-        let run = TrainRun { config: &config, data: data.split, out_dir: None, resume: None, stop: None };
+        let run = TrainRun { config: &config, data: data.split.into(), out_dir: None, resume: None, stop: None };
         let outcome = train(run, &mut Silent)?;
-        (outcome.mlp, Some(outcome.test_acc))
+        (outcome.mlp, Some(outcome.test.headline()))
     } else {
         (Mlp::new(spec.clone(), Init::HeUniform, &mut Rng::new(settings.seed)), None)
     };

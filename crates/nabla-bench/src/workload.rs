@@ -5,6 +5,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
 
+use nabla::loss::Loss;
 use nabla::optim::OptimizerKind;
 use nabla::{Activation, Init};
 use nabla_data::Split;
@@ -147,6 +148,8 @@ impl Recipe {
             epochs: self.epochs,
             schedule: Schedule::Constant,
             warmup_epochs: 0.0,
+            loss: Loss::Mse,
+            patience: 0,
             seed,
             threads,
             val_split: 0.0,

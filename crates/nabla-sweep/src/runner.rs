@@ -174,7 +174,7 @@ fn run_trial(
             let out_dir = def.out.join(format!("trial-{k}"));
             let mut observer = TrialObserver { run: &mut run, steps_per_epoch: 1, error: None };
             let trained = train::train(
-                TrainRun { config: c, data, out_dir: Some(&out_dir), resume: None, stop: Some(stop) },
+                TrainRun { config: c, data: data.into(), out_dir: Some(&out_dir), resume: None, stop: Some(stop) },
                 &mut observer,
             );
             if let Some(e) = observer.error.take() {
@@ -183,8 +183,12 @@ fn run_trial(
             match trained {
                 Ok(o) => {
                     let step = (o.epochs_completed * observer.steps_per_epoch) as u64;
-                    run.log(step, &[("test/acc", o.test_acc), ("test/loss", o.test_loss)])?;
-                    run.summary("test_acc", o.test_acc)?;
+                    let mut logged = o.test.named("test");
+                    logged.push(("test/loss", o.test_loss));
+                    run.log(step, &logged)?;
+                    for (key, value) in o.test.named("test") {
+                        run.summary(&key.replace('/', "_"), value)?;
+                    }
                     run.summary("test_loss", o.test_loss)?;
                     run.summary("epochs", o.epochs_completed as u64)?;
                     if let Some(p) = &o.last_checkpoint {

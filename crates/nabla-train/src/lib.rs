@@ -1,7 +1,8 @@
 //! # nabla-train — training loops on top of the engine
 //!
 //! [`xor`] is the lecture's 2-2-1 network and its many-seed success-rate experiment;
-//! [`train`] is the data-set trainer with its typed [`config`]; [`checkpoint`] saves and loads
+//! [`train`] is the trainer, on image sets and tables, with its typed [`config`]; [`tabular`]
+//! splits a table and fits its preprocessing for it; [`checkpoint`] saves and loads
 //! models as safetensors and [`quantize`] their int8/bf16 versions, both through
 //! [`safetensors_file`]; [`metrics`] turns predictions into accuracy, confusion matrices and
 //! regression scores; [`fit`] sets least-squares regressions beside MLPs on a function of one
@@ -18,5 +19,6 @@ pub mod metrics;
 pub mod quantize;
 pub mod safetensors_file;
 pub mod schedule;
+pub mod tabular;
 pub mod train;
 pub mod xor;

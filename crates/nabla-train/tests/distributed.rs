@@ -72,7 +72,7 @@ fn train_ranks(config: &TrainConfig, data: &nabla_data::Split, ranks: usize) -> 
                 scope.spawn(move || {
                     // Every rank records its losses: each sees the reduced (whole-batch) loss.
                     let mut losses = Losses::default();
-                    let run = TrainRun { config, data, out_dir: None, resume: None, stop: None };
+                    let run = TrainRun { config, data: data.into(), out_dir: None, resume: None, stop: None };
                     let outcome = train_with(run, &mut reducer, &mut losses).unwrap();
                     (losses.0, outcome)
                 })
@@ -96,7 +96,7 @@ fn assert_matches(single: &[f64], single_w: &[f32], ranks: usize, losses: &[f64]
         // Every rank took the same steps, so every rank holds the same weights.
         assert_eq!(o.mlp.params(), outcomes[0].mlp.params(), "rank {r} of {ranks} drifted from rank 0");
         // And every rank got the same (reduced) evaluations.
-        assert_eq!((o.test_loss, o.test_acc), (outcomes[0].test_loss, outcomes[0].test_acc), "rank {r}");
+        assert_eq!((o.test_loss, o.test), (outcomes[0].test_loss, outcomes[0].test), "rank {r}");
     }
     let worst = weight_gap(single_w, outcomes[0].mlp.params());
     assert!(worst <= 1e-4, "{ranks} ranks: final weights differ by {worst}");
@@ -111,16 +111,17 @@ fn two_and_three_ranks_follow_the_single_process_run() {
     let config = parallel_config();
     let mut single = Losses::default();
     let one =
-        train(TrainRun { config: &config, data: &data, out_dir: None, resume: None, stop: None }, &mut single).unwrap();
+        train(TrainRun { config: &config, data: (&data).into(), out_dir: None, resume: None, stop: None }, &mut single)
+            .unwrap();
     assert!(single.0.len() >= 100, "the comparison needs 100 steps, the run has {}", single.0.len());
-    assert!(one.test_acc > 0.9, "the reference run learns: {}", one.test_acc);
+    assert!(one.test.headline() > 0.9, "the reference run learns: {}", one.test.headline());
     for ranks in [2, 3] {
         let (losses, outcomes) = train_ranks(&config, &data, ranks);
         assert_matches(&single.0, one.mlp.params(), ranks, &losses, &outcomes);
         let m = (&one.history, &outcomes[0].history);
         for (a, b) in m.0.iter().zip(m.1) {
             assert!((a.train_loss - b.train_loss).abs() <= 1e-5 * a.train_loss, "epoch {}", a.epoch);
-            assert_eq!(a.train_acc, b.train_acc, "epoch {}: train accuracy counted over all ranks", a.epoch);
+            assert_eq!(a.train, b.train, "epoch {}: train accuracy counted over all ranks", a.epoch);
             // The sharded, reduced evaluation of (nearly) the same weights.
             assert!((a.val_loss - b.val_loss).abs() <= 1e-4 * a.val_loss, "epoch {}", a.epoch);
         }
@@ -136,12 +137,14 @@ fn the_dropout_masks_move_the_curve_beyond_the_tolerance() {
     let data = digits();
     let config = TrainConfig { epochs: 1, ..parallel_config() };
     let mut with = Losses::default();
-    train(TrainRun { config: &config, data: &data, out_dir: None, resume: None, stop: None }, &mut with).unwrap();
+    train(TrainRun { config: &config, data: (&data).into(), out_dir: None, resume: None, stop: None }, &mut with)
+        .unwrap();
     let (losses, _) = train_ranks(&config, &data, 2);
     assert!(loss_gap(&with.0, &losses, 100) <= 1e-5);
     let without = TrainConfig { dropout: 0.0, input_dropout: 0.0, ..config };
     let mut plain = Losses::default();
-    train(TrainRun { config: &without, data: &data, out_dir: None, resume: None, stop: None }, &mut plain).unwrap();
+    train(TrainRun { config: &without, data: (&data).into(), out_dir: None, resume: None, stop: None }, &mut plain)
+        .unwrap();
     assert!(loss_gap(&with.0, &plain.0, 100) > 1e-3, "the masks must move the curve");
 }
 
@@ -152,7 +155,8 @@ fn sharded_evaluation_equals_the_single_process_evaluation() {
     let data = digits();
     let config = TrainConfig { epochs: 1, ..parallel_config() };
     let trained =
-        train(TrainRun { config: &config, data: &data, out_dir: None, resume: None, stop: None }, &mut Silent).unwrap();
+        train(TrainRun { config: &config, data: (&data).into(), out_dir: None, resume: None, stop: None }, &mut Silent)
+            .unwrap();
     let norm = Normalizer::unit(data.test.max_value);
     // 64-row evaluation batches: uneven shards and partial batches on every rank.
     let single = evaluate(&trained.mlp, &data.test, &norm, 64).unwrap();
@@ -190,7 +194,8 @@ fn ranks_without_rows_in_a_batch_still_join_the_step() {
     };
     let mut single = Losses::default();
     let one =
-        train(TrainRun { config: &config, data: &data, out_dir: None, resume: None, stop: None }, &mut single).unwrap();
+        train(TrainRun { config: &config, data: (&data).into(), out_dir: None, resume: None, stop: None }, &mut single)
+            .unwrap();
     let (losses, outcomes) = train_ranks(&config, &data, 3);
     assert_matches(&single.0, one.mlp.params(), 3, &losses, &outcomes);
 }
@@ -227,12 +232,13 @@ fn a_gradient_share_left_unweighted_would_be_caught() {
         ..TrainConfig::for_dataset("digits")
     };
     let mut single = Losses::default();
-    train(TrainRun { config: &config, data: &data, out_dir: None, resume: None, stop: None }, &mut single).unwrap();
+    train(TrainRun { config: &config, data: (&data).into(), out_dir: None, resume: None, stop: None }, &mut single)
+        .unwrap();
     let mut losses = Losses::default();
     std::thread::scope(|scope| {
         let mut group = ThreadReducer::group(2).into_iter();
         let (r0, r1) = (group.next().unwrap(), group.next().unwrap());
-        let run = || TrainRun { config: &config, data: &data, out_dir: None, resume: None, stop: None };
+        let run = || TrainRun { config: &config, data: (&data).into(), out_dir: None, resume: None, stop: None };
         let other = scope.spawn(move || train_with(run(), &mut Unweighted(r1), &mut Silent).unwrap());
         train_with(run(), &mut Unweighted(r0), &mut losses).unwrap();
         other.join().unwrap();

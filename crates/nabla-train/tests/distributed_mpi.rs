@@ -81,7 +81,7 @@ fn worker(out: &Path) -> std::result::Result<(), String> {
     };
     let stall = std::env::var_os(STALL).filter(|_| world.rank() == 1).map(PathBuf::from);
     let mut observer = Worker { losses: Losses::default(), stall };
-    let run = TrainRun { config: &config, data: &data, out_dir: ckpt_dir.as_deref(), resume, stop: None };
+    let run = TrainRun { config: &config, data: (&data).into(), out_dir: ckpt_dir.as_deref(), resume, stop: None };
     let outcome = train_with(run, &mut world, &mut observer).map_err(|e| e.to_string())?;
     if world.rank() == 0 {
         let json = serde_json::to_vec(&Result { losses: observer.losses.0, params: outcome.mlp.params().to_vec() })
@@ -226,7 +226,7 @@ fn driver() -> std::result::Result<(), String> {
     let config = parallel_config();
     let mut losses = Losses::default();
     let outcome =
-        train(TrainRun { config: &config, data: &data, out_dir: None, resume: None, stop: None }, &mut losses)
+        train(TrainRun { config: &config, data: (&data).into(), out_dir: None, resume: None, stop: None }, &mut losses)
             .map_err(|e| e.to_string())?;
     if losses.0.len() < 100 {
         return Err(format!("the comparison needs 100 steps, the run has {}", losses.0.len()));

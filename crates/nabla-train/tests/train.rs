@@ -26,9 +26,11 @@ fn same_seed_same_curve_and_weights_whatever_the_thread_count() {
     let run = |threads: usize| {
         let config = TrainConfig { threads, ..small_config() };
         nabla::pool::set_threads(threads);
-        let out =
-            train(TrainRun { config: &config, data: &data, out_dir: None, resume: None, stop: None }, &mut Silent)
-                .unwrap();
+        let out = train(
+            TrainRun { config: &config, data: (&data).into(), out_dir: None, resume: None, stop: None },
+            &mut Silent,
+        )
+        .unwrap();
         nabla::pool::set_threads(1);
         out
     };
@@ -38,11 +40,11 @@ fn same_seed_same_curve_and_weights_whatever_the_thread_count() {
     assert_eq!(a.mlp.params(), b.mlp.params());
     assert_eq!(losses(&a), losses(&c));
     assert_eq!(a.mlp.params(), c.mlp.params());
-    assert!(a.test_acc > 0.9, "a 64-32-10 net learns digits: {}", a.test_acc);
+    assert!(a.test.headline() > 0.9, "a 64-32-10 net learns digits: {}", a.test.headline());
     let other = train(
         TrainRun {
             config: &TrainConfig { seed: 1, ..small_config() },
-            data: &data,
+            data: (&data).into(),
             out_dir: None,
             resume: None,
             stop: None,
@@ -69,14 +71,16 @@ fn resume_gives_the_same_result_as_an_uninterrupted_run() {
     let dir = tempfile::tempdir().unwrap();
     for optimizer in ["adam", "momentum"] {
         let config = TrainConfig { optimizer: optimizer.parse().unwrap(), lr: 0.01, ..small_config() };
-        let full =
-            train(TrainRun { config: &config, data: &data, out_dir: None, resume: None, stop: None }, &mut Silent)
-                .unwrap();
+        let full = train(
+            TrainRun { config: &config, data: (&data).into(), out_dir: None, resume: None, stop: None },
+            &mut Silent,
+        )
+        .unwrap();
 
         let out = dir.path().join(optimizer);
         let stop = AtomicBool::new(false);
         let first = train(
-            TrainRun { config: &config, data: &data, out_dir: Some(&out), resume: None, stop: Some(&stop) },
+            TrainRun { config: &config, data: (&data).into(), out_dir: Some(&out), resume: None, stop: Some(&stop) },
             &mut StopAfter(2, &stop),
         )
         .unwrap();
@@ -85,7 +89,7 @@ fn resume_gives_the_same_result_as_an_uninterrupted_run() {
         let ckpt = checkpoint::load(&out.join("last.safetensors")).unwrap();
         assert_eq!(ckpt.epoch, 2);
         let resumed = train(
-            TrainRun { config: &config, data: &data, out_dir: Some(&out), resume: Some(ckpt), stop: None },
+            TrainRun { config: &config, data: (&data).into(), out_dir: Some(&out), resume: Some(ckpt), stop: None },
             &mut Silent,
         )
         .unwrap();
@@ -93,7 +97,7 @@ fn resume_gives_the_same_result_as_an_uninterrupted_run() {
         assert_eq!(resumed.mlp.params(), full.mlp.params(), "{optimizer}: resumed weights differ");
         // The same numbers, epoch by epoch (wall times aside).
         let numbers = |h: &[EpochMetrics]| {
-            h.iter().map(|m| (m.epoch, m.train_loss, m.train_acc, m.val_loss, m.val_acc, m.lr)).collect::<Vec<_>>()
+            h.iter().map(|m| (m.epoch, m.train_loss, m.train, m.val_loss, m.val, m.lr)).collect::<Vec<_>>()
         };
         assert_eq!(numbers(&resumed.history), numbers(&full.history[2..]));
     }
@@ -104,14 +108,19 @@ fn resume_refuses_another_architecture() {
     let data = digits();
     let dir = tempfile::tempdir().unwrap();
     let config = TrainConfig { epochs: 1, ..small_config() };
-    train(TrainRun { config: &config, data: &data, out_dir: Some(dir.path()), resume: None, stop: None }, &mut Silent)
-        .unwrap();
+    train(
+        TrainRun { config: &config, data: (&data).into(), out_dir: Some(dir.path()), resume: None, stop: None },
+        &mut Silent,
+    )
+    .unwrap();
     let ckpt = checkpoint::load(&dir.path().join("last.safetensors")).unwrap();
     let wider = TrainConfig { hidden: vec![48], epochs: 2, ..small_config() };
-    let err =
-        train(TrainRun { config: &wider, data: &data, out_dir: None, resume: Some(ckpt), stop: None }, &mut Silent)
-            .unwrap_err()
-            .to_string();
+    let err = train(
+        TrainRun { config: &wider, data: (&data).into(), out_dir: None, resume: Some(ckpt), stop: None },
+        &mut Silent,
+    )
+    .unwrap_err()
+    .to_string();
     assert!(err.contains("64-32-10") && err.contains("64-48-10"), "{err}");
 }
 
@@ -127,7 +136,7 @@ fn divergence_stops_at_once_and_names_the_step() {
         ..small_config()
     };
     let err = train(
-        TrainRun { config: &config, data: &data, out_dir: Some(dir.path()), resume: None, stop: None },
+        TrainRun { config: &config, data: (&data).into(), out_dir: Some(dir.path()), resume: None, stop: None },
         &mut Silent,
     )
     .unwrap_err();

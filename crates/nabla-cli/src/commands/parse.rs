@@ -61,3 +61,8 @@ pub fn unit_interval_f64(s: &str) -> Result<f64, String> {
         _ => Err(format!("expected a number in [0, 1), got `{s}`")),
     }
 }
+
+/// A whole number ≥ 0 (a count).
+pub fn non_negative_usize(s: &str) -> Result<usize, String> {
+    s.trim().parse::<usize>().map_err(|_| format!("expected a whole number ≥ 0, got `{s}`"))
+}

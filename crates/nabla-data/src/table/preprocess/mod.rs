@@ -371,13 +371,28 @@ impl Preprocessor {
             offset += spec.width();
         }
         let targets = match table.column(self.target.column()) {
-            Some(column) => Some(self.encode_target(table, column)?),
+            Some(column) => Some(self.target.encode_column(table, column)?),
             None => None,
         };
         Ok(Encoded { x, rows, features: width, targets })
     }
+}
 
-    fn encode_target(&self, table: &Table, column: &Column) -> Result<Targets, TableError> {
+impl TargetSpec {
+    /// Fits the target alone on `table` (class names, or the mean and deviation of a value):
+    /// what a split stratified by class needs before the features are fitted.
+    pub fn fit(table: &Table, target: &str, task: Task) -> Result<TargetSpec, TableError> {
+        let column = table.column(target).ok_or_else(|| table.no_such_column(target, "--target"))?;
+        fit_target(table, column, task)
+    }
+
+    /// The target column of `table`, encoded: class indices, or standardised values.
+    pub fn encode(&self, table: &Table) -> Result<Targets, TableError> {
+        let column = table.column(self.column()).ok_or_else(|| table.no_such_column(self.column(), "target"))?;
+        self.encode_column(table, column)
+    }
+
+    fn encode_column(&self, table: &Table, column: &Column) -> Result<Targets, TableError> {
         if let Some(row) = (0..column.cells.len()).find(|&i| column.cells.is_missing(i)) {
             return Err(TableError::unusable(
                 &table.path,
@@ -385,7 +400,7 @@ impl Preprocessor {
                 "the target is missing (rows without a target cannot be learnt from or scored)",
             ));
         }
-        match &self.target {
+        match self {
             TargetSpec::Classes { names, .. } => {
                 let mut out = Vec::with_capacity(column.cells.len());
                 for i in 0..column.cells.len() {

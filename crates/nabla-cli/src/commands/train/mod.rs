@@ -1,4 +1,5 @@
-//! `nabla train DATASET`: train an MLP classifier from the command line.
+//! `nabla train DATA`: train an MLP from the command line, on a built-in image set
+//! (`mnist`, …) or on a table (a CSV, Parquet or NumPy file: [`table`]).
 //!
 //! Settings are merged in one place, in this order: the recipe's defaults (or, with
 //! `--resume`, the checkpoint's own settings), then a `--config` TOML file, then the flags
@@ -6,32 +7,39 @@
 //! what every checkpoint stores.
 
 use std::io::{self, IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use indicatif::{ProgressBar, ProgressStyle};
+use nabla::loss::Loss;
 use nabla::optim::OptimizerKind;
 use nabla::{Activation, Init};
+use nabla_data::table::TableFormat;
 use nabla_train::checkpoint;
 use nabla_train::config::{parse_hidden, TrainConfig};
 use nabla_train::distributed::{Reducer, SingleProcess};
 use nabla_train::schedule::Schedule;
-use nabla_train::train::{self, CheckpointKind, EpochMetrics, Observer, StartInfo, StepInfo, TrainError, TrainRun};
+use nabla_train::train::{self, Observer, TrainError, TrainRun};
 use serde_json::json;
 
 use crate::commands::data::FetchReporter;
 use crate::commands::parse;
 use crate::commands::tracking::{self, TrackArgs};
 
+mod printer;
+mod table;
+
+use printer::Printer;
+
 /// Flags of `nabla train`. Every setting flag is optional: an unset flag keeps the value of
 /// the layer below it (config file, checkpoint, defaults).
 #[derive(Debug, clap::Args)]
 #[command(args_override_self = true)]
 pub struct TrainArgs {
-    /// The data set: mnist, fashion-mnist or digits.
+    /// A data set (mnist, fashion-mnist or digits) or a table: a .csv/.tsv file (optionally
+    /// .gz), .parquet, .npy (with --target-file) or .npz (arrays `x` and `y`).
+    #[arg(value_name = "DATA")]
     pub dataset: String,
     /// A TOML file of settings (keys as the flags: `lr = 0.01`, `hidden = [128, 64]`).
     #[arg(long, value_name = "FILE")]
@@ -94,7 +102,18 @@ pub struct TrainArgs {
     /// Standardise inputs with the training set's pixel mean and standard deviation.
     #[arg(long)]
     pub standardize: bool,
-    /// Where checkpoints go (default `runs/DATASET`).
+    /// A regression's loss: mse, mae or huber (default mse; on the standardised target).
+    #[arg(long, value_parser = parse_loss)]
+    pub loss: Option<Loss>,
+    /// Early stopping: stop when the validation loss has not improved for this many epochs
+    /// and keep the best epoch's weights; 0 trains every epoch (default 0 for data sets; on
+    /// for tables).
+    #[arg(long, value_parser = parse::non_negative_usize, allow_hyphen_values = true)]
+    pub patience: Option<usize>,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub table: table::TableArgs,
+    /// Where checkpoints go (default `runs/DATASET`, or `runs/STEM` for a table file).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Continue from a checkpoint (its settings, weights and optimiser state).
@@ -137,6 +156,16 @@ fn parse_schedule(s: &str) -> Result<Schedule, String> {
     s.parse()
 }
 
+fn parse_loss(s: &str) -> Result<Loss, String> {
+    match s.parse::<Loss>() {
+        Ok(Loss::SoftmaxCrossEntropy) => {
+            Err("cross-entropy is what classes always train on; --loss picks a regression's: mse, mae or huber".into())
+        }
+        Ok(loss) => Ok(loss),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// Builds the run's settings: base (defaults or the checkpoint's), then the file, then flags.
 fn settings(args: &TrainArgs, base: TrainConfig) -> Result<TrainConfig> {
     let mut c = match &args.config {
@@ -150,7 +179,7 @@ fn settings(args: &TrainArgs, base: TrainConfig) -> Result<TrainConfig> {
         c.hidden.clone_from(h);
     }
     set!(activation, init, optimizer, lr, momentum, weight_decay, l1, l2, dropout, input_dropout);
-    set!(batch_size, epochs, schedule, warmup_epochs, seed, threads, val_split);
+    set!(batch_size, epochs, schedule, warmup_epochs, seed, threads, val_split, loss, patience);
     if args.standardize {
         c.standardize = true;
     }
@@ -184,7 +213,28 @@ pub fn run(args: &TrainArgs) -> Result<()> {
 /// `nabla train` as rank `reducer.rank()`; sets `trained` once training has ended well on
 /// every rank.
 fn run_rank(args: &TrainArgs, reducer: &mut dyn Reducer, trained: &mut bool) -> Result<()> {
-    let spec = nabla_data::spec(&args.dataset)?;
+    let spec = match nabla_data::spec(&args.dataset) {
+        Ok(spec) => {
+            args.table.check_unused(args.loss.is_some())?;
+            spec
+        }
+        Err(unknown) => {
+            let path = Path::new(&args.dataset);
+            if TableFormat::of(path).is_some() {
+                return table::run(args, path, reducer, trained);
+            }
+            if path.extension().is_some() || path.components().count() > 1 || path.exists() {
+                bail!(
+                    "{}: not a table nabla reads (a .csv, .tsv, .csv.gz, .tsv.gz, .parquet, .npy or .npz file) \
+                     nor a data set ({})",
+                    path.display(),
+                    nabla_data::DATASETS.iter().map(|s| s.name).collect::<Vec<_>>().join(", ")
+                );
+            }
+            return Err(anyhow::Error::new(unknown)
+                .context("DATA is a data set name or a table file (.csv, .tsv, .parquet, .npy, .npz)"));
+        }
+    };
     let resume = match &args.resume {
         Some(path) => Some(checkpoint::load(path)?),
         None => None,
@@ -247,7 +297,7 @@ fn run_rank(args: &TrainArgs, reducer: &mut dyn Reducer, trained: &mut bool) -> 
     let mut silent = train::Silent;
     let observer: &mut dyn Observer = if lead { &mut printer } else { &mut silent };
     let outcome = train::train_with(
-        TrainRun { config: &config, data: &data, out_dir: Some(&out_dir), resume, stop: Some(&stop) },
+        TrainRun { config: &config, data: (&data).into(), out_dir: Some(&out_dir), resume, stop: Some(&stop) },
         reducer,
         observer,
     );
@@ -269,25 +319,9 @@ fn run_rank(args: &TrainArgs, reducer: &mut dyn Reducer, trained: &mut bool) -> 
             });
         }
     };
-    tracking::with_run(&mut run, |r| {
-        r.summary("test_acc", outcome.test_acc)?;
-        r.summary("test_loss", outcome.test_loss)?;
-        r.summary("epochs", outcome.epochs_completed as u64)?;
-        if let Some(best) = outcome.history.iter().map(|m| m.val_acc).reduce(f64::max) {
-            r.summary("best_val_acc", best)?;
-        }
-        for path in [&outcome.last_checkpoint, &outcome.best_checkpoint].into_iter().flatten() {
-            r.log_artifact_path(path, "checkpoint")?;
-        }
-        Ok(())
-    });
-    if let Some(r) = run {
-        let status =
-            if outcome.interrupted { nabla_track::EndStatus::Interrupted } else { nabla_track::EndStatus::Finished };
-        if let Err(e) = r.finish(status) {
-            let _ = writeln!(io::stderr(), "note: the tracker could not close the run: {e}");
-        }
-    }
+    let test_acc = outcome.test.headline();
+    summarize(&mut run, &outcome);
+    finish_run(run, outcome.interrupted);
     if !lead {
         return Ok(());
     }
@@ -310,7 +344,7 @@ fn run_rank(args: &TrainArgs, reducer: &mut dyn Reducer, trained: &mut bool) -> 
     if args.json {
         let line = json!({
             "final": true,
-            "test_acc": outcome.test_acc,
+            "test_acc": test_acc,
             "test_loss": outcome.test_loss,
             "checkpoint": checkpoint,
             "best_checkpoint": outcome.best_checkpoint.as_ref().map(|p| p.display().to_string()),
@@ -322,7 +356,7 @@ fn run_rank(args: &TrainArgs, reducer: &mut dyn Reducer, trained: &mut bool) -> 
         writeln!(
             out,
             "test accuracy {:.2}% (loss {:.4}) after {} epochs",
-            100.0 * outcome.test_acc,
+            100.0 * test_acc,
             outcome.test_loss,
             outcome.epochs_completed
         )?;
@@ -365,118 +399,33 @@ fn reducer() -> Box<dyn Reducer> {
     Box::new(SingleProcess)
 }
 
-/// Shows training as it goes: a progress bar with a live loss on a terminal, a plain line
-/// per epoch otherwise, or JSON lines.
-struct Printer {
-    json: bool,
-    bar: Option<ProgressBar>,
-    terminal: bool,
-    header: String,
-    /// The tracked run, if any: every step's batch loss and learning rate, and every
-    /// epoch's metrics, are logged at the global step.
-    run: Option<nabla_track::Run>,
-    steps_per_epoch: usize,
+/// Records a finished run's test scores, epochs and checkpoints in the tracker.
+fn summarize(run: &mut Option<nabla_track::Run>, outcome: &train::TrainOutcome) {
+    tracking::with_run(run, |r| {
+        for (key, value) in outcome.test.named("test") {
+            r.summary(&key.replace('/', "_"), value)?;
+        }
+        r.summary("test_loss", outcome.test_loss)?;
+        r.summary("epochs", outcome.epochs_completed as u64)?;
+        if let Some(best) = outcome.history.iter().filter_map(train::EpochMetrics::val_acc).reduce(f64::max) {
+            r.summary("best_val_acc", best)?;
+        }
+        if outcome.stopped_early {
+            r.summary("best_epoch", outcome.best_epoch as u64)?;
+        }
+        for path in [&outcome.last_checkpoint, &outcome.best_checkpoint].into_iter().flatten() {
+            r.log_artifact_path(path, "checkpoint")?;
+        }
+        Ok(())
+    });
 }
 
-impl Printer {
-    fn new(json: bool, config: &TrainConfig) -> Self {
-        let header = format!(
-            "{} lr {} ({} schedule), batch {}, {} epochs, dropout {}, seed {}",
-            config.optimizer, config.lr, config.schedule, config.batch_size, config.epochs, config.dropout, config.seed
-        );
-        Printer {
-            json,
-            bar: None,
-            terminal: !json && io::stderr().is_terminal(),
-            header,
-            run: None,
-            steps_per_epoch: 1,
+/// Closes the tracked run as finished or interrupted.
+fn finish_run(run: Option<nabla_track::Run>, interrupted: bool) {
+    if let Some(r) = run {
+        let status = if interrupted { nabla_track::EndStatus::Interrupted } else { nabla_track::EndStatus::Finished };
+        if let Err(e) = r.finish(status) {
+            let _ = writeln!(io::stderr(), "note: the tracker could not close the run: {e}");
         }
     }
-
-    fn finish_bar(&mut self) {
-        if let Some(bar) = self.bar.take() {
-            bar.finish_and_clear();
-        }
-    }
-
-    fn line(&self, text: &str) {
-        let _ = writeln!(io::stdout().lock(), "{text}");
-    }
-}
-
-impl Observer for Printer {
-    fn on_start(&mut self, info: &StartInfo) {
-        self.steps_per_epoch = info.steps_per_epoch;
-        tracking::with_run(&mut self.run, |r| {
-            r.summary("params", info.params as u64)?;
-            r.summary("architecture", info.spec.to_string())
-        });
-        if self.json {
-            return;
-        }
-        self.line(&format!(
-            "training {} ({} parameters) on {} examples, evaluating on {} {} examples",
-            info.spec, info.params, info.train_examples, info.eval_examples, info.eval_split
-        ));
-        self.line(&self.header.clone());
-    }
-
-    fn on_step(&mut self, step: &StepInfo) {
-        let global = ((step.epoch - 1) * self.steps_per_epoch + step.step) as u64;
-        tracking::with_run(&mut self.run, |r| {
-            r.log(global, &[("train/batch_loss", step.loss), ("lr", f64::from(step.lr))])
-        });
-        if !self.terminal {
-            return;
-        }
-        let bar = self.bar.get_or_insert_with(|| {
-            let bar = ProgressBar::new(step.steps as u64);
-            bar.set_style(
-                ProgressStyle::with_template("epoch {prefix:>3} [{bar:30}] {pos}/{len} {msg} ({eta})")
-                    .unwrap_or_else(|_| ProgressStyle::default_bar())
-                    .progress_chars("=> "),
-            );
-            bar.enable_steady_tick(Duration::from_millis(200));
-            bar
-        });
-        bar.set_prefix(step.epoch.to_string());
-        bar.set_position(step.step as u64);
-        if step.step.is_multiple_of(10) || step.step == step.steps {
-            bar.set_message(format!("loss {:.4}", step.loss));
-        }
-    }
-
-    fn on_epoch(&mut self, m: &EpochMetrics) {
-        self.finish_bar();
-        let global = (m.epoch * self.steps_per_epoch) as u64;
-        tracking::with_run(&mut self.run, |r| r.log(global, &m.tracked()));
-        if self.json {
-            let line = json!({
-                "epoch": m.epoch,
-                "train_loss": m.train_loss,
-                "train_acc": m.train_acc,
-                "val_loss": m.val_loss,
-                "val_acc": m.val_acc,
-                "lr": m.lr,
-                "seconds": m.seconds,
-                "samples_per_sec": m.samples_per_sec,
-            });
-            self.line(&line.to_string());
-        } else {
-            self.line(&format!(
-                "epoch {:>3}  train loss {:.4} acc {:.2}%  val loss {:.4} acc {:.2}%  lr {:.2e}  {:.1}s ({:.0} samples/s)",
-                m.epoch,
-                m.train_loss,
-                100.0 * m.train_acc,
-                m.val_loss,
-                100.0 * m.val_acc,
-                m.lr,
-                m.seconds,
-                m.samples_per_sec
-            ));
-        }
-    }
-
-    fn on_checkpoint(&mut self, _path: &std::path::Path, _kind: CheckpointKind) {}
 }

@@ -1,5 +1,7 @@
-//! The data-set trainer: mini-batch training of an MLP classifier with softmax
-//! cross-entropy, per-epoch validation, checkpoints and exact resume.
+//! The trainer: mini-batch training of an MLP on an image set or an encoded table, as a
+//! classifier (softmax cross-entropy) or a regression (MSE, MAE or Huber on the standardised
+//! target), with per-epoch validation, early stopping, checkpoints and exact resume.
+//! [`data`] holds what it trains on and how a set of examples is scored.
 //!
 //! Every random draw comes from the config's seed: the initial weights from `Rng::new(seed)`,
 //! the validation split from the seed, and each epoch's shuffle and dropout masks from
@@ -11,9 +13,16 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use nabla::loss::{Loss, Targets};
-use nabla::{MatRef, Mlp, MlpSpec, Rng, Workspace};
-use nabla_data::{Dataset, Normalizer, Split};
+use nabla::{Mlp, MlpSpec, Rng, Workspace};
+use nabla_data::table::TargetSpec;
+use nabla_data::{Dataset, Normalizer};
+
+mod data;
+mod report;
+
+use data::{Batch, Examples, Tally};
+pub use data::{Objective, Scores, TableSet, TrainData};
+pub use report::{CheckpointKind, EpochMetrics, Observer, Silent, StartInfo, StepInfo, StepProfile, TrainOutcome};
 
 use crate::checkpoint::{self, Checkpoint, InputSpec};
 use crate::config::{ConfigError, TrainConfig};
@@ -35,6 +44,9 @@ pub enum TrainError {
     /// A checkpoint could not be written or does not fit.
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
+    /// A table part to train or score on has no target column.
+    #[error("the rows to train or score on have no target values")]
+    NoTargets,
     /// The loss became NaN or infinite.
     #[error(
         "the loss became {loss} at epoch {epoch}, step {step}: training diverged; \
@@ -52,152 +64,12 @@ pub enum TrainError {
     },
 }
 
-/// What the trainer reports as it goes; every method has a do-nothing default.
-pub trait Observer {
-    /// Training is about to start.
-    fn on_start(&mut self, _info: &StartInfo) {}
-    /// A step finished.
-    fn on_step(&mut self, _step: &StepInfo) {}
-    /// An epoch finished and was evaluated.
-    fn on_epoch(&mut self, _epoch: &EpochMetrics) {}
-    /// A checkpoint was written.
-    fn on_checkpoint(&mut self, _path: &Path, _kind: CheckpointKind) {}
-}
-
-/// An observer that ignores everything.
-pub struct Silent;
-impl Observer for Silent {}
-
-/// Which checkpoint was written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CheckpointKind {
-    /// The end of the latest epoch (resumable).
-    Last,
-    /// The epoch with the best evaluation accuracy so far.
-    Best,
-}
-
-/// Facts about a run, before its first step.
-#[derive(Debug, Clone)]
-pub struct StartInfo {
-    /// The network.
-    pub spec: MlpSpec,
-    /// Number of parameters.
-    pub params: usize,
-    /// Training examples.
-    pub train_examples: usize,
-    /// Examples evaluated after each epoch.
-    pub eval_examples: usize,
-    /// `"validation"` or `"test"`: what the per-epoch evaluation uses.
-    pub eval_split: &'static str,
-    /// Steps per epoch.
-    pub steps_per_epoch: usize,
-    /// The first epoch this run trains (1 unless resumed).
-    pub first_epoch: usize,
-    /// The last epoch.
-    pub epochs: usize,
-}
-
-/// Progress within an epoch.
-#[derive(Debug, Clone, Copy)]
-pub struct StepInfo {
-    /// 1-based epoch.
-    pub epoch: usize,
-    /// 1-based step within the epoch.
-    pub step: usize,
-    /// Steps in this epoch.
-    pub steps: usize,
-    /// This batch's loss.
-    pub loss: f64,
-    /// The learning rate used for this step.
-    pub lr: f32,
-}
-
-/// One epoch's numbers.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct EpochMetrics {
-    /// 1-based epoch.
-    pub epoch: usize,
-    /// Mean training loss over the epoch's batches, weighted by batch size, as seen during
-    /// the epoch (with dropout active and the penalty included).
-    pub train_loss: f64,
-    /// Training accuracy over the epoch, as seen during it.
-    pub train_acc: f64,
-    /// Loss on the evaluation split (validation, or test when there is none).
-    pub val_loss: f64,
-    /// Accuracy on the evaluation split.
-    pub val_acc: f64,
-    /// The learning rate of the epoch's last step.
-    pub lr: f32,
-    /// Wall time of the epoch's training steps.
-    pub seconds: f64,
-    /// Training examples per second.
-    pub samples_per_sec: f64,
-}
-
-impl EpochMetrics {
-    /// The metrics a training run records after each epoch, under the names the dashboard,
-    /// the plots and the sweeps read (`train/loss`, `val/acc`, …): one list for `nabla train`
-    /// and every sweep trial.
-    pub fn tracked(&self) -> [(&'static str, f64); 7] {
-        [
-            ("epoch", self.epoch as f64),
-            ("train/loss", self.train_loss),
-            ("train/acc", self.train_acc),
-            ("val/loss", self.val_loss),
-            ("val/acc", self.val_acc),
-            ("perf/epoch_seconds", self.seconds),
-            ("perf/samples_per_sec", self.samples_per_sec),
-        ]
-    }
-}
-
-/// The result of a run.
-#[derive(Debug, Clone)]
-pub struct TrainOutcome {
-    /// The trained network (the last epoch's).
-    pub mlp: Mlp,
-    /// Epochs completed (counting those before a resume).
-    pub epochs_completed: usize,
-    /// Test-set loss of the final network.
-    pub test_loss: f64,
-    /// Test-set accuracy of the final network.
-    pub test_acc: f64,
-    /// The last checkpoint written, if any.
-    pub last_checkpoint: Option<PathBuf>,
-    /// The best checkpoint written, if any.
-    pub best_checkpoint: Option<PathBuf>,
-    /// Whether the stop flag ended training early.
-    pub interrupted: bool,
-    /// Per-epoch metrics of this run.
-    pub history: Vec<EpochMetrics>,
-    /// Where this rank's training steps spent their time.
-    pub profile: StepProfile,
-}
-
-/// Where a rank's training steps spent their time: wall-clock seconds summed over the run's
-/// steps (evaluation and checkpoints excluded).
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct StepProfile {
-    /// Steps timed.
-    pub steps: u64,
-    /// This rank's own work: filling the batch, forward, loss and backward (with overlap,
-    /// also starting the layers' all-reduces).
-    pub compute: f64,
-    /// Waiting for the all-reduces (gradient and step statistics) after this rank's backward
-    /// pass was done: the whole all-reduce without overlap, what overlap did not hide with
-    /// it; 0 for one process.
-    pub reduce: f64,
-    /// The penalty and the optimiser step.
-    pub update: f64,
-}
-
 /// A training run's inputs.
 pub struct TrainRun<'a> {
     /// The settings.
     pub config: &'a TrainConfig,
-    /// The data set (train and test).
-    pub data: &'a Split,
+    /// The data: an image set (train and test) or an encoded table.
+    pub data: TrainData<'a>,
     /// Where to write `last.safetensors` and `best.safetensors` (none: no checkpoints).
     pub out_dir: Option<&'a Path>,
     /// A checkpoint to continue from.
@@ -217,9 +89,14 @@ pub struct Evaluation {
 
 /// The architecture the config asks for on a data set.
 pub fn spec_for(config: &TrainConfig, data: &Dataset) -> MlpSpec {
-    let mut sizes = vec![data.features()];
+    spec_with(config, data.features(), data.num_classes())
+}
+
+/// The architecture the config asks for with `inputs` inputs and `outputs` outputs.
+pub fn spec_with(config: &TrainConfig, inputs: usize, outputs: usize) -> MlpSpec {
+    let mut sizes = vec![inputs];
     sizes.extend(&config.hidden);
-    sizes.push(data.num_classes());
+    sizes.push(outputs);
     MlpSpec { sizes, hidden: config.activation, output: nabla::Activation::Identity }
 }
 
@@ -252,28 +129,9 @@ pub fn evaluate_with(
     batch_size: usize,
     reducer: &mut dyn Reducer,
 ) -> Result<Evaluation, TrainError> {
-    let batch_size = batch_size.max(1);
-    let mut buffers = nabla_data::BatchBuffers::new(batch_size, ds.features());
-    let mut ws = Workspace::new(mlp.spec(), batch_size);
-    let mut labels32 = vec![0u32; batch_size];
-    let mut predicted = vec![0u32; batch_size];
-    let (mut loss, mut correct) = (0.0f64, 0usize);
-    let indices: Vec<usize> = distributed::shard(ds.len, reducer.rank(), reducer.size()).collect();
-    for chunk in indices.chunks(batch_size) {
-        let (x, labels) = buffers.fill(ds, chunk, norm);
-        let n = chunk.len();
-        for (l32, &l) in labels32.iter_mut().zip(labels) {
-            *l32 = u32::from(l);
-        }
-        let out = mlp.forward(MatRef::new(x, n, ds.features())?, &mut ws)?;
-        loss += Loss::SoftmaxCrossEntropy.forward_backward(out, Targets::Classes(&labels32[..n]), None)? * n as f64;
-        nabla::loss::argmax_rows(out, &mut predicted[..n]);
-        correct += predicted[..n].iter().zip(&labels32[..n]).filter(|(p, l)| p == l).count();
-    }
-    let mut sums = [loss, correct as f64];
-    reducer.sum_f64(&mut sums);
-    let n = ds.len.max(1) as f64;
-    Ok(Evaluation { loss: sums[0] / n, accuracy: sums[1] / n })
+    let examples = Examples::Images { set: Cow::Borrowed(ds), norm: norm.clone() };
+    let (loss, scores) = data::score(mlp, &examples, Objective::Classes(ds.num_classes()), batch_size, reducer)?;
+    Ok(Evaluation { loss, accuracy: scores.headline() })
 }
 
 /// Trains a network as `run` describes, reporting to `observer`.
@@ -299,72 +157,70 @@ pub fn train_with(
     let (rank, ranks) = (reducer.rank(), reducer.size());
     let config = run.config;
     config.validate()?;
-    // Without a validation split the sets are used where they are: a copy of MNIST's
-    // training images is 47 MB.
-    let (train_set, eval_set, eval_split): (Cow<'_, Dataset>, Cow<'_, Dataset>, _) = if config.val_split > 0.0 {
-        let (train, val) = run.data.train.split_validation(config.val_split, config.seed)?;
-        (Cow::Owned(train), Cow::Owned(val), "validation")
-    } else {
-        (Cow::Borrowed(&run.data.train), Cow::Borrowed(&run.data.test), "test")
-    };
-    let test_set = &run.data.test;
-    let (mean, std) = if config.standardize { train_set.pixel_mean_std() } else { (0.0, 1.0) };
-    let input =
-        InputSpec { height: train_set.height, width: train_set.width, max_value: train_set.max_value, mean, std };
-    let norm = if config.standardize {
-        Normalizer::standardized(input.max_value, mean, std)
-    } else {
-        Normalizer::unit(input.max_value)
-    };
+    let parts = Parts::of(run.data, config)?;
+    let Parts { train: train_set, eval: eval_set, eval_split, test: test_set, objective, input } = parts;
 
-    let spec = spec_for(config, &train_set);
+    let spec = spec_with(config, train_set.features(), objective.outputs());
     let mut optimizer = config.optimizer_config().build(spec.param_count());
-    let (mut mlp, first_epoch, mut best_acc) = match run.resume {
+    // The best checkpoint is the best accuracy for classes; for a regression, and whenever
+    // early stopping is on, the lowest evaluation loss (stored negated, so larger is better).
+    let by_loss = config.patience > 0 || matches!(objective, Objective::Value { .. });
+    let best_key = if by_loss { "best_val_neg_loss" } else { "best_val_acc" };
+    let (mut mlp, first_epoch, mut best_score) = match run.resume {
         Some(ckpt) => {
             ckpt.check_compatible(&spec)?;
             for (name, data) in &ckpt.optimizer {
                 optimizer.load_state(name, data)?;
             }
             optimizer.set_steps(ckpt.step);
-            let best = ckpt.metrics.get("best_val_acc").and_then(serde_json::Value::as_f64).unwrap_or(-1.0);
+            let best = ckpt.metrics.get(best_key).and_then(serde_json::Value::as_f64).unwrap_or(f64::NEG_INFINITY);
             (ckpt.mlp, ckpt.epoch + 1, best)
         }
-        None => (Mlp::new(spec.clone(), config.init, &mut Rng::new(config.seed)), 1, -1.0),
+        None => (Mlp::new(spec.clone(), config.init, &mut Rng::new(config.seed)), 1, f64::NEG_INFINITY),
     };
 
     let batch_size = config.batch_size;
-    let n_train = train_set.len;
+    let n_train = train_set.len();
     let steps_per_epoch = n_train.div_ceil(batch_size);
     let total_steps = (config.epochs * steps_per_epoch) as u64;
     let warmup_steps = (f64::from(config.warmup_epochs) * steps_per_epoch as f64).round() as u64;
     observer.on_start(&StartInfo {
         spec: spec.clone(),
+        objective,
         params: spec.param_count(),
         train_examples: n_train,
-        eval_examples: eval_set.len,
+        eval_examples: eval_set.len(),
         eval_split,
         steps_per_epoch,
         first_epoch,
         epochs: config.epochs,
     });
 
-    let features = train_set.features();
-    let mut buffers = nabla_data::BatchBuffers::new(batch_size, features);
+    let loss_fn = objective.loss();
+    let mut batch = Batch::new(&train_set, batch_size);
     let mut ws = Workspace::new(&spec, batch_size);
     let mut grads = vec![0.0f32; spec.param_count()];
-    let mut labels32 = vec![0u32; batch_size];
     let mut predicted = vec![0u32; batch_size];
     let mut order: Vec<usize> = (0..n_train).collect();
     let dropout = config.dropout();
     let reg = config.regularizer();
     let mut history = Vec::new();
-    // Per step, summed over ranks: [this shard's loss × its rows, its correct predictions,
-    // whether its stop flag is set].
-    let mut stats = [0.0f64; 3];
+    // Per step, summed over ranks: [this shard's loss × its rows, whether its stop flag is
+    // set, then its tally].
+    let mut stats = [0.0f64; 2 + Tally::LEN];
     let (mut last_checkpoint, mut best_checkpoint): (Option<PathBuf>, Option<PathBuf>) = (None, None);
     let mut interrupted = false;
+    let mut stopped_early = false;
     let mut epochs_completed = first_epoch - 1;
     let mut profile = StepProfile::default();
+    // Early stopping keeps the weights of the epoch with the lowest evaluation loss.
+    let mut best_kept: Option<(usize, Vec<f32>)> = None;
+    let mut since_best = 0usize;
+    let (mut best_metrics, mut last_metrics) = (serde_json::Value::Null, serde_json::Value::Null);
+    // An image run saves `last` (resumable) and `best` after every epoch. A table run's
+    // epochs are short (hundreds of them, milliseconds each on a UCI table): it saves the
+    // network it returns, once, as `model.safetensors`.
+    let every_epoch = matches!(run.data, TrainData::Images(_));
 
     'epochs: for epoch in first_epoch..=config.epochs {
         let started = Instant::now();
@@ -372,24 +228,26 @@ pub fn train_with(
         epoch_rng(config.seed, epoch, 0).shuffle(&mut order);
         // Every rank walks the one-process dropout stream and keeps its own rows' masks.
         let mut drop_rng = epoch_rng(config.seed, epoch, 1);
-        let (mut loss_sum, mut correct) = (0.0f64, 0usize);
+        let mut loss_sum = 0.0f64;
+        let mut tally = Tally::default();
         let mut lr = config.lr;
-        for (s, batch) in order.chunks(batch_size).enumerate() {
+        for (s, chunk_all) in order.chunks(batch_size).enumerate() {
             let stop_here = run.stop.is_some_and(|f| f.load(Ordering::Relaxed));
             if ranks == 1 && stop_here {
                 interrupted = true;
                 break 'epochs;
             }
             let step_started = Instant::now();
-            let batch_len = batch.len();
+            let batch_len = chunk_all.len();
             let rows = distributed::shard(batch_len, rank, ranks);
-            let chunk = &batch[rows.clone()];
+            let chunk = &chunk_all[rows.clone()];
             let n = chunk.len();
             let mut loss = 0.0;
             let mut waited = 0.0;
             // This shard's mean gradient, weighted by its share of the batch: the sum over
             // ranks is the mean gradient of the whole batch.
             let share = n as f32 / batch_len as f32;
+            let mut step_tally = Tally::default();
             if n == 0 {
                 // More ranks than rows in this batch: this rank adds nothing but still walks
                 // the dropout stream and joins the all-reduce.
@@ -398,37 +256,32 @@ pub fn train_with(
                 }
                 waited = reducer.backward_and_sum(&mlp, None, &mut grads, share)?;
             } else {
-                let (x, labels) = buffers.fill(&train_set, chunk, &norm);
-                for (l32, &l) in labels32.iter_mut().zip(labels) {
-                    *l32 = u32::from(l);
-                }
-                let x = MatRef::new(x, n, features)?;
+                let (x, targets) = batch.fill(&train_set, chunk)?;
                 let out = if dropout == nabla::Dropout::NONE {
                     mlp.forward(x, &mut ws)?
                 } else {
                     mlp.forward_train_rows(x, &mut ws, dropout, &mut drop_rng, rows, batch_len)?
                 };
-                nabla::loss::argmax_rows(out, &mut predicted[..n]);
-                let shard_correct = predicted[..n].iter().zip(&labels32[..n]).filter(|(p, l)| p == l).count();
-                loss = mlp.output_loss(Targets::Classes(&labels32[..n]), Loss::SoftmaxCrossEntropy, &mut ws)?;
+                step_tally.add(out, targets, &mut predicted);
+                loss = mlp.output_loss(targets, loss_fn, &mut ws)?;
                 if ranks == 1 {
                     mlp.backward(x, &mut ws, &mut grads)?;
                 } else {
                     waited = reducer.backward_and_sum(&mlp, Some((x, &mut ws)), &mut grads, share)?;
                 }
-                stats = [loss * n as f64, shard_correct as f64, f64::from(u8::from(stop_here))];
             }
             if ranks > 1 {
-                if n == 0 {
-                    stats = [0.0, 0.0, f64::from(u8::from(stop_here))];
-                }
+                stats[0] = loss * n as f64;
+                stats[1] = f64::from(u8::from(stop_here));
+                stats[2..].copy_from_slice(&step_tally.to_array());
                 let started = Instant::now();
                 reducer.sum_f64(&mut stats);
                 waited += started.elapsed().as_secs_f64();
                 loss = stats[0] / batch_len as f64;
+                step_tally = Tally::from_array(&stats[2..]);
             }
             let computed = Instant::now();
-            correct += stats[1] as usize;
+            tally = tally.plus(&step_tally);
             // The penalty depends on the weights alone, which every rank holds: added once,
             // after the reduction.
             loss += mlp.add_regularization(reg, &mut grads);
@@ -448,45 +301,65 @@ pub fn train_with(
             profile.update += computed.elapsed().as_secs_f64();
             loss_sum += loss * batch_len as f64;
             observer.on_step(&StepInfo { epoch, step: s + 1, steps: steps_per_epoch, loss, lr });
-            if ranks > 1 && stats[2] > 0.0 {
+            if ranks > 1 && stats[1] > 0.0 {
                 // Some rank was asked to stop: all stop together, after the same step.
                 interrupted = true;
                 break 'epochs;
             }
         }
         let seconds = started.elapsed().as_secs_f64();
-        let eval = evaluate_with(&mlp, &eval_set, &norm, 1000, reducer)?;
+        let (val_loss, val) = data::score(&mlp, &eval_set, objective, 1000, reducer)?;
         let metrics = EpochMetrics {
             epoch,
             train_loss: loss_sum / n_train.max(1) as f64,
-            train_acc: correct as f64 / n_train.max(1) as f64,
-            val_loss: eval.loss,
-            val_acc: eval.accuracy,
+            train: tally.scores(objective),
+            val_loss,
+            val,
             lr,
             seconds,
             samples_per_sec: n_train as f64 / seconds.max(1e-9),
         };
         observer.on_epoch(&metrics);
         epochs_completed = epoch;
-        let improved = eval.accuracy > best_acc;
+        let score = if by_loss { -val_loss } else { val.headline() };
+        let improved = score > best_score;
         if improved {
-            best_acc = eval.accuracy;
+            best_score = score;
+            since_best = 0;
+            if config.patience > 0 {
+                match &mut best_kept {
+                    Some((e, params)) => {
+                        *e = epoch;
+                        params.copy_from_slice(mlp.params());
+                    }
+                    None => best_kept = Some((epoch, mlp.params().to_vec())),
+                }
+            }
+        } else {
+            since_best += 1;
         }
-        if let Some(dir) = run.out_dir.filter(|_| rank == 0) {
+        let mut saved = serde_json::json!({
+            "val_loss": val_loss, "eval_split": eval_split, "train_loss": metrics.train_loss,
+        });
+        saved[best_key] = best_score.into();
+        for (key, value) in metrics.train.named("train").into_iter().chain(val.named("val")) {
+            saved[key.replace('/', "_")] = value.into();
+        }
+        if improved {
+            best_metrics.clone_from(&saved);
+        }
+        last_metrics.clone_from(&saved);
+        if let Some(dir) = run.out_dir.filter(|_| rank == 0 && every_epoch) {
             let ckpt = Checkpoint {
                 mlp: mlp.clone(),
-                // The data set's name without the split (`mnist`, not `mnist/train`).
-                dataset: run.data.train.name.split('/').next().unwrap_or_default().to_string(),
-                classes: run.data.train.classes.clone(),
+                dataset: run.data.name(),
+                classes: objective_names(run.data),
                 input,
                 config: config.to_json(),
                 epoch,
                 step: optimizer.steps(),
                 optimizer: optimizer.state().iter().map(|(n, d)| (n.to_string(), d.to_vec())).collect(),
-                metrics: serde_json::json!({
-                    "val_loss": eval.loss, "val_acc": eval.accuracy, "eval_split": eval_split,
-                    "train_loss": metrics.train_loss, "train_acc": metrics.train_acc, "best_val_acc": best_acc,
-                }),
+                metrics: saved,
             };
             std::fs::create_dir_all(dir).map_err(|error| CheckpointError::Io { path: dir.to_path_buf(), error })?;
             let last = dir.join("last.safetensors");
@@ -501,18 +374,134 @@ pub fn train_with(
             }
         }
         history.push(metrics);
+        if config.patience > 0 && since_best >= config.patience && epoch < config.epochs {
+            stopped_early = true;
+            break;
+        }
     }
 
-    let test = evaluate_with(&mlp, test_set, &norm, 1000, reducer)?;
+    // With early stopping the result is the epoch with the lowest evaluation loss.
+    let mut best_epoch = epochs_completed;
+    let mut restored = false;
+    if let Some((epoch, params)) = best_kept.filter(|_| config.patience > 0 && !interrupted) {
+        mlp.params_mut().copy_from_slice(&params);
+        best_epoch = epoch;
+        restored = true;
+    }
+    if let Some(dir) = run.out_dir.filter(|_| rank == 0 && !every_epoch && epochs_completed >= first_epoch) {
+        let ckpt = Checkpoint {
+            mlp: mlp.clone(),
+            dataset: run.data.name(),
+            classes: objective_names(run.data),
+            input,
+            config: config.to_json(),
+            epoch: best_epoch,
+            step: optimizer.steps(),
+            optimizer: Vec::new(),
+            metrics: if restored { best_metrics } else { last_metrics },
+        };
+        std::fs::create_dir_all(dir).map_err(|error| CheckpointError::Io { path: dir.to_path_buf(), error })?;
+        let path = dir.join("model.safetensors");
+        checkpoint::save(&path, &ckpt)?;
+        observer.on_checkpoint(&path, CheckpointKind::Last);
+        last_checkpoint = Some(path);
+    }
+    let (test_loss, test) = data::score(&mlp, &test_set, objective, 1000, reducer)?;
     Ok(TrainOutcome {
         mlp,
         epochs_completed,
-        test_loss: test.loss,
-        test_acc: test.accuracy,
+        test_loss,
+        test,
+        best_epoch,
+        stopped_early,
         last_checkpoint,
         best_checkpoint,
         interrupted,
         history,
         profile,
     })
+}
+
+/// A run's examples, cut into the parts the trainer uses, with what the network outputs and
+/// how its inputs are made.
+struct Parts<'a> {
+    train: Examples<'a>,
+    eval: Examples<'a>,
+    eval_split: &'static str,
+    test: Examples<'a>,
+    objective: Objective,
+    input: InputSpec,
+}
+
+impl<'a> Parts<'a> {
+    fn of(data: TrainData<'a>, config: &TrainConfig) -> Result<Self, TrainError> {
+        match data {
+            TrainData::Images(split) => {
+                // Without a validation split the sets are used where they are: a copy of
+                // MNIST's training images is 47 MB.
+                let (train, eval, eval_split): (Cow<'_, Dataset>, Cow<'_, Dataset>, _) = if config.val_split > 0.0 {
+                    let (train, val) = split.train.split_validation(config.val_split, config.seed)?;
+                    (Cow::Owned(train), Cow::Owned(val), "validation")
+                } else {
+                    (Cow::Borrowed(&split.train), Cow::Borrowed(&split.test), "test")
+                };
+                let (mean, std) = if config.standardize { train.pixel_mean_std() } else { (0.0, 1.0) };
+                let input =
+                    InputSpec { height: train.height, width: train.width, max_value: train.max_value, mean, std };
+                let norm = if config.standardize {
+                    Normalizer::standardized(input.max_value, mean, std)
+                } else {
+                    Normalizer::unit(input.max_value)
+                };
+                let objective = Objective::Classes(train.num_classes());
+                Ok(Parts {
+                    train: Examples::Images { set: train, norm: norm.clone() },
+                    eval: Examples::Images { set: eval, norm: norm.clone() },
+                    eval_split,
+                    test: Examples::Images { set: Cow::Borrowed(&split.test), norm },
+                    objective,
+                    input,
+                })
+            }
+            TrainData::Table(table) => {
+                let objective = match &table.preprocessor.target {
+                    TargetSpec::Classes { names, .. } => Objective::Classes(names.len()),
+                    TargetSpec::Value { std, .. } => Objective::Value { loss: config.loss, std: *std },
+                };
+                let (eval, eval_split) = match &table.val {
+                    Some(val) => (Examples::Rows(val), "validation"),
+                    None => (Examples::Rows(&table.test), "test"),
+                };
+                Ok(Parts {
+                    train: Examples::Rows(&table.train),
+                    eval,
+                    eval_split,
+                    test: Examples::Rows(&table.test),
+                    objective,
+                    input: InputSpec::unit(1, table.train.features, 1),
+                })
+            }
+        }
+    }
+}
+
+impl TrainData<'_> {
+    /// The data set's name as checkpoints store it (`mnist`, not `mnist/train`).
+    pub fn name(&self) -> String {
+        match self {
+            TrainData::Images(split) => split.train.name.split('/').next().unwrap_or_default().to_string(),
+            TrainData::Table(table) => table.name.clone(),
+        }
+    }
+}
+
+/// One name per network output: the class names, or a regression's target column.
+fn objective_names(data: TrainData<'_>) -> Vec<String> {
+    match data {
+        TrainData::Images(split) => split.train.classes.clone(),
+        TrainData::Table(table) => match &table.preprocessor.target {
+            TargetSpec::Classes { names, .. } => names.clone(),
+            TargetSpec::Value { column, .. } => vec![column.clone()],
+        },
+    }
 }

@@ -1,0 +1,388 @@
+//! `nabla train TABLE --target COLUMN`: train on a CSV, Parquet or NumPy file.
+//!
+//! The table is read, the task chosen (and said), the rows split (or cut into `--folds K`),
+//! the preprocessing fitted on the training rows, and the trainer run on the encoded rows;
+//! with folds, every fold trains a fresh network and the final line holds each metric's mean
+//! and standard deviation over the folds.
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use anyhow::{bail, Result};
+use nabla_data::table::{Impute, PreprocessOptions, ReadOptions, Table, TableFormat, Task, TaskChoice, Unknown};
+use nabla_train::config::TrainConfig;
+use nabla_train::distributed::Reducer;
+use nabla_train::tabular::{self, TableSettings};
+use nabla_train::train::{self, Observer, TableSet, TrainError, TrainOutcome, TrainRun};
+use serde_json::{json, Value};
+
+use super::{finish_run, settings, summarize, Printer, TrainArgs};
+use crate::commands::{parse, tracking};
+
+/// The flags that only a table takes.
+#[derive(Debug, Default, clap::Args)]
+pub struct TableArgs {
+    /// The column to predict (a table; for .npy/.npz files the target is `y`).
+    #[arg(long, value_name = "COLUMN")]
+    pub target: Option<String>,
+    /// classify, regress or auto (default: decided by the target column, and said).
+    #[arg(long, value_parser = parse_task)]
+    pub task: Option<TaskChoice>,
+    /// Share of the rows held out for the test, stratified by class (default 0.2).
+    #[arg(long, value_parser = parse::unit_interval_f64, allow_hyphen_values = true)]
+    pub test_split: Option<f64>,
+    /// A separate table (same columns) to test on, instead of --test-split.
+    #[arg(long, value_name = "FILE")]
+    pub test: Option<PathBuf>,
+    /// K-fold cross-validation (stratified for classes): train K networks and report each
+    /// metric's mean and standard deviation over the held-out folds. Writes no checkpoint.
+    #[arg(long, value_name = "K", value_parser = parse::positive_usize)]
+    pub folds: Option<usize>,
+    /// Columns to leave out, e.g. `id,name`.
+    #[arg(long, value_delimiter = ',', value_name = "COL,…")]
+    pub drop: Vec<String>,
+    /// Fill missing feature values with the training mean, median or zero (default: a missing
+    /// value is an error naming its row and column).
+    #[arg(long, value_parser = parse_impute)]
+    pub impute: Option<Impute>,
+    /// `ignore`: a category the training rows never had becomes all zeros (default: an error).
+    #[arg(long, value_parser = parse_unknown)]
+    pub unknown: Option<Unknown>,
+    /// The field delimiter of a CSV file (default: tab for .tsv, else comma).
+    #[arg(long, value_parser = parse_delimiter, value_name = "CHAR")]
+    pub delimiter: Option<u8>,
+    /// The target of a .npy feature file: a .npy file with one value per row.
+    #[arg(long, value_name = "FILE")]
+    pub target_file: Option<PathBuf>,
+}
+
+fn parse_task(s: &str) -> Result<TaskChoice, String> {
+    s.parse()
+}
+
+fn parse_impute(s: &str) -> Result<Impute, String> {
+    s.parse()
+}
+
+fn parse_unknown(s: &str) -> Result<Unknown, String> {
+    match s {
+        "ignore" => Ok(Unknown::Ignore),
+        "error" => Ok(Unknown::Error),
+        other => Err(format!("unknown choice `{other}` (expected ignore or error)")),
+    }
+}
+
+fn parse_delimiter(s: &str) -> Result<u8, String> {
+    match s {
+        "\\t" | "tab" => Ok(b'\t'),
+        _ if s.len() == 1 && s.is_ascii() => Ok(s.as_bytes()[0]),
+        _ => Err(format!("a delimiter is one ASCII character (or `tab`), got `{s}`")),
+    }
+}
+
+impl TableArgs {
+    /// A data set is not a table: refuses the flags that only a table takes.
+    pub fn check_unused(&self, loss: bool) -> Result<()> {
+        let given = [
+            ("--target", self.target.is_some()),
+            ("--task", self.task.is_some()),
+            ("--test-split", self.test_split.is_some()),
+            ("--test", self.test.is_some()),
+            ("--folds", self.folds.is_some()),
+            ("--drop", !self.drop.is_empty()),
+            ("--impute", self.impute.is_some()),
+            ("--unknown", self.unknown.is_some()),
+            ("--delimiter", self.delimiter.is_some()),
+            ("--target-file", self.target_file.is_some()),
+            ("--loss", loss),
+        ];
+        match given.iter().find(|(_, set)| *set) {
+            Some((flag, _)) => bail!("{flag} is for a table (a .csv, .parquet, .npy or .npz file), not a data set"),
+            None => Ok(()),
+        }
+    }
+
+    fn read_options(&self) -> ReadOptions {
+        ReadOptions {
+            delimiter: self.delimiter,
+            target_file: self.target_file.clone(),
+            drop: self.drop.clone(),
+            threads: None,
+        }
+    }
+}
+
+/// `nabla train TABLE` as rank `reducer.rank()`.
+pub(super) fn run(args: &TrainArgs, path: &Path, reducer: &mut dyn Reducer, trained: &mut bool) -> Result<()> {
+    let t = &args.table;
+    if args.resume.is_some() {
+        bail!("--resume continues a data set's run; a table's run starts afresh (its checkpoints hold the preprocessing, not a resumable split)");
+    }
+    if t.test.is_some() && t.test_split.is_some() {
+        bail!("--test FILE and --test-split both say what to test on: give one");
+    }
+    if t.folds.is_some() && t.test.is_some() {
+        bail!("--folds K tests on each fold in turn: --test FILE does not go with it");
+    }
+    let options = t.read_options();
+    let table = Table::read(path, &options)?;
+    let test = t.test.as_deref().map(|p| Table::read(p, &options)).transpose()?;
+    let target = match (&t.target, TableFormat::of(path)) {
+        (Some(target), _) => target.clone(),
+        (None, Some(TableFormat::Npy | TableFormat::Npz)) => "y".to_string(),
+        (None, _) => bail!(
+            "{}: --target COLUMN says which column to predict (the columns are: {})",
+            path.display(),
+            listed(&table.names())
+        ),
+    };
+    let (task, why) = tabular::choose_task(&table, &target, t.task.unwrap_or_default())?;
+    if task == Task::Classify && args.loss.is_some() {
+        bail!("--loss is a regression's loss; `{target}` is learnt as classes (--task regress to regress it)");
+    }
+    let config = settings(args, TrainConfig::for_table(table.rows, task))?;
+    nabla::pool::set_threads(config.threads);
+    let lead = reducer.rank() == 0;
+    let say = |text: String| {
+        if lead {
+            // With --json, stdout holds JSON lines alone.
+            let _ = if args.json { writeln!(io::stderr(), "{text}") } else { writeln!(io::stdout(), "{text}") };
+        }
+    };
+    say(format!("task: {} `{target}` ({why}; --task overrides)", task_word(task)));
+    let s = TableSettings {
+        target: target.clone(),
+        task,
+        preprocess: PreprocessOptions { impute: t.impute, unknown: t.unknown.unwrap_or_default() },
+        test_split: t.test_split.unwrap_or(0.2),
+        val_split: config.val_split,
+        seed: config.seed,
+    };
+    let sets = match t.folds {
+        Some(k) => tabular::folds(&table, k, &s)?,
+        None => vec![tabular::prepare(&table, test.as_ref(), &s)?],
+    };
+    if lead {
+        warn(&sets[0].1);
+    }
+
+    let stem = sets[0].0.name.clone();
+    let name = path.file_stem().map_or_else(|| stem.clone(), |s| s.to_string_lossy().into_owned());
+    let mut tracked_config = config.to_json();
+    tracked_config["dataset"] = json!(path.display().to_string());
+    tracked_config["target"] = json!(target);
+    tracked_config["task"] = json!(task.name());
+    if let Some(k) = t.folds {
+        tracked_config["folds"] = json!(k);
+    }
+    let checksum = nabla_data::hash_file(path).map(|h| h.file[..12].to_string()).unwrap_or_default();
+    let meta =
+        nabla_track::RunMeta::detect().with_data_checksum(format!("{name}:{checksum}")).with_threads(config.threads);
+    let run = if lead { tracking::start(&args.track, &name, tracked_config, meta, false) } else { None };
+    let out_dir = args.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(&name));
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = Arc::clone(&stop);
+        let _ = ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst));
+    }
+
+    let mut printer = Printer::new(args.json, &config);
+    printer.run = run;
+    let folds = t.folds.is_some();
+    let mut outcomes: Vec<TrainOutcome> = Vec::with_capacity(sets.len());
+    for (k, (set, _)) in sets.iter().enumerate() {
+        if folds {
+            printer.fold = Some(k + 1);
+            printer.step_offset = printer.last_step;
+        }
+        // Cross-validation estimates how well the recipe does; it keeps no model.
+        let out = if folds { None } else { Some(out_dir.as_path()) };
+        let result = train_one(&config, set, out, &stop, reducer, lead, &mut printer);
+        printer.finish_bar();
+        match result {
+            Ok(o) => {
+                if folds && lead && !args.json {
+                    printer.line(&format!(
+                        "fold {} of {}: test loss {:.4}{}",
+                        k + 1,
+                        sets.len(),
+                        o.test_loss,
+                        super::printer::scores_text(&o.test)
+                    ));
+                }
+                let interrupted = o.interrupted;
+                outcomes.push(o);
+                if interrupted {
+                    break;
+                }
+            }
+            Err(e) => {
+                let mut run = printer.run.take();
+                tracking::with_run(&mut run, |r| r.summary("error", e.to_string()));
+                if let Some(r) = run {
+                    let _ = r.finish(nabla_track::EndStatus::Failed);
+                }
+                return Err(match e {
+                    e @ TrainError::NonFinite { .. } => e.into(),
+                    e => anyhow::Error::new(e).context(format!("training on {}", path.display())),
+                });
+            }
+        }
+    }
+    *trained = true;
+    let mut run = printer.run.take();
+    let interrupted = outcomes.iter().any(|o| o.interrupted);
+    let last = outcomes.last().expect("at least one run");
+    let cv = folds.then(|| cross_validation(&outcomes));
+    if folds {
+        tracking::with_run(&mut run, |r| {
+            for (metric, (mean, std)) in cv.iter().flatten() {
+                r.summary(&format!("cv/{metric}_mean"), *mean)?;
+                r.summary(&format!("cv/{metric}_std"), *std)?;
+            }
+            Ok(())
+        });
+    } else {
+        summarize(&mut run, last);
+    }
+    finish_run(run, interrupted);
+    if !lead {
+        return Ok(());
+    }
+
+    let mut out = io::stdout().lock();
+    // The test numbers: the one run's, or with folds the means over the folds.
+    let test: Vec<(String, f64)> = match &cv {
+        Some(cv) => cv.iter().map(|(m, (mean, _))| (format!("test_{m}"), *mean)).collect(),
+        None => {
+            let mut v: Vec<(String, f64)> =
+                last.test.named("test").into_iter().map(|(k, v)| (k.replace('/', "_"), v)).collect();
+            v.push(("test_loss".into(), last.test_loss));
+            v
+        }
+    };
+    if args.json {
+        let mut line = json!({
+            "final": true,
+            "task": task.name(),
+            "target": target,
+            "epochs": last.epochs_completed,
+            "interrupted": interrupted,
+        });
+        for (key, value) in &test {
+            line[key] = json!(value);
+        }
+        if let Some(cv) = &cv {
+            let mut object = serde_json::Map::new();
+            for (metric, (mean, std)) in cv {
+                object.insert(metric.clone(), json!({ "mean": mean, "std": std }));
+            }
+            line["cv"] = Value::Object(object);
+            line["folds"] = json!(outcomes.len());
+        } else {
+            line["best_epoch"] = json!(last.best_epoch);
+            line["stopped_early"] = json!(last.stopped_early);
+            line["checkpoint"] = json!(last.last_checkpoint.as_ref().map(|p| p.display().to_string()));
+            line["best_checkpoint"] = json!(last.best_checkpoint.as_ref().map(|p| p.display().to_string()));
+        }
+        writeln!(out, "{line}")?;
+    } else if let Some(cv) = &cv {
+        let parts: Vec<String> = cv.iter().map(|(m, (mean, std))| format!("{m} {mean:.4} ± {std:.4}")).collect();
+        writeln!(out, "{}-fold cross-validation: {}", outcomes.len(), parts.join(", "))?;
+    } else {
+        let parts: Vec<String> =
+            test.iter().map(|(k, v)| format!("{} {v:.4}", k.trim_start_matches("test_"))).collect();
+        let stopped = if last.stopped_early {
+            format!(" (stopped early; the weights are epoch {}'s, the lowest validation loss)", last.best_epoch)
+        } else {
+            String::new()
+        };
+        writeln!(out, "test {} after {} epochs{stopped}", parts.join(", "), last.epochs_completed)?;
+        if let Some(p) = &last.last_checkpoint {
+            writeln!(out, "checkpoint: {}", p.display())?;
+            if let Some(best) = &last.best_checkpoint {
+                writeln!(out, "best:       {}", best.display())?;
+            }
+        }
+    }
+    if interrupted {
+        bail!("interrupted after epoch {}", last.epochs_completed);
+    }
+    Ok(())
+}
+
+/// Trains one network on `set`.
+fn train_one(
+    config: &TrainConfig,
+    set: &TableSet,
+    out_dir: Option<&Path>,
+    stop: &AtomicBool,
+    reducer: &mut dyn Reducer,
+    lead: bool,
+    printer: &mut Printer,
+) -> Result<TrainOutcome, TrainError> {
+    let mut silent = train::Silent;
+    let observer: &mut dyn Observer = if lead { printer } else { &mut silent };
+    train::train_with(TrainRun { config, data: set.into(), out_dir, resume: None, stop: Some(stop) }, reducer, observer)
+}
+
+/// Each metric's mean and (population) standard deviation over the folds' test scores, in a
+/// fixed order: `acc` or `rmse`, `mae`, `r2`; then `loss`.
+fn cross_validation(outcomes: &[TrainOutcome]) -> Vec<(String, (f64, f64))> {
+    let mut names: Vec<String> =
+        outcomes[0].test.named("test").iter().map(|(k, _)| k["test/".len()..].to_string()).collect();
+    names.push("loss".into());
+    names
+        .into_iter()
+        .map(|metric| {
+            let values: Vec<f64> = outcomes
+                .iter()
+                .map(|o| {
+                    if metric == "loss" {
+                        o.test_loss
+                    } else {
+                        o.test
+                            .named("test")
+                            .into_iter()
+                            .find(|(k, _)| k.ends_with(&format!("/{metric}")))
+                            .map_or(f64::NAN, |(_, v)| v)
+                    }
+                })
+                .collect();
+            let n = values.len() as f64;
+            let mean = values.iter().sum::<f64>() / n;
+            let std = (values.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n).sqrt();
+            (metric, (mean, std))
+        })
+        .collect()
+}
+
+fn task_word(task: Task) -> &'static str {
+    match task {
+        Task::Classify => "classifying",
+        Task::Regress => "regressing",
+    }
+}
+
+/// The preprocessing's warnings on stderr: a few in full, then how many more.
+fn warn(warnings: &[String]) {
+    const SHOWN: usize = 5;
+    let mut err = io::stderr().lock();
+    for w in warnings.iter().take(SHOWN) {
+        let _ = writeln!(err, "warning: {w}");
+    }
+    if warnings.len() > SHOWN {
+        let _ = writeln!(err, "warning: … and {} more like these", warnings.len() - SHOWN);
+    }
+}
+
+fn listed(names: &[&str]) -> String {
+    let shown: Vec<&str> = names.iter().take(20).copied().collect();
+    if names.len() > 20 {
+        format!("{}, … ({} in all)", shown.join(", "), names.len())
+    } else {
+        shown.join(", ")
+    }
+}

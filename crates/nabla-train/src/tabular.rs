@@ -8,7 +8,7 @@
 //! target's scale) is fitted on the training rows only, as scikit-learn's pipelines do.
 
 use nabla_data::table::{
-    infer_task, PreprocessOptions, Preprocessor, Table, TableError, TargetSpec, Targets, Task, TaskChoice,
+    infer_task, Place, PreprocessOptions, Preprocessor, Table, TableError, TargetSpec, Targets, Task, TaskChoice,
 };
 use nabla_data::{shuffled_folds, shuffled_split, stratified_folds, stratified_split};
 
@@ -54,14 +54,14 @@ pub fn prepare(table: &Table, test: Option<&Table>, s: &TableSettings) -> Result
         return Err(too_few(table, rest.len(), held.len(), "--test-split"));
     }
     let held_table;
-    let test_table = match test {
-        Some(t) => t,
+    let (test_table, test_rows) = match test {
+        Some(t) => (t, None),
         None => {
             held_table = table.select_rows(&held);
-            &held_table
+            (&held_table, Some(held.as_slice()))
         }
     };
-    build(table, &rest, test_table, &labels, s)
+    build(table, &rest, test_table, test_rows, &labels, s)
 }
 
 /// `k` cross-validation folds: fold `f` tests on its own rows and trains (and validates) on
@@ -84,7 +84,7 @@ pub fn folds(table: &Table, k: usize, s: &TableSettings) -> Result<Vec<(TableSet
     for (f, held) in held_out.iter().enumerate() {
         let rest: Vec<usize> = (0..table.rows).filter(|i| held.binary_search(i).is_err()).collect();
         let test = table.select_rows(held);
-        let (mut set, warnings) = build(table, &rest, &test, &labels, s)?;
+        let (mut set, warnings) = build(table, &rest, &test, Some(held), &labels, s)?;
         set.name = format!("{} (fold {} of {k})", set.name, f + 1);
         out.push((set, warnings));
     }
@@ -128,11 +128,13 @@ impl Labels {
 }
 
 /// Splits `rest` into training and validation rows, fits on the training rows, and encodes
-/// the three parts.
+/// the three parts. `test_rows` are the rows of `table` that `test` holds, when it was cut
+/// from it (not a separate test table).
 fn build(
     table: &Table,
     rest: &[usize],
     test: &Table,
+    test_rows: Option<&[usize]>,
     labels: &Labels,
     s: &TableSettings,
 ) -> Result<(TableSet, Vec<String>), TableError> {
@@ -146,22 +148,49 @@ fn build(
         return Err(too_few(table, train_rows.len(), val_rows.len(), "--val-split"));
     }
     let train = table.select_rows(&train_rows);
-    let (mut pre, warnings) = Preprocessor::fit(&train, &s.target, s.task, &s.preprocess)?;
+    let (mut pre, warnings) =
+        Preprocessor::fit(&train, &s.target, s.task, &s.preprocess).map_err(|e| in_table(e, &train_rows))?;
     if let Some(spec) = &labels.spec {
         pre.target = spec.clone();
     }
-    let val = if val_rows.is_empty() { None } else { Some(pre.transform(&table.select_rows(&val_rows))?) };
+    let val = if val_rows.is_empty() {
+        None
+    } else {
+        Some(pre.transform(&table.select_rows(&val_rows)).map_err(|e| in_table(e, &val_rows))?)
+    };
+    let test_encoded = pre.transform(test).map_err(|e| match test_rows {
+        Some(rows) => in_table(e, rows),
+        None => e,
+    })?;
     let set = TableSet {
         name: table.path.file_stem().map_or_else(|| "table".to_string(), |s| s.to_string_lossy().into_owned()),
-        train: pre.transform(&train)?,
+        train: pre.transform(&train).map_err(|e| in_table(e, &train_rows))?,
         val,
-        test: pre.transform(test)?,
+        test: test_encoded,
         preprocessor: pre,
     };
     if set.test.targets.is_none() {
         return Err(test.no_such_column(&s.target, "--target (in the test table)"));
     }
     Ok((set, warnings))
+}
+
+/// An error about a row of a part of a table (the part holding the table's rows `rows`, in
+/// order) as one about the table's own row, which is what a person can find in the file: the
+/// parts are shuffled draws, so the part's 5th row may be the file's 31st.
+fn in_table(error: TableError, rows: &[usize]) -> TableError {
+    let to_table = |mut place: Place| {
+        if place.is_row {
+            place.line =
+                place.line.and_then(|l| rows.get(usize::try_from(l).ok()?.checked_sub(1)?)).map(|&r| r as u64 + 1);
+        }
+        place
+    };
+    match error {
+        TableError::Bad { path, place, message } => TableError::Bad { path, place: to_table(place), message },
+        TableError::Unusable { path, place, message } => TableError::Unusable { path, place: to_table(place), message },
+        other => other,
+    }
 }
 
 fn too_few(table: &Table, kept: usize, held: usize, flag: &str) -> TableError {
@@ -255,6 +284,20 @@ mod tests {
         assert!(means.windows(2).any(|w| w[0] != w[1]), "{means:?}");
         assert!(folds[2].0.name.contains("fold 3 of 5"));
         assert!(super::folds(&t, 1, &s).unwrap_err().to_string().contains("--folds 1"));
+    }
+
+    /// The parts are shuffled draws: an error about a part's row names the table's row.
+    #[test]
+    fn an_error_in_a_part_names_the_tables_row() {
+        let mut t = table(60);
+        let Cells::Numbers(x) = &mut t.columns[0].cells else { panic!() };
+        x[44] = f64::NAN;
+        for result in [
+            prepare(&t, None, &settings("y", Task::Classify)).map(|_| ()),
+            folds(&t, 3, &settings("y", Task::Classify)).map(|_| ()),
+        ] {
+            assert_eq!(result.unwrap_err().to_string().split(": missing").next().unwrap(), "t.csv, row 45, column `x`");
+        }
     }
 
     #[test]

@@ -478,7 +478,7 @@ pub fn train_with(
                 // The data set's name without the split (`mnist`, not `mnist/train`).
                 dataset: run.data.train.name.split('/').next().unwrap_or_default().to_string(),
                 classes: run.data.train.classes.clone(),
-                input,
+                input: input.into(),
                 config: config.to_json(),
                 epoch,
                 step: optimizer.steps(),

@@ -9,7 +9,7 @@ use anyhow::{bail, Context};
 use nabla::loss::argmax_rows;
 use nabla::{Loss, MatRef, Targets};
 use nabla_data::{BatchBuffers, DataError, Dataset, Split};
-use nabla_train::checkpoint::{describe_architecture, Checkpoint, InputSpec};
+use nabla_train::checkpoint::{describe_architecture, Checkpoint, InputSpec, ModelInput};
 use nabla_train::metrics::ConfusionMatrix;
 use nabla_train::quantize::ModelFile;
 use serde_json::json;
@@ -63,8 +63,9 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
         SplitName::Test => &split.test,
         SplitName::Train => &split.train,
     };
-    check_fits(&args.checkpoint, model.input(), model.classes().len(), &args.dataset, ds)?;
-    let result = evaluate(&model, ds, args.batch_size)?;
+    let input = image_input(&args.checkpoint, model.input(), model.dataset())?;
+    check_fits(&args.checkpoint, input, model.classes().len(), &args.dataset, ds)?;
+    let result = evaluate(&model, input, ds, args.batch_size)?;
 
     let mut out = io::stdout().lock();
     if args.json {
@@ -85,9 +86,32 @@ pub(crate) fn load_data(name: &str, data: Option<&Path>) -> anyhow::Result<Split
     Ok(located.load()?)
 }
 
-/// Checks that the data set's images and classes are the ones the model was built for.
-pub(crate) fn check_data_fits(path: &Path, ckpt: &Checkpoint, name: &str, ds: &Dataset) -> anyhow::Result<()> {
-    check_fits(path, &ckpt.input, ckpt.classes.len(), name, ds)
+/// The image input of the model at `path` (trained on `dataset`); a table model is an error
+/// that says how to use it.
+pub(crate) fn image_input<'m>(path: &Path, input: &'m ModelInput, dataset: &str) -> anyhow::Result<&'m InputSpec> {
+    match input {
+        ModelInput::Image(spec) => Ok(spec),
+        ModelInput::Table(pre) => bail!(
+            "{}: the model was trained on the table {dataset} (target `{}`), not on images; use `nabla predict {} rows.csv` (or `nabla eval {} table.csv`)",
+            path.display(),
+            pre.target.column(),
+            path.display(),
+            path.display()
+        ),
+    }
+}
+
+/// Checks that the model is an image model and that the data set's images and classes are
+/// the ones it was built for; returns its input.
+pub(crate) fn check_data_fits<'c>(
+    path: &Path,
+    ckpt: &'c Checkpoint,
+    name: &str,
+    ds: &Dataset,
+) -> anyhow::Result<&'c InputSpec> {
+    let input = image_input(path, &ckpt.input, &ckpt.dataset)?;
+    check_fits(path, input, ckpt.classes.len(), name, ds)?;
+    Ok(input)
 }
 
 /// [`check_data_fits`] for a model of any precision: its input and its number of classes.
@@ -124,9 +148,9 @@ struct Evaluation {
 }
 
 /// Runs the model over every example of `ds`, `batch` at a time.
-fn evaluate(model: &ModelFile, ds: &Dataset, batch: usize) -> anyhow::Result<Evaluation> {
+fn evaluate(model: &ModelFile, input: &InputSpec, ds: &Dataset, batch: usize) -> anyhow::Result<Evaluation> {
     let features = ds.features();
-    let norm = model.input().normalizer(ds.max_value);
+    let norm = input.normalizer(ds.max_value);
     let mut buffers = BatchBuffers::new(batch, features);
     let mut runner = model.runner(batch);
     let mut confusion = ConfusionMatrix::new(model.classes().len());

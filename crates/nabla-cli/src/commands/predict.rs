@@ -20,7 +20,7 @@ use nabla_train::metrics::top_k;
 use nabla_train::quantize::ModelFile;
 use serde_json::json;
 
-use super::eval::{check_fits, load_data};
+use super::eval::{check_fits, image_input, load_data};
 use super::parse;
 
 /// Flags of `nabla predict`.
@@ -60,8 +60,9 @@ struct Prepared {
 /// Runs `nabla predict`.
 pub fn run(args: &PredictArgs) -> anyhow::Result<()> {
     let model = ModelFile::load(&args.checkpoint)?;
+    let input = image_input(&args.checkpoint, model.input(), model.dataset())?;
     let prepared = match parse_input(&args.input)? {
-        Input::Image(path) => prepare_image(&path, model.input())?,
+        Input::Image(path) => prepare_image(&path, input)?,
         Input::Example { dataset, index } => prepare_example(args, &model, &dataset, index)?,
     };
     let mut runner = model.runner(1);
@@ -136,8 +137,9 @@ fn prepare_example(args: &PredictArgs, model: &ModelFile, name: &str, index: usi
             ds.len.saturating_sub(1)
         );
     }
-    check_fits(&args.checkpoint, model.input(), model.classes().len(), name, &ds)?;
-    let norm = model.input().normalizer(ds.max_value);
+    let input = image_input(&args.checkpoint, model.input(), model.dataset())?;
+    check_fits(&args.checkpoint, input, model.classes().len(), name, &ds)?;
+    let norm = input.normalizer(ds.max_value);
     let x = ds.image(index).iter().map(|&p| norm.apply(p)).collect();
     let label = usize::from(ds.labels[index]);
     Ok(Prepared { x, about: format!("{name}:{index} (example {index} of the test split)"), label: Some(label) })

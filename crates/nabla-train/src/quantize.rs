@@ -298,6 +298,14 @@ impl<'m> Runner<'m> {
         Runner::Quantized(model, Box::new(QuantWorkspace::new(model, batch)))
     }
 
+    /// The network's architecture.
+    pub fn spec(&self) -> &MlpSpec {
+        match self {
+            Runner::F32(mlp, _) => mlp.spec(),
+            Runner::Quantized(model, _) => model.spec(),
+        }
+    }
+
     /// The forward pass: `x: [B, n_0]` to the outputs `[B, n_L]`.
     pub fn forward(&mut self, x: MatRef<'_>) -> nabla::Result<MatRef<'_>> {
         match self {

@@ -61,3 +61,15 @@ pub fn unit_interval_f64(s: &str) -> Result<f64, String> {
         _ => Err(format!("expected a number in [0, 1), got `{s}`")),
     }
 }
+
+/// A table's field delimiter: one ASCII character, or `tab` (also `\t`) for a tab.
+pub fn delimiter(s: &str) -> Result<u8, String> {
+    if matches!(s, "tab" | "\\t" | "\t") {
+        return Ok(b'\t');
+    }
+    let mut chars = s.chars();
+    match (chars.next(), chars.next()) {
+        (Some(c), None) if c.is_ascii() && !matches!(c, '"' | '\n' | '\r') => Ok(c as u8),
+        _ => Err(format!("expected one ASCII character (or `tab`) other than a quote or line break, got `{s}`")),
+    }
+}

@@ -377,6 +377,34 @@ mod tests {
     }
 
     #[test]
+    fn a_table_models_input_survives_quantisation() {
+        use nabla_data::table::{FeatureSpec, TargetSpec, Unknown};
+        let pre = Preprocessor {
+            features: vec![FeatureSpec::OneHot {
+                column: "c".into(),
+                categories: ["p", "q", "r", "s"].map(String::from).to_vec(),
+            }],
+            target: TargetSpec::Classes { column: "y".into(), names: ["a", "b", "c"].map(String::from).to_vec() },
+            ignored: Vec::new(),
+            impute: None,
+            unknown: Unknown::Ignore,
+        };
+        let mut ckpt = source();
+        ckpt.input = pre.clone().into();
+        for precision in [Precision::Int8, Precision::Bf16] {
+            let q = QuantizedCheckpoint::from_checkpoint(&ckpt, precision, Path::new("t.safetensors"));
+            let bytes = to_bytes(Path::new("q"), &q).unwrap();
+            let back = from_bytes(Path::new("q"), &bytes).unwrap();
+            assert_eq!(back.input.table(), Some(&pre));
+            assert_eq!(back, q);
+        }
+        // Classes that are not the table's are refused here too.
+        ckpt.classes[2] = "z".into();
+        let q = QuantizedCheckpoint::from_checkpoint(&ckpt, Precision::Int8, Path::new("t.safetensors"));
+        assert!(to_bytes(Path::new("q"), &q).unwrap_err().to_string().contains("not the table's classes"));
+    }
+
+    #[test]
     fn save_and_load_through_a_file_and_tell_the_kinds_apart() {
         let dir = tempfile::tempdir().unwrap();
         let qpath = dir.path().join("q.safetensors");

@@ -374,7 +374,6 @@ fn iris_is_classified_with_the_default_flags() {
     assert_eq!(
         keys,
         [
-            "best_checkpoint",
             "best_epoch",
             "checkpoint",
             "epochs",

@@ -15,8 +15,20 @@
 //! whole parameter vector. The safetensors `__metadata__` (a string → string map) holds:
 //! `format` = `nabla-mlp`, `format_version` = `1`, `architecture` (JSON
 //! `{"sizes":[784,128,10],"hidden":"relu","output":"identity"}`), `dataset`, `classes` (JSON
-//! array), `input` (JSON [`InputSpec`]), `config` (JSON), `epoch`, `step`, `metrics` (JSON),
+//! array), `input` (JSON, see below), `config` (JSON), `epoch`, `step`, `metrics` (JSON),
 //! `optimizer` (JSON array of buffer names, in order) and `nabla_version`.
+//!
+//! What the model takes, [`ModelInput`], is the `input` field:
+//!
+//! | model | `input`                                               | `classes`                      |
+//! |-------|-------------------------------------------------------|--------------------------------|
+//! | image | [`InputSpec`]: `{"height":28,"width":28,"max_value":255,"mean":0.0,"std":1.0}` | the class names |
+//! | table | `{"table": `[`Preprocessor`]`}` (features, target, imputation) | classification: the class names, as the preprocessor has them; regression: `[target column]` (one output) |
+//!
+//! An object with a `table` key is a table model, anything else an image model (so files
+//! written before tables load unchanged). Writing and reading both check that the input makes
+//! as many values as the network takes, and for a table model that `classes` are the
+//! preprocessor's classes (or, for a regression, that the network has one output).
 //!
 //! [`save`] writes atomically: a temporary file in the same folder, flushed to disk, then
 //! renamed over the target, so a crash never leaves a half-written checkpoint behind.
@@ -27,6 +39,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use nabla::{Activation, Mlp, MlpSpec};
+use nabla_data::table::Preprocessor;
 use nabla_data::Normalizer;
 use serde::{Deserialize, Serialize};
 
@@ -81,6 +94,127 @@ impl InputSpec {
     }
 }
 
+/// What a model takes as input, and how it is prepared: the `input` metadata field.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ModelInput {
+    /// Images, their pixels scaled as the spec says.
+    Image(InputSpec),
+    /// Rows of a table, encoded by the preprocessing fitted on the training split.
+    Table(Box<Preprocessor>),
+}
+
+/// The JSON of a table model's `input` field: `{"table": …}`.
+#[derive(Serialize, Deserialize)]
+struct TableInputJson<T> {
+    table: T,
+}
+
+impl ModelInput {
+    /// The image input, for an image model.
+    pub fn image(&self) -> Option<&InputSpec> {
+        match self {
+            ModelInput::Image(spec) => Some(spec),
+            ModelInput::Table(_) => None,
+        }
+    }
+
+    /// The preprocessing, for a table model.
+    pub fn table(&self) -> Option<&Preprocessor> {
+        match self {
+            ModelInput::Image(_) => None,
+            ModelInput::Table(pre) => Some(pre),
+        }
+    }
+
+    /// Input values per example.
+    pub fn features(&self) -> usize {
+        match self {
+            ModelInput::Image(spec) => spec.features(),
+            ModelInput::Table(pre) => pre.width(),
+        }
+    }
+
+    /// The JSON text of the `input` metadata field: an image model's is exactly its
+    /// [`InputSpec`], a table model's `{"table": <preprocessor>}`.
+    pub fn to_json(&self) -> serde_json::Result<String> {
+        match self {
+            ModelInput::Image(spec) => serde_json::to_string(spec),
+            ModelInput::Table(pre) => serde_json::to_string(&TableInputJson { table: pre }),
+        }
+    }
+
+    /// Parses the `input` metadata field: an object with a `table` key is a table model,
+    /// anything else an [`InputSpec`]. The error says what is wrong (without the field name).
+    pub fn from_json(text: &str) -> Result<ModelInput, String> {
+        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+        if value.get("table").is_some() {
+            let json: TableInputJson<Preprocessor> =
+                serde_json::from_value(value).map_err(|e| format!("not a table's preprocessing: {e}"))?;
+            return Ok(ModelInput::Table(Box::new(json.table)));
+        }
+        serde_json::from_value(value).map(ModelInput::Image).map_err(|e| format!("not an image input: {e}"))
+    }
+
+    /// Checks that this input and the class names fit a network of architecture `spec`
+    /// (`classes` already has one name per output). The error names the metadata field at
+    /// fault and says why.
+    pub(crate) fn check(&self, spec: &MlpSpec, classes: &[String]) -> Result<(), (&'static str, String)> {
+        let inputs = spec.inputs();
+        match self {
+            ModelInput::Image(input) if input.features() != inputs => Err((
+                "input",
+                format!(
+                    "{}×{} images are {} values for a network of {inputs} inputs",
+                    input.height,
+                    input.width,
+                    input.features()
+                ),
+            )),
+            ModelInput::Image(_) => Ok(()),
+            ModelInput::Table(pre) => {
+                if pre.width() != inputs {
+                    return Err((
+                        "input",
+                        format!("the table's preprocessing makes {} inputs for a network of {inputs}", pre.width()),
+                    ));
+                }
+                match pre.classes() {
+                    Some(names) if names != classes => Err((
+                        "classes",
+                        format!("{classes:?} are not the table's classes {names:?} (target `{}`)", pre.target.column()),
+                    )),
+                    Some(_) => Ok(()),
+                    None if spec.outputs() != 1 => Err((
+                        "architecture",
+                        format!(
+                            "a regression of `{}` has one output, this network {}",
+                            pre.target.column(),
+                            spec.outputs()
+                        ),
+                    )),
+                    None if classes != [pre.target.column()] => Err((
+                        "classes",
+                        format!("a regression's one name is its target `{}`, not {classes:?}", pre.target.column()),
+                    )),
+                    None => Ok(()),
+                }
+            }
+        }
+    }
+}
+
+impl From<InputSpec> for ModelInput {
+    fn from(spec: InputSpec) -> Self {
+        ModelInput::Image(spec)
+    }
+}
+
+impl From<Preprocessor> for ModelInput {
+    fn from(pre: Preprocessor) -> Self {
+        ModelInput::Table(Box::new(pre))
+    }
+}
+
 /// A saved model: the network, what it was trained on, how inputs are prepared, and the
 /// training state needed to resume.
 #[derive(Debug, Clone, PartialEq)]
@@ -91,8 +225,8 @@ pub struct Checkpoint {
     pub dataset: String,
     /// Class names, indexed by output (as many as the network has outputs).
     pub classes: Vec<String>,
-    /// How pixels become inputs.
-    pub input: InputSpec,
+    /// What the network takes: images or a table's rows, and how they become inputs.
+    pub input: ModelInput,
     /// The trainer's full configuration (opaque here).
     pub config: serde_json::Value,
     /// Epochs completed.
@@ -107,13 +241,14 @@ pub struct Checkpoint {
 
 impl Checkpoint {
     /// A checkpoint of `mlp` before any training: epoch 0, step 0, no optimiser state, an
-    /// empty config and empty metrics.
-    pub fn new(mlp: Mlp, dataset: impl Into<String>, classes: Vec<String>, input: InputSpec) -> Self {
+    /// empty config and empty metrics. `input` is an [`InputSpec`], a [`Preprocessor`] or a
+    /// [`ModelInput`].
+    pub fn new(mlp: Mlp, dataset: impl Into<String>, classes: Vec<String>, input: impl Into<ModelInput>) -> Self {
         Checkpoint {
             mlp,
             dataset: dataset.into(),
             classes,
-            input,
+            input: input.into(),
             config: serde_json::Value::Object(serde_json::Map::new()),
             epoch: 0,
             step: 0,
@@ -127,9 +262,14 @@ impl Checkpoint {
         self.mlp.spec()
     }
 
-    /// The batch normaliser for this model's inputs, for data whose full ink is `max_value`.
-    pub fn input_normalizer(&self, max_value: u8) -> Normalizer {
-        self.input.normalizer(max_value)
+    /// How pixels become inputs, for an image model.
+    pub fn image_input(&self) -> Option<&InputSpec> {
+        self.input.image()
+    }
+
+    /// The table preprocessing, for a table model.
+    pub fn table(&self) -> Option<&Preprocessor> {
+        self.input.table()
     }
 
     /// Whether this checkpoint's network has the architecture `spec` (for `--resume`).
@@ -190,15 +330,7 @@ pub fn to_bytes(path: &Path, ckpt: &Checkpoint) -> Result<Vec<u8>, CheckpointErr
             spec.outputs()
         )));
     }
-    if ckpt.input.features() != spec.inputs() {
-        return Err(invalid(format!(
-            "input {}×{} is {} values but the network takes {}",
-            ckpt.input.height,
-            ckpt.input.width,
-            ckpt.input.features(),
-            spec.inputs()
-        )));
-    }
+    ckpt.input.check(spec, &ckpt.classes).map_err(|(_, reason)| invalid(reason))?;
     let params = ckpt.mlp.params();
     let mut tensors: Vec<(String, RawTensor)> =
         spec.tensors().into_iter().map(|t| (t.name, RawTensor::f32(t.shape, &params[t.range]))).collect();
@@ -224,7 +356,7 @@ pub fn to_bytes(path: &Path, ckpt: &Checkpoint) -> Result<Vec<u8>, CheckpointErr
         ("architecture", to_json(path, &ArchitectureJson::of(spec))?),
         ("dataset", ckpt.dataset.clone()),
         ("classes", to_json(path, &ckpt.classes)?),
-        ("input", to_json(path, &ckpt.input)?),
+        ("input", input_json(path, &ckpt.input)?),
         ("config", to_json(path, &ckpt.config)?),
         ("epoch", ckpt.epoch.to_string()),
         ("step", ckpt.step.to_string()),
@@ -232,6 +364,14 @@ pub fn to_bytes(path: &Path, ckpt: &Checkpoint) -> Result<Vec<u8>, CheckpointErr
         ("optimizer", to_json(path, &names)?),
     ];
     serialize(path, &tensors, metadata)
+}
+
+/// The `input` metadata field of `input`, for a file to be written at `path`.
+pub(crate) fn input_json(path: &Path, input: &ModelInput) -> Result<String, CheckpointError> {
+    input.to_json().map_err(|e| CheckpointError::Invalid {
+        path: path.to_path_buf(),
+        reason: format!("cannot write JSON metadata: {e}"),
+    })
 }
 
 /// Saves `ckpt` to `path` atomically: the bytes go to a temporary file in the same folder,
@@ -302,7 +442,7 @@ pub(crate) struct ModelMeta {
     pub spec: MlpSpec,
     pub dataset: String,
     pub classes: Vec<String>,
-    pub input: InputSpec,
+    pub input: ModelInput,
     /// The epoch the weights are from.
     pub epoch: usize,
     /// The optimiser step the weights are from.
@@ -342,13 +482,8 @@ impl ModelMeta {
         if classes.len() != spec.outputs() {
             return Err(bad("classes", format!("{} names for {} outputs", classes.len(), spec.outputs())));
         }
-        let input: InputSpec = serde_json::from_str(field("input")?).map_err(|e| bad("input", e.to_string()))?;
-        if input.features() != spec.inputs() {
-            return Err(bad(
-                "input",
-                format!("{}×{} images for a network of {} inputs", input.height, input.width, spec.inputs()),
-            ));
-        }
+        let input = ModelInput::from_json(field("input")?).map_err(|reason| bad("input", reason))?;
+        input.check(&spec, &classes).map_err(|(name, reason)| bad(name, reason))?;
         Ok(ModelMeta {
             spec,
             dataset: field("dataset")?.to_string(),
@@ -398,6 +533,139 @@ mod tests {
         let mut ckpt = sample();
         ckpt.classes.pop();
         assert!(to_bytes(Path::new("m"), &ckpt).unwrap_err().to_string().contains("1 class names"));
+    }
+
+    /// A preprocessor of a numeric column `x` and a text column `colour` (red, blue: two
+    /// inputs), predicting `target` as classes `a`, `b` or as a value.
+    fn preprocessor(classify: bool) -> Preprocessor {
+        use nabla_data::table::{FeatureSpec, TargetSpec, Unknown};
+        let target = if classify {
+            TargetSpec::Classes { column: "label".into(), names: vec!["a".into(), "b".into()] }
+        } else {
+            TargetSpec::Value { column: "price".into(), mean: 10.0, std: 2.5 }
+        };
+        Preprocessor {
+            features: vec![
+                FeatureSpec::Numeric { column: "x".into(), mean: 1.5, std: 0.5, fill: None },
+                FeatureSpec::OneHot { column: "colour".into(), categories: vec!["blue".into(), "red".into()] },
+            ],
+            target,
+            ignored: vec!["id".into()],
+            impute: None,
+            unknown: Unknown::Error,
+        }
+    }
+
+    /// A 3-input table model: two classes, or one regressed value.
+    fn table_model(classify: bool) -> Checkpoint {
+        let outputs = if classify { 2 } else { 1 };
+        let spec = MlpSpec::new(vec![3, 4, outputs], Activation::Relu, Activation::Identity).unwrap();
+        let mlp = Mlp::new(spec, Init::HeNormal, &mut Rng::new(11));
+        let pre = preprocessor(classify);
+        let classes = match pre.classes() {
+            Some(names) => names.to_vec(),
+            None => vec![pre.target.column().to_string()],
+        };
+        Checkpoint::new(mlp, "houses.csv", classes, pre)
+    }
+
+    /// The `__metadata__` of `bytes`.
+    fn metadata(bytes: &[u8]) -> HashMap<String, String> {
+        open_safetensors(Path::new("m"), bytes).unwrap().1
+    }
+
+    /// `bytes` with metadata field `name` set to `value`.
+    fn with_field(bytes: &[u8], name: &str, value: &str) -> Vec<u8> {
+        let (st, mut meta) = open_safetensors(Path::new("m"), bytes).unwrap();
+        meta.insert(name.into(), value.into());
+        let tensors: Vec<(String, RawTensor)> = st
+            .tensors()
+            .into_iter()
+            .map(|(n, v)| (n, RawTensor { dtype: v.dtype(), shape: v.shape().to_vec(), bytes: v.data().to_vec() }))
+            .collect();
+        safetensors::serialize(tensors.iter().map(|(n, t)| (n.as_str(), t)), Some(meta)).unwrap()
+    }
+
+    #[test]
+    fn an_image_models_input_field_is_what_it_always_was() {
+        // Files written before table models existed must keep loading, and new image models
+        // must write the same field: exactly the InputSpec's JSON.
+        let bytes = to_bytes(Path::new("x"), &sample()).unwrap();
+        assert_eq!(metadata(&bytes)["input"], r#"{"height":2,"width":2,"max_value":255,"mean":0.0,"std":1.0}"#);
+        let ckpt = from_bytes(Path::new("x"), &bytes).unwrap();
+        assert_eq!(ckpt.image_input(), Some(&InputSpec::unit(2, 2, 255)));
+        assert!(ckpt.table().is_none());
+    }
+
+    #[test]
+    fn table_models_round_trip_for_classes_and_values() {
+        for classify in [true, false] {
+            let ckpt = table_model(classify);
+            let bytes = to_bytes(Path::new("t"), &ckpt).unwrap();
+            let meta = metadata(&bytes);
+            assert!(meta["input"].starts_with(r#"{"table":{"features":"#), "{}", meta["input"]);
+            let back = from_bytes(Path::new("t"), &bytes).unwrap();
+            assert_eq!(back, ckpt);
+            assert_eq!(back.table(), Some(&preprocessor(classify)));
+            assert!(back.image_input().is_none());
+        }
+        assert_eq!(table_model(false).classes, ["price"]);
+    }
+
+    #[test]
+    fn table_models_that_do_not_fit_their_network_are_not_written() {
+        // Width: the preprocessor makes 3 inputs, the network takes 5.
+        let mut ckpt = table_model(true);
+        let spec = MlpSpec::new(vec![5, 4, 2], Activation::Relu, Activation::Identity).unwrap();
+        ckpt.mlp = Mlp::zeros(spec);
+        let err = to_bytes(Path::new("w.safetensors"), &ckpt).unwrap_err().to_string();
+        assert!(err.contains("w.safetensors") && err.contains("makes 3 inputs for a network of 5"), "{err}");
+        // Classes other than the preprocessor's.
+        let mut ckpt = table_model(true);
+        ckpt.classes = vec!["b".into(), "a".into()];
+        let err = to_bytes(Path::new("c"), &ckpt).unwrap_err().to_string();
+        assert!(err.contains(r#"are not the table's classes ["a", "b"]"#), "{err}");
+        // A regression with two outputs.
+        let mut ckpt = table_model(false);
+        let spec = MlpSpec::new(vec![3, 4, 2], Activation::Relu, Activation::Identity).unwrap();
+        (ckpt.mlp, ckpt.classes) = (Mlp::zeros(spec), vec!["price".into(), "other".into()]);
+        let err = to_bytes(Path::new("r"), &ckpt).unwrap_err().to_string();
+        assert!(err.contains("a regression of `price` has one output, this network 2"), "{err}");
+        // A regression whose one name is not its target.
+        let mut ckpt = table_model(false);
+        ckpt.classes = vec!["cost".into()];
+        let err = to_bytes(Path::new("r"), &ckpt).unwrap_err().to_string();
+        assert!(err.contains("its target `price`"), "{err}");
+    }
+
+    #[test]
+    fn table_metadata_that_does_not_fit_is_named_on_reading() {
+        let path = Path::new("bad.safetensors");
+        let classes = to_bytes(path, &table_model(true)).unwrap();
+        let values = to_bytes(path, &table_model(false)).unwrap();
+        let read = |bytes: &[u8], name: &str, value: &str| {
+            from_bytes(path, &with_field(bytes, name, value)).unwrap_err().to_string()
+        };
+        // A preprocessor one input short (no `colour` column).
+        let mut narrow = preprocessor(true);
+        narrow.features.pop();
+        let field = serde_json::json!({ "table": narrow }).to_string();
+        let err = read(&classes, "input", &field);
+        assert!(err.starts_with("bad.safetensors: bad metadata field `input`"), "{err}");
+        assert!(err.contains("makes 1 inputs for a network of 3"), "{err}");
+        // Classes that are not the preprocessor's.
+        let err = read(&classes, "classes", r#"["a","c"]"#);
+        assert!(err.contains("bad metadata field `classes`") && err.contains("the table's classes"), "{err}");
+        // A regression's name that is not its target.
+        let err = read(&values, "classes", r#"["cost"]"#);
+        assert!(err.contains("bad metadata field `classes`") && err.contains("`price`"), "{err}");
+        // A table field that is not a preprocessor, and an input that is neither kind.
+        let err = read(&values, "input", r#"{"table":{"features":3}}"#);
+        assert!(err.contains("bad metadata field `input`: not a table's preprocessing"), "{err}");
+        let err = read(&values, "input", r#"{"height":1}"#);
+        assert!(err.contains("bad metadata field `input`: not an image input"), "{err}");
+        let err = read(&values, "input", "[1,2");
+        assert!(err.contains("bad metadata field `input`: not JSON"), "{err}");
     }
 
     #[test]

@@ -5,8 +5,9 @@
 //! splits a table and fits its preprocessing for it; [`checkpoint`] saves and loads
 //! models as safetensors and [`quantize`] their int8/bf16 versions, both through
 //! [`safetensors_file`]; [`metrics`] turns predictions into accuracy, confusion matrices and
-//! regression scores; [`fit`] sets least-squares regressions beside MLPs on a function of one
-//! or two variables.
+//! regression scores; [`table_model`] runs a table model over a table's rows and turns the
+//! outputs into predictions and scores; [`fit`] sets least-squares regressions beside MLPs on
+//! a function of one or two variables.
 //! The trainer knows nothing of terminals, files or databases beyond checkpoints: it reports
 //! to an observer, and callers decide what to show.
 
@@ -19,6 +20,7 @@ pub mod metrics;
 pub mod quantize;
 pub mod safetensors_file;
 pub mod schedule;
+pub mod table_model;
 pub mod tabular;
 pub mod train;
 pub mod xor;

@@ -13,7 +13,8 @@
 //! An int8 weight `q` stands for `q · weight_scale[out]`; a BF16 weight is the top half of an
 //! f32. The `__metadata__` holds `format` = `nabla-mlp-quantized`, `format_version` = `1`,
 //! `precision` (`int8` or `bf16`), `source` (the f32 checkpoint it came from), and, as an f32
-//! checkpoint has them, `architecture`, `dataset`, `classes`, `input`, `epoch`, `step`,
+//! checkpoint has them (and checked as it checks them), `architecture`, `dataset`, `classes`,
+//! `input` (an image's [`InputSpec`] or a table's `{"table": …}`), `epoch`, `step`,
 //! `metrics` (JSON; `nabla quantize` records the test accuracy before and after) and
 //! `nabla_version`. Files are written atomically (temporary file, then rename).
 
@@ -22,10 +23,11 @@ use std::path::Path;
 use nabla::loss::argmax_rows;
 use nabla::quant::{Bf16Linear, Int8Linear, Precision, QuantWorkspace, QuantizedMlp};
 use nabla::{MatRef, Mlp, MlpSpec, Workspace};
+use nabla_data::table::Preprocessor;
 use nabla_data::{BatchBuffers, Dataset, Normalizer};
 use safetensors::Dtype;
 
-use crate::checkpoint::{self, ArchitectureJson, Checkpoint, InputSpec, ModelMeta};
+use crate::checkpoint::{self, input_json, ArchitectureJson, Checkpoint, InputSpec, ModelInput, ModelMeta};
 use crate::safetensors_file::{
     self, check_format, metadata_field, open_safetensors, read_f32, read_file, tensor, to_json, CheckpointError,
     RawTensor,
@@ -43,10 +45,10 @@ pub struct QuantizedCheckpoint {
     pub model: QuantizedMlp,
     /// The data set's name (`mnist`).
     pub dataset: String,
-    /// Class names, indexed by output.
+    /// Class names, indexed by output (a regression's one name is its target column).
     pub classes: Vec<String>,
-    /// How pixels become inputs.
-    pub input: InputSpec,
+    /// What the network takes: images or a table's rows, and how they become inputs.
+    pub input: ModelInput,
     /// The f32 checkpoint it was made from, as given to `nabla quantize`.
     pub source: String,
     /// Epochs the source had completed.
@@ -64,7 +66,7 @@ impl QuantizedCheckpoint {
             model: QuantizedMlp::quantize(&ckpt.mlp, precision),
             dataset: ckpt.dataset.clone(),
             classes: ckpt.classes.clone(),
-            input: ckpt.input,
+            input: ckpt.input.clone(),
             source: source.display().to_string(),
             epoch: ckpt.epoch,
             step: ckpt.step,
@@ -82,14 +84,14 @@ impl QuantizedCheckpoint {
 pub fn to_bytes(path: &Path, q: &QuantizedCheckpoint) -> Result<Vec<u8>, CheckpointError> {
     let invalid = |reason: String| CheckpointError::Invalid { path: path.to_path_buf(), reason };
     let spec = q.spec();
-    if q.classes.len() != spec.outputs() || q.input.features() != spec.inputs() {
+    if q.classes.len() != spec.outputs() {
         return Err(invalid(format!(
-            "{} classes and {} inputs for a network {}",
+            "{} classes for a network {}",
             q.classes.len(),
-            q.input.features(),
             checkpoint::describe_architecture(spec)
         )));
     }
+    q.input.check(spec, &q.classes).map_err(|(_, reason)| invalid(reason))?;
     let mut tensors: Vec<(String, RawTensor)> = Vec::new();
     if let Some(layers) = q.model.int8_layers() {
         for (l, layer) in layers.iter().enumerate() {
@@ -116,7 +118,7 @@ pub fn to_bytes(path: &Path, q: &QuantizedCheckpoint) -> Result<Vec<u8>, Checkpo
         ("architecture", to_json(path, &ArchitectureJson::of(spec))?),
         ("dataset", q.dataset.clone()),
         ("classes", to_json(path, &q.classes)?),
-        ("input", to_json(path, &q.input)?),
+        ("input", input_json(path, &q.input)?),
         ("epoch", q.epoch.to_string()),
         ("step", q.step.to_string()),
         ("metrics", to_json(path, &q.metrics)?),
@@ -226,15 +228,25 @@ impl ModelFile {
         }
     }
 
-    /// How pixels become inputs.
-    pub fn input(&self) -> &InputSpec {
+    /// What the network takes: images or a table's rows.
+    pub fn input(&self) -> &ModelInput {
         match self {
             ModelFile::F32(c) => &c.input,
             ModelFile::Quantized(q) => &q.input,
         }
     }
 
-    /// Class names.
+    /// How pixels become inputs, for an image model.
+    pub fn image_input(&self) -> Option<&InputSpec> {
+        self.input().image()
+    }
+
+    /// The table preprocessing, for a table model.
+    pub fn table(&self) -> Option<&Preprocessor> {
+        self.input().table()
+    }
+
+    /// Class names, one per output (a regression's one name is its target column).
     pub fn classes(&self) -> &[String] {
         match self {
             ModelFile::F32(c) => &c.classes,
@@ -284,6 +296,14 @@ impl<'m> Runner<'m> {
     /// Runs `model` on batches of up to `batch` rows.
     pub fn quantized(model: &'m QuantizedMlp, batch: usize) -> Self {
         Runner::Quantized(model, Box::new(QuantWorkspace::new(model, batch)))
+    }
+
+    /// The network's architecture.
+    pub fn spec(&self) -> &MlpSpec {
+        match self {
+            Runner::F32(mlp, _) => mlp.spec(),
+            Runner::Quantized(model, _) => model.spec(),
+        }
     }
 
     /// The forward pass: `x: [B, n_0]` to the outputs `[B, n_L]`.
@@ -354,6 +374,34 @@ mod tests {
         let f32_bytes = 4 * (4 * 6 + 6 * 3);
         assert_eq!(quantized(Precision::Int8).model.weight_bytes(), f32_bytes / 4 + 4 * (6 + 3));
         assert_eq!(quantized(Precision::Bf16).model.weight_bytes(), f32_bytes / 2);
+    }
+
+    #[test]
+    fn a_table_models_input_survives_quantisation() {
+        use nabla_data::table::{FeatureSpec, TargetSpec, Unknown};
+        let pre = Preprocessor {
+            features: vec![FeatureSpec::OneHot {
+                column: "c".into(),
+                categories: ["p", "q", "r", "s"].map(String::from).to_vec(),
+            }],
+            target: TargetSpec::Classes { column: "y".into(), names: ["a", "b", "c"].map(String::from).to_vec() },
+            ignored: Vec::new(),
+            impute: None,
+            unknown: Unknown::Ignore,
+        };
+        let mut ckpt = source();
+        ckpt.input = pre.clone().into();
+        for precision in [Precision::Int8, Precision::Bf16] {
+            let q = QuantizedCheckpoint::from_checkpoint(&ckpt, precision, Path::new("t.safetensors"));
+            let bytes = to_bytes(Path::new("q"), &q).unwrap();
+            let back = from_bytes(Path::new("q"), &bytes).unwrap();
+            assert_eq!(back.input.table(), Some(&pre));
+            assert_eq!(back, q);
+        }
+        // Classes that are not the table's are refused here too.
+        ckpt.classes[2] = "z".into();
+        let q = QuantizedCheckpoint::from_checkpoint(&ckpt, Precision::Int8, Path::new("t.safetensors"));
+        assert!(to_bytes(Path::new("q"), &q).unwrap_err().to_string().contains("not the table's classes"));
     }
 
     #[test]

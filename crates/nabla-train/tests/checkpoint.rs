@@ -34,7 +34,7 @@ fn full_checkpoint() -> Checkpoint {
         mlp,
         dataset: "digits".into(),
         classes: digit_classes(),
-        input: InputSpec { height: 4, width: 4, max_value: 16, mean: 0.3071, std: 0.2911 },
+        input: InputSpec { height: 4, width: 4, max_value: 16, mean: 0.3071, std: 0.2911 }.into(),
         config: json!({"hidden": [12, 8], "optimizer": "adam", "lr": 0.001, "seed": 42, "schedule": {"kind": "cosine"}}),
         epoch: 3,
         step: 1234,

@@ -11,7 +11,7 @@ use nabla::Rng;
 use nabla_data::{BatchBuffers, Dataset};
 use nabla_plot::graph::format_number;
 use nabla_plot::landscape::{loss_slices, loss_surface, LossSurface};
-use nabla_train::checkpoint::{self, describe_architecture, Checkpoint};
+use nabla_train::checkpoint::{self, describe_architecture, Checkpoint, InputSpec};
 use nabla_train::landscape::{self, linspace, LossData, LossGrid, LossSlice};
 use serde_json::json;
 
@@ -108,9 +108,11 @@ pub fn run(args: &LandscapeArgs) -> anyhow::Result<()> {
         SplitName::Train => &split.train,
         SplitName::Test => &split.test,
     };
-    for (path, ckpt) in checkpoints.iter().zip(&ckpts) {
-        check_data_fits(path, ckpt, dataset, ds)?;
-    }
+    let inputs = checkpoints
+        .iter()
+        .zip(&ckpts)
+        .map(|(path, ckpt)| check_data_fits(path, ckpt, dataset, ds))
+        .collect::<anyhow::Result<Vec<&InputSpec>>>()?;
     if let [a, b] = ckpts.as_slice() {
         if a.spec() != b.spec() {
             bail!(
@@ -131,7 +133,7 @@ pub fn run(args: &LandscapeArgs) -> anyhow::Result<()> {
     };
 
     if let [a, b] = ckpts.as_slice() {
-        let data = draw_examples(a, ds, args.samples, &mut rng);
+        let data = draw_examples(inputs[0], ds, args.samples, &mut rng);
         let (lo, hi) = args.range.unwrap_or((-0.5, 1.5));
         let alphas = linspace(lo, hi, args.steps.unwrap_or(41));
         let bar = progress(alphas.len(), args.json);
@@ -148,7 +150,7 @@ pub fn run(args: &LandscapeArgs) -> anyhow::Result<()> {
     landscape::filter_normalize(mlp, &mut d1);
     landscape::filter_normalize(mlp, &mut d2);
     let cosine = landscape::cosine_similarity(&d1, &d2);
-    let data = draw_examples(ckpt, ds, args.samples, &mut rng);
+    let data = draw_examples(inputs[0], ds, args.samples, &mut rng);
     let (lo, hi) = args.range.unwrap_or((-1.0, 1.0));
     // With odd steps over a symmetric range the middle step is exactly 0: the checkpoint.
     let steps = linspace(lo, hi, args.steps.unwrap_or(51));
@@ -160,13 +162,13 @@ pub fn run(args: &LandscapeArgs) -> anyhow::Result<()> {
 }
 
 /// `samples` examples of `ds` drawn without replacement (all of them if it has fewer), as the
-/// checkpoint's normalised inputs.
-fn draw_examples(ckpt: &Checkpoint, ds: &Dataset, samples: usize, rng: &mut Rng) -> LossData {
+/// model's normalised inputs (`input`).
+fn draw_examples(input: &InputSpec, ds: &Dataset, samples: usize, rng: &mut Rng) -> LossData {
     let mut order: Vec<usize> = (0..ds.len).collect();
     rng.shuffle(&mut order);
     order.truncate(samples.min(ds.len));
     let features = ds.features();
-    let norm = ckpt.input_normalizer(ds.max_value);
+    let norm = input.normalizer(ds.max_value);
     let mut buffers = BatchBuffers::new(order.len().max(1), features);
     let (x, y) = buffers.fill(ds, &order, &norm);
     LossData { x: x.to_vec(), labels: y.iter().map(|&l| u32::from(l)).collect(), features }

@@ -66,3 +66,15 @@ pub fn unit_interval_f64(s: &str) -> Result<f64, String> {
 pub fn non_negative_usize(s: &str) -> Result<usize, String> {
     s.trim().parse::<usize>().map_err(|_| format!("expected a whole number ≥ 0, got `{s}`"))
 }
+
+/// A table's field delimiter: one ASCII character, or `tab` (also `\t`) for a tab.
+pub fn delimiter(s: &str) -> Result<u8, String> {
+    if matches!(s, "tab" | "\\t" | "\t") {
+        return Ok(b'\t');
+    }
+    let mut chars = s.chars();
+    match (chars.next(), chars.next()) {
+        (Some(c), None) if c.is_ascii() && !matches!(c, '"' | '\n' | '\r') => Ok(c as u8),
+        _ => Err(format!("expected one ASCII character (or `tab`) other than a quote or line break, got `{s}`")),
+    }
+}

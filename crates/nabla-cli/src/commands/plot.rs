@@ -16,7 +16,7 @@ use nabla_train::metrics::ConfusionMatrix;
 use nabla_train::xor::{self, XorConfig};
 use serde_json::Value;
 
-use crate::commands::eval::{check_data_fits, load_data};
+use crate::commands::eval::{check_data_fits, image_input, load_data};
 use crate::commands::parse;
 
 /// Flags of `nabla plot`.
@@ -248,7 +248,7 @@ fn boundary(source: &str, every: Option<u64>, common: &Common) -> Result<()> {
         }
         let ckpt = checkpoint::load(path)?;
         if ckpt.mlp.spec().sizes.first() != Some(&2) {
-            bail!("{}: boundary draws 2-input models; this one takes {} inputs", path.display(), ckpt.input.features());
+            bail!("{}: boundary draws 2-input models; this one takes {} inputs", path.display(), ckpt.spec().inputs());
         }
         let title = format!("Decision surface of {}", path.display());
         return Ok(nabla_plot::boundary(&surface(&ckpt.mlp, title)?, &common.out)?);
@@ -283,7 +283,8 @@ fn boundary(source: &str, every: Option<u64>, common: &Common) -> Result<()> {
 fn weights_grid(ckpt: &Checkpoint, path: &Path, count: usize) -> Result<ImageGrid> {
     let first =
         ckpt.mlp.layers().first().copied().ok_or_else(|| anyhow!("{}: the model has no layers", path.display()))?;
-    let (h, w) = (ckpt.input.height, ckpt.input.width);
+    let input = image_input(path, &ckpt.input, &ckpt.dataset)?;
+    let (h, w) = (input.height, input.width);
     if h * w != first.inputs {
         bail!("{}: the first layer takes {} inputs, not {h}×{w} images", path.display(), first.inputs);
     }
@@ -314,7 +315,7 @@ fn checkpoint_and_test(path: &Path, dataset: &str, data: Option<&Path>) -> Resul
 fn predict(ckpt: &Checkpoint, ds: &Dataset) -> Result<Vec<(usize, f32)>> {
     let batch = 1000;
     let features = ds.features();
-    let norm = ckpt.input_normalizer(ds.max_value);
+    let norm = ckpt.image_input().context("an image model (checked on loading)")?.normalizer(ds.max_value);
     let mut buffers = BatchBuffers::new(batch, features);
     let mut ws = Workspace::new(ckpt.mlp.spec(), batch);
     let mut predicted = vec![0u32; batch];

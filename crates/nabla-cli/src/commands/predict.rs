@@ -1,5 +1,6 @@
 //! `nabla predict CKPT INPUT`: the most likely classes of one image (PNG/JPEG) or of one
-//! example of a data set's test split (`mnist:0`).
+//! example of a data set's test split (`mnist:0`); for a model trained on a table, a
+//! prediction for every row of a table with the training file's columns (`rows.csv`), as CSV.
 //!
 //! An image is brought to the form the model was trained on, as MNIST's own images were
 //! made: grey (luma), light ink on a dark background (inverted when the border is lighter
@@ -15,12 +16,14 @@ use image::imageops::{self, FilterType};
 use image::{ImageBuffer, Luma};
 use nabla::softmax::softmax;
 use nabla::MatRef;
+use nabla_data::table::{Preprocessor, TableFormat};
 use nabla_train::checkpoint::{describe_architecture, InputSpec};
 use nabla_train::metrics::top_k;
 use nabla_train::quantize::ModelFile;
+use nabla_train::table_model::{self, forward_rows, Predictions};
 use serde_json::json;
 
-use super::eval::{check_fits, load_data};
+use super::eval::{check_fits, image_input, load_data, read_table};
 use super::parse;
 
 /// Flags of `nabla predict`.
@@ -29,18 +32,29 @@ pub struct PredictArgs {
     /// The checkpoint: a .safetensors file written by `nabla train` or `nabla quantize`.
     pub checkpoint: PathBuf,
     /// A PNG or JPEG image (any size, colour or grey), or DATASET:INDEX for an example of a
-    /// data set's test split, e.g. mnist:0.
+    /// data set's test split, e.g. mnist:0. For a table model: a table (.csv, .tsv, .csv.gz,
+    /// .parquet, .npz) with the columns of the training file (its target column may be there).
     pub input: String,
     /// Look for the data in DIR first (then $NABLA_DATA, then the user data directory).
     #[arg(long, value_name = "DIR")]
     pub data: Option<PathBuf>,
-    /// How many classes to show.
+    /// Table models: the field delimiter of a CSV file (default: tab for .tsv, else comma).
+    #[arg(long, value_name = "CHAR", value_parser = parse::delimiter)]
+    pub delimiter: Option<u8>,
+    /// Table models: write the predictions (CSV) to FILE instead of standard output.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// How many classes to show (image models).
     #[arg(long, value_name = "K", default_value_t = 3, value_parser = parse::positive_usize)]
     pub top: usize,
-    /// Print one JSON object instead of text.
+    /// Print one JSON object instead of text (for a table model: a summary; the predictions
+    /// go to -o FILE).
     #[arg(long)]
     pub json: bool,
 }
+
+/// Rows per forward pass when predicting a table.
+const TABLE_BATCH: usize = 1024;
 
 /// What INPUT names.
 enum Input {
@@ -60,8 +74,27 @@ struct Prepared {
 /// Runs `nabla predict`.
 pub fn run(args: &PredictArgs) -> anyhow::Result<()> {
     let model = ModelFile::load(&args.checkpoint)?;
+    if let Some(pre) = model.table() {
+        return predict_table(args, &model, pre);
+    }
+    if args.output.is_some() || args.delimiter.is_some() {
+        bail!(
+            "{}: -o/--output and --delimiter are for models trained on a table; this one was trained on {} images",
+            args.checkpoint.display(),
+            model.dataset()
+        );
+    }
+    if TableFormat::of(Path::new(&args.input)).is_some() {
+        bail!(
+            "{}: the model was trained on {} images: it predicts a PNG/JPEG image or DATASET:INDEX, not the rows of {}",
+            args.checkpoint.display(),
+            model.dataset(),
+            args.input
+        );
+    }
+    let input = image_input(&args.checkpoint, model.input(), model.dataset())?;
     let prepared = match parse_input(&args.input)? {
-        Input::Image(path) => prepare_image(&path, model.input())?,
+        Input::Image(path) => prepare_image(&path, input)?,
         Input::Example { dataset, index } => prepare_example(args, &model, &dataset, index)?,
     };
     let mut runner = model.runner(1);
@@ -103,6 +136,52 @@ pub fn run(args: &PredictArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Predicts every row of the table INPUT with the table model `model` (preprocessing `pre`):
+/// CSV to -o FILE (written atomically) or to standard output.
+fn predict_table(args: &PredictArgs, model: &ModelFile, pre: &Preprocessor) -> anyhow::Result<()> {
+    if args.json && args.output.is_none() {
+        bail!("--json prints a summary of a table's predictions: give -o FILE for the predictions themselves");
+    }
+    let path = Path::new(&args.input);
+    let encoded = read_table(&args.checkpoint, model.dataset(), pre, path, args.delimiter)?;
+    let outputs = forward_rows(&mut model.runner(TABLE_BATCH), TABLE_BATCH, &encoded.x, encoded.features)?;
+    let predictions = table_model::predict(pre, &outputs)?;
+    let csv = predictions.to_csv(model.classes());
+    let mut out = io::stdout().lock();
+    let Some(file) = &args.output else {
+        out.write_all(csv.as_bytes())?;
+        out.flush()?;
+        return Ok(());
+    };
+    nabla_plot::write_atomic(file, csv.as_bytes())?;
+    let columns = predictions.columns(model.classes());
+    if args.json {
+        let mut doc = json!({
+            "checkpoint": args.checkpoint.display().to_string(),
+            "input": args.input,
+            "output": file.display().to_string(),
+            "rows": predictions.rows(),
+            "target": pre.target.column(),
+            "columns": columns,
+        });
+        if let Predictions::Classes { predicted, .. } = &predictions {
+            let mut counts = serde_json::Map::new();
+            for (k, name) in model.classes().iter().enumerate() {
+                counts.insert(name.clone(), predicted.iter().filter(|&&p| p as usize == k).count().into());
+            }
+            doc["predicted"] = counts.into();
+        }
+        writeln!(out, "{doc}")?;
+    } else {
+        writeln!(out, "checkpoint  {}", args.checkpoint.display())?;
+        writeln!(out, "model       {}, trained on {}", describe_architecture(model.spec()), model.dataset())?;
+        writeln!(out, "input       {}: {} rows", path.display(), predictions.rows())?;
+        writeln!(out, "wrote       {} ({})", file.display(), columns.join(", "))?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
 /// An existing file is an image; otherwise `NAME:INDEX` (NAME without path characters) is a
 /// data-set example.
 fn parse_input(text: &str) -> anyhow::Result<Input> {
@@ -136,8 +215,9 @@ fn prepare_example(args: &PredictArgs, model: &ModelFile, name: &str, index: usi
             ds.len.saturating_sub(1)
         );
     }
-    check_fits(&args.checkpoint, model.input(), model.classes().len(), name, &ds)?;
-    let norm = model.input().normalizer(ds.max_value);
+    let input = image_input(&args.checkpoint, model.input(), model.dataset())?;
+    check_fits(&args.checkpoint, input, model.classes().len(), name, &ds)?;
+    let norm = input.normalizer(ds.max_value);
     let x = ds.image(index).iter().map(|&p| norm.apply(p)).collect();
     let label = usize::from(ds.labels[index]);
     Ok(Prepared { x, about: format!("{name}:{index} (example {index} of the test split)"), label: Some(label) })

@@ -80,10 +80,19 @@ pub fn run(args: &QuantizeArgs) -> anyhow::Result<()> {
     let accuracies = if args.no_eval {
         None
     } else {
+        if let Some(pre) = ckpt.table() {
+            bail!(
+                "{}: a table model (trained on {}, target `{}`): quantise it with --no-eval, then score it with `nabla eval {} table.csv`",
+                source.display(),
+                ckpt.dataset,
+                pre.target.column(),
+                out.display()
+            );
+        }
         let split = load_data(&ckpt.dataset, args.data.as_deref())
             .with_context(|| format!("measuring the accuracy on {} (or pass --no-eval)", ckpt.dataset))?;
-        check_data_fits(source, &ckpt, &ckpt.dataset, &split.test)?;
-        let norm = ckpt.input_normalizer(split.test.max_value);
+        let input = check_data_fits(source, &ckpt, &ckpt.dataset, &split.test)?;
+        let norm = input.normalizer(split.test.max_value);
         let before =
             quantize::accuracy(&mut Runner::f32(&ckpt.mlp, args.batch_size), &split.test, &norm, args.batch_size)?;
         let after =

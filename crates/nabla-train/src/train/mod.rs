@@ -24,7 +24,7 @@ use data::{Batch, Examples, Tally};
 pub use data::{Objective, Scores, TableSet, TrainData};
 pub use report::{CheckpointKind, EpochMetrics, Observer, Silent, StartInfo, StepInfo, StepProfile, TrainOutcome};
 
-use crate::checkpoint::{self, Checkpoint, InputSpec};
+use crate::checkpoint::{self, Checkpoint, InputSpec, ModelInput};
 use crate::config::{ConfigError, TrainConfig};
 use crate::distributed::{self, Reducer, SingleProcess};
 use crate::safetensors_file::CheckpointError;
@@ -354,7 +354,7 @@ pub fn train_with(
                 mlp: mlp.clone(),
                 dataset: run.data.name(),
                 classes: objective_names(run.data),
-                input,
+                input: input.clone(),
                 config: config.to_json(),
                 epoch,
                 step: optimizer.steps(),
@@ -393,7 +393,7 @@ pub fn train_with(
             mlp: mlp.clone(),
             dataset: run.data.name(),
             classes: objective_names(run.data),
-            input,
+            input: input.clone(),
             config: config.to_json(),
             epoch: best_epoch,
             step: optimizer.steps(),
@@ -430,7 +430,7 @@ struct Parts<'a> {
     eval_split: &'static str,
     test: Examples<'a>,
     objective: Objective,
-    input: InputSpec,
+    input: ModelInput,
 }
 
 impl<'a> Parts<'a> {
@@ -460,7 +460,7 @@ impl<'a> Parts<'a> {
                     eval_split,
                     test: Examples::Images { set: Cow::Borrowed(&split.test), norm },
                     objective,
-                    input,
+                    input: input.into(),
                 })
             }
             TrainData::Table(table) => {
@@ -478,7 +478,7 @@ impl<'a> Parts<'a> {
                     eval_split,
                     test: Examples::Rows(&table.test),
                     objective,
-                    input: InputSpec::unit(1, table.train.features, 1),
+                    input: ModelInput::Table(Box::new(table.preprocessor.clone())),
                 })
             }
         }

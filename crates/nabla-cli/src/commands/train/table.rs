@@ -51,7 +51,7 @@ pub struct TableArgs {
     #[arg(long, value_parser = parse_unknown)]
     pub unknown: Option<Unknown>,
     /// The field delimiter of a CSV file (default: tab for .tsv, else comma).
-    #[arg(long, value_parser = parse_delimiter, value_name = "CHAR")]
+    #[arg(long, value_parser = parse::delimiter, value_name = "CHAR")]
     pub delimiter: Option<u8>,
     /// The target of a .npy feature file: a .npy file with one value per row.
     #[arg(long, value_name = "FILE")]
@@ -71,14 +71,6 @@ fn parse_unknown(s: &str) -> Result<Unknown, String> {
         "ignore" => Ok(Unknown::Ignore),
         "error" => Ok(Unknown::Error),
         other => Err(format!("unknown choice `{other}` (expected ignore or error)")),
-    }
-}
-
-fn parse_delimiter(s: &str) -> Result<u8, String> {
-    match s {
-        "\\t" | "tab" => Ok(b'\t'),
-        _ if s.len() == 1 && s.is_ascii() => Ok(s.as_bytes()[0]),
-        _ => Err(format!("a delimiter is one ASCII character (or `tab`), got `{s}`")),
     }
 }
 
@@ -285,7 +277,6 @@ pub(super) fn run(args: &TrainArgs, path: &Path, reducer: &mut dyn Reducer, trai
             line["best_epoch"] = json!(last.best_epoch);
             line["stopped_early"] = json!(last.stopped_early);
             line["checkpoint"] = json!(last.last_checkpoint.as_ref().map(|p| p.display().to_string()));
-            line["best_checkpoint"] = json!(last.best_checkpoint.as_ref().map(|p| p.display().to_string()));
         }
         writeln!(out, "{line}")?;
     } else if let Some(cv) = &cv {

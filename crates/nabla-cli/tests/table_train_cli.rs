@@ -595,3 +595,31 @@ fn a_semicolon_delimiter() {
     let err = failure(train_table(home.path(), &table, &out2, &["--target", "label"]), &out2, 1);
     contains_all(&err, &["no column `label` (the columns are: x1;x2;color;label)"]);
 }
+
+/// The whole round: a table model trained by `nabla train` predicts one row per input row and
+/// evaluates to the accuracy its training reported on the same rows.
+#[test]
+fn a_trained_table_model_predicts_and_evaluates() {
+    let home = tempfile::tempdir().unwrap();
+    let out = home.path().join("out");
+    let (last, _) = final_line(train_table(home.path(), &uci("wine.csv"), &out, &["--target", "cultivar"]));
+    let model = PathBuf::from(last["checkpoint"].as_str().unwrap());
+    let predictions = home.path().join("p.csv");
+    nabla(home.path()).arg("predict").arg(&model).arg(uci("wine.csv")).arg("-o").arg(&predictions).assert().success();
+    let text = std::fs::read_to_string(&predictions).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "prediction,p_0,p_1,p_2");
+    assert_eq!(lines.len(), 179, "one prediction per row of wine.csv");
+    let output = nabla(home.path()).arg("eval").arg(&model).arg(uci("wine.csv")).arg("--json").output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let eval: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(number(&eval, "acc") > 0.9, "{eval}");
+    assert_eq!(eval["rows"], 178);
+    // The file the model was trained on without its first column: the missing one is named.
+    let table = std::fs::read_to_string(uci("wine.csv")).unwrap();
+    let cut: String = table.lines().map(|l| l.split_once(',').map_or(l, |(_, tail)| tail).to_string() + "\n").collect();
+    let cut = write(home.path(), "cut.csv", cut);
+    let output = nabla(home.path()).arg("predict").arg(&model).arg(&cut).output().unwrap();
+    assert!(!output.status.success());
+    contains_all(&String::from_utf8_lossy(&output.stderr), &["cut.csv", "missing column(s) alcohol"]);
+}

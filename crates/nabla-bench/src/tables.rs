@@ -103,8 +103,8 @@ fn write_atomic(path: &Path, write: impl FnOnce(&Path) -> io::Result<()>) -> io:
 }
 
 /// The `csv` or `parquet` workload: writes the training split of `data` in that format into a
-/// temporary folder (removed afterwards) or into `settings.keep_tables` (kept, for the peers to
-/// read the same bytes), then reads it back with [`Table::read`] on `settings.threads` threads,
+/// temporary folder (removed afterwards) or into `settings.keep_tables` (kept, with the test
+/// split beside it, for the peers to read the same bytes and for training on the tables), then reads it back with [`Table::read`] on `settings.threads` threads,
 /// one warm-up and `settings.repeats` timed passes.
 ///
 /// # Panics
@@ -140,6 +140,16 @@ pub fn run_table(
         _ => write_parquet(train, &path),
     };
     written.map_err(|e| BenchError::io(&path, &e))?;
+    if settings.keep_tables.is_some() {
+        // Kept tables are also for training on (`nabla train mnist-train.csv --target label
+        // --test mnist-test.csv`, docs/RECIPES.md): the test split goes beside them.
+        let test_path = dir.join(format!("{}-test.{extension}", data.label));
+        let written = match workload {
+            Workload::Csv => write_csv(&data.split.test, &test_path),
+            _ => write_parquet(&data.split.test, &test_path),
+        };
+        written.map_err(|e| BenchError::io(&test_path, &e))?;
+    }
     let bytes = std::fs::metadata(&path).map_err(|e| BenchError::io(&path, &e))?.len();
 
     reset_peak_rss();

@@ -47,8 +47,9 @@ pub struct BenchArgs {
     /// Seeds of the XOR workload.
     #[arg(long, default_value_t = 1000, value_parser = parse::positive_u64, allow_hyphen_values = true)]
     pub xor_seeds: u64,
-    /// Write the tables of csv and parquet into DIR and leave them there (for
-    /// `crates/nabla-bench/peers/read_table.py`), instead of a temporary folder.
+    /// Write the tables of csv and parquet into DIR and leave them there, with the test split
+    /// beside the training split (for `crates/nabla-bench/peers/read_table.py`, and to train
+    /// on), instead of a temporary folder.
     #[arg(long, value_name = "DIR")]
     pub keep_tables: Option<PathBuf>,
 }

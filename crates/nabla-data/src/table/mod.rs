@@ -17,7 +17,9 @@ mod task;
 use std::path::{Path, PathBuf};
 
 pub use error::{printable, Place, TableError};
-pub use preprocess::{Encoded, FeatureSpec, Impute, PreprocessOptions, Preprocessor, TargetSpec, Targets, Unknown};
+pub use preprocess::{
+    Encoded, FeatureSpec, Impute, PreprocessOptions, Preprocessor, TargetSpec, Targets, Unknown, Z_LIMIT,
+};
 pub use task::{infer_task, Task, TaskChoice, MAX_CLASSES};
 
 /// The cells of one column.

@@ -2,7 +2,7 @@
 //! split alone and stored with the model, so that prediction on new rows needs nothing else.
 //!
 //! - a numeric column is standardised: `(v − mean) / std`, with the training split's mean and
-//!   population standard deviation (as scikit-learn's `StandardScaler`);
+//!   population standard deviation (as scikit-learn's `StandardScaler`), clipped to ±[`Z_LIMIT`];
 //! - a text column is one-hot encoded over the categories seen in training, in sorted order; a
 //!   category never seen is an error naming column and value, or all zeros with
 //!   [`Unknown::Ignore`];
@@ -17,6 +17,18 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 
 use super::{printable, Cells, Column, Place, Table, TableError, Task};
+
+/// The largest standardised value a feature takes, either way: a value further than this
+/// many training deviations from the training mean is clipped to it.
+///
+/// For a column of ordinary spread this never acts (a normal variable passes 5σ once in
+/// 1.7 million draws). It matters for a column that is almost always one value: an MNIST
+/// border pixel that has ink in 20 of 60,000 images has a deviation of about 5 (of 255), so
+/// that ink would standardise to about 50, and one such input can swing a logit far enough
+/// to make a confident mistake. Clipped, MNIST written as a table trains as the images do
+/// (97.95 % → 98.29 %), and breast_cancer's 5-fold accuracy goes from 0.979 to 0.984 (the
+/// other UCI tables are unchanged; docs/RECIPES.md).
+pub const Z_LIMIT: f64 = 5.0;
 
 /// What to put in place of a missing feature value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -330,7 +342,7 @@ impl Preprocessor {
                 (FeatureSpec::Numeric { mean, std, fill, .. }, Cells::Numbers(values)) => {
                     for (i, &v) in values.iter().enumerate() {
                         let v = if v.is_nan() { fill.ok_or_else(|| missing_error(table, i, &column.name))? } else { v };
-                        x[i * width + offset] = ((v - mean) / std) as f32;
+                        x[i * width + offset] = ((v - mean) / std).clamp(-Z_LIMIT, Z_LIMIT) as f32;
                     }
                 }
                 (FeatureSpec::OneHot { categories, .. }, cells) => {

@@ -383,9 +383,16 @@ fn iris_is_classified_with_the_default_flags() {
             "target",
             "task",
             "test_acc",
-            "test_loss"
+            "test_loss",
+            "test_per_class"
         ]
     );
+    let per_class = last["test_per_class"].as_array().unwrap();
+    let names: Vec<&str> = per_class.iter().map(|c| c["class"].as_str().unwrap()).collect();
+    assert_eq!(names, ["setosa", "versicolor", "virginica"]);
+    let support: u64 = per_class.iter().map(|c| c["support"].as_u64().unwrap()).sum();
+    assert_eq!(support, 30, "the 20% test split of 150 rows");
+    assert!(per_class.iter().all(|c| (0.0..=1.0).contains(&c["f1"].as_f64().unwrap())));
     assert_eq!((last["task"].as_str(), last["target"].as_str()), (Some("classify"), Some("species")));
     assert!(number(&last, "test_acc") > 0.8, "{last}");
     assert!(number(&last, "test_loss").is_finite() && number(&last, "test_loss") > 0.0);
@@ -622,4 +629,24 @@ fn a_trained_table_model_predicts_and_evaluates() {
     let output = nabla(home.path()).arg("predict").arg(&model).arg(&cut).output().unwrap();
     assert!(!output.status.success());
     contains_all(&String::from_utf8_lossy(&output.stderr), &["cut.csv", "missing column(s) alcohol"]);
+}
+
+/// Two classes: the final line has the test ROC AUC, and cross-validation its mean and spread.
+#[test]
+fn two_classes_report_roc_auc() {
+    let home = tempfile::tempdir().unwrap();
+    let out = home.path().join("out");
+    let table = uci("breast_cancer.csv");
+    let (last, _) = final_line(train_table(home.path(), &table, &out, &["--target", "diagnosis", "--epochs", "40"]));
+    let auc = number(&last, "test_auc");
+    assert!(auc > 0.95 && auc <= 1.0, "{last}");
+    let (cv, _) = final_line(train_table(
+        home.path(),
+        &table,
+        &out,
+        &["--target", "diagnosis", "--epochs", "20", "--folds", "3"],
+    ));
+    let keys: Vec<&str> = cv["cv"].as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(keys, ["acc", "auc", "loss"]);
+    assert!(cv["cv"]["auc"]["mean"].as_f64().unwrap() > 0.95, "{cv}");
 }

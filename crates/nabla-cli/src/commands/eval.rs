@@ -307,7 +307,7 @@ fn print_classes(out: &mut impl Write, classes: &[String], c: &ConfusionMatrix) 
 }
 
 /// Each class's precision, recall, F1 and support, as JSON objects.
-fn per_class_json(classes: &[String], c: &ConfusionMatrix) -> Vec<serde_json::Value> {
+pub(crate) fn per_class_json(classes: &[String], c: &ConfusionMatrix) -> Vec<serde_json::Value> {
     c.per_class()
         .iter()
         .zip(classes)

@@ -10,15 +10,18 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use nabla_data::table::{Impute, PreprocessOptions, ReadOptions, Table, TableFormat, Task, TaskChoice, Unknown};
 use nabla_train::config::TrainConfig;
 use nabla_train::distributed::Reducer;
+use nabla_train::quantize::Runner;
+use nabla_train::table_model::{self, TableReport};
 use nabla_train::tabular::{self, TableSettings};
 use nabla_train::train::{self, Observer, TableSet, TrainError, TrainOutcome, TrainRun};
 use serde_json::{json, Value};
 
 use super::{finish_run, settings, summarize, Printer, TrainArgs};
+use crate::commands::eval::per_class_json;
 use crate::commands::{parse, tracking};
 
 /// The flags that only a table takes.
@@ -227,7 +230,17 @@ pub(super) fn run(args: &TrainArgs, path: &Path, reducer: &mut dyn Reducer, trai
     let mut run = printer.run.take();
     let interrupted = outcomes.iter().any(|o| o.interrupted);
     let last = outcomes.last().expect("at least one run");
-    let cv = folds.then(|| cross_validation(&outcomes));
+    // The test rows' per-class scores and, for two classes, ROC AUC (the headline numbers above
+    // come from the trainer).
+    let reports: Vec<TableReport> =
+        outcomes.iter().zip(&sets).map(|(o, (set, _))| test_report(o, set)).collect::<Result<_>>()?;
+    let mut cv = folds.then(|| cross_validation(&outcomes));
+    if let Some(cv) = &mut cv {
+        let aucs: Vec<f64> = reports.iter().filter_map(auc_of).collect();
+        if aucs.len() == reports.len() {
+            cv.push(("auc".into(), mean_std(&aucs)));
+        }
+    }
     if folds {
         tracking::with_run(&mut run, |r| {
             for (metric, (mean, std)) in cv.iter().flatten() {
@@ -274,6 +287,13 @@ pub(super) fn run(args: &TrainArgs, path: &Path, reducer: &mut dyn Reducer, trai
             line["cv"] = Value::Object(object);
             line["folds"] = json!(outcomes.len());
         } else {
+            if let TableReport::Classification(r) = &reports[reports.len() - 1] {
+                line["test_per_class"] =
+                    json!(per_class_json(sets[0].0.preprocessor.classes().unwrap_or_default(), &r.confusion));
+                if let Some(auc) = r.auc {
+                    line["test_auc"] = json!(auc);
+                }
+            }
             line["best_epoch"] = json!(last.best_epoch);
             line["stopped_early"] = json!(last.stopped_early);
             line["checkpoint"] = json!(last.last_checkpoint.as_ref().map(|p| p.display().to_string()));
@@ -291,6 +311,19 @@ pub(super) fn run(args: &TrainArgs, path: &Path, reducer: &mut dyn Reducer, trai
             String::new()
         };
         writeln!(out, "test {} after {} epochs{stopped}", parts.join(", "), last.epochs_completed)?;
+        if let TableReport::Classification(r) = &reports[reports.len() - 1] {
+            let classes = sets[0].0.preprocessor.classes().unwrap_or_default();
+            for (class, s) in classes.iter().zip(r.confusion.per_class()) {
+                writeln!(
+                    out,
+                    "  class {class}: precision {:.4} recall {:.4} f1 {:.4} ({} rows)",
+                    s.precision, s.recall, s.f1, s.support
+                )?;
+            }
+            if let Some(auc) = r.auc {
+                writeln!(out, "  ROC AUC {auc:.4} (`{}` the positive class)", classes[1])?;
+            }
+        }
         if let Some(p) = &last.last_checkpoint {
             writeln!(out, "checkpoint: {}", p.display())?;
             if let Some(best) = &last.best_checkpoint {
@@ -342,12 +375,32 @@ fn cross_validation(outcomes: &[TrainOutcome]) -> Vec<(String, (f64, f64))> {
                     }
                 })
                 .collect();
-            let n = values.len() as f64;
-            let mean = values.iter().sum::<f64>() / n;
-            let std = (values.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n).sqrt();
-            (metric, (mean, std))
+            (metric, mean_std(&values))
         })
         .collect()
+}
+
+/// Mean and population standard deviation (as numpy's `std()`).
+fn mean_std(values: &[f64]) -> (f64, f64) {
+    let n = values.len().max(1) as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    (mean, (values.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n).sqrt())
+}
+
+/// The test rows of `set` scored by the trained network: per-class scores, ROC AUC.
+fn test_report(outcome: &TrainOutcome, set: &TableSet) -> Result<TableReport> {
+    const BATCH: usize = 1000;
+    let mut runner = Runner::f32(&outcome.mlp, BATCH);
+    let outputs = table_model::forward_rows(&mut runner, BATCH, &set.test.x, set.test.features)?;
+    let targets = set.test.targets.as_ref().context("the test rows have no targets")?;
+    Ok(table_model::score(&set.preprocessor, &outputs, targets)?)
+}
+
+fn auc_of(report: &TableReport) -> Option<f64> {
+    match report {
+        TableReport::Classification(r) => r.auc,
+        TableReport::Regression(_) => None,
+    }
 }
 
 fn task_word(task: Task) -> &'static str {

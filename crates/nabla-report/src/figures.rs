@@ -21,13 +21,15 @@ fn by_epoch(store: &Store, run: &str, metric: &str, epochs: &BTreeMap<u64, f64>,
         .collect()
 }
 
-/// The curves of runs: a loss panel and, when the runs have accuracies, an accuracy panel.
+/// The curves of runs: a loss panel and, when the runs have them, an accuracy panel (a
+/// classification) or an R² panel (a regression on a table).
 pub fn curves_figure(store: &Store, runs: &[String]) -> Result<LineFigure, ReportError> {
     if runs.is_empty() {
         return Err(ReportError::Input("no runs to draw".into()));
     }
     let mut loss = Vec::new();
     let mut acc = Vec::new();
+    let mut r2 = Vec::new();
     let mut names = Vec::new();
     for (i, id) in runs.iter().enumerate() {
         let record = store.run(id)?;
@@ -44,6 +46,10 @@ pub fn curves_figure(store: &Store, runs: &[String]) -> Result<LineFigure, Repor
             let a = by_epoch(store, &record.id, &format!("{metric}/acc"), &epochs, 100.0);
             if !a.is_empty() {
                 acc.push(Series { label: format!("{prefix}{split}"), points: a, color: i, dashed, scatter: false });
+            }
+            let r = by_epoch(store, &record.id, &format!("{metric}/r2"), &epochs, 1.0);
+            if !r.is_empty() {
+                r2.push(Series { label: format!("{prefix}{split}"), points: r, color: i, dashed, scatter: false });
             }
         }
         names.push(name);
@@ -70,6 +76,9 @@ pub fn curves_figure(store: &Store, runs: &[String]) -> Result<LineFigure, Repor
     }
     if !acc.is_empty() {
         panels.push(panel("accuracy (solid: training, dashed: validation)", "accuracy (%)", acc));
+    }
+    if !r2.is_empty() {
+        panels.push(panel("R² (solid: training, dashed: validation)", "R² (1 is perfect)", r2));
     }
     let width = 560 * panels.len() as u32;
     Ok(LineFigure { title: format!("Training curves: {}", names.join(", ")), panels, width, height: 460 })

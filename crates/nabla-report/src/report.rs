@@ -53,6 +53,9 @@ fn gap_facts(store: &Store, run: &str, label: &str) -> Vec<String> {
             100.0 * (t - v)
         ));
     }
+    if let (Some(t), Some(v)) = (last("train/r2"), last("val/r2")) {
+        facts.push(format!("{label}: final training R² {t:.4}, validation R² {v:.4} (gap {:+.4}).", t - v));
+    }
     if let (Some(t), Some(v)) = (tl, vl) {
         facts.push(format!("{label}: final training loss {t:.4}, validation loss {v:.4} (gap {:+.4}).", v - t));
     }

@@ -97,3 +97,35 @@ fn a_sweep_without_runs_is_empty_not_a_failure() {
     let e = sweep_report(&store, &def).unwrap_err();
     assert!(matches!(&e, ReportError::Empty(m) if m.contains("0ther has no runs")), "{e:?}");
 }
+
+/// A regression on a table logs RMSE, MAE and R² instead of accuracies: its report draws an R²
+/// panel and states the final R² of both splits.
+#[test]
+fn a_regression_run_gets_its_r2_curves_and_facts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let options = nabla_track::RunOptions::new("diabetes").config(json!({"lr": 0.001}));
+    let id = nabla_testkit::store::record_run(tmp.path(), options, |run| {
+        for epoch in 1..=3u64 {
+            let e = epoch as f64;
+            let metrics = [
+                ("epoch", e),
+                ("train/loss", 0.5 / e),
+                ("val/loss", 0.6 / e),
+                ("train/r2", 0.5 + 0.1 * e),
+                ("val/r2", 0.4 + 0.05 * e),
+            ];
+            run.log(epoch, &metrics).unwrap();
+        }
+        nabla_track::EndStatus::Finished
+    });
+    let store = Store::open_read_only(tmp.path()).unwrap();
+    let figure = nabla_report::curves_figure(&store, std::slice::from_ref(&id)).unwrap();
+    let titles: Vec<&str> = figure.panels.iter().map(|p| p.title.as_str()).collect();
+    assert_eq!(
+        titles,
+        ["loss (solid: training, dashed: validation)", "R² (solid: training, dashed: validation)"],
+        "a loss panel and an R² panel, no accuracy panel"
+    );
+    let report = runs_report(&store, &[id]).unwrap();
+    assert!(report.html.contains("final training R² 0.8000, validation R² 0.5500"), "{}", report.html);
+}

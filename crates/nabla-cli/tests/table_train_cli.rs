@@ -498,7 +498,10 @@ fn drop_leaves_a_column_out() {
     // Kept, every id is a category only its own row has: the validation rows' ids were never
     // seen in training.
     let err = failure(train_table(home.path(), &table, &out, &["--target", "label", "--epochs", "2"]), &out, 1);
-    contains_all(&err, &["column `id`", "was not in the training data"]);
+    contains_all(
+        &err,
+        &["column `id`", "was not in the training data", "is `id` an identifier? --drop id leaves it out"],
+    );
     // Dropped, the inputs are x1, x2 and three colours.
     let dropped = run(&["--drop", "id"]);
     contains_all(&dropped, &["training 5-"]);
@@ -649,4 +652,14 @@ fn two_classes_report_roc_auc() {
     let keys: Vec<&str> = cv["cv"].as_object().unwrap().keys().map(String::as_str).collect();
     assert_eq!(keys, ["acc", "auc", "loss"]);
     assert!(cv["cv"]["auc"]["mean"].as_f64().unwrap() > 0.95, "{cv}");
+}
+
+/// `--test-split 0` holds nothing out: the error says so, not that the table is too small.
+#[test]
+fn a_test_split_of_zero_says_what_is_wrong() {
+    let home = tempfile::tempdir().unwrap();
+    let out = home.path().join("out");
+    let cmd = train_table(home.path(), &uci("iris.csv"), &out, &["--target", "species", "--test-split", "0"]);
+    let err = failure(cmd, &out, 1);
+    contains_all(&err, &["iris.csv", "--test-split holds no row out", "--test FILE"]);
 }

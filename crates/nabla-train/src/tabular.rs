@@ -194,11 +194,15 @@ fn in_table(error: TableError, rows: &[usize]) -> TableError {
 }
 
 fn too_few(table: &Table, kept: usize, held: usize, flag: &str) -> TableError {
-    TableError::unusable(
-        &table.path,
-        Default::default(),
-        format!("{flag} leaves {kept} row(s) to train on and {held} held out: the table is too small for it"),
-    )
+    let why = if held == 0 && kept > 1 {
+        format!(
+            "{flag} holds no row out (give a share that is at least one row, or {})",
+            if flag == "--test-split" { "--test FILE" } else { "--val-split 0 for none" }
+        )
+    } else {
+        format!("{flag} leaves {kept} row(s) to train on and {held} held out: the table is too small for it")
+    };
+    TableError::unusable(&table.path, Default::default(), why)
 }
 
 #[cfg(test)]

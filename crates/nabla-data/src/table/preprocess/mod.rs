@@ -363,9 +363,19 @@ impl Preprocessor {
                                     &table.path,
                                     Place::row_cell(i as u64 + 1, &column.name),
                                     format!(
-                                        "category `{}` was not in the training data (known: {}; --unknown ignore encodes it as all zeros)",
+                                        "category `{}` was not in the training data (known: {}; --unknown ignore encodes it as all zeros{})",
                                         printable(&v),
-                                        list_some(categories)
+                                        list_some(categories),
+                                        if categories.len() > 20 {
+                                            format!(
+                                                "; with {} categories, is `{}` an identifier? --drop {} leaves it out",
+                                                categories.len(),
+                                                printable(&column.name),
+                                                printable(&column.name)
+                                            )
+                                        } else {
+                                            String::new()
+                                        }
                                     ),
                                 ))
                             }

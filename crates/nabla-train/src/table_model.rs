@@ -216,6 +216,16 @@ pub enum TableReport {
     Regression(RegressionReport),
 }
 
+impl TableReport {
+    /// The loss: mean cross-entropy, or the regression's training loss.
+    pub fn loss(&self) -> f64 {
+        match self {
+            TableReport::Classification(r) => r.loss,
+            TableReport::Regression(r) => r.loss,
+        }
+    }
+}
+
 /// Scores `outputs` against `targets` (as [`Preprocessor::transform`] encodes them) under the
 /// model's preprocessing `pre`.
 pub fn score(pre: &Preprocessor, outputs: &Outputs, targets: &Targets) -> Result<TableReport, TableModelError> {

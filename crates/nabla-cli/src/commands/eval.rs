@@ -358,46 +358,36 @@ fn eval_table(args: &EvalArgs, model: &ModelFile, pre: &Preprocessor) -> anyhow:
     let report = table_model::score(pre, &outputs, targets)?;
     let mut out = io::stdout().lock();
     let (target, rows) = (pre.target.column(), encoded.rows);
-    match (&report, args.json) {
-        (TableReport::Classification(r), true) => {
-            let doc = json!({
-                "checkpoint": args.checkpoint.display().to_string(),
-                "precision": model.precision(),
-                "table": args.dataset,
-                "target": target,
-                "rows": rows,
-                "acc": r.confusion.accuracy(),
-                "loss": r.loss,
-                "per_class": per_class_json(model.classes(), &r.confusion),
-                "confusion": r.confusion.rows(),
-                "auc": r.auc,
-            });
-            writeln!(out, "{doc}")?;
+    if args.json {
+        let mut doc = json!({
+            "checkpoint": args.checkpoint.display().to_string(),
+            "precision": model.precision(),
+            "table": args.dataset,
+            "target": target,
+            "rows": rows,
+            "loss": report.loss(),
+        });
+        match &report {
+            TableReport::Classification(r) => {
+                doc["acc"] = json!(r.confusion.accuracy());
+                doc["per_class"] = json!(per_class_json(model.classes(), &r.confusion));
+                doc["confusion"] = json!(r.confusion.rows());
+                doc["auc"] = json!(r.auc);
+            }
+            TableReport::Regression(r) => {
+                doc["rmse"] = json!(r.scores.rmse);
+                doc["mae"] = json!(r.scores.mae);
+                doc["r2"] = json!(r.scores.r2);
+            }
         }
-        (TableReport::Regression(r), true) => {
-            let doc = json!({
-                "checkpoint": args.checkpoint.display().to_string(),
-                "precision": model.precision(),
-                "table": args.dataset,
-                "target": target,
-                "rows": rows,
-                "rmse": r.scores.rmse,
-                "mae": r.scores.mae,
-                "r2": r.scores.r2,
-                "loss": r.loss,
-            });
-            writeln!(out, "{doc}")?;
-        }
-        (TableReport::Classification(r), false) => {
-            print_model(&mut out, args, model)?;
-            writeln!(out, "data        {}: {rows} rows, target `{target}`", args.dataset)?;
-            print_table_classification(&mut out, model.classes(), r)?;
-        }
-        (TableReport::Regression(r), false) => {
-            print_model(&mut out, args, model)?;
-            writeln!(out, "data        {}: {rows} rows, target `{target}`", args.dataset)?;
-            print_table_regression(&mut out, target, r)?;
-        }
+        writeln!(out, "{doc}")?;
+        return Ok(());
+    }
+    print_model(&mut out, args, model)?;
+    writeln!(out, "data        {}: {rows} rows, target `{target}`", args.dataset)?;
+    match &report {
+        TableReport::Classification(r) => print_table_classification(&mut out, model.classes(), r)?,
+        TableReport::Regression(r) => print_table_regression(&mut out, target, r)?,
     }
     out.flush()?;
     Ok(())

@@ -208,8 +208,14 @@ impl Tally {
 
     /// Both tallies together.
     pub fn plus(&self, other: &Tally) -> Tally {
-        let (a, b) = (self.to_array(), other.to_array());
-        Tally::from_array(&std::array::from_fn::<f64, { Tally::LEN }, _>(|i| a[i] + b[i]))
+        Tally {
+            n: self.n + other.n,
+            correct: self.correct + other.correct,
+            sse: self.sse + other.sse,
+            sae: self.sae + other.sae,
+            sum_t: self.sum_t + other.sum_t,
+            sum_tt: self.sum_tt + other.sum_tt,
+        }
     }
 
     /// Adds a batch: `out: [n, outputs]` against its targets. `predicted` holds at least `n`.
@@ -294,27 +300,17 @@ impl Scores {
         }
     }
 
-    /// The scores under the names the tracker stores, prefixed (`val/acc`, `val/r2`, …).
-    pub fn named(&self, prefix: &'static str) -> Vec<(&'static str, f64)> {
-        let name = |key: &'static str| -> &'static str {
-            match (prefix, key) {
-                ("train", "acc") => "train/acc",
-                ("train", "rmse") => "train/rmse",
-                ("train", "mae") => "train/mae",
-                ("train", "r2") => "train/r2",
-                ("val", "acc") => "val/acc",
-                ("val", "rmse") => "val/rmse",
-                ("val", "mae") => "val/mae",
-                ("val", "r2") => "val/r2",
-                ("test", "acc") => "test/acc",
-                ("test", "rmse") => "test/rmse",
-                ("test", "mae") => "test/mae",
-                _ => "test/r2",
-            }
+    /// The scores under the names the tracker stores, for `prefix` `train`, `val` or `test`
+    /// (`val/acc`; `val/rmse`, `val/mae`, `val/r2`).
+    pub fn named(&self, prefix: &str) -> Vec<(&'static str, f64)> {
+        let [acc, rmse, mae, r2] = match prefix {
+            "train" => ["train/acc", "train/rmse", "train/mae", "train/r2"],
+            "val" => ["val/acc", "val/rmse", "val/mae", "val/r2"],
+            _ => ["test/acc", "test/rmse", "test/mae", "test/r2"],
         };
         match self {
-            Scores::Classes { acc } => vec![(name("acc"), *acc)],
-            Scores::Values(r) => vec![(name("rmse"), r.rmse), (name("mae"), r.mae), (name("r2"), r.r2)],
+            Scores::Classes { acc: a } => vec![(acc, *a)],
+            Scores::Values(r) => vec![(rmse, r.rmse), (mae, r.mae), (r2, r.r2)],
         }
     }
 }

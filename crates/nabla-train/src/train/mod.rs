@@ -221,6 +221,17 @@ pub fn train_with(
     // epochs are short (hundreds of them, milliseconds each on a UCI table): it saves the
     // network it returns, once, as `model.safetensors`.
     let every_epoch = matches!(run.data, TrainData::Images(_));
+    let checkpoint_of = |mlp: &Mlp, epoch, step, optimizer, metrics| Checkpoint {
+        mlp: mlp.clone(),
+        dataset: run.data.name(),
+        classes: objective_names(run.data),
+        input: input.clone(),
+        config: config.to_json(),
+        epoch,
+        step,
+        optimizer,
+        metrics,
+    };
 
     'epochs: for epoch in first_epoch..=config.epochs {
         let started = Instant::now();
@@ -350,25 +361,13 @@ pub fn train_with(
         }
         last_metrics.clone_from(&saved);
         if let Some(dir) = run.out_dir.filter(|_| rank == 0 && every_epoch) {
-            let ckpt = Checkpoint {
-                mlp: mlp.clone(),
-                dataset: run.data.name(),
-                classes: objective_names(run.data),
-                input: input.clone(),
-                config: config.to_json(),
-                epoch,
-                step: optimizer.steps(),
-                optimizer: optimizer.state().iter().map(|(n, d)| (n.to_string(), d.to_vec())).collect(),
-                metrics: saved,
-            };
-            std::fs::create_dir_all(dir).map_err(|error| CheckpointError::Io { path: dir.to_path_buf(), error })?;
-            let last = dir.join("last.safetensors");
-            checkpoint::save(&last, &ckpt)?;
+            let state = optimizer.state().iter().map(|(n, d)| (n.to_string(), d.to_vec())).collect();
+            let ckpt = checkpoint_of(&mlp, epoch, optimizer.steps(), state, saved);
+            let last = save_in(dir, "last.safetensors", &ckpt)?;
             observer.on_checkpoint(&last, CheckpointKind::Last);
             last_checkpoint = Some(last);
             if improved {
-                let best = dir.join("best.safetensors");
-                checkpoint::save(&best, &ckpt)?;
+                let best = save_in(dir, "best.safetensors", &ckpt)?;
                 observer.on_checkpoint(&best, CheckpointKind::Best);
                 best_checkpoint = Some(best);
             }
@@ -389,20 +388,12 @@ pub fn train_with(
         restored = true;
     }
     if let Some(dir) = run.out_dir.filter(|_| rank == 0 && !every_epoch && epochs_completed >= first_epoch) {
-        let ckpt = Checkpoint {
-            mlp: mlp.clone(),
-            dataset: run.data.name(),
-            classes: objective_names(run.data),
-            input: input.clone(),
-            config: config.to_json(),
-            epoch: best_epoch,
-            step: optimizer.steps(),
-            optimizer: Vec::new(),
-            metrics: if restored { best_metrics } else { last_metrics },
-        };
-        std::fs::create_dir_all(dir).map_err(|error| CheckpointError::Io { path: dir.to_path_buf(), error })?;
-        let path = dir.join("model.safetensors");
-        checkpoint::save(&path, &ckpt)?;
+        let metrics = if restored { best_metrics } else { last_metrics };
+        let path = save_in(
+            dir,
+            "model.safetensors",
+            &checkpoint_of(&mlp, best_epoch, optimizer.steps(), Vec::new(), metrics),
+        )?;
         observer.on_checkpoint(&path, CheckpointKind::Last);
         last_checkpoint = Some(path);
     }
@@ -420,6 +411,14 @@ pub fn train_with(
         history,
         profile,
     })
+}
+
+/// Saves `ckpt` as `dir/name`, making `dir` first; returns the path.
+fn save_in(dir: &Path, name: &str, ckpt: &Checkpoint) -> Result<PathBuf, CheckpointError> {
+    std::fs::create_dir_all(dir).map_err(|error| CheckpointError::Io { path: dir.to_path_buf(), error })?;
+    let path = dir.join(name);
+    checkpoint::save(&path, ckpt)?;
+    Ok(path)
 }
 
 /// A run's examples, cut into the parts the trainer uses, with what the network outputs and

@@ -1,0 +1,180 @@
+//! The f32 checkpoint format: round trips, cross-checks and table models' metadata.
+
+use super::*;
+use nabla::{Init, Rng};
+
+fn sample() -> Checkpoint {
+    let spec = MlpSpec::new(vec![4, 3, 2], Activation::LeakyRelu { alpha: 0.2 }, Activation::Identity).unwrap();
+    let mlp = Mlp::new(spec, Init::HeNormal, &mut Rng::new(7));
+    let mut ckpt = Checkpoint::new(mlp, "toy", vec!["a".into(), "b".into()], InputSpec::unit(2, 2, 255));
+    ckpt.optimizer.push(("velocity".into(), (0..23).map(|i| i as f32 * 0.5).collect()));
+    ckpt
+}
+
+#[test]
+fn bytes_round_trip() {
+    let ckpt = sample();
+    let bytes = to_bytes(Path::new("x"), &ckpt).unwrap();
+    assert_eq!(from_bytes(Path::new("x"), &bytes).unwrap(), ckpt);
+}
+
+#[test]
+fn describes_architectures() {
+    let spec = MlpSpec::new(vec![784, 128, 10], Activation::Relu, Activation::Identity).unwrap();
+    assert_eq!(describe_architecture(&spec), "784-128-10 (relu)");
+    let spec = MlpSpec::new(vec![2, 2, 1], Activation::Sigmoid, Activation::Sigmoid).unwrap();
+    assert_eq!(describe_architecture(&spec), "2-2-1 (sigmoid, output sigmoid)");
+}
+
+#[test]
+fn inconsistent_checkpoints_are_not_written() {
+    let mut ckpt = sample();
+    ckpt.optimizer[0].1.pop();
+    let err = to_bytes(Path::new("m.safetensors"), &ckpt).unwrap_err().to_string();
+    assert!(err.contains("m.safetensors") && err.contains("velocity"), "{err}");
+    let mut ckpt = sample();
+    ckpt.classes.pop();
+    assert!(to_bytes(Path::new("m"), &ckpt).unwrap_err().to_string().contains("1 class names"));
+}
+
+/// A preprocessor of a numeric column `x` and a text column `colour` (red, blue: two
+/// inputs), predicting `target` as classes `a`, `b` or as a value.
+fn preprocessor(classify: bool) -> Preprocessor {
+    use nabla_data::table::{FeatureSpec, TargetSpec, Unknown};
+    let target = if classify {
+        TargetSpec::Classes { column: "label".into(), names: vec!["a".into(), "b".into()] }
+    } else {
+        TargetSpec::Value { column: "price".into(), mean: 10.0, std: 2.5 }
+    };
+    Preprocessor {
+        features: vec![
+            FeatureSpec::Numeric { column: "x".into(), mean: 1.5, std: 0.5, fill: None },
+            FeatureSpec::OneHot { column: "colour".into(), categories: vec!["blue".into(), "red".into()] },
+        ],
+        target,
+        ignored: vec!["id".into()],
+        impute: None,
+        unknown: Unknown::Error,
+    }
+}
+
+/// A 3-input table model: two classes, or one regressed value.
+fn table_model(classify: bool) -> Checkpoint {
+    let outputs = if classify { 2 } else { 1 };
+    let spec = MlpSpec::new(vec![3, 4, outputs], Activation::Relu, Activation::Identity).unwrap();
+    let mlp = Mlp::new(spec, Init::HeNormal, &mut Rng::new(11));
+    let pre = preprocessor(classify);
+    let classes = match pre.classes() {
+        Some(names) => names.to_vec(),
+        None => vec![pre.target.column().to_string()],
+    };
+    Checkpoint::new(mlp, "houses.csv", classes, pre)
+}
+
+/// The `__metadata__` of `bytes`.
+fn metadata(bytes: &[u8]) -> HashMap<String, String> {
+    open_safetensors(Path::new("m"), bytes).unwrap().1
+}
+
+/// `bytes` with metadata field `name` set to `value`.
+fn with_field(bytes: &[u8], name: &str, value: &str) -> Vec<u8> {
+    let (st, mut meta) = open_safetensors(Path::new("m"), bytes).unwrap();
+    meta.insert(name.into(), value.into());
+    let tensors: Vec<(String, RawTensor)> = st
+        .tensors()
+        .into_iter()
+        .map(|(n, v)| (n, RawTensor { dtype: v.dtype(), shape: v.shape().to_vec(), bytes: v.data().to_vec() }))
+        .collect();
+    safetensors::serialize(tensors.iter().map(|(n, t)| (n.as_str(), t)), Some(meta)).unwrap()
+}
+
+#[test]
+fn an_image_models_input_field_is_what_it_always_was() {
+    // Files written before table models existed must keep loading, and new image models
+    // must write the same field: exactly the InputSpec's JSON.
+    let bytes = to_bytes(Path::new("x"), &sample()).unwrap();
+    assert_eq!(metadata(&bytes)["input"], r#"{"height":2,"width":2,"max_value":255,"mean":0.0,"std":1.0}"#);
+    let ckpt = from_bytes(Path::new("x"), &bytes).unwrap();
+    assert_eq!(ckpt.image_input(), Some(&InputSpec::unit(2, 2, 255)));
+    assert!(ckpt.table().is_none());
+}
+
+#[test]
+fn table_models_round_trip_for_classes_and_values() {
+    for classify in [true, false] {
+        let ckpt = table_model(classify);
+        let bytes = to_bytes(Path::new("t"), &ckpt).unwrap();
+        let meta = metadata(&bytes);
+        assert!(meta["input"].starts_with(r#"{"table":{"features":"#), "{}", meta["input"]);
+        let back = from_bytes(Path::new("t"), &bytes).unwrap();
+        assert_eq!(back, ckpt);
+        assert_eq!(back.table(), Some(&preprocessor(classify)));
+        assert!(back.image_input().is_none());
+    }
+    assert_eq!(table_model(false).classes, ["price"]);
+}
+
+#[test]
+fn table_models_that_do_not_fit_their_network_are_not_written() {
+    // Width: the preprocessor makes 3 inputs, the network takes 5.
+    let mut ckpt = table_model(true);
+    let spec = MlpSpec::new(vec![5, 4, 2], Activation::Relu, Activation::Identity).unwrap();
+    ckpt.mlp = Mlp::zeros(spec);
+    let err = to_bytes(Path::new("w.safetensors"), &ckpt).unwrap_err().to_string();
+    assert!(err.contains("w.safetensors") && err.contains("makes 3 inputs for a network of 5"), "{err}");
+    // Classes other than the preprocessor's.
+    let mut ckpt = table_model(true);
+    ckpt.classes = vec!["b".into(), "a".into()];
+    let err = to_bytes(Path::new("c"), &ckpt).unwrap_err().to_string();
+    assert!(err.contains(r#"are not the table's classes ["a", "b"]"#), "{err}");
+    // A regression with two outputs.
+    let mut ckpt = table_model(false);
+    let spec = MlpSpec::new(vec![3, 4, 2], Activation::Relu, Activation::Identity).unwrap();
+    (ckpt.mlp, ckpt.classes) = (Mlp::zeros(spec), vec!["price".into(), "other".into()]);
+    let err = to_bytes(Path::new("r"), &ckpt).unwrap_err().to_string();
+    assert!(err.contains("a regression of `price` has one output, this network 2"), "{err}");
+    // A regression whose one name is not its target.
+    let mut ckpt = table_model(false);
+    ckpt.classes = vec!["cost".into()];
+    let err = to_bytes(Path::new("r"), &ckpt).unwrap_err().to_string();
+    assert!(err.contains("its target `price`"), "{err}");
+}
+
+#[test]
+fn table_metadata_that_does_not_fit_is_named_on_reading() {
+    let path = Path::new("bad.safetensors");
+    let classes = to_bytes(path, &table_model(true)).unwrap();
+    let values = to_bytes(path, &table_model(false)).unwrap();
+    let read = |bytes: &[u8], name: &str, value: &str| {
+        from_bytes(path, &with_field(bytes, name, value)).unwrap_err().to_string()
+    };
+    // A preprocessor one input short (no `colour` column).
+    let mut narrow = preprocessor(true);
+    narrow.features.pop();
+    let field = serde_json::json!({ "table": narrow }).to_string();
+    let err = read(&classes, "input", &field);
+    assert!(err.starts_with("bad.safetensors: bad metadata field `input`"), "{err}");
+    assert!(err.contains("makes 1 inputs for a network of 3"), "{err}");
+    // Classes that are not the preprocessor's.
+    let err = read(&classes, "classes", r#"["a","c"]"#);
+    assert!(err.contains("bad metadata field `classes`") && err.contains("the table's classes"), "{err}");
+    // A regression's name that is not its target.
+    let err = read(&values, "classes", r#"["cost"]"#);
+    assert!(err.contains("bad metadata field `classes`") && err.contains("`price`"), "{err}");
+    // A table field that is not a preprocessor, and an input that is neither kind.
+    let err = read(&values, "input", r#"{"table":{"features":3}}"#);
+    assert!(err.contains("bad metadata field `input`: not a table's preprocessing"), "{err}");
+    let err = read(&values, "input", r#"{"height":1}"#);
+    assert!(err.contains("bad metadata field `input`: not an image input"), "{err}");
+    let err = read(&values, "input", "[1,2");
+    assert!(err.contains("bad metadata field `input`: not JSON"), "{err}");
+}
+
+#[test]
+fn input_spec_matches_the_data_normalizer() {
+    let input = InputSpec { height: 1, width: 1, max_value: 255, mean: 0.1307, std: 0.3081 };
+    let norm = input.normalizer(255);
+    for p in [0u8, 1, 128, 255] {
+        assert!((input.normalize(f32::from(p)) - norm.apply(p)).abs() < 1e-6);
+    }
+}

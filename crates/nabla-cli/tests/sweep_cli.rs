@@ -1,5 +1,5 @@
-//! `nabla sweep` as a user runs it: grids and random searches on XOR and digits, diverged
-//! trials, resuming, Ctrl-C, and bad input.
+//! `nabla sweep` as a user runs it: grids and random searches on XOR, digits and the shared
+//! UCI tables, diverged trials, resuming, Ctrl-C, and bad input.
 
 mod experiments;
 mod support;
@@ -236,4 +236,121 @@ fn a_sweep_file_defines_the_sweep() {
     .unwrap();
     let v = json_of(&sweep(dir.path(), &["--file", "lr.toml", "--json"]).success());
     assert_eq!((v["target"].as_str(), v["trials"].as_u64()), (Some("xor"), Some(2)));
+}
+
+/// A shared UCI table.
+fn uci(name: &str) -> std::path::PathBuf {
+    shared_data().join("tabular").join(name)
+}
+
+#[test]
+fn a_table_sweep_ranks_trials_on_shared_validation_rows_and_its_best_trains_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let wine = uci("wine.csv");
+    let a = cmd(dir.path())
+        .arg("sweep")
+        .arg(&wine)
+        .args(["--target", "cultivar", "--grid", "lr=0.003,0.03", "--grid", "hidden=8,32", "--epochs", "15"])
+        .args(["--threads", "1", "--json"])
+        .assert()
+        .success();
+    let err = String::from_utf8_lossy(&a.get_output().stderr).to_string();
+    assert!(err.contains("→ cultivar") && err.contains("task: classifying `cultivar`"), "{err}");
+    let v = json_of(&a);
+    assert_eq!(
+        (v["trials"].as_u64(), v["metric"].as_str(), v["goal"].as_str()),
+        (Some(4), Some("val/acc"), Some("max"))
+    );
+    assert_eq!(v["target"].as_str(), Some(std::path::absolute(&wine).unwrap().to_str().unwrap()));
+    let results = v["results"].as_array().unwrap();
+    let metrics: Vec<f64> = results.iter().map(|r| r["metric"].as_f64().unwrap()).collect();
+    assert!(metrics.windows(2).all(|w| w[0] >= w[1]), "best first: {metrics:?}");
+    assert!(metrics.iter().all(|m| (0.0..=1.0).contains(m)) && metrics[0] > 0.5, "{metrics:?}");
+    // 15 validation rows give few distinct accuracies: equal ones are ranked by val/loss.
+    for pair in results.windows(2).filter(|w| w[0]["metric"] == w[1]["metric"]) {
+        assert!(pair[0]["loss"].as_f64().unwrap() <= pair[1]["loss"].as_f64().unwrap(), "{pair:?}");
+    }
+
+    // The trials are tracked as `nabla train TABLE` tracks a run, in the file's project.
+    let best = v["best"]["run"].as_str().unwrap();
+    let shown = nabla(dir.path())
+        .env("NABLA_HOME", dir.path().join("home"))
+        .args(["runs", "show", best, "--json"])
+        .assert()
+        .success();
+    let run = serde_json::from_slice::<Value>(&shown.get_output().stdout).unwrap()["run"].clone();
+    assert_eq!(run["project"], "wine", "{run}");
+    assert_eq!(
+        (run["config"]["target"].as_str(), run["config"]["task"].as_str()),
+        (Some("cultivar"), Some("classify"))
+    );
+
+    // The printed command trains the best trial again, on the same split, to the same scores.
+    // A resume with nothing left to run prints the ranked table again.
+    let id = v["sweep"].as_str().unwrap();
+    let table = sweep(dir.path(), &["--resume", id]).success();
+    let out = String::from_utf8_lossy(&table.get_output().stdout).to_string();
+    let again = out.lines().find_map(|l| l.strip_prefix("again:  ")).unwrap_or_else(|| panic!("{out}"));
+    let words: Vec<&str> = again.split_whitespace().collect();
+    assert_eq!(words[..5], ["nabla", "train", wine.to_str().unwrap(), "--target", "cultivar"], "{again}");
+    let retrained =
+        cmd(dir.path()).args(&words[1..]).args(["--threads", "1", "--json", "--no-track"]).assert().success();
+    let last = json_of(&retrained);
+    let best_test = run["summary"]["test_acc"].as_f64().unwrap();
+    assert_eq!(last["test_acc"].as_f64(), Some(best_test), "{last} vs {run}");
+}
+
+#[test]
+fn a_regression_table_sweep_ranks_by_r2_and_resumes_from_its_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir(d.join("elsewhere")).unwrap();
+    let made = nabla(d)
+        .env("NABLA_HOME", d.join("home"))
+        .current_dir(d)
+        .args(["sweep", uci("diabetes.csv").to_str().unwrap(), "--target", "progression"])
+        .args(["--grid", "l2=0.01,0.1", "--epochs", "10", "--threads", "1", "--json"])
+        .assert()
+        .success();
+    let v = json_of(&made);
+    assert_eq!((v["metric"].as_str(), v["goal"].as_str()), (Some("val/r2"), Some("max")));
+    let id = v["sweep"].as_str().unwrap().to_string();
+    let victim = v["results"][0]["run"].as_str().unwrap();
+    nabla(d).env("NABLA_HOME", d.join("home")).args(["runs", "rm", victim]).assert().success();
+    let resumed = nabla(d)
+        .env("NABLA_HOME", d.join("home"))
+        .current_dir(d.join("elsewhere"))
+        .args(["sweep", "--resume", &id, "--json"])
+        .assert()
+        .success();
+    let err = String::from_utf8_lossy(&resumed.get_output().stderr).to_string();
+    assert!(err.contains("1 to run, resumed"), "{err}");
+    let results = json_of(&resumed)["results"].as_array().unwrap().clone();
+    assert_eq!(results.len(), 2);
+    assert!(results.iter().all(|r| r["metric"].as_f64().is_some_and(f64::is_finite)), "{results:?}");
+}
+
+#[test]
+fn bad_table_sweeps_name_what_is_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let wine = uci("wine.csv");
+    let wine = wine.to_str().unwrap();
+    let msg = |a: assert_cmd::assert::Assert| String::from_utf8_lossy(&a.get_output().stderr).to_string();
+    let e = msg(sweep(dir.path(), &[wine, "--grid", "lr=0.1"]).code(1));
+    assert!(e.contains("--target COLUMN") && e.contains("cultivar"), "{e}");
+    let e = msg(sweep(dir.path(), &[wine, "--target", "grape", "--grid", "lr=0.1"]).code(1));
+    assert!(e.contains("grape"), "{e}");
+    let e = msg(sweep(dir.path(), &["digits", "--target", "x", "--grid", "lr=0.1"]).code(1));
+    assert!(e.contains("--target is for a table"), "{e}");
+    let e = msg(sweep(dir.path(), &[wine, "--target", "cultivar", "--grid", "seed=1,2"]).code(1));
+    assert!(e.contains("seed decides the split"), "{e}");
+    let e = msg(sweep(dir.path(), &[wine, "--target", "cultivar", "--folds", "5", "--grid", "lr=0.1"]).code(1));
+    assert!(e.contains("--folds K is not for a sweep"), "{e}");
+    std::fs::write(dir.path().join("t.toml"), "target = \"digits\"\ncolumn = \"x\"\n[grid]\nlr = [0.1]\n").unwrap();
+    let e = msg(sweep(dir.path(), &["--file", "t.toml"]).code(1));
+    assert!(e.contains("are for a table"), "{e}");
+    assert!(
+        !dir.path().join("home").join("sweeps").exists()
+            || std::fs::read_dir(dir.path().join("home").join("sweeps")).unwrap().count() == 0
+    );
 }

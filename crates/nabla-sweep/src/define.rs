@@ -3,14 +3,18 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::{grid, random, ParamSpec, SweepDef, SweepError, SweepFile};
+use crate::table::{self, OpenedTable, SPLIT_KEYS};
+use crate::{grid, random, ParamSpec, SweepDef, SweepError, SweepFile, TableSource};
 
 /// The settings of a new sweep as given (the command line's flags); a `None` falls back to
 /// the sweep file, then to the default.
 #[derive(Debug, Clone, Default)]
 pub struct SweepSettings {
-    /// What to train: mnist, fashion-mnist, digits, or xor.
+    /// What to train: mnist, fashion-mnist, digits, xor, or a table's file.
     pub target: Option<String>,
+    /// A table's column, task and reading flags as given (`None` when no table flag was);
+    /// an empty column or task falls back to the sweep file, then to the default.
+    pub table: Option<TableSource>,
     /// Swept settings; each replaces the file's parameter of the same key.
     pub grid: Vec<(String, ParamSpec)>,
     /// Trials of a random search instead of the full grid.
@@ -41,14 +45,38 @@ pub struct SweepSettings {
 
 /// A new sweep from its settings over a sweep file (the settings win), with a fresh id and
 /// its trials expanded; paths are made absolute so that a resume from another folder writes
-/// to the same place.
-pub fn define(settings: &SweepSettings, file: &SweepFile) -> Result<SweepDef, SweepError> {
+/// to the same place. A table is read here, once, to decide its task; it comes back with the
+/// sweep so that its split needs no second read.
+pub fn define(settings: &SweepSettings, file: &SweepFile) -> Result<(SweepDef, Option<OpenedTable>), SweepError> {
     let target = settings.target.clone().or(file.target.clone()).ok_or_else(|| {
-        SweepError::Input("what to train? give a target (mnist, fashion-mnist, digits, xor) or --file".into())
+        SweepError::Input(
+            "what to train? give a target (mnist, fashion-mnist, digits, xor, or a table's file) or --file".into(),
+        )
     })?;
-    if target != "xor" {
-        nabla_data::spec(&target)?;
-    }
+    let (target, source, opened) = if table::is_table_path(&target) {
+        let path = absolute(Path::new(&target))?;
+        let mut source = settings.table.clone().unwrap_or_default();
+        if source.column.is_empty() {
+            source.column = file.column.clone().unwrap_or_default();
+        }
+        if source.task.is_empty() {
+            source.task = file.task.clone().unwrap_or_default();
+        }
+        source.test = source.test.as_deref().map(absolute).transpose()?;
+        source.target_file = source.target_file.as_deref().map(absolute).transpose()?;
+        let opened = table::open(&path, &mut source)?;
+        (path.display().to_string(), Some(source), Some(opened))
+    } else {
+        if settings.table.is_some() || file.column.is_some() || file.task.is_some() {
+            return Err(SweepError::Input(format!(
+                "--target COLUMN and --task are for a table (a .csv, .parquet, .npy or .npz file), not {target}"
+            )));
+        }
+        if target != "xor" {
+            nabla_data::spec(&target)?;
+        }
+        (target, None, None)
+    };
     let mut params = file.params.clone();
     for (k, spec) in &settings.grid {
         params.retain(|(key, _)| key != k);
@@ -64,16 +92,19 @@ pub fn define(settings: &SweepSettings, file: &SweepFile) -> Result<SweepDef, Sw
     if let Some(e) = settings.epochs {
         fixed.push(("epochs".into(), e.to_string()));
     }
+    if let Some(key) = params.iter().map(|(k, _)| k).find(|k| source.is_some() && SPLIT_KEYS.contains(&k.as_str())) {
+        return Err(SweepError::Input(format!(
+            "{key} decides the split that every trial of a table sweep shares: fix it with --set {key}=…, not --grid"
+        )));
+    }
     let trials = match settings.random.or(file.random) {
         Some(n) => random(&params, n, settings.seed.or(file.seed).unwrap_or(0)),
         None => grid(&params).map_err(SweepError::Input)?,
     };
-    let metric = settings.metric.clone().or(file.metric.clone()).unwrap_or_else(|| {
-        if target == "xor" {
-            "train/loss".into()
-        } else {
-            "val/acc".into()
-        }
+    let metric = settings.metric.clone().or(file.metric.clone()).unwrap_or_else(|| match (target.as_str(), &source) {
+        ("xor", _) => "train/loss".into(),
+        (_, Some(t)) if t.task == "regress" => "val/r2".into(),
+        _ => "val/acc".into(),
     });
     let goal = settings.goal.clone().or(file.goal.clone()).unwrap_or_else(|| {
         if metric.contains("loss") {
@@ -90,10 +121,15 @@ pub fn define(settings: &SweepSettings, file: &SweepFile) -> Result<SweepDef, Sw
     let id = new_id();
     let out = absolute(&settings.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(format!("sweep-{id}"))))?;
     let data = settings.data.as_deref().map(absolute).transpose()?;
-    Ok(SweepDef {
+    let project = settings.project.clone().unwrap_or_else(|| match &source {
+        Some(_) => Path::new(&target).file_stem().map_or_else(|| target.clone(), |s| s.to_string_lossy().into_owned()),
+        None => target.clone(),
+    });
+    let def = SweepDef {
         id,
-        project: settings.project.clone().unwrap_or_else(|| target.clone()),
+        project,
         target,
+        table: source,
         keys: params.iter().map(|(k, _)| k.clone()).collect(),
         fixed,
         trials,
@@ -104,7 +140,8 @@ pub fn define(settings: &SweepSettings, file: &SweepFile) -> Result<SweepDef, Sw
         out,
         data,
         command: settings.command.clone(),
-    })
+    };
+    Ok((def, opened))
 }
 
 impl SweepDef {
@@ -163,7 +200,7 @@ mod tests {
         let mut s = settings("digits", &["lr=0.5"]);
         s.epochs = Some(2);
         s.threads = Some(4);
-        let d = define(&s, &file).unwrap();
+        let d = define(&s, &file).unwrap().0;
         assert!(is_sweep_id(&d.id) && d.id.len() == 8, "{}", d.id);
         assert_eq!((d.target.as_str(), d.project.as_str()), ("digits", "digits"));
         assert_eq!(d.keys, ["optimizer", "lr"]);
@@ -172,7 +209,7 @@ mod tests {
         assert_eq!((d.metric.as_str(), d.goal.as_str(), d.jobs, d.threads), ("val/acc", "max", 3, 4));
         assert!(d.out.is_absolute() && d.out.ends_with(format!("runs/sweep-{}", d.id)));
 
-        let d = define(&settings("xor", &["lr=0.1,1"]), &SweepFile::default()).unwrap();
+        let d = define(&settings("xor", &["lr=0.1,1"]), &SweepFile::default()).unwrap().0;
         assert_eq!((d.metric.as_str(), d.goal.as_str()), ("train/loss", "min"));
     }
 
@@ -192,7 +229,7 @@ mod tests {
 
     #[test]
     fn a_resume_changes_only_jobs_threads_and_data() {
-        let d = define(&settings("digits", &["lr=0.1,1"]), &SweepFile::default()).unwrap();
+        let d = define(&settings("digits", &["lr=0.1,1"]), &SweepFile::default()).unwrap().0;
         let r = d.clone().resumed(Some(2), None, Some(Path::new("data"))).unwrap();
         assert_eq!((r.jobs, r.threads), (2, d.threads));
         assert!(r.data.as_ref().is_some_and(|p| p.is_absolute() && p.ends_with("data")));

@@ -6,7 +6,7 @@ use crate::ParamSpec;
 /// A sweep written as a TOML file: every key optional; the command line's flags win.
 ///
 /// ```toml
-/// target = "mnist"
+/// target = "mnist"       # or a table: target = "wine.csv" with column = "class"
 /// random = 20            # a random search of 20 trials (default: the grid)
 /// seed = 0               # of the random draws
 /// metric = "val/acc"
@@ -21,8 +21,12 @@ use crate::ParamSpec;
 /// ```
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SweepFile {
-    /// What to train (`mnist`, `xor`, …).
+    /// What to train (`mnist`, `xor`, a table's file, …).
     pub target: Option<String>,
+    /// A table's column to predict.
+    pub column: Option<String>,
+    /// A table's task (`classify`, `regress`, `auto`).
+    pub task: Option<String>,
     /// Trials of a random search.
     pub random: Option<usize>,
     /// Seed of the random draws.
@@ -66,6 +70,8 @@ pub fn parse_file(text: &str) -> Result<SweepFile, String> {
         };
         match key.as_str() {
             "target" => file.target = Some(text(value)?),
+            "column" => file.column = Some(text(value)?),
+            "task" => file.task = Some(text(value)?),
             "metric" => file.metric = Some(text(value)?),
             "goal" => file.goal = Some(text(value)?),
             "random" => file.random = Some(whole(value)?),
@@ -90,7 +96,7 @@ pub fn parse_file(text: &str) -> Result<SweepFile, String> {
             }
             other => {
                 return Err(format!(
-                    "unknown key `{other}` (expected target, random, seed, metric, goal, jobs, [grid], [set])"
+                    "unknown key `{other}` (expected target, column, task, random, seed, metric, goal, jobs, [grid], [set])"
                 ))
             }
         }

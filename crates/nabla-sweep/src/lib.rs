@@ -5,7 +5,8 @@
 //! - [`results`]: each trial's run read back from the store, and their ranking;
 //! - with the `runner` feature (on by default): [`params`] (how a setting varies, grid and
 //!   random expansion into trials), [`file`] (sweep files in TOML), [`define`] (a new sweep
-//!   from its settings, or a stored one resumed), [`trial`] (a trial's values as checked
+//!   from its settings, or a stored one resumed), [`table`] (a table sweep's data: read once,
+//!   split once for every trial), [`trial`] (a trial's values as checked
 //!   training settings) and [`runner`] (trials trained in parallel jobs, each a tracked run).
 //!
 //! Readers of sweep records (`nabla-report`, the dashboard) build it without `runner`, so they
@@ -23,6 +24,8 @@ pub mod results;
 #[cfg(feature = "runner")]
 pub mod runner;
 #[cfg(feature = "runner")]
+pub mod table;
+#[cfg(feature = "runner")]
 pub mod trial;
 
 use std::path::PathBuf;
@@ -33,8 +36,8 @@ pub use define::{define, SweepSettings};
 pub use file::{parse_file, SweepFile};
 #[cfg(feature = "runner")]
 pub use params::{grid, parse_param, random, ParamSpec};
-pub use record::{def_path, exists, is_sweep_id, load_def, save_def, SweepDef, Trial};
-pub use results::{describe, last_value, ranked, results, TrialResult};
+pub use record::{def_path, exists, is_sweep_id, load_def, save_def, SweepDef, TableSource, Trial};
+pub use results::{describe, last_value, ranked, ranking_value, results, tie_breaker, TrialResult};
 #[cfg(feature = "runner")]
 pub use runner::{Plan, TrialOutcome};
 
@@ -88,6 +91,10 @@ pub enum SweepError {
     #[cfg(feature = "runner")]
     #[error(transparent)]
     Data(#[from] nabla_data::DataError),
+    /// A table could not be read, split or prepared.
+    #[cfg(feature = "runner")]
+    #[error(transparent)]
+    Table(#[from] nabla_data::table::TableError),
     /// Training a trial failed (other than by diverging).
     #[cfg(feature = "runner")]
     #[error(transparent)]

@@ -16,8 +16,12 @@ pub type Trial = Vec<(String, String)>;
 pub struct SweepDef {
     /// The sweep's id (the tag of its runs is `sweep:ID`).
     pub id: String,
-    /// What it trains.
+    /// What it trains: a data set's name, `xor`, or a table's path (absolute).
     pub target: String,
+    /// What a table's trials learn and how its rows are read and split; `None` for a data
+    /// set or xor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table: Option<TableSource>,
     /// The tracker project of its runs.
     pub project: String,
     /// The swept keys, in order.
@@ -44,7 +48,47 @@ pub struct SweepDef {
     pub command: String,
 }
 
+/// A table sweep's data: the column to predict, the task decided when the sweep was made, and
+/// the reading, splitting and preprocessing flags of `nabla train TABLE`, as text (so that
+/// readers of the record need no table code). Every trial trains on the same split.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TableSource {
+    /// The column to predict (`y` for NumPy files).
+    pub column: String,
+    /// `classify` or `regress`.
+    pub task: String,
+    /// The table's rows when the sweep was made: the table recipe's defaults depend on them
+    /// (`TrainConfig::for_table`), and a resume keeps the recipe it started with.
+    pub rows: usize,
+    /// Share of the rows held out for the test (default 0.2), unless `test` is given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_split: Option<f64>,
+    /// A separate table to test on (absolute).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test: Option<PathBuf>,
+    /// Columns left out.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drop: Vec<String>,
+    /// How missing feature values are filled (`mean`, `median`, `zero`), if at all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub impute: Option<String>,
+    /// `ignore` when an unseen category becomes zeros.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unknown: Option<String>,
+    /// A CSV file's field delimiter, when not the default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delimiter: Option<char>,
+    /// The target of a `.npy` feature file (absolute).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_file: Option<PathBuf>,
+}
+
 impl SweepDef {
+    /// Whether its trials train on a table (a CSV, Parquet or NumPy file).
+    pub fn is_table(&self) -> bool {
+        self.table.is_some()
+    }
+
     /// Whether a larger metric is better.
     pub fn maximises(&self) -> bool {
         self.goal == "max"
@@ -104,6 +148,7 @@ pub(crate) fn sample_def(goal: &str) -> SweepDef {
     SweepDef {
         id: "abc123".into(),
         target: "digits".into(),
+        table: None,
         project: "digits".into(),
         keys: vec!["lr".into()],
         fixed: Vec::new(),

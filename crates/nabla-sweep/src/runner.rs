@@ -9,14 +9,13 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use nabla_data::Split;
 use nabla_track::{EndStatus, RunMeta, RunOptions, Store};
-use nabla_train::train::{self, EpochMetrics, Observer, StartInfo, StepInfo, TrainError, TrainRun};
+use nabla_train::train::{self, EpochMetrics, Observer, StartInfo, StepInfo, TrainData, TrainError, TrainRun};
 use nabla_train::xor;
 use serde_json::{json, Value};
 
 use crate::trial::TrialConfig;
-use crate::{last_value, results, save_def, SweepDef, SweepError};
+use crate::{ranking_value, results, save_def, SweepDef, SweepError};
 
 /// A sweep ready to run: its definition, every trial's checked settings, and the trials
 /// still to run.
@@ -69,7 +68,7 @@ impl Plan {
         &self.todo
     }
 
-    /// Whether its trials need a data set (every target but xor).
+    /// Whether its trials need data: a data set or a table (every target but xor).
     pub fn needs_data(&self) -> bool {
         self.def.target != "xor"
     }
@@ -80,7 +79,7 @@ impl Plan {
     pub fn run(
         &self,
         tracking: &Path,
-        data: Option<&Split>,
+        data: Option<TrainData<'_>>,
         stop: &AtomicBool,
         on_trial: impl Fn(usize, &Result<TrialOutcome, SweepError>, Duration) + Sync,
     ) -> Vec<(usize, SweepError)> {
@@ -113,7 +112,7 @@ fn run_trial(
     def: &SweepDef,
     k: usize,
     config: &TrialConfig,
-    data: Option<&Split>,
+    data: Option<TrainData<'_>>,
     tracking: &Path,
     stop: &AtomicBool,
     threads: usize,
@@ -125,6 +124,11 @@ fn run_trial(
         TrialConfig::Data(c) => {
             let mut j = c.to_json();
             j["dataset"] = json!(def.target);
+            // As `nabla train TABLE` records a table's run.
+            if let Some(t) = &def.table {
+                j["target"] = json!(t.column);
+                j["task"] = json!(t.task);
+            }
             j
         }
         TrialConfig::Xor(c, seed) => json!({
@@ -174,15 +178,16 @@ fn run_trial(
             let out_dir = def.out.join(format!("trial-{k}"));
             let mut observer = TrialObserver { run: &mut run, steps_per_epoch: 1, error: None };
             let trained = train::train(
-                TrainRun { config: c, data: data.into(), out_dir: Some(&out_dir), resume: None, stop: Some(stop) },
+                TrainRun { config: c, data, out_dir: Some(&out_dir), resume: None, stop: Some(stop) },
                 &mut observer,
             );
+            let steps_per_epoch = observer.steps_per_epoch;
             if let Some(e) = observer.error.take() {
                 return Err(e.into());
             }
             match trained {
                 Ok(o) => {
-                    let step = (o.epochs_completed * observer.steps_per_epoch) as u64;
+                    let step = (o.epochs_completed * steps_per_epoch) as u64;
                     let mut logged = o.test.named("test");
                     logged.push(("test/loss", o.test_loss));
                     run.log(step, &logged)?;
@@ -191,6 +196,12 @@ fn run_trial(
                     }
                     run.summary("test_loss", o.test_loss)?;
                     run.summary("epochs", o.epochs_completed as u64)?;
+                    if o.best_epoch != o.epochs_completed {
+                        // Early stopping restored an earlier epoch's weights: the trial is
+                        // ranked by that epoch (`ranking_value`), as its checkpoint holds it.
+                        run.summary("best_epoch", o.best_epoch as u64)?;
+                        run.summary("best_step", (o.best_epoch * steps_per_epoch) as u64)?;
+                    }
                     if let Some(p) = &o.last_checkpoint {
                         run.summary("checkpoint", p.display().to_string())?;
                     }
@@ -219,7 +230,7 @@ fn run_trial(
         None if status == EndStatus::Diverged => None,
         None => {
             let store = Store::open_read_only(tracking)?;
-            last_value(&store, &id, &def.metric)
+            ranking_value(&store, &store.run(&id)?, &def.metric)
         }
     };
     run.finish(status)?;
@@ -276,7 +287,7 @@ mod tests {
             out: Some(dir.path().join("runs")),
             ..SweepSettings::default()
         };
-        let def = define(&settings, &SweepFile::default()).unwrap();
+        let def = define(&settings, &SweepFile::default()).unwrap().0;
         let plan = Plan::new(dir.path(), def.clone(), false).unwrap();
         assert_eq!(plan.todo(), [0, 1]);
         assert!(!plan.needs_data());
@@ -303,7 +314,7 @@ mod tests {
             grid: vec![parse_param("lr=0.5").unwrap()],
             ..SweepSettings::default()
         };
-        let plan = Plan::new(dir.path(), define(&settings, &SweepFile::default()).unwrap(), false).unwrap();
+        let plan = Plan::new(dir.path(), define(&settings, &SweepFile::default()).unwrap().0, false).unwrap();
         let failures = plan.run(dir.path(), None, &AtomicBool::new(true), |k, _, _| panic!("trial {k} ran"));
         assert!(failures.is_empty());
     }

@@ -1,4 +1,4 @@
-//! A trial's values as settings that can be trained: for a data set, a checked
+//! A trial's values as settings that can be trained: for a data set or a table, a checked
 //! [`TrainConfig`] (the recipe's defaults, then the sweep's fixed settings, then the trial's
 //! values, merged as TOML); for the XOR net, an [`XorConfig`] and its seed.
 
@@ -30,7 +30,11 @@ impl TrialConfig {
 
     fn new(def: &SweepDef, trial: &[(String, String)]) -> Result<TrialConfig, String> {
         if def.target != "xor" {
-            let mut c = apply(&TrainConfig::for_dataset(&def.target), &def.fixed, trial)?;
+            let base = match &def.table {
+                Some(source) => crate::table::recipe(source).map_err(|e| e.to_string())?,
+                None => TrainConfig::for_dataset(&def.target),
+            };
+            let mut c = apply(&base, &def.fixed, trial)?;
             if !def.fixed.iter().chain(trial).any(|(k, _)| k == "threads") {
                 c.threads = def.threads_per_job();
             }
@@ -131,6 +135,7 @@ mod tests {
         SweepDef {
             id: "0123abcd".into(),
             target: target.into(),
+            table: None,
             project: target.into(),
             keys: vec!["lr".into()],
             fixed: pairs(fixed),

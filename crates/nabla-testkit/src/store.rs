@@ -62,6 +62,7 @@ pub fn lr_sweep(dir: &Path, id: &str, rates: &[&str], fixed: &[(&str, &str)], co
     let def = nabla_sweep::SweepDef {
         id: id.into(),
         target: "digits".into(),
+        table: None,
         project: "digits".into(),
         keys: vec!["lr".into()],
         fixed: fixed.iter().map(|(k, v)| ((*k).to_string(), (*v).to_string())).collect(),

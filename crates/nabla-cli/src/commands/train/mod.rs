@@ -30,6 +30,8 @@ use crate::commands::tracking::{self, TrackArgs};
 mod printer;
 mod table;
 
+pub(crate) use table::{task_word, warn, TableArgs};
+
 use printer::Printer;
 
 /// Flags of `nabla train`. Every setting flag is optional: an unset flag keeps the value of
@@ -410,7 +412,8 @@ fn summarize(run: &mut Option<nabla_track::Run>, outcome: &train::TrainOutcome) 
         if let Some(best) = outcome.history.iter().filter_map(train::EpochMetrics::val_acc).reduce(f64::max) {
             r.summary("best_val_acc", best)?;
         }
-        if outcome.stopped_early {
+        // Early stopping restores the best epoch's weights even when every epoch ran.
+        if outcome.best_epoch != outcome.epochs_completed {
             r.summary("best_epoch", outcome.best_epoch as u64)?;
         }
         for path in [&outcome.last_checkpoint, &outcome.best_checkpoint].into_iter().flatten() {

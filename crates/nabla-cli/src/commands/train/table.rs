@@ -80,6 +80,14 @@ fn parse_unknown(s: &str) -> Result<Unknown, String> {
 impl TableArgs {
     /// A data set is not a table: refuses the flags that only a table takes.
     pub fn check_unused(&self, loss: bool) -> Result<()> {
+        match self.first_given().or(loss.then_some("--loss")) {
+            Some(flag) => bail!("{flag} is for a table (a .csv, .parquet, .npy or .npz file), not a data set"),
+            None => Ok(()),
+        }
+    }
+
+    /// The first of these flags that was given, if any.
+    pub fn first_given(&self) -> Option<&'static str> {
         let given = [
             ("--target", self.target.is_some()),
             ("--task", self.task.is_some()),
@@ -91,12 +99,8 @@ impl TableArgs {
             ("--unknown", self.unknown.is_some()),
             ("--delimiter", self.delimiter.is_some()),
             ("--target-file", self.target_file.is_some()),
-            ("--loss", loss),
         ];
-        match given.iter().find(|(_, set)| *set) {
-            Some((flag, _)) => bail!("{flag} is for a table (a .csv, .parquet, .npy or .npz file), not a data set"),
-            None => Ok(()),
-        }
+        given.iter().find(|(_, set)| *set).map(|(flag, _)| *flag)
     }
 
     fn read_options(&self) -> ReadOptions {
@@ -403,7 +407,7 @@ fn auc_of(report: &TableReport) -> Option<f64> {
     }
 }
 
-fn task_word(task: Task) -> &'static str {
+pub(crate) fn task_word(task: Task) -> &'static str {
     match task {
         Task::Classify => "classifying",
         Task::Regress => "regressing",
@@ -411,7 +415,7 @@ fn task_word(task: Task) -> &'static str {
 }
 
 /// The preprocessing's warnings on stderr: a few in full, then how many more.
-fn warn(warnings: &[String]) {
+pub(crate) fn warn(warnings: &[String]) {
     const SHOWN: usize = 5;
     let mut err = io::stderr().lock();
     for w in warnings.iter().take(SHOWN) {

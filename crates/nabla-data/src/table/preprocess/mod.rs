@@ -42,6 +42,17 @@ pub enum Impute {
     Zero,
 }
 
+impl Impute {
+    /// The word that names it (`mean`, `median`, `zero`), as `--impute` takes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Impute::Mean => "mean",
+            Impute::Median => "median",
+            Impute::Zero => "zero",
+        }
+    }
+}
+
 impl std::str::FromStr for Impute {
     type Err = String;
 
@@ -64,6 +75,16 @@ pub enum Unknown {
     Error,
     /// Encode it as all zeros.
     Ignore,
+}
+
+impl Unknown {
+    /// The word that names it (`error`, `ignore`), as `--unknown` takes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Unknown::Error => "error",
+            Unknown::Ignore => "ignore",
+        }
+    }
 }
 
 /// How to fit a [`Preprocessor`].

@@ -36,7 +36,18 @@ pub(crate) struct Blob {
 }
 
 /// Copies `reader` into the artifact store of the tracking directory `dir`.
-pub(crate) fn store_blob(dir: &Path, mut reader: impl Read, what: &Path) -> Result<Blob> {
+pub(crate) fn store_blob(dir: &Path, reader: impl Read, what: &Path) -> Result<Blob> {
+    store_blob_checked(dir, reader, what, None)
+}
+
+/// [`store_blob`], refusing content whose sha256 is not `expected` (when given) before it
+/// enters the store, so that a refused file leaves nothing behind.
+pub(crate) fn store_blob_checked(
+    dir: &Path,
+    mut reader: impl Read,
+    what: &Path,
+    expected: Option<&str>,
+) -> Result<Blob> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let tmp_dir = dir.join(ARTIFACTS_DIR).join(TMP_DIR);
     fs::create_dir_all(&tmp_dir).map_err(|e| TrackError::io("creating", &tmp_dir, e))?;
@@ -61,6 +72,12 @@ pub(crate) fn store_blob(dir: &Path, mut reader: impl Read, what: &Path) -> Resu
         // Durable before it becomes visible under its final name.
         file.sync_all().map_err(|e| TrackError::io("writing", &tmp, e))?;
         let sha256: String = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        if let Some(expected) = expected.filter(|e| *e != sha256) {
+            return Err(TrackError::BadExport {
+                path: what.to_path_buf(),
+                reason: format!("its sha256 is {sha256}, not the {expected} that run.json says"),
+            });
+        }
         let target = blob_path(dir, &sha256);
         if target.is_file() {
             // Already stored: refresh its time so that a concurrent `gc` (which spares recent

@@ -16,7 +16,7 @@ use rusqlite::params;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::artifacts::store_blob;
+use crate::artifacts::store_blob_checked;
 use crate::error::{Result, TrackError};
 use crate::query::{ArtifactRecord, MetricSummary, RunRecord};
 use crate::status::RunStatus;
@@ -140,6 +140,8 @@ impl Store {
                 reason: format!("no {RUN_JSON} in it or in its subfolders"),
             });
         }
+        // Everything is checked before anything is stored: every run.json and metrics.csv, no
+        // run already here, and every artifact a plain file inside its export folder.
         let mut runs = Vec::new();
         for folder in &folders {
             let run = read_export(folder)?;
@@ -147,86 +149,124 @@ impl Store {
             if exists {
                 return Err(TrackError::RunExists(run.0.run.id));
             }
+            for a in &run.0.artifacts {
+                artifact_file(folder, a)?;
+            }
             runs.push(run);
         }
-        let mut ids = Vec::new();
-        for (exported, points, folder) in runs {
+        // Artifacts go in only when their content is what run.json says; a refused one leaves
+        // nothing behind (blobs stored for an earlier artifact are unreferenced until `gc`).
+        for (exported, _, folder) in &runs {
             for a in &exported.artifacts {
-                let path = folder.join(&a.file);
+                let path = artifact_file(folder, a)?;
                 let file = fs::File::open(&path).map_err(io("opening", &path))?;
-                let blob = store_blob(self.dir(), file, &path)?;
-                if blob.sha256 != a.record.sha256 {
-                    return Err(TrackError::BadExport {
-                        path,
-                        reason: format!(
-                            "its sha256 is {}, not the {} that run.json says",
-                            blob.sha256, a.record.sha256
-                        ),
-                    });
-                }
+                store_blob_checked(self.dir(), file, &path, Some(&a.record.sha256))?;
             }
-            self.insert_exported(&exported, &points)?;
-            ids.push(exported.run.id);
         }
-        Ok(ids)
-    }
-
-    fn insert_exported(&mut self, e: &ExportedRun, points: &[(String, i64, f64, f64)]) -> Result<()> {
-        let r = &e.run;
-        let json = |v: &Value| v.to_string();
-        let tags = Value::from(r.tags.clone()).to_string();
+        // All runs in one transaction: all of them or none.
         self.write(|tx| {
-            tx.execute(
-                "INSERT INTO runs (id, project, name, status, config, summary, tags, started, ended, heartbeat,
+            for (exported, points, _) in &runs {
+                insert_exported(tx, exported, points)?;
+            }
+            Ok(())
+        })?;
+        Ok(runs.into_iter().map(|(e, _, _)| e.run.id).collect())
+    }
+}
+
+/// The file of an exported artifact, checked to be where an export puts it: `artifacts/SHA256`
+/// inside `folder` (the run.json's own sha256, 64 hex digits), a regular file and not a link,
+/// in an `artifacts` folder that is no link either. Nothing outside the export is ever read.
+fn artifact_file(folder: &Path, a: &ExportedArtifact) -> Result<PathBuf> {
+    let json = folder.join(RUN_JSON);
+    let bad = |reason: String| TrackError::BadExport { path: json.clone(), reason };
+    let sha = &a.record.sha256;
+    if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        return Err(bad(format!("artifact `{}`: `{sha}` is not a sha256 (64 lowercase hex digits)", a.record.name)));
+    }
+    if a.file != format!("artifacts/{sha}") {
+        return Err(bad(format!(
+            "artifact `{}`: its file is `{}`; an export keeps it at artifacts/{sha}",
+            a.record.name,
+            printable(&a.file)
+        )));
+    }
+    for path in [folder.join("artifacts"), folder.join(&a.file)] {
+        let meta = fs::symlink_metadata(&path).map_err(io("opening", &path))?;
+        if meta.file_type().is_symlink() {
+            return Err(TrackError::BadExport { path, reason: "a symbolic link; an export holds plain files".into() });
+        }
+    }
+    let path = folder.join(&a.file);
+    if !fs::symlink_metadata(&path).map_err(io("opening", &path))?.is_file() {
+        return Err(TrackError::BadExport { path, reason: "not a regular file".into() });
+    }
+    Ok(path)
+}
+
+/// `text` with control characters shown as escapes, for an error message.
+fn printable(text: &str) -> String {
+    text.chars().flat_map(char::escape_debug).collect::<String>().chars().take(200).collect()
+}
+
+/// Inserts an exported run, its metrics, points and artifact rows.
+fn insert_exported(
+    tx: &rusqlite::Transaction<'_>,
+    e: &ExportedRun,
+    points: &[(String, i64, f64, f64)],
+) -> rusqlite::Result<()> {
+    let r = &e.run;
+    let json = |v: &Value| v.to_string();
+    let tags = Value::from(r.tags.clone()).to_string();
+    tx.execute(
+        "INSERT INTO runs (id, project, name, status, config, summary, tags, started, ended, heartbeat,
                      heartbeat_secs, host, pid, git_commit, command, nabla_version, threads, data_checksum, system)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
-                params![
-                    r.id,
-                    r.project,
-                    r.name,
-                    e.stored_status.as_str(),
-                    json(&r.config),
-                    json(&r.summary),
-                    tags,
-                    r.started,
-                    r.ended,
-                    r.heartbeat,
-                    r.heartbeat_interval,
-                    r.meta.host,
-                    r.pid,
-                    r.meta.git_commit,
-                    r.meta.command,
-                    r.meta.nabla_version,
-                    r.meta.threads.map(|t| t as i64),
-                    r.meta.data_checksum,
-                    json(&r.system),
-                ],
-            )?;
-            let mut ids = std::collections::HashMap::new();
-            let names = e.metrics.iter().map(|m| m.name.as_str()).chain(points.iter().map(|p| p.0.as_str()));
-            for name in names {
-                if !ids.contains_key(name) {
-                    tx.execute("INSERT INTO metrics (run_id, name) VALUES (?1, ?2)", params![r.id, name])?;
-                    ids.insert(name.to_string(), tx.last_insert_rowid());
-                }
-            }
-            let mut insert = tx.prepare("INSERT INTO points (metric_id, step, value, wall_time) VALUES (?1, ?2, ?3, ?4)")?;
-            for (name, step, value, wall) in points {
-                insert.execute(params![ids[name.as_str()], step, value, wall])?;
-            }
-            for &metric in ids.values() {
-                crate::blocks::rebuild_metric(tx, metric)?;
-            }
-            for a in &e.artifacts {
-                let a = &a.record;
-                tx.execute(
+        params![
+            r.id,
+            r.project,
+            r.name,
+            e.stored_status.as_str(),
+            json(&r.config),
+            json(&r.summary),
+            tags,
+            r.started,
+            r.ended,
+            r.heartbeat,
+            r.heartbeat_interval,
+            r.meta.host,
+            r.pid,
+            r.meta.git_commit,
+            r.meta.command,
+            r.meta.nabla_version,
+            r.meta.threads.map(|t| t as i64),
+            r.meta.data_checksum,
+            json(&r.system),
+        ],
+    )?;
+    let mut ids = std::collections::HashMap::new();
+    let names = e.metrics.iter().map(|m| m.name.as_str()).chain(points.iter().map(|p| p.0.as_str()));
+    for name in names {
+        if !ids.contains_key(name) {
+            tx.execute("INSERT INTO metrics (run_id, name) VALUES (?1, ?2)", params![r.id, name])?;
+            ids.insert(name.to_string(), tx.last_insert_rowid());
+        }
+    }
+    let mut insert = tx.prepare("INSERT INTO points (metric_id, step, value, wall_time) VALUES (?1, ?2, ?3, ?4)")?;
+    for (name, step, value, wall) in points {
+        insert.execute(params![ids[name.as_str()], step, value, wall])?;
+    }
+    for &metric in ids.values() {
+        crate::blocks::rebuild_metric(tx, metric)?;
+    }
+    for a in &e.artifacts {
+        let a = &a.record;
+        tx.execute(
                     "INSERT INTO artifacts (run_id, sha256, kind, name, source, bytes, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                     params![r.id, a.sha256, a.kind, a.name, a.source, a.bytes as i64, a.created],
                 )?;
-            }
-            Ok(())
-        })
     }
+    Ok(())
 }
 
 type Points = Vec<(String, i64, f64, f64)>;

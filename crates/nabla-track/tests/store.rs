@@ -348,3 +348,109 @@ fn a_write_protected_database_is_a_read_only_error() {
     // Reading still works.
     assert_eq!(Store::open_read_only(tmp.path()).unwrap().runs(&RunQuery::default()).unwrap().len(), 1);
 }
+
+/// Two exported runs with an artifact each, in `out`; returns their folders.
+fn two_exports(tmp: &Path, out: &Path) -> Vec<std::path::PathBuf> {
+    let from = tmp.join("from");
+    let mut folders = Vec::new();
+    for k in 0..2 {
+        let mut run = Run::start(&from, options("p", json!({"k": k}))).unwrap();
+        run.log(0, &[("loss", 1.0)]).unwrap();
+        run.log_artifact_bytes("model.bin", format!("weights {k}").as_bytes(), "checkpoint").unwrap();
+        let id = run.id().to_string();
+        run.finish(EndStatus::Finished).unwrap();
+        folders.push(Store::open_read_only(&from).unwrap().export_run(&id, out).unwrap());
+    }
+    folders
+}
+
+/// Rewrites the `file` of the first artifact in `folder`'s run.json.
+fn point_artifact_at(folder: &Path, file: &str) {
+    let path = folder.join("run.json");
+    let mut doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    doc["artifacts"][0]["file"] = json!(file);
+    std::fs::write(&path, doc.to_string()).unwrap();
+}
+
+/// The files under the store's artifacts folder.
+fn stored_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    fn walk(p: &Path, out: &mut Vec<std::path::PathBuf>) {
+        for e in std::fs::read_dir(p).into_iter().flatten().flatten() {
+            if e.path().is_dir() {
+                walk(&e.path(), out);
+            } else {
+                out.push(e.path());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&dir.join("artifacts"), &mut out);
+    out
+}
+
+// Regression (issue 21): an artifact's `file` was joined onto the export folder unchecked, so
+// `../../etc/hostname`, an absolute path or a link leading out was read into the store; a
+// wrong sha256 left the copy behind; and runs before a failing one stayed imported.
+#[test]
+fn an_import_reads_nothing_outside_its_folder_and_is_all_or_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let secret = tmp.path().join("secret.txt");
+    std::fs::write(&secret, "not for the store").unwrap();
+    let outside =
+        ["../../secret.txt".to_string(), secret.display().to_string(), "artifacts/../../../secret.txt".into()];
+    for (k, file) in outside.iter().enumerate() {
+        let out = tmp.path().join(format!("out{k}"));
+        let folders = two_exports(tmp.path(), &out);
+        point_artifact_at(&folders[1], file);
+        let to = tmp.path().join(format!("to{k}"));
+        let mut target = Store::open(&to).unwrap();
+        let e = target.import_runs(&out).unwrap_err().to_string();
+        assert!(e.contains("an export keeps it at artifacts/"), "{file}: {e}");
+        assert!(target.runs(&RunQuery::default()).unwrap().is_empty(), "{file}: a run was imported");
+        assert!(stored_files(&to).is_empty(), "{file}: {:?}", stored_files(&to));
+    }
+
+    // A link inside artifacts/ that leads out, and an artifacts/ folder that is a link.
+    #[cfg(unix)]
+    for linked_folder in [false, true] {
+        let out = tmp.path().join(format!("links-{linked_folder}"));
+        let folders = two_exports(tmp.path(), &out);
+        let artifacts = folders[1].join("artifacts");
+        let name = std::fs::read_dir(&artifacts).unwrap().next().unwrap().unwrap().file_name();
+        if linked_folder {
+            let elsewhere = tmp.path().join(format!("elsewhere-{linked_folder}"));
+            std::fs::rename(&artifacts, &elsewhere).unwrap();
+            std::os::unix::fs::symlink(&elsewhere, &artifacts).unwrap();
+        } else {
+            std::fs::remove_file(artifacts.join(&name)).unwrap();
+            std::os::unix::fs::symlink(&secret, artifacts.join(&name)).unwrap();
+        }
+        let to = tmp.path().join(format!("to-links-{linked_folder}"));
+        let mut target = Store::open(&to).unwrap();
+        let e = target.import_runs(&out).unwrap_err().to_string();
+        assert!(e.contains("symbolic link"), "{e}");
+        assert!(target.runs(&RunQuery::default()).unwrap().is_empty());
+        assert!(stored_files(&to).is_empty());
+    }
+
+    // Content that is not what run.json says enters neither the store nor its runs.
+    let out = tmp.path().join("tampered");
+    let folders = two_exports(tmp.path(), &out);
+    let artifacts = folders[1].join("artifacts");
+    let blob = std::fs::read_dir(&artifacts).unwrap().next().unwrap().unwrap().path();
+    std::fs::write(&blob, "something else").unwrap();
+    let to = tmp.path().join("to-tampered");
+    let mut target = Store::open(&to).unwrap();
+    let e = target.import_runs(&out).unwrap_err().to_string();
+    assert!(e.contains("that run.json says"), "{e}");
+    assert!(target.runs(&RunQuery::default()).unwrap().is_empty(), "the first run stayed imported");
+    let left: Vec<_> =
+        stored_files(&to).into_iter().filter(|p| std::fs::read(p).unwrap() == b"something else").collect();
+    assert!(left.is_empty(), "the refused content stayed in the store: {left:?}");
+
+    // The untouched exports import whole.
+    let out = tmp.path().join("fine");
+    two_exports(tmp.path(), &out);
+    let mut target = Store::open(tmp.path().join("to-fine")).unwrap();
+    assert_eq!(target.import_runs(&out).unwrap().len(), 2);
+}

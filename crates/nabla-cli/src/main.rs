@@ -113,10 +113,10 @@ fn report(err: &anyhow::Error) -> ExitCode {
     {
         return ExitCode::SUCCESS;
     }
-    let message: Vec<String> = err.chain().map(ToString::to_string).collect();
+    let message = commands::one_line(err.as_ref());
     #[allow(clippy::print_stderr)]
     {
-        eprintln!("error: {}", message.join(": "));
+        eprintln!("error: {message}");
     }
     ExitCode::FAILURE
 }

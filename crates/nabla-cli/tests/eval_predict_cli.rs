@@ -16,6 +16,9 @@ use tempfile::TempDir;
 /// `nabla` reading data from the shared folder only.
 fn nabla() -> Command {
     let mut cmd = Command::cargo_bin("nabla").unwrap();
+    for var in support::USER_ENV {
+        cmd.env_remove(var);
+    }
     cmd.env("NABLA_DATA", shared_data());
     cmd
 }
@@ -258,8 +261,7 @@ fn unknown_data_set() {
 #[test]
 fn missing_data_says_how_to_fetch_it() {
     let dir = TempDir::new().unwrap();
-    let mut cmd = Command::cargo_bin("nabla").unwrap();
-    cmd.env_remove("NABLA_DATA").env("HOME", dir.path()).env("XDG_DATA_HOME", dir.path().join("share"));
+    let mut cmd = support::nabla(dir.path());
     fails_with(cmd.arg("eval").arg(trained()).arg("mnist"), "nabla data fetch mnist");
 }
 

@@ -84,7 +84,7 @@ fn ctrl_c_marks_the_run_interrupted_and_keeps_its_checkpoint() {
     let home = tempfile::tempdir().unwrap();
     let out = home.path().join("out");
     let mut child = Command::new(assert_cmd::cargo::cargo_bin("nabla"))
-        .env_remove("NABLA_DATA")
+        .env_remove("NABLA_HOME")
         .env("HOME", home.path())
         .env("XDG_DATA_HOME", home.path().join("share"))
         .env("NABLA_DATA", shared_data())

@@ -218,6 +218,10 @@ impl TrainConfig {
         if self.batch_size == 0 {
             return Err(err("batch-size", "0".into(), "must be ≥ 1"));
         }
+        // `--epochs 0` is refused by the flag's parser; a config file is held to the same.
+        if self.epochs == 0 {
+            return Err(err("epochs", "0".into(), "must be ≥ 1"));
+        }
         if self.threads == 0 {
             return Err(err("threads", "0".into(), "must be ≥ 1"));
         }
@@ -323,6 +327,10 @@ mod tests {
         assert!(e.contains("dropout"), "{e}");
         let e = c.merge_toml("batch-size = \"big\"").unwrap_err();
         assert!(e.starts_with("batch-size: ") && e.contains("big"), "{e}");
+        // Regression (issue 21): `--epochs 0` was refused but `epochs = 0` in a file trained
+        // nothing and reported checkpoints it never wrote.
+        let e = c.merge_toml("epochs = 0").unwrap_err();
+        assert!(e.contains("epochs") && e.contains("≥ 1"), "{e}");
     }
 
     #[test]

@@ -19,8 +19,8 @@ use nabla_train::train::{TableSet, TrainData};
 use serde_json::json;
 
 use crate::commands::data::FetchReporter;
-use crate::commands::parse;
 use crate::commands::train::{task_word, warn, TableArgs};
+use crate::commands::{one_line, parse};
 
 /// Flags of `nabla sweep`.
 #[derive(Debug, clap::Args)]
@@ -176,17 +176,6 @@ pub fn run(args: &SweepArgs) -> Result<()> {
         bail!("{} trial(s) failed: {}", failures.len(), each.join("; "));
     }
     Ok(())
-}
-
-/// An error with its causes joined by `: `, as `main` prints one.
-fn one_line(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut line = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        line = format!("{line}: {cause}");
-        source = cause.source();
-    }
-    line
 }
 
 /// What the trials train on: a data set, or a table's one split.

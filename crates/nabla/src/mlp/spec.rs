@@ -110,6 +110,10 @@ impl MlpSpec {
 impl fmt::Display for MlpSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let sizes: Vec<String> = self.sizes.iter().map(ToString::to_string).collect();
+        if self.depth() == 1 {
+            // No hidden layer: the hidden activation is never applied, so it is not named.
+            return write!(f, "{} (no hidden layer, {} output)", sizes.join("-"), self.output);
+        }
         write!(f, "{} ({} hidden, {} output)", sizes.join("-"), self.hidden, self.output)
     }
 }

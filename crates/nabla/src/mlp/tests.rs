@@ -156,6 +156,10 @@ fn parse_spec_and_names() {
         ["layers.0.weight [128, 784]", "layers.0.bias [128]", "layers.1.weight [10, 128]", "layers.1.bias [10]"]
     );
     assert_eq!(spec.tensors()[3].range.end, spec.param_count());
+    assert_eq!(spec.to_string(), "784-128-10 (relu hidden, identity output)");
+    // Regression (issue 21): a net without hidden layers was described as having relu ones.
+    let linear = MlpSpec::parse("784-10", Activation::Relu, Activation::Identity).unwrap();
+    assert_eq!(linear.to_string(), "784-10 (no hidden layer, identity output)");
     for bad in ["784", "784-0-10", "784-x-10", ""] {
         let err = MlpSpec::parse(bad, Activation::Relu, Activation::Identity).unwrap_err().to_string();
         assert!(err.starts_with(&format!("invalid architecture `{bad}`")), "{err}");

@@ -199,13 +199,12 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     let mut trained = false;
     let result = run_rank(args, reducer.as_mut(), &mut trained);
     if let (Err(e), true, false) = (&result, reducer.size() > 1, trained) {
-        let message: Vec<String> = e.chain().map(ToString::to_string).collect();
         let _ = writeln!(
             io::stderr(),
             "error: rank {} of {}: {}; ending the job",
             reducer.rank(),
             reducer.size(),
-            message.join(": ")
+            crate::commands::one_line(e.as_ref())
         );
         reducer.abort(1);
     }

@@ -23,19 +23,33 @@ enum Target {
     Sweep(String),
 }
 
+/// The most runs one report takes (as many as the runs table shows on a page).
+pub(crate) const MAX_REPORT_RUNS: usize = 100;
+
 /// Reads `runs=ID,ID` (may repeat) or `sweep=ID` from the query; other keys (`token`) are
 /// left to the layers that read them.
 fn target(query: &str) -> Result<Target, ApiError> {
-    let mut runs = Vec::new();
+    let mut runs: Vec<String> = Vec::new();
     let mut sweep = None;
+    let bad = |message: &str| ApiError::new(StatusCode::BAD_REQUEST, message);
     for (key, value) in form_urlencoded::parse(query.as_bytes()) {
         match &*key {
-            "runs" => runs.extend(value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from)),
+            "runs" => {
+                for id in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                    // Each run once, and not without end: a page the user visits could send
+                    // one id thousands of times to make the server build a huge report.
+                    if !runs.iter().any(|r| r == id) {
+                        if runs.len() == MAX_REPORT_RUNS {
+                            return Err(bad(&format!("at most {MAX_REPORT_RUNS} runs in one report")));
+                        }
+                        runs.push(id.to_string());
+                    }
+                }
+            }
             "sweep" => sweep = Some(value.trim().to_string()),
             _ => {}
         }
     }
-    let bad = |message: &str| ApiError::new(StatusCode::BAD_REQUEST, message);
     match (sweep, runs.is_empty()) {
         (Some(_), false) => Err(bad("give either runs=ID,ID or sweep=ID, not both")),
         (Some(id), true) if id.is_empty() => Err(bad("sweep= needs a sweep id")),
@@ -111,5 +125,18 @@ mod tests {
         for bad in ["", "runs=", "runs=,,", "sweep=", "runs=a&sweep=b", "token=x"] {
             assert!(target(bad).is_err(), "{bad}");
         }
+    }
+
+    // Regression (issue 21): one id repeated 6,000 times built a 308 MB report.
+    #[test]
+    fn repeated_runs_count_once_and_a_report_takes_at_most_a_page_of_runs() {
+        let repeated = vec!["ab12"; 6000].join(",");
+        assert_eq!(target(&format!("runs={repeated}")).unwrap(), Target::Runs(vec!["ab12".into()]));
+        let ids = |n: usize| (0..n).map(|i| format!("r{i}")).collect::<Vec<_>>().join(",");
+        assert!(
+            matches!(target(&format!("runs={}", ids(MAX_REPORT_RUNS))), Ok(Target::Runs(r)) if r.len() == MAX_REPORT_RUNS)
+        );
+        let e = target(&format!("runs={}", ids(MAX_REPORT_RUNS + 1))).unwrap_err();
+        assert_eq!((e.status, e.message.as_str()), (StatusCode::BAD_REQUEST, "at most 100 runs in one report"));
     }
 }

@@ -9,13 +9,13 @@ use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::sync::Arc;
 
-use axum::extract::{Path as UrlPath, State};
+use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::stream::{self, Stream};
 use nabla_track::{RunStatus, Store};
 use serde_json::json;
 
-use crate::api::{with_store, ApiError, Columns};
+use crate::api::{with_store, ApiError, Columns, UrlPath};
 use crate::AppState;
 
 /// The most points of one metric sent in one event; the rest follow at once.

@@ -129,6 +129,14 @@ fn api_lists_runs_metrics_and_downsampled_history() {
     assert_eq!(get(port, &format!("/api/runs/{long}/metrics/no/such")).0, 404);
     assert_eq!(get(port, "/api/runs/ffffffffffff").0, 404);
     assert_eq!(get(port, "/api/nothing").0, 404);
+    // A query or path that does not parse is the API's JSON error too (regression, issue 21:
+    // axum answered "Failed to deserialize query string" as text/plain).
+    for bad in [format!("/api/runs/{long}/metrics/train/loss?points=many"), "/api/runs/%FF%FE".to_string()] {
+        let (status, body) = get(port, &bad);
+        assert_eq!(status, 400, "{bad}");
+        let doc: serde_json::Value = serde_json::from_slice(&body).unwrap_or_else(|e| panic!("{bad}: {e}"));
+        assert!(doc["error"].as_str().is_some_and(|m| !m.is_empty()), "{bad}: {doc}");
+    }
 
     let (status, html) = get(port, "/");
     assert_eq!(status, 200);
@@ -268,6 +276,9 @@ fn a_token_is_required_when_given_or_off_loopback() {
     assert_eq!(get_with(port, "/api/runs", "Authorization: Bearer wrong\r\n").0, 401);
     assert_eq!(get(port, &format!("/api/runs?token={token}")).0, 200);
     assert_eq!(get_with(port, "/api/runs", &format!("Authorization: Bearer {token}\r\n")).0, 200);
+    // The scheme is case-insensitive (regression, issue 21: `bearer` was refused).
+    assert_eq!(get_with(port, "/api/runs", &format!("Authorization: bearer {token}\r\n")).0, 200);
+    assert_eq!(get_with(port, "/api/runs", &format!("Authorization: Basic {token}\r\n")).0, 401);
     let (status, head, _) = get_with(port, &format!("/?token={token}"), "");
     assert_eq!(status, 200);
     let cookie = head

@@ -26,6 +26,17 @@ pub enum DataError {
         looked_in: Vec<PathBuf>,
     },
 
+    /// Something other than a file (a directory) stands where a data file belongs.
+    #[error("{} is not a file: data set `{name}` expects its file `{file}` there (move it away, or name another folder with --data)", path.display())]
+    NotAFile {
+        /// The data set.
+        name: String,
+        /// The file it expects.
+        file: String,
+        /// What is there instead.
+        path: PathBuf,
+    },
+
     /// A file could not be opened, read or written.
     #[error("{}: {error}", path.display())]
     Io {

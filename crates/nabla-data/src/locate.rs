@@ -152,6 +152,17 @@ pub fn find_in(spec: &'static DatasetSpec, roots: &[DataRoot]) -> Result<Located
             });
         }
     }
+    // A folder (or anything not a file) where a data file belongs is named, rather than
+    // reported as nothing found, which would send `find_or_fetch` to download over it.
+    for lookup in &lookups {
+        for file in spec.files {
+            let candidates =
+                [Some(lookup.dir.join(file.name)), file.name.strip_suffix(".gz").map(|p| lookup.dir.join(p))];
+            if let Some(path) = candidates.into_iter().flatten().find(|p| p.exists() && !p.is_file()) {
+                return Err(DataError::NotAFile { name: spec.name.to_string(), file: file.name.to_string(), path });
+            }
+        }
+    }
     Err(DataError::NotFound { name: spec.name.to_string(), looked_in: lookups.into_iter().map(|l| l.dir).collect() })
 }
 
@@ -192,6 +203,15 @@ mod tests {
 
         std::fs::write(dir.join("digits.csv.gz"), "x").unwrap();
         assert_eq!(find_in(digits, &roots).unwrap().files, [dir.join("digits.csv.gz")]);
+
+        // Regression (issue 21): a folder where the file belongs was "not found" (and `train`
+        // would download over it).
+        let blocked = tmp.path().join("blocked");
+        std::fs::create_dir_all(blocked.join("digits/digits.csv")).unwrap();
+        let roots2 = [DataRoot { path: blocked, source: RootSource::Explicit }];
+        let err = find_in(digits, &roots2).unwrap_err();
+        assert!(matches!(err, DataError::NotAFile { .. }), "{err}");
+        assert!(err.to_string().contains("digits.csv is not a file"), "{err}");
 
         let mnist = survey(&DATASETS[0], &roots);
         assert_eq!(mnist[1].missing(&DATASETS[0]).len(), 4);

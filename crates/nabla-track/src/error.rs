@@ -37,6 +37,12 @@ pub enum TrackError {
         /// What SQLite said.
         detail: String,
     },
+    /// The tracking directory names something that is not a directory (a file).
+    #[error("{path} is not a directory: --tracking-dir (or $NABLA_HOME) names the folder that holds the runs", path = path.display())]
+    NotADirectory {
+        /// What was given.
+        path: PathBuf,
+    },
     /// There is no store at this location yet (nothing was ever tracked there).
     #[error("no runs recorded in {dir} yet (no {file} there)")]
     NoStore {

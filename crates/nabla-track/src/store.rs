@@ -110,6 +110,15 @@ pub fn tracking_dir_from(
     user_data_dir.map(|d| d.join("nabla").join("tracking")).ok_or(TrackError::NoTrackingDir)
 }
 
+/// A tracking directory that exists must be a directory: a file there is an error, not a
+/// store with no runs.
+fn not_a_file(dir: &Path) -> Result<()> {
+    match std::fs::metadata(dir) {
+        Ok(m) if !m.is_dir() => Err(TrackError::NotADirectory { path: dir.to_path_buf() }),
+        _ => Ok(()),
+    }
+}
+
 /// Seconds since the Unix epoch, as stored in every time column (0 on a clock set before
 /// 1970): the one clock of the store, and of whoever compares with its times.
 pub fn now_secs() -> f64 {
@@ -143,6 +152,7 @@ impl Store {
     /// or a write-protected one is an error and is left as it was.
     pub fn open(dir: impl AsRef<Path>) -> Result<Store> {
         let dir = dir.as_ref().to_path_buf();
+        not_a_file(&dir)?;
         std::fs::create_dir_all(&dir).map_err(|e| TrackError::io("creating the tracking directory", &dir, e))?;
         let db = dir.join(DB_FILE);
         let mut conn = open_connection(&db, false)?;
@@ -185,6 +195,7 @@ impl Store {
     /// is false.
     fn open_read_only_upgrading(dir: &Path, upgrade: bool) -> Result<Store> {
         let dir = dir.to_path_buf();
+        not_a_file(&dir)?;
         let db = dir.join(DB_FILE);
         if !db.is_file() {
             return Err(TrackError::NoStore { dir, file: DB_FILE });
@@ -374,6 +385,13 @@ mod tests {
     fn read_only_open_of_a_missing_store_is_no_store() {
         let tmp = tempfile::tempdir().unwrap();
         assert!(matches!(Store::open_read_only(tmp.path()), Err(TrackError::NoStore { .. })));
+        // Regression (issue 21): a regular file given as the tracking directory listed "no runs".
+        let file = tmp.path().join("a-file");
+        std::fs::write(&file, "x").unwrap();
+        for e in [Store::open_read_only(&file).unwrap_err(), Store::open(&file).unwrap_err()] {
+            assert!(matches!(e, TrackError::NotADirectory { .. }), "{e}");
+            assert!(e.to_string().contains("a-file is not a directory"), "{e}");
+        }
         assert!(!tmp.path().join(DB_FILE).exists());
     }
 

@@ -76,9 +76,12 @@ esac
 export NABLA_BIN
 
 log "maturin develop"
-# The test profile (opt-level 2): the estimators train in the tests, too slowly unoptimised;
-# the engine crates built by `cargo test --workspace` are reused where the features agree.
-(cd crates/nabla-py && VIRTUAL_ENV="$venv" PATH="$venv/bin:$PATH" maturin develop --locked --quiet --profile test)
+# Optimised as the test profile is (opt-level 2): the estimators train in the tests, too slowly
+# unoptimised. Through the dev profile's settings rather than `--profile test`, with which
+# `cargo rustc` builds the extension as a test harness that Python cannot load.
+(cd crates/nabla-py && VIRTUAL_ENV="$venv" PATH="$venv/bin:$PATH" \
+    CARGO_PROFILE_DEV_OPT_LEVEL=2 CARGO_PROFILE_DEV_DEBUG=line-tables-only \
+    maturin develop --locked --quiet)
 
 log "pytest"
 report="$(mktemp "${TMPDIR:-/tmp}/nabla-pytest.XXXXXX.xml")"

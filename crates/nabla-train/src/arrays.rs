@@ -193,7 +193,12 @@ const CONFIG_KEYS: [(&str, &str); 13] = [
 /// and stops after `patience` epochs (default 10) without a lower validation loss, keeping
 /// the best epoch's weights. An unknown keyword or a value out of range is an error naming it.
 pub fn estimator_config(params: &Map<String, Value>, rows: usize, task: Task) -> Result<TrainConfig, ArrayError> {
-    let base = TrainConfig::for_table(rows, task);
+    estimator_config_over(params, TrainConfig::for_table(rows, task))
+}
+
+/// The settings the keywords ask for over `base` (the table defaults, or a fitted model's
+/// stored settings when it trains on), as [`estimator_config`] describes.
+pub fn estimator_config_over(params: &Map<String, Value>, base: TrainConfig) -> Result<TrainConfig, ArrayError> {
     let mut json = serde_json::to_value(&base).expect("a config always serialises");
     let bad = |key: &str, value: &Value, reason: String| ArrayError::Param {
         key: key.to_string(),

@@ -35,7 +35,7 @@ fn py_err(e: ArrayError) -> PyErr {
         | ArrayError::Param { .. }
         | ArrayError::Table(_)
         | ArrayError::Train(TrainError::Config(_) | TrainError::Checkpoint(_)) => PyValueError::new_err(e.to_string()),
-        ArrayError::Train(_) | ArrayError::Model(_) => PyRuntimeError::new_err(e.to_string()),
+        ArrayError::Train(_) | ArrayError::Model(_) | ArrayError::Engine(_) => PyRuntimeError::new_err(e.to_string()),
     }
 }
 
@@ -183,13 +183,14 @@ impl Network {
         Ok(array.into_pyarray(py))
     }
 
-    /// Class probabilities for `x`, `[rows, classes]` (softmax of the logits, in float64).
+    /// Class probabilities for `x`, `[rows, classes]`: the softmax of the logits, in float32
+    /// as the engine computes them.
     fn predict_proba<'py>(
         &self,
         py: Python<'py>,
         x: PyReadonlyArray2<'_, f32>,
         columns: Vec<String>,
-    ) -> PyResult<Bound<'py, PyArray2<f64>>> {
+    ) -> PyResult<Bound<'py, PyArray2<f32>>> {
         let pre = self.pre()?;
         let x = features(&x, &columns)?;
         let (rows, classes, p) = py
@@ -197,7 +198,7 @@ impl Network {
                 let out = arrays::outputs(&self.ckpt, Rows { x, columns: &columns })?;
                 match nabla_train::table_model::predict(pre, &out)? {
                     nabla_train::table_model::Predictions::Classes { probabilities, classes, .. } => {
-                        Ok((out.rows, classes, probabilities.into_iter().map(f64::from).collect::<Vec<f64>>()))
+                        Ok((out.rows, classes, probabilities))
                     }
                     nabla_train::table_model::Predictions::Values(_) => {
                         Err(ArrayError::Input("a regression has no class probabilities".into()))

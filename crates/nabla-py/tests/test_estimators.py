@@ -48,7 +48,7 @@ def test_a_classifier_learns_string_labels():
     predicted = clf.predict(X[:5])
     assert predicted.dtype == names.dtype and set(predicted) <= set(names)
     proba = clf.predict_proba(X)
-    assert proba.shape == (300, 3) and proba.dtype == np.float64
+    assert proba.shape == (300, 3) and proba.dtype == np.float32
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-6)
     assert clf.decision_function(X).shape == (300, 3)
     assert clf.n_features_in_ == 4 and clf.n_iter_ == 30 and len(clf.loss_curve_) == 30

@@ -15,7 +15,7 @@ use serde_json::{Map, Value};
 
 use crate::checkpoint::{Checkpoint, ModelInput};
 use crate::config::TrainConfig;
-use crate::table_model::{self, Outputs, TableModelError};
+use crate::table_model::{Outputs, TableModelError};
 use crate::train::{self, Silent, TableSet, TrainError, TrainOutcome, TrainRun};
 
 /// What went wrong turning arrays and keywords into a trained model.
@@ -43,6 +43,9 @@ pub enum ArrayError {
     /// Running the network failed.
     #[error(transparent)]
     Model(#[from] TableModelError),
+    /// The engine refused a shape (a bug, not the caller's input).
+    #[error(transparent)]
+    Engine(#[from] nabla::Error),
 }
 
 /// A feature matrix: `x: [rows, columns.len()]`, row-major, with a name per column (a
@@ -405,18 +408,33 @@ pub fn train_set(
     Ok((ckpt, outcome))
 }
 
+/// Rows per forward pass when predicting: every pass is this many rows, the last one padded.
+pub const PREDICT_ROWS: usize = 256;
+
 /// The network's outputs for the rows of `x` (`[rows, outputs]`: logits, or the standardised
 /// value), `x` encoded by the model's preprocessing with `x.columns` as the column names.
+///
+/// A row's outputs are the same bits whatever rows come with it: the GEMM chooses its kernel
+/// by the size of the product (a few rows take the plain loops), so every pass runs a full
+/// [`PREDICT_ROWS`] rows, the last one padded with zeros. scikit-learn's checks hold an
+/// estimator to that (predicting a subset gives what predicting the whole gave).
 pub fn outputs(ckpt: &Checkpoint, x: Rows<'_>) -> Result<Outputs, ArrayError> {
     x.check()?;
     let pre = ckpt.table().ok_or_else(|| ArrayError::Input("the model is an image model, not a table's".into()))?;
     let encoded = pre.transform(&x.table(None, None))?;
-    if encoded.rows == 0 {
-        return Ok(Outputs { values: Vec::new(), rows: 0, width: ckpt.spec().outputs() });
+    let (features, width) = (encoded.features, ckpt.spec().outputs());
+    let mut values = Vec::with_capacity(encoded.rows * width);
+    let mut runner = crate::quantize::Runner::f32(&ckpt.mlp, PREDICT_ROWS);
+    let mut padded = vec![0f32; PREDICT_ROWS * features];
+    for chunk in encoded.x.chunks(PREDICT_ROWS * features) {
+        padded[..chunk.len()].copy_from_slice(chunk);
+        padded[chunk.len()..].fill(0.0);
+        let out = runner.forward(nabla::MatRef::new(&padded, PREDICT_ROWS, features)?)?;
+        for i in 0..chunk.len() / features {
+            values.extend_from_slice(out.row(i));
+        }
     }
-    let batch = encoded.rows.min(1024);
-    let mut runner = crate::quantize::Runner::f32(&ckpt.mlp, batch);
-    Ok(table_model::forward_rows(&mut runner, batch, &encoded.x, encoded.features)?)
+    Ok(Outputs { values, rows: encoded.rows, width })
 }
 
 #[cfg(test)]

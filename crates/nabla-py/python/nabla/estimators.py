@@ -299,7 +299,8 @@ class MLPClassifier(ClassifierMixin, _MLP):
         return self
 
     def predict_proba(self, X: Any) -> np.ndarray:
-        """Class probabilities, ``[n_samples, n_classes]``, columns in the order of ``classes_``."""
+        """Class probabilities, ``[n_samples, n_classes]``, columns in the order of ``classes_``;
+        float32, the precision the engine computes in."""
         X32 = self._known_features(X)
         return self._network.predict_proba(X32, self._columns())
 
@@ -309,10 +310,10 @@ class MLPClassifier(ClassifierMixin, _MLP):
         return self.classes_[np.argmax(proba, axis=1)]
 
     def decision_function(self, X: Any) -> np.ndarray:
-        """The logits, ``[n_samples, n_classes]``; for two classes, ``[n_samples]``: the
-        second class's logit minus the first's (positive means ``classes_[1]``)."""
+        """The logits, ``[n_samples, n_classes]`` (float32); for two classes, ``[n_samples]``:
+        the second class's logit minus the first's (positive means ``classes_[1]``)."""
         X32 = self._known_features(X)
-        logits = self._network.outputs(X32, self._columns()).astype(np.float64)
+        logits = self._network.outputs(X32, self._columns())
         if logits.shape[1] == 2:
             return logits[:, 1] - logits[:, 0]
         return logits

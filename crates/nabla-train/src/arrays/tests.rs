@@ -86,6 +86,12 @@ fn a_classifier_learns_blobs_and_knows_every_class_given() {
         .count();
     assert!(correct >= 196, "{correct} of 200");
 
+    // A row's outputs do not depend on the rows predicted with it.
+    for (start, end) in [(3, 4), (3, 5), (0, 200), (190, 200)] {
+        let part = outputs(&ckpt, Rows { x: &x[start * 3..end * 3], columns: &columns }).unwrap();
+        assert_eq!(part.values, out.values[start * 3..end * 3], "rows {start}..{end}");
+    }
+
     // Same seed, same bits; one more epoch continues from the state.
     let (again, _) = train_set(&config, &set, None).unwrap();
     assert_eq!(again.mlp.params(), ckpt.mlp.params());

@@ -254,6 +254,23 @@ def test_a_saved_model_is_read_by_nabla_predict_and_nabla_load(tmp_path, nabla_b
     assert predicted == list(clf.predict(X[:20]))
 
 
+def test_a_model_from_nabla_train_is_an_estimator(tmp_path, nabla_bin):
+    pd = require("pandas")
+    X, y = blobs(n=200, classes=2)
+    frame = pd.DataFrame(X, columns=["length", "width", "depth", "mass"]).assign(kind=np.array(["cat", "dog"])[y])
+    frame.to_csv(tmp_path / "pets.csv", index=False)
+    out = subprocess.run(
+        [nabla_bin, "train", str(tmp_path / "pets.csv"), "--target", "kind", "--epochs", "20", "--out", str(tmp_path / "run")],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, out.stderr
+    clf = nabla.load(tmp_path / "run" / "model.safetensors")
+    assert list(clf.classes_) == ["cat", "dog"]
+    assert list(clf.feature_names_in_) == ["length", "width", "depth", "mass"]
+    assert clf.score(frame.drop(columns="kind"), frame["kind"]) > 0.95
+
+
 def test_without_scikit_learn_the_estimators_behave_the_same(tmp_path):
     out = run_python(
         """
@@ -276,3 +293,17 @@ def test_without_scikit_learn_the_estimators_behave_the_same(tmp_path):
     assert lines["params"] == "0.5"
     assert lines["repr"] == "MLPRegressor(epochs=3)"
     assert lines["sklearn"] == "False"
+
+
+def test_importing_nabla_for_tracking_loads_neither_numpy_nor_the_estimators(tmp_path):
+    out = run_python(
+        """
+        import sys
+        import nabla
+        print("loaded=%s" % sorted(m for m in ("numpy", "sklearn", "nabla.estimators") if m in sys.modules))
+        nabla.MLPClassifier
+        print("after=%s" % ("nabla.estimators" in sys.modules))
+        """,
+        tmp_path,
+    )
+    assert "loaded=[]" in out.stdout and "after=True" in out.stdout

@@ -17,7 +17,7 @@ nabla's engine as scikit-learn estimators: ``nabla.MLPClassifier``, ``nabla.MLPR
 only records runs does not load NumPy or scikit-learn).
 """
 
-from typing import Any, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Mapping, Optional
 
 from . import _nabla
 from ._run import Artifact, Config, Run, Summary, current, init, require_run
@@ -37,6 +37,10 @@ __all__ = [
     "load",
 ]
 _ESTIMATORS = ("MLPClassifier", "MLPRegressor", "load")
+
+if TYPE_CHECKING:  # what editors and type checkers see; at run time `__getattr__` imports them
+    from .estimators import MLPClassifier, MLPRegressor, load
+
 __version__ = _nabla.NABLA_VERSION
 
 

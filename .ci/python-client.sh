@@ -12,8 +12,16 @@ cd "$(dirname "$0")/.."
 
 MATURIN_VERSION="1.16.0"
 PYTEST_VERSION="9.2.0"
-# numpy only for the test that numpy scalars and 0-d arrays are logged (the same pin as python-env.sh).
+# numpy for the estimators' arrays (and the test that numpy scalars are logged; the same pin as
+# python-env.sh); scikit-learn and its dependencies for the estimators' contract tests
+# (parametrize_with_checks, Pipeline, GridSearchCV) and pandas for DataFrame inputs: the
+# versions the peers' benchmark venv uses (../shared/peers/requirements.txt).
 NUMPY_VERSION="2.3.5"
+SKLEARN_VERSION="1.9.1"
+SCIPY_VERSION="1.17.1"
+JOBLIB_VERSION="1.6.0"
+THREADPOOLCTL_VERSION="3.8.0"
+PANDAS_VERSION="3.1.1"
 
 log() { printf 'python-client: %s\n' "$*" >&2; }
 
@@ -24,11 +32,18 @@ case "$venv" in
 esac
 python="$venv/bin/python"
 
+pins=(
+    "maturin==$MATURIN_VERSION" "pytest==$PYTEST_VERSION" "numpy==$NUMPY_VERSION"
+    "scikit-learn==$SKLEARN_VERSION" "scipy==$SCIPY_VERSION" "joblib==$JOBLIB_VERSION"
+    "threadpoolctl==$THREADPOOLCTL_VERSION" "pandas==$PANDAS_VERSION"
+)
+
 have_tools() {
-    [ -x "$python" ] && "$python" - "$MATURIN_VERSION" "$PYTEST_VERSION" "$NUMPY_VERSION" <<'PY' 2>/dev/null
+    [ -x "$python" ] && "$python" - "${pins[@]}" <<'PY' 2>/dev/null
 import sys
 from importlib.metadata import version
-sys.exit(0 if (version("maturin"), version("pytest"), version("numpy")) == tuple(sys.argv[1:]) else 1)
+pins = [p.split("==") for p in sys.argv[1:]]
+sys.exit(0 if all(version(name) == want for name, want in pins) else 1)
 PY
 }
 
@@ -38,10 +53,9 @@ if ! have_tools; then
         log "python3 not found (install python3 and python3-venv)"
         exit 1
     fi
-    log "creating $venv with maturin==$MATURIN_VERSION pytest==$PYTEST_VERSION numpy==$NUMPY_VERSION"
-    "$base" -m venv "$venv"
-    "$python" -m pip install --quiet --disable-pip-version-check \
-        "maturin==$MATURIN_VERSION" "pytest==$PYTEST_VERSION" "numpy==$NUMPY_VERSION"
+    log "creating $venv with ${pins[*]}"
+    [ -x "$python" ] || "$base" -m venv "$venv"
+    "$python" -m pip install --quiet --disable-pip-version-check "${pins[@]}"
     have_tools || { log "$venv lacks the pinned tools after install"; exit 1; }
 fi
 
@@ -62,7 +76,12 @@ esac
 export NABLA_BIN
 
 log "maturin develop"
-(cd crates/nabla-py && VIRTUAL_ENV="$venv" PATH="$venv/bin:$PATH" maturin develop --locked --quiet)
+# Optimised as the test profile is (opt-level 2): the estimators train in the tests, too slowly
+# unoptimised. Through the dev profile's settings rather than `--profile test`, with which
+# `cargo rustc` builds the extension as a test harness that Python cannot load.
+(cd crates/nabla-py && VIRTUAL_ENV="$venv" PATH="$venv/bin:$PATH" \
+    CARGO_PROFILE_DEV_OPT_LEVEL=2 CARGO_PROFILE_DEV_DEBUG=line-tables-only \
+    maturin develop --locked --quiet)
 
 log "pytest"
 report="$(mktemp "${TMPDIR:-/tmp}/nabla-pytest.XXXXXX.xml")"

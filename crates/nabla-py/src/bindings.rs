@@ -429,6 +429,7 @@ fn forked() {
 fn _nabla(m: &Bound<'_, PyModule>) -> PyResult<()> {
     PID.store(std::process::id(), Ordering::Relaxed);
     m.add_class::<RunCore>()?;
+    m.add_class::<crate::estimator::Network>()?;
     m.add_function(wrap_pyfunction!(forked, m)?)?;
     m.add("NABLA_VERSION", env!("CARGO_PKG_VERSION"))?;
     Ok(())

@@ -8,4 +8,6 @@
 
 #[cfg(feature = "python")]
 mod bindings;
+#[cfg(feature = "python")]
+mod estimator;
 pub mod steps;

@@ -7,10 +7,12 @@
 //! [`safetensors_file`]; [`metrics`] turns predictions into accuracy, confusion matrices and
 //! regression scores; [`table_model`] runs a table model over a table's rows and turns the
 //! outputs into predictions and scores; [`fit`] sets least-squares regressions beside MLPs on
-//! a function of one or two variables.
+//! a function of one or two variables; [`arrays`] trains on a feature matrix and a target in
+//! memory (the Python estimators' way in).
 //! The trainer knows nothing of terminals, files or databases beyond checkpoints: it reports
 //! to an observer, and callers decide what to show.
 
+pub mod arrays;
 pub mod checkpoint;
 pub mod config;
 pub mod distributed;

@@ -11,14 +11,36 @@
 
 Runs appear in ``nabla runs list`` and live in ``nabla ui``. A script written for Weights &
 Biases keeps working with ``import nabla.compat.wandb as wandb``.
+
+nabla's engine as scikit-learn estimators: ``nabla.MLPClassifier``, ``nabla.MLPRegressor`` and
+``nabla.load(path)`` (see :mod:`nabla.estimators`; imported on first use, so that a script that
+only records runs does not load NumPy or scikit-learn).
 """
 
-from typing import Any, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Mapping, Optional
 
 from . import _nabla
 from ._run import Artifact, Config, Run, Summary, current, init, require_run
 
-__all__ = ["Artifact", "Config", "Run", "Summary", "init", "log", "finish", "define_metric", "log_artifact"]
+__all__ = [
+    "Artifact",
+    "Config",
+    "Run",
+    "Summary",
+    "init",
+    "log",
+    "finish",
+    "define_metric",
+    "log_artifact",
+    "MLPClassifier",
+    "MLPRegressor",
+    "load",
+]
+_ESTIMATORS = ("MLPClassifier", "MLPRegressor", "load")
+
+if TYPE_CHECKING:  # what editors and type checkers see; at run time `__getattr__` imports them
+    from .estimators import MLPClassifier, MLPRegressor, load
+
 __version__ = _nabla.NABLA_VERSION
 
 
@@ -50,4 +72,8 @@ def __getattr__(name: str) -> Any:
         return current()
     if name in ("config", "summary"):
         return getattr(require_run(f"nabla.{name}"), name)
+    if name in _ESTIMATORS:
+        from . import estimators
+
+        return getattr(estimators, name)
     raise AttributeError(f"module 'nabla' has no attribute {name!r}")

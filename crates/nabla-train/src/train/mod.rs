@@ -398,6 +398,7 @@ pub fn train_with(
         last_checkpoint = Some(path);
     }
     let (test_loss, test) = data::score(&mlp, &test_set, objective, 1000, reducer)?;
+    let optimizer_state = optimizer.state().iter().map(|(n, d)| (n.to_string(), d.to_vec())).collect();
     Ok(TrainOutcome {
         mlp,
         epochs_completed,
@@ -410,6 +411,8 @@ pub fn train_with(
         interrupted,
         history,
         profile,
+        optimizer_state,
+        optimizer_steps: optimizer.steps(),
     })
 }
 

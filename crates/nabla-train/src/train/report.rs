@@ -161,6 +161,11 @@ pub struct TrainOutcome {
     pub history: Vec<EpochMetrics>,
     /// Where this rank's training steps spent their time.
     pub profile: StepProfile,
+    /// The optimiser's state buffers (momentum, Adam's moments) after the last step, by
+    /// name, so that a caller can continue training exactly (`partial_fit`).
+    pub optimizer_state: Vec<(String, Vec<f32>)>,
+    /// Optimiser steps taken, counting those before a resume.
+    pub optimizer_steps: u64,
 }
 
 /// Where a rank's training steps spent their time: wall-clock seconds summed over the run's

@@ -1,0 +1,330 @@
+//! The Rust half of `nabla.MLPClassifier` and `nabla.MLPRegressor`: [`Network`], a fitted
+//! model (a checkpoint: the network, its preprocessing, its optimiser state) that the Python
+//! estimators hold. It only converts: NumPy arrays in and out, keywords as JSON, errors as
+//! Python exceptions; the training, the preprocessing and the predictions are
+//! `nabla_train::arrays`'.
+//!
+//! The features come in as a C-contiguous float32 array, read in place; the GIL is released
+//! while the engine trains or predicts.
+
+use std::path::{Path, PathBuf};
+
+use nabla_train::arrays::{self, ArrayError, Rows, Target};
+use nabla_train::checkpoint::{self, Checkpoint};
+use nabla_train::config::TrainConfig;
+use nabla_train::schedule::Schedule;
+use nabla_train::train::TrainError;
+use numpy::ndarray::Array2;
+use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
+use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+use serde_json::{Map, Value};
+
+/// A fitted network with everything prediction and further training need.
+#[pyclass(frozen, module = "nabla._nabla")]
+pub struct Network {
+    ckpt: Checkpoint,
+}
+
+/// The exception an error becomes: bad input or keywords are the caller's (`ValueError`);
+/// a failure while training (a diverged loss) is a `RuntimeError`.
+fn py_err(e: ArrayError) -> PyErr {
+    match &e {
+        ArrayError::Input(_)
+        | ArrayError::Param { .. }
+        | ArrayError::Table(_)
+        | ArrayError::Train(TrainError::Config(_) | TrainError::Checkpoint(_)) => PyValueError::new_err(e.to_string()),
+        ArrayError::Train(_) | ArrayError::Model(_) | ArrayError::Engine(_) => PyRuntimeError::new_err(e.to_string()),
+    }
+}
+
+fn params(json: &str) -> PyResult<Map<String, Value>> {
+    match serde_json::from_str(json) {
+        Ok(Value::Object(map)) => Ok(map),
+        _ => Err(PyTypeError::new_err("the estimator's parameters must be a JSON object")),
+    }
+}
+
+/// The features as a slice, checked against the column names.
+fn features<'a>(x: &'a PyReadonlyArray2<'_, f32>, columns: &[String]) -> PyResult<&'a [f32]> {
+    if !x.is_c_contiguous() {
+        return Err(PyTypeError::new_err("X must be a C-contiguous float32 array (np.ascontiguousarray)"));
+    }
+    if x.shape()[1] != columns.len() {
+        return Err(PyValueError::new_err(format!(
+            "X has {} columns and {} column names",
+            x.shape()[1],
+            columns.len()
+        )));
+    }
+    x.as_slice().map_err(|e| PyTypeError::new_err(e.to_string()))
+}
+
+/// `y` as the model's targets: class indices (`classes` given) or values.
+enum Labels {
+    Classes(Vec<u32>, Vec<String>),
+    Values(Vec<f64>, String),
+}
+
+impl Labels {
+    fn of(y: &Bound<'_, PyAny>, classes: Option<Vec<String>>, target_name: &str) -> PyResult<Self> {
+        match classes {
+            Some(names) => {
+                let y: PyReadonlyArray1<'_, i64> = y.extract()?;
+                let labels = y
+                    .as_array()
+                    .iter()
+                    .map(|&l| u32::try_from(l).ok().filter(|&l| (l as usize) < names.len()))
+                    .collect::<Option<Vec<u32>>>()
+                    .ok_or_else(|| PyValueError::new_err("y holds a class index outside the classes"))?;
+                Ok(Labels::Classes(labels, names))
+            }
+            None => {
+                let y: PyReadonlyArray1<'_, f64> = y.extract()?;
+                Ok(Labels::Values(y.as_array().to_vec(), target_name.to_string()))
+            }
+        }
+    }
+
+    fn target(&self) -> Target<'_> {
+        match self {
+            Labels::Classes(labels, names) => Target::Classes { labels, names },
+            Labels::Values(values, name) => Target::Values { values, name },
+        }
+    }
+}
+
+/// A layer's weights `[in, out]` and bias `[out]`.
+type Layer<'py> = (Bound<'py, PyArray2<f32>>, Bound<'py, PyArray1<f32>>);
+
+/// What a fit reports besides the model: the training loss of each epoch and, with early
+/// stopping, the validation loss of each epoch and the epoch whose weights were kept.
+type FitReport = (Vec<f64>, Vec<f64>, usize);
+
+fn report(outcome: &nabla_train::train::TrainOutcome, validated: bool) -> FitReport {
+    let losses = outcome.history.iter().map(|m| m.train_loss).collect();
+    let val = if validated { outcome.history.iter().map(|m| m.val_loss).collect() } else { Vec::new() };
+    (losses, val, outcome.best_epoch)
+}
+
+#[pymethods]
+impl Network {
+    /// Fits a new network on `x` (`[rows, columns]`, float32, C order) and `y`: class indices
+    /// into `classes` for a classifier (int64), else values (float64). `params` is the
+    /// estimator's keywords as a JSON object. Returns the network and the fit's report.
+    #[staticmethod]
+    #[pyo3(signature = (params, x, columns, y, classes=None, target_name=String::from("y")))]
+    fn fit(
+        py: Python<'_>,
+        params: &str,
+        x: PyReadonlyArray2<'_, f32>,
+        columns: Vec<String>,
+        y: &Bound<'_, PyAny>,
+        classes: Option<Vec<String>>,
+        target_name: String,
+    ) -> PyResult<(Network, FitReport)> {
+        let params = self::params(params)?;
+        let labels = Labels::of(y, classes, &target_name)?;
+        let x = features(&x, &columns)?;
+        let rows = Rows { x, columns: &columns };
+        py.detach(|| {
+            let target = labels.target();
+            let config = arrays::estimator_config(&params, rows.len(), target.task())?;
+            let set = arrays::fit_set(rows, target, config.val_split, config.seed)?;
+            let (ckpt, outcome) = arrays::train_set(&config, &set, None)?;
+            Ok((Network { ckpt }, report(&outcome, set.val.is_some())))
+        })
+        .map_err(py_err)
+    }
+
+    /// One more epoch on `x` and `y` (as in [`Network::fit`], with this network's classes),
+    /// from this network's weights and optimiser state, at a constant learning rate and
+    /// without early stopping. Keywords given (not `None`) replace the stored settings; the
+    /// architecture must stay the same. Returns the new network and the epoch's report.
+    fn partial_fit(
+        &self,
+        py: Python<'_>,
+        params: &str,
+        x: PyReadonlyArray2<'_, f32>,
+        columns: Vec<String>,
+        y: &Bound<'_, PyAny>,
+    ) -> PyResult<(Network, FitReport)> {
+        let params = self::params(params)?;
+        let pre = self.pre()?;
+        let labels = Labels::of(y, pre.classes().map(<[String]>::to_vec), pre.target.column())?;
+        let x = features(&x, &columns)?;
+        let rows = Rows { x, columns: &columns };
+        py.detach(|| {
+            let stored: TrainConfig = serde_json::from_value(self.ckpt.config.clone())
+                .map_err(|e| ArrayError::Input(format!("the model's stored settings: {e}")))?;
+            let mut config = arrays::estimator_config_over(&params, stored)?;
+            config.epochs = self.ckpt.epoch + 1;
+            config.patience = 0;
+            config.val_split = 0.0;
+            config.schedule = Schedule::Constant;
+            let set = arrays::more_set(pre, rows, labels.target())?;
+            let (ckpt, outcome) = arrays::train_set(&config, &set, Some(self.ckpt.clone()))?;
+            Ok((Network { ckpt }, report(&outcome, false)))
+        })
+        .map_err(py_err)
+    }
+
+    /// The raw outputs for `x`: `[rows, classes]` logits, or `[rows, 1]` standardised values.
+    fn outputs<'py>(
+        &self,
+        py: Python<'py>,
+        x: PyReadonlyArray2<'_, f32>,
+        columns: Vec<String>,
+    ) -> PyResult<Bound<'py, PyArray2<f32>>> {
+        let x = features(&x, &columns)?;
+        let out = py.detach(|| arrays::outputs(&self.ckpt, Rows { x, columns: &columns })).map_err(py_err)?;
+        let array = Array2::from_shape_vec((out.rows, out.width), out.values).expect("outputs are rows × width");
+        Ok(array.into_pyarray(py))
+    }
+
+    /// Class probabilities for `x`, `[rows, classes]`: the softmax of the logits, in float32
+    /// as the engine computes them.
+    fn predict_proba<'py>(
+        &self,
+        py: Python<'py>,
+        x: PyReadonlyArray2<'_, f32>,
+        columns: Vec<String>,
+    ) -> PyResult<Bound<'py, PyArray2<f32>>> {
+        let pre = self.pre()?;
+        let x = features(&x, &columns)?;
+        let (rows, classes, p) = py
+            .detach(|| -> Result<_, ArrayError> {
+                let out = arrays::outputs(&self.ckpt, Rows { x, columns: &columns })?;
+                match nabla_train::table_model::predict(pre, &out)? {
+                    nabla_train::table_model::Predictions::Classes { probabilities, classes, .. } => {
+                        Ok((out.rows, classes, probabilities))
+                    }
+                    nabla_train::table_model::Predictions::Values(_) => {
+                        Err(ArrayError::Input("a regression has no class probabilities".into()))
+                    }
+                }
+            })
+            .map_err(py_err)?;
+        Ok(Array2::from_shape_vec((rows, classes), p).expect("probabilities are rows × classes").into_pyarray(py))
+    }
+
+    /// A regression's predictions for `x`, in the target's units.
+    fn predict_values<'py>(
+        &self,
+        py: Python<'py>,
+        x: PyReadonlyArray2<'_, f32>,
+        columns: Vec<String>,
+    ) -> PyResult<Bound<'py, PyArray1<f64>>> {
+        let pre = self.pre()?;
+        let x = features(&x, &columns)?;
+        let values = py
+            .detach(|| -> Result<_, ArrayError> {
+                let out = arrays::outputs(&self.ckpt, Rows { x, columns: &columns })?;
+                match nabla_train::table_model::predict(pre, &out)? {
+                    nabla_train::table_model::Predictions::Values(v) => Ok(v),
+                    nabla_train::table_model::Predictions::Classes { .. } => {
+                        Err(ArrayError::Input("a classifier predicts classes, not values".into()))
+                    }
+                }
+            })
+            .map_err(py_err)?;
+        Ok(values.into_pyarray(py))
+    }
+
+    /// Each layer's weights and bias as scikit-learn lays them out: `coefs` `[in, out]`
+    /// (the transpose of nabla's `[out, in]`) and `intercepts` `[out]`. The first layer's
+    /// inputs are the standardised columns the preprocessing keeps.
+    fn layers<'py>(&self, py: Python<'py>) -> Vec<Layer<'py>> {
+        let spec = self.ckpt.spec();
+        let params = self.ckpt.mlp.params();
+        let tensors = spec.tensors();
+        tensors
+            .chunks_exact(2)
+            .map(|pair| {
+                let (w, b) = (&pair[0], &pair[1]);
+                let (out, inp) = (w.shape[0], w.shape[1]);
+                let weight = Array2::from_shape_vec((out, inp), params[w.range.clone()].to_vec())
+                    .expect("a weight is out × in")
+                    .reversed_axes();
+                (
+                    weight.as_standard_layout().to_owned().into_pyarray(py),
+                    params[b.range.clone()].to_vec().into_pyarray(py),
+                )
+            })
+            .collect()
+    }
+
+    /// The class names, for a classifier (`None` for a regression).
+    #[getter]
+    fn classes(&self) -> Option<Vec<String>> {
+        self.ckpt.table().and_then(|p| p.classes().map(<[String]>::to_vec))
+    }
+
+    /// The columns the model reads, in input order, then those it was given and left out
+    /// (constant in training): what a loaded model takes, in that order.
+    #[getter]
+    fn columns(&self) -> PyResult<Vec<String>> {
+        let pre = self.pre()?;
+        let mut names: Vec<String> = pre.features.iter().map(|f| f.column().to_string()).collect();
+        names.extend(pre.ignored.iter().cloned());
+        Ok(names)
+    }
+
+    /// The regression target's name (the classifier's target column).
+    #[getter]
+    fn target_name(&self) -> PyResult<String> {
+        Ok(self.pre()?.target.column().to_string())
+    }
+
+    /// Epochs trained so far.
+    #[getter]
+    fn epochs(&self) -> usize {
+        self.ckpt.epoch
+    }
+
+    /// The model as the bytes of a checkpoint file (what `save` writes).
+    fn to_bytes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        let bytes = checkpoint::to_bytes(Path::new("<estimator>"), &self.ckpt)
+            .map_err(|e| PyValueError::new_err(e.to_string()))?;
+        Ok(PyBytes::new(py, &bytes))
+    }
+
+    /// A model from the bytes [`Network::to_bytes`] made.
+    #[staticmethod]
+    fn from_bytes(py: Python<'_>, bytes: &[u8]) -> PyResult<Network> {
+        let ckpt = py
+            .detach(|| checkpoint::from_bytes(Path::new("<estimator>"), bytes))
+            .map_err(|e| PyValueError::new_err(e.to_string()))?;
+        Network::table_model(ckpt)
+    }
+
+    /// Writes the model as a checkpoint file at `path`, atomically (`nabla predict` and
+    /// `nabla eval` read it).
+    fn save(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
+        py.detach(|| checkpoint::save(&path, &self.ckpt)).map_err(|e| PyValueError::new_err(e.to_string()))
+    }
+
+    /// Reads a table model's checkpoint file (written by `save` or `nabla train TABLE`).
+    #[staticmethod]
+    fn load(py: Python<'_>, path: PathBuf) -> PyResult<Network> {
+        let ckpt = py.detach(|| checkpoint::load(&path)).map_err(|e| PyValueError::new_err(e.to_string()))?;
+        Network::table_model(ckpt)
+    }
+}
+
+impl Network {
+    fn pre(&self) -> PyResult<&nabla_data::table::Preprocessor> {
+        self.ckpt.table().ok_or_else(|| PyValueError::new_err("the model is an image model, not a table's"))
+    }
+
+    fn table_model(ckpt: Checkpoint) -> PyResult<Network> {
+        if ckpt.table().is_none() {
+            return Err(PyValueError::new_err(format!(
+                "the checkpoint is a model of {} images, not of a table: the estimators take tables",
+                ckpt.dataset
+            )));
+        }
+        Ok(Network { ckpt })
+    }
+}

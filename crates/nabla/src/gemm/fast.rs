@@ -1,5 +1,6 @@
 //! The fast GEMM kernel: packed, cache-blocked and register-blocked, in the GotoBLAS / BLIS
-//! layout, with an AVX2+FMA micro-kernel chosen at run time and a portable one beside it.
+//! layout, with a micro-kernel chosen at run time per CPU (AVX-512 12 × 32 on Intel, 16 × 16
+//! on AMD, AVX2 6 × 16, see [`select`]) and a portable one beside it.
 //!
 //! Shapes: `op(A)` is `m × k`, `op(B)` is `k × n`, `C` is `m × n`.
 //!
@@ -12,6 +13,9 @@
 //!       jr: NR-column slivers of B        one B sliver [KC, NR] stays in L1
 //!         ir: MR-row slivers of A         micro-kernel: C[MR, NR] += A sliver · B sliver
 //! ```
+//!
+//! The 12 × 32 kernel swaps the two inner loops (its A sliver stays in L1 and the B block,
+//! 1 MiB, in L2; see [`blocked::Blocking`]). The block sizes are per kernel; `KC` is shared.
 //!
 //! Packing copies each operand into the order the micro-kernel reads it (one contiguous
 //! stream per sliver), reads the transposes in place while doing so, folds the row strides
@@ -29,11 +33,9 @@
 //! This function is single-threaded; [`super::gemm`] splits `C` into bands for the threads
 //! of [`crate::pool`] and calls it once per band.
 
-use std::cell::RefCell;
-
-use super::{scale_c, Transpose};
+use super::Transpose;
 use crate::matrix::{MatMut, MatRef};
-use pack::{pack_a, pack_b};
+use blocked::{blocked, BLOCKING_16, BLOCKING_X32};
 use select::{selected, KernelKind};
 
 #[cfg(target_arch = "x86_64")]
@@ -42,6 +44,7 @@ mod avx2;
 mod avx512;
 #[cfg(target_arch = "x86_64")]
 mod avx512_x32;
+mod blocked;
 mod pack;
 mod portable;
 mod select;
@@ -73,6 +76,14 @@ pub const MC: usize = 144;
 /// Columns of op(B) per packed block (a multiple of every tile's columns). The block
 /// `[KC, NC]` is 4 MiB, meant for the shared L3; only products wider than this split `n`.
 pub const NC: usize = 4096;
+/// Rows of op(A) per packed block for the 12 × 32 kernel, whose A slivers stay in L1 while
+/// the B block streams from L2 (see [`BLOCKING_X32`]): the A block is read once per block of
+/// B, so it may be large; 480 rows (480 KiB) packs it in few pieces.
+pub const MC_X32: usize = 480;
+/// Columns of op(B) per packed block for the 12 × 32 kernel: the block `[KC, NC_X32]` is
+/// 1 MiB, half of an Intel core's 2 MiB L2, read from there by every A sliver.
+pub const NC_X32: usize = 1024;
+
 /// The most values a micro-tile holds (the partial-tile temporary's size).
 const TILE_MAX: usize = 512;
 const _: () = assert!(MR_AVX512 * NR <= TILE_MAX && MR_X32 * NR_X32 <= TILE_MAX && MR * NR <= TILE_MAX);
@@ -219,16 +230,20 @@ unsafe fn blocked_with(
     unsafe {
         match kind {
             #[cfg(target_arch = "x86_64")]
-            KernelKind::Avx512X32 => blocked::<MR_X32, NR_X32>(avx512_x32::kernel, alpha, a, ta, b, tb, beta, c),
+            KernelKind::Avx512X32 => {
+                blocked::<MR_X32, NR_X32>(avx512_x32::kernel, BLOCKING_X32, alpha, a, ta, b, tb, beta, c)
+            }
             #[cfg(target_arch = "x86_64")]
-            KernelKind::Avx512 => blocked::<MR_AVX512, NR>(avx512::kernel, alpha, a, ta, b, tb, beta, c),
+            KernelKind::Avx512 => blocked::<MR_AVX512, NR>(avx512::kernel, BLOCKING_16, alpha, a, ta, b, tb, beta, c),
             #[cfg(target_arch = "x86_64")]
-            KernelKind::Avx2Fma => blocked::<MR, NR>(avx2::kernel, alpha, a, ta, b, tb, beta, c),
+            KernelKind::Avx2Fma => blocked::<MR, NR>(avx2::kernel, BLOCKING_16, alpha, a, ta, b, tb, beta, c),
             #[cfg(not(target_arch = "x86_64"))]
             KernelKind::Avx512X32 | KernelKind::Avx512 | KernelKind::Avx2Fma => {
                 unreachable!("AVX is only detected on x86_64")
             }
-            KernelKind::Portable => blocked::<MR, NR>(portable::kernel::<MR, NR>, alpha, a, ta, b, tb, beta, c),
+            KernelKind::Portable => {
+                blocked::<MR, NR>(portable::kernel::<MR, NR>, BLOCKING_16, alpha, a, ta, b, tb, beta, c)
+            }
         }
     }
 }
@@ -270,7 +285,9 @@ pub(crate) fn gemm_portable<const R: usize, const N: usize>(
     c: MatMut<'_>,
 ) {
     // SAFETY: `c` comes from a `MatMut` borrowed mutably for this call.
-    unsafe { blocked::<R, N>(portable::kernel::<R, N>, alpha, a, ta, b, tb, beta, RawC::of(c)) };
+    // The 32-wide tile with its kernel's blocking, so that its loop order is tested too.
+    let blocking = if N == NR_X32 { BLOCKING_X32 } else { BLOCKING_16 };
+    unsafe { blocked::<R, N>(portable::kernel::<R, N>, blocking, alpha, a, ta, b, tb, beta, RawC::of(c)) };
 }
 
 /// The micro-kernel [`gemm`] uses on this CPU (for benchmarks and reports), e.g. `"avx512f 12x32"`.
@@ -312,186 +329,6 @@ pub(crate) fn gemm_each_simd_kernel(
             (kind.name(), out)
         })
         .collect()
-}
-
-/// The packing buffers, kept per thread so that steady-state calls allocate nothing.
-#[derive(Default)]
-struct PackBuffers {
-    a: Vec<f32>,
-    b: Vec<f32>,
-}
-
-thread_local! {
-    static BUFFERS: RefCell<PackBuffers> = RefCell::new(PackBuffers::default());
-}
-
-/// A 64-byte aligned slice of `len` values inside `buf`, growing it when needed.
-fn aligned(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
-    const PAD: usize = 64 / std::mem::size_of::<f32>();
-    if buf.len() < len + PAD {
-        buf.resize(len + PAD, 0.0);
-    }
-    // Alignment only helps speed; an offset the allocator cannot give falls back to 0.
-    let offset = buf.as_ptr().align_offset(64);
-    let offset = if offset < PAD { offset } else { 0 };
-    &mut buf[offset..offset + len]
-}
-
-/// Splits `len` into `ceil(len / max)` nearly equal blocks, each a multiple of `unit`
-/// (except possibly the last), and returns the block size. Equal blocks avoid a thin
-/// last block (e.g. k = 784 gives 4 × 196 instead of 3 × 256 + 16).
-fn balanced_block(len: usize, max: usize, unit: usize) -> usize {
-    let blocks = len.div_ceil(max);
-    len.div_ceil(blocks).div_ceil(unit) * unit
-}
-
-/// The blocked driver: the five loops of the module doc around `micro`, whose tiles are
-/// `R × N`.
-///
-/// # Safety
-/// As [`gemm_raw`], and `micro` must compute `R`-row tiles on an instruction set this CPU has.
-unsafe fn blocked<const R: usize, const N: usize>(
-    micro: MicroKernel,
-    alpha: f32,
-    a: MatRef<'_>,
-    ta: Transpose,
-    b: MatRef<'_>,
-    tb: Transpose,
-    beta: f32,
-    c: RawC,
-) {
-    let (m, k) = ta.apply(a.shape());
-    let n = c.cols;
-    if m == 0 || n == 0 {
-        return;
-    }
-    if k == 0 {
-        // Nothing to add: C = beta · C.
-        // SAFETY: `c` covers `(rows − 1)·stride + cols` values, exclusively ours (contract).
-        let data = unsafe { std::slice::from_raw_parts_mut(c.ptr, (m - 1) * c.stride + n) };
-        let mut view = MatMut::with_stride(data, m, n, c.stride).expect("a valid raw C");
-        scale_c(beta, &mut view);
-        return;
-    }
-    let kc_max = balanced_block(k, KC, 1);
-    let mc_max = balanced_block(m, MC, R);
-    let nc_max = balanced_block(n, NC, N);
-    let rs_c = c.stride;
-
-    BUFFERS.with(|buffers| {
-        let mut buffers = buffers.borrow_mut();
-        let PackBuffers { a: a_buf, b: b_buf } = &mut *buffers;
-        let a_pack = aligned(a_buf, mc_max * kc_max);
-        if m <= mc_max && tb == Transpose::Yes {
-            // One block of rows (a layer's batch): each packed B sliver is used by this one
-            // A block only, so pack it just before use, into a buffer that stays in L1,
-            // instead of writing the whole packed B block out to L3 and reading it back.
-            // The micro-kernel does the same arithmetic either way (the same bits).
-            // Only for a transposed B (a layer's forward, x·Wᵀ): a sliver is then N stored
-            // rows read along; an untransposed B's sliver is a 64-byte piece of each of kc
-            // rows, one page apart at a layer's widths, and packing it alone was slower
-            // (W3's dx = dz·W, 1024 wide) than packing the block row by row.
-            let sliver = aligned(b_buf, N * kc_max);
-            for pc in (0..k).step_by(kc_max) {
-                let kc = kc_max.min(k - pc);
-                let a_block = &mut a_pack[..m.div_ceil(R) * R * kc];
-                pack_a::<R>(a, ta, 0, m, pc, kc, a_block);
-                let beta = if pc == 0 { beta } else { 1.0 };
-                for jr in (0..n).step_by(N) {
-                    let nr = N.min(n - jr);
-                    let b_sliver = &mut sliver[..N * kc];
-                    pack_b::<N>(b, tb, pc, kc, jr, nr, b_sliver);
-                    let tile = Block { row: 0, col: jr, rows: m, cols: nr, depth: kc };
-                    // SAFETY: the tile lies inside `c` (its rows and columns are inside m × n).
-                    unsafe { macro_kernel::<R, N>(micro, tile, a_block, b_sliver, c.ptr, rs_c, alpha, beta) };
-                }
-            }
-            return;
-        }
-        let b_pack = aligned(b_buf, nc_max * kc_max);
-        for jc in (0..n).step_by(nc_max) {
-            let nc = nc_max.min(n - jc);
-            for pc in (0..k).step_by(kc_max) {
-                let kc = kc_max.min(k - pc);
-                let b_block = &mut b_pack[..nc.div_ceil(N) * N * kc];
-                pack_b::<N>(b, tb, pc, kc, jc, nc, b_block);
-                let beta = if pc == 0 { beta } else { 1.0 };
-                for ic in (0..m).step_by(mc_max) {
-                    let mc = mc_max.min(m - ic);
-                    let a_block = &mut a_pack[..mc.div_ceil(R) * R * kc];
-                    pack_a::<R>(a, ta, ic, mc, pc, kc, a_block);
-                    let tile = Block { row: ic, col: jc, rows: mc, cols: nc, depth: kc };
-                    // SAFETY: the tile lies inside `c` (its rows and columns are inside m × n).
-                    unsafe { macro_kernel::<R, N>(micro, tile, a_block, b_block, c.ptr, rs_c, alpha, beta) };
-                }
-            }
-        }
-    });
-}
-
-/// Where a packed A block times a packed B block lands in `C`.
-#[derive(Clone, Copy)]
-struct Block {
-    /// First row of `C`.
-    row: usize,
-    /// First column of `C`.
-    col: usize,
-    /// Rows of `C` covered (`mc`).
-    rows: usize,
-    /// Columns of `C` covered (`nc`).
-    cols: usize,
-    /// The shared depth (`kc`).
-    depth: usize,
-}
-
-/// `C[block] = beta · C[block] + alpha · A_block · B_block`, one micro-tile at a time.
-///
-/// `a_block: [ceil(mc/R), kc, R]`, `b_block: [ceil(nc/N), kc, N]`, `c_data`: the first
-/// element of C, rows `rs_c` apart; `micro` computes `R × N` tiles.
-///
-/// # Safety
-/// The block's rows and columns of `C` must be valid and exclusively ours.
-#[allow(clippy::too_many_arguments)]
-unsafe fn macro_kernel<const R: usize, const N: usize>(
-    micro: MicroKernel,
-    tile: Block,
-    a_block: &[f32],
-    b_block: &[f32],
-    c_data: *mut f32,
-    rs_c: usize,
-    alpha: f32,
-    beta: f32,
-) {
-    let kc = tile.depth;
-    for (jr, b_sliver) in b_block.chunks_exact(kc * N).enumerate() {
-        let col = tile.col + jr * N;
-        let nr = N.min(tile.cols - jr * N);
-        for (ir, a_sliver) in a_block.chunks_exact(kc * R).enumerate() {
-            let row = tile.row + ir * R;
-            let mr = R.min(tile.rows - ir * R);
-            // SAFETY: (row, col) is inside the block, hence inside C (caller's contract).
-            let c_tile = unsafe { c_data.add(row * rs_c + col) };
-            if mr == R && nr == N {
-                // SAFETY: the full tile's R rows of N values (rs_c apart) are inside the
-                // block, valid and exclusively ours, and do not overlap the pack buffers;
-                // `micro` came from `selected` (or is portable), so the CPU supports it.
-                unsafe { micro(kc, a_sliver, b_sliver, c_tile, rs_c, alpha, beta, R) };
-            } else {
-                let mut tmp = [0.0f32; TILE_MAX];
-                // SAFETY: `tmp` holds at least R rows of N values with row stride N;
-                // beta = 0 means it is only written.
-                unsafe { micro(kc, a_sliver, b_sliver, tmp.as_mut_ptr(), N, 1.0, 0.0, mr) };
-                for i in 0..mr {
-                    // SAFETY: row i < mr and columns < nr of this tile are inside the block.
-                    let c_row = unsafe { std::slice::from_raw_parts_mut(c_tile.add(i * rs_c), nr) };
-                    let t_row = &tmp[i * N..i * N + nr];
-                    for (c, &t) in c_row.iter_mut().zip(t_row) {
-                        *c = scaled_update(*c, alpha * t, beta);
-                    }
-                }
-            }
-        }
-    }
 }
 
 /// `beta · c + x` with the roundings of the SIMD kernels' full-tile write-back (`beta = 0`

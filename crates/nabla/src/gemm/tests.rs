@@ -308,6 +308,9 @@ fn several_cache_blocks_in_every_dimension() {
     check(fast::MC * 2 + 1, 37, 3 * fast::KC + 1, Transpose::Yes, Transpose::Yes, -1.0, 1.0, 30_002);
     check(7, fast::NC + 21, 3, Transpose::No, Transpose::Yes, 1.0, 0.0, 30_003);
     check(13, fast::NC + 40, 2 * fast::KC + 3, Transpose::Yes, Transpose::No, 2.0, 0.25, 30_004);
+    // The 12 × 32 kernel's blocks (larger MC, smaller NC), in every dimension at once.
+    check(fast::MC_X32 + 13, fast::NC_X32 + 45, fast::KC + 3, Transpose::No, Transpose::No, 1.0, 0.5, 30_005);
+    check(fast::MC_X32 + 1, fast::NC_X32 + 31, fast::KC + 1, Transpose::Yes, Transpose::Yes, 1.0, 0.0, 30_006);
 }
 
 #[test]

@@ -11,9 +11,9 @@
 
 use std::arch::x86_64::{
     __m512, __mmask16, _mm512_add_ps, _mm512_castpd_ps, _mm512_castps_pd, _mm512_fmadd_ps, _mm512_loadu_ps,
-    _mm512_maskz_loadu_ps, _mm512_mul_ps, _mm512_reduce_add_ps, _mm512_set1_ps, _mm512_setzero_ps,
-    _mm512_shuffle_f32x4, _mm512_storeu_ps, _mm512_unpackhi_pd, _mm512_unpackhi_ps, _mm512_unpacklo_pd,
-    _mm512_unpacklo_ps, _mm_prefetch, _MM_HINT_T0,
+    _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps, _mm512_mul_ps, _mm512_reduce_add_ps, _mm512_set1_ps,
+    _mm512_setzero_ps, _mm512_shuffle_f32x4, _mm512_storeu_ps, _mm512_unpackhi_pd, _mm512_unpackhi_ps,
+    _mm512_unpacklo_pd, _mm512_unpacklo_ps, _mm_prefetch, _MM_HINT_T0,
 };
 
 use super::{MR_AVX512 as R, NR};
@@ -81,10 +81,11 @@ unsafe fn kernel_avx512(kc: usize, a: &[f32], b: &[f32], c: *mut f32, rs_c: usiz
     }
 }
 
-/// `out[p * width + offset + r] = rows[r][p]` for `p < kc` (the rows' common length): 16
-/// stored rows become 16 adjacent columns of a p-major `[kc, width]` sliver, the transpose
-/// that packing a row-major operand into 16- or 32-wide slivers needs, 16 steps at a time
-/// through a 16 × 16 transpose in registers.
+/// `out[p * width + offset + r] = rows[r][p]` for `p < kc` (the rows' common length) and
+/// `r < lanes`: the first `lanes` of 16 stored rows become adjacent columns of a p-major
+/// `[kc, width]` sliver, the transpose that packing a row-major operand into 12-, 16- or
+/// 32-wide slivers needs, 16 steps at a time through a 16 × 16 transpose in registers (rows
+/// past `lanes` are read but not stored: the caller may repeat one there).
 ///
 /// Each row gives one 64-byte piece per block, used whole at once, so rows that share a few
 /// L1 sets (a stride that is a multiple of 4 KiB) do not evict each other mid-block.
@@ -92,9 +93,10 @@ unsafe fn kernel_avx512(kc: usize, a: &[f32], b: &[f32], c: *mut f32, rs_c: usiz
 /// # Safety
 /// The CPU must support AVX-512F.
 #[target_feature(enable = "avx512f")]
-pub(super) unsafe fn interleave16(rows: [&[f32]; 16], out: &mut [f32], width: usize, offset: usize) {
+pub(super) unsafe fn interleave16(rows: [&[f32]; 16], out: &mut [f32], width: usize, offset: usize, lanes: usize) {
     let kc = rows[0].len();
-    assert!(offset + 16 <= width, "16 columns inside the sliver's width");
+    assert!(lanes <= 16 && offset + lanes <= width, "the columns inside the sliver's width");
+    let keep: __mmask16 = if lanes == 16 { 0xFFFF } else { (1u16 << lanes) - 1 };
     assert!(rows.iter().all(|r| r.len() == kc) && out.len() >= kc * width, "rows and sliver disagree on kc");
     let blocks = kc / 16;
     for t in 0..blocks {
@@ -129,13 +131,14 @@ pub(super) unsafe fn interleave16(rows: [&[f32]; 16], out: &mut [f32], width: us
                 (12 + s, _mm512_shuffle_f32x4::<0xDD>(odd01, odd23)),
             ];
             for (q, v) in steps {
-                // SAFETY: `base` holds 16 steps of `width` values, offset + 16 ≤ width; q < 16.
-                unsafe { _mm512_storeu_ps(base.as_mut_ptr().add(width * q + offset), v) };
+                // SAFETY: `base` holds 16 steps of `width` values, offset + lanes ≤ width, and
+                // the mask stores only `lanes` values; q < 16.
+                unsafe { _mm512_mask_storeu_ps(base.as_mut_ptr().add(width * q + offset), keep, v) };
             }
         }
     }
     for p in blocks * 16..kc {
-        for (r, row) in rows.iter().enumerate() {
+        for (r, row) in rows.iter().enumerate().take(lanes) {
             out[p * width + offset + r] = row[p];
         }
     }

@@ -25,9 +25,12 @@ pub(super) fn pack_a<const R: usize>(
         match ta {
             Transpose::No => {
                 // op(A) rows are stored rows: read MR rows side by side, write p-major.
-                if mr == R && R == 16 {
-                    let rows: [&[f32]; 16] = std::array::from_fn(|i| &a.row(r0 + i)[p0..p0 + kc]);
-                    interleave16(rows, sliver, 16, 0);
+                if mr == R && (8..=16).contains(&R) && crate::simd::has_avx512f() {
+                    // Through the 16-row register transpose, the last row repeated to fill
+                    // it and only R lanes stored (the 12-row tile: the plain loops of
+                    // `interleave::<12, 8>` took 12 % of a 64×784×128 product's time).
+                    let rows: [&[f32]; 16] = std::array::from_fn(|i| &a.row(r0 + i.min(R - 1))[p0..p0 + kc]);
+                    interleave16(rows, sliver, R, 0, R);
                 } else if mr == R {
                     let rows: [&[f32]; R] = std::array::from_fn(|i| &a.row(r0 + i)[p0..p0 + kc]);
                     interleave::<R, 8>(rows, sliver, R, 0);
@@ -102,7 +105,7 @@ pub(super) fn pack_b<const N: usize>(
                     // 16 rows at a time, each group into its 16 columns of the sliver.
                     for g in 0..N / 16 {
                         let rows: [&[f32]; 16] = std::array::from_fn(|j| &b.row(c0 + 16 * g + j)[p0..p0 + kc]);
-                        interleave16(rows, sliver, N, 16 * g);
+                        interleave16(rows, sliver, N, 16 * g, 16);
                     }
                 } else if nr == N {
                     if b.stride().is_multiple_of(L1_ALIASING_STRIDE) {
@@ -131,16 +134,21 @@ pub(super) fn pack_b<const N: usize>(
     }
 }
 
-/// `out[p * width + offset + r] = rows[r][p]`: 16 rows into 16 adjacent columns of a p-major
-/// sliver, through the AVX-512 register transpose where the CPU has it, else [`interleave`].
-fn interleave16(rows: [&[f32]; 16], out: &mut [f32], width: usize, offset: usize) {
+/// `out[p * width + offset + r] = rows[r][p]` for `r < lanes`: the first `lanes` of 16 rows
+/// into adjacent columns of a p-major sliver, through the AVX-512 register transpose (the
+/// CPU must have AVX-512F: callers check).
+fn interleave16(rows: [&[f32]; 16], out: &mut [f32], width: usize, offset: usize, lanes: usize) {
     #[cfg(target_arch = "x86_64")]
-    if crate::simd::has_avx512f() {
-        // SAFETY: AVX-512F was detected at run time.
-        unsafe { super::avx512::interleave16(rows, out, width, offset) };
-        return;
+    {
+        assert!(crate::simd::has_avx512f(), "interleave16 needs AVX-512F");
+        // SAFETY: AVX-512F was detected at run time (asserted just above).
+        unsafe { super::avx512::interleave16(rows, out, width, offset, lanes) };
     }
-    interleave::<16, 8>(rows, out, width, offset);
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (rows, out, width, offset, lanes);
+        unreachable!("AVX-512F is only detected on x86_64");
+    }
 }
 
 /// Writes `out[p * width + offset + r] = rows[r][p]`: `R` equally long rows `[R, kc]` become
@@ -173,32 +181,39 @@ fn interleave<const R: usize, const STEP: usize>(rows: [&[f32]; R], out: &mut [f
 mod interleave_tests {
     use super::{interleave, interleave16};
 
-    /// The AVX-512 register transpose (where the CPU has it) against the plain loops, for
-    /// depths below, at and past whole 16-step blocks, into 16- and 32-wide slivers.
+    /// The AVX-512 register transpose against the plain loops (where the CPU has it), for
+    /// depths below, at and past whole 16-step blocks, into 16-, 32- and 12-wide slivers.
     #[test]
     fn interleave16_matches_plain_loops() {
+        if !crate::simd::has_avx512f() {
+            return;
+        }
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         for kc in [1, 15, 16, 17, 33, 196, 256] {
             let data: Vec<Vec<f32>> = (0..16).map(|r| (0..kc).map(|p| (r * 1000 + p) as f32).collect()).collect();
             let rows: [&[f32]; 16] = std::array::from_fn(|r| data[r].as_slice());
             let mut want = vec![f32::NAN; kc * 16];
             interleave::<16, 8>(rows, &mut want, 16, 0);
             let mut got = vec![f32::NAN; kc * 16];
-            interleave16(rows, &mut got, 16, 0);
+            interleave16(rows, &mut got, 16, 0, 16);
             assert_eq!(got, want, "kc = {kc}");
+            if kc > 3 {
+                assert_eq!(want[3 * 16 + 5], 5003.0, "out[p·16 + r] = rows[r][p]");
+            }
             // Into the second half of a 32-wide sliver, the first half left alone.
             let mut want32 = vec![f32::NAN; kc * 32];
             interleave::<16, 8>(rows, &mut want32, 32, 16);
             let mut got32 = vec![f32::NAN; kc * 32];
-            interleave16(rows, &mut got32, 32, 16);
-            assert_eq!(
-                got32.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
-                want32.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
-                "kc = {kc}, width 32"
-            );
+            interleave16(rows, &mut got32, 32, 16, 16);
+            assert_eq!(bits(&got32), bits(&want32), "kc = {kc}, width 32");
             assert!(got32[..16].iter().all(|x| x.is_nan()) && got32[16] == 0.0);
-            if kc > 3 {
-                assert_eq!(want[3 * 16 + 5], 5003.0, "out[p·16 + r] = rows[r][p]");
-            }
+            // The first 12 rows into a 12-wide sliver: rows 12..16 not stored.
+            let twelve: [&[f32]; 12] = std::array::from_fn(|r| data[r].as_slice());
+            let mut want12 = vec![f32::NAN; kc * 12];
+            interleave::<12, 8>(twelve, &mut want12, 12, 0);
+            let mut got12 = vec![f32::NAN; kc * 12];
+            interleave16(rows, &mut got12, 12, 0, 12);
+            assert_eq!(got12, want12, "kc = {kc}, 12 lanes");
         }
     }
 }

@@ -1,6 +1,6 @@
 //! The fast GEMM kernel: packed, cache-blocked and register-blocked, in the GotoBLAS / BLIS
 //! layout, with a micro-kernel chosen at run time per CPU (AVX-512 12 × 32 on Intel, 16 × 16
-//! on AMD, AVX2 6 × 16, see [`select`]) and a portable one beside it.
+//! on AMD, AVX2 6 × 16, see `fast/select.rs`) and a portable one beside it.
 //!
 //! Shapes: `op(A)` is `m × k`, `op(B)` is `k × n`, `C` is `m × n`.
 //!
@@ -15,7 +15,7 @@
 //! ```
 //!
 //! The 12 × 32 kernel swaps the two inner loops (its A sliver stays in L1 and the B block,
-//! 1 MiB, in L2; see [`blocked::Blocking`]). The block sizes are per kernel; `KC` is shared.
+//! 1 MiB, in L2; see `Blocking` in `fast/blocked.rs`). The block sizes are per kernel; `KC` is shared.
 //!
 //! Packing copies each operand into the order the micro-kernel reads it (one contiguous
 //! stream per sliver), reads the transposes in place while doing so, folds the row strides

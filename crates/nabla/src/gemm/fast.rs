@@ -1,5 +1,6 @@
 //! The fast GEMM kernel: packed, cache-blocked and register-blocked, in the GotoBLAS / BLIS
-//! layout, with an AVX2+FMA micro-kernel chosen at run time and a portable one beside it.
+//! layout, with a micro-kernel chosen at run time per CPU (AVX-512 12 × 32 on Intel, 16 × 16
+//! on AMD, AVX2 6 × 16, see `fast/select.rs`) and a portable one beside it.
 //!
 //! Shapes: `op(A)` is `m × k`, `op(B)` is `k × n`, `C` is `m × n`.
 //!
@@ -12,6 +13,9 @@
 //!       jr: NR-column slivers of B        one B sliver [KC, NR] stays in L1
 //!         ir: MR-row slivers of A         micro-kernel: C[MR, NR] += A sliver · B sliver
 //! ```
+//!
+//! The 12 × 32 kernel swaps the two inner loops (its A sliver stays in L1 and the B block,
+//! 1 MiB, in L2; see `Blocking` in `fast/blocked.rs`). The block sizes are per kernel; `KC` is shared.
 //!
 //! Packing copies each operand into the order the micro-kernel reads it (one contiguous
 //! stream per sliver), reads the transposes in place while doing so, folds the row strides
@@ -29,56 +33,74 @@
 //! This function is single-threaded; [`super::gemm`] splits `C` into bands for the threads
 //! of [`crate::pool`] and calls it once per band.
 
-use std::cell::RefCell;
-use std::sync::OnceLock;
-
-use super::{scale_c, Transpose};
+use super::Transpose;
 use crate::matrix::{MatMut, MatRef};
-use pack::{pack_a, pack_b};
+use blocked::{blocked, BLOCKING_16, BLOCKING_X32};
+use select::{selected, KernelKind};
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
+#[cfg(target_arch = "x86_64")]
+mod avx512_x32;
+mod blocked;
 mod pack;
 mod portable;
+mod select;
 
 /// Rows of `C` per micro-tile of the AVX2 and portable kernels. With [`NR`] = 16 the AVX2
 /// kernel keeps the 6 × 16 tile in 12 of the 16 ymm registers, leaving two for the B row and
 /// one for the broadcast A value.
 pub const MR: usize = 6;
-/// Columns of `C` per micro-tile of every kernel: two 8-lane AVX vectors, or one 16-lane
-/// AVX-512 vector.
+/// Columns of `C` per micro-tile of the AVX2, portable and 16 × 16 AVX-512 kernels: two 8-lane
+/// AVX vectors, or one 16-lane AVX-512 vector.
 pub const NR: usize = 16;
-/// Rows of `C` per micro-tile of the AVX-512 kernel: 16 zmm accumulators (a 16 × 16 tile),
-/// enough independent FMA chains to cover the latency of a core that starts one 512-bit FMA
-/// a cycle, with the A values broadcast straight from memory into the FMAs.
+/// Rows of `C` per micro-tile of the 16 × 16 AVX-512 kernel: 16 zmm accumulators, enough
+/// independent FMA chains to cover the latency of a core that starts one 512-bit FMA a cycle,
+/// with the A values broadcast straight from memory into the FMAs.
 pub const MR_AVX512: usize = 16;
-/// Depth of a packed block. A B sliver `[KC, NR]` is 16 KiB and an A sliver `[KC, MR]` 6 KiB
-/// (16 KiB for the AVX-512 tile), together inside a 32 KiB L1d, so the sliver the
-/// micro-kernel re-reads stays in L1.
+/// Rows of `C` per micro-tile of the 12 × 32 AVX-512 kernel (see [`avx512_x32`]).
+pub const MR_X32: usize = 12;
+/// Columns of `C` per micro-tile of the 12 × 32 AVX-512 kernel: two 16-lane vectors.
+pub const NR_X32: usize = 32;
+/// Depth of a packed block, the same for every kernel, so that they all split the k sum at
+/// the same places and give the same bits. A B sliver `[KC, NR]` is 16 KiB and an A sliver
+/// `[KC, MR]` 6 KiB (16 KiB for the 16 × 16 tile), together inside a 32 KiB L1d; the
+/// 12 × 32 tile's B sliver is 32 KiB, and its 12 KiB A sliver, inside Intel's 48 KiB.
 pub const KC: usize = 256;
-/// Rows of op(A) per packed block (a multiple of both tiles' rows, 6 and 16). The block
-/// `[MC, KC]` is 144 KiB, a good part of a 512 KiB–1 MiB L2 but leaving room for the B sliver
-/// and C tiles.
+/// Rows of op(A) per packed block (a multiple of every tile's rows, 6, 12 and 16). The
+/// block `[MC, KC]` is 144 KiB, a good part of a 512 KiB–1 MiB L2 but leaving room for the B
+/// sliver and C tiles.
 pub const MC: usize = 144;
-/// Columns of op(B) per packed block (a multiple of [`NR`]). The block `[KC, NC]` is 4 MiB,
-/// meant for the shared L3; only products wider than this split `n`.
+/// Columns of op(B) per packed block (a multiple of every tile's columns). The block
+/// `[KC, NC]` is 4 MiB, meant for the shared L3; only products wider than this split `n`.
 pub const NC: usize = 4096;
-/// The most values a micro-tile holds (the partial-tile temporary's size).
-const TILE_MAX: usize = MR_AVX512 * NR;
+/// Rows of op(A) per packed block for the 12 × 32 kernel, whose A slivers stay in L1 while
+/// the B block streams from L2 (see [`BLOCKING_X32`]): the A block is read once per block of
+/// B, so it may be large; 480 rows (480 KiB) packs it in few pieces.
+pub const MC_X32: usize = 480;
+/// Columns of op(B) per packed block for the 12 × 32 kernel: the block `[KC, NC_X32]` is
+/// 1 MiB, half of an Intel core's 2 MiB L2, read from there by every A sliver.
+pub const NC_X32: usize = 1024;
 
-/// A micro-kernel with `R`-row tiles (`R` = [`MR`] or [`MR_AVX512`], fixed per kernel):
-/// `C[R, NR] = beta · C + alpha · Σ_p a[p] ⊗ b[p]` over `kc` steps,
+/// The most values a micro-tile holds (the partial-tile temporary's size).
+const TILE_MAX: usize = 512;
+const _: () = assert!(MR_AVX512 * NR <= TILE_MAX && MR_X32 * NR_X32 <= TILE_MAX && MR * NR <= TILE_MAX);
+
+/// A micro-kernel with `R × N` tiles (fixed per kernel):
+/// `C[R, N] = beta · C + alpha · Σ_p a[p] ⊗ b[p]` over `kc` steps,
 ///
-/// `a: [kc, R]` (one packed A sliver, `a[p * R + i]`), `b: [kc, NR]` (one packed B sliver,
-/// `b[p * NR + j]`), `c`: the tile's first element, rows `rs_c` apart.
+/// `a: [kc, R]` (one packed A sliver, `a[p * R + i]`), `b: [kc, N]` (one packed B sliver,
+/// `b[p * N + j]`), `c`: the tile's first element, rows `rs_c` apart. Only the first `rows`
+/// (≤ `R`) rows are needed (an edge tile); a kernel may compute more of them.
 ///
 /// # Safety
-/// `c` must be valid for reads and writes of `R` rows of `NR` values, `rs_c` apart, not
+/// `c` must be valid for reads and writes of `R` rows of `N` values, `rs_c` apart, not
 /// aliased by `a` or `b`; `beta = 0` must not read `c`. The CPU must support the kernel's
 /// instruction set (guaranteed by [`selected`]).
-type MicroKernel = unsafe fn(kc: usize, a: &[f32], b: &[f32], c: *mut f32, rs_c: usize, alpha: f32, beta: f32);
+type MicroKernel =
+    unsafe fn(kc: usize, a: &[f32], b: &[f32], c: *mut f32, rs_c: usize, alpha: f32, beta: f32, rows: usize);
 
 /// `C = alpha · op(A) · op(B) + beta · C` with the best micro-kernel this CPU supports.
 ///
@@ -149,7 +171,7 @@ pub(crate) fn skinny(
         let (m, n) = c.shape();
         let k = a.cols();
         let fits = ta == Transpose::No && tb == Transpose::Yes && n <= avx512::SKINNY_N && m * n * k > SMALL;
-        if !fits || selected() != Isa::Avx512 {
+        if !fits || !matches!(selected(), KernelKind::Avx512 | KernelKind::Avx512X32) {
             return false;
         }
         let c = RawC::of(c);
@@ -188,14 +210,14 @@ pub(crate) unsafe fn gemm_raw(
     unsafe { blocked_with(selected(), alpha, a, ta, b, tb, beta, c) }
 }
 
-/// The blocked driver with `isa`'s micro-kernel and tile.
+/// The blocked driver with `kind`'s micro-kernel and tile.
 ///
 /// # Safety
-/// As [`gemm_raw`]; `isa` must be supported by this CPU (it comes from [`selected`], or is
+/// As [`gemm_raw`]; `kind` must be supported by this CPU (it comes from [`selected`], or is
 /// portable).
 #[allow(clippy::too_many_arguments)]
 unsafe fn blocked_with(
-    isa: Isa,
+    kind: KernelKind,
     alpha: f32,
     a: MatRef<'_>,
     ta: Transpose,
@@ -206,14 +228,22 @@ unsafe fn blocked_with(
 ) {
     // SAFETY: forwarded contract; each kernel is paired with the tile rows it computes.
     unsafe {
-        match isa {
+        match kind {
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => blocked::<MR_AVX512>(avx512::kernel, alpha, a, ta, b, tb, beta, c),
+            KernelKind::Avx512X32 => {
+                blocked::<MR_X32, NR_X32>(avx512_x32::kernel, BLOCKING_X32, alpha, a, ta, b, tb, beta, c)
+            }
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx2Fma => blocked::<MR>(avx2::kernel, alpha, a, ta, b, tb, beta, c),
+            KernelKind::Avx512 => blocked::<MR_AVX512, NR>(avx512::kernel, BLOCKING_16, alpha, a, ta, b, tb, beta, c),
+            #[cfg(target_arch = "x86_64")]
+            KernelKind::Avx2Fma => blocked::<MR, NR>(avx2::kernel, BLOCKING_16, alpha, a, ta, b, tb, beta, c),
             #[cfg(not(target_arch = "x86_64"))]
-            Isa::Avx512 | Isa::Avx2Fma => unreachable!("AVX is only detected on x86_64"),
-            Isa::Portable => blocked::<MR>(portable::kernel::<MR>, alpha, a, ta, b, tb, beta, c),
+            KernelKind::Avx512X32 | KernelKind::Avx512 | KernelKind::Avx2Fma => {
+                unreachable!("AVX is only detected on x86_64")
+            }
+            KernelKind::Portable => {
+                blocked::<MR, NR>(portable::kernel::<MR, NR>, BLOCKING_16, alpha, a, ta, b, tb, beta, c)
+            }
         }
     }
 }
@@ -241,11 +271,11 @@ fn direct(alpha: f32, a: MatRef<'_>, ta: Transpose, b: MatRef<'_>, tb: Transpose
     }
 }
 
-/// [`gemm`] forced onto the portable micro-kernel with `R`-row tiles (the AVX2 tile's 6 or
-/// the AVX-512 tile's 16), so that the tests cover it, and the drivers of both tile shapes, on
-/// machines where a SIMD one is chosen.
+/// [`gemm`] forced onto the portable micro-kernel with `R × N` tiles (the AVX2 tile's 6 × 16,
+/// the AVX-512 tiles' 16 × 16 and 12 × 32), so that the tests cover it, and the drivers of
+/// every tile shape, on machines where a SIMD one is chosen.
 #[cfg(test)]
-pub(crate) fn gemm_portable<const R: usize>(
+pub(crate) fn gemm_portable<const R: usize, const N: usize>(
     alpha: f32,
     a: MatRef<'_>,
     ta: Transpose,
@@ -255,51 +285,30 @@ pub(crate) fn gemm_portable<const R: usize>(
     c: MatMut<'_>,
 ) {
     // SAFETY: `c` comes from a `MatMut` borrowed mutably for this call.
-    unsafe { blocked::<R>(portable::kernel::<R>, alpha, a, ta, b, tb, beta, RawC::of(c)) };
+    // The 32-wide tile with its kernel's blocking, so that its loop order is tested too.
+    let blocking = if N == NR_X32 { BLOCKING_X32 } else { BLOCKING_16 };
+    unsafe { blocked::<R, N>(portable::kernel::<R, N>, blocking, alpha, a, ta, b, tb, beta, RawC::of(c)) };
 }
 
-/// The micro-kernel [`gemm`] uses on this CPU (for benchmarks and reports), e.g. `"avx2+fma 6x16"`.
+/// The micro-kernel [`gemm`] uses on this CPU (for benchmarks and reports), e.g. `"avx512f 12x32"`.
 pub fn micro_kernel_name() -> &'static str {
     selected().name()
 }
 
-/// Rows of `C` per micro-tile of the kernel [`gemm`] uses on this CPU (6 or 16): the unit in
-/// which threads split the rows of `C` between them.
+/// Rows of `C` per micro-tile of the kernel [`gemm`] uses on this CPU (6, 12 or 16): the
+/// unit in which threads split the rows of `C` between them.
 pub fn tile_rows() -> usize {
-    match selected() {
-        Isa::Avx512 => MR_AVX512,
-        Isa::Avx2Fma | Isa::Portable => MR,
-    }
+    selected().tile_rows()
 }
 
-impl Isa {
-    /// The SIMD instruction sets, best first.
-    const SIMD: [Isa; 2] = [Isa::Avx512, Isa::Avx2Fma];
-
-    /// Whether this CPU can run the kernel (checked at run time).
-    fn supported(self) -> bool {
-        #[cfg(target_arch = "x86_64")]
-        return match self {
-            Isa::Avx512 => is_x86_feature_detected!("avx512f"),
-            Isa::Avx2Fma => is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"),
-            Isa::Portable => true,
-        };
-        #[cfg(not(target_arch = "x86_64"))]
-        return self == Isa::Portable;
-    }
-
-    /// The kernel's name in reports.
-    fn name(self) -> &'static str {
-        match self {
-            Isa::Avx512 => "avx512f 16x16",
-            Isa::Avx2Fma => "avx2+fma 6x16",
-            Isa::Portable => "portable 6x16",
-        }
-    }
+/// Columns of `C` per micro-tile of the kernel [`gemm`] uses on this CPU (16 or 32): the
+/// unit in which threads split the columns of `C` between them.
+pub fn tile_cols() -> usize {
+    selected().tile_cols()
 }
 
 /// [`gemm`] on each SIMD micro-kernel this CPU supports, with its name, so that the tests
-/// cover every one (the AVX2 kernel too on a CPU where the AVX-512 one is chosen).
+/// cover every one (not only the one [`gemm`] picks).
 #[cfg(test)]
 pub(crate) fn gemm_each_simd_kernel(
     alpha: f32,
@@ -310,222 +319,16 @@ pub(crate) fn gemm_each_simd_kernel(
     beta: f32,
     c: &crate::matrix::Matrix,
 ) -> Vec<(&'static str, crate::matrix::Matrix)> {
-    Isa::SIMD
+    KernelKind::SIMD
         .into_iter()
-        .filter(|isa| isa.supported())
-        .map(|isa| {
+        .filter(|kind| kind.supported())
+        .map(|kind| {
             let mut out = c.clone();
-            // SAFETY: `out` is borrowed mutably for the call; `isa` was detected just above.
-            unsafe { blocked_with(isa, alpha, a, ta, b, tb, beta, RawC::of(out.view_mut())) };
-            (isa.name(), out)
+            // SAFETY: `out` is borrowed mutably for the call; `kind` was detected just above.
+            unsafe { blocked_with(kind, alpha, a, ta, b, tb, beta, RawC::of(out.view_mut())) };
+            (kind.name(), out)
         })
         .collect()
-}
-
-/// The instruction sets a micro-kernel exists for.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Isa {
-    /// x86_64 with AVX-512F, checked at run time: the 16 × 16 tile.
-    Avx512,
-    /// x86_64 with AVX2 and FMA, checked at run time: the 6 × 16 tile.
-    Avx2Fma,
-    /// Plain Rust that the compiler vectorises for the baseline target.
-    Portable,
-}
-
-/// The instruction set for this CPU, detected once. `NABLA_GEMM_ISA=avx2` (or `portable`)
-/// caps it, to compare the kernels on one machine.
-fn selected() -> Isa {
-    static CHOICE: OnceLock<Isa> = OnceLock::new();
-    *CHOICE.get_or_init(|| {
-        let cap = std::env::var("NABLA_GEMM_ISA").unwrap_or_default();
-        let allowed = |isa: &Isa| match cap.as_str() {
-            "portable" => false,
-            "avx2" => *isa != Isa::Avx512,
-            _ => true,
-        };
-        Isa::SIMD.into_iter().filter(allowed).find(|isa| isa.supported()).unwrap_or(Isa::Portable)
-    })
-}
-
-/// The packing buffers, kept per thread so that steady-state calls allocate nothing.
-#[derive(Default)]
-struct PackBuffers {
-    a: Vec<f32>,
-    b: Vec<f32>,
-}
-
-thread_local! {
-    static BUFFERS: RefCell<PackBuffers> = RefCell::new(PackBuffers::default());
-}
-
-/// A 64-byte aligned slice of `len` values inside `buf`, growing it when needed.
-fn aligned(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
-    const PAD: usize = 64 / std::mem::size_of::<f32>();
-    if buf.len() < len + PAD {
-        buf.resize(len + PAD, 0.0);
-    }
-    // Alignment only helps speed; an offset the allocator cannot give falls back to 0.
-    let offset = buf.as_ptr().align_offset(64);
-    let offset = if offset < PAD { offset } else { 0 };
-    &mut buf[offset..offset + len]
-}
-
-/// Splits `len` into `ceil(len / max)` nearly equal blocks, each a multiple of `unit`
-/// (except possibly the last), and returns the block size. Equal blocks avoid a thin
-/// last block (e.g. k = 784 gives 4 × 196 instead of 3 × 256 + 16).
-fn balanced_block(len: usize, max: usize, unit: usize) -> usize {
-    let blocks = len.div_ceil(max);
-    len.div_ceil(blocks).div_ceil(unit) * unit
-}
-
-/// The blocked driver: the five loops of the module doc around `micro`, whose tiles are
-/// `R × NR`.
-///
-/// # Safety
-/// As [`gemm_raw`], and `micro` must compute `R`-row tiles on an instruction set this CPU has.
-unsafe fn blocked<const R: usize>(
-    micro: MicroKernel,
-    alpha: f32,
-    a: MatRef<'_>,
-    ta: Transpose,
-    b: MatRef<'_>,
-    tb: Transpose,
-    beta: f32,
-    c: RawC,
-) {
-    let (m, k) = ta.apply(a.shape());
-    let n = c.cols;
-    if m == 0 || n == 0 {
-        return;
-    }
-    if k == 0 {
-        // Nothing to add: C = beta · C.
-        // SAFETY: `c` covers `(rows − 1)·stride + cols` values, exclusively ours (contract).
-        let data = unsafe { std::slice::from_raw_parts_mut(c.ptr, (m - 1) * c.stride + n) };
-        let mut view = MatMut::with_stride(data, m, n, c.stride).expect("a valid raw C");
-        scale_c(beta, &mut view);
-        return;
-    }
-    let kc_max = balanced_block(k, KC, 1);
-    let mc_max = balanced_block(m, MC, R);
-    let nc_max = balanced_block(n, NC, NR);
-    let rs_c = c.stride;
-
-    BUFFERS.with(|buffers| {
-        let mut buffers = buffers.borrow_mut();
-        let PackBuffers { a: a_buf, b: b_buf } = &mut *buffers;
-        let a_pack = aligned(a_buf, mc_max * kc_max);
-        if m <= mc_max && tb == Transpose::Yes {
-            // One block of rows (a layer's batch): each packed B sliver is used by this one
-            // A block only, so pack it just before use, into a buffer that stays in L1,
-            // instead of writing the whole packed B block out to L3 and reading it back.
-            // The micro-kernel does the same arithmetic either way (the same bits).
-            // Only for a transposed B (a layer's forward, x·Wᵀ): a sliver is then 16 stored
-            // rows read along; an untransposed B's sliver is a 64-byte piece of each of kc
-            // rows, one page apart at a layer's widths, and packing it alone was slower
-            // (W3's dx = dz·W, 1024 wide) than packing the block row by row.
-            let sliver = aligned(b_buf, NR * kc_max);
-            for pc in (0..k).step_by(kc_max) {
-                let kc = kc_max.min(k - pc);
-                let a_block = &mut a_pack[..m.div_ceil(R) * R * kc];
-                pack_a::<R>(a, ta, 0, m, pc, kc, a_block);
-                let beta = if pc == 0 { beta } else { 1.0 };
-                for jr in (0..n).step_by(NR) {
-                    let nr = NR.min(n - jr);
-                    let b_sliver = &mut sliver[..NR * kc];
-                    pack_b(b, tb, pc, kc, jr, nr, b_sliver);
-                    let tile = Block { row: 0, col: jr, rows: m, cols: nr, depth: kc };
-                    // SAFETY: the tile lies inside `c` (its rows and columns are inside m × n).
-                    unsafe { macro_kernel::<R>(micro, tile, a_block, b_sliver, c.ptr, rs_c, alpha, beta) };
-                }
-            }
-            return;
-        }
-        let b_pack = aligned(b_buf, nc_max * kc_max);
-        for jc in (0..n).step_by(nc_max) {
-            let nc = nc_max.min(n - jc);
-            for pc in (0..k).step_by(kc_max) {
-                let kc = kc_max.min(k - pc);
-                let b_block = &mut b_pack[..nc.div_ceil(NR) * NR * kc];
-                pack_b(b, tb, pc, kc, jc, nc, b_block);
-                let beta = if pc == 0 { beta } else { 1.0 };
-                for ic in (0..m).step_by(mc_max) {
-                    let mc = mc_max.min(m - ic);
-                    let a_block = &mut a_pack[..mc.div_ceil(R) * R * kc];
-                    pack_a::<R>(a, ta, ic, mc, pc, kc, a_block);
-                    let tile = Block { row: ic, col: jc, rows: mc, cols: nc, depth: kc };
-                    // SAFETY: the tile lies inside `c` (its rows and columns are inside m × n).
-                    unsafe { macro_kernel::<R>(micro, tile, a_block, b_block, c.ptr, rs_c, alpha, beta) };
-                }
-            }
-        }
-    });
-}
-
-/// Where a packed A block times a packed B block lands in `C`.
-#[derive(Clone, Copy)]
-struct Block {
-    /// First row of `C`.
-    row: usize,
-    /// First column of `C`.
-    col: usize,
-    /// Rows of `C` covered (`mc`).
-    rows: usize,
-    /// Columns of `C` covered (`nc`).
-    cols: usize,
-    /// The shared depth (`kc`).
-    depth: usize,
-}
-
-/// `C[block] = beta · C[block] + alpha · A_block · B_block`, one micro-tile at a time.
-///
-/// `a_block: [ceil(mc/R), kc, R]`, `b_block: [ceil(nc/NR), kc, NR]`, `c_data`: the first
-/// element of C, rows `rs_c` apart; `micro` computes `R × NR` tiles.
-///
-/// # Safety
-/// The block's rows and columns of `C` must be valid and exclusively ours.
-#[allow(clippy::too_many_arguments)]
-unsafe fn macro_kernel<const R: usize>(
-    micro: MicroKernel,
-    tile: Block,
-    a_block: &[f32],
-    b_block: &[f32],
-    c_data: *mut f32,
-    rs_c: usize,
-    alpha: f32,
-    beta: f32,
-) {
-    let kc = tile.depth;
-    for (jr, b_sliver) in b_block.chunks_exact(kc * NR).enumerate() {
-        let col = tile.col + jr * NR;
-        let nr = NR.min(tile.cols - jr * NR);
-        for (ir, a_sliver) in a_block.chunks_exact(kc * R).enumerate() {
-            let row = tile.row + ir * R;
-            let mr = R.min(tile.rows - ir * R);
-            // SAFETY: (row, col) is inside the block, hence inside C (caller's contract).
-            let c_tile = unsafe { c_data.add(row * rs_c + col) };
-            if mr == R && nr == NR {
-                // SAFETY: the full tile's R rows of NR values (rs_c apart) are inside the
-                // block, valid and exclusively ours, and do not overlap the pack buffers;
-                // `micro` came from `selected` (or is portable), so the CPU supports it.
-                unsafe { micro(kc, a_sliver, b_sliver, c_tile, rs_c, alpha, beta) };
-            } else {
-                let mut tmp = [0.0f32; TILE_MAX];
-                // SAFETY: `tmp` holds at least R rows of NR values with row stride NR;
-                // beta = 0 means it is only written.
-                unsafe { micro(kc, a_sliver, b_sliver, tmp.as_mut_ptr(), NR, 1.0, 0.0) };
-                for i in 0..mr {
-                    // SAFETY: row i < mr and columns < nr of this tile are inside the block.
-                    let c_row = unsafe { std::slice::from_raw_parts_mut(c_tile.add(i * rs_c), nr) };
-                    let t_row = &tmp[i * NR..i * NR + nr];
-                    for (c, &t) in c_row.iter_mut().zip(t_row) {
-                        *c = scaled_update(*c, alpha * t, beta);
-                    }
-                }
-            }
-        }
-    }
 }
 
 /// `beta · c + x` with the roundings of the SIMD kernels' full-tile write-back (`beta = 0`

@@ -129,7 +129,7 @@ fn fast_parallel(
     let (m, n) = c.shape();
     let k = ta.apply(a.shape()).1;
     let by_columns = m < n;
-    let (len, unit) = if by_columns { (n, fast::NR) } else { (m, fast::tile_rows()) };
+    let (len, unit) = if by_columns { (n, fast::tile_cols()) } else { (m, fast::tile_rows()) };
     let band = len.div_ceil(threads).div_ceil(unit) * unit;
     let bands = len.div_ceil(band);
     let c = fast::RawC::of(c);

@@ -200,6 +200,13 @@ fn check_strided(m: usize, n: usize, k: usize, ta: Transpose, tb: Transpose, alp
 
 type PortableGemm = fn(f32, MatRef<'_>, Transpose, MatRef<'_>, Transpose, f32, MatMut<'_>);
 
+/// The portable micro-kernel on each kernel's tile shape, named.
+const PORTABLE_TILES: [(&str, PortableGemm); 3] = [
+    ("6x16", fast::gemm_portable::<{ fast::MR }, { fast::NR }>),
+    ("16x16", fast::gemm_portable::<{ fast::MR_AVX512 }, { fast::NR }>),
+    ("12x32", fast::gemm_portable::<{ fast::MR_X32 }, { fast::NR_X32 }>),
+];
+
 /// The portable micro-kernel against the reference (the SIMD one is chosen on most CPUs,
 /// so it needs its own test).
 fn check_portable(m: usize, n: usize, k: usize, ta: Transpose, tb: Transpose, alpha: f32, beta: f32, seed: u64) {
@@ -209,16 +216,15 @@ fn check_portable(m: usize, n: usize, k: usize, ta: Transpose, tb: Transpose, al
     let c0 = Matrix::random_uniform(m, n, -1.0, 1.0, &mut rng);
     let want = run(Kernel::Reference, alpha, &a, ta, &b, tb, beta, &c0);
     let tol = 1e-5 * (k as f32 + 1.0) * alpha.abs().max(1.0);
-    // Both tile shapes' drivers (the AVX2 kernel's 6 rows, the AVX-512 kernel's 16).
-    for (rows, gemm) in
-        [(fast::MR, fast::gemm_portable::<{ fast::MR }> as PortableGemm), (16, fast::gemm_portable::<16>)]
-    {
+    // Every tile shape's driver (the AVX2 kernel's 6 × 16, the AVX-512 kernels' 16 × 16
+    // and 12 × 32).
+    for (tile, gemm) in PORTABLE_TILES {
         let mut got = c0.clone();
         gemm(alpha, a.view(), ta, b.view(), tb, beta, got.view_mut());
         let diff = want.max_abs_diff(&got).unwrap();
         assert!(
             diff <= tol,
-            "portable {rows}x16 m={m} n={n} k={k} {ta:?} {tb:?} alpha={alpha} beta={beta}: diff {diff} > {tol}"
+            "portable {tile} m={m} n={n} k={k} {ta:?} {tb:?} alpha={alpha} beta={beta}: diff {diff} > {tol}"
         );
     }
 }
@@ -274,7 +280,7 @@ fn beta_zero_overwrites_nan_in_full_and_edge_tiles() {
     let got = run(Kernel::Fast, 1.0, &a, Transpose::No, &b, Transpose::No, 0.0, &nan);
     assert!(got.as_slice().iter().all(|x| x.is_finite()));
     assert!(want.max_abs_diff(&got).unwrap() < 1e-4);
-    for gemm in [fast::gemm_portable::<{ fast::MR }> as PortableGemm, fast::gemm_portable::<16>] {
+    for (_, gemm) in PORTABLE_TILES {
         let mut portable = nan.clone();
         gemm(1.0, a.view(), Transpose::No, b.view(), Transpose::No, 0.0, portable.view_mut());
         assert!(want.max_abs_diff(&portable).unwrap() < 1e-4);
@@ -302,6 +308,9 @@ fn several_cache_blocks_in_every_dimension() {
     check(fast::MC * 2 + 1, 37, 3 * fast::KC + 1, Transpose::Yes, Transpose::Yes, -1.0, 1.0, 30_002);
     check(7, fast::NC + 21, 3, Transpose::No, Transpose::Yes, 1.0, 0.0, 30_003);
     check(13, fast::NC + 40, 2 * fast::KC + 3, Transpose::Yes, Transpose::No, 2.0, 0.25, 30_004);
+    // The 12 × 32 kernel's blocks (larger MC, smaller NC), in every dimension at once.
+    check(fast::MC_X32 + 13, fast::NC_X32 + 45, fast::KC + 3, Transpose::No, Transpose::No, 1.0, 0.5, 30_005);
+    check(fast::MC_X32 + 1, fast::NC_X32 + 31, fast::KC + 1, Transpose::Yes, Transpose::Yes, 1.0, 0.0, 30_006);
 }
 
 #[test]
@@ -373,6 +382,30 @@ fn skinny_products_match_the_reference_at_every_thread_count() {
             let diff = want.max_abs_diff(&results[0]).unwrap();
             assert!(diff <= tol, "{m}x{n}x{k} alpha {alpha} beta {beta}: diff {diff} > {tol}");
             assert!(results.iter().all(|r| r == &results[0]), "{m}x{n}x{k}: thread counts differ");
+        }
+    }
+}
+
+/// Every SIMD kernel sums each element of `C` as one chain of fused multiply-adds over `k` in
+/// order, split at the same `KC` blocks, so they give the same bits: which kernel a CPU picks
+/// changes the speed of training, not its results. Edge tiles in both directions, several k
+/// blocks, every transpose and the betas the write-back treats apart.
+#[test]
+fn simd_kernels_give_the_same_bits() {
+    let mut rng = Rng::new(555);
+    for &(m, n, k) in &[(13, 35, 20), (64, 128, 784), (37, 800, 300), (150, 49, 530)] {
+        for ta in T {
+            for tb in T {
+                for &(alpha, beta) in &[(1.0, 0.0), (0.5, 1.0), (-2.0, 0.25)] {
+                    let a = stored(ta, m, k, &mut rng);
+                    let b = stored(tb, k, n, &mut rng);
+                    let c0 = Matrix::random_uniform(m, n, -1.0, 1.0, &mut rng);
+                    let results = fast::gemm_each_simd_kernel(alpha, a.view(), ta, b.view(), tb, beta, &c0);
+                    for (name, got) in &results[1..] {
+                        assert_eq!(got, &results[0].1, "{name} vs {}: {m}x{n}x{k} {ta:?} {tb:?}", results[0].0);
+                    }
+                }
+            }
         }
     }
 }

@@ -16,7 +16,16 @@ use super::{MR, NR};
 /// # Safety
 /// As [`super::MicroKernel`]: `c` valid for `MR` rows of `NR` values `rs_c` apart, and the
 /// CPU supports AVX2 and FMA.
-pub(super) unsafe fn kernel(kc: usize, a: &[f32], b: &[f32], c: *mut f32, rs_c: usize, alpha: f32, beta: f32) {
+pub(super) unsafe fn kernel(
+    kc: usize,
+    a: &[f32],
+    b: &[f32],
+    c: *mut f32,
+    rs_c: usize,
+    alpha: f32,
+    beta: f32,
+    _rows: usize,
+) {
     // SAFETY: forwarded contract; the caller has checked AVX2 and FMA at run time.
     unsafe { kernel_avx2(kc, a, b, c, rs_c, alpha, beta) }
 }

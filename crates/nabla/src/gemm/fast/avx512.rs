@@ -11,9 +11,9 @@
 
 use std::arch::x86_64::{
     __m512, __mmask16, _mm512_add_ps, _mm512_castpd_ps, _mm512_castps_pd, _mm512_fmadd_ps, _mm512_loadu_ps,
-    _mm512_maskz_loadu_ps, _mm512_mul_ps, _mm512_reduce_add_ps, _mm512_set1_ps, _mm512_setzero_ps,
-    _mm512_shuffle_f32x4, _mm512_storeu_ps, _mm512_unpackhi_pd, _mm512_unpackhi_ps, _mm512_unpacklo_pd,
-    _mm512_unpacklo_ps, _mm_prefetch, _MM_HINT_T0,
+    _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps, _mm512_mul_ps, _mm512_reduce_add_ps, _mm512_set1_ps,
+    _mm512_setzero_ps, _mm512_shuffle_f32x4, _mm512_storeu_ps, _mm512_unpackhi_pd, _mm512_unpackhi_ps,
+    _mm512_unpacklo_pd, _mm512_unpacklo_ps, _mm_prefetch, _MM_HINT_T0,
 };
 
 use super::{MR_AVX512 as R, NR};
@@ -23,7 +23,16 @@ use super::{MR_AVX512 as R, NR};
 /// # Safety
 /// As [`super::MicroKernel`]: `c` valid for `R` rows of `NR` values `rs_c` apart, and the CPU
 /// supports AVX-512F.
-pub(super) unsafe fn kernel(kc: usize, a: &[f32], b: &[f32], c: *mut f32, rs_c: usize, alpha: f32, beta: f32) {
+pub(super) unsafe fn kernel(
+    kc: usize,
+    a: &[f32],
+    b: &[f32],
+    c: *mut f32,
+    rs_c: usize,
+    alpha: f32,
+    beta: f32,
+    _rows: usize,
+) {
     // SAFETY: forwarded contract; the caller has checked AVX-512F at run time.
     unsafe { kernel_avx512(kc, a, b, c, rs_c, alpha, beta) }
 }
@@ -72,9 +81,11 @@ unsafe fn kernel_avx512(kc: usize, a: &[f32], b: &[f32], c: *mut f32, rs_c: usiz
     }
 }
 
-/// `out[p * 16 + r] = rows[r][p]` for `p < kc` (the rows' common length): 16 stored rows
-/// become one p-major `[kc, 16]` sliver, the transpose that packing a row-major operand into
-/// 16-wide slivers needs, 16 steps at a time through a 16 × 16 transpose in registers.
+/// `out[p * width + offset + r] = rows[r][p]` for `p < kc` (the rows' common length) and
+/// `r < lanes`: the first `lanes` of 16 stored rows become adjacent columns of a p-major
+/// `[kc, width]` sliver, the transpose that packing a row-major operand into 12-, 16- or
+/// 32-wide slivers needs, 16 steps at a time through a 16 × 16 transpose in registers (rows
+/// past `lanes` are read but not stored: the caller may repeat one there).
 ///
 /// Each row gives one 64-byte piece per block, used whole at once, so rows that share a few
 /// L1 sets (a stride that is a multiple of 4 KiB) do not evict each other mid-block.
@@ -82,9 +93,11 @@ unsafe fn kernel_avx512(kc: usize, a: &[f32], b: &[f32], c: *mut f32, rs_c: usiz
 /// # Safety
 /// The CPU must support AVX-512F.
 #[target_feature(enable = "avx512f")]
-pub(super) unsafe fn interleave16(rows: [&[f32]; 16], out: &mut [f32]) {
+pub(super) unsafe fn interleave16(rows: [&[f32]; 16], out: &mut [f32], width: usize, offset: usize, lanes: usize) {
     let kc = rows[0].len();
-    assert!(rows.iter().all(|r| r.len() == kc) && out.len() >= kc * 16, "rows and sliver disagree on kc");
+    assert!(lanes <= 16 && offset + lanes <= width, "the columns inside the sliver's width");
+    let keep: __mmask16 = if lanes == 16 { 0xFFFF } else { (1u16 << lanes) - 1 };
+    assert!(rows.iter().all(|r| r.len() == kc) && out.len() >= kc * width, "rows and sliver disagree on kc");
     let blocks = kc / 16;
     for t in 0..blocks {
         // SAFETY: every row holds kc ≥ 16·(t + 1) values, so the 16 loads stay inside them.
@@ -105,7 +118,7 @@ pub(super) unsafe fn interleave16(rows: [&[f32]; 16], out: &mut [f32]) {
             u[4 * g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(hi01, hi23));
         }
         // Gather lane L of the four groups: column 4L + s of all 16 rows, one output step.
-        let base = &mut out[16 * 16 * t..16 * 16 * (t + 1)];
+        let base = &mut out[16 * width * t..16 * width * (t + 1)];
         for s in 0..4 {
             let even01 = _mm512_shuffle_f32x4::<0x88>(u[s], u[4 + s]);
             let odd01 = _mm512_shuffle_f32x4::<0xDD>(u[s], u[4 + s]);
@@ -118,14 +131,15 @@ pub(super) unsafe fn interleave16(rows: [&[f32]; 16], out: &mut [f32]) {
                 (12 + s, _mm512_shuffle_f32x4::<0xDD>(odd01, odd23)),
             ];
             for (q, v) in steps {
-                // SAFETY: `base` holds 16 steps of 16 values; q < 16.
-                unsafe { _mm512_storeu_ps(base.as_mut_ptr().add(16 * q), v) };
+                // SAFETY: `base` holds 16 steps of `width` values, offset + lanes ≤ width, and
+                // the mask stores only `lanes` values; q < 16.
+                unsafe { _mm512_mask_storeu_ps(base.as_mut_ptr().add(width * q + offset), keep, v) };
             }
         }
     }
     for p in blocks * 16..kc {
-        for (r, row) in rows.iter().enumerate() {
-            out[p * 16 + r] = row[p];
+        for (r, row) in rows.iter().enumerate().take(lanes) {
+            out[p * width + offset + r] = row[p];
         }
     }
 }

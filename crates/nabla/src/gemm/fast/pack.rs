@@ -2,7 +2,7 @@
 //! one contiguous stream each, resolving transposes and row strides on the way and padding
 //! the last sliver with zeros.
 
-use super::{Transpose, NR};
+use super::Transpose;
 use crate::matrix::MatRef;
 
 /// Row strides (in values) that are a multiple of this (2 KiB) map rows onto few L1 sets.
@@ -25,9 +25,12 @@ pub(super) fn pack_a<const R: usize>(
         match ta {
             Transpose::No => {
                 // op(A) rows are stored rows: read MR rows side by side, write p-major.
-                if mr == R && R == 16 {
-                    let rows: [&[f32]; 16] = std::array::from_fn(|i| &a.row(r0 + i)[p0..p0 + kc]);
-                    interleave16(rows, sliver);
+                if mr == R && (8..=16).contains(&R) && crate::simd::has_avx512f() {
+                    // Through the 16-row register transpose, the last row repeated to fill
+                    // it and only R lanes stored (the 12-row tile: the plain loops of
+                    // `interleave::<12, 8>` took 12 % of a 64×784×128 product's time).
+                    let rows: [&[f32]; 16] = std::array::from_fn(|i| &a.row(r0 + i.min(R - 1))[p0..p0 + kc]);
+                    interleave16(rows, sliver, R, 0, R);
                 } else if mr == R {
                     let rows: [&[f32]; R] = std::array::from_fn(|i| &a.row(r0 + i)[p0..p0 + kc]);
                     interleave::<R, 8>(rows, sliver, R, 0);
@@ -58,60 +61,71 @@ pub(super) fn pack_a<const R: usize>(
     }
 }
 
-/// Packs `op(B)[p0 .. p0+kc, j0 .. j0+nc]` into NR-column slivers: `out[(s * kc + p) * NR + j]`
-/// holds `op(B)[p0 + p, j0 + s·NR + j]`, zero past column `nc`.
-pub(super) fn pack_b(b: MatRef<'_>, tb: Transpose, p0: usize, kc: usize, j0: usize, nc: usize, out: &mut [f32]) {
+/// Packs `op(B)[p0 .. p0+kc, j0 .. j0+nc]` into N-column slivers (N = 16 or 32): `out[(s * kc + p) * N + j]`
+/// holds `op(B)[p0 + p, j0 + s·N + j]`, zero past column `nc`.
+pub(super) fn pack_b<const N: usize>(
+    b: MatRef<'_>,
+    tb: Transpose,
+    p0: usize,
+    kc: usize,
+    j0: usize,
+    nc: usize,
+    out: &mut [f32],
+) {
     match tb {
         Transpose::No => {
-            // Walk each stored row once, left to right, dealing its NR-wide pieces out to
+            // Walk each stored row once, left to right, dealing its N-wide pieces out to
             // the slivers (row-by-row reads stay sequential even when the rows are long).
             // Full pieces are copied as fixed-size arrays: inline vector moves, where a
             // `copy_from_slice` of a run-time length calls `memmove` for every 64 bytes (that
             // call was 16 % of a 128×1024×1024 product's time).
-            let full = nc / NR;
+            let full = nc / N;
             for p in 0..kc {
                 let row = &b.row(p0 + p)[j0..j0 + nc];
-                let (pieces, rest) = row.split_at(full * NR);
-                for (s, piece) in pieces.chunks_exact(NR).enumerate() {
-                    let piece: &[f32; NR] = piece.try_into().expect("chunks of NR");
-                    let dst: &mut [f32; NR] =
-                        (&mut out[(s * kc + p) * NR..(s * kc + p + 1) * NR]).try_into().expect("a sliver row of NR");
+                let (pieces, rest) = row.split_at(full * N);
+                for (s, piece) in pieces.chunks_exact(N).enumerate() {
+                    let piece: &[f32; N] = piece.try_into().expect("chunks of N");
+                    let dst: &mut [f32; N] =
+                        (&mut out[(s * kc + p) * N..(s * kc + p + 1) * N]).try_into().expect("a sliver row of N");
                     *dst = *piece;
                 }
                 if !rest.is_empty() {
-                    let dst = &mut out[(full * kc + p) * NR..(full * kc + p + 1) * NR];
+                    let dst = &mut out[(full * kc + p) * N..(full * kc + p + 1) * N];
                     dst[..rest.len()].copy_from_slice(rest);
                     dst[rest.len()..].fill(0.0);
                 }
             }
         }
         Transpose::Yes => {
-            for (s, sliver) in out.chunks_exact_mut(kc * NR).enumerate() {
-                let c0 = j0 + s * NR;
-                let nr = NR.min(j0 + nc - c0);
-                // op(B)[p, j] = B[j, p]: read NR stored rows side by side, write p-major.
-                if nr == NR && crate::simd::has_avx512f() {
-                    let rows: [&[f32]; NR] = std::array::from_fn(|j| &b.row(c0 + j)[p0..p0 + kc]);
-                    interleave16(rows, sliver);
-                } else if nr == NR {
+            for (s, sliver) in out.chunks_exact_mut(kc * N).enumerate() {
+                let c0 = j0 + s * N;
+                let nr = N.min(j0 + nc - c0);
+                // op(B)[p, j] = B[j, p]: read N stored rows side by side, write p-major.
+                if nr == N && N.is_multiple_of(16) && crate::simd::has_avx512f() {
+                    // 16 rows at a time, each group into its 16 columns of the sliver.
+                    for g in 0..N / 16 {
+                        let rows: [&[f32]; 16] = std::array::from_fn(|j| &b.row(c0 + 16 * g + j)[p0..p0 + kc]);
+                        interleave16(rows, sliver, N, 16 * g, 16);
+                    }
+                } else if nr == N {
                     if b.stride().is_multiple_of(L1_ALIASING_STRIDE) {
                         // Rows a multiple of 2 KiB apart share a few L1 sets, and 16 streams
                         // would evict each other (measured 1.5 vs 0.5 ns per value at a 4 KiB
                         // stride): read them four at a time instead.
-                        for g in 0..NR / 4 {
+                        for g in 0..N / 4 {
                             let rows: [&[f32]; 4] = std::array::from_fn(|j| &b.row(c0 + 4 * g + j)[p0..p0 + kc]);
-                            interleave::<4, 16>(rows, sliver, NR, 4 * g);
+                            interleave::<4, 16>(rows, sliver, N, 4 * g);
                         }
                     } else {
-                        let rows: [&[f32]; NR] = std::array::from_fn(|j| &b.row(c0 + j)[p0..p0 + kc]);
-                        interleave::<NR, 8>(rows, sliver, NR, 0);
+                        let rows: [&[f32]; N] = std::array::from_fn(|j| &b.row(c0 + j)[p0..p0 + kc]);
+                        interleave::<N, 8>(rows, sliver, N, 0);
                     }
                 } else {
                     sliver.fill(0.0);
                     for j in 0..nr {
                         let row = &b.row(c0 + j)[p0..p0 + kc];
                         for (p, &v) in row.iter().enumerate() {
-                            sliver[p * NR + j] = v;
+                            sliver[p * N + j] = v;
                         }
                     }
                 }
@@ -120,16 +134,21 @@ pub(super) fn pack_b(b: MatRef<'_>, tb: Transpose, p0: usize, kc: usize, j0: usi
     }
 }
 
-/// `out[p * 16 + r] = rows[r][p]`: 16 rows into one 16-wide p-major sliver, through the
-/// AVX-512 register transpose where the CPU has it, else [`interleave`].
-fn interleave16(rows: [&[f32]; 16], out: &mut [f32]) {
+/// `out[p * width + offset + r] = rows[r][p]` for `r < lanes`: the first `lanes` of 16 rows
+/// into adjacent columns of a p-major sliver, through the AVX-512 register transpose (the
+/// CPU must have AVX-512F: callers check).
+fn interleave16(rows: [&[f32]; 16], out: &mut [f32], width: usize, offset: usize, lanes: usize) {
     #[cfg(target_arch = "x86_64")]
-    if crate::simd::has_avx512f() {
-        // SAFETY: AVX-512F was detected at run time.
-        unsafe { super::avx512::interleave16(rows, out) };
-        return;
+    {
+        assert!(crate::simd::has_avx512f(), "interleave16 needs AVX-512F");
+        // SAFETY: AVX-512F was detected at run time (asserted just above).
+        unsafe { super::avx512::interleave16(rows, out, width, offset, lanes) };
     }
-    interleave::<16, 8>(rows, out, 16, 0);
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (rows, out, width, offset, lanes);
+        unreachable!("AVX-512F is only detected on x86_64");
+    }
 }
 
 /// Writes `out[p * width + offset + r] = rows[r][p]`: `R` equally long rows `[R, kc]` become
@@ -162,21 +181,39 @@ fn interleave<const R: usize, const STEP: usize>(rows: [&[f32]; R], out: &mut [f
 mod interleave_tests {
     use super::{interleave, interleave16};
 
-    /// The AVX-512 register transpose (where the CPU has it) against the plain loops, for
-    /// depths below, at and past whole 16-step blocks.
+    /// The AVX-512 register transpose against the plain loops (where the CPU has it), for
+    /// depths below, at and past whole 16-step blocks, into 16-, 32- and 12-wide slivers.
     #[test]
     fn interleave16_matches_plain_loops() {
+        if !crate::simd::has_avx512f() {
+            return;
+        }
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         for kc in [1, 15, 16, 17, 33, 196, 256] {
             let data: Vec<Vec<f32>> = (0..16).map(|r| (0..kc).map(|p| (r * 1000 + p) as f32).collect()).collect();
             let rows: [&[f32]; 16] = std::array::from_fn(|r| data[r].as_slice());
             let mut want = vec![f32::NAN; kc * 16];
             interleave::<16, 8>(rows, &mut want, 16, 0);
             let mut got = vec![f32::NAN; kc * 16];
-            interleave16(rows, &mut got);
+            interleave16(rows, &mut got, 16, 0, 16);
             assert_eq!(got, want, "kc = {kc}");
             if kc > 3 {
                 assert_eq!(want[3 * 16 + 5], 5003.0, "out[p·16 + r] = rows[r][p]");
             }
+            // Into the second half of a 32-wide sliver, the first half left alone.
+            let mut want32 = vec![f32::NAN; kc * 32];
+            interleave::<16, 8>(rows, &mut want32, 32, 16);
+            let mut got32 = vec![f32::NAN; kc * 32];
+            interleave16(rows, &mut got32, 32, 16, 16);
+            assert_eq!(bits(&got32), bits(&want32), "kc = {kc}, width 32");
+            assert!(got32[..16].iter().all(|x| x.is_nan()) && got32[16] == 0.0);
+            // The first 12 rows into a 12-wide sliver: rows 12..16 not stored.
+            let twelve: [&[f32]; 12] = std::array::from_fn(|r| data[r].as_slice());
+            let mut want12 = vec![f32::NAN; kc * 12];
+            interleave::<12, 8>(twelve, &mut want12, 12, 0);
+            let mut got12 = vec![f32::NAN; kc * 12];
+            interleave16(rows, &mut got12, 12, 0, 12);
+            assert_eq!(got12, want12, "kc = {kc}, 12 lanes");
         }
     }
 }

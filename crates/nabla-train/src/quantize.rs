@@ -161,6 +161,7 @@ pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<QuantizedCheckpoint, Chec
         let name = format!("layers.{l}.weight");
         let mut bias = vec![0.0f32; outputs];
         read_f32(path, &st, &format!("layers.{l}.bias"), &[outputs], &mut bias)?;
+        checkpoint::all_finite(path, &format!("layers.{l}.bias"), &bias)?;
         match precision {
             Precision::Int8 => {
                 let view = tensor(path, &st, &name, Dtype::I8, &[outputs, inputs])?;
@@ -178,6 +179,14 @@ pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<QuantizedCheckpoint, Chec
             Precision::Bf16 => {
                 let view = tensor(path, &st, &name, Dtype::BF16, &[outputs, inputs])?;
                 let weight: Vec<u16> = view.data().chunks_exact(2).map(|b| u16::from_le_bytes([b[0], b[1]])).collect();
+                // A bf16 whose exponent bits are all ones is an infinity or NaN.
+                if let Some(i) = weight.iter().position(|w| w & 0x7f80 == 0x7f80) {
+                    return Err(CheckpointError::BadValue {
+                        path: path.to_path_buf(),
+                        name,
+                        reason: format!("value {i} is NaN or infinite: nabla does not use a model with such weights"),
+                    });
+                }
                 bf16.push(Bf16Linear::new(inputs, outputs, weight, bias).map_err(|e| bad_value(name, e))?);
             }
         }

@@ -411,7 +411,8 @@ pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Checkpoint, CheckpointErr
 
     let mut params = vec![0.0f32; spec.param_count()];
     for t in spec.tensors() {
-        read_f32(&t.name, &t.shape, &mut params[t.range])?;
+        read_f32(&t.name, &t.shape, &mut params[t.range.clone()])?;
+        all_finite(path, &t.name, &params[t.range])?;
     }
     let n = params.len();
     let mlp = Mlp::from_params(spec, params).map_err(|e| bad("architecture", e.to_string()))?;
@@ -421,6 +422,7 @@ pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Checkpoint, CheckpointErr
     for name in names {
         let mut buffer = vec![0.0f32; n];
         read_f32(&format!("optimizer.{name}"), &[n], &mut buffer)?;
+        all_finite(path, &format!("optimizer.{name}"), &buffer)?;
         optimizer.push((name, buffer));
     }
 
@@ -435,6 +437,22 @@ pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Checkpoint, CheckpointErr
         optimizer,
         metrics,
     })
+}
+
+/// Refuses a tensor holding NaN or an infinity: a model written by a run that diverged (or a
+/// damaged file) would otherwise be evaluated, predicted with and quantised without a word.
+pub(crate) fn all_finite(path: &Path, name: &str, values: &[f32]) -> Result<(), CheckpointError> {
+    match values.iter().position(|v| !v.is_finite()) {
+        None => Ok(()),
+        Some(i) => Err(CheckpointError::BadValue {
+            path: path.to_path_buf(),
+            name: name.to_string(),
+            reason: format!(
+                "value {i} is {} (a run that diverged?): nabla does not use a model with NaN or infinite weights",
+                values[i]
+            ),
+        }),
+    }
 }
 
 /// What every nabla model file says about its model: architecture, data set, classes, input.

@@ -178,3 +178,30 @@ fn input_spec_matches_the_data_normalizer() {
         assert!((input.normalize(f32::from(p)) - norm.apply(p)).abs() < 1e-6);
     }
 }
+
+// Regression (issue 21): a checkpoint holding NaN or infinite weights was evaluated (10 %
+// accuracy), predicted with (`"probability": null`) and quantised without a word.
+#[test]
+fn non_finite_weights_or_optimiser_state_are_refused_by_name() {
+    let path = Path::new("diverged.safetensors");
+    for (bad, tensor) in [(f32::NAN, "layers.0.weight"), (f32::INFINITY, "layers.1.bias")] {
+        let mut ckpt = sample();
+        let range = ckpt.mlp.spec().tensors().into_iter().find(|t| t.name == tensor).unwrap().range;
+        ckpt.mlp.params_mut()[range.start] = bad;
+        let e = from_bytes(path, &to_bytes(path, &ckpt).unwrap()).unwrap_err();
+        assert!(matches!(&e, CheckpointError::BadValue { name, .. } if name == tensor), "{e}");
+        assert!(e.to_string().contains("NaN or infinite"), "{e}");
+    }
+    let mut ckpt = sample();
+    ckpt.optimizer[0].1[3] = f32::NEG_INFINITY;
+    let e = from_bytes(path, &to_bytes(path, &ckpt).unwrap()).unwrap_err().to_string();
+    assert!(e.contains("optimizer.velocity"), "{e}");
+
+    // A bf16 file quantised from such weights is refused too.
+    let mut ckpt = sample();
+    ckpt.mlp.params_mut()[0] = f32::NAN;
+    let q = crate::quantize::QuantizedCheckpoint::from_checkpoint(&ckpt, nabla::quant::Precision::Bf16, path);
+    let bytes = crate::quantize::to_bytes(path, &q).unwrap();
+    let e = crate::quantize::from_bytes(path, &bytes).unwrap_err().to_string();
+    assert!(e.contains("layers.0.weight") && e.contains("NaN or infinite"), "{e}");
+}

@@ -60,16 +60,52 @@ fn size_hint(file: &mut File, gzip: bool) -> usize {
 
 /// The whole content of `path`, decompressed if it is gzip.
 pub fn read_content(path: &Path) -> Result<Vec<u8>, DataError> {
-    let (mut file, gzip) = open(path)?;
-    let mut out = Vec::with_capacity(size_hint(&mut file, gzip));
-    if gzip {
-        MultiGzDecoder::new(BufReader::new(file))
-            .read_to_end(&mut out)
-            .map_err(|error| DataError::Gzip { path: path.to_path_buf(), error })?;
-    } else {
-        file.read_to_end(&mut out).map_err(|e| DataError::io(path, e))?;
-    }
+    let (file, gzip) = open(path)?;
+    let mut file = file;
+    let hint = size_hint(&mut file, gzip);
+    let mut out = Vec::with_capacity(hint);
+    Content::new(path, file, gzip).read_to_end(&mut out)?;
     Ok(out)
+}
+
+/// A data file's content as a stream, decompressed when the file is gzip: for readers that
+/// must stop before the end (an IDX file is read no further than its header says, so that a
+/// small gzip that inflates without end costs nothing).
+pub struct Content<'p> {
+    path: &'p Path,
+    gzip: bool,
+    reader: Box<dyn Read>,
+}
+
+impl<'p> Content<'p> {
+    /// Opens `path`, telling gzip from plain by its first bytes.
+    pub fn open(path: &'p Path) -> Result<Self, DataError> {
+        let (file, gzip) = open(path)?;
+        Ok(Content::new(path, file, gzip))
+    }
+
+    fn new(path: &'p Path, file: File, gzip: bool) -> Self {
+        let file = BufReader::with_capacity(1 << 16, file);
+        let reader: Box<dyn Read> = if gzip { Box::new(MultiGzDecoder::new(file)) } else { Box::new(file) };
+        Content { path, gzip, reader }
+    }
+
+    /// Appends at most `limit` more bytes of content to `out`; returns how many.
+    pub fn read_at_most(&mut self, limit: u64, out: &mut Vec<u8>) -> Result<usize, DataError> {
+        let (path, gzip) = (self.path, self.gzip);
+        self.reader.by_ref().take(limit).read_to_end(out).map_err(|error| {
+            if gzip {
+                DataError::Gzip { path: path.to_path_buf(), error }
+            } else {
+                DataError::io(path, error)
+            }
+        })
+    }
+
+    /// Appends the rest of the content to `out`.
+    pub fn read_to_end(&mut self, out: &mut Vec<u8>) -> Result<usize, DataError> {
+        self.read_at_most(u64::MAX, out)
+    }
 }
 
 /// Passes bytes through while hashing them.

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use crate::content::read_content;
+use crate::content::Content;
 use crate::DataError;
 
 /// Magic number of an IDX file of unsigned-byte images (`0x00000803`).
@@ -26,14 +26,53 @@ pub struct IdxImages {
     pub pixels: Vec<u8>,
 }
 
+/// The largest IDX file nabla reads, decompressed: 1 GiB (MNIST's training images are 47 MB,
+/// the largest EMNIST split 0.55 GB). A header that declares more is refused before any of it
+/// is read.
+pub const MAX_IDX_BYTES: u64 = 1 << 30;
+
 /// Reads an IDX image file (gzip or raw).
 pub fn read_images(path: &Path) -> Result<IdxImages, DataError> {
-    parse_images(path, read_content(path)?)
+    let body = |h: &[u8]| u64::from(be_u32(h, 4)) * u64::from(be_u32(h, 8)) * u64::from(be_u32(h, 12));
+    parse_images(path, read_declared(path, IMAGES_MAGIC, 16, body)?)
 }
 
 /// Reads an IDX label file (gzip or raw).
 pub fn read_labels(path: &Path) -> Result<Vec<u8>, DataError> {
-    parse_labels(path, read_content(path)?)
+    parse_labels(path, read_declared(path, LABELS_MAGIC, 8, |h| u64::from(be_u32(h, 4)))?)
+}
+
+/// The content of an IDX file, read no further than its header declares (plus one byte, to
+/// tell a file that goes on): a gzip that inflates far past its header is refused after the
+/// declared size, not after inflating whole. A short file comes back as it is, for the parser
+/// to name what is missing, and so does one of another kind (its magic number).
+fn read_declared(path: &Path, magic: u32, header: usize, body: impl Fn(&[u8]) -> u64) -> Result<Vec<u8>, DataError> {
+    let mut content = Content::open(path)?;
+    let mut bytes = Vec::with_capacity(header);
+    content.read_at_most(header as u64, &mut bytes)?;
+    if bytes.len() < header || be_u32(&bytes, 0) != magic {
+        return Ok(bytes);
+    }
+    let declared = (header as u64).saturating_add(body(&bytes));
+    if declared > MAX_IDX_BYTES {
+        return Err(DataError::BadLength {
+            path: path.to_path_buf(),
+            what: format!("bytes declared by its header (nabla reads IDX files of at most {MAX_IDX_BYTES} bytes)"),
+            expected: MAX_IDX_BYTES,
+            found: declared,
+        });
+    }
+    bytes.reserve_exact((declared - header as u64) as usize);
+    content.read_at_most(declared - header as u64 + 1, &mut bytes)?;
+    if bytes.len() as u64 > declared {
+        return Err(DataError::BadLength {
+            path: path.to_path_buf(),
+            what: "bytes: the content goes on past what its header declares (read stopped one byte after)".into(),
+            expected: declared,
+            found: declared + 1,
+        });
+    }
+    Ok(bytes)
 }
 
 fn be_u32(bytes: &[u8], at: usize) -> u32 {
@@ -150,6 +189,42 @@ mod tests {
         bytes.push(0);
         let msg = parse_labels(p(), bytes).unwrap_err().to_string();
         assert!(msg.contains("expected 11, found 12"), "{msg}");
+    }
+
+    /// `bytes` gzip-compressed into a file in `dir`.
+    fn gzip_file(dir: &Path, name: &str, bytes: &[u8]) -> std::path::PathBuf {
+        use std::io::Write as _;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        gz.write_all(bytes).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, gz.finish().unwrap()).unwrap();
+        path
+    }
+
+    // Regression (issue 21): a small gzip whose header declares 10 images but which inflates to
+    // gigabytes was decompressed whole before the size check.
+    #[test]
+    fn content_past_the_header_stops_the_read_and_absurd_headers_are_refused_unread() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut bomb = encode_images(28, 28, &vec![0; 10 * 784]);
+        bomb.resize(bomb.len() + (64 << 20), 0);
+        let path = gzip_file(dir.path(), "bomb-idx3-ubyte.gz", &bomb);
+        assert!(std::fs::metadata(&path).unwrap().len() < 200_000);
+        let e = read_images(&path).unwrap_err().to_string();
+        assert!(e.contains("goes on past what its header declares") && e.contains("expected 7856"), "{e}");
+
+        let mut huge = IMAGES_MAGIC.to_be_bytes().to_vec();
+        for n in [u32::MAX, 28, 28] {
+            huge.extend_from_slice(&n.to_be_bytes());
+        }
+        let path = gzip_file(dir.path(), "huge-idx3-ubyte.gz", &huge);
+        let e = read_images(&path).unwrap_err().to_string();
+        assert!(e.contains("at most 1073741824 bytes"), "{e}");
+
+        // Files that are what they say still read, and the wrong kind is still named.
+        let labels = gzip_file(dir.path(), "l-idx1-ubyte.gz", &encode_labels(&[1, 2, 3]));
+        assert_eq!(read_labels(&labels).unwrap(), [1, 2, 3]);
+        assert!(matches!(read_images(&labels).unwrap_err(), DataError::BadMagic { .. }));
     }
 
     #[test]

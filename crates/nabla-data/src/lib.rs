@@ -42,7 +42,7 @@ mod verify;
 
 pub use batch::{BatchBuffers, Normalizer};
 pub use catalog::{spec, DatasetSpec, FileSpec, Format, DATASETS, IDX_FILES};
-pub use content::{hash_file, read_content, Hashes};
+pub use content::{hash_file, read_content, Content, Hashes};
 pub use dataset::{load, load_dir, Dataset, Split, DIGITS_SPLIT_SEED, DIGITS_TEST_FRACTION};
 pub use digits_csv::{parse_digits_csv, read_digits_csv, DigitsRows};
 pub use error::DataError;

@@ -91,6 +91,36 @@ def test_torch_scalar_tensors(home):
     assert stored(home, run.id) == {"acc": [(0, 0.5)], "loss": [(0, 0.75)]}
 
 
+class _TensorLike:
+    """What nabla sees of a torch tensor, without torch: `float()` of a one-element tensor
+    gives its value (`__float__`), of a longer one raises; `item()` and `__array__` are there
+    too, as on a tensor, and must not be what the value is read through."""
+
+    def __init__(self, *values):
+        self.values = values
+
+    def __float__(self):
+        if len(self.values) != 1:
+            raise ValueError("only one element tensors can be converted to Python scalars")
+        return float(self.values[0])
+
+    def item(self):
+        raise AssertionError("nabla must read a tensor through float(), not item()")
+
+    def __array__(self, dtype=None, copy=None):
+        raise AssertionError("nabla must not convert a tensor through numpy")
+
+
+# Runs in CI without torch (issue #21): the protocol test_torch_scalar_tensors relies on.
+def test_tensor_like_values_are_read_through_float_without_torch(home):
+    run = nabla.init(project="tensor-like")
+    run.log({"loss": _TensorLike(0.75), "acc": _TensorLike(0.5)})
+    with pytest.raises(TypeError, match=r"the value of `vec` is an? [\w.]*_TensorLike"):
+        run.log({"ok": 1.0, "vec": _TensorLike(1.0, 2.0)})
+    run.finish()
+    assert stored(home, run.id) == {"acc": [(0, 0.5)], "loss": [(0, 0.75)]}
+
+
 def test_values_that_are_not_numbers_raise_naming_the_key_and_log_nothing(home):
     run = nabla.init(project="bad")
     for value, kind in (("0.5", "a str"), (None, "a NoneType"), ([1, 2], "a list"), (1j, "a complex")):

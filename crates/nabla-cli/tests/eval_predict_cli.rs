@@ -282,11 +282,19 @@ fn unreadable_or_missing_image() {
     fails_with(nabla().arg("predict").arg(trained()).arg(&fake), "fake.png: not a readable PNG or JPEG image");
     let missing = dir.path().join("missing.png");
     fails_with(nabla().arg("predict").arg(trained()).arg(&missing), "missing.png: no such file");
+    // Regression (issue 21): a small PNG declaring 16000 × 16000 pixels took 3.3 GB to decode;
+    // the header is read first and a picture past nabla's limit refused.
+    let huge = dir.path().join("huge.png");
+    image::GrayImage::new(4100, 4100).save(&huge).unwrap();
+    assert!(std::fs::metadata(&huge).unwrap().len() < 1 << 20);
+    fails_with(nabla().arg("predict").arg(trained()).arg(&huge), "huge.png: the image is 4100×4100 pixels");
 }
 
 #[test]
 fn bad_flags_are_usage_errors() {
     nabla().arg("eval").arg(trained()).args(["mnist", "--batch-size", "0"]).assert().failure().code(2);
+    // Regression (issue 21): a batch past memory aborted with exit 134 and a backtrace.
+    nabla().arg("eval").arg(trained()).args(["mnist", "--batch-size", "1000000000000"]).assert().failure().code(2);
     nabla().arg("eval").arg(trained()).args(["mnist", "--split", "val"]).assert().failure().code(2);
     nabla().arg("predict").arg(trained()).args(["mnist:0", "--top", "0"]).assert().failure().code(2);
 }

@@ -5,6 +5,8 @@
 
 use std::path::Path;
 
+use nabla::limits::MAX_IDX_BYTES;
+
 use crate::content::Content;
 use crate::DataError;
 
@@ -25,11 +27,6 @@ pub struct IdxImages {
     /// `[count, rows * cols]` pixels, row-major, one image after another.
     pub pixels: Vec<u8>,
 }
-
-/// The largest IDX file nabla reads, decompressed: 1 GiB (MNIST's training images are 47 MB,
-/// the largest EMNIST split 0.55 GB). A header that declares more is refused before any of it
-/// is read.
-pub const MAX_IDX_BYTES: u64 = 1 << 30;
 
 /// Reads an IDX image file (gzip or raw).
 pub fn read_images(path: &Path) -> Result<IdxImages, DataError> {

@@ -98,6 +98,12 @@ pub fn define(settings: &SweepSettings, file: &SweepFile) -> Result<(SweepDef, O
         )));
     }
     let trials = match settings.random.or(file.random) {
+        Some(n) if n > nabla::limits::MAX_TRIALS => {
+            return Err(SweepError::Input(format!(
+                "--random {n}: a sweep runs at most {} trials (nabla::limits::MAX_TRIALS)",
+                nabla::limits::MAX_TRIALS
+            )))
+        }
         Some(n) => random(&params, n, settings.seed.or(file.seed).unwrap_or(0)),
         None => grid(&params).map_err(SweepError::Input)?,
     };
@@ -225,6 +231,15 @@ mod tests {
         assert_eq!(define(&s, &none).unwrap_err().to_string(), "goal = up: expected max or min");
         let e = define(&settings("digits", &["lr=0.1..1"]), &none).unwrap_err().to_string();
         assert!(e.contains("--random"), "{e}");
+        // Regression (issue 21): `--random 1000000000` aborted on a 24 GB allocation, and a grid
+        // of 18 million trials grew to 4 GB before failing.
+        let mut s = settings("xor", &["lr=0.1..1"]);
+        s.random = Some(1_000_000_000);
+        assert!(define(&s, &none).unwrap_err().to_string().contains("at most 10000 trials"));
+        let ten = "=0,1,2,3,4,5,6,7,8,9";
+        let keys = ["lr", "hidden", "epochs", "seed", "init"].map(|k| format!("{k}{ten}"));
+        let e = define(&settings("xor", &keys.each_ref().map(String::as_str)), &none).unwrap_err().to_string();
+        assert!(e.contains("a grid of 100000 trials"), "{e}");
     }
 
     #[test]

@@ -11,6 +11,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use nabla::limits::MAX_TRIALS;
 use nabla::Rng;
 
 use crate::Trial;
@@ -112,6 +113,15 @@ pub fn parse_param(s: &str) -> Result<(String, ParamSpec), String> {
 /// Every combination of the parameters' values (the first key varies slowest). Every
 /// parameter must be a list.
 pub fn grid(params: &[(String, ParamSpec)]) -> Result<Vec<Trial>, String> {
+    // Counted before anything is expanded: a grid of millions of trials is refused, not built.
+    let count = params.iter().try_fold(1usize, |n, (_, spec)| match spec {
+        ParamSpec::List(values) => n.checked_mul(values.len()),
+        _ => Some(n),
+    });
+    if count.is_none_or(|n| n > MAX_TRIALS) {
+        let shown = count.map_or_else(|| "more than 2^64".to_string(), |n| n.to_string());
+        return Err(format!("a grid of {shown} trials is more than nabla's limit of {MAX_TRIALS}: sweep fewer values, or draw --random N of them"));
+    }
     let mut trials: Vec<Trial> = vec![Vec::new()];
     for (key, spec) in params {
         let ParamSpec::List(values) = spec else {

@@ -218,6 +218,14 @@ impl TrainConfig {
         if self.batch_size == 0 {
             return Err(err("batch-size", "0".into(), "must be ≥ 1"));
         }
+        if self.batch_size > nabla::limits::MAX_BATCH {
+            let reason = format!("must be at most {} (nabla::limits::MAX_BATCH)", nabla::limits::MAX_BATCH);
+            return Err(err("batch-size", self.batch_size.to_string(), &reason));
+        }
+        if let Some(&w) = self.hidden.iter().find(|&&w| w > nabla::limits::MAX_WIDTH) {
+            let reason = format!("a width of at most {} (nabla::limits::MAX_WIDTH)", nabla::limits::MAX_WIDTH);
+            return Err(err("hidden", w.to_string(), &reason));
+        }
         // `--epochs 0` is refused by the flag's parser; a config file is held to the same.
         if self.epochs == 0 {
             return Err(err("epochs", "0".into(), "must be ≥ 1"));
@@ -331,6 +339,11 @@ mod tests {
         // nothing and reported checkpoints it never wrote.
         let e = c.merge_toml("epochs = 0").unwrap_err();
         assert!(e.contains("epochs") && e.contains("≥ 1"), "{e}");
+        // Regression (issue 21): sizes past memory aborted on a failed allocation.
+        let e = c.merge_toml("batch-size = 1000000000000").unwrap_err();
+        assert!(e.contains("batch-size") && e.contains("at most 1048576"), "{e}");
+        let e = c.merge_toml("hidden = [128, 100000000]").unwrap_err();
+        assert!(e.contains("hidden") && e.contains("100000000"), "{e}");
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub mod gemm;
 pub mod gradcheck;
 pub mod init;
 pub mod least_squares;
+pub mod limits;
 pub mod loss;
 pub mod math;
 pub mod matrix;

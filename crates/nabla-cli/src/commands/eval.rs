@@ -58,7 +58,7 @@ pub struct EvalArgs {
     #[arg(long, value_name = "CHAR", value_parser = parse::delimiter)]
     pub delimiter: Option<u8>,
     /// Examples per forward pass.
-    #[arg(long, value_name = "N", default_value_t = 1000, value_parser = parse::positive_usize)]
+    #[arg(long, value_name = "N", default_value_t = 1000, value_parser = parse::batch_size)]
     pub batch_size: usize,
     /// Print one JSON object instead of tables.
     #[arg(long)]

@@ -20,6 +20,16 @@ pub fn positive_usize(s: &str) -> Result<usize, String> {
     positive_u64(s).and_then(|n| usize::try_from(n).map_err(|_| format!("`{s}` is too large")))
 }
 
+/// A batch size: a whole number from 1 to [`nabla::limits::MAX_BATCH`].
+pub fn batch_size(s: &str) -> Result<usize, String> {
+    match positive_usize(s)? {
+        n if n > nabla::limits::MAX_BATCH => {
+            Err(format!("{n} is more than nabla's limit of {} rows", nabla::limits::MAX_BATCH))
+        }
+        n => Ok(n),
+    }
+}
+
 /// A finite number > 0.
 pub fn positive_f32(s: &str) -> Result<f32, String> {
     match s.trim().parse::<f32>() {

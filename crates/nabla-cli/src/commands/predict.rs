@@ -225,6 +225,21 @@ fn prepare_example(args: &PredictArgs, model: &ModelFile, name: &str, index: usi
 
 /// Reads an image and turns it into the model's input.
 fn prepare_image(path: &Path, input: &InputSpec) -> anyhow::Result<Prepared> {
+    // The header first: an image is shrunk to the model's input anyway, and a small file can
+    // declare a huge one (a 249 KB PNG of 16000 × 16000 took 3.3 GB to decode).
+    let (w, h) = image::ImageReader::open(path)
+        .with_context(|| format!("{}: cannot open", path.display()))?
+        .with_guessed_format()
+        .with_context(|| format!("{}: cannot read", path.display()))?
+        .into_dimensions()
+        .map_err(|e| anyhow::anyhow!("{}: not a readable PNG or JPEG image: {e}", path.display()))?;
+    if u64::from(w) * u64::from(h) > nabla::limits::MAX_IMAGE_PIXELS {
+        bail!(
+            "{}: the image is {w}×{h} pixels; nabla predicts on images of at most {} pixels (e.g. 4096×4096)",
+            path.display(),
+            nabla::limits::MAX_IMAGE_PIXELS
+        );
+    }
     let img = image::ImageReader::open(path)
         .with_context(|| format!("{}: cannot open", path.display()))?
         .with_guessed_format()

@@ -418,6 +418,16 @@ pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Checkpoint, CheckpointErr
     let mlp = Mlp::from_params(spec, params).map_err(|e| bad("architecture", e.to_string()))?;
 
     let names: Vec<String> = serde_json::from_str(field("optimizer")?).map_err(|e| bad("optimizer", e.to_string()))?;
+    // Each buffer is as large as the network: a header naming many (or one many times) would
+    // allocate without limit before any tensor is found missing.
+    if names.len() > nabla::limits::MAX_OPTIMIZER_BUFFERS {
+        let reason =
+            format!("{} buffers; an optimiser keeps at most {}", names.len(), nabla::limits::MAX_OPTIMIZER_BUFFERS);
+        return Err(bad("optimizer", reason));
+    }
+    if let Some(dup) = names.iter().enumerate().find(|(i, n)| names[..*i].contains(n)).map(|(_, n)| n) {
+        return Err(bad("optimizer", format!("names the buffer `{dup}` twice")));
+    }
     let mut optimizer = Vec::with_capacity(names.len());
     for name in names {
         let mut buffer = vec![0.0f32; n];

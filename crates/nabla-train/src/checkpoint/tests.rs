@@ -205,3 +205,16 @@ fn non_finite_weights_or_optimiser_state_are_refused_by_name() {
     let e = crate::quantize::from_bytes(path, &bytes).unwrap_err().to_string();
     assert!(e.contains("layers.0.weight") && e.contains("NaN or infinite"), "{e}");
 }
+
+// Regression (issue 21): optimiser metadata repeating a name allocated a network-sized buffer
+// for every repetition.
+#[test]
+fn optimiser_metadata_naming_too_many_or_repeated_buffers_is_refused() {
+    let bytes = to_bytes(Path::new("x"), &sample()).unwrap();
+    let many = serde_json::to_string(&vec!["velocity"; 100_000]).unwrap();
+    let e = from_bytes(Path::new("x"), &with_field(&bytes, "optimizer", &many)).unwrap_err().to_string();
+    assert!(e.contains("100000 buffers"), "{e}");
+    let twice = with_field(&bytes, "optimizer", r#"["velocity","velocity"]"#);
+    let e = from_bytes(Path::new("x"), &twice).unwrap_err().to_string();
+    assert!(e.contains("`velocity` twice"), "{e}");
+}

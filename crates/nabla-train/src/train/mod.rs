@@ -161,6 +161,15 @@ pub fn train_with(
     let Parts { train: train_set, eval: eval_set, eval_split, test: test_set, objective, input } = parts;
 
     let spec = spec_with(config, train_set.features(), objective.outputs());
+    // The whole network and a batch through it, against nabla's limits (the widths alone were
+    // checked with the settings; the inputs come from the data).
+    let too_large = |key, reason: String| ConfigError { key, value: format!("{:?}", spec.sizes), reason };
+    if let Some(reason) = nabla::limits::network_too_large(&spec.sizes) {
+        return Err(too_large("hidden", reason).into());
+    }
+    if let Some(reason) = nabla::limits::batch_too_large(config.batch_size, &spec.sizes) {
+        return Err(too_large("batch-size", reason).into());
+    }
     let mut optimizer = config.optimizer_config().build(spec.param_count());
     // The best checkpoint is the best accuracy for classes; for a regression, and whenever
     // early stopping is on, the lowest evaluation loss (stored negated, so larger is better).

@@ -46,6 +46,9 @@ impl MlpSpec {
                 reason: "need at least an input and an output width, each > 0".into(),
             });
         }
+        if let Some(reason) = crate::limits::network_too_large(&sizes) {
+            return Err(Error::Invalid { name: "layer sizes", value: format!("{sizes:?}"), reason });
+        }
         Ok(Self { sizes, hidden, output })
     }
 

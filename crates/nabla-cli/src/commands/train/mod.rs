@@ -80,7 +80,7 @@ pub struct TrainArgs {
     #[arg(long, value_parser = parse::unit_interval_f32, allow_hyphen_values = true)]
     pub input_dropout: Option<f32>,
     /// Examples per step (default 128; 32 for digits).
-    #[arg(long, value_parser = parse::positive_usize, allow_hyphen_values = true)]
+    #[arg(long, value_parser = parse::batch_size, allow_hyphen_values = true)]
     pub batch_size: Option<usize>,
     /// Passes over the training data (default 15; 25 for fashion-mnist, 60 for digits).
     #[arg(long, value_parser = parse::positive_usize, allow_hyphen_values = true)]

@@ -17,6 +17,7 @@ pub mod error;
 pub mod gemm;
 pub mod gradcheck;
 pub mod init;
+pub mod layernorm;
 pub mod least_squares;
 pub mod loss;
 pub mod math;
@@ -37,6 +38,7 @@ pub use error::{Error, Result};
 pub use gemm::{gemm, Transpose};
 
 pub use init::Init;
+pub use layernorm::LayerNorm;
 pub use loss::{Loss, Targets};
 pub use matrix::{MatMut, MatRef, Matrix};
 pub use mlp::{Dropout, Mlp, MlpSpec, Workspace};

@@ -225,3 +225,57 @@ fn forward_checks_shapes_and_smaller_batches_reuse_the_workspace() {
     assert!(p.net.backward(p.x.rows_view(0, 2), &mut ws, &mut grads[1..]).is_err(), "short gradient");
     assert!(ResidualMlp::from_params(p.net.spec().clone(), vec![0.0; 3]).is_err());
 }
+
+/// Three interleaved spirals in the plane, `n` points (class `i mod 3`), radius and angle
+/// jittered: a small task that needs a curved boundary.
+fn spirals(n: usize, rng: &mut Rng) -> (Matrix, Vec<u32>) {
+    let mut x = Matrix::zeros(n, 2);
+    let classes = (0..n).map(|i| (i % 3) as u32).collect::<Vec<_>>();
+    for (i, &c) in classes.iter().enumerate() {
+        let r = rng.next_f64();
+        let angle = 4.0 * r + f64::from(c) * 2.0 * std::f64::consts::PI / 3.0 + 0.2 * rng.normal();
+        x.set(i, 0, (r * angle.cos()) as f32);
+        x.set(i, 1, (r * angle.sin()) as f32);
+    }
+    (x, classes)
+}
+
+/// The lecture's claim, at a fixed seed: with 20 hidden layers of 16 ReLUs, the same data,
+/// initialisation (He), plain SGD and number of steps, the residual net's training loss ends
+/// far below the plain net's. (Seeds 1–5 all give plain 0.30–0.83 against residual 0.03–0.05;
+/// the residual net has twice the `W × W` weights, but a plain net of 40 hidden layers does
+/// worse still, not better.)
+#[test]
+fn a_20_layer_residual_net_trains_better_than_a_plain_one() {
+    use crate::optim::{OptimizerConfig, OptimizerKind};
+    let (x, classes) = spirals(300, &mut Rng::new(0));
+    let (depth, width, batch, epochs, lr) = (20, 16, 30, 30, 0.05);
+    let (loss, reg) = (Loss::SoftmaxCrossEntropy, Regularizer::NONE);
+    let sgd = OptimizerConfig { kind: OptimizerKind::Sgd, ..OptimizerConfig::default() };
+    let batches = || (0..epochs).flat_map(|_| (0..300).step_by(batch).map(|s| s..s + batch));
+
+    let spec = MlpSpec::deep(2, depth, width, 3, Activation::Relu, Activation::Identity).unwrap();
+    let mut plain = Mlp::new(spec.clone(), Init::HeUniform, &mut Rng::new(1));
+    let (mut ws, mut grads, mut opt) =
+        (Workspace::new(&spec, 300), vec![0.0; plain.num_params()], sgd.build(plain.num_params()));
+    for rows in batches() {
+        let targets = Targets::Classes(&classes[rows.clone()]);
+        plain.loss_and_gradient(x.rows_view(rows.start, rows.end), targets, loss, reg, &mut ws, &mut grads).unwrap();
+        opt.step(plain.params_mut(), &grads, lr);
+    }
+    let plain_loss = plain.loss(x.view(), Targets::Classes(&classes), loss, reg, &mut ws).unwrap();
+
+    let spec = ResidualSpec::new(2, width, depth, 3, Activation::Relu, Activation::Identity).unwrap();
+    let mut residual = ResidualMlp::new(spec.clone(), Init::HeUniform, &mut Rng::new(1));
+    let mut ws = ResidualWorkspace::new(&spec, 300);
+    let (mut grads, mut opt) = (vec![0.0; residual.num_params()], sgd.build(residual.num_params()));
+    for rows in batches() {
+        let targets = Targets::Classes(&classes[rows.clone()]);
+        residual.loss_and_gradient(x.rows_view(rows.start, rows.end), targets, loss, reg, &mut ws, &mut grads).unwrap();
+        opt.step(residual.params_mut(), &grads, lr);
+    }
+    let residual_loss = residual.loss(x.view(), Targets::Classes(&classes), loss, reg, &mut ws).unwrap();
+
+    assert!(residual_loss < 0.1, "the residual net did not learn the spirals: loss {residual_loss}");
+    assert!(3.0 * residual_loss < plain_loss, "residual {residual_loss} against plain {plain_loss}");
+}

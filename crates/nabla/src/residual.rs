@@ -18,10 +18,12 @@
 //! `s_{i+1} = f(s_i + W₂·g(W₁·s_i + b₁) + b₂)`. With the activation and the normalisation
 //! inside the branch, the path from `s_0` to `s_N` is a plain sum, `s_N = s_0 + Σ_i F_i(s_i)`,
 //! and backwards `dL/ds_i = dL/ds_N + Σ_{j ≥ i} (the branches' terms)`: the loss's gradient
-//! reaches the first block unchanged however deep the net, and at initialisation each block
-//! is a small correction to the identity. The post-activation form puts `f` on that path
+//! reaches the first block unchanged however deep the net, and each block learns only a
+//! correction to the identity. The post-activation form puts `f` on that path
 //! N times (a ReLU zeroes part of the gradient at every block), which He et al. show trains
-//! worse as depth grows; pre-norm is what trains deep stacks without warm-up tricks.
+//! worse as depth grows (their 1001-layer nets); and with the normalisation in the branch
+//! (pre-norm) deep stacks train without learning-rate warm-up tricks (Xiong et al. 2020 show
+//! it for transformers, whose post-norm form needs the warm-up).
 //! The stream itself is never normalised, so its scale grows with the blocks: a final layer
 //! normalisation brings it back before the output layer.
 //!

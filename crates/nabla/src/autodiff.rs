@@ -15,10 +15,12 @@
 //! Values are cheap handles (`Rc`) to immutable nodes; only the gradient changes, during the
 //! backward pass. [`expr`] parses a formula such as `x*y + max(z, w)` into a graph of
 //! values, and [`mlp`] builds a multi-layer perceptron out of values, to cross-check the
-//! matrix engine's backpropagation.
+//! matrix engine's backpropagation ([`residual`]: the same for a residual MLP, layer
+//! normalisation included).
 
 pub mod expr;
 pub mod mlp;
+pub mod residual;
 
 use std::cell::Cell;
 use std::collections::HashSet;

@@ -3,7 +3,8 @@
 //! The engine: a row-major `f32` [`Matrix`], [`gemm`] (a reference kernel beside a fast
 //! one), [`activation`]s with their derivatives, a stable [`softmax`], [`loss`]es,
 //! [`regularizer`]s, [`init`]ialisers, [`optim`]isers, the [`Dense`] layer and the [`Mlp`]
-//! built from it with backpropagation written out, [`gradcheck`] by finite differences, and a
+//! built from it with backpropagation written out, [`LayerNorm`] and the pre-norm
+//! [`ResidualMlp`] built from both, [`gradcheck`] by finite differences, and a
 //! small scalar [`autodiff`] graph that shows the chain rule, and closed-form
 //! [`least_squares`] (linear and polynomial regression, the baseline a network is compared to).
 //!
@@ -17,6 +18,7 @@ pub mod error;
 pub mod gemm;
 pub mod gradcheck;
 pub mod init;
+pub mod layernorm;
 pub mod least_squares;
 pub mod limits;
 pub mod loss;
@@ -28,6 +30,7 @@ pub mod perceptron;
 pub mod pool;
 pub mod quant;
 pub mod regularizer;
+pub mod residual;
 pub mod rng;
 pub mod simd;
 pub mod softmax;
@@ -38,10 +41,12 @@ pub use error::{Error, Result};
 pub use gemm::{gemm, Transpose};
 
 pub use init::Init;
+pub use layernorm::LayerNorm;
 pub use loss::{Loss, Targets};
 pub use matrix::{MatMut, MatRef, Matrix};
 pub use mlp::{Dropout, Mlp, MlpSpec, Workspace};
 pub use optim::{Optimizer, OptimizerConfig, OptimizerKind, Sgd};
 pub use regularizer::Regularizer;
+pub use residual::{ResidualMlp, ResidualSpec, ResidualWorkspace};
 
 pub use rng::Rng;

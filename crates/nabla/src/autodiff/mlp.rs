@@ -48,14 +48,7 @@ impl ValueMlp {
             let biases = &self.params[offset + n_out * n_in..offset + n_out * (n_in + 1)];
             offset += n_out * (n_in + 1);
             let activation = self.spec.activation(l);
-            a = (0..n_out)
-                .map(|j| {
-                    let mut terms: Vec<Value> =
-                        weights[j * n_in..(j + 1) * n_in].iter().zip(&a).map(|(w, x)| w * x).collect();
-                    terms.push(biases[j].clone());
-                    activate(&Value::sum(&terms), activation)
-                })
-                .collect();
+            a = dense(weights, biases, &a).iter().map(|z| activate(z, activation)).collect();
         }
         Ok(a)
     }
@@ -72,53 +65,72 @@ impl ValueMlp {
         }
         let mut terms = Vec::with_capacity(batch);
         for (row, t) in x.chunks(n_in).zip(targets.chunks(per_example)) {
-            let y = self.forward(row)?;
-            terms.push(match loss {
-                // ½ Σ (y − t)²
-                Loss::Mse => {
-                    let squares: Vec<Value> = y.iter().zip(t).map(|(y, &t)| y.sub(&Value::new(t)).powf(2.0)).collect();
-                    Value::sum(&squares).mul(&Value::new(0.5))
-                }
-                // Σ |y − t|, with |d| = max(d, −d).
-                Loss::Mae => {
-                    let absolute: Vec<Value> = y.iter().zip(t).map(|(y, &t)| abs(&y.sub(&Value::new(t)))).collect();
-                    Value::sum(&absolute)
-                }
-                // Σ ½d² where |d| ≤ 1, else |d| − ½: the graph records the branch each d takes.
-                Loss::Huber => {
-                    let terms: Vec<Value> = y
-                        .iter()
-                        .zip(t)
-                        .map(|(y, &t)| {
-                            let d = y.sub(&Value::new(t));
-                            if d.data().abs() <= 1.0 {
-                                d.powf(2.0).mul(&Value::new(0.5))
-                            } else {
-                                abs(&d).sub(&Value::new(0.5))
-                            }
-                        })
-                        .collect();
-                    Value::sum(&terms)
-                }
-                // −ln softmax(y)_label = ln Σ e^(y_k − m) + m − y_label, with m the row maximum
-                // taken as a constant (softmax does not depend on it) so no exponent overflows.
-                Loss::SoftmaxCrossEntropy => {
-                    let label = t[0] as usize;
-                    if t[0] < 0.0 || label >= n_out || t[0].fract() != 0.0 {
-                        return Err(Error::Invalid {
-                            name: "label",
-                            value: t[0].to_string(),
-                            reason: format!("the output has {n_out} classes"),
-                        });
-                    }
-                    let m = Value::new(y.iter().map(Value::data).fold(f64::NEG_INFINITY, f64::max));
-                    let exps: Vec<Value> = y.iter().map(|v| v.sub(&m).exp()).collect();
-                    Value::sum(&exps).log().add(&m).sub(&y[label])
-                }
-            });
+            terms.push(example_loss(&self.forward(row)?, t, loss)?);
         }
         Ok(Value::sum(&terms).div(&Value::new(batch.max(1) as f64)))
     }
+}
+
+/// One example's loss, as the engine's losses define it: `y` the network's outputs, `t` the
+/// targets (one per output) or the class (one value).
+pub(super) fn example_loss(y: &[Value], t: &[f64], loss: Loss) -> Result<Value> {
+    let n_out = y.len();
+    Ok(match loss {
+        // ½ Σ (y − t)²
+        Loss::Mse => {
+            let squares: Vec<Value> = y.iter().zip(t).map(|(y, &t)| y.sub(&Value::new(t)).powf(2.0)).collect();
+            Value::sum(&squares).mul(&Value::new(0.5))
+        }
+        // Σ |y − t|, with |d| = max(d, −d).
+        Loss::Mae => {
+            let absolute: Vec<Value> = y.iter().zip(t).map(|(y, &t)| abs(&y.sub(&Value::new(t)))).collect();
+            Value::sum(&absolute)
+        }
+        // Σ ½d² where |d| ≤ 1, else |d| − ½: the graph records the branch each d takes.
+        Loss::Huber => {
+            let terms: Vec<Value> = y
+                .iter()
+                .zip(t)
+                .map(|(y, &t)| {
+                    let d = y.sub(&Value::new(t));
+                    if d.data().abs() <= 1.0 {
+                        d.powf(2.0).mul(&Value::new(0.5))
+                    } else {
+                        abs(&d).sub(&Value::new(0.5))
+                    }
+                })
+                .collect();
+            Value::sum(&terms)
+        }
+        // −ln softmax(y)_label = ln Σ e^(y_k − m) + m − y_label, with m the row maximum
+        // taken as a constant (softmax does not depend on it) so no exponent overflows.
+        Loss::SoftmaxCrossEntropy => {
+            let label = t[0] as usize;
+            if t[0] < 0.0 || label >= n_out || t[0].fract() != 0.0 {
+                return Err(Error::Invalid {
+                    name: "label",
+                    value: t[0].to_string(),
+                    reason: format!("the output has {n_out} classes"),
+                });
+            }
+            let m = Value::new(y.iter().map(Value::data).fold(f64::NEG_INFINITY, f64::max));
+            let exps: Vec<Value> = y.iter().map(|v| v.sub(&m).exp()).collect();
+            Value::sum(&exps).log().add(&m).sub(&y[label])
+        }
+    })
+}
+
+/// One dense layer, neuron by neuron: `z_j = Σ_i W[j, i]·a[i] + b[j]`, with `weights`
+/// `[out, in]` row by row and `biases` `[out]`.
+pub(super) fn dense(weights: &[Value], biases: &[Value], a: &[Value]) -> Vec<Value> {
+    let n_in = a.len();
+    (0..biases.len())
+        .map(|j| {
+            let mut terms: Vec<Value> = weights[j * n_in..(j + 1) * n_in].iter().zip(a).map(|(w, x)| w * x).collect();
+            terms.push(biases[j].clone());
+            Value::sum(&terms)
+        })
+        .collect()
 }
 
 /// `|d|` as `max(d, −d)`.

@@ -52,6 +52,23 @@ impl MlpSpec {
         Ok(Self { sizes, hidden, output })
     }
 
+    /// A deep plain net: `depth` hidden layers of `width` units, `inputs-W-W-…-W-outputs`
+    /// (the same spec as `--hidden W-W-…-W`; its residual sibling is
+    /// [`ResidualSpec`](crate::ResidualSpec) with `depth` blocks).
+    pub fn deep(
+        inputs: usize,
+        depth: usize,
+        width: usize,
+        outputs: usize,
+        hidden: Activation,
+        output: Activation,
+    ) -> Result<Self> {
+        let mut sizes = vec![inputs];
+        sizes.extend(std::iter::repeat_n(width, depth));
+        sizes.push(outputs);
+        Self::new(sizes, hidden, output)
+    }
+
     /// The dense layers, input to output.
     pub fn layers(&self) -> impl Iterator<Item = Dense> + '_ {
         self.sizes.windows(2).map(|w| Dense::new(w[0], w[1]))

@@ -216,7 +216,36 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
     }
+    if result.is_ok() {
+        remove_stale_temporaries(dir, &file_name);
+    }
     result
+}
+
+/// Removes the temporary files of `file_name` left in `dir` by a process that no longer runs
+/// (a run killed with SIGKILL mid-save leaves `.last.safetensors.PID.N.tmp`, as large as a
+/// checkpoint, for good). Only on Linux, where `/proc/PID` says whether a process lives; a
+/// file whose writer may still be running is never touched.
+fn remove_stale_temporaries(dir: &Path, file_name: &str) {
+    if !cfg!(target_os = "linux") {
+        return;
+    }
+    let Ok(entries) = fs::read_dir(dir) else { return };
+    let prefix = format!(".{file_name}.");
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(&prefix)).and_then(|r| r.strip_suffix(".tmp"))
+        else {
+            continue;
+        };
+        let Some((pid, n)) = rest.split_once('.') else { continue };
+        let (Ok(pid), true) = (pid.parse::<u32>(), !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())) else {
+            continue;
+        };
+        if pid != std::process::id() && !Path::new("/proc").join(pid.to_string()).exists() {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// The bytes of the file at `path`; a missing file is [`CheckpointError::NotFound`].
@@ -364,5 +393,32 @@ pub(crate) fn tensor<'b>(
 fn decode_f32(view: &TensorView<'_>, out: &mut [f32]) {
     for (o, b) in out.iter_mut().zip(view.data().chunks_exact(4)) {
         *o = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Regression (issue 21): a run killed with SIGKILL while saving left its temporary file
+    // (as large as a checkpoint) in the output folder for good.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_save_removes_the_temporaries_of_dead_writers_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        // Above the kernel's largest pid (2^22), so no process has it.
+        let dead = dir.path().join(".last.safetensors.4194399.7.tmp");
+        let ours = dir.path().join(format!(".last.safetensors.{}.99.tmp", std::process::id()));
+        let other_file = dir.path().join(".best.safetensors.4194399.0.tmp");
+        let not_ours = dir.path().join(".last.safetensors.x.tmp");
+        for p in [&dead, &ours, &other_file, &not_ours] {
+            fs::write(p, b"partial").unwrap();
+        }
+        write_atomic(&dir.path().join("last.safetensors"), b"weights").unwrap();
+        assert_eq!(fs::read(dir.path().join("last.safetensors")).unwrap(), b"weights");
+        assert!(!dead.exists(), "the dead writer's temporary is left");
+        for kept in [&ours, &other_file, &not_ours] {
+            assert!(kept.exists(), "{} was removed", kept.display());
+        }
     }
 }

@@ -19,6 +19,29 @@ use crate::store::Store;
 /// The artifacts folder inside a tracking directory.
 pub(crate) const ARTIFACTS_DIR: &str = "artifacts";
 const TMP_DIR: &str = "tmp";
+/// The lock that keeps `gc` from running between an artifact's file and its row.
+const GC_LOCK: &str = "gc.lock";
+
+/// Locks the artifact store of the tracking directory `dir`: shared by a run from writing an
+/// artifact's file until its row is in the database, exclusive by [`Store::gc`], so that gc
+/// never sees a file whose row is about to be written (with a short grace it removed a live
+/// run's new artifact). The lock is an OS file lock, released when the file closes (also when
+/// the process dies).
+pub(crate) fn artifact_lock(dir: &Path, exclusive: bool) -> Result<File> {
+    let root = dir.join(ARTIFACTS_DIR);
+    fs::create_dir_all(&root).map_err(|e| TrackError::io("creating", &root, e))?;
+    let path = root.join(GC_LOCK);
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .map_err(|e| TrackError::io("opening", &path, e))?;
+    let locked = if exclusive { file.lock() } else { file.lock_shared() };
+    locked.map_err(|e| TrackError::io("locking", &path, e))?;
+    Ok(file)
+}
 
 /// Where the file with this sha256 lives under the tracking directory `dir`.
 pub(crate) fn blob_path(dir: &Path, sha256: &str) -> PathBuf {
@@ -113,6 +136,9 @@ impl Store {
     /// interrupted writes. Files modified within `grace` are spared, because a run that is
     /// logging an artifact right now writes its file a moment before its row.
     pub fn gc(&self, grace: Duration) -> Result<GcReport> {
+        // Waits for runs that are between an artifact's file and its row, and holds them off
+        // until the scan is done.
+        let _lock = artifact_lock(self.dir(), true)?;
         let referenced: std::collections::HashSet<String> = {
             let mut stmt = self.conn.prepare("SELECT DISTINCT sha256 FROM artifacts").map_err(|e| self.err(e))?;
             let rows = stmt.query_map([], |row| row.get::<_, String>(0)).map_err(|e| self.err(e))?;
@@ -154,6 +180,41 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // Regression (issue 21): with a short grace, gc ran between a run's artifact file and its
+    // row, and the run then listed an artifact whose file was gone.
+    #[test]
+    fn gc_waits_for_a_run_between_an_artifacts_file_and_its_row() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path()).unwrap();
+        let run_lock = artifact_lock(tmp.path(), false).unwrap();
+        let blob = store_blob(tmp.path(), &b"new weights"[..], Path::new("w")).unwrap();
+        let dir = tmp.path().to_path_buf();
+        let gc = std::thread::spawn(move || Store::open(&dir).unwrap().gc(Duration::ZERO).unwrap());
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(!gc.is_finished(), "gc ran while a run held the artifact lock");
+        assert!(blob_path(tmp.path(), &blob.sha256).is_file());
+        // The run's row goes in, then it lets go: gc finds the file referenced.
+        store
+            .conn
+            .execute(
+                "INSERT INTO runs (id, project, status, config, summary, tags, started, heartbeat, heartbeat_secs, system)
+                 VALUES ('r1', 'p', 'running', '{}', '{}', '[]', 0, 0, 1, '{}')",
+                [],
+            )
+            .unwrap();
+        store
+            .conn
+            .execute(
+                "INSERT INTO artifacts (run_id, sha256, kind, name, bytes, created) VALUES ('r1', ?1, 'k', 'w', 11, 0)",
+                [&blob.sha256],
+            )
+            .unwrap();
+        drop(run_lock);
+        let report = gc.join().unwrap();
+        assert_eq!((report.files, report.kept), (0, 1));
+        assert!(blob_path(tmp.path(), &blob.sha256).is_file());
+    }
 
     #[test]
     fn identical_content_is_stored_once_under_its_sha256() {

@@ -16,7 +16,7 @@ use rusqlite::params;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::artifacts::store_blob_checked;
+use crate::artifacts::{artifact_lock, store_blob_checked};
 use crate::error::{Result, TrackError};
 use crate::query::{ArtifactRecord, MetricSummary, RunRecord};
 use crate::status::RunStatus;
@@ -156,6 +156,8 @@ impl Store {
         }
         // Artifacts go in only when their content is what run.json says; a refused one leaves
         // nothing behind (blobs stored for an earlier artifact are unreferenced until `gc`).
+        // `gc` waits until the rows are in.
+        let _lock = artifact_lock(self.dir(), false)?;
         for (exported, _, folder) in &runs {
             for a in &exported.artifacts {
                 let path = artifact_file(folder, a)?;

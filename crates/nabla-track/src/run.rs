@@ -12,7 +12,7 @@ use std::thread::JoinHandle;
 use rusqlite::params;
 use serde_json::Value;
 
-use crate::artifacts::{blob_path, store_blob};
+use crate::artifacts::{artifact_lock, blob_path, store_blob};
 use crate::error::{Result, TrackError};
 use crate::meta::RunOptions;
 use crate::query::ArtifactRecord;
@@ -390,12 +390,15 @@ impl Run {
         let file = std::fs::File::open(path).map_err(|e| TrackError::io("opening", path, e))?;
         let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
         let source = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()).display().to_string();
+        // Held until the row is in, so that `gc` cannot remove the file in between.
+        let _lock = artifact_lock(&self.dir, false)?;
         let blob = store_blob(&self.dir, file, path)?;
         self.record_artifact(blob, kind, name, Some(source))
     }
 
     /// Stores `bytes` as an artifact called `name` (see [`Run::log_artifact_path`]).
     pub fn log_artifact_bytes(&mut self, name: &str, bytes: &[u8], kind: &str) -> Result<ArtifactRecord> {
+        let _lock = artifact_lock(&self.dir, false)?;
         let blob = store_blob(&self.dir, bytes, Path::new(name))?;
         self.record_artifact(blob, kind, name.to_string(), None)
     }

@@ -25,13 +25,15 @@ fn same_seed_same_curve_and_weights_whatever_the_thread_count() {
     let data = digits();
     let run = |threads: usize| {
         let config = TrainConfig { threads, ..small_config() };
-        nabla::pool::set_threads(threads);
-        let out = train(
-            TrainRun { config: &config, data: (&data).into(), out_dir: None, resume: None, stop: None },
-            &mut Silent,
-        )
-        .unwrap();
-        nabla::pool::set_threads(1);
+        let (out, parallel) = nabla::pool::with_threads(threads, || {
+            train(
+                TrainRun { config: &config, data: (&data).into(), out_dir: None, resume: None, stop: None },
+                &mut Silent,
+            )
+            .unwrap()
+        });
+        // Two threads must really have split work (issue 21: a busy pool ran it serially).
+        assert!(threads == 1 || parallel > 0, "no pass ran on {threads} threads");
         out
     };
     let (a, b, c) = (run(1), run(1), run(2));

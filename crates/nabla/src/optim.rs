@@ -426,16 +426,18 @@ mod tests {
         // Long enough that `split` uses several threads; an odd length leaves a short last range.
         let n = 100_003;
         let run = |kind: OptimizerKind, threads: usize| {
-            crate::pool::set_threads(threads);
-            let mut rng = crate::rng::Rng::new(7);
-            let mut p: Vec<f32> = (0..n).map(|_| rng.uniform_f32(-1.0, 1.0)).collect();
-            let mut opt = OptimizerConfig { kind, weight_decay: 0.01, ..OptimizerConfig::default() }.build(n);
-            for step in 0..3 {
-                let g: Vec<f32> =
-                    p.iter().enumerate().map(|(i, &x)| x * 0.5 - (i % 7) as f32 * 0.1 + step as f32).collect();
-                opt.step(&mut p, &g, 0.05);
-            }
-            crate::pool::set_threads(1);
+            let (p, parallel) = crate::pool::with_threads(threads, || {
+                let mut rng = crate::rng::Rng::new(7);
+                let mut p: Vec<f32> = (0..n).map(|_| rng.uniform_f32(-1.0, 1.0)).collect();
+                let mut opt = OptimizerConfig { kind, weight_decay: 0.01, ..OptimizerConfig::default() }.build(n);
+                for step in 0..3 {
+                    let g: Vec<f32> =
+                        p.iter().enumerate().map(|(i, &x)| x * 0.5 - (i % 7) as f32 * 0.1 + step as f32).collect();
+                    opt.step(&mut p, &g, 0.05);
+                }
+                p
+            });
+            assert!(threads == 1 || parallel == 3, "{kind:?}: {parallel} of 3 steps split across threads");
             p
         };
         for kind in ALL_KINDS {

@@ -17,6 +17,7 @@
 //! every parallel pass (GEMM, activations, optimisers, quantised forward, a caller's batch
 //! fill) may use, and each pass reads it through [`threads`].
 
+use std::cell::Cell;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, OnceLock, PoisonError, TryLockError};
@@ -38,6 +39,42 @@ pub fn set_threads(n: usize) {
 /// The number of threads the engine's parallel passes may use.
 pub fn threads() -> usize {
     THREADS.load(Ordering::Relaxed)
+}
+
+thread_local! {
+    /// Set by [`with_threads`]: this thread's jobs wait for a busy pool instead of running
+    /// serially.
+    static WAIT_IF_BUSY: Cell<bool> = const { Cell::new(false) };
+    /// Whether this thread is running a job's task 0 (a nested [`run`] must not wait for
+    /// the pool it holds).
+    static IN_JOB: Cell<bool> = const { Cell::new(false) };
+    /// Jobs this thread ran on more than one thread.
+    static PARALLEL_JOBS: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Serialises [`with_threads`] calls: the thread count is one setting for the process.
+static WITH_THREADS: Mutex<()> = Mutex::new(());
+
+/// Runs `f` with the engine at `n` threads, for comparisons of thread counts ("the same bits
+/// at 1 and 4 threads") that must compare what they name. While it runs: no other
+/// `with_threads` call can change the count (they wait for one another), and a job of this
+/// thread that finds the pool busy (another test's job) waits for it rather than running its
+/// tasks one after another on this thread. Returns `f`'s result and how many of its jobs ran
+/// on more than one thread, so that a caller can check that `n` threads really ran. The count
+/// in force before is restored.
+pub fn with_threads<R>(n: usize, f: impl FnOnce() -> R) -> (R, u64) {
+    let _serial = WITH_THREADS.lock().unwrap_or_else(PoisonError::into_inner);
+    let before = threads();
+    set_threads(n);
+    let (waited, counted) = (WAIT_IF_BUSY.replace(true), PARALLEL_JOBS.get());
+    let result = catch_unwind(AssertUnwindSafe(f));
+    let parallel = PARALLEL_JOBS.get() - counted;
+    WAIT_IF_BUSY.set(waited);
+    set_threads(before);
+    match result {
+        Ok(r) => (r, parallel),
+        Err(payload) => resume_unwind(payload),
+    }
 }
 
 /// A task as the workers see it: the caller's closure with its lifetime erased.
@@ -128,6 +165,10 @@ pub fn run(tasks: usize, f: &(dyn Fn(usize) + Sync)) {
     let _guard = match pool.submit.try_lock() {
         Ok(guard) => guard,
         Err(TryLockError::Poisoned(e)) => e.into_inner(),
+        // Under `with_threads`, wait for the pool (unless this thread is the one holding it).
+        Err(TryLockError::WouldBlock) if WAIT_IF_BUSY.get() && !IN_JOB.get() => {
+            pool.submit.lock().unwrap_or_else(PoisonError::into_inner)
+        }
         Err(TryLockError::WouldBlock) => {
             (0..tasks).for_each(f);
             return;
@@ -157,11 +198,16 @@ pub fn run(tasks: usize, f: &(dyn Fn(usize) + Sync)) {
         helpers
     };
     pool.start.notify_all();
+    if helpers > 0 {
+        PARALLEL_JOBS.set(PARALLEL_JOBS.get() + 1);
+    }
     // Task 0, and any task no worker could be started for, on this thread.
+    let was_in_job = IN_JOB.replace(true);
     let mine = catch_unwind(AssertUnwindSafe(|| {
         f(0);
         (helpers + 1..tasks).for_each(f);
     }));
+    IN_JOB.set(was_in_job);
     spin_until(|| pool.remaining.load(Ordering::Acquire) == 0);
     let panicked = {
         let mut s = lock(&pool.state);
@@ -317,6 +363,45 @@ mod tests {
                 assert!(name == &format!("nabla-pool-{}", i - 1) || name == &names[0], "task {i} ran on {name}");
             }
         }
+    }
+
+    // Regression (issue 21): "1 thread equals N threads" tests could compare a serial run with
+    // a serial run (another test's job held the pool, so every task ran on the caller).
+    #[test]
+    fn with_threads_waits_for_a_busy_pool_and_counts_its_parallel_jobs() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        // Another thread's job holds the pool until released.
+        let holder = std::thread::spawn(move || {
+            let release = Mutex::new(release_rx);
+            run(2, &|i| {
+                if i == 0 {
+                    tx.send(()).unwrap();
+                    release.lock().unwrap().recv().unwrap();
+                }
+            });
+        });
+        rx.recv().unwrap();
+        // Without with_threads a job finds the pool busy and runs serially: counted as such.
+        let before = PARALLEL_JOBS.get();
+        run(2, &|_| {});
+        assert_eq!(PARALLEL_JOBS.get() - before, 0);
+        let waiter = std::thread::spawn(|| with_threads(2, || run(2, &|_| {})).1);
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(!waiter.is_finished(), "with_threads ran its job without the pool");
+        release_tx.send(()).unwrap();
+        holder.join().unwrap();
+        assert_eq!(waiter.join().unwrap(), 1, "its job ran on two threads");
+        // A task that itself runs a job does not wait for the pool it holds.
+        let ((), parallel) = with_threads(2, || {
+            run(2, &|i| {
+                if i == 0 {
+                    run(2, &|_| {})
+                }
+            })
+        });
+        assert_eq!(parallel, 1);
+        assert_eq!(threads(), 1, "the count before is restored");
     }
 
     #[test]

@@ -339,22 +339,25 @@ fn threads_give_identical_results() {
             cases.push((97, 333, 129, ta, tb, 1.0, 0.0));
         }
     }
+    let mut parallel_jobs = 0;
     for (m, n, k, ta, tb, alpha, beta) in cases {
         let a = stored(ta, m, k, &mut rng);
         let b = stored(tb, k, n, &mut rng);
         let c0 = Matrix::random_uniform(m, n, -1.0, 1.0, &mut rng);
         let mut results = Vec::new();
         for t in [1, 2, 3, 7] {
-            crate::pool::set_threads(t);
-            results.push(run(Kernel::Fast, alpha, &a, ta, &b, tb, beta, &c0));
+            let (r, parallel) = crate::pool::with_threads(t, || run(Kernel::Fast, alpha, &a, ta, &b, tb, beta, &c0));
+            parallel_jobs += parallel;
+            results.push(r);
         }
-        crate::pool::set_threads(1);
         for r in &results[1..] {
             assert_eq!(r, &results[0], "{m}x{n}x{k} {ta:?} {tb:?} alpha {alpha} beta {beta}");
         }
         let want = run(Kernel::Reference, alpha, &a, ta, &b, tb, beta, &c0);
         assert!(want.max_abs_diff(&results[0]).unwrap() < 2e-5 * k as f32);
     }
+    // The comparison compared threaded runs, not serial ones (issue 21).
+    assert!(parallel_jobs > 0, "no product ran on more than one thread");
 }
 
 /// Products with at most 12 columns and a transposed B (a forward pass into ten outputs) take
@@ -364,6 +367,7 @@ fn threads_give_identical_results() {
 #[test]
 fn skinny_products_match_the_reference_at_every_thread_count() {
     let mut rng = Rng::new(123);
+    let mut parallel_jobs = 0;
     for &(m, n, k) in
         &[(1, 5, 700), (3, 1, 200), (37, 10, 100), (64, 12, 784), (129, 10, 1024), (1000, 10, 800), (7, 11, 17)]
     {
@@ -374,16 +378,19 @@ fn skinny_products_match_the_reference_at_every_thread_count() {
             let want = run(Kernel::Reference, alpha, &a, Transpose::No, &b, Transpose::Yes, beta, &c0);
             let mut results = Vec::new();
             for t in [1, 2, 3] {
-                crate::pool::set_threads(t);
-                results.push(run(Kernel::Fast, alpha, &a, Transpose::No, &b, Transpose::Yes, beta, &c0));
+                let (r, parallel) = crate::pool::with_threads(t, || {
+                    run(Kernel::Fast, alpha, &a, Transpose::No, &b, Transpose::Yes, beta, &c0)
+                });
+                parallel_jobs += parallel;
+                results.push(r);
             }
-            crate::pool::set_threads(1);
             let tol = 1e-5 * (k as f32 + 1.0) * 2.0;
             let diff = want.max_abs_diff(&results[0]).unwrap();
             assert!(diff <= tol, "{m}x{n}x{k} alpha {alpha} beta {beta}: diff {diff} > {tol}");
             assert!(results.iter().all(|r| r == &results[0]), "{m}x{n}x{k}: thread counts differ");
         }
     }
+    assert!(parallel_jobs > 0, "no product ran on more than one thread");
 }
 
 /// Every SIMD kernel sums each element of `C` as one chain of fused multiply-adds over `k` in

@@ -88,16 +88,18 @@ proptest! {
         let h = reference::linear(x.view(), &layers[0], hidden);
         let want = reference::linear(MatRef::new(&h, batch, n1).unwrap(), &layers[1], Activation::Identity);
         for threads in [1, 2] {
-            crate::pool::set_threads(threads);
-            let mut ws = QuantWorkspace::new(&model, batch);
-            let fast = model.forward(x.view(), &mut ws).unwrap().to_matrix();
-            prop_assert_eq!(fast.as_slice(), &want[..]);
-            for isa in kernels() {
-                let got = model.forward_with(isa, x.view(), &mut ws).unwrap().to_matrix();
-                prop_assert_eq!(got.as_slice(), &want[..], "{:?}", isa);
-            }
+            let (checked, _) = crate::pool::with_threads(threads, || -> Result<(), TestCaseError> {
+                let mut ws = QuantWorkspace::new(&model, batch);
+                let fast = model.forward(x.view(), &mut ws).unwrap().to_matrix();
+                prop_assert_eq!(fast.as_slice(), &want[..]);
+                for isa in kernels() {
+                    let got = model.forward_with(isa, x.view(), &mut ws).unwrap().to_matrix();
+                    prop_assert_eq!(got.as_slice(), &want[..], "{:?}", isa);
+                }
+                Ok(())
+            });
+            checked?;
         }
-        crate::pool::set_threads(1);
 
         // Error bound of one layer: |Σ x w − Σ x̂ ŵ| ≤ Σ_k (|x_k| s_j/2 + |ŵ_k| t_i/2), plus f32
         // rounding. Checked on the first layer, before the activation (identity net).
@@ -233,12 +235,12 @@ proptest! {
         let want = reference::bf16_linear(MatRef::new(&h, batch, n1).unwrap(), &layers[1], Activation::Identity);
         if bf16::available() {
             for threads in [1, 2] {
-                crate::pool::set_threads(threads);
-                let mut ws = QuantWorkspace::new(&model, batch);
-                let got = model.forward(x.view(), &mut ws).unwrap().to_matrix();
+                let (got, _) = crate::pool::with_threads(threads, || {
+                    let mut ws = QuantWorkspace::new(&model, batch);
+                    model.forward(x.view(), &mut ws).unwrap().to_matrix()
+                });
                 prop_assert_eq!(got.as_slice(), &want[..]);
             }
-            crate::pool::set_threads(1);
         }
         // Both paths, and the reference, stay within bf16's rounding of the f32 network:
         // each of the two roundings (weights, activations) moves a product by ≤ 2⁻⁹ of it.

@@ -57,3 +57,13 @@ pub fn has_avx2() -> bool {
     #[cfg(not(target_arch = "x86_64"))]
     false
 }
+
+/// The CPU's feature flags as the kernel lists them in `/proc/cpuinfo` (`avx512f`,
+/// `avx512_vnni`, …): for the tests that check that every kernel the CPU can run was tested,
+/// from a source independent of the run-time detection the kernels themselves use.
+#[cfg(all(test, target_os = "linux"))]
+pub(crate) fn cpu_flags() -> std::collections::BTreeSet<String> {
+    let text = std::fs::read_to_string("/proc/cpuinfo").expect("cannot read /proc/cpuinfo for the CPU's flags");
+    let line = text.lines().find(|l| l.starts_with("flags")).expect("no flags line in /proc/cpuinfo");
+    line.split_once(':').map_or("", |(_, f)| f).split_whitespace().map(String::from).collect()
+}

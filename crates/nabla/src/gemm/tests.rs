@@ -416,3 +416,35 @@ fn simd_kernels_give_the_same_bits() {
         }
     }
 }
+
+/// Which GEMM kernels ran, said and checked: every SIMD kernel the CPU's flags (read from
+/// `/proc/cpuinfo`, not from the detection the kernels use) say it can run must be among
+/// those the tests run, and the ones it lacks are printed as untested. CI runs this with
+/// `--nocapture` so that its log says which kernels a run tested (issue 21).
+#[cfg(target_os = "linux")]
+#[test]
+fn kernel_report_every_gemm_kernel_the_cpu_can_run_is_tested() {
+    let flags = crate::simd::cpu_flags();
+    let has = |f: &str| flags.contains(f);
+    let expected = [
+        ("avx512f 12x32", has("avx512f")),
+        ("avx512f 16x16", has("avx512f")),
+        ("avx2+fma 6x16", has("avx2") && has("fma")),
+    ];
+    let mut rng = Rng::new(9);
+    let (a, b) = (stored(Transpose::No, 37, 50, &mut rng), stored(Transpose::Yes, 50, 45, &mut rng));
+    let c0 = Matrix::random_uniform(37, 45, -1.0, 1.0, &mut rng);
+    let want = run(Kernel::Reference, 1.0, &a, Transpose::No, &b, Transpose::Yes, 0.5, &c0);
+    let ran = fast::gemm_each_simd_kernel(1.0, a.view(), Transpose::No, b.view(), Transpose::Yes, 0.5, &c0);
+    for (name, got) in &ran {
+        assert!(want.max_abs_diff(got).unwrap() < 1e-3, "{name} disagrees with the reference");
+    }
+    let names: Vec<&str> = ran.iter().map(|(n, _)| *n).collect();
+    let untested: Vec<&str> = expected.iter().filter(|(_, can)| !can).map(|(n, _)| *n).collect();
+    println!(
+        "gemm kernels tested on this CPU: {names:?} and portable 6x16; untested (the CPU lacks them): {untested:?}"
+    );
+    for (name, can) in expected {
+        assert_eq!(names.contains(&name), can, "{name}: the CPU can run it: {can}; tested: {}", names.contains(&name));
+    }
+}

@@ -282,3 +282,26 @@ fn forward_rejects_the_wrong_width() {
     let err = predict(&model, x.view()).unwrap_err().to_string();
     assert!(err.contains("1×3"), "{err}");
 }
+
+/// Which quantised kernels ran, said and checked against the CPU's flags from
+/// `/proc/cpuinfo` (see the GEMM's `kernel_report_…` test): int8 VNNI and AVX2, and the bf16
+/// `vdpbf16ps` kernel, each tested where the CPU has it, printed as untested where it lacks it.
+#[cfg(target_os = "linux")]
+#[test]
+fn kernel_report_every_quantised_kernel_the_cpu_can_run_is_tested() {
+    let flags = crate::simd::cpu_flags();
+    let has = |f: &str| flags.contains(f);
+    let expected = [
+        (Isa::Vnni.name(), has("avx512f") && has("avx512bw") && has("avx512_vnni"), kernels().contains(&Isa::Vnni)),
+        (Isa::Avx2.name(), has("avx2"), kernels().contains(&Isa::Avx2)),
+        ("avx512 bf16 vdpbf16ps", has("avx512f") && has("avx512_bf16"), bf16::available()),
+    ];
+    let tested: Vec<&str> = expected.iter().filter(|e| e.2).map(|e| e.0).collect();
+    let untested: Vec<&str> = expected.iter().filter(|e| !e.1).map(|e| e.0).collect();
+    println!(
+        "quantised kernels tested on this CPU: {tested:?} and portable; untested (the CPU lacks them): {untested:?}"
+    );
+    for (name, can, runs) in expected {
+        assert_eq!(runs, can, "{name}: the CPU can run it: {can}; the tests run it: {runs}");
+    }
+}

@@ -423,6 +423,7 @@ fn simd_kernels_give_the_same_bits() {
 /// `--nocapture` so that its log says which kernels a run tested (issue 21).
 #[cfg(target_os = "linux")]
 #[test]
+#[allow(clippy::print_stdout)] // the report is the point: CI shows it with --nocapture
 fn kernel_report_every_gemm_kernel_the_cpu_can_run_is_tested() {
     let flags = crate::simd::cpu_flags();
     let has = |f: &str| flags.contains(f);

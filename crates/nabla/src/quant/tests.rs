@@ -288,6 +288,7 @@ fn forward_rejects_the_wrong_width() {
 /// `vdpbf16ps` kernel, each tested where the CPU has it, printed as untested where it lacks it.
 #[cfg(target_os = "linux")]
 #[test]
+#[allow(clippy::print_stdout)] // the report is the point: CI shows it with --nocapture
 fn kernel_report_every_quantised_kernel_the_cpu_can_run_is_tested() {
     let flags = crate::simd::cpu_flags();
     let has = |f: &str| flags.contains(f);

@@ -5,6 +5,8 @@
 //! - [`file_server`]: an HTTP/1.1 file server on 127.0.0.1 with ranges and injected failures.
 //! - [`http`]: one GET over loopback, with a chunked body decoded.
 //! - [`alloc`]: a counting global allocator for the zero-allocation tests.
+//! - [`unprivileged`]: a test of what permissions forbid, run as `nobody` when the suite runs
+//!   as root (as CI does).
 //! - `store` (feature `track`): runs recorded through the tracker's API; with feature `sweep`,
 //!   a sweep's record too.
 
@@ -15,6 +17,8 @@ pub mod files;
 pub mod http;
 #[cfg(feature = "track")]
 pub mod store;
+#[cfg(unix)]
+pub mod unprivileged;
 
 pub use alloc::CountingAllocator;
 pub use data::{data_dir, shared_data};

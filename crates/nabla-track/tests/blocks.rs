@@ -284,20 +284,25 @@ fn imported_runs_get_blocks_and_deleted_runs_lose_them() {
     assert_eq!(left, 0, "blocks of a deleted run are left behind");
 }
 
+// As root (CI), the checks run as `nobody`, whom the permissions do stop (issue 21).
 #[cfg(unix)]
 #[test]
 fn a_write_protected_schema_1_store_is_read_without_blocks() {
     use std::os::unix::fs::PermissionsExt;
+    let checks = |dir: &Path| {
+        let db = dir.join(DB_FILE);
+        assert!(std::fs::OpenOptions::new().write(true).open(&db).is_err(), "the database is writable");
+        let store = Store::open_read_only(dir).unwrap();
+        assert!(!store.has_point_blocks());
+        assert_eq!(store.metrics("old-b").unwrap()[0].points, 130);
+        assert_eq!(store.history("old-a", "long", ..).unwrap().len(), 1000);
+    };
+    if let Some(dir) = nabla_testkit::unprivileged::child_dir() {
+        return checks(&dir);
+    }
     let tmp = tempfile::tempdir().unwrap();
     old_store(tmp.path());
     let db = tmp.path().join(DB_FILE);
     std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o444)).unwrap();
-    if std::fs::OpenOptions::new().write(true).open(&db).is_ok() {
-        // Running as root: permissions do not stop writes (`open_read_only_as_is` is tested above).
-        return;
-    }
-    let store = Store::open_read_only(tmp.path()).unwrap();
-    assert!(!store.has_point_blocks());
-    assert_eq!(store.metrics("old-b").unwrap()[0].points, 130);
-    assert_eq!(store.history("old-a", "long", ..).unwrap().len(), 1000);
+    nabla_testkit::unprivileged::run("a_write_protected_schema_1_store_is_read_without_blocks", tmp.path(), checks);
 }

@@ -332,23 +332,29 @@ fn a_corrupt_database_file_is_an_error_and_left_intact() {
     assert_eq!(std::fs::read(&db).unwrap(), garbage);
 }
 
+// As root (CI), the checks run as `nobody`, whom the permissions do stop (issue 21: they
+// returned early as root, testing nothing).
 #[cfg(unix)]
 #[test]
 fn a_write_protected_database_is_a_read_only_error() {
     use std::os::unix::fs::PermissionsExt;
+    let checks = |dir: &Path| {
+        let db = dir.join(DB_FILE);
+        let before = std::fs::read(&db).unwrap();
+        assert!(std::fs::OpenOptions::new().write(true).open(&db).is_err(), "the database is writable");
+        let err = Store::open(dir).unwrap_err();
+        assert!(matches!(err, TrackError::ReadOnly { .. }), "{err}");
+        assert_eq!(std::fs::read(&db).unwrap(), before);
+        // Reading still works.
+        assert_eq!(Store::open_read_only(dir).unwrap().runs(&RunQuery::default()).unwrap().len(), 1);
+    };
+    if let Some(dir) = nabla_testkit::unprivileged::child_dir() {
+        return checks(&dir);
+    }
     let tmp = tempfile::tempdir().unwrap();
     let db = checkpointed_store(tmp.path());
-    let before = std::fs::read(&db).unwrap();
     std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o444)).unwrap();
-    if std::fs::OpenOptions::new().write(true).open(&db).is_ok() {
-        // Running as root: permissions do not stop writes, so there is nothing to test.
-        return;
-    }
-    let err = Store::open(tmp.path()).unwrap_err();
-    assert!(matches!(err, TrackError::ReadOnly { .. }), "{err}");
-    assert_eq!(std::fs::read(&db).unwrap(), before);
-    // Reading still works.
-    assert_eq!(Store::open_read_only(tmp.path()).unwrap().runs(&RunQuery::default()).unwrap().len(), 1);
+    nabla_testkit::unprivileged::run("a_write_protected_database_is_a_read_only_error", tmp.path(), checks);
 }
 
 /// Two exported runs with an artifact each, in `out`; returns their folders.

@@ -93,6 +93,8 @@ pub(crate) struct AppState {
     pub local_host_only: bool,
     /// Per-metric summaries for fast histories of long metrics.
     pub cache: cache::Cache,
+    /// Live event streams open at once, at most [`stream::MAX_STREAMS`].
+    pub streams: Arc<tokio::sync::Semaphore>,
 }
 
 /// A running dashboard server; dropping it (or calling [`Server::stop`]) stops it.
@@ -128,6 +130,7 @@ impl Server {
             poll_interval: Duration::from_millis(500),
             local_host_only: is_loopback(addr.ip()),
             cache: cache::Cache::default(),
+            streams: Arc::new(tokio::sync::Semaphore::new(stream::MAX_STREAMS)),
         });
         let prewarm = options.prewarm;
         let (shutdown, stopped) = oneshot::channel::<()>();

@@ -33,6 +33,8 @@ struct Cursor {
     /// The first event (`hello`, with the cursors) is still to be sent.
     hello: bool,
     done: bool,
+    /// This stream's place among [`MAX_STREAMS`], given back when the stream is dropped.
+    _permit: tokio::sync::OwnedSemaphorePermit,
 }
 
 /// What one poll found.
@@ -43,17 +45,29 @@ struct Poll {
     more: bool,
 }
 
+/// Live streams open at once: each polls the store every `poll_interval`, so hundreds of them
+/// (one web page can open them) would take every core from the other requests. One more is
+/// answered 503.
+pub(crate) const MAX_STREAMS: usize = 32;
+
 pub(crate) async fn stream(
     State(state): State<Arc<AppState>>,
     UrlPath(id): UrlPath<String>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    // Held by the stream until it ends or its client goes.
+    let permit = Arc::clone(&state.streams).try_acquire_owned().map_err(|_| {
+        ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            format!("too many live streams open ({MAX_STREAMS}): close a dashboard tab and reload"),
+        )
+    })?;
     let (run, after) = with_store(&state, move |store| {
         let run = store.resolve_run_id(&id)?;
         let after = store.last_steps(&run)?.into_iter().collect();
         Ok((run, after))
     })
     .await?;
-    let cursor = Cursor { state, run, after, polls: 0, hello: true, done: false };
+    let cursor = Cursor { state, run, after, polls: 0, hello: true, done: false, _permit: permit };
     let events = stream::unfold(cursor, |mut cursor| async move {
         if cursor.done {
             return None;

@@ -213,6 +213,51 @@ fn read_until(reader: &mut BufReader<TcpStream>, needle: &str, deadline: Instant
     panic!("`{needle}` did not arrive; got:\n{seen}");
 }
 
+// Regression (issue 21): 300 event streams on one running run took both cores. At most 32
+// are open at once; one more is answered 503 with the API's JSON error, and a closed one
+// frees its place.
+#[test]
+fn live_streams_are_capped_and_a_closed_one_frees_its_place() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let run = Run::start(dir, RunOptions::new("live").system_interval(None)).unwrap();
+    let id = run.id().to_string();
+    let server = start(dir);
+    let port = server.addr().port();
+    // `Connection: close`, so that a refused request's body ends with the connection.
+    let open = || {
+        let mut stream = TcpStream::connect_timeout(&loopback(port), Duration::from_secs(5)).unwrap();
+        stream.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+        write!(stream, "GET /api/runs/{id}/stream HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").unwrap();
+        let mut reader = BufReader::new(stream);
+        let head = read_until(&mut reader, "\r\n", Instant::now() + Duration::from_secs(20));
+        (head, reader)
+    };
+    let mut streams = Vec::new();
+    for _ in 0..32 {
+        let (head, reader) = open();
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        streams.push(reader);
+    }
+    let (head, mut reader) = open();
+    assert!(head.starts_with("HTTP/1.1 503"), "{head}");
+    let body = read_until(&mut reader, "too many live streams", Instant::now() + Duration::from_secs(20));
+    assert!(body.contains("{\"error\""), "{body}");
+    drop(streams.pop());
+    // The server notices the closed stream at its next poll or keep-alive.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (head, reader) = open();
+        if head.starts_with("HTTP/1.1 200") {
+            streams.push(reader);
+            break;
+        }
+        assert!(Instant::now() < deadline, "the closed stream's place was not given back");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    run.finish(nabla_track::EndStatus::Finished).unwrap();
+}
+
 #[test]
 fn stream_pushes_points_logged_after_connecting_and_ends_with_the_run() {
     let tmp = tempfile::tempdir().unwrap();

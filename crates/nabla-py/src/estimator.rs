@@ -8,6 +8,8 @@
 //! while the engine trains or predicts.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use nabla_train::arrays::{self, ArrayError, Rows, Target};
 use nabla_train::checkpoint::{self, Checkpoint};
@@ -95,6 +97,49 @@ impl Labels {
     }
 }
 
+/// Runs `work` without the GIL on a thread of its own while this (the calling) thread looks
+/// for signals every 50 ms: Python runs its signal handlers only on the main thread and only
+/// when it holds the GIL, so Ctrl-C in a notebook would otherwise wait for the whole fit. On
+/// a `KeyboardInterrupt` (or any error a handler raises) `work`'s stop flag is set, the
+/// trainer stops between steps, and the error is raised once it has.
+fn interruptible<T: Send>(py: Python<'_>, work: impl FnOnce(&AtomicBool) -> T + Send) -> PyResult<T> {
+    let stop = AtomicBool::new(false);
+    let done = (std::sync::Mutex::new(false), std::sync::Condvar::new());
+    std::thread::scope(|scope| {
+        let worker = scope.spawn(|| {
+            let out = work(&stop);
+            *done.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = true;
+            done.1.notify_all();
+            out
+        });
+        let mut raised = None;
+        loop {
+            let finished = py.detach(|| {
+                let guard = done.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                let (guard, _) = done
+                    .1
+                    .wait_timeout_while(guard, Duration::from_millis(50), |finished| !*finished)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                *guard || worker.is_finished()
+            });
+            if finished {
+                break;
+            }
+            if raised.is_none() {
+                if let Err(e) = py.check_signals() {
+                    stop.store(true, Ordering::SeqCst);
+                    raised = Some(e);
+                }
+            }
+        }
+        let out = worker.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        match raised {
+            Some(e) => Err(e),
+            None => Ok(out),
+        }
+    })
+}
+
 /// A layer's weights `[in, out]` and bias `[out]`.
 type Layer<'py> = (Bound<'py, PyArray2<f32>>, Bound<'py, PyArray1<f32>>);
 
@@ -128,13 +173,13 @@ impl Network {
         let labels = Labels::of(y, classes, &target_name)?;
         let x = features(&x, &columns)?;
         let rows = Rows { x, columns: &columns };
-        py.detach(|| {
+        interruptible(py, |stop| {
             let target = labels.target();
             let config = arrays::estimator_config(&params, rows.len(), target.task())?;
             let set = arrays::fit_set(rows, target, config.val_split, config.seed)?;
-            let (ckpt, outcome) = arrays::train_set(&config, &set, None)?;
+            let (ckpt, outcome) = arrays::train_set(&config, &set, None, Some(stop))?;
             Ok((Network { ckpt }, report(&outcome, set.val.is_some())))
-        })
+        })?
         .map_err(py_err)
     }
 
@@ -155,7 +200,7 @@ impl Network {
         let labels = Labels::of(y, pre.classes().map(<[String]>::to_vec), pre.target.column())?;
         let x = features(&x, &columns)?;
         let rows = Rows { x, columns: &columns };
-        py.detach(|| {
+        interruptible(py, |stop| {
             let stored: TrainConfig = serde_json::from_value(self.ckpt.config.clone())
                 .map_err(|e| ArrayError::Input(format!("the model's stored settings: {e}")))?;
             let mut config = arrays::estimator_config_over(&params, stored)?;
@@ -164,9 +209,9 @@ impl Network {
             config.val_split = 0.0;
             config.schedule = Schedule::Constant;
             let set = arrays::more_set(pre, rows, labels.target())?;
-            let (ckpt, outcome) = arrays::train_set(&config, &set, Some(self.ckpt.clone()))?;
+            let (ckpt, outcome) = arrays::train_set(&config, &set, Some(self.ckpt.clone()), Some(stop))?;
             Ok((Network { ckpt }, report(&outcome, false)))
-        })
+        })?
         .map_err(py_err)
     }
 

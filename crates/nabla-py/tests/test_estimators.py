@@ -307,3 +307,24 @@ def test_importing_nabla_for_tracking_loads_neither_numpy_nor_the_estimators(tmp
         tmp_path,
     )
     assert "loaded=[]" in out.stdout and "after=True" in out.stdout
+
+
+def test_ctrl_c_stops_a_fit_between_steps_and_raises_keyboard_interrupt():
+    import os
+    import signal
+
+    X, y = blobs()
+    clf = MLPClassifier(hidden=(16,), epochs=1_000_000, early_stopping=False, seed=0)
+    # SIGINT to this process, as Ctrl-C in a terminal or a notebook's interrupt sends it.
+    timer = threading.Timer(0.5, lambda: os.kill(os.getpid(), signal.SIGINT))
+    started = time.monotonic()
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        clf.fit(X, y)
+    elapsed = time.monotonic() - started
+    timer.join()
+    # A million epochs would take many minutes; the fit stops within a step of the signal.
+    assert elapsed < 10, f"the fit went on for {elapsed:.1f} s after Ctrl-C"
+    assert not hasattr(clf, "classes_"), "an interrupted fit left a fitted model"
+    # The estimator is as it was and fits normally afterwards.
+    assert MLPClassifier(**FAST).fit(X, y).score(X, y) > 0.9

@@ -380,20 +380,21 @@ fn encode_part(pre: &Preprocessor, x: Rows<'_>, y: Target<'_>, select: &[usize])
     }
 }
 
-/// Trains on `set` with `config`, from `resume` when given (its epochs continue), silently;
-/// returns the model as a checkpoint (with the optimiser's state, to train on) and the
-/// trainer's outcome (its per-epoch history).
+/// Trains on `set` with `config`, from `resume` when given (its epochs continue), silently,
+/// until done or `stop` is set (checked between steps); returns the model as a checkpoint
+/// (with the optimiser's state, to train on) and the trainer's outcome (its per-epoch history).
 pub fn train_set(
     config: &TrainConfig,
     set: &TableSet,
     resume: Option<Checkpoint>,
+    stop: Option<&std::sync::atomic::AtomicBool>,
 ) -> Result<(Checkpoint, TrainOutcome), ArrayError> {
     let names = match &set.preprocessor.target {
         nabla_data::table::TargetSpec::Classes { names, .. } => names.clone(),
         nabla_data::table::TargetSpec::Value { column, .. } => vec![column.clone()],
     };
     nabla::pool::set_threads(config.threads);
-    let run = TrainRun { config, data: set.into(), out_dir: None, resume, stop: None };
+    let run = TrainRun { config, data: set.into(), out_dir: None, resume, stop };
     let outcome = train::train(run, &mut Silent)?;
     let mut ckpt = Checkpoint::new(
         outcome.mlp.clone(),

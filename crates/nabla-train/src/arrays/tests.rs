@@ -73,7 +73,7 @@ fn a_classifier_learns_blobs_and_knows_every_class_given() {
     let set = fit_set(rows, target, config.val_split, config.seed).unwrap();
     // The constant column is left out of the inputs.
     assert_eq!(set.train.features, 2);
-    let (ckpt, outcome) = train_set(&config, &set, None).unwrap();
+    let (ckpt, outcome) = train_set(&config, &set, None, None).unwrap();
     assert_eq!((ckpt.epoch, outcome.history.len()), (20, 20));
     let out = outputs(&ckpt, rows).unwrap();
     assert_eq!((out.rows, out.width), (200, 3));
@@ -93,11 +93,11 @@ fn a_classifier_learns_blobs_and_knows_every_class_given() {
     }
 
     // Same seed, same bits; one more epoch continues from the state.
-    let (again, _) = train_set(&config, &set, None).unwrap();
+    let (again, _) = train_set(&config, &set, None, None).unwrap();
     assert_eq!(again.mlp.params(), ckpt.mlp.params());
     let more = more_set(ckpt.table().unwrap(), rows, target).unwrap();
     let one_more = TrainConfig { epochs: 21, ..config.clone() };
-    let (next, _) = train_set(&one_more, &more, Some(ckpt.clone())).unwrap();
+    let (next, _) = train_set(&one_more, &more, Some(ckpt.clone()), None).unwrap();
     assert_eq!(next.epoch, 21);
     assert!(next.step > ckpt.step && next.mlp.params() != ckpt.mlp.params());
 }
@@ -114,7 +114,7 @@ fn a_regression_reports_in_its_own_units() {
         estimator_config(&params(json!({"epochs": 60, "early_stopping": false, "l2": 0.0})), 200, Task::Regress)
             .unwrap();
     let set = fit_set(rows, target, config.val_split, config.seed).unwrap();
-    let (ckpt, _) = train_set(&config, &set, None).unwrap();
+    let (ckpt, _) = train_set(&config, &set, None, None).unwrap();
     assert_eq!(ckpt.classes, vec!["price".to_string()]);
     let out = outputs(&ckpt, rows).unwrap();
     let pre = ckpt.table().unwrap();

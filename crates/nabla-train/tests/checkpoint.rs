@@ -175,10 +175,15 @@ fn missing_and_misshapen_tensors_are_named() {
 
 #[test]
 fn bad_metadata_fields_are_named() {
-    let cases: [(&str, &str, &str); 7] = [
+    let cases: [(&str, &str, &str); 8] = [
         (
             "architecture",
             "{\"sizes\":[4000000000,4000000000,10],\"hidden\":\"relu\",\"output\":\"identity\"}",
+            "wider than nabla's limit",
+        ),
+        (
+            "architecture",
+            "{\"sizes\":[100000,1000,10],\"hidden\":\"relu\",\"output\":\"identity\"}",
             "needs more parameters than the file's",
         ),
         ("architecture", "{\"sizes\": [16, 10]}", "bad metadata field `architecture`: missing field `hidden`"),

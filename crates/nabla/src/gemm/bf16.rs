@@ -161,7 +161,7 @@ pub fn gemm_with(
     }
     PACKED.with(|bufs| {
         let mut bufs = bufs.borrow_mut();
-        let Packed { a: pa, b: pb } = &mut *bufs;
+        let Packed { a: pa, b: pb, sums } = &mut *bufs;
         // SAFETY: `kernel.supported()` said the CPU has AVX-512 F, BW and BF16, which the
         // packing needs (both fast kernels require them).
         let geometry = unsafe { pack::pack(a, ta, b, tb, pa, pb) };
@@ -169,7 +169,7 @@ pub fn gemm_with(
         let mut write = |i0: usize, j0: usize, block: &Block| write_back(block, i0, j0, alpha, beta, &mut c);
         match kernel {
             // SAFETY: AMX is available (`supported`), and the buffers hold the geometry.
-            Bf16Kernel::Amx => unsafe { amx::gemm(&geometry, pa, pb, &mut block, &mut write) },
+            Bf16Kernel::Amx => unsafe { amx::gemm(&geometry, pa, pb, sums, &mut write) },
             // SAFETY: AVX512-BF16 is available, and the buffers hold the geometry.
             Bf16Kernel::Avx512Bf16 => unsafe { dpbf16::gemm(&geometry, pa, pb, &mut block, &mut write) },
             Bf16Kernel::Reference => unreachable!("handled above"),
@@ -183,6 +183,7 @@ pub fn gemm_with(
 const BLOCK: usize = 32;
 
 /// One `BLOCK × BLOCK` block of `f32` sums, as the kernels store it (64-byte rows).
+#[derive(Clone, Copy)]
 #[repr(C, align(64))]
 struct Block([[f32; BLOCK]; BLOCK]);
 
@@ -191,6 +192,8 @@ struct Block([[f32; BLOCK]; BLOCK]);
 struct Packed {
     a: Vec<pack::Line>,
     b: Vec<pack::Line>,
+    /// The AMX kernel's sums of one cache block of C.
+    sums: Vec<Block>,
 }
 
 thread_local! {
@@ -198,14 +201,39 @@ thread_local! {
 }
 
 /// `C[i0 + r, j0 + s] = alpha · sum[r][s] + beta · C[…]` for the part of the block inside
-/// `C` (`beta = 0` never reads `C`).
+/// `C` (`beta = 0` never reads `C`), with the roundings of [`super::fast::scaled_update`].
 fn write_back(sums: &Block, i0: usize, j0: usize, alpha: f32, beta: f32, c: &mut MatMut<'_>) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: only the fast kernels write back, and both run only where AVX-512 F (and so
+    // FMA) was detected.
+    unsafe {
+        write_back_avx512(sums, i0, j0, alpha, beta, c)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    write_back_plain(sums, i0, j0, alpha, beta, c)
+}
+
+/// [`write_back`] compiled for AVX-512 (one branch on `beta` per block, not per element, so
+/// that the loops vectorise).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,fma")]
+fn write_back_avx512(sums: &Block, i0: usize, j0: usize, alpha: f32, beta: f32, c: &mut MatMut<'_>) {
+    write_back_plain(sums, i0, j0, alpha, beta, c);
+}
+
+#[inline(always)]
+fn write_back_plain(sums: &Block, i0: usize, j0: usize, alpha: f32, beta: f32, c: &mut MatMut<'_>) {
     let rows = BLOCK.min(c.rows().saturating_sub(i0));
     let cols = BLOCK.min(c.cols().saturating_sub(j0));
     for (r, sum) in sums.0.iter().enumerate().take(rows) {
         let dst = &mut c.row_mut(i0 + r)[j0..j0 + cols];
-        for (d, &s) in dst.iter_mut().zip(&sum[..cols]) {
-            *d = super::fast::scaled_update(*d, alpha * s, beta);
+        let pairs = dst.iter_mut().zip(&sum[..cols]);
+        if beta == 0.0 {
+            pairs.for_each(|(d, &s)| *d = alpha * s);
+        } else if beta == 1.0 {
+            pairs.for_each(|(d, &s)| *d += alpha * s);
+        } else {
+            pairs.for_each(|(d, &s)| *d = beta.mul_add(*d, alpha * s));
         }
     }
 }

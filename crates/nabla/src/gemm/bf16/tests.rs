@@ -193,6 +193,14 @@ fn mlp_like_shapes() {
     check(40, 50, 1000, Transpose::No, Transpose::Yes, -0.5, 0.5, 4);
 }
 
+#[test]
+fn across_cache_blocks() {
+    // More than one AMX cache block in every direction (128 rows, 256 columns, 256 of k),
+    // with partial blocks at the ends.
+    check(161, 290, 520, Transpose::No, Transpose::Yes, 1.0, 0.5, 5);
+    check(130, 260, 270, Transpose::Yes, Transpose::No, 2.0, 0.0, 6);
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(48))]
     #[test]

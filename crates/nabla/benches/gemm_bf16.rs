@@ -2,7 +2,7 @@
 //! torch's bf16 matmul (the peer) in the same run, best of several batches per kernel.
 //!
 //! Shapes are written `m×k×n` (`_bT`: `op(B) = Bᵀ`, B stored `[n, k]` like a layer's
-//! weight). Every round times nabla's kernels on every shape, then runs
+//! weight; `_aT`: `op(A) = Aᵀ`). Every round times nabla's kernels on every shape, then runs
 //! `benches/gemm_bf16_torch.py` with the peers' Python (`NABLA_PEERS_PYTHON`, by default
 //! `~/.cache/nabla-peers/venv/bin/python`; skipped with a note if it is missing); the table
 //! keeps each kernel's best round. Best-of rather than median because the machine is shared.
@@ -19,13 +19,25 @@ use nabla::gemm::{gemm_with, Kernel, Transpose};
 use nabla::matrix::Matrix;
 use nabla::rng::Rng;
 
-const SHAPES: [&str; 5] = ["64x784x128_bT", "128x784x800_bT", "128x1024x1024_bT", "1024x1024x1024", "2048x2048x2048"];
+/// A layer's forward pass `X·Wᵀ` (`_bT`), the backward `dW = dZᵀ·X` (`_aT`, op(A) = Aᵀ,
+/// A stored `[k, m]`) and `dX = dZ·W` of W3's 1024-wide layers at batch 128, W1/W2's
+/// forward shapes, and squares.
+const SHAPES: [&str; 7] = [
+    "64x784x128_bT",
+    "128x784x800_bT",
+    "128x1024x1024_bT",
+    "1024x128x1024_aT",
+    "128x1024x1024",
+    "1024x1024x1024",
+    "2048x2048x2048",
+];
 
-/// `(m, k, n, op(B) transposed)` of a label.
-fn parse(label: &str) -> (usize, usize, usize, bool) {
-    let bt = label.ends_with("_bT");
-    let dims: Vec<usize> = label.trim_end_matches("_bT").split('x').map(|v| v.parse().unwrap()).collect();
-    (dims[0], dims[1], dims[2], bt)
+/// `(m, k, n, op(A) transposed, op(B) transposed)` of a label.
+fn parse(label: &str) -> (usize, usize, usize, bool, bool) {
+    let (at, bt) = (label.ends_with("_aT"), label.ends_with("_bT"));
+    let dims: Vec<usize> =
+        label.trim_end_matches("_bT").trim_end_matches("_aT").split('x').map(|v| v.parse().unwrap()).collect();
+    (dims[0], dims[1], dims[2], at, bt)
 }
 
 /// GFLOP/s of the best of 7 batches, each at least 50 ms.
@@ -55,10 +67,12 @@ fn best_gflops(flops: f64, mut f: impl FnMut()) -> f64 {
 }
 
 fn time_nabla(label: &str, best: &mut BTreeMap<(String, String), f64>) {
-    let (m, k, n, bt) = parse(label);
+    let (m, k, n, at, bt) = parse(label);
+    let ta = if at { Transpose::Yes } else { Transpose::No };
     let tb = if bt { Transpose::Yes } else { Transpose::No };
     let mut rng = Rng::new(0);
-    let a = Matrix::random_uniform(m, k, -1.0, 1.0, &mut rng);
+    let (ar, ac) = ta.apply((m, k));
+    let a = Matrix::random_uniform(ar, ac, -1.0, 1.0, &mut rng);
     let (br, bc) = tb.apply((k, n));
     let b = Matrix::random_uniform(br, bc, -1.0, 1.0, &mut rng);
     let mut c = Matrix::zeros(m, n);
@@ -69,13 +83,13 @@ fn time_nabla(label: &str, best: &mut BTreeMap<(String, String), f64>) {
     };
     for kernel in Bf16Kernel::FAST.into_iter().filter(|k| k.supported()) {
         let g = best_gflops(flops, || {
-            bf16::gemm_with(kernel, 1.0, a.view(), Transpose::No, b.view(), tb, 0.0, c.view_mut()).unwrap();
+            bf16::gemm_with(kernel, 1.0, a.view(), ta, b.view(), tb, 0.0, c.view_mut()).unwrap();
             black_box(c.as_slice()[0]);
         });
         record(kernel.name(), g);
     }
     let g = best_gflops(flops, || {
-        gemm_with(Kernel::Fast, 1.0, a.view(), Transpose::No, b.view(), tb, 0.0, c.view_mut()).unwrap();
+        gemm_with(Kernel::Fast, 1.0, a.view(), ta, b.view(), tb, 0.0, c.view_mut()).unwrap();
         black_box(c.as_slice()[0]);
     });
     record("nabla f32", g);

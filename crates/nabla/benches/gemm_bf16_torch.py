@@ -1,7 +1,7 @@
 """torch's bf16 matmul on one thread, timed as benches/gemm_bf16.rs times nabla's.
 
 Usage: python gemm_bf16_torch.py SHAPE... where SHAPE is m x k x n with an optional _bT
-(op(B) = Bᵀ, B stored [n, k], as a layer's weight). Prints one JSON line per shape with the
+(op(B) = Bᵀ, B stored [n, k], as a layer's weight) or _aT (op(A) = Aᵀ, A stored [k, m]). Prints one JSON line per shape with the
 best of several timed batches, in GFLOP/s (2·m·k·n per call), for two forms:
 
 - "bf16": torch.matmul on tensors already in bf16 (the brief's peer);
@@ -39,12 +39,16 @@ def main():
     torch.set_num_threads(1)
     torch.manual_seed(0)
     for label in sys.argv[1:]:
-        bt = label.endswith("_bT")
-        m, k, n = (int(v) for v in label.removesuffix("_bT").split("x"))
-        a = torch.rand(m, k) * 2 - 1
+        at, bt = label.endswith("_aT"), label.endswith("_bT")
+        m, k, n = (int(v) for v in label.removesuffix("_bT").removesuffix("_aT").split("x"))
+        a = torch.rand(k, m) * 2 - 1 if at else torch.rand(m, k) * 2 - 1
         b = torch.rand(n, k) * 2 - 1 if bt else torch.rand(k, n) * 2 - 1
         a16, b16 = a.bfloat16(), b.bfloat16()
-        op = (lambda x, y: x @ y.t()) if bt else (lambda x, y: x @ y)
+        ta = (lambda x: x.t()) if at else (lambda x: x)
+        tb = (lambda y: y.t()) if bt else (lambda y: y)
+
+        def op(x, y):
+            return ta(x) @ tb(y)
         flops = 2 * m * k * n
 
         def autocast():

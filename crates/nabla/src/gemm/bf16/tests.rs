@@ -217,3 +217,47 @@ proptest! {
         check(m, n, k, T[ta], T[tb], alpha, beta, seed);
     }
 }
+
+/// Every operand a view inside a larger buffer whose padding is NaN: a kernel that read or
+/// wrote past a row's end (packing, write-back) would show it.
+#[test]
+fn strided_views() {
+    const PAD: usize = 5;
+    for &(m, n, k, ta, tb) in &[
+        (37, 45, 70, Transpose::No, Transpose::Yes),
+        (33, 17, 40, Transpose::Yes, Transpose::No),
+        (20, 40, 33, Transpose::Yes, Transpose::Yes),
+    ] {
+        let mut rng = Rng::new(11);
+        let a = stored(ta, m, k, &mut rng);
+        let b = stored(tb, k, n, &mut rng);
+        let c0 = Matrix::random_uniform(m, n, -1.0, 1.0, &mut rng);
+        let padded = |x: &Matrix| {
+            let stride = x.cols() + PAD;
+            let mut buf = vec![f32::NAN; x.rows() * stride];
+            for i in 0..x.rows() {
+                buf[i * stride..i * stride + x.cols()].copy_from_slice(x.row(i));
+            }
+            (buf, stride)
+        };
+        let want = run(Bf16Kernel::Reference, 1.5, &a, ta, &b, tb, 0.5, &c0);
+        for kernel in fast_kernels() {
+            let ((ab, sa), (bb, sb), (mut cb, sc)) = (padded(&a), padded(&b), padded(&c0));
+            let av = MatRef::with_stride(&ab, a.rows(), a.cols(), sa).unwrap();
+            let bv = MatRef::with_stride(&bb, b.rows(), b.cols(), sb).unwrap();
+            let cv = MatMut::with_stride(&mut cb, m, n, sc).unwrap();
+            gemm_with(kernel, 1.5, av, ta, bv, tb, 0.5, cv).unwrap();
+            for i in 0..m {
+                for j in 0..n {
+                    let (got, want) = (cb[i * sc + j], want.get(i, j));
+                    assert!((got - want).abs() <= tolerance(k, 1.5), "{} ({i}, {j}): {got} vs {want}", kernel.name());
+                }
+                assert!(
+                    cb[i * sc + n..(i + 1) * sc].iter().all(|x| x.is_nan()),
+                    "{} wrote past row {i}",
+                    kernel.name()
+                );
+            }
+        }
+    }
+}

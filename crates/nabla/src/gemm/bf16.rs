@@ -162,16 +162,20 @@ pub fn gemm_with(
     PACKED.with(|bufs| {
         let mut bufs = bufs.borrow_mut();
         let Packed { a: pa, b: pb, sums } = &mut *bufs;
+        let geometry = pack::geometry(m, n, k);
         // SAFETY: `kernel.supported()` said the CPU has AVX-512 F, BW and BF16, which the
         // packing needs (both fast kernels require them).
-        let geometry = unsafe { pack::pack(a, ta, b, tb, pa, pb) };
+        unsafe { pack::pack_a(a, ta, &geometry, pa) };
         let mut block = Block([[0.0; BLOCK]; BLOCK]);
         let mut write = |i0: usize, j0: usize, block: &Block| write_back(block, i0, j0, alpha, beta, &mut c);
         match kernel {
-            // SAFETY: AMX is available (`supported`), and the buffers hold the geometry.
-            Bf16Kernel::Amx => unsafe { amx::gemm(&geometry, pa, pb, sums, &mut write) },
-            // SAFETY: AVX512-BF16 is available, and the buffers hold the geometry.
-            Bf16Kernel::Avx512Bf16 => unsafe { dpbf16::gemm(&geometry, pa, pb, &mut block, &mut write) },
+            // SAFETY: AMX is available (`supported`), and `pa` holds packed A.
+            Bf16Kernel::Amx => unsafe { amx::gemm(&geometry, pa, b, tb, pb, sums, &mut write) },
+            // SAFETY: AVX512-BF16 is available, and the buffers hold the packed operands.
+            Bf16Kernel::Avx512Bf16 => unsafe {
+                pack::pack_b(b, tb, &geometry, 0..geometry.n_pad / 16, pb);
+                dpbf16::gemm(&geometry, pa, pb, &mut block, &mut write)
+            },
             Bf16Kernel::Reference => unreachable!("handled above"),
         }
     });

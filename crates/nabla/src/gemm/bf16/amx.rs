@@ -14,6 +14,8 @@
 
 use super::pack::{Geometry, Line, TILE};
 use super::{Block, BLOCK};
+use crate::gemm::Transpose;
+use crate::matrix::MatRef;
 
 /// Whether CPUID says AMX-TILE and AMX-BF16 (leaf 7, EDX bits 24 and 22).
 pub(super) fn cpu_has_amx_bf16() -> bool {
@@ -120,16 +122,19 @@ const KB: usize = 8;
 /// panel) a 1024² product ran at a third of the kernel's in-cache speed.
 ///
 /// # Safety
-/// AMX is available ([`available`]); `pa` and `pb` hold the packed operands of `g`.
+/// AMX is available ([`available`]); `pa` holds the packed A of `g`, and `op(B)` is `b`
+/// read through `tb`.
 pub(super) unsafe fn gemm(
     g: &Geometry,
     pa: &[Line],
-    pb: &[Line],
+    b: MatRef<'_>,
+    tb: Transpose,
+    pb: &mut Vec<Line>,
     sums: &mut Vec<Block>,
     write: &mut impl FnMut(usize, usize, &Block),
 ) {
     let strip = g.strip_lines();
-    assert!(pa.len() >= g.m_pad / 16 * strip && pb.len() >= g.n_pad / 16 * strip, "packed operands too short");
+    assert!(pa.len() >= g.m_pad / 16 * strip, "packed A too short");
     assert!(g.kbs > 0, "empty k");
     let per_row = NC / BLOCK;
     if sums.len() < MC / BLOCK * per_row {
@@ -139,17 +144,21 @@ pub(super) unsafe fn gemm(
     unsafe { std::arch::asm!("ldtilecfg [{}]", in(reg) &CONFIG, options(nostack, readonly)) };
     for jc in (0..g.n_pad).step_by(NC) {
         let nc = NC.min(g.n_pad - jc);
+        // B is packed a slab of NC columns at a time, just before its use: the packed slab
+        // (NC × k bf16) stays in L2 instead of a whole packed B going out to memory.
+        // SAFETY: the CPU has AVX-512 F, BW and BF16 (AMX's `available` includes them).
+        unsafe { super::pack::pack_b(b, tb, g, jc / 16..(jc + nc) / 16, pb) };
         for ic in (0..g.m_pad).step_by(MC) {
             let mc = MC.min(g.m_pad - ic);
             for q0 in (0..g.kbs).step_by(KB) {
                 let kb = KB.min(g.kbs - q0);
                 for jb in (0..nc).step_by(BLOCK) {
-                    let b = pb[(jc + jb) / 16 * strip + q0 * TILE..].as_ptr();
+                    let b = pb[jb / 16 * strip + q0 * TILE..].as_ptr();
                     for ib in (0..mc).step_by(BLOCK) {
                         let a = pa[(ic + ib) / 16 * strip + q0 * TILE..].as_ptr();
                         let block = &mut sums[ib / BLOCK * per_row + jb / BLOCK];
                         // SAFETY: strips (ic + ib)/16 and the next of A lie in `pa` (m_pad
-                        // is a multiple of 32), slivers (jc + jb)/16 and the next of B in
+                        // is a multiple of 32), slivers jb/16 and the next of the slab in
                         // `pb`; tiles q0 .. q0 + kb ≤ kbs of each; the block is 32 × 32 f32;
                         // the tiles are configured.
                         unsafe { block_2x2(a, a.add(strip), b, b.add(strip), kb, q0 > 0, block) };

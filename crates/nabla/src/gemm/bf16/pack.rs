@@ -17,6 +17,8 @@
 //! interleaved into pairs; where they run along them, 32 values become 16 pairs; a 16 × 16
 //! transpose of 32-bit pairs turns one into the other where the layout needs it.
 
+use std::ops::Range;
+
 use super::super::Transpose;
 use super::BLOCK;
 use crate::matrix::MatRef;
@@ -69,48 +71,50 @@ pub(super) fn available() -> bool {
     })
 }
 
-/// Packs `op(A)` into `pa` and `op(B)` into `pb` (resized as needed, never shrunk).
+/// The padded sizes of `C[m, n] = op(A)[m, k] · op(B)[k, n]`.
+pub(super) fn geometry(m: usize, n: usize, k: usize) -> Geometry {
+    Geometry { m_pad: m.div_ceil(BLOCK) * BLOCK, n_pad: n.div_ceil(BLOCK) * BLOCK, kbs: k.div_ceil(32) }
+}
+
+/// Packs `op(A)` into `pa` (resized as needed, never shrunk).
 ///
 /// # Safety
 /// The CPU has AVX-512 F, BW and BF16 ([`available`]).
 #[cfg(target_arch = "x86_64")]
-pub(super) unsafe fn pack(
-    a: MatRef<'_>,
-    ta: Transpose,
-    b: MatRef<'_>,
-    tb: Transpose,
-    pa: &mut Vec<Line>,
-    pb: &mut Vec<Line>,
-) -> Geometry {
-    let (m, k) = ta.apply(a.shape());
-    let n = tb.apply(b.shape()).1;
-    let g = Geometry { m_pad: m.div_ceil(BLOCK) * BLOCK, n_pad: n.div_ceil(BLOCK) * BLOCK, kbs: k.div_ceil(32) };
-    let a_len = g.m_pad / 16 * g.strip_lines();
-    let b_len = g.n_pad / 16 * g.strip_lines();
-    if pa.len() < a_len {
-        pa.resize(a_len, Line::ZERO);
+pub(super) unsafe fn pack_a(a: MatRef<'_>, ta: Transpose, g: &Geometry, pa: &mut Vec<Line>) {
+    let len = g.m_pad / 16 * g.strip_lines();
+    if pa.len() < len {
+        pa.resize(len, Line::ZERO);
     }
-    if pb.len() < b_len {
-        pb.resize(b_len, Line::ZERO);
+    // SAFETY: the CPU has the features (this function's contract); the buffer holds the
+    // geometry's strips.
+    unsafe { x86::pack_a(a, ta, g, &mut pa[..len]) };
+}
+
+/// Packs slivers `slivers` of `op(B)` (columns `16·start ..`) into `pb` from its start
+/// (resized as needed, never shrunk).
+///
+/// # Safety
+/// The CPU has AVX-512 F, BW and BF16 ([`available`]).
+#[cfg(target_arch = "x86_64")]
+pub(super) unsafe fn pack_b(b: MatRef<'_>, tb: Transpose, g: &Geometry, slivers: Range<usize>, pb: &mut Vec<Line>) {
+    assert!(slivers.end <= g.n_pad / 16, "slivers past the padded columns");
+    let len = slivers.len() * g.strip_lines();
+    if pb.len() < len {
+        pb.resize(len, Line::ZERO);
     }
-    // SAFETY: the CPU has the features (this function's contract); the buffers hold the
-    // geometry's lines.
-    unsafe {
-        x86::pack_a(a, ta, &g, &mut pa[..a_len]);
-        x86::pack_b(b, tb, &g, &mut pb[..b_len]);
-    }
-    g
+    // SAFETY: the CPU has the features (this function's contract); the buffer holds the
+    // slivers.
+    unsafe { x86::pack_b(b, tb, g, slivers, &mut pb[..len]) };
 }
 
 #[cfg(not(target_arch = "x86_64"))]
-pub(super) unsafe fn pack(
-    _: MatRef<'_>,
-    _: Transpose,
-    _: MatRef<'_>,
-    _: Transpose,
-    _: &mut Vec<Line>,
-    _: &mut Vec<Line>,
-) -> Geometry {
+pub(super) unsafe fn pack_a(_: MatRef<'_>, _: Transpose, _: &Geometry, _: &mut Vec<Line>) {
+    unreachable!("AVX-512 BF16 is only detected on x86_64")
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+pub(super) unsafe fn pack_b(_: MatRef<'_>, _: Transpose, _: &Geometry, _: Range<usize>, _: &mut Vec<Line>) {
     unreachable!("AVX-512 BF16 is only detected on x86_64")
 }
 
@@ -121,6 +125,8 @@ pub(super) mod x86 {
         _mm512_permutexvar_epi16, _mm512_setzero_ps, _mm512_setzero_si512, _mm512_shuffle_i32x4, _mm512_store_si512,
         _mm512_unpackhi_epi32, _mm512_unpackhi_epi64, _mm512_unpacklo_epi32, _mm512_unpacklo_epi64,
     };
+
+    use std::ops::Range;
 
     use super::{Geometry, Line, TILE};
     use crate::gemm::Transpose;
@@ -162,14 +168,22 @@ pub(super) mod x86 {
         }
     }
 
-    /// `op(B)` into 16-column slivers of pairs (see the module's comment).
+    /// Slivers `slivers` of `op(B)`, 16 columns of pairs each (see the module's comment),
+    /// sliver `s` at `s − slivers.start` in `out`.
     ///
     /// # Safety
-    /// The CPU has AVX-512 F, BW and BF16; `out` holds `n_pad / 16` slivers.
+    /// The CPU has AVX-512 F, BW and BF16.
     #[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
-    pub(in super::super) unsafe fn pack_b(b: MatRef<'_>, tb: Transpose, g: &Geometry, out: &mut [Line]) {
+    pub(in super::super) unsafe fn pack_b(
+        b: MatRef<'_>,
+        tb: Transpose,
+        g: &Geometry,
+        slivers: Range<usize>,
+        out: &mut [Line],
+    ) {
         let (k, n) = tb.apply(b.shape());
-        assert!(out.len() >= g.n_pad / 16 * g.strip_lines(), "packed B too short");
+        let s0 = slivers.start;
+        assert!(out.len() >= slivers.len() * g.strip_lines(), "packed B too short");
         match tb {
             // B is stored [k, n]: rows p, p + 1 interleaved are pair p / 2 of a sliver's 16
             // columns, a line as it is. Both rows are read whole (contiguous reads, lines
@@ -179,19 +193,21 @@ pub(super) mod x86 {
                 for pair in 0..g.kbs * 16 {
                     let p = 2 * pair;
                     let (first, second) = (row_or_empty(b, p, k), row_or_empty(b, p + 1, k));
-                    for s in 0..g.n_pad / 16 {
+                    for s in slivers.clone() {
                         let line = _mm512_setzero_si512();
                         let line = if 16 * s < n { pairs_across(first, second, 16 * s) } else { line };
                         // SAFETY: a `Line` is 64 bytes, aligned to 64; the index is inside
                         // `out` (the assert).
-                        unsafe { _mm512_store_si512(out[s * g.strip_lines() + pair].0.as_mut_ptr().cast(), line) };
+                        unsafe {
+                            _mm512_store_si512(out[(s - s0) * g.strip_lines() + pair].0.as_mut_ptr().cast(), line)
+                        };
                     }
                 }
             }
             // B is stored [n, k]: row j holds column j of op(B), 16 pairs of block q; the
             // transpose puts each pair's 16 columns in one line.
             Transpose::Yes => {
-                for s in 0..g.n_pad / 16 {
+                for s in slivers {
                     for q in 0..g.kbs {
                         let mut lines = [_mm512_setzero_si512(); 16];
                         for (j, line) in lines.iter_mut().enumerate() {
@@ -199,7 +215,7 @@ pub(super) mod x86 {
                                 *line = pairs_along(b.row(16 * s + j), 32 * q);
                             }
                         }
-                        store_lines(&transpose16(lines), &mut out[(s * g.kbs + q) * TILE..][..TILE]);
+                        store_lines(&transpose16(lines), &mut out[((s - s0) * g.kbs + q) * TILE..][..TILE]);
                     }
                 }
             }

@@ -12,6 +12,7 @@
 //! As in BLAS, `beta = 0` means `C` is overwritten: whatever it held before (even NaN) is
 //! not read.
 
+pub mod bf16;
 pub mod fast;
 pub mod reference;
 

@@ -56,10 +56,17 @@ fn check(m: usize, n: usize, k: usize, ta: Transpose, tb: Transpose, alpha: f32,
 const T: [Transpose; 2] = [Transpose::No, Transpose::Yes];
 
 /// A CPU that reports a bf16 instruction set must have its kernel run: the test fails
-/// rather than skips if, say, the OS refused the AMX tiles. Prints what it found.
+/// rather than skips if, say, the OS refused the AMX tiles. Prints what it found (CI's kernel
+/// report step runs every `kernel_report_…` test with `--nocapture`).
 #[test]
 #[allow(clippy::print_stderr)]
-fn every_kernel_the_cpu_reports_runs() {
+fn kernel_report_every_bf16_kernel_the_cpu_reports_runs() {
+    // The kernel's view of the CPU (/proc/cpuinfo) must agree with CPUID's.
+    #[cfg(target_os = "linux")]
+    {
+        let flags = crate::simd::cpu_flags();
+        assert_eq!(flags.contains("amx_bf16") && flags.contains("amx_tile"), amx::cpu_has_amx_bf16(), "AMX-BF16");
+    }
     eprintln!(
         "bf16 kernels tested: {:?} ({})",
         fast_kernels().iter().map(|k| k.name()).collect::<Vec<_>>(),

@@ -371,8 +371,10 @@ mod tests {
     fn with_threads_waits_for_a_busy_pool_and_counts_its_parallel_jobs() {
         let (tx, rx) = std::sync::mpsc::channel();
         let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
-        // Another thread's job holds the pool until released.
+        // Another thread's job holds the pool until released (waiting for the pool first, so
+        // that a job of a test running beside this one cannot make it run serially).
         let holder = std::thread::spawn(move || {
+            WAIT_IF_BUSY.set(true);
             let release = Mutex::new(release_rx);
             run(2, &|i| {
                 if i == 0 {
@@ -380,6 +382,7 @@ mod tests {
                     release.lock().unwrap().recv().unwrap();
                 }
             });
+            assert_eq!(PARALLEL_JOBS.get(), 1, "the holder's job held the pool");
         });
         rx.recv().unwrap();
         // Without with_threads a job finds the pool busy and runs serially: counted as such.

@@ -1,7 +1,7 @@
 //! The f32 checkpoint format: round trips, cross-checks and table models' metadata.
 
 use super::*;
-use nabla::{Init, Rng};
+use nabla::{Init, Mlp, Rng};
 
 fn sample() -> Checkpoint {
     let spec = MlpSpec::new(vec![4, 3, 2], Activation::LeakyRelu { alpha: 0.2 }, Activation::Identity).unwrap();
@@ -119,7 +119,7 @@ fn table_models_that_do_not_fit_their_network_are_not_written() {
     // Width: the preprocessor makes 3 inputs, the network takes 5.
     let mut ckpt = table_model(true);
     let spec = MlpSpec::new(vec![5, 4, 2], Activation::Relu, Activation::Identity).unwrap();
-    ckpt.mlp = Mlp::zeros(spec);
+    ckpt.network = Mlp::zeros(spec).into();
     let err = to_bytes(Path::new("w.safetensors"), &ckpt).unwrap_err().to_string();
     assert!(err.contains("w.safetensors") && err.contains("makes 3 inputs for a network of 5"), "{err}");
     // Classes other than the preprocessor's.
@@ -130,7 +130,7 @@ fn table_models_that_do_not_fit_their_network_are_not_written() {
     // A regression with two outputs.
     let mut ckpt = table_model(false);
     let spec = MlpSpec::new(vec![3, 4, 2], Activation::Relu, Activation::Identity).unwrap();
-    (ckpt.mlp, ckpt.classes) = (Mlp::zeros(spec), vec!["price".into(), "other".into()]);
+    (ckpt.network, ckpt.classes) = (Mlp::zeros(spec).into(), vec!["price".into(), "other".into()]);
     let err = to_bytes(Path::new("r"), &ckpt).unwrap_err().to_string();
     assert!(err.contains("a regression of `price` has one output, this network 2"), "{err}");
     // A regression whose one name is not its target.
@@ -186,8 +186,8 @@ fn non_finite_weights_or_optimiser_state_are_refused_by_name() {
     let path = Path::new("diverged.safetensors");
     for (bad, tensor) in [(f32::NAN, "layers.0.weight"), (f32::INFINITY, "layers.1.bias")] {
         let mut ckpt = sample();
-        let range = ckpt.mlp.spec().tensors().into_iter().find(|t| t.name == tensor).unwrap().range;
-        ckpt.mlp.params_mut()[range.start] = bad;
+        let range = ckpt.spec().tensors().into_iter().find(|t| t.name == tensor).unwrap().range;
+        ckpt.network.params_mut()[range.start] = bad;
         let e = from_bytes(path, &to_bytes(path, &ckpt).unwrap()).unwrap_err();
         assert!(matches!(&e, CheckpointError::BadValue { name, .. } if name == tensor), "{e}");
         assert!(e.to_string().contains("NaN or infinite"), "{e}");
@@ -199,8 +199,8 @@ fn non_finite_weights_or_optimiser_state_are_refused_by_name() {
 
     // A bf16 file quantised from such weights is refused too.
     let mut ckpt = sample();
-    ckpt.mlp.params_mut()[0] = f32::NAN;
-    let q = crate::quantize::QuantizedCheckpoint::from_checkpoint(&ckpt, nabla::quant::Precision::Bf16, path);
+    ckpt.network.params_mut()[0] = f32::NAN;
+    let q = crate::quantize::QuantizedCheckpoint::from_checkpoint(&ckpt, nabla::quant::Precision::Bf16, path).unwrap();
     let bytes = crate::quantize::to_bytes(path, &q).unwrap();
     let e = crate::quantize::from_bytes(path, &bytes).unwrap_err().to_string();
     assert!(e.contains("layers.0.weight") && e.contains("NaN or infinite"), "{e}");

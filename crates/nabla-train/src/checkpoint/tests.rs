@@ -1,7 +1,7 @@
 //! The f32 checkpoint format: round trips, cross-checks and table models' metadata.
 
 use super::*;
-use nabla::{Init, Mlp, Rng};
+use nabla::{Activation, Init, Mlp, MlpSpec, ResidualMlp, ResidualSpec, Rng};
 
 fn sample() -> Checkpoint {
     let spec = MlpSpec::new(vec![4, 3, 2], Activation::LeakyRelu { alpha: 0.2 }, Activation::Identity).unwrap();
@@ -217,4 +217,52 @@ fn optimiser_metadata_naming_too_many_or_repeated_buffers_is_refused() {
     let twice = with_field(&bytes, "optimizer", r#"["velocity","velocity"]"#);
     let e = from_bytes(Path::new("x"), &twice).unwrap_err().to_string();
     assert!(e.contains("`velocity` twice"), "{e}");
+}
+
+/// Issue 22: a residual net round-trips bit for bit, under its PyTorch-style names, with its
+/// own `architecture` and format version 2; a plain net's file keeps version 1 and no `kind`,
+/// so files written before residual nets (and by older nablas) read as they did.
+#[test]
+fn a_residual_net_round_trips_and_a_plain_file_is_unchanged() {
+    let path = Path::new("r.safetensors");
+    let spec = ResidualSpec::new(4, 6, 2, 3, Activation::Tanh, Activation::Identity).unwrap();
+    let net = ResidualMlp::new(spec, Init::HeNormal, &mut Rng::new(9));
+    let classes = vec!["a".into(), "b".into(), "c".into()];
+    let mut ckpt = Checkpoint::new(net, "toy", classes.clone(), InputSpec::unit(2, 2, 255));
+    ckpt.optimizer = vec![("velocity".into(), vec![0.5; ckpt.network.num_params()])];
+    let bytes = to_bytes(path, &ckpt).unwrap();
+    assert_eq!(from_bytes(path, &bytes).unwrap(), ckpt);
+    let (st, meta) = open_safetensors(path, &bytes).unwrap();
+    assert_eq!(meta["format_version"], "2");
+    let arch: serde_json::Value = serde_json::from_str(&meta["architecture"]).unwrap();
+    let want = serde_json::json!({"kind": "residual", "inputs": 4, "width": 6, "depth": 2, "outputs": 3, "hidden": "tanh", "output": "identity"});
+    assert_eq!(arch, want);
+    assert_eq!(st.tensor("blocks.1.fc2.weight").unwrap().shape(), [6, 6]);
+    assert_eq!(st.tensor("norm.bias").unwrap().shape(), [6]);
+
+    let plain = MlpSpec::new(vec![4, 5, 3], Activation::Relu, Activation::Identity).unwrap();
+    let plain =
+        Checkpoint::new(Mlp::new(plain, Init::HeNormal, &mut Rng::new(9)), "toy", classes, InputSpec::unit(2, 2, 255));
+    let plain_bytes = to_bytes(path, &plain).unwrap();
+    let (_, meta) = open_safetensors(path, &plain_bytes).unwrap();
+    assert_eq!(meta["format_version"], "1");
+    assert_eq!(meta["architecture"], r#"{"sizes":[4,5,3],"hidden":"relu","output":"identity"}"#);
+
+    // A residual header asking for more than the file holds, or an unknown kind, is refused.
+    for (arch, want) in [
+        (
+            r#"{"kind":"residual","inputs":4,"width":200000,"depth":9000,"outputs":3,"hidden":"relu","output":"identity"}"#,
+            "more parameters than the file",
+        ),
+        (
+            r#"{"kind":"residual","inputs":4,"width":6,"outputs":3,"hidden":"relu","output":"identity"}"#,
+            "without `depth`",
+        ),
+        (r#"{"kind":"conv","hidden":"relu","output":"identity"}"#, "unknown kind `conv`"),
+    ] {
+        let mut meta = meta.clone();
+        meta.insert("architecture".into(), arch.into());
+        let e = ModelMeta::parse(path, &meta, bytes.len()).err().unwrap().to_string();
+        assert!(e.contains(want), "{e}");
+    }
 }

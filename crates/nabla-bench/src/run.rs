@@ -159,7 +159,9 @@ pub fn run_quantized_inference(
         pool::set_threads(settings.threads);
         let run = TrainRun { config: &config, data: data.split.into(), out_dir: None, resume: None, stop: None };
         let outcome = train(run, &mut Silent)?;
-        (outcome.mlp, Some(outcome.test.headline()))
+        // The W2 recipe is a plain MLP (`hidden`), so the trained network is one.
+        let mlp = outcome.network.require_plain("the int8/bf16 benchmark")?.clone();
+        (mlp, Some(outcome.test.headline()))
     } else {
         (Mlp::new(spec.clone(), Init::HeUniform, &mut Rng::new(settings.seed)), None)
     };

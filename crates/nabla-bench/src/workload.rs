@@ -134,6 +134,9 @@ impl Recipe {
     pub fn config(&self, threads: usize, seed: u64) -> TrainConfig {
         TrainConfig {
             hidden: self.hidden.clone(),
+            depth: None,
+            width: None,
+            residual: false,
             activation: Activation::Relu,
             init: Init::HeUniform,
             optimizer: self.optimizer,

@@ -282,7 +282,7 @@ impl Network {
     /// inputs are the standardised columns the preprocessing keeps.
     fn layers<'py>(&self, py: Python<'py>) -> Vec<Layer<'py>> {
         let spec = self.ckpt.spec();
-        let params = self.ckpt.mlp.params();
+        let params = self.ckpt.network.params();
         let tensors = spec.tensors();
         tensors
             .chunks_exact(2)

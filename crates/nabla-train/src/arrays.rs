@@ -397,7 +397,7 @@ pub fn train_set(
     let run = TrainRun { config, data: set.into(), out_dir: None, resume, stop };
     let outcome = train::train(run, &mut Silent)?;
     let mut ckpt = Checkpoint::new(
-        outcome.mlp.clone(),
+        outcome.network.clone(),
         set.name.clone(),
         names,
         ModelInput::Table(Box::new(set.preprocessor.clone())),
@@ -425,7 +425,7 @@ pub fn outputs(ckpt: &Checkpoint, x: Rows<'_>) -> Result<Outputs, ArrayError> {
     let encoded = pre.transform(&x.table(None, None))?;
     let (features, width) = (encoded.features, ckpt.spec().outputs());
     let mut values = Vec::with_capacity(encoded.rows * width);
-    let mut runner = crate::quantize::Runner::f32(&ckpt.mlp, PREDICT_ROWS);
+    let mut runner = crate::quantize::Runner::f32(&ckpt.network, PREDICT_ROWS);
     let mut padded = vec![0f32; PREDICT_ROWS * features];
     for chunk in encoded.x.chunks(PREDICT_ROWS * features) {
         padded[..chunk.len()].copy_from_slice(chunk);

@@ -12,13 +12,26 @@ use serde::{Deserialize, Serialize};
 
 use crate::schedule::Schedule;
 
+/// The deepest `depth` accepted: far past what trains (the lecture's deep nets have 20 to 56
+/// layers), and small enough that a typo cannot allocate a layer list without end.
+pub const MAX_DEPTH: usize = 10_000;
+
 /// Everything that decides what `nabla train` computes. Keys in a TOML file are the flag
 /// names without `--` (`batch-size = 128`, `hidden = [512, 256]`, `activation = "relu"`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct TrainConfig {
     /// Widths of the hidden layers; input and output widths come from the data set.
+    /// Empty when `depth` describes the network instead.
     pub hidden: Vec<usize>,
+    /// A deep net of `depth` hidden layers of `width` units, instead of `hidden` (which must
+    /// then be empty): the plain `inputs-W-…-W-outputs`, or with `residual` that many
+    /// residual blocks.
+    pub depth: Option<usize>,
+    /// The width of every hidden layer of a `depth` net (and of a residual net's stream).
+    pub width: Option<usize>,
+    /// Pre-norm residual blocks (`nabla::ResidualMlp`) instead of plain layers; needs `depth`.
+    pub residual: bool,
     /// Activation of every hidden layer.
     #[serde(with = "as_text")]
     pub activation: Activation,
@@ -74,6 +87,9 @@ impl Default for TrainConfig {
     fn default() -> Self {
         Self {
             hidden: vec![512, 256],
+            depth: None,
+            width: None,
+            residual: false,
             activation: Activation::Relu,
             init: Init::HeNormal,
             optimizer: OptimizerKind::Adam,
@@ -183,11 +199,49 @@ impl TrainConfig {
             one.insert(key.clone(), value.clone());
             convert(one).map_err(|e| if e.contains(key.as_str()) { e } else { format!("{key}: {e}") })?;
         }
-        let mut merged = base;
-        merged.extend(overrides);
-        let merged = convert(merged)?;
+        let mut below = self.clone();
+        below.before_layer(|key| overrides.contains_key(key)).map_err(|e| e.to_string())?;
+        let mut merged = toml::Table::try_from(&below).map_err(|e| e.to_string())?;
+        merged.extend(overrides.clone());
+        let mut merged = convert(merged)?;
+        merged.after_layer(|key| overrides.contains_key(key));
         merged.validate().map_err(|e| e.to_string())?;
         Ok(merged)
+    }
+
+    /// Before a settings layer (a TOML file, the flags) is applied over `self`; `given(key)`
+    /// says whether the layer sets `key`. A layer's architecture replaces the one below it:
+    /// `hidden` clears `depth`, `width` and `residual`; `depth` clears `hidden`. Both in one
+    /// layer is an error naming both.
+    pub fn before_layer(&mut self, given: impl Fn(&str) -> bool) -> Result<(), ConfigError> {
+        if given("hidden") && given("depth") {
+            return Err(ConfigError {
+                key: "depth",
+                value: "with hidden".into(),
+                reason: "give either hidden (every width) or depth and width (a deep net of equal widths), not both"
+                    .into(),
+            });
+        }
+        if given("hidden") {
+            (self.depth, self.width, self.residual) = (None, None, false);
+        }
+        if given("depth") {
+            self.hidden.clear();
+        }
+        Ok(())
+    }
+
+    /// After a settings layer is applied: a layer that chooses a residual net and sets no
+    /// dropout turns dropout off, since residual nets train without it (for now).
+    pub fn after_layer(&mut self, given: impl Fn(&str) -> bool) {
+        if self.residual && given("residual") {
+            if !given("dropout") {
+                self.dropout = 0.0;
+            }
+            if !given("input-dropout") {
+                self.input_dropout = 0.0;
+            }
+        }
     }
 
     /// Checks every range; the error names the key.
@@ -196,6 +250,7 @@ impl TrainConfig {
         if self.hidden.contains(&0) {
             return Err(err("hidden", format!("{:?}", self.hidden), "every hidden width must be ≥ 1"));
         }
+        self.validate_depth()?;
         if !(self.lr.is_finite() && self.lr > 0.0) {
             return Err(err("lr", self.lr.to_string(), "must be a finite number > 0"));
         }
@@ -244,6 +299,61 @@ impl TrainConfig {
             return Err(err("val-split", self.val_split.to_string(), "must be in [0, 1)"));
         }
         Ok(())
+    }
+
+    /// The `depth`, `width` and `residual` keys, and how they go with `hidden` and dropout.
+    fn validate_depth(&self) -> Result<(), ConfigError> {
+        let err = |key: &'static str, value: String, reason: String| ConfigError { key, value, reason };
+        let show = |v: Option<usize>| v.map_or_else(|| "none".to_string(), |v| v.to_string());
+        match (self.depth, self.width) {
+            (Some(0), _) => return Err(err("depth", "0".into(), "must be ≥ 1".into())),
+            (Some(d), _) if d > MAX_DEPTH => {
+                return Err(err("depth", d.to_string(), format!("must be at most {MAX_DEPTH}")));
+            }
+            (_, Some(0)) => return Err(err("width", "0".into(), "must be ≥ 1".into())),
+            (_, Some(w)) if w > nabla::limits::MAX_WIDTH => {
+                let reason = format!("must be at most {} (nabla::limits::MAX_WIDTH)", nabla::limits::MAX_WIDTH);
+                return Err(err("width", w.to_string(), reason));
+            }
+            (Some(_), None) => {
+                return Err(err("width", "none".into(), "depth needs a width (--width W, or width = W)".into()));
+            }
+            (None, Some(w)) => {
+                return Err(err("width", w.to_string(), "a width needs a depth (--depth N, or depth = N)".into()));
+            }
+            _ => {}
+        }
+        if self.depth.is_some() && !self.hidden.is_empty() {
+            return Err(err(
+                "depth",
+                format!("{} with hidden = {:?}", show(self.depth), self.hidden),
+                "give either hidden (every width) or depth and width (a deep net of equal widths), not both".into(),
+            ));
+        }
+        if self.residual && self.depth.is_none() {
+            return Err(err(
+                "residual",
+                "true".into(),
+                "needs depth and width (--depth N --width W): the number of blocks and their width".into(),
+            ));
+        }
+        if self.residual && (self.dropout > 0.0 || self.input_dropout > 0.0) {
+            return Err(err(
+                "dropout",
+                format!("{} (input {})", self.dropout, self.input_dropout),
+                "residual nets train without dropout for now: set dropout and input-dropout to 0".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The hidden widths of the plain net these settings describe (`hidden`, or `depth`
+    /// times `width`); for a residual net, its blocks' widths.
+    pub fn hidden_widths(&self) -> Vec<usize> {
+        match (self.depth, self.width) {
+            (Some(d), Some(w)) => vec![w; d],
+            _ => self.hidden.clone(),
+        }
     }
 
     /// The optimiser these settings describe.
@@ -344,6 +454,38 @@ mod tests {
         assert!(e.contains("batch-size") && e.contains("at most 1048576"), "{e}");
         let e = c.merge_toml("hidden = [128, 100000000]").unwrap_err();
         assert!(e.contains("hidden") && e.contains("100000000"), "{e}");
+    }
+
+    #[test]
+    fn depth_width_and_residual_keys() {
+        let c = TrainConfig::default();
+        let deep = c.merge_toml("depth = 3\nwidth = 32").unwrap();
+        assert_eq!((deep.hidden.clone(), deep.hidden_widths(), deep.residual), (vec![], vec![32, 32, 32], false));
+        assert_eq!(deep.dropout, 0.2, "a plain deep net keeps its dropout");
+        let res = c.merge_toml("depth = 3\nwidth = 32\nresidual = true").unwrap();
+        assert!(res.residual && res.dropout == 0.0 && res.input_dropout == 0.0);
+        // A layer's architecture replaces the one below it.
+        let back = res.merge_toml("hidden = [16]").unwrap();
+        assert_eq!((back.hidden.clone(), back.depth, back.width, back.residual), (vec![16], None, None, false));
+        assert_eq!(toml::from_str::<TrainConfig>(&toml::to_string(&res).unwrap()).unwrap(), res);
+
+        let e = c.merge_toml("hidden = [16]\ndepth = 3\nwidth = 8").unwrap_err();
+        assert!(e.contains("hidden") && e.contains("depth"), "{e}");
+        let e = c.merge_toml("residual = true").unwrap_err();
+        assert!(e.contains("residual") && e.contains("depth"), "{e}");
+        let e = c.merge_toml("depth = 0\nwidth = 8").unwrap_err();
+        assert!(e.contains("invalid depth = 0"), "{e}");
+        let e = c.merge_toml("depth = 2\nwidth = 0").unwrap_err();
+        assert!(e.contains("invalid width = 0"), "{e}");
+        let e = c.merge_toml("depth = 2\nwidth = 1000000000").unwrap_err();
+        assert!(e.contains("width") && e.contains("MAX_WIDTH"), "{e}");
+        let e = c.merge_toml("depth = 2").unwrap_err();
+        assert!(e.contains("width"), "{e}");
+        let e = c.merge_toml("depth = 2\nwidth = 8\nresidual = true\ndropout = 0.5").unwrap_err();
+        assert!(e.contains("dropout") && e.contains("residual"), "{e}");
+        // Set in code, both at once are refused too.
+        let both = TrainConfig { depth: Some(2), width: Some(8), ..TrainConfig::default() };
+        assert!(both.validate().unwrap_err().to_string().contains("hidden"));
     }
 
     #[test]

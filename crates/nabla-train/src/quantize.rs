@@ -22,7 +22,7 @@ use std::path::Path;
 
 use nabla::loss::argmax_rows;
 use nabla::quant::{Bf16Linear, Int8Linear, Precision, QuantWorkspace, QuantizedMlp};
-use nabla::{MatRef, Mlp, MlpSpec, Workspace};
+use nabla::{MatRef, MlpSpec, Network, NetworkSpec, NetworkWorkspace};
 use nabla_data::table::Preprocessor;
 use nabla_data::{BatchBuffers, Dataset, Normalizer};
 use safetensors::Dtype;
@@ -60,10 +60,19 @@ pub struct QuantizedCheckpoint {
 }
 
 impl QuantizedCheckpoint {
-    /// Quantises the network of `ckpt` (read from `source`), keeping its description.
-    pub fn from_checkpoint(ckpt: &Checkpoint, precision: Precision, source: &Path) -> Self {
-        QuantizedCheckpoint {
-            model: QuantizedMlp::quantize(&ckpt.mlp, precision),
+    /// Quantises the network of `ckpt` (read from `source`), keeping its description. A
+    /// residual net is refused ([`CheckpointError::Unsupported`]): the quantised forward pass
+    /// and file are a plain MLP's.
+    pub fn from_checkpoint(ckpt: &Checkpoint, precision: Precision, source: &Path) -> Result<Self, CheckpointError> {
+        let Some(mlp) = ckpt.network.plain() else {
+            return Err(CheckpointError::Unsupported {
+                path: source.to_path_buf(),
+                what: "quantising",
+                architecture: checkpoint::describe_network(&ckpt.spec()),
+            });
+        };
+        Ok(QuantizedCheckpoint {
+            model: QuantizedMlp::quantize(mlp, precision),
             dataset: ckpt.dataset.clone(),
             classes: ckpt.classes.clone(),
             input: ckpt.input.clone(),
@@ -71,7 +80,7 @@ impl QuantizedCheckpoint {
             epoch: ckpt.epoch,
             step: ckpt.step,
             metrics: serde_json::Value::Object(serde_json::Map::new()),
-        }
+        })
     }
 
     /// The network's architecture.
@@ -91,7 +100,7 @@ pub fn to_bytes(path: &Path, q: &QuantizedCheckpoint) -> Result<Vec<u8>, Checkpo
             checkpoint::describe_architecture(spec)
         )));
     }
-    q.input.check(spec, &q.classes).map_err(|(_, reason)| invalid(reason))?;
+    q.input.check(&spec.clone().into(), &q.classes).map_err(|(_, reason)| invalid(reason))?;
     let mut tensors: Vec<(String, RawTensor)> = Vec::new();
     if let Some(layers) = q.model.int8_layers() {
         for (l, layer) in layers.iter().enumerate() {
@@ -148,6 +157,12 @@ pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<QuantizedCheckpoint, Chec
     let precision: Precision =
         field("precision")?.parse().map_err(|e: nabla::Error| bad("precision", e.to_string()))?;
     let ModelMeta { spec, dataset, classes, input, epoch, step, metrics } = ModelMeta::parse(path, &meta, bytes.len())?;
+    let spec = match spec {
+        nabla::NetworkSpec::Plain(spec) => spec,
+        nabla::NetworkSpec::Residual(_) => {
+            return Err(bad("architecture", "a quantised file holds a plain MLP, not a residual net".into()));
+        }
+    };
     let bad_value = |name: String, e: nabla::Error| CheckpointError::BadValue {
         path: path.to_path_buf(),
         name,
@@ -230,10 +245,10 @@ impl ModelFile {
     }
 
     /// The architecture.
-    pub fn spec(&self) -> &MlpSpec {
+    pub fn spec(&self) -> NetworkSpec {
         match self {
             ModelFile::F32(c) => c.spec(),
-            ModelFile::Quantized(q) => q.spec(),
+            ModelFile::Quantized(q) => q.spec().clone().into(),
         }
     }
 
@@ -282,7 +297,7 @@ impl ModelFile {
     /// A runner for batches of up to `batch` examples.
     pub fn runner(&self, batch: usize) -> Runner<'_> {
         match self {
-            ModelFile::F32(c) => Runner::f32(&c.mlp, batch),
+            ModelFile::F32(c) => Runner::f32(&c.network, batch),
             ModelFile::Quantized(q) => Runner::quantized(&q.model, batch),
         }
     }
@@ -290,16 +305,16 @@ impl ModelFile {
 
 /// A network, f32 or quantised, with the buffers of its forward pass.
 pub enum Runner<'m> {
-    /// The f32 forward pass.
-    F32(&'m Mlp, Box<Workspace>),
+    /// The f32 forward pass (of a plain or a residual net).
+    F32(&'m Network, Box<NetworkWorkspace>),
     /// The quantised forward pass.
     Quantized(&'m QuantizedMlp, Box<QuantWorkspace>),
 }
 
 impl<'m> Runner<'m> {
-    /// Runs `mlp` on batches of up to `batch` rows.
-    pub fn f32(mlp: &'m Mlp, batch: usize) -> Self {
-        Runner::F32(mlp, Box::new(Workspace::new(mlp.spec(), batch)))
+    /// Runs `network` on batches of up to `batch` rows.
+    pub fn f32(network: &'m Network, batch: usize) -> Self {
+        Runner::F32(network, Box::new(NetworkWorkspace::new(&network.spec(), batch)))
     }
 
     /// Runs `model` on batches of up to `batch` rows.
@@ -308,17 +323,17 @@ impl<'m> Runner<'m> {
     }
 
     /// The network's architecture.
-    pub fn spec(&self) -> &MlpSpec {
+    pub fn spec(&self) -> NetworkSpec {
         match self {
-            Runner::F32(mlp, _) => mlp.spec(),
-            Runner::Quantized(model, _) => model.spec(),
+            Runner::F32(network, _) => network.spec(),
+            Runner::Quantized(model, _) => model.spec().clone().into(),
         }
     }
 
     /// The forward pass: `x: [B, n_0]` to the outputs `[B, n_L]`.
     pub fn forward(&mut self, x: MatRef<'_>) -> nabla::Result<MatRef<'_>> {
         match self {
-            Runner::F32(mlp, ws) => mlp.forward(x, ws),
+            Runner::F32(network, ws) => network.forward(x, ws),
             Runner::Quantized(model, ws) => model.forward(x, ws),
         }
     }
@@ -345,7 +360,7 @@ pub fn accuracy(runner: &mut Runner<'_>, ds: &Dataset, norm: &Normalizer, batch:
 #[cfg(test)]
 mod tests {
     use super::*;
-    use nabla::{Activation, Init, Rng};
+    use nabla::{Activation, Init, Mlp, ResidualMlp, ResidualSpec, Rng};
 
     fn source() -> Checkpoint {
         let spec = MlpSpec::new(vec![4, 6, 3], Activation::Relu, Activation::Identity).unwrap();
@@ -354,7 +369,8 @@ mod tests {
     }
 
     fn quantized(precision: Precision) -> QuantizedCheckpoint {
-        let mut q = QuantizedCheckpoint::from_checkpoint(&source(), precision, Path::new("runs/x/best.safetensors"));
+        let mut q =
+            QuantizedCheckpoint::from_checkpoint(&source(), precision, Path::new("runs/x/best.safetensors")).unwrap();
         q.metrics = serde_json::json!({"test_acc": 0.5});
         q
     }
@@ -370,6 +386,17 @@ mod tests {
             .collect();
         edit(&mut tensors);
         safetensors::serialize(tensors.iter().map(|(n, t)| (n.as_str(), t)), Some(meta)).unwrap()
+    }
+
+    #[test]
+    fn a_residual_net_is_refused_by_name() {
+        let spec = ResidualSpec::new(4, 6, 2, 3, Activation::Relu, Activation::Identity).unwrap();
+        let net = ResidualMlp::new(spec, Init::HeUniform, &mut Rng::new(5));
+        let ckpt = Checkpoint::new(net, "toy", vec!["a".into(), "b".into(), "c".into()], InputSpec::unit(2, 2, 255));
+        let e = QuantizedCheckpoint::from_checkpoint(&ckpt, Precision::Int8, Path::new("r.safetensors")).unwrap_err();
+        let text = e.to_string();
+        assert!(text.starts_with("r.safetensors: quantising is only implemented for plain MLPs"), "{text}");
+        assert!(text.contains("4 → 2 residual blocks of 6 → 3 (relu)"), "{text}");
     }
 
     #[test]
@@ -401,7 +428,7 @@ mod tests {
         let mut ckpt = source();
         ckpt.input = pre.clone().into();
         for precision in [Precision::Int8, Precision::Bf16] {
-            let q = QuantizedCheckpoint::from_checkpoint(&ckpt, precision, Path::new("t.safetensors"));
+            let q = QuantizedCheckpoint::from_checkpoint(&ckpt, precision, Path::new("t.safetensors")).unwrap();
             let bytes = to_bytes(Path::new("q"), &q).unwrap();
             let back = from_bytes(Path::new("q"), &bytes).unwrap();
             assert_eq!(back.input.table(), Some(&pre));
@@ -409,7 +436,7 @@ mod tests {
         }
         // Classes that are not the table's are refused here too.
         ckpt.classes[2] = "z".into();
-        let q = QuantizedCheckpoint::from_checkpoint(&ckpt, Precision::Int8, Path::new("t.safetensors"));
+        let q = QuantizedCheckpoint::from_checkpoint(&ckpt, Precision::Int8, Path::new("t.safetensors")).unwrap();
         assert!(to_bytes(Path::new("q"), &q).unwrap_err().to_string().contains("not the table's classes"));
     }
 
@@ -487,7 +514,7 @@ mod tests {
             classes: vec!["low".into(), "high".into()],
         };
         let norm = Normalizer::standardized(255, 0.0, 1.0);
-        assert_eq!(accuracy(&mut Runner::f32(&mlp, 3), &ds, &norm, 3).unwrap(), 0.75);
+        assert_eq!(accuracy(&mut Runner::f32(&Network::from(mlp.clone()), 3), &ds, &norm, 3).unwrap(), 0.75);
         let q = QuantizedMlp::quantize(&mlp, Precision::Int8);
         assert_eq!(accuracy(&mut Runner::quantized(&q, 3), &ds, &norm, 3).unwrap(), 0.75);
     }

@@ -117,6 +117,16 @@ pub enum CheckpointError {
         /// What is inconsistent.
         reason: String,
     },
+    /// The file holds a residual net and what was asked is only implemented for plain MLPs.
+    #[error("{}: {what} is only implemented for plain MLPs, and this is a residual net ({architecture})", path.display())]
+    Unsupported {
+        /// The file.
+        path: PathBuf,
+        /// What was asked (`quantising`).
+        what: &'static str,
+        /// The file's architecture, described.
+        architecture: String,
+    },
 }
 
 impl CheckpointError {

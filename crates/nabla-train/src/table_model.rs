@@ -283,7 +283,7 @@ pub fn score(pre: &Preprocessor, outputs: &Outputs, targets: &Targets) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
-    use nabla::{Activation, Mlp, MlpSpec};
+    use nabla::{Activation, Mlp, MlpSpec, Network};
     use nabla_data::table::{FeatureSpec, Unknown};
 
     fn preprocessor(target: TargetSpec) -> Preprocessor {
@@ -310,16 +310,16 @@ mod tests {
     fn rows_go_through_in_batches_of_any_remainder() {
         let mlp = sign_net();
         let x = [-2.0, -1.0, 0.5, 3.0, 4.0];
-        let out = forward_rows(&mut Runner::f32(&mlp, 2), 2, &x, 1).unwrap();
+        let out = forward_rows(&mut Runner::f32(&Network::from(mlp.clone()), 2), 2, &x, 1).unwrap();
         assert_eq!((out.rows, out.width), (5, 2));
         assert_eq!(out.row(4), [-4.0, 4.0]);
-        assert!(forward_rows(&mut Runner::f32(&mlp, 2), 2, &x, 2).is_err());
+        assert!(forward_rows(&mut Runner::f32(&Network::from(mlp.clone()), 2), 2, &x, 2).is_err());
     }
 
     #[test]
     fn classes_come_with_probabilities_that_sum_to_one() {
         let mlp = sign_net();
-        let out = forward_rows(&mut Runner::f32(&mlp, 8), 8, &[-1.0, 2.0], 1).unwrap();
+        let out = forward_rows(&mut Runner::f32(&Network::from(mlp.clone()), 8), 8, &[-1.0, 2.0], 1).unwrap();
         let pre = classes();
         let p = predict(&pre, &out).unwrap();
         let Predictions::Classes { predicted, probabilities, .. } = &p else { panic!("{p:?}") };
@@ -336,7 +336,8 @@ mod tests {
     fn classification_scores_by_hand() {
         // Logits (−x, x) for x = −1, 2, 3, −0.5 against labels 0, 1, 0, 0: three right.
         let mlp = sign_net();
-        let out = forward_rows(&mut Runner::f32(&mlp, 8), 8, &[-1.0, 2.0, 3.0, -0.5], 1).unwrap();
+        let out =
+            forward_rows(&mut Runner::f32(&Network::from(mlp.clone()), 8), 8, &[-1.0, 2.0, 3.0, -0.5], 1).unwrap();
         let TableReport::Classification(r) = score(&classes(), &out, &Targets::Classes(vec![0, 1, 0, 0])).unwrap()
         else {
             panic!()
@@ -356,7 +357,7 @@ mod tests {
         let spec = MlpSpec::new(vec![1, 1], Activation::Relu, Activation::Identity).unwrap();
         let mlp = Mlp::from_params(spec, vec![1.0, 0.0]).unwrap();
         let pre = preprocessor(TargetSpec::Value { column: "price".into(), mean: 100.0, std: 10.0 });
-        let out = forward_rows(&mut Runner::f32(&mlp, 4), 4, &[0.0, 1.0, -1.0], 1).unwrap();
+        let out = forward_rows(&mut Runner::f32(&Network::from(mlp.clone()), 4), 4, &[0.0, 1.0, -1.0], 1).unwrap();
         assert_eq!(predict(&pre, &out).unwrap(), Predictions::Values(vec![100.0, 110.0, 90.0]));
         // Standardised targets 0, 1, −0.5: errors 0, 0, −0.5 (−5 in units).
         let TableReport::Regression(r) = score(&pre, &out, &Targets::Values(vec![0.0, 1.0, -0.5])).unwrap() else {

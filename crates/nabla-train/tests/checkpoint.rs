@@ -31,7 +31,7 @@ fn full_checkpoint() -> Checkpoint {
     let mut buffer = || (0..n).map(|_| rng.normal() as f32 * 1e-3).collect::<Vec<f32>>();
     let (m, v) = (buffer(), buffer());
     Checkpoint {
-        mlp,
+        network: mlp.into(),
         dataset: "digits".into(),
         classes: digit_classes(),
         input: InputSpec { height: 4, width: 4, max_value: 16, mean: 0.3071, std: 0.2911 }.into(),
@@ -54,12 +54,12 @@ fn round_trip_is_bit_exact() {
     let ckpt = full_checkpoint();
     checkpoint::save(&path, &ckpt).unwrap();
     let back = checkpoint::load(&path).unwrap();
-    assert_eq!(bits(back.mlp.params()), bits(ckpt.mlp.params()));
+    assert_eq!(bits(back.network.params()), bits(ckpt.network.params()));
     for ((name, a), (name_b, b)) in back.optimizer.iter().zip(&ckpt.optimizer) {
         assert_eq!((name, bits(a)), (name_b, bits(b)));
     }
     assert_eq!(back, ckpt);
-    assert_eq!(back.optimizer_state("v").map(<[f32]>::len), Some(ckpt.mlp.num_params()));
+    assert_eq!(back.optimizer_state("v").map(<[f32]>::len), Some(ckpt.network.num_params()));
 }
 
 #[test]
@@ -155,9 +155,9 @@ fn a_plain_safetensors_file_is_not_a_nabla_checkpoint() {
     });
     assert!(err.ends_with("not a nabla checkpoint: format is `pt`, not `nabla-mlp`"), "{err}");
     let err = load_error_after(|_, meta| {
-        meta.insert("format_version".into(), "2".into());
+        meta.insert("format_version".into(), "3".into());
     });
-    assert!(err.contains("format version 2; this nabla reads version 1"), "{err}");
+    assert!(err.contains("format version 3; this nabla reads version 2"), "{err}");
 }
 
 #[test]
@@ -216,14 +216,14 @@ fn another_architecture_is_refused_with_both_named() {
     let mlp = Mlp::new(spec(&[784, 128, 10], "relu"), Init::HeNormal, &mut Rng::new(1));
     checkpoint::save(&path, &Checkpoint::new(mlp, "mnist", digit_classes(), InputSpec::unit(28, 28, 255))).unwrap();
 
-    let err = checkpoint::load_compatible(&path, &spec(&[784, 256, 10], "relu")).unwrap_err();
+    let err = checkpoint::load_compatible(&path, &spec(&[784, 256, 10], "relu").into()).unwrap_err();
     assert_eq!(
         err.to_string(),
         format!("{}: checkpoint is 784-128-10 (relu) but the run asks for 784-256-10 (relu)", path.display())
     );
-    let err = checkpoint::load(&path).unwrap().check_compatible(&spec(&[784, 128, 10], "tanh")).unwrap_err();
+    let err = checkpoint::load(&path).unwrap().check_compatible(&spec(&[784, 128, 10], "tanh").into()).unwrap_err();
     assert_eq!(err.to_string(), "checkpoint is 784-128-10 (relu) but the run asks for 784-128-10 (tanh)");
-    assert!(checkpoint::load_compatible(&path, &spec(&[784, 128, 10], "relu")).is_ok());
+    assert!(checkpoint::load_compatible(&path, &spec(&[784, 128, 10], "relu").into()).is_ok());
 }
 
 #[test]
@@ -234,7 +234,7 @@ fn saving_is_atomic_and_leaves_no_temporary_files() {
     checkpoint::save(&path, &first).unwrap();
     let mut second = full_checkpoint();
     second.epoch = 4;
-    second.mlp.params_mut()[0] += 1.0;
+    second.network.params_mut()[0] += 1.0;
     checkpoint::save(&path, &second).unwrap();
     assert_eq!(files_in(dir.path()), ["last.safetensors"]);
     assert_eq!(checkpoint::load(&path).unwrap(), second);

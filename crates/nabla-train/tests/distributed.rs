@@ -94,11 +94,11 @@ fn assert_matches(single: &[f64], single_w: &[f32], ranks: usize, losses: &[f64]
     }
     for (r, o) in outcomes.iter().enumerate() {
         // Every rank took the same steps, so every rank holds the same weights.
-        assert_eq!(o.mlp.params(), outcomes[0].mlp.params(), "rank {r} of {ranks} drifted from rank 0");
+        assert_eq!(o.network.params(), outcomes[0].network.params(), "rank {r} of {ranks} drifted from rank 0");
         // And every rank got the same (reduced) evaluations.
         assert_eq!((o.test_loss, o.test), (outcomes[0].test_loss, outcomes[0].test), "rank {r}");
     }
-    let worst = weight_gap(single_w, outcomes[0].mlp.params());
+    let worst = weight_gap(single_w, outcomes[0].network.params());
     assert!(worst <= 1e-4, "{ranks} ranks: final weights differ by {worst}");
 }
 
@@ -117,7 +117,7 @@ fn two_and_three_ranks_follow_the_single_process_run() {
     assert!(one.test.headline() > 0.9, "the reference run learns: {}", one.test.headline());
     for ranks in [2, 3] {
         let (losses, outcomes) = train_ranks(&config, &data, ranks);
-        assert_matches(&single.0, one.mlp.params(), ranks, &losses, &outcomes);
+        assert_matches(&single.0, one.network.params(), ranks, &losses, &outcomes);
         let m = (&one.history, &outcomes[0].history);
         for (a, b) in m.0.iter().zip(m.1) {
             assert!((a.train_loss - b.train_loss).abs() <= 1e-5 * a.train_loss, "epoch {}", a.epoch);
@@ -159,14 +159,14 @@ fn sharded_evaluation_equals_the_single_process_evaluation() {
             .unwrap();
     let norm = Normalizer::unit(data.test.max_value);
     // 64-row evaluation batches: uneven shards and partial batches on every rank.
-    let single = evaluate(&trained.mlp, &data.test, &norm, 64).unwrap();
+    let single = evaluate(&trained.network, &data.test, &norm, 64).unwrap();
     assert!(single.accuracy > 0.5, "{single:?}");
     for ranks in [1, 2, 3, 7] {
         let results: Vec<_> = std::thread::scope(|scope| {
             let handles: Vec<_> = ThreadReducer::group(ranks)
                 .into_iter()
                 .map(|mut r| {
-                    let (mlp, test, norm) = (&trained.mlp, &data.test, &norm);
+                    let (mlp, test, norm) = (&trained.network, &data.test, &norm);
                     scope.spawn(move || evaluate_with(mlp, test, norm, 64, &mut r).unwrap())
                 })
                 .collect();
@@ -197,7 +197,7 @@ fn ranks_without_rows_in_a_batch_still_join_the_step() {
         train(TrainRun { config: &config, data: (&data).into(), out_dir: None, resume: None, stop: None }, &mut single)
             .unwrap();
     let (losses, outcomes) = train_ranks(&config, &data, 3);
-    assert_matches(&single.0, one.mlp.params(), 3, &losses, &outcomes);
+    assert_matches(&single.0, one.network.params(), 3, &losses, &outcomes);
 }
 
 #[test]

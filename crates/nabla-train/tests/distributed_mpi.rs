@@ -84,7 +84,7 @@ fn worker(out: &Path) -> std::result::Result<(), String> {
     let run = TrainRun { config: &config, data: (&data).into(), out_dir: ckpt_dir.as_deref(), resume, stop: None };
     let outcome = train_with(run, &mut world, &mut observer).map_err(|e| e.to_string())?;
     if world.rank() == 0 {
-        let json = serde_json::to_vec(&Result { losses: observer.losses.0, params: outcome.mlp.params().to_vec() })
+        let json = serde_json::to_vec(&Result { losses: observer.losses.0, params: outcome.network.params().to_vec() })
             .map_err(|e| e.to_string())?;
         let tmp = out.with_extension("tmp");
         std::fs::write(&tmp, json)
@@ -232,7 +232,7 @@ fn driver() -> std::result::Result<(), String> {
         return Err(format!("the comparison needs 100 steps, the run has {}", losses.0.len()));
     }
     let steps_per_epoch = losses.0.len() / config.epochs;
-    let single = Result { losses: losses.0, params: outcome.mlp.params().to_vec() };
+    let single = Result { losses: losses.0, params: outcome.network.params().to_vec() };
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let blocking = std::ffi::OsStr::new("0");
     for (ranks, env, what) in [

@@ -117,7 +117,7 @@ fn the_same_seed_gives_the_same_bits() {
     let set = set(&table, &settings("y", Task::Regress, 0.2));
     let config = TrainConfig { epochs: 5, ..TrainConfig::for_table(table.rows, Task::Regress) };
     let (a, b) = (run(&config, &set), run(&config, &set));
-    let bits = |o: &TrainOutcome| o.mlp.params().iter().map(|p| p.to_bits()).collect::<Vec<u32>>();
+    let bits = |o: &TrainOutcome| o.network.params().iter().map(|p| p.to_bits()).collect::<Vec<u32>>();
     assert_eq!(bits(&a), bits(&b));
     assert_eq!(a.test_loss.to_bits(), b.test_loss.to_bits());
 

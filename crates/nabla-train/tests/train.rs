@@ -39,9 +39,9 @@ fn same_seed_same_curve_and_weights_whatever_the_thread_count() {
     let (a, b, c) = (run(1), run(1), run(2));
     let losses = |o: &nabla_train::train::TrainOutcome| o.history.iter().map(|m| m.train_loss).collect::<Vec<_>>();
     assert_eq!(losses(&a), losses(&b));
-    assert_eq!(a.mlp.params(), b.mlp.params());
+    assert_eq!(a.network.params(), b.network.params());
     assert_eq!(losses(&a), losses(&c));
-    assert_eq!(a.mlp.params(), c.mlp.params());
+    assert_eq!(a.network.params(), c.network.params());
     assert!(a.test.headline() > 0.9, "a 64-32-10 net learns digits: {}", a.test.headline());
     let other = train(
         TrainRun {
@@ -96,7 +96,7 @@ fn resume_gives_the_same_result_as_an_uninterrupted_run() {
         )
         .unwrap();
         assert_eq!(resumed.epochs_completed, 4);
-        assert_eq!(resumed.mlp.params(), full.mlp.params(), "{optimizer}: resumed weights differ");
+        assert_eq!(resumed.network.params(), full.network.params(), "{optimizer}: resumed weights differ");
         // The same numbers, epoch by epoch (wall times aside).
         let numbers = |h: &[EpochMetrics]| {
             h.iter().map(|m| (m.epoch, m.train_loss, m.train, m.val_loss, m.val, m.lr)).collect::<Vec<_>>()
@@ -148,4 +148,97 @@ fn divergence_stops_at_once_and_names_the_step() {
     }
     let msg = err.to_string();
     assert!(msg.contains("epoch") && msg.contains("step") && msg.contains("lower learning rate"), "{msg}");
+}
+
+/// A fingerprint of every parameter's bits (order-sensitive).
+fn fingerprint(params: &[f32]) -> u64 {
+    params
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (i as u64 + 1).wrapping_mul(u64::from(p.to_bits())))
+        .fold(0u64, u64::wrapping_add)
+}
+
+/// Regression (issue 22): the trainer now trains a `nabla::Network` (plain or residual). A
+/// plain run must compute exactly what it did before: these bits were printed by the
+/// trainer before the change (commit 1f99ce1), for a run with dropout and an L2 penalty.
+#[test]
+fn a_plain_run_has_the_bits_it_had_before_residual_nets() {
+    let data = digits();
+    let config =
+        TrainConfig { hidden: vec![16, 16], epochs: 2, seed: 3, l2: 1e-4, ..TrainConfig::for_dataset("digits") };
+    let o =
+        train(TrainRun { config: &config, data: (&data).into(), out_dir: None, resume: None, stop: None }, &mut Silent)
+            .unwrap();
+    assert_eq!(o.history.last().unwrap().train_loss.to_bits(), 0x4002_16a3_2e31_712e);
+    assert_eq!(o.test_loss.to_bits(), 0x4001_b9fd_a71b_b23a);
+    assert_eq!(fingerprint(o.network.params()), 0x8_560b_a3f7_2acb);
+    // `depth` and `width` without `residual` are the same plain net as `hidden`.
+    let deep = TrainConfig { hidden: vec![], depth: Some(2), width: Some(16), ..config };
+    let d =
+        train(TrainRun { config: &deep, data: (&data).into(), out_dir: None, resume: None, stop: None }, &mut Silent)
+            .unwrap();
+    assert_eq!(d.network.params(), o.network.params());
+}
+
+fn residual_config() -> TrainConfig {
+    TrainConfig {
+        hidden: vec![],
+        depth: Some(3),
+        width: Some(32),
+        residual: true,
+        dropout: 0.0,
+        epochs: 4,
+        lr: 0.003,
+        ..TrainConfig::for_dataset("digits")
+    }
+}
+
+#[test]
+fn a_residual_net_trains_deterministically_and_resumes_exactly() {
+    let data = digits();
+    let config = residual_config();
+    let run = |resume, out_dir, stop, observer: &mut dyn Observer| {
+        train(TrainRun { config: &config, data: (&data).into(), out_dir, resume, stop }, observer).unwrap()
+    };
+    let full = run(None, None, None, &mut Silent);
+    assert!(matches!(full.network, nabla::Network::Residual(_)));
+    assert_eq!(full.network.spec().to_string(), "64 → 32 → 3 × [norm, 32-relu-32, +skip] → norm → 10 identity");
+    assert!(full.test.headline() > 0.9, "a 3-block residual net learns digits: {}", full.test.headline());
+    let again = run(None, None, None, &mut Silent);
+    assert_eq!(again.network.params(), full.network.params());
+
+    let dir = tempfile::tempdir().unwrap();
+    let stop = AtomicBool::new(false);
+    let first = run(None, Some(dir.path()), Some(&stop), &mut StopAfter(2, &stop));
+    assert!(first.interrupted);
+    let ckpt = checkpoint::load(&dir.path().join("last.safetensors")).unwrap();
+    assert_eq!((ckpt.epoch, ckpt.spec()), (2, full.network.spec()));
+    let resumed = run(Some(ckpt), Some(dir.path()), None, &mut Silent);
+    assert_eq!(resumed.network.params(), full.network.params(), "resumed residual weights differ");
+
+    // Resuming it as a plain net is refused with both architectures named.
+    let ckpt = checkpoint::load(&dir.path().join("last.safetensors")).unwrap();
+    let plain = TrainConfig { hidden: vec![32], depth: None, width: None, residual: false, ..config.clone() };
+    let err = train(
+        TrainRun { config: &plain, data: (&data).into(), out_dir: None, resume: Some(ckpt), stop: None },
+        &mut Silent,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("checkpoint is 64 → 3 residual blocks of 32 → 10 (relu) but the run asks for 64-32-10"),
+        "{err}"
+    );
+}
+
+#[test]
+fn dropout_on_a_residual_net_is_refused_by_name() {
+    let data = digits();
+    let config = TrainConfig { dropout: 0.2, ..residual_config() };
+    let err =
+        train(TrainRun { config: &config, data: (&data).into(), out_dir: None, resume: None, stop: None }, &mut Silent)
+            .unwrap_err();
+    assert!(matches!(err, TrainError::Config(ref e) if e.key == "dropout"), "{err}");
+    assert!(err.to_string().contains("residual nets train without dropout"), "{err}");
 }

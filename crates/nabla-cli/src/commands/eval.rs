@@ -14,7 +14,7 @@ use nabla::loss::argmax_rows;
 use nabla::{Loss, MatRef, Targets};
 use nabla_data::table::{Encoded, Preprocessor, ReadOptions, Table, TableFormat};
 use nabla_data::{BatchBuffers, DataError, Dataset, Split};
-use nabla_train::checkpoint::{describe_architecture, Checkpoint, InputSpec, ModelInput};
+use nabla_train::checkpoint::{describe_architecture, describe_network, Checkpoint, InputSpec, ModelInput};
 use nabla_train::metrics::ConfusionMatrix;
 use nabla_train::quantize::ModelFile;
 use nabla_train::table_model::{self, forward_rows, ClassificationReport, RegressionReport, TableReport};
@@ -249,7 +249,7 @@ fn print_model(out: &mut impl Write, args: &EvalArgs, model: &ModelFile) -> io::
         ModelFile::F32(ckpt) => writeln!(
             out,
             "model       {}, trained on {}: epoch {}, step {}",
-            describe_architecture(ckpt.spec()),
+            describe_network(&ckpt.spec()),
             ckpt.dataset,
             ckpt.epoch,
             ckpt.step

@@ -11,7 +11,7 @@ use nabla::Rng;
 use nabla_data::{BatchBuffers, Dataset};
 use nabla_plot::graph::format_number;
 use nabla_plot::landscape::{loss_slices, loss_surface, LossSurface};
-use nabla_train::checkpoint::{self, describe_architecture, Checkpoint, InputSpec};
+use nabla_train::checkpoint::{self, describe_network, Checkpoint, InputSpec};
 use nabla_train::landscape::{self, linspace, LossData, LossGrid, LossSlice};
 use serde_json::json;
 
@@ -103,6 +103,20 @@ pub fn run(args: &LandscapeArgs) -> anyhow::Result<()> {
         .iter()
         .map(|p| checkpoint::load(p).map_err(anyhow::Error::from))
         .collect::<anyhow::Result<Vec<Checkpoint>>>()?;
+    // The directions and the grid walk an Mlp's layers.
+    let mlps = checkpoints
+        .iter()
+        .zip(&ckpts)
+        .map(|(path, ckpt)| {
+            ckpt.network.plain().ok_or_else(|| {
+                anyhow::anyhow!(
+                    "{}: a residual net ({}): nabla landscape draws plain MLPs only, for now",
+                    path.display(),
+                    describe_network(&ckpt.spec())
+                )
+            })
+        })
+        .collect::<anyhow::Result<Vec<&nabla::Mlp>>>()?;
     let split = load_data(dataset, args.data.as_deref())?;
     let ds = match args.split {
         SplitName::Train => &split.train,
@@ -119,8 +133,8 @@ pub fn run(args: &LandscapeArgs) -> anyhow::Result<()> {
                 "{} and {} have different architectures ({} vs {}): there is no line between them",
                 checkpoints[0].display(),
                 checkpoints[1].display(),
-                describe_architecture(a.spec()),
-                describe_architecture(b.spec())
+                describe_network(&a.spec()),
+                describe_network(&b.spec())
             );
         }
     }
@@ -132,19 +146,19 @@ pub fn run(args: &LandscapeArgs) -> anyhow::Result<()> {
         PictureFormat::Png => "png",
     };
 
-    if let [a, b] = ckpts.as_slice() {
+    if let [_, _] = ckpts.as_slice() {
         let data = draw_examples(inputs[0], ds, args.samples, &mut rng);
         let (lo, hi) = args.range.unwrap_or((-0.5, 1.5));
         let alphas = linspace(lo, hi, args.steps.unwrap_or(41));
         let bar = progress(alphas.len(), args.json);
-        let slice = landscape::interpolate(&a.mlp, &b.mlp, &alphas, &data, threads, &|| bar.inc(1))?;
+        let slice = landscape::interpolate(mlps[0], mlps[1], &alphas, &data, threads, &|| bar.inc(1))?;
         bar.finish_and_clear();
         let files = write_interpolation(args, &checkpoints, dataset, &data, &slice, ext)?;
         return report_interpolation(args, &checkpoints, &data, &slice, &files);
     }
 
     let ckpt = &ckpts[0];
-    let mlp = &ckpt.mlp;
+    let mlp = mlps[0];
     // Directions first, so that --samples does not change them.
     let (mut d1, mut d2) = (landscape::random_direction(mlp, &mut rng), landscape::random_direction(mlp, &mut rng));
     landscape::filter_normalize(mlp, &mut d1);
@@ -337,7 +351,7 @@ fn report_grid(
         return Ok(());
     }
     let (lo, hi) = (grid.alphas[0], grid.alphas[n - 1]);
-    writeln!(out, "checkpoint  {} ({}, epoch {})", path.display(), describe_architecture(ckpt.spec()), ckpt.epoch)?;
+    writeln!(out, "checkpoint  {} ({}, epoch {})", path.display(), describe_network(&ckpt.spec()), ckpt.epoch)?;
     writeln!(out, "data        {} {} examples drawn with seed {}", data.len(), split_name(args), args.seed)?;
     writeln!(
         out,
@@ -346,7 +360,7 @@ fn report_grid(
     writeln!(
         out,
         "            cosine similarity {cosine:.4} (random directions in {} dimensions are nearly orthogonal)",
-        ckpt.mlp.num_params()
+        ckpt.network.num_params()
     )?;
     writeln!(
         out,

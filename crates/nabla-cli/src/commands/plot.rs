@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
 use nabla::loss::argmax_rows;
-use nabla::{MatRef, Mlp, Workspace};
+use nabla::{MatRef, Mlp, Network, NetworkWorkspace, Workspace};
 use nabla_data::{BatchBuffers, Dataset};
 use nabla_plot::{Boundary, Confusion, ImageGrid, LabeledPoint, Tone};
 use nabla_report::{curves_figure, sweep_figure};
@@ -247,11 +247,12 @@ fn boundary(source: &str, every: Option<u64>, common: &Common) -> Result<()> {
             bail!("--every needs a tracked XOR run (a checkpoint holds one moment of training)");
         }
         let ckpt = checkpoint::load(path)?;
-        if ckpt.mlp.spec().sizes.first() != Some(&2) {
+        if ckpt.spec().inputs() != 2 {
             bail!("{}: boundary draws 2-input models; this one takes {} inputs", path.display(), ckpt.spec().inputs());
         }
         let title = format!("Decision surface of {}", path.display());
-        return Ok(nabla_plot::boundary(&surface(&ckpt.mlp, title)?, &common.out)?);
+        let mlp = ckpt.network.require_plain("plot boundary").with_context(|| path.display().to_string())?;
+        return Ok(nabla_plot::boundary(&surface(mlp, title)?, &common.out)?);
     }
     let store = open_store(common)?;
     let record = store.run(source)?;
@@ -281,14 +282,20 @@ fn boundary(source: &str, every: Option<u64>, common: &Common) -> Result<()> {
 }
 
 fn weights_grid(ckpt: &Checkpoint, path: &Path, count: usize) -> Result<ImageGrid> {
-    let first =
-        ckpt.mlp.layers().first().copied().ok_or_else(|| anyhow!("{}: the model has no layers", path.display()))?;
+    // The first dense layer: a plain net's `layers.0`, a residual net's `input`; either way
+    // its weight `[out, in]` opens the parameter vector.
+    let first = match &ckpt.network {
+        Network::Plain(mlp) => {
+            mlp.layers().first().copied().ok_or_else(|| anyhow!("{}: the model has no layers", path.display()))?
+        }
+        Network::Residual(net) => net.spec().input_layer(),
+    };
     let input = image_input(path, &ckpt.input, &ckpt.dataset)?;
     let (h, w) = (input.height, input.width);
     if h * w != first.inputs {
         bail!("{}: the first layer takes {} inputs, not {h}×{w} images", path.display(), first.inputs);
     }
-    let params = ckpt.mlp.layer_params(0);
+    let params = &ckpt.network.params()[..first.inputs * first.outputs];
     let shown = count.min(first.outputs);
     let images = (0..shown).map(|u| params[u * first.inputs..(u + 1) * first.inputs].to_vec()).collect();
     Ok(ImageGrid {
@@ -317,7 +324,7 @@ fn predict(ckpt: &Checkpoint, ds: &Dataset) -> Result<Vec<(usize, f32)>> {
     let features = ds.features();
     let norm = ckpt.image_input().context("an image model (checked on loading)")?.normalizer(ds.max_value);
     let mut buffers = BatchBuffers::new(batch, features);
-    let mut ws = Workspace::new(ckpt.mlp.spec(), batch);
+    let mut ws = NetworkWorkspace::new(&ckpt.spec(), batch);
     let mut predicted = vec![0u32; batch];
     let mut out = Vec::with_capacity(ds.len);
     let indices: Vec<usize> = (0..ds.len).collect();
@@ -325,7 +332,7 @@ fn predict(ckpt: &Checkpoint, ds: &Dataset) -> Result<Vec<(usize, f32)>> {
         let n = chunk.len();
         let (x, y) = buffers.fill(ds, chunk, &norm);
         let labels: Vec<usize> = y.iter().map(|&l| usize::from(l)).collect();
-        let logits = ckpt.mlp.forward(MatRef::new(x, n, features)?, &mut ws).context("running the model")?;
+        let logits = ckpt.network.forward(MatRef::new(x, n, features)?, &mut ws).context("running the model")?;
         argmax_rows(logits, &mut predicted[..n]);
         for (i, &t) in labels.iter().enumerate() {
             let mut row = logits.row(i).to_vec();

@@ -17,7 +17,7 @@ use image::{ImageBuffer, Luma};
 use nabla::softmax::softmax;
 use nabla::MatRef;
 use nabla_data::table::{Preprocessor, TableFormat};
-use nabla_train::checkpoint::{describe_architecture, InputSpec};
+use nabla_train::checkpoint::{describe_network, InputSpec};
 use nabla_train::metrics::top_k;
 use nabla_train::quantize::ModelFile;
 use nabla_train::table_model::{self, forward_rows, Predictions};
@@ -121,7 +121,7 @@ pub fn run(args: &PredictArgs) -> anyhow::Result<()> {
             ModelFile::F32(_) => String::new(),
             ModelFile::Quantized(q) => format!(", {} weights", q.model.precision()),
         };
-        writeln!(out, "model       {}{weights}, trained on {}", describe_architecture(model.spec()), model.dataset())?;
+        writeln!(out, "model       {}{weights}, trained on {}", describe_network(&model.spec()), model.dataset())?;
         writeln!(out, "input       {}", prepared.about)?;
         if let Some(i) = prepared.label {
             writeln!(out, "true label  {}", classes[i])?;
@@ -174,7 +174,7 @@ fn predict_table(args: &PredictArgs, model: &ModelFile, pre: &Preprocessor) -> a
         writeln!(out, "{doc}")?;
     } else {
         writeln!(out, "checkpoint  {}", args.checkpoint.display())?;
-        writeln!(out, "model       {}, trained on {}", describe_architecture(model.spec()), model.dataset())?;
+        writeln!(out, "model       {}, trained on {}", describe_network(&model.spec()), model.dataset())?;
         writeln!(out, "input       {}: {} rows", path.display(), predictions.rows())?;
         writeln!(out, "wrote       {} ({})", file.display(), columns.join(", "))?;
     }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use nabla::quant::{Precision, QuantizedMlp};
-use nabla_train::checkpoint::describe_architecture;
+use nabla_train::checkpoint::describe_network;
 use nabla_train::quantize::{self, ModelFile, QuantizedCheckpoint, Runner};
 use serde_json::json;
 
@@ -75,7 +75,7 @@ pub fn run(args: &QuantizeArgs) -> anyhow::Result<()> {
     if same_file(&out, source) {
         bail!("{}: the output would overwrite the f32 checkpoint; choose another path with -o", out.display());
     }
-    let mut q = QuantizedCheckpoint::from_checkpoint(&ckpt, precision, source);
+    let mut q = QuantizedCheckpoint::from_checkpoint(&ckpt, precision, source)?;
 
     let accuracies = if args.no_eval {
         None
@@ -94,7 +94,7 @@ pub fn run(args: &QuantizeArgs) -> anyhow::Result<()> {
         let input = check_data_fits(source, &ckpt, &ckpt.dataset, &split.test)?;
         let norm = input.normalizer(split.test.max_value);
         let before =
-            quantize::accuracy(&mut Runner::f32(&ckpt.mlp, args.batch_size), &split.test, &norm, args.batch_size)?;
+            quantize::accuracy(&mut Runner::f32(&ckpt.network, args.batch_size), &split.test, &norm, args.batch_size)?;
         let after =
             quantize::accuracy(&mut Runner::quantized(&q.model, args.batch_size), &split.test, &norm, args.batch_size)?;
         q.metrics = json!({
@@ -107,7 +107,7 @@ pub fn run(args: &QuantizeArgs) -> anyhow::Result<()> {
     };
     quantize::save(&out, &q)?;
 
-    let f32_bytes = 4 * ckpt.spec().sizes.windows(2).map(|w| w[0] * w[1]).sum::<usize>();
+    let f32_bytes = 4 * q.spec().sizes.windows(2).map(|w| w[0] * w[1]).sum::<usize>();
     let kernel = QuantizedMlp::kernel_name(precision);
     let mut stdout = io::stdout().lock();
     if args.json {
@@ -125,7 +125,7 @@ pub fn run(args: &QuantizeArgs) -> anyhow::Result<()> {
         });
         writeln!(stdout, "{doc}")?;
     } else {
-        writeln!(stdout, "checkpoint  {} ({}, f32)", source.display(), describe_architecture(ckpt.spec()))?;
+        writeln!(stdout, "checkpoint  {} ({}, f32)", source.display(), describe_network(&ckpt.spec()))?;
         writeln!(stdout, "quantised   {} ({precision}, kernel {kernel})", out.display())?;
         writeln!(
             stdout,

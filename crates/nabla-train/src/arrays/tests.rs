@@ -94,12 +94,12 @@ fn a_classifier_learns_blobs_and_knows_every_class_given() {
 
     // Same seed, same bits; one more epoch continues from the state.
     let (again, _) = train_set(&config, &set, None, None).unwrap();
-    assert_eq!(again.mlp.params(), ckpt.mlp.params());
+    assert_eq!(again.network.params(), ckpt.network.params());
     let more = more_set(ckpt.table().unwrap(), rows, target).unwrap();
     let one_more = TrainConfig { epochs: 21, ..config.clone() };
     let (next, _) = train_set(&one_more, &more, Some(ckpt.clone()), None).unwrap();
     assert_eq!(next.epoch, 21);
-    assert!(next.step > ckpt.step && next.mlp.params() != ckpt.mlp.params());
+    assert!(next.step > ckpt.step && next.network.params() != ckpt.network.params());
 }
 
 #[test]

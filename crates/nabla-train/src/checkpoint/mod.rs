@@ -1,4 +1,4 @@
-//! Checkpoints: a trained [`Mlp`] with everything needed to use or resume it, in one
+//! Checkpoints: a trained [`Network`] (a plain [`nabla::Mlp`] or a [`nabla::ResidualMlp`]) with everything needed to use or resume it, in one
 //! safetensors file.
 //!
 //! The layout is PyTorch's, so that a Python user loads a nabla model with
@@ -10,6 +10,13 @@
 //! | `layers.{i}.weight` | F32   | `[out, in]`    |
 //! | `layers.{i}.bias`   | F32   | `[out]`        |
 //! | `optimizer.{name}`  | F32   | `[num_params]` |
+//!
+//! A residual net's tensors have the names of [`nabla::ResidualSpec::tensors`] (`input.*`,
+//! `blocks.{i}.norm|fc1|fc2.*`, `norm.*`, `output.*`); its `architecture` is
+//! `{"kind":"residual","inputs":64,"width":32,"depth":3,"outputs":10,"hidden":"relu","output":"identity"}`
+//! and its `format_version` is 2, so that a nabla from before residual nets refuses the file
+//! as too new instead of misreading it. A plain net's file is exactly what it was (version 1,
+//! no `kind`), and a file without `kind` is a plain net.
 //!
 //! The optimiser buffers (momentum's `velocity`, Adam's `m` and `v`) have the layout of the
 //! whole parameter vector. The safetensors `__metadata__` (a string → string map) holds:
@@ -38,7 +45,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use nabla::{Activation, Mlp, MlpSpec};
+use nabla::{Network, NetworkSpec};
 use nabla_data::table::Preprocessor;
 use nabla_data::Normalizer;
 use serde::{Deserialize, Serialize};
@@ -50,8 +57,10 @@ use crate::safetensors_file::{
 
 /// The value of the `format` metadata field.
 pub const FORMAT: &str = "nabla-mlp";
-/// The format version this nabla writes and the newest it reads.
+/// The format version of a plain net's file.
 pub const FORMAT_VERSION: u32 = 1;
+/// The format version of a residual net's file, and the newest this nabla reads.
+pub const FORMAT_VERSION_RESIDUAL: u32 = 2;
 
 /// How stored pixels become model inputs: `x = (p / max_value − mean) / std`. With
 /// `mean = 0` and `std = 1` that is plain `[0, 1]` scaling.
@@ -158,7 +167,7 @@ impl ModelInput {
     /// Checks that this input and the class names fit a network of architecture `spec`
     /// (`classes` already has one name per output). The error names the metadata field at
     /// fault and says why.
-    pub(crate) fn check(&self, spec: &MlpSpec, classes: &[String]) -> Result<(), (&'static str, String)> {
+    pub(crate) fn check(&self, spec: &NetworkSpec, classes: &[String]) -> Result<(), (&'static str, String)> {
         let inputs = spec.inputs();
         match self {
             ModelInput::Image(input) if input.features() != inputs => Err((
@@ -220,7 +229,7 @@ impl From<Preprocessor> for ModelInput {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Checkpoint {
     /// The network and its parameters.
-    pub mlp: Mlp,
+    pub network: Network,
     /// The data set's name (`mnist`).
     pub dataset: String,
     /// Class names, indexed by output (as many as the network has outputs).
@@ -240,12 +249,17 @@ pub struct Checkpoint {
 }
 
 impl Checkpoint {
-    /// A checkpoint of `mlp` before any training: epoch 0, step 0, no optimiser state, an
-    /// empty config and empty metrics. `input` is an [`InputSpec`], a [`Preprocessor`] or a
-    /// [`ModelInput`].
-    pub fn new(mlp: Mlp, dataset: impl Into<String>, classes: Vec<String>, input: impl Into<ModelInput>) -> Self {
+    /// A checkpoint of `network` (a [`Network`], or an `Mlp` or `ResidualMlp`) before any
+    /// training: epoch 0, step 0, no optimiser state, an empty config and empty metrics.
+    /// `input` is an [`InputSpec`], a [`Preprocessor`] or a [`ModelInput`].
+    pub fn new(
+        network: impl Into<Network>,
+        dataset: impl Into<String>,
+        classes: Vec<String>,
+        input: impl Into<ModelInput>,
+    ) -> Self {
         Checkpoint {
-            mlp,
+            network: network.into(),
             dataset: dataset.into(),
             classes,
             input: input.into(),
@@ -258,8 +272,8 @@ impl Checkpoint {
     }
 
     /// The network's architecture.
-    pub fn spec(&self) -> &MlpSpec {
-        self.mlp.spec()
+    pub fn spec(&self) -> NetworkSpec {
+        self.network.spec()
     }
 
     /// How pixels become inputs, for an image model.
@@ -275,47 +289,20 @@ impl Checkpoint {
     /// Whether this checkpoint's network has the architecture `spec` (for `--resume`).
     /// The error names both, e.g. `checkpoint is 784-128-10 (relu) but the run asks for
     /// 784-256-10 (relu)`.
-    pub fn check_compatible(&self, spec: &MlpSpec) -> Result<(), CheckpointError> {
-        if self.spec() == spec {
+    pub fn check_compatible(&self, spec: &NetworkSpec) -> Result<(), CheckpointError> {
+        if self.spec() == *spec {
             return Ok(());
         }
         Err(CheckpointError::Incompatible {
             path: None,
-            checkpoint: describe_architecture(self.spec()),
-            requested: describe_architecture(spec),
+            checkpoint: describe_network(&self.spec()),
+            requested: describe_network(spec),
         })
     }
 
     /// An optimiser buffer by name.
     pub fn optimizer_state(&self, name: &str) -> Option<&[f32]> {
         self.optimizer.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_slice())
-    }
-}
-
-/// An architecture as people write it: `784-128-10 (relu)`, with the output activation
-/// added when it is not the identity: `2-2-1 (sigmoid, output sigmoid)`.
-pub fn describe_architecture(spec: &MlpSpec) -> String {
-    let sizes: Vec<String> = spec.sizes.iter().map(ToString::to_string).collect();
-    let mut text = format!("{} ({}", sizes.join("-"), spec.hidden);
-    if spec.output != Activation::Identity {
-        text.push_str(&format!(", output {}", spec.output));
-    }
-    text.push(')');
-    text
-}
-
-/// The `architecture` metadata field.
-#[derive(Debug, Serialize, Deserialize)]
-pub(crate) struct ArchitectureJson {
-    sizes: Vec<usize>,
-    hidden: String,
-    output: String,
-}
-
-impl ArchitectureJson {
-    /// The field for `spec`.
-    pub(crate) fn of(spec: &MlpSpec) -> Self {
-        ArchitectureJson { sizes: spec.sizes.clone(), hidden: spec.hidden.to_string(), output: spec.output.to_string() }
     }
 }
 
@@ -330,8 +317,8 @@ pub fn to_bytes(path: &Path, ckpt: &Checkpoint) -> Result<Vec<u8>, CheckpointErr
             spec.outputs()
         )));
     }
-    ckpt.input.check(spec, &ckpt.classes).map_err(|(_, reason)| invalid(reason))?;
-    let params = ckpt.mlp.params();
+    ckpt.input.check(&spec, &ckpt.classes).map_err(|(_, reason)| invalid(reason))?;
+    let params = ckpt.network.params();
     let mut tensors: Vec<(String, RawTensor)> =
         spec.tensors().into_iter().map(|t| (t.name, RawTensor::f32(t.shape, &params[t.range]))).collect();
     let mut names = Vec::with_capacity(ckpt.optimizer.len());
@@ -350,10 +337,11 @@ pub fn to_bytes(path: &Path, ckpt: &Checkpoint) -> Result<Vec<u8>, CheckpointErr
         tensors.push((format!("optimizer.{name}"), RawTensor::f32(vec![buffer.len()], buffer)));
     }
 
+    let version = if spec.plain().is_some() { FORMAT_VERSION } else { FORMAT_VERSION_RESIDUAL };
     let metadata = vec![
         ("format", FORMAT.to_string()),
-        ("format_version", FORMAT_VERSION.to_string()),
-        ("architecture", to_json(path, &ArchitectureJson::of(spec))?),
+        ("format_version", version.to_string()),
+        ("architecture", to_json(path, &ArchitectureJson::of_network(&spec))?),
         ("dataset", ckpt.dataset.clone()),
         ("classes", to_json(path, &ckpt.classes)?),
         ("input", input_json(path, &ckpt.input)?),
@@ -388,7 +376,7 @@ pub fn load(path: &Path) -> Result<Checkpoint, CheckpointError> {
 }
 
 /// Loads `path` and checks that it holds the architecture `spec` (for `--resume`).
-pub fn load_compatible(path: &Path, spec: &MlpSpec) -> Result<Checkpoint, CheckpointError> {
+pub fn load_compatible(path: &Path, spec: &NetworkSpec) -> Result<Checkpoint, CheckpointError> {
     let ckpt = load(path)?;
     ckpt.check_compatible(spec).map_err(|e| match e {
         CheckpointError::Incompatible { checkpoint, requested, .. } => {
@@ -402,7 +390,7 @@ pub fn load_compatible(path: &Path, spec: &MlpSpec) -> Result<Checkpoint, Checkp
 /// Parses the bytes of a checkpoint file; `path` is only used in error messages.
 pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Checkpoint, CheckpointError> {
     let (st, meta) = open_safetensors(path, bytes)?;
-    check_format(path, &meta, FORMAT, FORMAT_VERSION)?;
+    check_format(path, &meta, FORMAT, FORMAT_VERSION_RESIDUAL)?;
     let field = |name: &'static str| metadata_field(path, &meta, name);
     let bad = |name: &'static str, reason: String| CheckpointError::bad_metadata(path, name, reason);
     let ModelMeta { spec, dataset, classes, input, epoch, step, metrics } = ModelMeta::parse(path, &meta, bytes.len())?;
@@ -415,7 +403,7 @@ pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Checkpoint, CheckpointErr
         all_finite(path, &t.name, &params[t.range])?;
     }
     let n = params.len();
-    let mlp = Mlp::from_params(spec, params).map_err(|e| bad("architecture", e.to_string()))?;
+    let network = Network::from_params(spec, params).map_err(|e| bad("architecture", e.to_string()))?;
 
     let names: Vec<String> = serde_json::from_str(field("optimizer")?).map_err(|e| bad("optimizer", e.to_string()))?;
     // Each buffer is as large as the network: a header naming many (or one many times) would
@@ -437,7 +425,7 @@ pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Checkpoint, CheckpointErr
     }
 
     Ok(Checkpoint {
-        mlp,
+        network,
         dataset,
         classes,
         input,
@@ -467,7 +455,7 @@ pub(crate) fn all_finite(path: &Path, name: &str, values: &[f32]) -> Result<(), 
 
 /// What every nabla model file says about its model: architecture, data set, classes, input.
 pub(crate) struct ModelMeta {
-    pub spec: MlpSpec,
+    pub spec: NetworkSpec,
     pub dataset: String,
     pub classes: Vec<String>,
     pub input: ModelInput,
@@ -486,25 +474,9 @@ impl ModelMeta {
         let bad = |name: &'static str, reason: String| CheckpointError::bad_metadata(path, name, reason);
         let arch: ArchitectureJson =
             serde_json::from_str(field("architecture")?).map_err(|e| bad("architecture", e.to_string()))?;
-        let activation = |which: &str| -> Result<Activation, CheckpointError> {
-            which.parse().map_err(|e: nabla::Error| bad("architecture", e.to_string()))
-        };
-        let spec = MlpSpec::new(arch.sizes, activation(&arch.hidden)?, activation(&arch.output)?)
-            .map_err(|e| bad("architecture", e.to_string()))?;
-        // Check the size before anything is allocated for it: a corrupt header could ask for
-        // more parameters than memory (or usize) holds. Every parameter takes at least a byte.
-        let needed = spec.sizes.windows(2).try_fold(0usize, |total, w| {
-            w[0].checked_mul(w[1]).and_then(|n| n.checked_add(w[1])).and_then(|n| total.checked_add(n))
-        });
-        match needed {
-            Some(n) if n <= file_len => {}
-            _ => {
-                return Err(bad(
-                    "architecture",
-                    format!("{:?} needs more parameters than the file's {file_len} bytes hold", spec.sizes),
-                ))
-            }
-        }
+        // Checked before anything is allocated for it: a corrupt header could ask for more
+        // parameters than memory (or usize) holds.
+        let spec = arch.spec(file_len).map_err(|reason| bad("architecture", reason))?;
         let classes: Vec<String> = serde_json::from_str(field("classes")?)
             .map_err(|e| bad("classes", format!("not a JSON list of names: {e}")))?;
         if classes.len() != spec.outputs() {
@@ -523,6 +495,11 @@ impl ModelMeta {
         })
     }
 }
+
+mod architecture;
+
+pub(crate) use architecture::ArchitectureJson;
+pub use architecture::{describe_architecture, describe_network};
 
 #[cfg(test)]
 mod tests;

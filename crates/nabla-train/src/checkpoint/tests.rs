@@ -1,7 +1,7 @@
 //! The f32 checkpoint format: round trips, cross-checks and table models' metadata.
 
 use super::*;
-use nabla::{Init, Rng};
+use nabla::{Activation, Init, Mlp, MlpSpec, ResidualMlp, ResidualSpec, Rng};
 
 fn sample() -> Checkpoint {
     let spec = MlpSpec::new(vec![4, 3, 2], Activation::LeakyRelu { alpha: 0.2 }, Activation::Identity).unwrap();
@@ -119,7 +119,7 @@ fn table_models_that_do_not_fit_their_network_are_not_written() {
     // Width: the preprocessor makes 3 inputs, the network takes 5.
     let mut ckpt = table_model(true);
     let spec = MlpSpec::new(vec![5, 4, 2], Activation::Relu, Activation::Identity).unwrap();
-    ckpt.mlp = Mlp::zeros(spec);
+    ckpt.network = Mlp::zeros(spec).into();
     let err = to_bytes(Path::new("w.safetensors"), &ckpt).unwrap_err().to_string();
     assert!(err.contains("w.safetensors") && err.contains("makes 3 inputs for a network of 5"), "{err}");
     // Classes other than the preprocessor's.
@@ -130,7 +130,7 @@ fn table_models_that_do_not_fit_their_network_are_not_written() {
     // A regression with two outputs.
     let mut ckpt = table_model(false);
     let spec = MlpSpec::new(vec![3, 4, 2], Activation::Relu, Activation::Identity).unwrap();
-    (ckpt.mlp, ckpt.classes) = (Mlp::zeros(spec), vec!["price".into(), "other".into()]);
+    (ckpt.network, ckpt.classes) = (Mlp::zeros(spec).into(), vec!["price".into(), "other".into()]);
     let err = to_bytes(Path::new("r"), &ckpt).unwrap_err().to_string();
     assert!(err.contains("a regression of `price` has one output, this network 2"), "{err}");
     // A regression whose one name is not its target.
@@ -186,8 +186,8 @@ fn non_finite_weights_or_optimiser_state_are_refused_by_name() {
     let path = Path::new("diverged.safetensors");
     for (bad, tensor) in [(f32::NAN, "layers.0.weight"), (f32::INFINITY, "layers.1.bias")] {
         let mut ckpt = sample();
-        let range = ckpt.mlp.spec().tensors().into_iter().find(|t| t.name == tensor).unwrap().range;
-        ckpt.mlp.params_mut()[range.start] = bad;
+        let range = ckpt.spec().tensors().into_iter().find(|t| t.name == tensor).unwrap().range;
+        ckpt.network.params_mut()[range.start] = bad;
         let e = from_bytes(path, &to_bytes(path, &ckpt).unwrap()).unwrap_err();
         assert!(matches!(&e, CheckpointError::BadValue { name, .. } if name == tensor), "{e}");
         assert!(e.to_string().contains("NaN or infinite"), "{e}");
@@ -199,8 +199,8 @@ fn non_finite_weights_or_optimiser_state_are_refused_by_name() {
 
     // A bf16 file quantised from such weights is refused too.
     let mut ckpt = sample();
-    ckpt.mlp.params_mut()[0] = f32::NAN;
-    let q = crate::quantize::QuantizedCheckpoint::from_checkpoint(&ckpt, nabla::quant::Precision::Bf16, path);
+    ckpt.network.params_mut()[0] = f32::NAN;
+    let q = crate::quantize::QuantizedCheckpoint::from_checkpoint(&ckpt, nabla::quant::Precision::Bf16, path).unwrap();
     let bytes = crate::quantize::to_bytes(path, &q).unwrap();
     let e = crate::quantize::from_bytes(path, &bytes).unwrap_err().to_string();
     assert!(e.contains("layers.0.weight") && e.contains("NaN or infinite"), "{e}");
@@ -217,4 +217,52 @@ fn optimiser_metadata_naming_too_many_or_repeated_buffers_is_refused() {
     let twice = with_field(&bytes, "optimizer", r#"["velocity","velocity"]"#);
     let e = from_bytes(Path::new("x"), &twice).unwrap_err().to_string();
     assert!(e.contains("`velocity` twice"), "{e}");
+}
+
+/// Issue 22: a residual net round-trips bit for bit, under its PyTorch-style names, with its
+/// own `architecture` and format version 2; a plain net's file keeps version 1 and no `kind`,
+/// so files written before residual nets (and by older nablas) read as they did.
+#[test]
+fn a_residual_net_round_trips_and_a_plain_file_is_unchanged() {
+    let path = Path::new("r.safetensors");
+    let spec = ResidualSpec::new(4, 6, 2, 3, Activation::Tanh, Activation::Identity).unwrap();
+    let net = ResidualMlp::new(spec, Init::HeNormal, &mut Rng::new(9));
+    let classes = vec!["a".into(), "b".into(), "c".into()];
+    let mut ckpt = Checkpoint::new(net, "toy", classes.clone(), InputSpec::unit(2, 2, 255));
+    ckpt.optimizer = vec![("velocity".into(), vec![0.5; ckpt.network.num_params()])];
+    let bytes = to_bytes(path, &ckpt).unwrap();
+    assert_eq!(from_bytes(path, &bytes).unwrap(), ckpt);
+    let (st, meta) = open_safetensors(path, &bytes).unwrap();
+    assert_eq!(meta["format_version"], "2");
+    let arch: serde_json::Value = serde_json::from_str(&meta["architecture"]).unwrap();
+    let want = serde_json::json!({"kind": "residual", "inputs": 4, "width": 6, "depth": 2, "outputs": 3, "hidden": "tanh", "output": "identity"});
+    assert_eq!(arch, want);
+    assert_eq!(st.tensor("blocks.1.fc2.weight").unwrap().shape(), [6, 6]);
+    assert_eq!(st.tensor("norm.bias").unwrap().shape(), [6]);
+
+    let plain = MlpSpec::new(vec![4, 5, 3], Activation::Relu, Activation::Identity).unwrap();
+    let plain =
+        Checkpoint::new(Mlp::new(plain, Init::HeNormal, &mut Rng::new(9)), "toy", classes, InputSpec::unit(2, 2, 255));
+    let plain_bytes = to_bytes(path, &plain).unwrap();
+    let (_, meta) = open_safetensors(path, &plain_bytes).unwrap();
+    assert_eq!(meta["format_version"], "1");
+    assert_eq!(meta["architecture"], r#"{"sizes":[4,5,3],"hidden":"relu","output":"identity"}"#);
+
+    // A residual header asking for more than the file holds, or an unknown kind, is refused.
+    for (arch, want) in [
+        (
+            r#"{"kind":"residual","inputs":4,"width":200000,"depth":9000,"outputs":3,"hidden":"relu","output":"identity"}"#,
+            "more parameters than the file",
+        ),
+        (
+            r#"{"kind":"residual","inputs":4,"width":6,"outputs":3,"hidden":"relu","output":"identity"}"#,
+            "without `depth`",
+        ),
+        (r#"{"kind":"conv","hidden":"relu","output":"identity"}"#, "unknown kind `conv`"),
+    ] {
+        let mut meta = meta.clone();
+        meta.insert("architecture".into(), arch.into());
+        let e = ModelMeta::parse(path, &meta, bytes.len()).err().unwrap().to_string();
+        assert!(e.contains(want), "{e}");
+    }
 }

@@ -5,7 +5,7 @@
 use std::borrow::Cow;
 
 use nabla::loss::{Loss, Targets};
-use nabla::{MatRef, Mlp, Workspace};
+use nabla::{MatRef, Network, NetworkWorkspace};
 use nabla_data::table::{Encoded, Preprocessor, Targets as EncodedTargets};
 use nabla_data::{BatchBuffers, Dataset, Normalizer, Split};
 
@@ -315,11 +315,11 @@ impl Scores {
     }
 }
 
-/// Mean loss and scores of `mlp` on `examples`, as one rank of a job: this rank scores its
+/// Mean loss and scores of `network` on `examples`, as one rank of a job: this rank scores its
 /// [`distributed::shard`] of the examples, and the sums are added over the ranks, so every
 /// rank gets the whole set's numbers.
 pub(crate) fn score(
-    mlp: &Mlp,
+    network: &Network,
     examples: &Examples<'_>,
     objective: Objective,
     batch_size: usize,
@@ -327,14 +327,14 @@ pub(crate) fn score(
 ) -> Result<(f64, Scores), TrainError> {
     let batch_size = batch_size.max(1);
     let mut batch = Batch::new(examples, batch_size);
-    let mut ws = Workspace::new(mlp.spec(), batch_size);
+    let mut ws = NetworkWorkspace::new(&network.spec(), batch_size);
     let mut predicted = vec![0u32; batch_size];
     let mut loss = 0.0f64;
     let mut tally = Tally::default();
     let indices: Vec<usize> = distributed::shard(examples.len(), reducer.rank(), reducer.size()).collect();
     for chunk in indices.chunks(batch_size) {
         let (x, targets) = batch.fill(examples, chunk)?;
-        let out = mlp.forward(x, &mut ws)?;
+        let out = network.forward(x, &mut ws)?;
         loss += objective.loss().forward_backward(out, targets, None)? * chunk.len() as f64;
         tally.add(out, targets, &mut predicted);
     }

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use nabla::{Mlp, MlpSpec, Rng, Workspace};
+use nabla::{Mlp, MlpSpec, Network, NetworkSpec, NetworkWorkspace, ResidualSpec, Rng};
 use nabla_data::table::TargetSpec;
 use nabla_data::{Dataset, Normalizer};
 
@@ -88,16 +88,26 @@ pub struct Evaluation {
 }
 
 /// The architecture the config asks for on a data set.
-pub fn spec_for(config: &TrainConfig, data: &Dataset) -> MlpSpec {
+pub fn spec_for(config: &TrainConfig, data: &Dataset) -> NetworkSpec {
     spec_with(config, data.features(), data.num_classes())
 }
 
-/// The architecture the config asks for with `inputs` inputs and `outputs` outputs.
-pub fn spec_with(config: &TrainConfig, inputs: usize, outputs: usize) -> MlpSpec {
-    let mut sizes = vec![inputs];
-    sizes.extend(&config.hidden);
-    sizes.push(outputs);
-    MlpSpec { sizes, hidden: config.activation, output: nabla::Activation::Identity }
+/// The architecture the config asks for with `inputs` inputs and `outputs` outputs: the
+/// plain net of `hidden` (or `depth` × `width`), or the residual net of `depth` blocks.
+/// Sizes are checked by the caller ([`NetworkSpec::too_large`]).
+pub fn spec_with(config: &TrainConfig, inputs: usize, outputs: usize) -> NetworkSpec {
+    let (hidden, output) = (config.activation, nabla::Activation::Identity);
+    match (config.residual, config.depth, config.width) {
+        (true, Some(blocks), Some(width)) => {
+            NetworkSpec::Residual(ResidualSpec { inputs, width, blocks, outputs, hidden, output })
+        }
+        _ => {
+            let mut sizes = vec![inputs];
+            sizes.extend(config.hidden_widths());
+            sizes.push(outputs);
+            NetworkSpec::Plain(MlpSpec { sizes, hidden, output })
+        }
+    }
 }
 
 /// A generator for one epoch's draws (`stream` 0: shuffle, 1: dropout), derived from the seed
@@ -113,24 +123,29 @@ fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// Evaluates `mlp` on all of `ds` in batches.
-pub fn evaluate(mlp: &Mlp, ds: &Dataset, norm: &Normalizer, batch_size: usize) -> Result<Evaluation, TrainError> {
-    evaluate_with(mlp, ds, norm, batch_size, &mut SingleProcess)
+/// Evaluates `network` on all of `ds` in batches.
+pub fn evaluate(
+    network: &Network,
+    ds: &Dataset,
+    norm: &Normalizer,
+    batch_size: usize,
+) -> Result<Evaluation, TrainError> {
+    evaluate_with(network, ds, norm, batch_size, &mut SingleProcess)
 }
 
-/// Evaluates `mlp` on all of `ds` as one rank of a data-parallel job: this rank evaluates its
+/// Evaluates `network` on all of `ds` as one rank of a data-parallel job: this rank evaluates its
 /// [`distributed::shard`] of the examples, and the loss sum and the count of correct
 /// predictions are summed over the ranks, so every rank gets the whole set's evaluation.
 /// Every rank must call it with the same network and data.
 pub fn evaluate_with(
-    mlp: &Mlp,
+    network: &Network,
     ds: &Dataset,
     norm: &Normalizer,
     batch_size: usize,
     reducer: &mut dyn Reducer,
 ) -> Result<Evaluation, TrainError> {
     let examples = Examples::Images { set: Cow::Borrowed(ds), norm: norm.clone() };
-    let (loss, scores) = data::score(mlp, &examples, Objective::Classes(ds.num_classes()), batch_size, reducer)?;
+    let (loss, scores) = data::score(network, &examples, Objective::Classes(ds.num_classes()), batch_size, reducer)?;
     Ok(Evaluation { loss, accuracy: scores.headline() })
 }
 
@@ -163,19 +178,25 @@ pub fn train_with(
     let spec = spec_with(config, train_set.features(), objective.outputs());
     // The whole network and a batch through it, against nabla's limits (the widths alone were
     // checked with the settings; the inputs come from the data).
-    let too_large = |key, reason: String| ConfigError { key, value: format!("{:?}", spec.sizes), reason };
-    if let Some(reason) = nabla::limits::network_too_large(&spec.sizes) {
-        return Err(too_large("hidden", reason).into());
+    let too_large = |key, reason: String| ConfigError { key, value: spec.to_string(), reason };
+    let arch_key = if config.depth.is_some() { "depth" } else { "hidden" };
+    if let Some(reason) = spec.too_large() {
+        return Err(too_large(arch_key, reason).into());
     }
-    if let Some(reason) = nabla::limits::batch_too_large(config.batch_size, &spec.sizes) {
+    if let Some(reason) = spec.batch_too_large(config.batch_size) {
         return Err(too_large("batch-size", reason).into());
+    }
+    // Data parallelism reduces an Mlp's gradient layer by layer (`Reducer::backward_and_sum`).
+    if ranks > 1 && spec.plain().is_none() {
+        let reason = "data-parallel training (mpirun) is only implemented for plain MLPs; run one process".into();
+        return Err(ConfigError { key: "residual", value: "true".into(), reason }.into());
     }
     let mut optimizer = config.optimizer_config().build(spec.param_count());
     // The best checkpoint is the best accuracy for classes; for a regression, and whenever
     // early stopping is on, the lowest evaluation loss (stored negated, so larger is better).
     let by_loss = config.patience > 0 || matches!(objective, Objective::Value { .. });
     let best_key = if by_loss { "best_val_neg_loss" } else { "best_val_acc" };
-    let (mut mlp, first_epoch, mut best_score) = match run.resume {
+    let (mut net, first_epoch, mut best_score) = match run.resume {
         Some(ckpt) => {
             ckpt.check_compatible(&spec)?;
             for (name, data) in &ckpt.optimizer {
@@ -183,9 +204,9 @@ pub fn train_with(
             }
             optimizer.set_steps(ckpt.step);
             let best = ckpt.metrics.get(best_key).and_then(serde_json::Value::as_f64).unwrap_or(f64::NEG_INFINITY);
-            (ckpt.mlp, ckpt.epoch + 1, best)
+            (ckpt.network, ckpt.epoch + 1, best)
         }
-        None => (Mlp::new(spec.clone(), config.init, &mut Rng::new(config.seed)), 1, f64::NEG_INFINITY),
+        None => (Network::new(spec.clone(), config.init, &mut Rng::new(config.seed)), 1, f64::NEG_INFINITY),
     };
 
     let batch_size = config.batch_size;
@@ -207,7 +228,7 @@ pub fn train_with(
 
     let loss_fn = objective.loss();
     let mut batch = Batch::new(&train_set, batch_size);
-    let mut ws = Workspace::new(&spec, batch_size);
+    let mut ws = NetworkWorkspace::new(&spec, batch_size);
     let mut grads = vec![0.0f32; spec.param_count()];
     let mut predicted = vec![0u32; batch_size];
     let mut order: Vec<usize> = (0..n_train).collect();
@@ -230,8 +251,8 @@ pub fn train_with(
     // epochs are short (hundreds of them, milliseconds each on a UCI table): it saves the
     // network it returns, once, as `model.safetensors`.
     let every_epoch = matches!(run.data, TrainData::Images(_));
-    let checkpoint_of = |mlp: &Mlp, epoch, step, optimizer, metrics| Checkpoint {
-        mlp: mlp.clone(),
+    let checkpoint_of = |net: &Network, epoch, step, optimizer, metrics| Checkpoint {
+        network: net.clone(),
         dataset: run.data.name(),
         classes: objective_names(run.data),
         input: input.clone(),
@@ -271,23 +292,29 @@ pub fn train_with(
             if n == 0 {
                 // More ranks than rows in this batch: this rank adds nothing but still walks
                 // the dropout stream and joins the all-reduce.
+                let mlp = plain(&net)?;
                 if dropout != nabla::Dropout::NONE {
                     mlp.skip_dropout_masks(dropout, &mut drop_rng, batch_len)?;
                 }
-                waited = reducer.backward_and_sum(&mlp, None, &mut grads, share)?;
+                waited = reducer.backward_and_sum(mlp, None, &mut grads, share)?;
             } else {
                 let (x, targets) = batch.fill(&train_set, chunk)?;
-                let out = if dropout == nabla::Dropout::NONE {
-                    mlp.forward(x, &mut ws)?
-                } else {
-                    mlp.forward_train_rows(x, &mut ws, dropout, &mut drop_rng, rows, batch_len)?
+                let out = match (&net, &mut ws) {
+                    (_, ws) if dropout == nabla::Dropout::NONE => net.forward(x, ws)?,
+                    // Dropout is an Mlp's alone (the settings refuse it for residual nets).
+                    (Network::Plain(mlp), NetworkWorkspace::Plain(ws)) => {
+                        mlp.forward_train_rows(x, ws, dropout, &mut drop_rng, rows, batch_len)?
+                    }
+                    _ => return Err(unsupported("dropout", &net)),
                 };
                 step_tally.add(out, targets, &mut predicted);
-                loss = mlp.output_loss(targets, loss_fn, &mut ws)?;
+                loss = net.output_loss(targets, loss_fn, &mut ws)?;
                 if ranks == 1 {
-                    mlp.backward(x, &mut ws, &mut grads)?;
+                    net.backward(x, &mut ws, &mut grads)?;
+                } else if let (Network::Plain(mlp), NetworkWorkspace::Plain(ws)) = (&net, &mut ws) {
+                    waited = reducer.backward_and_sum(mlp, Some((x, ws)), &mut grads, share)?;
                 } else {
-                    waited = reducer.backward_and_sum(&mlp, Some((x, &mut ws)), &mut grads, share)?;
+                    return Err(unsupported("data-parallel training", &net));
                 }
             }
             if ranks > 1 {
@@ -304,7 +331,7 @@ pub fn train_with(
             tally = tally.plus(&step_tally);
             // The penalty depends on the weights alone, which every rank holds: added once,
             // after the reduction.
-            loss += mlp.add_regularization(reg, &mut grads);
+            loss += net.add_regularization(reg, &mut grads);
             if !loss.is_finite() {
                 let kept = match &last_checkpoint {
                     Some(p) => format!("; the last good checkpoint is {}", p.display()),
@@ -314,7 +341,7 @@ pub fn train_with(
             }
             let global_step = ((epoch - 1) * steps_per_epoch + s) as u64;
             lr = config.schedule.lr(config.lr, global_step, total_steps, warmup_steps);
-            optimizer.step(mlp.params_mut(), &grads, lr);
+            optimizer.step(net.params_mut(), &grads, lr);
             profile.steps += 1;
             profile.compute += (computed - step_started).as_secs_f64() - waited;
             profile.reduce += waited;
@@ -328,7 +355,7 @@ pub fn train_with(
             }
         }
         let seconds = started.elapsed().as_secs_f64();
-        let (val_loss, val) = data::score(&mlp, &eval_set, objective, 1000, reducer)?;
+        let (val_loss, val) = data::score(&net, &eval_set, objective, 1000, reducer)?;
         let metrics = EpochMetrics {
             epoch,
             train_loss: loss_sum / n_train.max(1) as f64,
@@ -350,9 +377,9 @@ pub fn train_with(
                 match &mut best_kept {
                     Some((e, params)) => {
                         *e = epoch;
-                        params.copy_from_slice(mlp.params());
+                        params.copy_from_slice(net.params());
                     }
-                    None => best_kept = Some((epoch, mlp.params().to_vec())),
+                    None => best_kept = Some((epoch, net.params().to_vec())),
                 }
             }
         } else {
@@ -371,7 +398,7 @@ pub fn train_with(
         last_metrics.clone_from(&saved);
         if let Some(dir) = run.out_dir.filter(|_| rank == 0 && every_epoch) {
             let state = optimizer.state().iter().map(|(n, d)| (n.to_string(), d.to_vec())).collect();
-            let ckpt = checkpoint_of(&mlp, epoch, optimizer.steps(), state, saved);
+            let ckpt = checkpoint_of(&net, epoch, optimizer.steps(), state, saved);
             let last = save_in(dir, "last.safetensors", &ckpt)?;
             observer.on_checkpoint(&last, CheckpointKind::Last);
             last_checkpoint = Some(last);
@@ -392,7 +419,7 @@ pub fn train_with(
     let mut best_epoch = epochs_completed;
     let mut restored = false;
     if let Some((epoch, params)) = best_kept.filter(|_| config.patience > 0 && !interrupted) {
-        mlp.params_mut().copy_from_slice(&params);
+        net.params_mut().copy_from_slice(&params);
         best_epoch = epoch;
         restored = true;
     }
@@ -401,15 +428,15 @@ pub fn train_with(
         let path = save_in(
             dir,
             "model.safetensors",
-            &checkpoint_of(&mlp, best_epoch, optimizer.steps(), Vec::new(), metrics),
+            &checkpoint_of(&net, best_epoch, optimizer.steps(), Vec::new(), metrics),
         )?;
         observer.on_checkpoint(&path, CheckpointKind::Last);
         last_checkpoint = Some(path);
     }
-    let (test_loss, test) = data::score(&mlp, &test_set, objective, 1000, reducer)?;
+    let (test_loss, test) = data::score(&net, &test_set, objective, 1000, reducer)?;
     let optimizer_state = optimizer.state().iter().map(|(n, d)| (n.to_string(), d.to_vec())).collect();
     Ok(TrainOutcome {
-        mlp,
+        network: net,
         epochs_completed,
         test_loss,
         test,
@@ -423,6 +450,17 @@ pub fn train_with(
         optimizer_state,
         optimizer_steps: optimizer.steps(),
     })
+}
+
+/// The plain MLP of a step that needs one (dropout masks, the per-layer all-reduce).
+fn plain(net: &Network) -> Result<&Mlp, TrainError> {
+    net.plain().ok_or_else(|| unsupported("data-parallel training", net))
+}
+
+/// `what` is not implemented for `net`'s kind (the settings refuse it before training).
+fn unsupported(what: &'static str, net: &Network) -> TrainError {
+    let reason = format!("{what} is only implemented for plain MLPs");
+    TrainError::Config(ConfigError { key: "residual", value: net.spec().to_string(), reason })
 }
 
 /// Saves `ckpt` as `dir/name`, making `dir` first; returns the path.

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use nabla::{Mlp, MlpSpec};
+use nabla::{Network, NetworkSpec};
 
 use super::data::{Objective, Scores};
 
@@ -37,7 +37,7 @@ pub enum CheckpointKind {
 #[derive(Debug, Clone)]
 pub struct StartInfo {
     /// The network.
-    pub spec: MlpSpec,
+    pub spec: NetworkSpec,
     /// What it is trained to output.
     pub objective: Objective,
     /// Number of parameters.
@@ -139,7 +139,7 @@ impl EpochMetrics {
 #[derive(Debug, Clone)]
 pub struct TrainOutcome {
     /// The trained network (the last epoch's).
-    pub mlp: Mlp,
+    pub network: Network,
     /// Epochs completed (counting those before a resume).
     pub epochs_completed: usize,
     /// Test-set loss of the final network.

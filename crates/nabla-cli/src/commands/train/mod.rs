@@ -49,6 +49,17 @@ pub struct TrainArgs {
     /// Hidden layer widths, e.g. `512,256` (default 512,256).
     #[arg(long, value_parser = parse_widths, value_name = "W1,W2,…")]
     pub hidden: Option<Widths>,
+    /// A deep net of N hidden layers of --width units instead of --hidden (N residual blocks
+    /// with --residual).
+    #[arg(long, value_name = "N", value_parser = parse::positive_usize, allow_hyphen_values = true, conflicts_with = "hidden")]
+    pub depth: Option<usize>,
+    /// The width of every hidden layer of a --depth net.
+    #[arg(long, value_name = "W", value_parser = parse::positive_usize, allow_hyphen_values = true)]
+    pub width: Option<usize>,
+    /// Pre-norm residual blocks (skip connections) instead of plain layers; needs --depth and
+    /// --width, and turns dropout off unless --dropout is given.
+    #[arg(long)]
+    pub residual: bool,
     /// Hidden activation: relu, leaky-relu[:alpha], elu[:alpha], sigmoid, tanh (default relu).
     #[arg(long, value_parser = parse::activation)]
     pub activation: Option<Activation>,
@@ -177,14 +188,34 @@ fn settings(args: &TrainArgs, base: TrainConfig) -> Result<TrainConfig> {
     macro_rules! set {
         ($($field:ident),*) => { $( if let Some(v) = args.$field.clone() { c.$field = v; } )* };
     }
+    // The flags are the last layer: their architecture replaces the file's or checkpoint's.
+    let given = |key: &str| match key {
+        "hidden" => args.hidden.is_some(),
+        "depth" => args.depth.is_some(),
+        "residual" => args.residual,
+        "dropout" => args.dropout.is_some(),
+        "input-dropout" => args.input_dropout.is_some(),
+        _ => false,
+    };
+    c.before_layer(given).map_err(|_| anyhow::anyhow!("--hidden and --depth together: give one (--hidden lists every width; --depth N --width W is N layers of W)"))?;
     if let Some(Widths(h)) = &args.hidden {
         c.hidden.clone_from(h);
+    }
+    if args.depth.is_some() {
+        c.depth = args.depth;
+    }
+    if args.width.is_some() {
+        c.width = args.width;
+    }
+    if args.residual {
+        c.residual = true;
     }
     set!(activation, init, optimizer, lr, momentum, weight_decay, l1, l2, dropout, input_dropout);
     set!(batch_size, epochs, schedule, warmup_epochs, seed, threads, val_split, loss, patience);
     if args.standardize {
         c.standardize = true;
     }
+    c.after_layer(given);
     c.validate()?;
     Ok(c)
 }

@@ -394,7 +394,7 @@ fn mean_std(values: &[f64]) -> (f64, f64) {
 /// The test rows of `set` scored by the trained network: per-class scores, ROC AUC.
 fn test_report(outcome: &TrainOutcome, set: &TableSet) -> Result<TableReport> {
     const BATCH: usize = 1000;
-    let mut runner = Runner::f32(&outcome.mlp, BATCH);
+    let mut runner = Runner::f32(&outcome.network, BATCH);
     let outputs = table_model::forward_rows(&mut runner, BATCH, &set.test.x, set.test.features)?;
     let targets = set.test.targets.as_ref().context("the test rows have no targets")?;
     Ok(table_model::score(&set.preprocessor, &outputs, targets)?)

@@ -179,7 +179,7 @@ fn bad_metadata_fields_are_named() {
         (
             "architecture",
             "{\"sizes\":[4000000000,4000000000,10],\"hidden\":\"relu\",\"output\":\"identity\"}",
-            "wider than nabla's limit",
+            "needs more parameters than the file's",
         ),
         (
             "architecture",

@@ -132,15 +132,7 @@ pub fn gemm_with(
     beta: f32,
     mut c: MatMut<'_>,
 ) -> Result<()> {
-    let (m, k) = ta.apply(a.shape());
-    let (k2, n) = tb.apply(b.shape());
-    if k != k2 || c.shape() != (m, n) {
-        return Err(Error::Shape {
-            op: "gemm bf16",
-            left: format!("op(A) {m}×{k} · op(B) {k2}×{n}"),
-            right: format!("C {}×{}", c.rows(), c.cols()),
-        });
-    }
+    let (m, n, k) = super::product_shape("gemm bf16", a, ta, b, tb, &c)?;
     if !kernel.supported() {
         return Err(Error::Invalid {
             name: "bf16 kernel",

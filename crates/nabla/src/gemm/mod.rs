@@ -67,6 +67,28 @@ pub fn gemm(
     gemm_with(Kernel::Fast, alpha, a, ta, b, tb, beta, c)
 }
 
+/// `(m, n, k)` of `C = op(A)·op(B)`, checked: op(A)'s columns must be op(B)'s rows and C must
+/// be `m × n`; the error names `op` (every GEMM, f32 or bf16, checks its operands here).
+pub(crate) fn product_shape(
+    op: &'static str,
+    a: MatRef<'_>,
+    ta: Transpose,
+    b: MatRef<'_>,
+    tb: Transpose,
+    c: &MatMut<'_>,
+) -> Result<(usize, usize, usize)> {
+    let (m, k) = ta.apply(a.shape());
+    let (k2, n) = tb.apply(b.shape());
+    if k != k2 || c.shape() != (m, n) {
+        return Err(Error::Shape {
+            op,
+            left: format!("op(A) {m}×{k} · op(B) {k2}×{n}"),
+            right: format!("C {}×{}", c.rows(), c.cols()),
+        });
+    }
+    Ok((m, n, k))
+}
+
 /// [`gemm`] with the kernel chosen by the caller (tests and benchmarks compare them).
 pub fn gemm_with(
     kernel: Kernel,
@@ -78,15 +100,7 @@ pub fn gemm_with(
     beta: f32,
     mut c: MatMut<'_>,
 ) -> Result<()> {
-    let (m, k) = ta.apply(a.shape());
-    let (k2, n) = tb.apply(b.shape());
-    if k != k2 || c.shape() != (m, n) {
-        return Err(Error::Shape {
-            op: "gemm",
-            left: format!("op(A) {m}×{k} · op(B) {k2}×{n}"),
-            right: format!("C {}×{}", c.rows(), c.cols()),
-        });
-    }
+    let (m, n, k) = product_shape("gemm", a, ta, b, tb, &c)?;
     match kernel {
         Kernel::Reference => reference::gemm(alpha, a, ta, b, tb, beta, c),
         Kernel::Fast => {

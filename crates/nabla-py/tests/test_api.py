@@ -83,7 +83,8 @@ def test_numpy_scalars_and_zero_d_arrays(home):
 def test_torch_scalar_tensors(home):
     torch = require(
         "torch",
-        why_optional="CI's client venv has no torch (a multi-GB CUDA wheel); a torch-free test of the tensor protocol is issue #21's",
+        why_optional="CI's client venv has no torch (a multi-GB CUDA wheel); "
+        "test_tensor_like_values_are_read_through_float_without_torch checks the same protocol there",
     )
     run = nabla.init(project="torch")
     run.log({"loss": torch.tensor(0.75), "acc": torch.tensor([0.5])})

@@ -38,6 +38,7 @@ mod run;
 mod sampler;
 mod status;
 mod store;
+mod users;
 mod writer;
 
 pub use artifacts::GcReport;
@@ -50,3 +51,4 @@ pub use query::{ArtifactRecord, MetricSummary, Point, RunQuery, RunRecord, RUN_F
 pub use run::{MetricHandle, Run, SYSTEM_METRIC_PREFIX};
 pub use status::{EndStatus, RunStatus};
 pub use store::{now_secs, tracking_dir, tracking_dir_from, Store, DB_FILE, HOME_ENV, SCHEMA_VERSION};
+pub use users::{check_user_name, constant_time_eq, Access, Principal, ProjectSharing, User, MAX_USER_NAME};

@@ -82,6 +82,9 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     // 1 -> 2: block summaries of the points (crate::blocks), filled from the points already
     // there by `blocks::backfill` in the same transaction.
     crate::blocks::CREATE_TABLE,
+    // 2 -> 3: users, their tokens, project owners and sharing, and each run's owner, for
+    // `nabla server` (crate::users). Local runs keep `owner` NULL.
+    crate::users::CREATE_TABLES,
 ];
 
 /// The first schema version with the `point_blocks` table.

@@ -17,6 +17,7 @@ use clap::Subcommand;
 use nabla_track::{Store, TrackError};
 
 pub use cleanup::{GcArgs, RmArgs};
+pub(crate) use format::format_time;
 pub use list::ListArgs;
 pub use metrics::MetricsArgs;
 pub use show::ShowArgs;

@@ -1,0 +1,127 @@
+//! `nabla server user …`, `share` and `unshare` as an operator runs them, on a store in a
+//! temporary folder.
+
+mod support;
+
+use std::path::Path;
+
+use nabla_track::{Access, Principal, Store};
+use predicates::prelude::*;
+use serde_json::Value;
+
+/// Runs `nabla server ARGS --store DIR` and returns its standard output.
+fn server_ok(home: &Path, store: &Path, args: &[&str]) -> String {
+    let out = support::nabla(home).arg("server").args(args).arg("--store").arg(store).assert().success();
+    String::from_utf8(out.get_output().stdout.clone()).unwrap()
+}
+
+/// The token on the last line of `user add` / `user token`.
+fn token_of(stdout: &str) -> String {
+    stdout.lines().last().unwrap().trim().to_string()
+}
+
+#[test]
+fn users_get_a_token_once_and_only_its_hash_is_kept() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("server");
+    let ada = token_of(&server_ok(tmp.path(), &store, &["user", "add", "ada"]));
+    let root = token_of(&server_ok(tmp.path(), &store, &["user", "add", "root", "--admin"]));
+    assert!(ada.starts_with("nabla_") && ada != root, "{ada}");
+
+    let s = Store::open(&store).unwrap();
+    assert_eq!(s.authenticate(&ada).unwrap(), Some(Principal { name: "ada".into(), admin: false }));
+    assert_eq!(s.authenticate(&root).unwrap(), Some(Principal { name: "root".into(), admin: true }));
+    drop(s);
+    // The secret part is nowhere in the store's files.
+    let secret = ada.rsplit('_').next().unwrap();
+    for entry in std::fs::read_dir(&store).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        assert!(!bytes.windows(secret.len()).any(|w| w == secret.as_bytes()));
+    }
+
+    let listed: Value = serde_json::from_str(&server_ok(tmp.path(), &store, &["user", "list", "--json"])).unwrap();
+    let names: Vec<(&str, bool)> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| (u["name"].as_str().unwrap(), u["admin"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(names, [("ada", false), ("root", true)]);
+    let table = server_ok(tmp.path(), &store, &["user", "list"]);
+    assert!(table.contains("ada") && table.contains("yes"), "{table}");
+}
+
+#[test]
+fn a_new_token_revokes_the_old_one_and_a_revoked_user_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("server");
+    let first = token_of(&server_ok(tmp.path(), &store, &["user", "add", "ada"]));
+    let second = token_of(&server_ok(tmp.path(), &store, &["user", "token", "ada"]));
+    {
+        let s = Store::open(&store).unwrap();
+        assert_eq!(s.authenticate(&first).unwrap(), None);
+        assert!(s.authenticate(&second).unwrap().is_some());
+    }
+    server_ok(tmp.path(), &store, &["user", "revoke", "ada"]);
+    assert_eq!(Store::open(&store).unwrap().authenticate(&second).unwrap(), None);
+    support::nabla(tmp.path())
+        .args(["server", "user", "revoke", "ada", "--store"])
+        .arg(&store)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("user `ada` is revoked"));
+}
+
+#[test]
+fn bad_names_missing_users_and_missing_stores_are_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("server");
+    let fails = |args: &[&str], message: &str| {
+        support::nabla(tmp.path())
+            .arg("server")
+            .args(args)
+            .arg("--store")
+            .arg(&store)
+            .assert()
+            .code(1)
+            .stderr(predicate::str::contains(message));
+    };
+    // Nothing but `user add` creates a store.
+    fails(&["user", "list"], "no store in");
+    assert!(!store.exists());
+    fails(&["user", "add", "bad name"], "invalid user name `bad name`");
+    server_ok(tmp.path(), &store, &["user", "add", "ada"]);
+    fails(&["user", "add", "ada"], "user `ada` already exists");
+    fails(&["user", "token", "ghost"], "unknown user `ghost`");
+    fails(&["share", "mlp", "ada", "--read"], "unknown project `mlp`");
+    // --read or --write is required, and not both.
+    support::nabla(tmp.path())
+        .args(["server", "share", "mlp", "ada", "--store"])
+        .arg(&store)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--read"));
+    support::nabla(tmp.path())
+        .args(["server", "share", "mlp", "ada", "--read", "--write", "--store"])
+        .arg(&store)
+        .assert()
+        .code(2);
+}
+
+#[test]
+fn the_operator_shares_and_unshares_a_project() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("server");
+    server_ok(tmp.path(), &store, &["user", "add", "ada"]);
+    server_ok(tmp.path(), &store, &["user", "add", "grace"]);
+    let ada = Principal { name: "ada".into(), admin: false };
+    let grace = Principal { name: "grace".into(), admin: false };
+    assert!(Store::open(&store).unwrap().claim_project(&ada, "mlp").unwrap());
+
+    server_ok(tmp.path(), &store, &["share", "mlp", "grace", "--read"]);
+    assert_eq!(Store::open(&store).unwrap().project_access(&grace, "mlp").unwrap(), Some(Access::Read));
+    server_ok(tmp.path(), &store, &["share", "mlp", "grace", "--write"]);
+    assert_eq!(Store::open(&store).unwrap().project_access(&grace, "mlp").unwrap(), Some(Access::Write));
+    server_ok(tmp.path(), &store, &["unshare", "mlp", "grace"]);
+    assert_eq!(Store::open(&store).unwrap().project_access(&grace, "mlp").unwrap(), None);
+}

@@ -162,6 +162,10 @@ pub enum TrackError {
     #[error("unknown project `{0}`: a project exists on a server once a user has recorded a run in it")]
     UnknownProject(String),
 
+    /// A request to a server that does not make sense (malformed id, value or batch).
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+
     /// A user asked for something their access does not allow.
     #[error("forbidden: {0}")]
     Forbidden(String),

@@ -512,6 +512,7 @@ impl Store {
             )?;
             tx.execute("DELETE FROM metrics WHERE run_id = ?1", params![id])?;
             tx.execute("DELETE FROM artifacts WHERE run_id = ?1", params![id])?;
+            tx.execute("DELETE FROM ingested_batches WHERE run_id = ?1", params![id])?;
             tx.execute("DELETE FROM runs WHERE id = ?1", params![id])?;
             Ok(points as u64)
         })

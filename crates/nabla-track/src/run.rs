@@ -480,7 +480,7 @@ impl Drop for Run {
     }
 }
 
-fn check_metric_name(name: &str) -> Result<()> {
+pub(crate) fn check_metric_name(name: &str) -> Result<()> {
     let reason = if name.is_empty() {
         "empty"
     } else if name.len() > MAX_METRIC_NAME {

@@ -257,6 +257,27 @@ impl Store {
     pub(crate) fn write<T>(&mut self, f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T>) -> Result<T> {
         write_tx(&mut self.conn, &self.db, f)
     }
+
+    /// [`Store::write`] for a change that can be refused halfway: `f` answers `Ok(Err(e))` to
+    /// refuse, and then everything it wrote is rolled back and `e` returned.
+    pub(crate) fn write_checked<T>(
+        &mut self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<Result<T>>,
+    ) -> Result<T> {
+        let mut refused = None;
+        // An `Err` from the closure rolls the transaction back; the refusal is carried out beside it.
+        let outcome = write_tx(&mut self.conn, &self.db, |tx| match f(tx)? {
+            Ok(value) => Ok(value),
+            Err(e) => {
+                refused = Some(e);
+                Err(rusqlite::Error::QueryReturnedNoRows)
+            }
+        });
+        match refused {
+            Some(e) => Err(e),
+            None => outcome,
+        }
+    }
 }
 
 /// Opens a connection with the settings every connection to a store uses.

@@ -46,6 +46,13 @@ pub(crate) const CREATE_TABLES: &str = "
         access TEXT NOT NULL,           -- read | write
         PRIMARY KEY (project, user)
     );
+    CREATE TABLE ingested_batches (   -- batches of points a server stored, so a retry stores nothing twice
+        run_id TEXT NOT NULL,
+        batch_id TEXT NOT NULL,
+        points INTEGER NOT NULL,
+        received REAL NOT NULL,
+        PRIMARY KEY (run_id, batch_id)
+    ) WITHOUT ROWID;
     ALTER TABLE runs ADD COLUMN owner TEXT;  -- the user who created it through a server; NULL for a local run";
 
 /// How a token starts.
@@ -198,7 +205,7 @@ impl Store {
     pub fn renew_token(&mut self, name: &str) -> Result<String> {
         let (id, secret) = (random_hex(ID_HEX / 2)?, random_hex(SECRET_HEX / 2)?);
         let now = now_secs();
-        let found = self.write(|tx| {
+        self.write_checked(|tx| {
             let revoked: Option<Option<f64>> =
                 tx.query_row("SELECT revoked FROM users WHERE name = ?1", [name], |r| r.get(0)).optional()?;
             match revoked {
@@ -210,7 +217,6 @@ impl Store {
             insert_token(tx, name, &id, &secret, now)?;
             Ok(Ok(()))
         })?;
-        found?;
         Ok(format!("{TOKEN_PREFIX}{id}_{secret}"))
     }
 
@@ -293,7 +299,7 @@ impl Store {
     }
 
     fn change_sharing(&mut self, by: &Principal, project: &str, user: &str, access: Option<Access>) -> Result<()> {
-        let outcome = self.write(|tx| {
+        self.write_checked(|tx| {
             let owner: Option<String> =
                 tx.query_row("SELECT owner FROM projects WHERE name = ?1", [project], |r| r.get(0)).optional()?;
             let Some(owner) = owner else {
@@ -320,8 +326,7 @@ impl Store {
                 }
             };
             Ok(Ok(()))
-        })?;
-        outcome
+        })
     }
 
     /// The owner of `project` and whom it is shared with; `None` for a project no server user

@@ -346,6 +346,7 @@ impl Store {
         if who.admin || owner.as_deref() == Some(who.name.as_str()) {
             return Ok(true);
         }
+        // A project nobody owns gives no access to read (its runs are local ones).
         let sharing = self.project_sharing(&project)?;
         Ok(sharing.is_some() && self.project_access(who, &project)?.is_some_and(|a| a >= Access::Read))
     }
@@ -431,6 +432,18 @@ mod tests {
         // Grace's run in ada's project is still grace's.
         assert!(store.ingest_points(&ada, "0000000000bb", "b1", &points("loss", 0..3)).is_err());
         assert!(matches!(store.can_read_run(&ada, "zzzzzzzzzzzz"), Err(TrackError::UnknownRun(_))));
+        // The runs list agrees with `can_read_run`.
+        let listed = |store: &Store, who: &Principal| -> Vec<String> {
+            let query = crate::RunQuery { visible_to: Some(who.clone()), ..Default::default() };
+            let mut ids: Vec<String> = store.runs(&query).unwrap().into_iter().map(|r| r.id).collect();
+            ids.sort();
+            ids
+        };
+        assert_eq!(listed(&store, &grace), ["0000000000aa", "0000000000bb"]);
+        store.unshare_project(&ada, "mlp", "grace").unwrap();
+        assert_eq!(listed(&store, &grace), ["0000000000bb"], "her own run stays visible to her");
+        assert!(!store.can_read_run(&grace, "0000000000aa").unwrap());
+        assert_eq!(listed(&store, &ada), ["0000000000aa", "0000000000bb"], "the owner of the project sees both");
     }
 
     #[test]

@@ -125,3 +125,16 @@ fn the_operator_shares_and_unshares_a_project() {
     server_ok(tmp.path(), &store, &["unshare", "mlp", "grace"]);
     assert_eq!(Store::open(&store).unwrap().project_access(&grace, "mlp").unwrap(), None);
 }
+
+#[test]
+fn a_server_beyond_loopback_without_tls_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("server");
+    support::nabla(tmp.path())
+        .args(["server", "--host", "0.0.0.0", "--port", "0", "--store"])
+        .arg(&store)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("no TLS yet").and(predicate::str::contains("--insecure-http")));
+    assert!(!store.exists(), "nothing is created for a refused server");
+}

@@ -15,9 +15,32 @@ use nabla_track::{Access, Principal, Store};
 
 /// `nabla server …`.
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct ServerArgs {
     #[command(subcommand)]
-    pub command: ServerCommand,
+    pub command: Option<ServerCommand>,
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+/// `nabla server [--host H] [--port P] [--store DIR] [--public-read]`: serve.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The address to listen on. Anything but loopback needs --insecure-http (TLS is not built
+    /// in yet: put a TLS proxy in front, or keep the server on a trusted network).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// The port to listen on (0 picks a free one).
+    #[arg(long, default_value_t = 6006)]
+    pub port: u16,
+    /// Reads (the dashboard, `GET /api/…`) need no token; writes still do.
+    #[arg(long)]
+    pub public_read: bool,
+    /// Listen beyond loopback without TLS: tokens then cross the network in clear text.
+    #[arg(long)]
+    pub insecure_http: bool,
+    #[command(flatten)]
+    pub store: StoreArg,
 }
 
 /// What `nabla server` does.
@@ -107,7 +130,10 @@ pub struct UnshareArgs {
 
 /// Runs `nabla server …`.
 pub fn run(args: ServerArgs) -> anyhow::Result<()> {
-    match args.command {
+    let Some(command) = args.command else {
+        return serve(&args.serve);
+    };
+    match command {
         ServerCommand::User(cmd) => user(cmd),
         ServerCommand::Share(a) => {
             let access = if a.write { Access::Write } else { Access::Read };
@@ -124,6 +150,39 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
             say(&format!("{} no longer has access to project `{}` (unless they own it)", a.user, a.project))
         }
     }
+}
+
+/// Serves the store's runs to its users until the process is stopped.
+fn serve(args: &ServeArgs) -> anyhow::Result<()> {
+    let addr = super::ui::listen_addr(&args.host, args.port)?;
+    if !nabla_ui::is_loopback(addr.ip()) && !args.insecure_http {
+        bail!(
+            "--host {} is reachable from other machines, and nabla server has no TLS yet: tokens would cross \
+             the network in clear text. Put a TLS proxy in front and pass --insecure-http, or listen on 127.0.0.1",
+            args.host
+        );
+    }
+    let store = open_store(&args.store, true)?;
+    let users = store.users()?.iter().filter(|u| u.revoked.is_none()).count();
+    let dir = store.dir().to_path_buf();
+    drop(store);
+    let server = nabla_ui::Server::start(nabla_ui::ServerOptions::new(addr, &dir).users(args.public_read))?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "nabla server: runs in {}, {users} active user(s), listening on {}", dir.display(), server.addr())?;
+    if users == 0 {
+        writeln!(out, "no users yet: add one with `nabla server user add NAME --store {}`", dir.display())?;
+    }
+    writeln!(
+        out,
+        "dashboard: http://{}/?token=YOUR_TOKEN{}",
+        server.addr(),
+        if args.public_read { " (or without a token: reads are public)" } else { "" }
+    )?;
+    writeln!(out, "(Ctrl-C to stop)")?;
+    out.flush()?;
+    drop(out);
+    server.wait();
+    Ok(())
 }
 
 /// Whoever can open the store's files on this machine administers it.

@@ -166,6 +166,27 @@ pub enum TrackError {
     #[error("invalid request: {0}")]
     InvalidRequest(String),
 
+    /// A tracking server could not be reached or refused a request.
+    #[error("tracking server {uri}: {message}")]
+    Remote {
+        /// The server's URL.
+        uri: String,
+        /// What went wrong.
+        message: String,
+    },
+
+    /// A run ended but the server does not hold all of it yet; its points are safe in the local
+    /// store.
+    #[error("run {run} is recorded locally but not yet delivered to {uri} ({reason}); `nabla runs sync` sends it when the server is back")]
+    NotDelivered {
+        /// The run.
+        run: String,
+        /// The server's URL.
+        uri: String,
+        /// The last error.
+        reason: String,
+    },
+
     /// A user asked for something their access does not allow.
     #[error("forbidden: {0}")]
     Forbidden(String),

@@ -209,12 +209,15 @@ impl Store {
         // Checks that need no database: names, steps, times; and the order within the batch.
         let mut last_in_batch: HashMap<&str, u64> = HashMap::new();
         for p in points {
-            crate::run::check_metric_name(&p.metric)?;
+            crate::run::check_stored_metric_name(&p.metric)?;
             if i64::try_from(p.step).is_err() {
                 return Err(TrackError::StepTooLarge(p.step));
             }
             if !p.wall_time.is_finite() {
-                return Err(invalid(format!("metric `{}` step {}: `wall_time` must be a finite number", p.metric, p.step)));
+                return Err(invalid(format!(
+                    "metric `{}` step {}: `wall_time` must be a finite number",
+                    p.metric, p.step
+                )));
             }
             if let Some(&last) = last_in_batch.get(p.metric.as_str()) {
                 if p.step <= last {
@@ -285,14 +288,12 @@ impl Store {
         }
         let status = match update.status.as_deref() {
             None => None,
-            Some(text) => Some(
-                serde_json::from_value::<EndStatus>(Value::String(text.to_string())).map_err(|_| {
-                    invalid(format!(
-                        "`status` must be finished, failed, interrupted or diverged, not `{}`",
-                        text.escape_debug()
-                    ))
-                })?,
-            ),
+            Some(text) => Some(serde_json::from_value::<EndStatus>(Value::String(text.to_string())).map_err(|_| {
+                invalid(format!(
+                    "`status` must be finished, failed, interrupted or diverged, not `{}`",
+                    text.escape_debug()
+                ))
+            })?),
         };
         self.check_run_writer(who, run_id)?;
         let now = now_secs();
@@ -304,7 +305,10 @@ impl Store {
                 let stored: String = tx.query_row("SELECT summary FROM runs WHERE id = ?1", [run_id], |r| r.get(0))?;
                 let mut summary: Map<String, Value> = serde_json::from_str(&stored).unwrap_or_default();
                 summary.extend(keys.iter().map(|(k, v)| (k.clone(), v.clone())));
-                tx.execute("UPDATE runs SET summary = ?1 WHERE id = ?2", params![Value::Object(summary).to_string(), run_id])?;
+                tx.execute(
+                    "UPDATE runs SET summary = ?1 WHERE id = ?2",
+                    params![Value::Object(summary).to_string(), run_id],
+                )?;
             }
             match status {
                 Some(status) => tx.execute(
@@ -366,7 +370,9 @@ mod tests {
     }
 
     fn points(metric: &str, steps: std::ops::Range<u64>) -> Vec<IngestPoint> {
-        steps.map(|s| IngestPoint { metric: metric.into(), step: s, value: Some(s as f64), wall_time: 1.0 + s as f64 }).collect()
+        steps
+            .map(|s| IngestPoint { metric: metric.into(), step: s, value: Some(s as f64), wall_time: 1.0 + s as f64 })
+            .collect()
     }
 
     fn setup() -> (tempfile::TempDir, Store, Principal, Principal) {
@@ -387,7 +393,10 @@ mod tests {
         let batch = points("loss", 0..100);
         assert_eq!(store.ingest_points(&ada, "0000000000aa", "b1", &batch).unwrap(), Ingested::Stored);
         assert_eq!(store.ingest_points(&ada, "0000000000aa", "b1", &batch).unwrap(), Ingested::AlreadyStored);
-        assert_eq!(store.ingest_points(&ada, "0000000000aa", "b2", &points("loss", 100..150)).unwrap(), Ingested::Stored);
+        assert_eq!(
+            store.ingest_points(&ada, "0000000000aa", "b2", &points("loss", 100..150)).unwrap(),
+            Ingested::Stored
+        );
         let history = store.history("0000000000aa", "loss", ..).unwrap();
         assert_eq!(history.len(), 150);
         assert!(history.iter().enumerate().all(|(i, p)| p.step == i as u64));
@@ -404,12 +413,18 @@ mod tests {
         bad.extend(points("loss", 5..12));
         let err = store.ingest_points(&ada, "0000000000aa", "b2", &bad).unwrap_err();
         assert!(matches!(err, TrackError::StepNotIncreasing { step: 5, last: 9, .. }), "{err}");
-        assert!(store.history("0000000000aa", "acc", ..).is_err() || store.history("0000000000aa", "acc", ..).unwrap().is_empty());
+        assert!(
+            store.history("0000000000aa", "acc", ..).is_err()
+                || store.history("0000000000aa", "acc", ..).unwrap().is_empty()
+        );
         // The refused batch's id was not kept: sending it corrected stores it.
         store.ingest_points(&ada, "0000000000aa", "b2", &points("loss", 10..12)).unwrap();
         assert_eq!(store.history("0000000000aa", "loss", ..).unwrap().len(), 12);
         let unordered = [points("x", 3..4), points("x", 1..2)].concat();
-        assert!(matches!(store.ingest_points(&ada, "0000000000aa", "b3", &unordered), Err(TrackError::StepNotIncreasing { .. })));
+        assert!(matches!(
+            store.ingest_points(&ada, "0000000000aa", "b3", &unordered),
+            Err(TrackError::StepNotIncreasing { .. })
+        ));
     }
 
     #[test]
@@ -452,8 +467,10 @@ mod tests {
         store.create_run_for(&ada, &init("0000000000aa", "mlp")).unwrap();
         let update: RunUpdate = serde_json::from_value(serde_json::json!({"summary": {"acc": 0.9}})).unwrap();
         store.update_run_for(&ada, "0000000000aa", &update).unwrap();
-        let update: RunUpdate =
-            serde_json::from_value(serde_json::json!({"summary": {"loss": 0.1}, "config": {"lr": 0.2}, "status": "finished"})).unwrap();
+        let update: RunUpdate = serde_json::from_value(
+            serde_json::json!({"summary": {"loss": 0.1}, "config": {"lr": 0.2}, "status": "finished"}),
+        )
+        .unwrap();
         store.update_run_for(&ada, "0000000000aa", &update).unwrap();
         let run = store.run("0000000000aa").unwrap();
         assert_eq!(run.summary, serde_json::json!({"acc": 0.9, "loss": 0.1}));
@@ -471,7 +488,7 @@ mod tests {
         store.create_run_for(&ada, &init("0000000000aa", "mlp")).unwrap();
         for (batch, pts) in [
             ("", points("loss", 0..1)),
-            ("b", points("sys/cpu", 0..1)),
+            ("b", points("", 0..1)),
             ("b", vec![IngestPoint { metric: "x".into(), step: u64::MAX, value: None, wall_time: 0.0 }]),
             ("b", vec![IngestPoint { metric: "x".into(), step: 0, value: None, wall_time: f64::INFINITY }]),
         ] {

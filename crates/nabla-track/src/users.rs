@@ -53,7 +53,9 @@ pub(crate) const CREATE_TABLES: &str = "
         received REAL NOT NULL,
         PRIMARY KEY (run_id, batch_id)
     ) WITHOUT ROWID;
-    ALTER TABLE runs ADD COLUMN owner TEXT;  -- the user who created it through a server; NULL for a local run";
+    ALTER TABLE runs ADD COLUMN owner TEXT;  -- the user who created it through a server; NULL for a local run
+    ALTER TABLE runs ADD COLUMN remote TEXT; -- the server a local run is sent to (crate::remote)
+    ALTER TABLE runs ADD COLUMN delivered INTEGER NOT NULL DEFAULT 0;  -- ended and all of it on that server";
 
 /// How a token starts.
 const TOKEN_PREFIX: &str = "nabla_";

@@ -69,7 +69,14 @@ pub struct ServerOptions {
 impl ServerOptions {
     /// Options for serving `tracking_dir` on `addr` with no token given.
     pub fn new(addr: SocketAddr, tracking_dir: impl Into<PathBuf>) -> ServerOptions {
-        ServerOptions { addr, tracking_dir: tracking_dir.into(), token: None, prewarm: true, users: false, public_read: false }
+        ServerOptions {
+            addr,
+            tracking_dir: tracking_dir.into(),
+            token: None,
+            prewarm: true,
+            users: false,
+            public_read: false,
+        }
     }
 
     /// Requires this token on every request.
@@ -110,7 +117,8 @@ pub(crate) struct AppState {
     /// Per-metric summaries for fast histories of long metrics.
     pub cache: cache::Cache,
     /// Live event streams open at once, at most [`stream::MAX_STREAMS`].
-    pub streams: Arc<tokio::sync::Semaphore>,    /// Users and tokens from the store decide access (`nabla server`).
+    pub streams: Arc<tokio::sync::Semaphore>,
+    /// Users and tokens from the store decide access (`nabla server`).
     pub users: bool,
     /// With `users`: reads need no token.
     pub public_read: bool,
@@ -257,7 +265,9 @@ fn router(state: Arc<AppState>) -> axum::Router {
             .merge(assets::routes())
             .layer(axum::middleware::from_fn_with_state(state.clone(), users::require_user))
     } else {
-        api::routes().merge(assets::routes()).layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token))
+        api::routes()
+            .merge(assets::routes())
+            .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token))
     };
     routes
         // The outer layer runs first: a foreign Host is refused before the token is looked at.

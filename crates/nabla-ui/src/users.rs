@@ -33,7 +33,11 @@ impl Viewer {
 }
 
 fn unauthorised(message: &str) -> Response {
-    (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Bearer")], axum::Json(serde_json::json!({ "error": message })))
+    (
+        StatusCode::UNAUTHORIZED,
+        [(header::WWW_AUTHENTICATE, "Bearer")],
+        axum::Json(serde_json::json!({ "error": message })),
+    )
         .into_response()
 }
 
@@ -86,8 +90,11 @@ pub(crate) async fn require_user(State(state): State<Arc<AppState>>, mut request
 async fn check_read(state: &AppState, who: &Principal, path: &str) -> Option<Response> {
     if path == "/api/report" {
         return Some(
-            ApiError::new(StatusCode::FORBIDDEN, "reports on a shared server are for admins (or a --public-read server)")
-                .into_response(),
+            ApiError::new(
+                StatusCode::FORBIDDEN,
+                "reports on a shared server are for admins (or a --public-read server)",
+            )
+            .into_response(),
         );
     }
     let id = path.strip_prefix("/api/runs/")?.split('/').next()?.to_string();
@@ -104,7 +111,9 @@ async fn check_read(state: &AppState, who: &Principal, path: &str) -> Option<Res
         Ok(Ok(true)) => None,
         // Unknown, ambiguous or another user's: let the handler answer an unknown or ambiguous
         // id as it does, and answer another user's run as unknown.
-        Ok(Ok(false)) => Some(ApiError::new(StatusCode::NOT_FOUND, format!("unknown run `{}`", path_id(path))).into_response()),
+        Ok(Ok(false)) => {
+            Some(ApiError::new(StatusCode::NOT_FOUND, format!("unknown run `{}`", path_id(path))).into_response())
+        }
         Ok(Err(e)) => Some(ApiError::from(e).into_response()),
         Err(e) => Some(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response()),
     }

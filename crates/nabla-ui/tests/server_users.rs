@@ -12,7 +12,8 @@ use serde_json::{json, Value};
 
 /// One request over a fresh connection: (status, body as JSON or `null`).
 fn call(port: u16, method: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> (u16, Value) {
-    let mut stream = TcpStream::connect_timeout(&SocketAddr::from((Ipv4Addr::LOCALHOST, port)), Duration::from_secs(5)).unwrap();
+    let mut stream =
+        TcpStream::connect_timeout(&SocketAddr::from((Ipv4Addr::LOCALHOST, port)), Duration::from_secs(5)).unwrap();
     stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     let body = body.map(Value::to_string).unwrap_or_default();
     let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
@@ -35,7 +36,11 @@ fn call(port: u16, method: &str, path: &str, token: Option<&str>, body: Option<&
 }
 
 fn points(metric: &str, steps: std::ops::Range<u64>) -> Value {
-    Value::Array(steps.map(|s| json!({"metric": metric, "step": s, "value": 1.0 / (s as f64 + 1.0), "wall_time": 1.0})).collect())
+    Value::Array(
+        steps
+            .map(|s| json!({"metric": metric, "step": s, "value": 1.0 / (s as f64 + 1.0), "wall_time": 1.0}))
+            .collect(),
+    )
 }
 
 struct Class {
@@ -59,12 +64,15 @@ fn class() -> Class {
 }
 
 fn start(class: &Class, public_read: bool) -> Server {
-    Server::start(ServerOptions::new(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), &class.store).prewarm(false).users(public_read))
-        .unwrap()
+    Server::start(
+        ServerOptions::new(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), &class.store).prewarm(false).users(public_read),
+    )
+    .unwrap()
 }
 
 fn ids(page: &Value) -> Vec<String> {
-    let mut ids: Vec<String> = page["runs"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap().to_string()).collect();
+    let mut ids: Vec<String> =
+        page["runs"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap().to_string()).collect();
     ids.sort();
     ids
 }
@@ -81,7 +89,10 @@ fn a_class_logs_its_own_runs_and_sees_what_is_shared() {
     assert_eq!(call(port, "POST", "/api/runs", Some(&c.ada), Some(&run)).0, 200);
     // A batch sent twice is stored once.
     let batch = json!({"batch": "ada-1", "points": points("train/loss", 0..50)});
-    assert_eq!(call(port, "POST", "/api/runs/0000000000aa/points", Some(&c.ada), Some(&batch)), (200, json!({"stored": 50})));
+    assert_eq!(
+        call(port, "POST", "/api/runs/0000000000aa/points", Some(&c.ada), Some(&batch)),
+        (200, json!({"stored": 50}))
+    );
     let again = call(port, "POST", "/api/runs/0000000000aa/points", Some(&c.ada), Some(&batch));
     assert_eq!(again, (200, json!({"stored": 0, "duplicate": true})));
     let done = json!({"summary": {"test_acc": 0.97}, "status": "finished"});
@@ -139,7 +150,8 @@ fn without_a_valid_token_nothing_is_read_or_written() {
         assert_eq!(call(port, "GET", "/", token, None).0, 401, "{token:?}");
     }
     // Malformed writes are named, as JSON errors.
-    let (status, body) = call(port, "POST", "/api/runs", Some(&c.ada), Some(&json!({"id": "NOT AN ID", "project": "mlp"})));
+    let (status, body) =
+        call(port, "POST", "/api/runs", Some(&c.ada), Some(&json!({"id": "NOT AN ID", "project": "mlp"})));
     assert_eq!(status, 400, "{body}");
     assert!(body["error"].as_str().unwrap().contains("run id"), "{body}");
     let (status, body) = call(port, "POST", "/api/runs", Some(&c.ada), Some(&json!({"project": "mlp"})));

@@ -138,3 +138,100 @@ fn a_server_beyond_loopback_without_tls_is_refused() {
         .stderr(predicate::str::contains("no TLS yet").and(predicate::str::contains("--insecure-http")));
     assert!(!store.exists(), "nothing is created for a refused server");
 }
+
+/// `nabla server` as a child process on a free port; killed when dropped.
+struct Serving {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(home: &Path, store: &Path, port: u16) -> Serving {
+    use std::io::BufRead;
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("nabla"));
+    for var in support::USER_ENV {
+        cmd.env_remove(var);
+    }
+    let mut child = cmd
+        .env("HOME", home)
+        .args(["server", "--port", &port.to_string(), "--store"])
+        .arg(store)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    stdout.read_line(&mut first).unwrap();
+    // Keep reading what it prints: a closed pipe would stop the server at its next line.
+    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+    let addr = first.trim().rsplit(' ').next().unwrap().to_string();
+    Serving { child, url: format!("http://{addr}") }
+}
+
+#[test]
+fn two_users_train_into_one_server_and_a_run_made_offline_is_synced_later() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("server");
+    let ada = token_of(&server_ok(tmp.path(), &store, &["user", "add", "ada"]));
+    let grace = token_of(&server_ok(tmp.path(), &store, &["user", "add", "grace"]));
+    let server = serve(tmp.path(), &store, 0);
+
+    // Each trains on their own machine (their own local store) and sends to the server.
+    let train = |who: &str, token: &str, uri: &str| {
+        let home = tmp.path().join(who);
+        support::nabla(&home)
+            .env("NABLA_HOME", &home)
+            .env("NABLA_TOKEN", token)
+            .args(["xor", "--epochs", "200", "--project", &format!("{who}-xor"), "--tracking-uri", uri])
+            .assert()
+    };
+    train("ada", &ada, &server.url).success().stderr(predicate::str::contains("sending it to"));
+    train("grace", &grace, &server.url).success();
+    {
+        let s = Store::open(&store).unwrap();
+        let runs = s.runs(&nabla_track::RunQuery::default()).unwrap();
+        let mut projects: Vec<&str> = runs.iter().map(|r| r.project.as_str()).collect();
+        projects.sort_unstable();
+        assert_eq!(projects, ["ada-xor", "grace-xor"]);
+        for run in &runs {
+            assert_eq!(run.status.as_str(), "finished");
+            let local =
+                Store::open_read_only(tmp.path().join(&run.project[..run.project.len() - 4]).join("tracking")).unwrap();
+            for metric in local.metrics(&run.id).unwrap() {
+                let here = s.history(&run.id, &metric.name, ..).unwrap().len() as u64;
+                assert_eq!(here, metric.points, "{} {}", run.id, metric.name);
+            }
+        }
+        // Grace may not write into ada's project.
+        let grace_p = Principal { name: "grace".into(), admin: false };
+        assert_eq!(s.project_access(&grace_p, "ada-xor").unwrap(), None);
+    }
+
+    // The server goes away; ada trains anyway; `runs sync` delivers once it is back.
+    let url = server.url.clone();
+    drop(server);
+    train("ada", &ada, &url).success().stderr(predicate::str::contains("nabla runs sync"));
+    let home = tmp.path().join("ada");
+    let port: u16 = url.rsplit(':').next().unwrap().parse().unwrap();
+    let _back = serve(tmp.path(), &store, port);
+    support::nabla(&home)
+        .env("NABLA_HOME", &home)
+        .env("NABLA_TOKEN", &ada)
+        .args(["runs", "sync"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("1 of 1 delivered"));
+    assert_eq!(Store::open(&store).unwrap().runs(&nabla_track::RunQuery::default()).unwrap().len(), 3);
+    support::nabla(&home)
+        .env("NABLA_HOME", &home)
+        .args(["runs", "sync"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("nothing to send"));
+}

@@ -42,14 +42,16 @@ pub(super) fn sync(args: &SyncArgs) -> anyhow::Result<()> {
                 delivered += 1;
                 writeln!(
                     out,
-                    "{id}: delivered to {uri} ({} sent)",
-                    format!("{} point{}", report.points, plural(report.points as usize))
+                    "{id}: delivered to {uri} ({} point{} sent)",
+                    report.points,
+                    plural(report.points as usize)
                 )?;
             }
             Ok(report) => writeln!(
                 out,
-                "{id}: still running; {} sent to {uri} so far",
-                format!("{} point{}", report.points, plural(report.points as usize))
+                "{id}: still running; {} point{} sent to {uri} so far",
+                report.points,
+                plural(report.points as usize)
             )?,
             Err(e) => {
                 failed += 1;
@@ -60,8 +62,8 @@ pub(super) fn sync(args: &SyncArgs) -> anyhow::Result<()> {
     writeln!(out, "{delivered} of {} delivered", pending.len())?;
     if failed > 0 {
         anyhow::bail!(
-            "{} not delivered (their points stay in {}); run `nabla runs sync` again later",
-            format!("{failed} run{}", plural(failed)),
+            "{failed} run{} not delivered (their points stay in {}); run `nabla runs sync` again later",
+            plural(failed),
             dir.display()
         );
     }

@@ -39,6 +39,8 @@ enum Command {
     Bench(commands::bench::BenchArgs),
     /// Serve the web dashboard of tracked runs: live charts, config and summaries.
     Ui(commands::ui::UiArgs),
+    /// The shared tracking server: its users, their tokens, and who may see which project.
+    Server(commands::server::ServerArgs),
     /// Run a grid or random search over training flags; every trial is a tracked run.
     Sweep(Box<commands::sweep::SweepArgs>),
     /// Draw curves, sweeps, decision boundaries, weights and confusion matrices as SVG/PNG.
@@ -70,6 +72,7 @@ fn main() -> ExitCode {
         Command::Data(cmd) => commands::data::run(cmd),
         Command::Bench(args) => commands::bench::run(&args),
         Command::Ui(args) => commands::ui::run(&args),
+        Command::Server(args) => commands::server::run(args),
         Command::Sweep(args) => commands::sweep::run(&args),
         Command::Plot(args) => commands::plot::run(&args),
         Command::Report(args) => commands::report::run(&args),
@@ -96,7 +99,13 @@ fn usage_error(err: &clap::Error) -> ExitCode {
         return if err.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
     }
     let text = err.to_string();
-    let first = text.lines().next().unwrap_or("invalid arguments");
+    let mut lines = text.lines();
+    let mut first = lines.next().unwrap_or("invalid arguments").to_string();
+    // "the following required arguments were not provided:" lists them on the lines below.
+    if first.ends_with(':') {
+        let listed: Vec<&str> = lines.take_while(|l| l.starts_with(' ')).map(str::trim).collect();
+        first = format!("{first} {}", listed.join(", "));
+    }
     #[allow(clippy::print_stderr)]
     {
         eprintln!("{first} (see `nabla --help`)");

@@ -137,6 +137,64 @@ pub enum TrackError {
         /// The SQLite error.
         source: rusqlite::Error,
     },
+    /// A user name that `nabla server user add` cannot take.
+    #[error("invalid user name `{name}`: {reason}")]
+    InvalidUserName {
+        /// The name, escaped.
+        name: String,
+        /// Why it was refused.
+        reason: &'static str,
+    },
+
+    /// `nabla server user add` of a name that exists (revoked users keep their name).
+    #[error("user `{0}` already exists (`nabla server user token NAME` gives an existing user a new token)")]
+    UserExists(String),
+
+    /// A user name that is not in the store.
+    #[error("unknown user `{0}` (see `nabla server user list`)")]
+    UnknownUser(String),
+
+    /// A user who was revoked.
+    #[error("user `{0}` is revoked")]
+    UserRevoked(String),
+
+    /// A project no server user has written to.
+    #[error("unknown project `{0}`: a project exists on a server once a user has recorded a run in it")]
+    UnknownProject(String),
+
+    /// A request to a server that does not make sense (malformed id, value or batch).
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+
+    /// A tracking server could not be reached or refused a request.
+    #[error("tracking server {uri}: {message}")]
+    Remote {
+        /// The server's URL.
+        uri: String,
+        /// What went wrong.
+        message: String,
+    },
+
+    /// A run ended but the server does not hold all of it yet; its points are safe in the local
+    /// store.
+    #[error("run {run} is recorded locally but not yet delivered to {uri} ({reason}); `nabla runs sync` sends it when the server is back")]
+    NotDelivered {
+        /// The run.
+        run: String,
+        /// The server's URL.
+        uri: String,
+        /// The last error.
+        reason: String,
+    },
+
+    /// A user asked for something their access does not allow.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+
+    /// The OS random source failed while making a token.
+    #[error("cannot make a token: the OS random source failed: {0}")]
+    Random(String),
+
     /// JSON stored in or read for the store that does not (de)serialise.
     #[error("{context}: {source}")]
     Json {

@@ -107,6 +107,9 @@ pub struct RunOptions {
     /// How many points (and other messages) may wait for the writer before `log` blocks
     /// (default 65536).
     pub channel_capacity: usize,
+    /// A `nabla server` that also receives the run (recorded locally first, sent in the
+    /// background; see [`Remote`](crate::Remote)).
+    pub remote: Option<crate::Remote>,
 }
 
 impl RunOptions {
@@ -124,6 +127,7 @@ impl RunOptions {
             flush_interval: Duration::from_millis(100),
             batch_points: 8192,
             channel_capacity: 1 << 16,
+            remote: None,
         }
     }
 

@@ -181,6 +181,9 @@ pub struct RunQuery {
     pub sort: Option<SortKey>,
     /// At most this many (after sorting).
     pub limit: Option<usize>,
+    /// Only runs this user may see on a server ([`Store::can_read_run`]); every run when
+    /// `None` or an admin.
+    pub visible_to: Option<crate::Principal>,
 }
 
 impl RunQuery {
@@ -192,6 +195,7 @@ impl RunQuery {
             filters: filters.iter().map(|f| f.parse()).collect::<Result<_>>()?,
             sort: sort.map(str::parse).transpose()?,
             limit,
+            visible_to: None,
         })
     }
 }
@@ -262,9 +266,16 @@ impl Store {
             .prepare(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE ?1 IS NULL OR project = ?1"))
             .map_err(|e| self.err(e))?;
         let rows = stmt.query_map(params![query.project], |row| run_from_row(row, now)).map_err(|e| self.err(e))?;
+        let visible = match &query.visible_to {
+            Some(who) if !who.admin => Some(self.visible_run_ids(who)?),
+            _ => None,
+        };
         let mut runs = Vec::new();
         for run in rows {
             let run = run.map_err(|e| self.err(e))?;
+            if visible.as_ref().is_some_and(|ids| !ids.contains(&run.id)) {
+                continue;
+            }
             if query.filters.iter().all(|f| f.matches(&run, now)) {
                 runs.push(run);
             }
@@ -277,6 +288,21 @@ impl Store {
             runs.truncate(limit);
         }
         Ok(runs)
+    }
+
+    /// The ids of the runs `who` may see: their own, and those of projects they own or that
+    /// are shared with them.
+    fn visible_run_ids(&self, who: &crate::Principal) -> Result<std::collections::HashSet<String>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT id FROM runs WHERE owner = ?1
+                    OR project IN (SELECT name FROM projects WHERE owner = ?1)
+                    OR project IN (SELECT project FROM project_access WHERE user = ?1)",
+            )
+            .map_err(|e| self.err(e))?;
+        let ids = stmt.query_map([&who.name], |r| r.get(0)).and_then(|rows| rows.collect()).map_err(|e| self.err(e))?;
+        Ok(ids)
     }
 
     /// The full id of the one run whose id starts with `prefix` (case-insensitive).
@@ -512,6 +538,7 @@ impl Store {
             )?;
             tx.execute("DELETE FROM metrics WHERE run_id = ?1", params![id])?;
             tx.execute("DELETE FROM artifacts WHERE run_id = ?1", params![id])?;
+            tx.execute("DELETE FROM ingested_batches WHERE run_id = ?1", params![id])?;
             tx.execute("DELETE FROM runs WHERE id = ?1", params![id])?;
             Ok(points as u64)
         })

@@ -93,6 +93,8 @@ pub struct Run {
     writer: Option<JoinHandle<()>>,
     failure: Arc<Mutex<Option<String>>>,
     sampler: Option<Sampler>,
+    /// Sends the run to a server in the background, if it has one.
+    sync: Option<crate::remote::SyncThread>,
 }
 
 impl fmt::Debug for Run {
@@ -160,6 +162,9 @@ impl Run {
             }
             id = crate::id::new_run_id();
         }
+        if let Some(remote) = &options.remote {
+            store.set_remote(&id, remote)?;
+        }
         let db = store.db_path().to_path_buf();
         let store_dir = store.dir().to_path_buf();
         let conn = store.conn;
@@ -179,7 +184,9 @@ impl Run {
         let next_metric = Arc::new(AtomicU32::new(0));
         let sampler =
             options.system_interval.and_then(|every| Sampler::start(every, queue.clone(), next_metric.clone()));
+        let sync = options.remote.map(|remote| crate::remote::SyncThread::start(store_dir.clone(), id.clone(), remote));
         Ok(Run {
+            sync,
             id,
             project: options.project,
             name: options.name,
@@ -469,7 +476,11 @@ impl Run {
         if let Some(text) = self.failure.lock().ok().and_then(|slot| slot.clone()) {
             return Err(TrackError::WriterStopped(text));
         }
-        queued.map_err(|_| writer_error(&self.failure))
+        queued.map_err(|_| writer_error(&self.failure))?;
+        match self.sync.take() {
+            Some(sync) => sync.finish(),
+            None => Ok(()),
+        }
     }
 }
 
@@ -480,15 +491,25 @@ impl Drop for Run {
     }
 }
 
-fn check_metric_name(name: &str) -> Result<()> {
+pub(crate) fn check_metric_name(name: &str) -> Result<()> {
+    if name.starts_with(SYSTEM_METRIC_PREFIX) {
+        return Err(TrackError::InvalidMetricName {
+            name: name.to_string(),
+            reason: "the `sys/` prefix is reserved for system metrics",
+        });
+    }
+    check_stored_metric_name(name)
+}
+
+/// The rules every stored metric name follows, system metrics included (what a server takes
+/// from a client, whose sampler logs `sys/*`).
+pub(crate) fn check_stored_metric_name(name: &str) -> Result<()> {
     let reason = if name.is_empty() {
         "empty"
     } else if name.len() > MAX_METRIC_NAME {
         "longer than 200 bytes"
     } else if name.chars().any(char::is_control) {
         "control characters (such as newlines) are not allowed"
-    } else if name.starts_with(SYSTEM_METRIC_PREFIX) {
-        "the `sys/` prefix is reserved for system metrics"
     } else {
         return Ok(());
     };

@@ -82,6 +82,9 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     // 1 -> 2: block summaries of the points (crate::blocks), filled from the points already
     // there by `blocks::backfill` in the same transaction.
     crate::blocks::CREATE_TABLE,
+    // 2 -> 3: users, their tokens, project owners and sharing, and each run's owner, for
+    // `nabla server` (crate::users). Local runs keep `owner` NULL.
+    crate::users::CREATE_TABLES,
 ];
 
 /// The first schema version with the `point_blocks` table.
@@ -253,6 +256,27 @@ impl Store {
     /// holds the write lock.
     pub(crate) fn write<T>(&mut self, f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T>) -> Result<T> {
         write_tx(&mut self.conn, &self.db, f)
+    }
+
+    /// [`Store::write`] for a change that can be refused halfway: `f` answers `Ok(Err(e))` to
+    /// refuse, and then everything it wrote is rolled back and `e` returned.
+    pub(crate) fn write_checked<T>(
+        &mut self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<Result<T>>,
+    ) -> Result<T> {
+        let mut refused = None;
+        // An `Err` from the closure rolls the transaction back; the refusal is carried out beside it.
+        let outcome = write_tx(&mut self.conn, &self.db, |tx| match f(tx)? {
+            Ok(value) => Ok(value),
+            Err(e) => {
+                refused = Some(e);
+                Err(rusqlite::Error::QueryReturnedNoRows)
+            }
+        });
+        match refused {
+            Some(e) => Err(e),
+            None => outcome,
+        }
     }
 }
 

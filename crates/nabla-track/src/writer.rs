@@ -238,7 +238,7 @@ static MULTI_INSERT: LazyLock<String> = LazyLock::new(|| {
 });
 
 /// Inserts `points` (local metric id, step, value, wall time), mostly 64 rows per statement.
-fn insert_points(
+pub(crate) fn insert_points(
     tx: &rusqlite::Transaction<'_>,
     metric_rows: &[i64],
     points: &[(u32, i64, f64, f64)],

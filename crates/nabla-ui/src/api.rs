@@ -9,11 +9,12 @@ use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use nabla_track::{ArtifactRecord, MetricSummary, Point, RunQuery, RunRecord, RunStatus, Store, TrackError};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use crate::users::Viewer;
 use crate::{stream, AppState};
 
 /// The routes of the API, without state.
@@ -154,8 +155,12 @@ struct Project {
 }
 
 /// `GET /api/projects`: every project with its number of runs, newest activity first.
-async fn projects(State(state): State<Arc<AppState>>) -> Result<Json<Vec<Project>>, ApiError> {
-    let runs = match with_store(&state, |store| Ok(store.runs(&RunQuery::default())?)).await {
+async fn projects(
+    State(state): State<Arc<AppState>>,
+    viewer: Option<Extension<Viewer>>,
+) -> Result<Json<Vec<Project>>, ApiError> {
+    let query = RunQuery { visible_to: viewer.and_then(|Extension(v)| v.filter()), ..RunQuery::default() };
+    let runs = match with_store(&state, move |store| Ok(store.runs(&query)?)).await {
         Err(e) if e.status == StatusCode::NOT_FOUND => Vec::new(),
         other => other?,
     };
@@ -185,7 +190,11 @@ struct RunsPage {
 }
 
 /// `GET /api/runs?project=&filter=&sort=&limit=&offset=` (`filter` may repeat).
-async fn runs(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery) -> Result<Json<RunsPage>, ApiError> {
+async fn runs(
+    State(state): State<Arc<AppState>>,
+    viewer: Option<Extension<Viewer>>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<RunsPage>, ApiError> {
     let mut project = None;
     let mut filters = Vec::new();
     let mut sort = None;
@@ -202,7 +211,8 @@ async fn runs(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery) -> 
             _ => {}
         }
     }
-    let query = RunQuery::parse(project.as_deref(), &filters, sort.as_deref(), None)?;
+    let mut query = RunQuery::parse(project.as_deref(), &filters, sort.as_deref(), None)?;
+    query.visible_to = viewer.and_then(|Extension(v)| v.filter());
     let all = match with_store(&state, move |store| Ok(store.runs(&query)?)).await {
         Err(e) if e.status == StatusCode::NOT_FOUND => Vec::new(),
         other => other?,

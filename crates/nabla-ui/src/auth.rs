@@ -66,29 +66,11 @@ pub(crate) async fn require_token(State(state): State<Arc<AppState>>, request: R
     let Some(expected) = state.token.as_deref() else {
         return next.run(request).await;
     };
-    let from_query = request
-        .uri()
-        .query()
-        .and_then(|q| form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "token").map(|(_, v)| v.into_owned()));
-    let headers = request.headers();
-    let from_header = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().split_once(' '))
-        // The scheme's name is case-insensitive (RFC 9110, 11.1): `bearer` is `Bearer`.
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim());
-    let from_cookie = headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
-        .map(|(_, value)| value);
+    let Presented { query: from_query, header: from_header, cookie: from_cookie } = presented(&request);
     let query_ok = from_query.as_deref().is_some_and(|t| same(t, expected));
-    let authorised =
-        query_ok || from_header.is_some_and(|t| same(t, expected)) || from_cookie.is_some_and(|t| same(t, expected));
+    let authorised = query_ok
+        || from_header.as_deref().is_some_and(|t| same(t, expected))
+        || from_cookie.as_deref().is_some_and(|t| same(t, expected));
     if !authorised {
         return (
             StatusCode::UNAUTHORIZED,
@@ -111,7 +93,46 @@ pub(crate) async fn require_token(State(state): State<Arc<AppState>>, request: R
 
 /// Compares in time independent of where the strings differ.
 fn same(given: &str, expected: &str) -> bool {
-    given.len() == expected.len() && given.bytes().zip(expected.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+    nabla_track::constant_time_eq(given.as_bytes(), expected.as_bytes())
+}
+
+/// The tokens a request carries: in the query (`?token=`), as `Authorization: Bearer`, and in
+/// the dashboard's cookie.
+pub(crate) struct Presented {
+    pub query: Option<String>,
+    pub header: Option<String>,
+    pub cookie: Option<String>,
+}
+
+impl Presented {
+    /// The first token found: header, then query, then cookie.
+    pub(crate) fn any(&self) -> Option<&str> {
+        self.header.as_deref().or(self.query.as_deref()).or(self.cookie.as_deref())
+    }
+}
+
+pub(crate) fn presented(request: &Request) -> Presented {
+    let query = request
+        .uri()
+        .query()
+        .and_then(|q| form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "token").map(|(_, v)| v.into_owned()));
+    let headers = request.headers();
+    let header = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().split_once(' '))
+        // The scheme's name is case-insensitive (RFC 9110, 11.1): `bearer` is `Bearer`.
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim().to_string());
+    let cookie = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == COOKIE)
+        .map(|(_, value)| value.to_string());
+    Presented { query, header, cookie }
 }
 
 #[cfg(test)]

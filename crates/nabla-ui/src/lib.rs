@@ -11,8 +11,10 @@ mod assets;
 mod auth;
 mod cache;
 pub mod downsample;
+mod ingest;
 mod report;
 mod stream;
+mod users;
 
 use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::path::PathBuf;
@@ -57,18 +59,39 @@ pub struct ServerOptions {
     /// Summarise the recent runs' metrics in the background at start, so that their pages
     /// open fast (on by default).
     pub prewarm: bool,
+    /// Serve as `nabla server`: requests carry a token of one of the store's users (not
+    /// [`ServerOptions::token`]), each user sees what they may, and the write API is on.
+    pub users: bool,
+    /// With `users`: reads need no token (writes still do).
+    pub public_read: bool,
 }
 
 impl ServerOptions {
     /// Options for serving `tracking_dir` on `addr` with no token given.
     pub fn new(addr: SocketAddr, tracking_dir: impl Into<PathBuf>) -> ServerOptions {
-        ServerOptions { addr, tracking_dir: tracking_dir.into(), token: None, prewarm: true }
+        ServerOptions {
+            addr,
+            tracking_dir: tracking_dir.into(),
+            token: None,
+            prewarm: true,
+            users: false,
+            public_read: false,
+        }
     }
 
     /// Requires this token on every request.
     #[must_use]
     pub fn token(mut self, token: impl Into<String>) -> ServerOptions {
         self.token = Some(token.into());
+        self
+    }
+
+    /// Serves as `nabla server`: the store's users and their tokens decide who reads and writes
+    /// what; with `public_read`, reads need no token.
+    #[must_use]
+    pub fn users(mut self, public_read: bool) -> ServerOptions {
+        self.users = true;
+        self.public_read = public_read;
         self
     }
 
@@ -95,6 +118,10 @@ pub(crate) struct AppState {
     pub cache: cache::Cache,
     /// Live event streams open at once, at most [`stream::MAX_STREAMS`].
     pub streams: Arc<tokio::sync::Semaphore>,
+    /// Users and tokens from the store decide access (`nabla server`).
+    pub users: bool,
+    /// With `users`: reads need no token.
+    pub public_read: bool,
 }
 
 /// A running dashboard server; dropping it (or calling [`Server::stop`]) stops it.
@@ -110,6 +137,8 @@ impl Server {
     /// Binds `options.addr` and starts serving on a background thread.
     pub fn start(options: ServerOptions) -> Result<Server, UiError> {
         let token = match options.token {
+            // A server with users has a token per user instead.
+            _ if options.users => None,
             Some(token) => Some(token),
             None if !is_loopback(options.addr.ip()) => Some(generate_token()?),
             None => None,
@@ -131,6 +160,8 @@ impl Server {
             local_host_only: is_loopback(addr.ip()),
             cache: cache::Cache::default(),
             streams: Arc::new(tokio::sync::Semaphore::new(stream::MAX_STREAMS)),
+            users: options.users,
+            public_read: options.public_read,
         });
         let prewarm = options.prewarm;
         let (shutdown, stopped) = oneshot::channel::<()>();
@@ -228,9 +259,17 @@ fn generate_token() -> Result<String, UiError> {
 }
 
 fn router(state: Arc<AppState>) -> axum::Router {
-    api::routes()
-        .merge(assets::routes())
-        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token))
+    let routes = if state.users {
+        ingest::routes()
+            .merge(api::routes())
+            .merge(assets::routes())
+            .layer(axum::middleware::from_fn_with_state(state.clone(), users::require_user))
+    } else {
+        api::routes()
+            .merge(assets::routes())
+            .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token))
+    };
+    routes
         // The outer layer runs first: a foreign Host is refused before the token is looked at.
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_local_host))
         .with_state(state)

@@ -13,6 +13,7 @@ pub mod predict;
 pub mod quantize;
 pub mod report;
 pub mod runs;
+pub mod server;
 pub mod sweep;
 pub mod tracking;
 pub mod train;

@@ -23,6 +23,20 @@ pub struct TrackArgs {
     /// directory).
     #[arg(long, value_name = "DIR")]
     pub tracking_dir: Option<PathBuf>,
+    /// Also send the run to this `nabla server` (default `$NABLA_TRACKING_URI`), with the token
+    /// in `$NABLA_TOKEN`. The run is recorded locally first and sent in the background: training
+    /// never waits for the server, and what it missed is sent by `nabla runs sync`.
+    #[arg(long, value_name = "URL")]
+    pub tracking_uri: Option<String>,
+}
+
+/// The server a run is sent to: `--tracking-uri`, else `$NABLA_TRACKING_URI`; the token from
+/// `$NABLA_TOKEN`.
+pub fn remote(uri: Option<&str>) -> Option<nabla_track::Result<nabla_track::Remote>> {
+    match uri {
+        Some(uri) => Some(nabla_track::Remote::new(uri, &std::env::var(nabla_track::TOKEN_ENV).unwrap_or_default())),
+        None => nabla_track::Remote::from_env(),
+    }
 }
 
 /// Starts a tracked run unless `--no-track`. A run that cannot be started does not stop the
@@ -32,11 +46,14 @@ pub fn start(args: &TrackArgs, default_project: &str, config: Value, meta: RunMe
         return None;
     }
     let project = args.project.clone().unwrap_or_else(|| default_project.to_string());
-    let started = nabla_track::tracking_dir(args.tracking_dir.as_deref()).and_then(|dir| {
+    let remote = remote(args.tracking_uri.as_deref()).transpose();
+    let started = remote.and_then(|remote| {
+        let dir = nabla_track::tracking_dir(args.tracking_dir.as_deref())?;
         let mut options = RunOptions::new(project).config(config).meta(meta);
         if let Some(name) = &args.name {
             options = options.name(name.clone());
         }
+        options.remote = remote;
         Run::start(dir, options)
     });
     let mut err = std::io::stderr().lock();
@@ -44,6 +61,9 @@ pub fn start(args: &TrackArgs, default_project: &str, config: Value, meta: RunMe
         Ok(run) => {
             if !quiet {
                 let _ = writeln!(err, "tracking run {} (see it with: {})", run.id(), run.show_command());
+                if let Some(remote) = remote_uri(args) {
+                    let _ = writeln!(err, "sending it to {remote} as it trains");
+                }
             }
             Some(run)
         }
@@ -61,6 +81,28 @@ pub fn with_run(run: &mut Option<Run>, f: impl FnOnce(&mut Run) -> nabla_track::
         if let Err(e) = f(r) {
             let _ = writeln!(std::io::stderr().lock(), "note: tracking stopped ({e}); training goes on");
             *run = None;
+        }
+    }
+}
+
+/// The server's URL a run started with these flags is sent to, if any.
+fn remote_uri(args: &TrackArgs) -> Option<String> {
+    args.tracking_uri.clone().or_else(|| std::env::var(nabla_track::URI_ENV).ok().filter(|u| !u.trim().is_empty()))
+}
+
+/// Ends the run (if tracked) with `status`. Nothing here fails the command: a run the server
+/// has not received whole says so in a note (its points wait in the local store for `nabla
+/// runs sync`), and any other tracking error is a note too.
+pub fn finish(run: Option<Run>, status: nabla_track::EndStatus) {
+    let Some(run) = run else { return };
+    let mut err = std::io::stderr().lock();
+    match run.finish(status) {
+        Ok(()) => {}
+        Err(e @ nabla_track::TrackError::NotDelivered { .. }) => {
+            let _ = writeln!(err, "note: {e}");
+        }
+        Err(e) => {
+            let _ = writeln!(err, "note: the tracker could not close the run: {e}");
         }
     }
 }

@@ -31,7 +31,7 @@ pub struct UiArgs {
 }
 
 /// Resolves `host` (an IP address or `localhost`) and `port` to one socket address.
-fn listen_addr(host: &str, port: u16) -> anyhow::Result<SocketAddr> {
+pub(crate) fn listen_addr(host: &str, port: u16) -> anyhow::Result<SocketAddr> {
     if host == "localhost" {
         return Ok(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port));
     }

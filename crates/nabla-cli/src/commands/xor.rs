@@ -150,9 +150,7 @@ pub fn run(args: &XorArgs) -> Result<()> {
             }
         }
     }
-    if let Some(r) = run {
-        r.finish(nabla_track::EndStatus::Finished)?;
-    }
+    tracking::finish(run, nabla_track::EndStatus::Finished);
     Ok(())
 }
 

@@ -86,7 +86,7 @@ pub(super) fn write_table(out: &mut impl Write, rows: &[Vec<String>], indent: &s
 }
 
 /// Unix seconds as `YYYY-MM-DD HH:MM:SS` UTC.
-pub(super) fn format_time(secs: f64) -> String {
+pub(crate) fn format_time(secs: f64) -> String {
     let secs = secs.floor() as i64;
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     // Howard Hinnant's days-to-civil algorithm.

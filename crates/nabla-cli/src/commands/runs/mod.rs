@@ -9,6 +9,7 @@ mod format;
 mod list;
 mod metrics;
 mod show;
+mod sync;
 mod transfer;
 
 use std::path::PathBuf;
@@ -17,9 +18,11 @@ use clap::Subcommand;
 use nabla_track::{Store, TrackError};
 
 pub use cleanup::{GcArgs, RmArgs};
+pub(crate) use format::format_time;
 pub use list::ListArgs;
 pub use metrics::MetricsArgs;
 pub use show::ShowArgs;
+pub use sync::SyncArgs;
 pub use transfer::{ExportArgs, ImportArgs};
 
 /// `nabla runs …` subcommands.
@@ -39,6 +42,8 @@ pub enum RunsCommand {
     Rm(RmArgs),
     /// Delete artifact files that no run refers to, and report the bytes freed.
     Gc(GcArgs),
+    /// Send a `nabla server` the runs it does not hold whole yet (`$NABLA_TOKEN` is the token).
+    Sync(SyncArgs),
 }
 
 /// Where the run store is.
@@ -60,6 +65,7 @@ pub fn run(cmd: RunsCommand) -> anyhow::Result<()> {
         RunsCommand::Import(args) => transfer::import(&args),
         RunsCommand::Rm(args) => cleanup::rm(&args),
         RunsCommand::Gc(args) => cleanup::gc(&args),
+        RunsCommand::Sync(args) => sync::sync(&args),
     }
 }
 

@@ -457,8 +457,6 @@ fn summarize(run: &mut Option<nabla_track::Run>, outcome: &train::TrainOutcome) 
 fn finish_run(run: Option<nabla_track::Run>, interrupted: bool) {
     if let Some(r) = run {
         let status = if interrupted { nabla_track::EndStatus::Interrupted } else { nabla_track::EndStatus::Finished };
-        if let Err(e) = r.finish(status) {
-            let _ = writeln!(io::stderr(), "note: the tracker could not close the run: {e}");
-        }
+        tracking::finish(Some(r), status);
     }
 }

@@ -1,0 +1,499 @@
+//! Writes that arrive over the network: `nabla server` records runs on behalf of its users.
+//!
+//! A client names its run's id and every batch of points, so that a request it retries (the
+//! answer was lost, the server restarted) changes nothing the second time: creating a run that
+//! exists with the same owner and project answers the same run, and a batch id already stored
+//! for the run is answered as stored without writing its points again. Each call is one
+//! transaction: a batch is stored whole or not at all. The rules of the local [`Run`](crate::Run)
+//! API hold: metric names are checked the same way and each metric's steps increase, across
+//! batches too.
+
+use std::collections::HashMap;
+
+use rusqlite::{params, OptionalExtension};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::blocks::{self, OpenBlock};
+use crate::error::{Result, TrackError};
+use crate::status::EndStatus;
+use crate::store::{now_secs, Store};
+use crate::users::{Access, Principal};
+
+/// The most points one batch may hold.
+pub const MAX_BATCH_POINTS: usize = 100_000;
+/// The longest batch id.
+const MAX_BATCH_ID: usize = 128;
+
+/// A run to create, as a client describes it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunInit {
+    /// The id the client chose (12 characters of lowercase Crockford base32, as local ids).
+    pub id: String,
+    /// The project.
+    pub project: String,
+    /// A name, if any.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The configuration (a JSON object).
+    #[serde(default = "empty_object")]
+    pub config: Value,
+    /// Tags.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// When the run started on the client (Unix seconds); the server's clock if absent.
+    #[serde(default)]
+    pub started: Option<f64>,
+    /// How often the client sends a heartbeat (seconds); 30 if absent.
+    #[serde(default)]
+    pub heartbeat_secs: Option<f64>,
+    /// The client's host name.
+    #[serde(default)]
+    pub host: Option<String>,
+    /// The command line.
+    #[serde(default)]
+    pub command: Option<String>,
+    /// The git commit of the client's working directory.
+    #[serde(default)]
+    pub git_commit: Option<String>,
+    /// The client's nabla version.
+    #[serde(default)]
+    pub nabla_version: Option<String>,
+    /// Threads the run computes with.
+    #[serde(default)]
+    pub threads: Option<u32>,
+}
+
+fn empty_object() -> Value {
+    Value::Object(Map::new())
+}
+
+/// One point of a batch. `value: null` is NaN.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestPoint {
+    /// The metric's name.
+    pub metric: String,
+    /// The step.
+    pub step: u64,
+    /// The value (`None` for NaN).
+    pub value: Option<f64>,
+    /// When it was logged (Unix seconds).
+    pub wall_time: f64,
+}
+
+/// What a batch of points did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Ingested {
+    /// The points were stored now.
+    Stored,
+    /// A batch with this id was stored before; nothing was written.
+    AlreadyStored,
+}
+
+/// A change to a run's fields, as a client sends it.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunUpdate {
+    /// Replaces the configuration.
+    #[serde(default)]
+    pub config: Option<Value>,
+    /// Summary keys to set (merged into the stored summary).
+    #[serde(default)]
+    pub summary: Option<Map<String, Value>>,
+    /// Ends the run with this status (`finished`, `failed`, `interrupted`).
+    #[serde(default)]
+    pub status: Option<String>,
+}
+
+/// Whether `id` has the shape of a run id.
+fn check_run_id(id: &str) -> Result<()> {
+    let ok = id.len() == crate::RUN_ID_LEN && id.bytes().all(|b| b.is_ascii_digit() || b.is_ascii_lowercase());
+    if ok {
+        Ok(())
+    } else {
+        Err(TrackError::InvalidRequest(format!(
+            "run id `{}` must be {} lowercase letters and digits",
+            id.escape_debug(),
+            crate::RUN_ID_LEN
+        )))
+    }
+}
+
+/// A project name: 1 to 200 bytes without control characters (as a metric name).
+fn check_project_name(name: &str) -> Result<()> {
+    if name.is_empty() || name.len() > 200 || name.chars().any(char::is_control) {
+        return Err(invalid(format!(
+            "project `{}` must be 1 to 200 bytes without control characters",
+            name.escape_debug()
+        )));
+    }
+    Ok(())
+}
+
+fn invalid(message: impl Into<String>) -> TrackError {
+    TrackError::InvalidRequest(message.into())
+}
+
+impl Store {
+    /// Creates `init`'s run owned by `who`, claiming its project if nobody owns it. Creating a
+    /// run that already exists with the same owner and project is not an error (a retried
+    /// request); another owner's run with that id is [`TrackError::RunExists`].
+    pub fn create_run_for(&mut self, who: &Principal, init: &RunInit) -> Result<()> {
+        check_run_id(&init.id)?;
+        check_project_name(&init.project)?;
+        if !init.config.is_object() {
+            return Err(invalid("`config` must be a JSON object"));
+        }
+        if !self.claim_project(who, &init.project)? {
+            return Err(TrackError::Forbidden(format!("{} may not write to project `{}`", who.name, init.project)));
+        }
+        let now = now_secs();
+        let started = init.started.filter(|t| t.is_finite()).unwrap_or(now);
+        let heartbeat = init.heartbeat_secs.filter(|h| h.is_finite() && *h > 0.0).unwrap_or(30.0);
+        let tags = serde_json::to_string(&init.tags)
+            .map_err(|source| TrackError::Json { context: "serialising tags".into(), source })?;
+        self.write_checked(|tx| {
+            let existing: Option<(Option<String>, String)> = tx
+                .query_row("SELECT owner, project FROM runs WHERE id = ?1", [&init.id], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?;
+            if let Some((owner, project)) = existing {
+                return Ok(if owner.as_deref() == Some(who.name.as_str()) && project == init.project {
+                    Ok(())
+                } else {
+                    Err(TrackError::RunExists(init.id.clone()))
+                });
+            }
+            tx.execute(
+                "INSERT INTO runs (id, project, name, status, config, summary, tags, started, heartbeat,
+                     heartbeat_secs, host, git_commit, command, nabla_version, threads, owner)
+                 VALUES (?1, ?2, ?3, 'running', ?4, '{}', ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                params![
+                    init.id,
+                    init.project,
+                    init.name,
+                    init.config.to_string(),
+                    tags,
+                    started,
+                    now,
+                    heartbeat,
+                    init.host,
+                    init.git_commit,
+                    init.command,
+                    init.nabla_version,
+                    init.threads,
+                    who.name
+                ],
+            )?;
+            Ok(Ok(()))
+        })
+    }
+
+    /// Stores a batch of points for `run_id` (which `who` must own), once per `batch_id`, and
+    /// refreshes the run's heartbeat.
+    pub fn ingest_points(
+        &mut self,
+        who: &Principal,
+        run_id: &str,
+        batch_id: &str,
+        points: &[IngestPoint],
+    ) -> Result<Ingested> {
+        if batch_id.is_empty() || batch_id.len() > MAX_BATCH_ID || batch_id.chars().any(char::is_control) {
+            return Err(invalid("`batch` must be 1 to 128 characters without control characters"));
+        }
+        if points.len() > MAX_BATCH_POINTS {
+            return Err(invalid(format!("a batch holds at most {MAX_BATCH_POINTS} points ({} sent)", points.len())));
+        }
+        // Checks that need no database: names, steps, times; and the order within the batch.
+        let mut last_in_batch: HashMap<&str, u64> = HashMap::new();
+        for p in points {
+            crate::run::check_stored_metric_name(&p.metric)?;
+            if i64::try_from(p.step).is_err() {
+                return Err(TrackError::StepTooLarge(p.step));
+            }
+            if !p.wall_time.is_finite() {
+                return Err(invalid(format!(
+                    "metric `{}` step {}: `wall_time` must be a finite number",
+                    p.metric, p.step
+                )));
+            }
+            if let Some(&last) = last_in_batch.get(p.metric.as_str()) {
+                if p.step <= last {
+                    return Err(TrackError::StepNotIncreasing { metric: p.metric.clone(), step: p.step, last });
+                }
+            }
+            last_in_batch.insert(&p.metric, p.step);
+        }
+        self.check_run_writer(who, run_id)?;
+        let now = now_secs();
+        self.write_checked(|tx| {
+            let new = tx.execute(
+                "INSERT INTO ingested_batches (run_id, batch_id, points, received) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT DO NOTHING",
+                params![run_id, batch_id, points.len() as i64, now],
+            )?;
+            if new == 0 {
+                return Ok(Ok(Ingested::AlreadyStored));
+            }
+            // Local metric slots for this batch, as the writer thread keeps them for a run.
+            let mut slots: HashMap<&str, u32> = HashMap::new();
+            let mut metric_rows: Vec<i64> = Vec::new();
+            let mut open: Vec<OpenBlock> = Vec::new();
+            let mut rows: Vec<(u32, i64, f64, f64)> = Vec::with_capacity(points.len());
+            for p in points {
+                let slot = match slots.get(p.metric.as_str()) {
+                    Some(&slot) => slot,
+                    None => {
+                        tx.prepare_cached("INSERT INTO metrics (run_id, name) VALUES (?1, ?2) ON CONFLICT DO NOTHING")?
+                            .execute(params![run_id, p.metric])?;
+                        let row: i64 = tx
+                            .prepare_cached("SELECT id FROM metrics WHERE run_id = ?1 AND name = ?2")?
+                            .query_row(params![run_id, p.metric], |r| r.get(0))?;
+                        let block = blocks::last_block(tx, row)?;
+                        let stored_last: Option<i64> = tx
+                            .prepare_cached("SELECT MAX(step) FROM points WHERE metric_id = ?1")?
+                            .query_row([row], |r| r.get(0))?;
+                        let first = last_first_step(points, &p.metric);
+                        if let Some(last) = stored_last.filter(|&last| first <= last as u64) {
+                            return Ok(Err(TrackError::StepNotIncreasing {
+                                metric: p.metric.clone(),
+                                step: first,
+                                last: last as u64,
+                            }));
+                        }
+                        let slot = metric_rows.len() as u32;
+                        metric_rows.push(row);
+                        open.push(OpenBlock { block, dirty: false });
+                        slots.insert(&p.metric, slot);
+                        slot
+                    }
+                };
+                rows.push((slot, p.step as i64, p.value.unwrap_or(f64::NAN), p.wall_time));
+            }
+            rows.sort_unstable_by_key(|&(metric, step, _, _)| (metric, step));
+            crate::writer::insert_points(tx, &metric_rows, &rows)?;
+            blocks::record(tx, &metric_rows, &mut open, &rows)?;
+            tx.execute("UPDATE runs SET heartbeat = ?1 WHERE id = ?2", params![now, run_id])?;
+            Ok(Ok(Ingested::Stored))
+        })
+    }
+
+    /// Applies `update` to `run_id` (which `who` must own) and refreshes its heartbeat; an
+    /// empty update is a heartbeat.
+    pub fn update_run_for(&mut self, who: &Principal, run_id: &str, update: &RunUpdate) -> Result<()> {
+        if update.config.as_ref().is_some_and(|c| !c.is_object()) {
+            return Err(invalid("`config` must be a JSON object"));
+        }
+        let status = match update.status.as_deref() {
+            None => None,
+            Some(text) => Some(serde_json::from_value::<EndStatus>(Value::String(text.to_string())).map_err(|_| {
+                invalid(format!(
+                    "`status` must be finished, failed, interrupted or diverged, not `{}`",
+                    text.escape_debug()
+                ))
+            })?),
+        };
+        self.check_run_writer(who, run_id)?;
+        let now = now_secs();
+        self.write(|tx| {
+            if let Some(config) = &update.config {
+                tx.execute("UPDATE runs SET config = ?1 WHERE id = ?2", params![config.to_string(), run_id])?;
+            }
+            if let Some(keys) = &update.summary {
+                let stored: String = tx.query_row("SELECT summary FROM runs WHERE id = ?1", [run_id], |r| r.get(0))?;
+                let mut summary: Map<String, Value> = serde_json::from_str(&stored).unwrap_or_default();
+                summary.extend(keys.iter().map(|(k, v)| (k.clone(), v.clone())));
+                tx.execute(
+                    "UPDATE runs SET summary = ?1 WHERE id = ?2",
+                    params![Value::Object(summary).to_string(), run_id],
+                )?;
+            }
+            match status {
+                Some(status) => tx.execute(
+                    "UPDATE runs SET heartbeat = ?1, ended = ?1, status = ?2 WHERE id = ?3",
+                    params![now, status.as_str(), run_id],
+                )?,
+                None => tx.execute("UPDATE runs SET heartbeat = ?1 WHERE id = ?2", params![now, run_id])?,
+            };
+            Ok(())
+        })
+    }
+
+    /// `Ok` when `who` may change `run_id`: its owner or an admin. An unknown run is
+    /// [`TrackError::UnknownRun`]; somebody else's is [`TrackError::Forbidden`].
+    fn check_run_writer(&self, who: &Principal, run_id: &str) -> Result<()> {
+        let owner: Option<Option<String>> = self
+            .conn
+            .query_row("SELECT owner FROM runs WHERE id = ?1", [run_id], |r| r.get(0))
+            .optional()
+            .map_err(|e| self.err(e))?;
+        match owner {
+            None => Err(TrackError::UnknownRun(run_id.to_string())),
+            Some(owner) if who.admin || owner.as_deref() == Some(who.name.as_str()) => Ok(()),
+            Some(_) => Err(TrackError::Forbidden(format!("run {run_id} belongs to another user"))),
+        }
+    }
+
+    /// Whether `who` may see `run_id`: an admin, its owner, or a user with access to its
+    /// project (which somebody owns). An unknown run is [`TrackError::UnknownRun`].
+    pub fn can_read_run(&self, who: &Principal, run_id: &str) -> Result<bool> {
+        let row: Option<(Option<String>, String)> = self
+            .conn
+            .query_row("SELECT owner, project FROM runs WHERE id = ?1", [run_id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()
+            .map_err(|e| self.err(e))?;
+        let Some((owner, project)) = row else {
+            return Err(TrackError::UnknownRun(run_id.to_string()));
+        };
+        if who.admin || owner.as_deref() == Some(who.name.as_str()) {
+            return Ok(true);
+        }
+        // A project nobody owns gives no access to read (its runs are local ones).
+        let sharing = self.project_sharing(&project)?;
+        Ok(sharing.is_some() && self.project_access(who, &project)?.is_some_and(|a| a >= Access::Read))
+    }
+}
+
+/// The first step of `metric` in `points` (which are in increasing order per metric).
+fn last_first_step(points: &[IngestPoint], metric: &str) -> u64 {
+    points.iter().find(|p| p.metric == metric).map_or(0, |p| p.step)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn init(id: &str, project: &str) -> RunInit {
+        serde_json::from_value(serde_json::json!({"id": id, "project": project, "config": {"lr": 0.1}})).unwrap()
+    }
+
+    fn points(metric: &str, steps: std::ops::Range<u64>) -> Vec<IngestPoint> {
+        steps
+            .map(|s| IngestPoint { metric: metric.into(), step: s, value: Some(s as f64), wall_time: 1.0 + s as f64 })
+            .collect()
+    }
+
+    fn setup() -> (tempfile::TempDir, Store, Principal, Principal) {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut store = Store::open(tmp.path()).unwrap();
+        store.add_user("ada", false).unwrap();
+        store.add_user("grace", false).unwrap();
+        let ada = Principal { name: "ada".into(), admin: false };
+        let grace = Principal { name: "grace".into(), admin: false };
+        (tmp, store, ada, grace)
+    }
+
+    #[test]
+    fn a_retried_create_or_batch_changes_nothing() {
+        let (_tmp, mut store, ada, _) = setup();
+        store.create_run_for(&ada, &init("0000000000aa", "mlp")).unwrap();
+        store.create_run_for(&ada, &init("0000000000aa", "mlp")).unwrap();
+        let batch = points("loss", 0..100);
+        assert_eq!(store.ingest_points(&ada, "0000000000aa", "b1", &batch).unwrap(), Ingested::Stored);
+        assert_eq!(store.ingest_points(&ada, "0000000000aa", "b1", &batch).unwrap(), Ingested::AlreadyStored);
+        assert_eq!(
+            store.ingest_points(&ada, "0000000000aa", "b2", &points("loss", 100..150)).unwrap(),
+            Ingested::Stored
+        );
+        let history = store.history("0000000000aa", "loss", ..).unwrap();
+        assert_eq!(history.len(), 150);
+        assert!(history.iter().enumerate().all(|(i, p)| p.step == i as u64));
+        let run = store.run("0000000000aa").unwrap();
+        assert_eq!(run.project, "mlp");
+    }
+
+    #[test]
+    fn steps_must_increase_across_batches_and_a_refused_batch_writes_nothing() {
+        let (_tmp, mut store, ada, _) = setup();
+        store.create_run_for(&ada, &init("0000000000aa", "mlp")).unwrap();
+        store.ingest_points(&ada, "0000000000aa", "b1", &points("loss", 0..10)).unwrap();
+        let mut bad = points("acc", 0..5);
+        bad.extend(points("loss", 5..12));
+        let err = store.ingest_points(&ada, "0000000000aa", "b2", &bad).unwrap_err();
+        assert!(matches!(err, TrackError::StepNotIncreasing { step: 5, last: 9, .. }), "{err}");
+        assert!(
+            store.history("0000000000aa", "acc", ..).is_err()
+                || store.history("0000000000aa", "acc", ..).unwrap().is_empty()
+        );
+        // The refused batch's id was not kept: sending it corrected stores it.
+        store.ingest_points(&ada, "0000000000aa", "b2", &points("loss", 10..12)).unwrap();
+        assert_eq!(store.history("0000000000aa", "loss", ..).unwrap().len(), 12);
+        let unordered = [points("x", 3..4), points("x", 1..2)].concat();
+        assert!(matches!(
+            store.ingest_points(&ada, "0000000000aa", "b3", &unordered),
+            Err(TrackError::StepNotIncreasing { .. })
+        ));
+    }
+
+    #[test]
+    fn only_the_owner_writes_a_run_and_only_permitted_users_read_it() {
+        let (_tmp, mut store, ada, grace) = setup();
+        store.create_run_for(&ada, &init("0000000000aa", "mlp")).unwrap();
+        let err = store.ingest_points(&grace, "0000000000aa", "b1", &points("loss", 0..3)).unwrap_err();
+        assert!(matches!(err, TrackError::Forbidden(_)), "{err}");
+        let err = store.create_run_for(&grace, &init("0000000000bb", "mlp")).unwrap_err();
+        assert!(matches!(err, TrackError::Forbidden(_)), "{err}");
+        let err = store.create_run_for(&grace, &init("0000000000aa", "other")).unwrap_err();
+        assert!(matches!(err, TrackError::RunExists(_)), "{err}");
+        assert!(store.can_read_run(&ada, "0000000000aa").unwrap());
+        assert!(!store.can_read_run(&grace, "0000000000aa").unwrap());
+        store.share_project(&ada, "mlp", "grace", Access::Read).unwrap();
+        assert!(store.can_read_run(&grace, "0000000000aa").unwrap());
+        assert!(store.create_run_for(&grace, &init("0000000000bb", "mlp")).is_err(), "read access does not write");
+        store.share_project(&ada, "mlp", "grace", Access::Write).unwrap();
+        store.create_run_for(&grace, &init("0000000000bb", "mlp")).unwrap();
+        // Grace's run in ada's project is still grace's.
+        assert!(store.ingest_points(&ada, "0000000000bb", "b1", &points("loss", 0..3)).is_err());
+        assert!(matches!(store.can_read_run(&ada, "zzzzzzzzzzzz"), Err(TrackError::UnknownRun(_))));
+        // The runs list agrees with `can_read_run`.
+        let listed = |store: &Store, who: &Principal| -> Vec<String> {
+            let query = crate::RunQuery { visible_to: Some(who.clone()), ..Default::default() };
+            let mut ids: Vec<String> = store.runs(&query).unwrap().into_iter().map(|r| r.id).collect();
+            ids.sort();
+            ids
+        };
+        assert_eq!(listed(&store, &grace), ["0000000000aa", "0000000000bb"]);
+        store.unshare_project(&ada, "mlp", "grace").unwrap();
+        assert_eq!(listed(&store, &grace), ["0000000000bb"], "her own run stays visible to her");
+        assert!(!store.can_read_run(&grace, "0000000000aa").unwrap());
+        assert_eq!(listed(&store, &ada), ["0000000000aa", "0000000000bb"], "the owner of the project sees both");
+    }
+
+    #[test]
+    fn updates_set_config_merge_summary_and_end_the_run() {
+        let (_tmp, mut store, ada, grace) = setup();
+        store.create_run_for(&ada, &init("0000000000aa", "mlp")).unwrap();
+        let update: RunUpdate = serde_json::from_value(serde_json::json!({"summary": {"acc": 0.9}})).unwrap();
+        store.update_run_for(&ada, "0000000000aa", &update).unwrap();
+        let update: RunUpdate = serde_json::from_value(
+            serde_json::json!({"summary": {"loss": 0.1}, "config": {"lr": 0.2}, "status": "finished"}),
+        )
+        .unwrap();
+        store.update_run_for(&ada, "0000000000aa", &update).unwrap();
+        let run = store.run("0000000000aa").unwrap();
+        assert_eq!(run.summary, serde_json::json!({"acc": 0.9, "loss": 0.1}));
+        assert_eq!(run.config, serde_json::json!({"lr": 0.2}));
+        assert_eq!(run.status.as_str(), "finished");
+        assert!(store.update_run_for(&grace, "0000000000aa", &RunUpdate::default()).is_err());
+        let bad: RunUpdate = serde_json::from_value(serde_json::json!({"status": "running"})).unwrap();
+        assert!(matches!(store.update_run_for(&ada, "0000000000aa", &bad), Err(TrackError::InvalidRequest(_))));
+    }
+
+    #[test]
+    fn malformed_requests_are_named() {
+        let (_tmp, mut store, ada, _) = setup();
+        assert!(matches!(store.create_run_for(&ada, &init("BAD", "mlp")), Err(TrackError::InvalidRequest(_))));
+        store.create_run_for(&ada, &init("0000000000aa", "mlp")).unwrap();
+        for (batch, pts) in [
+            ("", points("loss", 0..1)),
+            ("b", points("", 0..1)),
+            ("b", vec![IngestPoint { metric: "x".into(), step: u64::MAX, value: None, wall_time: 0.0 }]),
+            ("b", vec![IngestPoint { metric: "x".into(), step: 0, value: None, wall_time: f64::INFINITY }]),
+        ] {
+            assert!(store.ingest_points(&ada, "0000000000aa", batch, &pts).is_err(), "{batch} {pts:?}");
+        }
+        assert!(matches!(store.ingest_points(&ada, "zzzzzzzzzzzz", "b", &[]), Err(TrackError::UnknownRun(_))));
+    }
+}

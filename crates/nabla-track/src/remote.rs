@@ -1,0 +1,270 @@
+//! Sending a run recorded in the local store to a `nabla server`.
+//!
+//! The local store is the journal: a run that logs to a server is recorded locally first, as
+//! every run is (durable, crash-safe, readable offline), and [`Store::sync_run`] sends the
+//! server what it does not have yet. It asks the server for each metric's last step and sends
+//! the points after it in batches whose ids are made from the metric and the step range, so a
+//! batch repeated after a lost answer, a killed client or a restarted server is stored once.
+//! Nothing is lost when the server is away: the points wait in the local store until a later
+//! sync (the run's own background thread, or `nabla runs sync`) delivers them. A run is marked
+//! delivered once it has ended and the server holds all of it.
+
+use std::time::Duration;
+
+use rusqlite::params;
+use serde_json::{json, Value};
+
+use crate::error::{Result, TrackError};
+use crate::status::RunStatus;
+use crate::store::Store;
+
+/// The environment variables a client reads: the server's URL and the user's token.
+pub const URI_ENV: &str = "NABLA_TRACKING_URI";
+/// See [`URI_ENV`].
+pub const TOKEN_ENV: &str = "NABLA_TOKEN";
+
+/// Points per batch sent.
+const BATCH_POINTS: usize = 10_000;
+
+/// A server to send runs to.
+#[derive(Clone)]
+pub struct Remote {
+    base: String,
+    token: String,
+    agent: ureq::Agent,
+}
+
+impl std::fmt::Debug for Remote {
+    /// Never shows the token.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Remote").field("uri", &self.base).finish_non_exhaustive()
+    }
+}
+
+/// What one sync sent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SyncReport {
+    /// Points sent (and stored, or found already stored) in this sync.
+    pub points: u64,
+    /// The run has ended and the server holds all of it.
+    pub delivered: bool,
+}
+
+impl Remote {
+    /// A server at `uri` (`http://host:port` or `https://…`), with a user's token.
+    pub fn new(uri: &str, token: &str) -> Result<Remote> {
+        let base = uri.trim().trim_end_matches('/').to_string();
+        if !(base.starts_with("http://") || base.starts_with("https://")) || base.len() <= "https://".len() {
+            return Err(TrackError::InvalidRequest(format!(
+                "tracking URI `{}` must start with http:// or https://",
+                uri.escape_debug()
+            )));
+        }
+        let token = token.trim().to_string();
+        if token.is_empty() || token.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(TrackError::InvalidRequest(format!("a token for {base} is needed (${TOKEN_ENV})")));
+        }
+        let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"].iter().any(|p| base.starts_with(p));
+        let mut config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_connect(Some(Duration::from_secs(5)))
+            .timeout_global(Some(Duration::from_secs(60)));
+        if loopback {
+            config = config.proxy(None);
+        }
+        Ok(Remote { base, token, agent: config.build().into() })
+    }
+
+    /// The server from `$NABLA_TRACKING_URI` and `$NABLA_TOKEN`, if the URI is set.
+    pub fn from_env() -> Option<Result<Remote>> {
+        let uri = std::env::var(URI_ENV).ok().filter(|u| !u.trim().is_empty())?;
+        Some(Remote::new(&uri, &std::env::var(TOKEN_ENV).unwrap_or_default()))
+    }
+
+    /// The server's URL.
+    pub fn uri(&self) -> &str {
+        &self.base
+    }
+
+    /// One JSON request; a status ≥ 400 is an error naming the server and its message.
+    fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Value> {
+        let url = format!("{}{path}", self.base);
+        let auth = format!("Bearer {}", self.token);
+        let unreachable = |e: ureq::Error| TrackError::Remote { uri: self.base.clone(), message: e.to_string() };
+        let response = match (method, body) {
+            ("GET", _) => self.agent.get(&url).header("Authorization", &auth).call(),
+            ("POST", Some(body)) => self
+                .agent
+                .post(&url)
+                .header("Authorization", &auth)
+                .content_type("application/json")
+                .send(body.to_string()),
+            ("PATCH", Some(body)) => self
+                .agent
+                .patch(&url)
+                .header("Authorization", &auth)
+                .content_type("application/json")
+                .send(body.to_string()),
+            _ => return Err(TrackError::InvalidRequest(format!("{method} {path}"))),
+        };
+        let mut response = response.map_err(unreachable)?;
+        let status = response.status().as_u16();
+        let text = response.body_mut().with_config().limit(64 << 20).read_to_string().map_err(unreachable)?;
+        let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        if status >= 400 {
+            let message =
+                value["error"].as_str().map_or_else(|| format!("HTTP {status}"), |e| format!("HTTP {status}: {e}"));
+            return Err(TrackError::Remote { uri: self.base.clone(), message });
+        }
+        Ok(value)
+    }
+}
+
+impl Store {
+    /// Marks `run_id` as sent to `remote` (the run's `remote` column), so that `nabla runs sync`
+    /// knows where it goes.
+    pub fn set_remote(&mut self, run_id: &str, remote: &Remote) -> Result<()> {
+        self.write(|tx| {
+            tx.execute("UPDATE runs SET remote = ?1, delivered = 0 WHERE id = ?2", params![remote.uri(), run_id])
+        })?;
+        Ok(())
+    }
+
+    /// The runs meant for a server that it does not hold whole yet, with the server's URL.
+    pub fn undelivered_runs(&self) -> Result<Vec<(String, String)>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, remote FROM runs WHERE remote IS NOT NULL AND delivered = 0 ORDER BY started")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.err(e))?;
+        Ok(rows)
+    }
+
+    /// Sends `run_id` to `remote`: creates it there if needed, the points the server lacks,
+    /// the config and summary, and the status once it has ended. Safe to repeat and to run in
+    /// several processes at once (every request is idempotent).
+    pub fn sync_run(&mut self, run_id: &str, remote: &Remote) -> Result<SyncReport> {
+        let run = self.run(run_id)?;
+        let id = run.id.clone();
+        remote.call(
+            "POST",
+            "/api/runs",
+            Some(&json!({
+                "id": id, "project": run.project, "name": run.name, "config": run.config, "tags": run.tags,
+                "started": run.started, "heartbeat_secs": run.heartbeat_interval, "host": run.meta.host,
+                "command": run.meta.command, "git_commit": run.meta.git_commit,
+                "nabla_version": run.meta.nabla_version, "threads": run.meta.threads,
+            })),
+        )?;
+        let on_server = remote.call("GET", &format!("/api/runs/{id}/metrics"), None)?;
+        let last_step = |name: &str| -> Option<u64> {
+            on_server.as_array()?.iter().find(|m| m["name"] == name)?["last_step"].as_u64()
+        };
+        let mut sent = 0u64;
+        for metric in self.metrics(&id)? {
+            let from = last_step(&metric.name).map_or(0, |s| s.saturating_add(1));
+            let points = self.history(&id, &metric.name, from..)?;
+            for chunk in points.chunks(BATCH_POINTS) {
+                let (first, last) = (chunk[0].step, chunk[chunk.len() - 1].step);
+                let body = json!({
+                    "batch": format!("{}@{first}-{last}", metric.name),
+                    "points": chunk.iter().map(|p| json!({
+                        "metric": metric.name, "step": p.step,
+                        "value": Some(p.value).filter(|v| !v.is_nan()), "wall_time": p.wall_time,
+                    })).collect::<Vec<_>>(),
+                });
+                remote.call("POST", &format!("/api/runs/{id}/points"), Some(&body))?;
+                sent += chunk.len() as u64;
+            }
+        }
+        let status = match run.status {
+            RunStatus::Running => None,
+            // The local process died: the server hears the run failed.
+            RunStatus::Crashed => Some("failed"),
+            status => Some(status.as_str()),
+        };
+        let mut update = json!({"config": run.config, "summary": run.summary});
+        if let Some(status) = status {
+            update["status"] = json!(status);
+        }
+        remote.call("PATCH", &format!("/api/runs/{id}"), Some(&update))?;
+        let delivered = status.is_some();
+        if delivered {
+            self.write(|tx| tx.execute("UPDATE runs SET delivered = 1 WHERE id = ?1", [&id]))?;
+        }
+        Ok(SyncReport { points: sent, delivered })
+    }
+}
+
+/// How often a running run sends what it logged.
+const SYNC_EVERY: Duration = Duration::from_secs(2);
+/// How long the final sync of a finishing run keeps trying.
+const FINAL_SYNC_FOR: Duration = Duration::from_secs(10);
+
+/// A run's background sender: every [`SYNC_EVERY`] it sends the server what the run has
+/// committed locally. Errors (the server away) are kept for later; nothing waits on them.
+pub(crate) struct SyncThread {
+    stop: std::sync::Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>,
+    handle: Option<std::thread::JoinHandle<()>>,
+    dir: std::path::PathBuf,
+    run_id: String,
+    remote: Remote,
+}
+
+impl SyncThread {
+    pub(crate) fn start(dir: std::path::PathBuf, run_id: String, remote: Remote) -> SyncThread {
+        let stop = std::sync::Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new()));
+        let (flag, thread_dir, thread_id, thread_remote) = (stop.clone(), dir.clone(), run_id.clone(), remote.clone());
+        let handle = std::thread::Builder::new()
+            .name("nabla-track-sync".into())
+            .spawn(move || loop {
+                let (lock, wake) = &*flag;
+                let Ok(guard) = lock.lock() else { return };
+                let Ok((guard, _)) = wake.wait_timeout_while(guard, SYNC_EVERY, |stopped| !*stopped) else { return };
+                if *guard {
+                    return;
+                }
+                drop(guard);
+                // The server may be away: the points stay in the local store for the next try.
+                let _ = Store::open(&thread_dir).and_then(|mut store| store.sync_run(&thread_id, &thread_remote));
+            })
+            .ok();
+        SyncThread { stop, handle, dir, run_id, remote }
+    }
+
+    /// Stops the background sends and delivers the rest of the (now ended) run, trying for a
+    /// while; an error says what is left and how to send it later.
+    pub(crate) fn finish(mut self) -> Result<()> {
+        {
+            let (lock, wake) = &*self.stop;
+            if let Ok(mut stopped) = lock.lock() {
+                *stopped = true;
+            }
+            wake.notify_all();
+        }
+        if let Some(handle) = self.handle.take() {
+            let _ = handle.join();
+        }
+        let start = std::time::Instant::now();
+        let mut pause = Duration::from_millis(200);
+        loop {
+            match Store::open(&self.dir).and_then(|mut store| store.sync_run(&self.run_id, &self.remote)) {
+                Ok(_) => return Ok(()),
+                Err(e) if start.elapsed() + pause > FINAL_SYNC_FOR => {
+                    return Err(TrackError::NotDelivered {
+                        run: self.run_id.clone(),
+                        uri: self.remote.uri().to_string(),
+                        reason: e.to_string(),
+                    })
+                }
+                Err(_) => {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_secs(2));
+                }
+            }
+        }
+    }
+}

@@ -64,7 +64,8 @@ fn draw_surface<DB: DrawingBackend>(
         pb.into_matrix()
     });
     let loss_label = |v: &f64| format_loss(10f64.powf(*v));
-    let step_label = |v: &f64| format!("{v:.1}");
+    // Rounding to one decimal, with no `-0.0`.
+    let step_label = |v: &f64| format!("{:.1}", if v.abs() < 0.05 { 0.0 } else { *v });
     chart
         .configure_axes()
         .label_style(("sans-serif", 12))

@@ -80,11 +80,6 @@ fn a_deep_plain_net_trains_worse_and_its_landscape_is_rougher_than_with_skips() 
     let (p_acc, r_acc) = (plain.test.headline(), residual.test.headline());
     let (p_rough, r_rough) =
         (landscape_roughness(&plain.network, &data), landscape_roughness(&residual.network, &data));
-    eprintln!(
-        "plain: train loss {p_loss:.4}, test accuracy {p_acc:.4}, non-convex {:.3}; \
-         residual: train loss {r_loss:.4}, test accuracy {r_acc:.4}, non-convex {:.3}",
-        p_rough.nonconvex_fraction, r_rough.nonconvex_fraction
-    );
     // Trains worse: a higher final training loss and a lower test accuracy.
     assert!(p_loss > 2.0 * r_loss, "plain train loss {p_loss} vs residual {r_loss}");
     assert!(p_acc + 0.05 < r_acc, "plain test accuracy {p_acc} vs residual {r_acc}");

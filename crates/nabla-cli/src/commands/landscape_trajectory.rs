@@ -94,8 +94,8 @@ pub(super) fn run(
     bar.finish_and_clear();
 
     let (e1, e2) = (100.0 * t.explained.0, 100.0 * t.explained.1);
-    let title =
-        format!("training path of {} in its PCA plane, {} examples", describe_network(&ckpt.spec()), data.len());
+    let (first, last) = (epochs[0], epochs[epochs.len() - 1]);
+    let title = format!("training path, epochs {first}–{last}, in its PCA plane ({} examples)", data.len());
     let mut panel = contour_panel(&grid, title);
     panel.x_label = format!("1st PCA component: {e1:.2} %");
     panel.y_label = format!("2nd PCA component: {e2:.2} %");

@@ -146,7 +146,8 @@ impl Observer for Printer {
     }
 
     fn on_checkpoint(&mut self, path: &std::path::Path, kind: CheckpointKind) {
-        let Some(every) = self.save_every.filter(|&n| kind == CheckpointKind::Last && self.epoch % n == 0) else {
+        let Some(every) = self.save_every.filter(|&n| kind == CheckpointKind::Last && self.epoch.is_multiple_of(n))
+        else {
             return;
         };
         let copy = path.with_file_name(format!("epoch-{}.safetensors", self.epoch));
@@ -155,7 +156,7 @@ impl Observer for Printer {
             .map_err(|e| e.to_string())
             .and_then(|bytes| nabla_plot::write_atomic(&copy, &bytes).map_err(|e| e.to_string()));
         if let Err(e) = written {
-            eprintln!("warning: --save-every {every}: cannot keep {}: {e}", copy.display());
+            let _ = writeln!(io::stderr(), "warning: --save-every {every}: cannot keep {}: {e}", copy.display());
         }
     }
 }

@@ -83,6 +83,146 @@ fn grid_centre_is_the_checkpoints_loss_and_files_are_written() {
     assert!(std::fs::read(again.join("contour.png")).unwrap().starts_with(b"\x89PNG"));
 }
 
+/// `nabla train digits --depth 4 --width 12 [--residual]` for 2 epochs into `home/NAME`.
+fn train_deep(home: &Path, name: &str, residual: bool) -> PathBuf {
+    let out = home.join(name);
+    let mut cmd = nabla(home);
+    cmd.env("NABLA_DATA", shared_data()).args([
+        "train",
+        "digits",
+        "--depth",
+        "4",
+        "--width",
+        "12",
+        "--epochs",
+        "2",
+        "--no-track",
+        "--dropout",
+        "0",
+        "--out",
+    ]);
+    cmd.arg(&out);
+    if residual {
+        cmd.arg("--residual");
+    }
+    cmd.assert().success();
+    out.join("last.safetensors")
+}
+
+/// The lecture's pair: a plain and a residual net on the same grid and examples, one picture
+/// with both panels, the 3-D surfaces beside it, and each net's landscape the one a single
+/// run draws.
+#[test]
+fn compare_draws_a_plain_and_a_residual_net_side_by_side() {
+    let home = tempfile::tempdir().unwrap();
+    let (plain, residual) = (train_deep(home.path(), "p", false), train_deep(home.path(), "r", true));
+    let out = home.path().join("cmp");
+    let pair = home.path().join("pair.png");
+    landscape(home.path())
+        .arg(&plain)
+        .arg(&residual)
+        .args(["digits", "--compare", "--surface", "--steps", "5", "--samples", "200", "--out"])
+        .arg(&out)
+        .arg("-o")
+        .arg(&pair)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("(a) without skip connections"))
+        .stdout(predicate::str::contains("(b) with skip connections"))
+        .stdout(predicate::str::contains("non-convex along α or β at"));
+    assert!(std::fs::read(&pair).unwrap().starts_with(b"\x89PNG"));
+    assert!(std::fs::read(home.path().join("pair-surface.png")).unwrap().starts_with(b"\x89PNG"));
+    let doc = json_file(&out.join("compare.json"));
+    let nets = doc["nets"].as_array().unwrap();
+    assert_eq!((nets[0]["residual"].clone(), nets[1]["residual"].clone()), (false.into(), true.into()));
+    assert_eq!(doc["samples"], 200);
+    for net in nets {
+        let f = net["nonconvex_fraction"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&f), "{net}");
+        assert_eq!(net["loss"].as_array().unwrap().len(), 5);
+    }
+    // Net A's side is exactly the single-net landscape with the same seed and samples.
+    let single = home.path().join("single");
+    landscape(home.path())
+        .arg(&plain)
+        .args(["digits", "--steps", "5", "--samples", "200", "--json", "--surface", "--out"])
+        .arg(&single)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("\"nonconvex_fraction\""));
+    assert_eq!(json_file(&single.join("grid.json"))["loss"], nets[0]["loss"]);
+    assert!(std::fs::read_to_string(single.join("surface.svg")).unwrap().contains("<polygon"));
+
+    // Wrong argument counts are named.
+    landscape(home.path())
+        .arg(&plain)
+        .args(["digits", "--compare"])
+        .assert()
+        .failure()
+        .code(1)
+        .stderr(predicate::str::contains("--compare takes two checkpoints and a data set"));
+    landscape(home.path())
+        .arg(&plain)
+        .arg(&residual)
+        .arg("digits")
+        .assert()
+        .failure()
+        .code(1)
+        .stderr(predicate::str::contains("add --compare"));
+}
+
+/// `--save-every 1` keeps each epoch's checkpoint; `--trajectory` projects them on their PCA
+/// plane, with the explained variance on the axes and the path ending at the checkpoint.
+#[test]
+fn trajectory_projects_the_saved_epochs_on_their_pca_plane() {
+    let home = tempfile::tempdir().unwrap();
+    let run = home.path().join("run");
+    nabla(home.path())
+        .env("NABLA_DATA", shared_data())
+        .args(["train", "digits", "--hidden", "16", "--epochs", "4", "--no-track", "--save-every", "1", "--out"])
+        .arg(&run)
+        .assert()
+        .success();
+    for k in 1..=4 {
+        assert!(run.join(format!("epoch-{k}.safetensors")).is_file(), "epoch {k} not kept");
+    }
+    let out = home.path().join("traj");
+    landscape(home.path())
+        .arg(run.join("last.safetensors"))
+        .args(["digits", "--steps", "7", "--samples", "200", "--trajectory"])
+        .arg(&run)
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("path        4 points: epochs [1, 2, 3, 4]"));
+    let doc = json_file(&out.join("trajectory.json"));
+    let ratio: Vec<f64> =
+        doc["explained_variance_ratio"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    assert!(ratio[0] >= ratio[1] && ratio[1] >= 0.0 && ratio[0] + ratio[1] <= 1.0 + 1e-9, "{ratio:?}");
+    let path = doc["path"].as_array().unwrap();
+    assert_eq!(path.len(), 4);
+    assert_eq!(path[3], serde_json::json!([0.0, 0.0]));
+    let svg = std::fs::read_to_string(out.join("trajectory.svg")).unwrap();
+    assert!(svg.contains("1st PCA component: ") && svg.contains(" %"), "axis labels");
+
+    // Too few saved epochs is a clear error.
+    for k in 2..=4 {
+        std::fs::remove_file(run.join(format!("epoch-{k}.safetensors"))).unwrap();
+    }
+    std::fs::remove_file(run.join("epoch-1.safetensors")).unwrap();
+    landscape(home.path())
+        .arg(run.join("last.safetensors"))
+        .args(["digits", "--trajectory"])
+        .arg(&run)
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .failure()
+        .code(1)
+        .stderr(predicate::str::contains("a path needs 3"));
+}
+
 #[test]
 fn interpolation_between_two_checkpoints() {
     let home = tempfile::tempdir().unwrap();

@@ -1,6 +1,8 @@
 //! Loss landscapes: the loss over a 2-D grid of steps `(α, β)` along two directions, as a
 //! heat map (log-scaled colours) with contour lines and the trained model marked at the
-//! centre; and 1-D slices as line charts.
+//! centre, optionally with the optimiser's path drawn on it; several of them side by side on
+//! one colour scale ([`LossPanels`]); and 1-D slices as line charts. The 3-D view of the same
+//! grids is in [`crate::landscape3d`].
 
 use std::path::Path;
 
@@ -26,7 +28,7 @@ const VIRIDIS: [(f64, f64, f64); 9] = [
     (253.0, 231.0, 37.0),
 ];
 
-fn viridis(t: f64) -> [u8; 3] {
+pub(crate) fn viridis(t: f64) -> [u8; 3] {
     let t = if t.is_finite() { t.clamp(0.0, 1.0) } else { 1.0 };
     let x = t * (VIRIDIS.len() - 1) as f64;
     let i = (x.floor() as usize).min(VIRIDIS.len() - 2);
@@ -37,7 +39,7 @@ fn viridis(t: f64) -> [u8; 3] {
 }
 
 /// A loss with three significant digits: `0.421`, `5.77`, `12.3`.
-fn format_loss(v: f64) -> String {
+pub(crate) fn format_loss(v: f64) -> String {
     if v >= 100.0 {
         format!("{v:.0}")
     } else if v >= 10.0 {
@@ -68,6 +70,9 @@ pub struct LossSurface {
     pub levels: usize,
     /// Where to mark the trained model (usually `(0, 0)`).
     pub marker: Option<(f64, f64)>,
+    /// A path drawn over the surface, point by point (the optimiser's, projected); empty for
+    /// none. Its first point is ringed.
+    pub path: Vec<(f64, f64)>,
     /// Width in pixels.
     pub width: u32,
     /// Height in pixels.
@@ -75,7 +80,7 @@ pub struct LossSurface {
 }
 
 impl LossSurface {
-    fn check(&self) -> Result<(), PlotError> {
+    pub(crate) fn check(&self) -> Result<(), PlotError> {
         let (c, r) = (self.xs.len(), self.ys.len());
         if c < 2 || r < 2 || self.values.len() != c * r {
             return Err(PlotError::Input(format!(
@@ -95,14 +100,7 @@ impl LossSurface {
 
     /// The colour scale's ends, on log10 of the loss: the smallest and largest finite loss.
     fn log_range(&self) -> (f64, f64) {
-        let finite = self.values.iter().copied().filter(|v| v.is_finite() && *v > 0.0);
-        let (lo, hi) = finite.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
-        let (lo, hi) = (lo.log10(), hi.log10());
-        if hi - lo < 1e-9 {
-            (lo - 0.5, hi + 0.5)
-        } else {
-            (lo, hi)
-        }
+        joint_log_range(std::slice::from_ref(self))
     }
 
     /// The loss at a point, interpolated between the four nearest samples.
@@ -118,6 +116,70 @@ impl LossSurface {
         let bottom = v(r, c) * (1.0 - tx) + v(r, c + 1) * tx;
         let top = v(r + 1, c) * (1.0 - tx) + v(r + 1, c + 1) * tx;
         bottom * (1.0 - ty) + top * ty
+    }
+}
+
+/// The log10 of the smallest and largest finite, positive loss over all `surfaces` (widened
+/// by ±0.5 when they are equal): the one colour scale of a side-by-side figure.
+pub(crate) fn joint_log_range(surfaces: &[LossSurface]) -> (f64, f64) {
+    let finite = surfaces.iter().flat_map(|s| s.values.iter().copied()).filter(|v| v.is_finite() && *v > 0.0);
+    let (lo, hi) = finite.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
+    let (lo, hi) = (lo.log10(), hi.log10());
+    if hi - lo < 1e-9 {
+        (lo - 0.5, hi + 0.5)
+    } else {
+        (lo, hi)
+    }
+}
+
+/// Several loss surfaces side by side under one title, on one colour scale (the joint range
+/// of all of them) with one colour bar, and contour lines at the same levels in every panel:
+/// the same colour and the same line mean the same loss everywhere. Each panel's own `title`
+/// is its caption; its `width` and `height` are ignored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LossPanels {
+    /// The figure's title.
+    pub title: String,
+    /// The panels, left to right.
+    pub panels: Vec<LossSurface>,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+}
+
+impl LossPanels {
+    pub(crate) fn check(&self) -> Result<(), PlotError> {
+        if self.panels.is_empty() {
+            return Err(PlotError::Input("a side-by-side figure needs at least one panel".into()));
+        }
+        self.panels.iter().try_for_each(LossSurface::check)
+    }
+}
+
+/// Draws the panels side by side to `path` (`.svg` or `.png`).
+pub fn loss_panels(figure: &LossPanels, path: &Path) -> Result<(), PlotError> {
+    figure.check()?;
+    render(figure, path)
+}
+
+impl Figure for LossPanels {
+    fn size(&self) -> (u32, u32) {
+        (self.width, self.height)
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), PlotError> {
+        let body = root.titled(&self.title, ("sans-serif", 22)).map_err(drawing)?;
+        let (main, bar) = split_for_bar(&body);
+        let range = joint_log_range(&self.panels);
+        let areas = main.split_evenly((1, self.panels.len()));
+        for (surface, area) in self.panels.iter().zip(&areas) {
+            let area = area.titled(&surface.title, ("sans-serif", 17)).map_err(drawing)?;
+            surface.draw_contours(&area, range)?;
+        }
+        let (lo, hi) = range;
+        let colour = |log_loss: f64| viridis((log_loss - lo) / (hi - lo));
+        colour_bar(&bar, range, "loss (log scale)", Some(&|v: &f64| format_loss(10f64.powf(*v))), colour)
     }
 }
 
@@ -216,12 +278,27 @@ impl Figure for LossSurface {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), PlotError> {
         let body = root.titled(&self.title, ("sans-serif", 20)).map_err(drawing)?;
         let (main, bar) = split_for_bar(&body);
+        let (lo, hi) = self.log_range();
+        self.draw_contours(&main, (lo, hi))?;
+        let colour = |log_loss: f64| viridis((log_loss - lo) / (hi - lo));
+        // The bar runs over log10(loss); its ticks are labelled with the loss itself.
+        colour_bar(&bar, (lo, hi), "loss (log scale)", Some(&|v: &f64| format_loss(10f64.powf(*v))), colour)
+    }
+}
+
+impl LossSurface {
+    /// The heat map, its contour lines, the path and the marker on `area`, coloured over
+    /// log10(loss) from `lo` to `hi`.
+    fn draw_contours<DB: DrawingBackend>(
+        &self,
+        area: &DrawingArea<DB, Shift>,
+        (lo, hi): (f64, f64),
+    ) -> Result<(), PlotError> {
         let x_range = (self.xs[0], self.xs[self.xs.len() - 1]);
         let y_range = (self.ys[0], self.ys[self.ys.len() - 1]);
-        let (lo, hi) = self.log_range();
         let colour = |log_loss: f64| viridis((log_loss - lo) / (hi - lo));
         let labels = (self.x_label.as_str(), self.y_label.as_str());
-        let mut chart = heat_chart(&main, x_range, y_range, labels, |x, y| colour(self.sample(x, y).log10()))?;
+        let mut chart = heat_chart(area, x_range, y_range, labels, |x, y| colour(self.sample(x, y).log10()))?;
 
         // Contours evenly spaced in log loss, so the basin's floor gets lines as well as its walls.
         for k in 1..=self.levels {
@@ -232,13 +309,18 @@ impl Figure for LossSurface {
                 .draw_series(segments.into_iter().map(|(a, b)| PathElement::new(vec![a, b], style)))
                 .map_err(drawing)?;
         }
+        if !self.path.is_empty() {
+            let line = RGBColor(255, 64, 64).stroke_width(2);
+            chart.draw_series(std::iter::once(PathElement::new(self.path.clone(), line))).map_err(drawing)?;
+            let dots = self.path.iter().map(|&p| Circle::new(p, 3, RGBColor(255, 64, 64).filled()));
+            chart.draw_series(dots).map_err(drawing)?;
+            chart.draw_series(std::iter::once(Circle::new(self.path[0], 7, WHITE.stroke_width(2)))).map_err(drawing)?;
+        }
         if let Some(m) = self.marker {
             let marker = EmptyElement::at(m) + Cross::new((0, 0), 7, RED.stroke_width(3));
             chart.draw_series(std::iter::once(marker)).map_err(drawing)?;
         }
-
-        // The bar runs over log10(loss); its ticks are labelled with the loss itself.
-        colour_bar(&bar, (lo, hi), "loss (log scale)", Some(&|v: &f64| format_loss(10f64.powf(*v))), colour)
+        Ok(())
     }
 }
 
@@ -258,6 +340,7 @@ mod tests {
             values,
             levels: 8,
             marker: Some((0.0, 0.0)),
+            path: Vec::new(),
             width: 640,
             height: 520,
         }
@@ -295,5 +378,26 @@ mod tests {
         let mut flat = bowl(11);
         flat.values.iter_mut().for_each(|v| *v = f64::NAN);
         assert!(loss_surface(&flat, &dir.path().join("f.svg")).is_err());
+    }
+
+    /// Two panels share one colour scale: the joint range of both, so a rough surface's high
+    /// loss and a smooth one's low loss are read off the same bar.
+    #[test]
+    fn panels_share_one_colour_scale() {
+        let (a, mut b) = (bowl(11), bowl(11));
+        b.values.iter_mut().for_each(|v| *v *= 100.0);
+        b.path = vec![(-0.8, 0.5), (-0.3, 0.2), (0.0, 0.0)];
+        let (lo, hi) = joint_log_range(&[a.clone(), b.clone()]);
+        assert!((lo - 0.1f64.log10()).abs() < 1e-12 && (hi - (100.0 * 3.1f64).log10()).abs() < 1e-12);
+        let dir = tempfile::tempdir().unwrap();
+        let fig = LossPanels { title: "pair".into(), panels: vec![a, b], width: 1200, height: 520 };
+        loss_panels(&fig, &dir.path().join("p.svg")).unwrap();
+        let svg = std::fs::read_to_string(dir.path().join("p.svg")).unwrap();
+        assert!(svg.contains("pair") && svg.matches("bowl").count() == 2);
+        loss_panels(&fig, &dir.path().join("p.png")).unwrap();
+        assert!(matches!(
+            loss_panels(&LossPanels { panels: vec![], ..fig }, &dir.path().join("e.svg")),
+            Err(PlotError::Input(_))
+        ));
     }
 }

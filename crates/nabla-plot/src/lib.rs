@@ -11,6 +11,7 @@ pub mod graph;
 mod grid;
 mod heatmap;
 pub mod landscape;
+pub mod landscape3d;
 mod lines;
 mod output;
 pub mod perceptron;

@@ -6,6 +6,8 @@ pub mod eval;
 pub mod fit;
 pub mod grad;
 pub mod landscape;
+mod landscape_compare;
+mod landscape_trajectory;
 pub mod parse;
 pub mod perceptron;
 pub mod plot;

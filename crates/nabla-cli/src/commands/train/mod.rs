@@ -129,6 +129,10 @@ pub struct TrainArgs {
     /// Where checkpoints go (default `runs/DATASET`, or `runs/STEM` for a table file).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Also keep every N-th epoch's checkpoint as `epoch-K.safetensors` in --out (the
+    /// training path that `nabla landscape --trajectory` draws).
+    #[arg(long, value_name = "N", value_parser = parse::positive_usize)]
+    pub save_every: Option<usize>,
     /// Continue from a checkpoint (its settings, weights and optimiser state).
     #[arg(long, value_name = "CKPT")]
     pub resume: Option<PathBuf>,
@@ -326,6 +330,7 @@ fn run_rank(args: &TrainArgs, reducer: &mut dyn Reducer, trained: &mut bool) -> 
 
     let mut printer = Printer::new(args.json, &config);
     printer.run = run;
+    printer.save_every = args.save_every;
     let mut silent = train::Silent;
     let observer: &mut dyn Observer = if lead { &mut printer } else { &mut silent };
     let outcome = train::train_with(

@@ -325,12 +325,20 @@ impl Network {
 
     /// Each layer's weights and bias as scikit-learn lays them out: `coefs` `[in, out]`
     /// (the transpose of nabla's `[out, in]`) and `intercepts` `[out]`. The first layer's
-    /// inputs are the standardised columns the preprocessing keeps.
-    fn layers<'py>(&self, py: Python<'py>) -> Vec<Layer<'py>> {
+    /// inputs are the standardised columns the preprocessing keeps. A plain MLP's alone: a
+    /// residual network (a model of `nabla train TABLE --residual`) raises `ValueError`.
+    fn layers<'py>(&self, py: Python<'py>) -> PyResult<Vec<Layer<'py>>> {
         let spec = self.ckpt.spec();
+        if spec.plain().is_none() {
+            return Err(PyValueError::new_err(format!(
+                "coefs_ and intercepts_ are a plain MLP's layers; this model is a residual network ({spec}), \
+                 whose blocks and layer norms have no such layout (predict works; its weights are in the \
+                 checkpoint, named as in PyTorch)"
+            )));
+        }
         let params = self.ckpt.network.params();
         let tensors = spec.tensors();
-        tensors
+        Ok(tensors
             .chunks_exact(2)
             .map(|pair| {
                 let (w, b) = (&pair[0], &pair[1]);
@@ -343,7 +351,7 @@ impl Network {
                     params[b.range.clone()].to_vec().into_pyarray(py),
                 )
             })
-            .collect()
+            .collect())
     }
 
     /// The class names, for a classifier (`None` for a regression).
@@ -412,7 +420,11 @@ impl Network {
     fn table_model(ckpt: Checkpoint) -> PyResult<Network> {
         if ckpt.table().is_none() {
             return Err(PyValueError::new_err(format!(
-                "the checkpoint is a model of {} images, not of a table: the estimators take tables",
+                "the checkpoint is a model of {} images ({}), not of a table: nabla.load and the estimators \
+                 take table models (written by an estimator's save or by `nabla train TABLE`); evaluate an \
+                 image model with `nabla eval CKPT {}`",
+                ckpt.dataset,
+                ckpt.spec(),
                 ckpt.dataset
             )));
         }

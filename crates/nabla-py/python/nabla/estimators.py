@@ -191,23 +191,27 @@ class _MLP(BaseEstimator):
         else:
             self.loss_curve_ = list(getattr(self, "loss_curve_", [])) + list(losses)
 
+    def _layers(self, name: str) -> List[Any]:
+        network = getattr(self, "_network", None)
+        if network is None:
+            raise AttributeError(f"{name}: the estimator is not fitted")
+        try:
+            return network.layers()
+        except ValueError as e:  # a residual network has no such layers
+            raise AttributeError(f"{name}: {e}") from None
+
     @property
     def coefs_(self) -> List[np.ndarray]:
         """Each layer's weights, ``[inputs, outputs]`` (scikit-learn's layout). The first
         layer's inputs are the standardised columns kept in training (a constant one is left
-        out)."""
-        network = getattr(self, "_network", None)
-        if network is None:
-            raise AttributeError("coefs_: the estimator is not fitted")
-        return [w for w, _ in network.layers()]
+        out). A plain MLP's only: a residual model (from ``nabla train TABLE --residual``) has
+        none (``AttributeError`` saying why)."""
+        return [w for w, _ in self._layers("coefs_")]
 
     @property
     def intercepts_(self) -> List[np.ndarray]:
-        """Each layer's bias, ``[outputs]``."""
-        network = getattr(self, "_network", None)
-        if network is None:
-            raise AttributeError("intercepts_: the estimator is not fitted")
-        return [b for _, b in network.layers()]
+        """Each layer's bias, ``[outputs]`` (a plain MLP's only, as ``coefs_``)."""
+        return [b for _, b in self._layers("intercepts_")]
 
     def save(self, path: Any) -> None:
         """Writes the fitted model as a nabla checkpoint (safetensors) that ``nabla predict

@@ -75,10 +75,7 @@ impl FitRun {
 
     /// Ends the run after the trainer returned `result`; returns the run's id (when it was
     /// recorded to the end) and any note about tracking.
-    pub fn end<E: std::fmt::Display>(
-        mut self,
-        result: Result<&TrainOutcome, &E>,
-    ) -> (Option<String>, Option<String>) {
+    pub fn end<E: std::fmt::Display>(mut self, result: Result<&TrainOutcome, &E>) -> (Option<String>, Option<String>) {
         let status = match result {
             Ok(outcome) => {
                 let validated = self.validated;

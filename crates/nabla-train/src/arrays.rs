@@ -395,7 +395,11 @@ fn standardised(x: Rows<'_>, select: &[usize], target: TargetSpec) -> Option<Pre
     let mean: Vec<f64> = sum.iter().map(|s| s / n).collect();
     let mut squares = vec![0f64; cols];
     for &i in select {
-        squares.iter_mut().zip(row(i)).zip(&mean).for_each(|((q, &v), m)| *q += (f64::from(v) - m) * (f64::from(v) - m));
+        squares
+            .iter_mut()
+            .zip(row(i))
+            .zip(&mean)
+            .for_each(|((q, &v), m)| *q += (f64::from(v) - m) * (f64::from(v) - m));
     }
     let (mut features, mut ignored) = (Vec::new(), Vec::new());
     for ((name, mean), q) in x.columns.iter().zip(mean).zip(squares) {
@@ -407,7 +411,13 @@ fn standardised(x: Rows<'_>, select: &[usize], target: TargetSpec) -> Option<Pre
         }
     }
     let options = PreprocessOptions::default();
-    (!features.is_empty()).then_some(Preprocessor { features, target, ignored, impute: options.impute, unknown: options.unknown })
+    (!features.is_empty()).then_some(Preprocessor {
+        features,
+        target,
+        ignored,
+        impute: options.impute,
+        unknown: options.unknown,
+    })
 }
 
 /// The rows `select` of `x` (all when `None`) through `pre`'s standardisation, read in place:
@@ -435,7 +445,9 @@ fn standardise_rows(pre: &Preprocessor, x: Rows<'_>, select: Option<&[usize]>) -
     let mut out = Vec::with_capacity(rows * scale.len());
     let mut encode = |i: usize| {
         let row = &x.x[i * cols..(i + 1) * cols];
-        out.extend(scale.iter().map(|&(j, mean, std)| ((f64::from(row[j]) - mean) / std).clamp(-Z_LIMIT, Z_LIMIT) as f32));
+        out.extend(
+            scale.iter().map(|&(j, mean, std)| ((f64::from(row[j]) - mean) / std).clamp(-Z_LIMIT, Z_LIMIT) as f32),
+        );
     };
     match select {
         Some(select) => select.iter().for_each(|&i| encode(i)),

@@ -157,16 +157,23 @@ fn in_place_standardising_is_the_table_path_to_the_bit() {
     let rows = Rows { x: &x, columns: &columns };
     let select: Vec<usize> = (0..301).rev().step_by(2).collect();
     let target = || Column { name: "y".into(), cells: Cells::Numbers((0..select.len()).map(|i| i as f64).collect()) };
-    let (table_pre, _) =
-        Preprocessor::fit(&rows.table(Some(&select), Some(target())), "y", Task::Regress, &PreprocessOptions::default())
-            .unwrap();
+    let (table_pre, _) = Preprocessor::fit(
+        &rows.table(Some(&select), Some(target())),
+        "y",
+        Task::Regress,
+        &PreprocessOptions::default(),
+    )
+    .unwrap();
     let in_place = standardised(rows, &select, table_pre.target.clone()).unwrap();
     assert_eq!(in_place, table_pre);
     assert_eq!(in_place.ignored, vec!["x2".to_string()], "the constant column is left out");
     for part in [None, Some(&select[..]), Some(&[3usize, 0, 300][..])] {
         let table = table_pre.transform(&rows.table(part, None)).unwrap();
         let direct = standardise_rows(&in_place, rows, part).unwrap();
-        assert_eq!(direct.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), table.x.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
+        assert_eq!(
+            direct.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            table.x.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+        );
     }
     // Columns the model does not know, or lacks, go through the table path (and its errors).
     let other = names(4);

@@ -2,8 +2,8 @@
 `MLPClassifier`, same architecture, optimiser, batch size and epochs, in one run, at 1 and 2
 threads.
 
-Run it with a Python that has scikit-learn, threadpoolctl and a release build of nabla (see
-crates/nabla-py/README.md, "Speed against scikit-learn"):
+Run it with a Python that has scikit-learn, threadpoolctl and a release build of nabla (the
+wheel of crates/nabla-py/README.md's "Install", or `maturin develop --release`):
 
     NABLA_DATA=/path/to/data python bench/vs_sklearn.py                      # both workloads
     python bench/vs_sklearn.py --workloads breast_cancer --repeats 5

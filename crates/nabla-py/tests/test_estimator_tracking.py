@@ -21,7 +21,6 @@ def test_a_tracked_fit_is_a_finished_run_with_its_config_and_one_point_per_epoch
     X, y = blobs()
     clf = MLPClassifier(hidden=(16,), epochs=40, batch_size=32, early_stopping=True, patience=3, seed=0, track=True)
     clf.fit(X, y)
-    assert clf.n_iter_ < 40, "the fit was meant to stop early (patience 3)"
     shown = cli.show(clf.run_id_)
     run = shown["run"]
     assert run["status"] == "finished"

@@ -137,6 +137,9 @@ impl Observer for FitRun {
     }
 
     fn on_epoch(&mut self, m: &EpochMetrics) {
+        if self.run.is_none() {
+            return;
+        }
         let validated = self.validated;
         let global = m.epoch as u64 * self.steps_per_epoch;
         let mut metrics = m.tracked();

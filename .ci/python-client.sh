@@ -22,6 +22,15 @@ SCIPY_VERSION="1.17.1"
 JOBLIB_VERSION="1.6.0"
 THREADPOOLCTL_VERSION="3.8.0"
 PANDAS_VERSION="3.1.1"
+# matplotlib for the README's notebook example (its test runs the README's code block).
+MATPLOTLIB_VERSION="3.11.2"
+
+# The README example reads $NABLA_DATA/tabular/wine.csv (as .ci/run sets it).
+export NABLA_DATA="${NABLA_DATA:-../shared/data}"
+case "$NABLA_DATA" in
+    /*) ;;
+    *) NABLA_DATA="$PWD/$NABLA_DATA" ;;
+esac
 
 log() { printf 'python-client: %s\n' "$*" >&2; }
 
@@ -35,7 +44,7 @@ python="$venv/bin/python"
 pins=(
     "maturin==$MATURIN_VERSION" "pytest==$PYTEST_VERSION" "numpy==$NUMPY_VERSION"
     "scikit-learn==$SKLEARN_VERSION" "scipy==$SCIPY_VERSION" "joblib==$JOBLIB_VERSION"
-    "threadpoolctl==$THREADPOOLCTL_VERSION" "pandas==$PANDAS_VERSION"
+    "threadpoolctl==$THREADPOOLCTL_VERSION" "pandas==$PANDAS_VERSION" "matplotlib==$MATPLOTLIB_VERSION"
 )
 
 have_tools() {

@@ -15,13 +15,15 @@ use nabla_train::arrays::{self, ArrayError, Rows, Target};
 use nabla_train::checkpoint::{self, Checkpoint};
 use nabla_train::config::TrainConfig;
 use nabla_train::schedule::Schedule;
-use nabla_train::train::TrainError;
+use nabla_train::train::{TableSet, TrainError};
 use numpy::ndarray::Array2;
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use serde_json::{Map, Value};
+
+use crate::fit_run::{FitRun, TrackSpec};
 
 /// A fitted network with everything prediction and further training need.
 #[pyclass(frozen, module = "nabla._nabla")]
@@ -143,23 +145,63 @@ fn interruptible<T: Send>(py: Python<'_>, work: impl FnOnce(&AtomicBool) -> T + 
 /// A layer's weights `[in, out]` and bias `[out]`.
 type Layer<'py> = (Bound<'py, PyArray2<f32>>, Bound<'py, PyArray1<f32>>);
 
-/// What a fit reports besides the model: the training loss of each epoch and, with early
-/// stopping, the validation loss of each epoch and the epoch whose weights were kept.
-type FitReport = (Vec<f64>, Vec<f64>, usize);
+/// What a fit reports besides the model: the training loss of each epoch; with early
+/// stopping, the validation loss of each epoch; the epoch whose weights were kept; the tracked
+/// run's id (when tracked); a note on why tracking stopped or never started (for a warning).
+type FitReport = (Vec<f64>, Vec<f64>, usize, Option<String>, Option<String>);
 
-fn report(outcome: &nabla_train::train::TrainOutcome, validated: bool) -> FitReport {
+/// The Python side's `track` argument: (project, config as JSON text, heartbeat seconds,
+/// system-sampling seconds or `None`).
+type TrackArg = (String, String, f64, Option<f64>);
+
+fn track_spec(track: Option<TrackArg>) -> PyResult<Option<TrackSpec>> {
+    let Some((project, config, heartbeat, system)) = track else { return Ok(None) };
+    let config: Value = serde_json::from_str(&config)
+        .ok()
+        .filter(Value::is_object)
+        .ok_or_else(|| PyTypeError::new_err("the tracked run's config must be a JSON object"))?;
+    let seconds = |what: &str, s: f64| {
+        Duration::try_from_secs_f64(s)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| PyValueError::new_err(format!("{what} must be a positive number of seconds, got {s}")))
+    };
+    Ok(Some(TrackSpec {
+        project,
+        config,
+        heartbeat: seconds("the heartbeat interval", heartbeat)?,
+        system: system.map(|s| seconds("the system sampling interval", s)).transpose()?,
+    }))
+}
+
+/// Trains on `set` as a tracked run when `track` asks for one, and reports.
+fn train_tracked(
+    config: &TrainConfig,
+    set: &TableSet,
+    resume: Option<Checkpoint>,
+    stop: &AtomicBool,
+    track: Option<TrackSpec>,
+) -> Result<(Network, FitReport), ArrayError> {
+    let validated = set.val.is_some();
+    let mut run = FitRun::start(track, config, validated);
+    let trained = arrays::train_set(config, set, resume, Some(stop), &mut run);
+    let (run_id, note) = run.end(trained.as_ref().map(|(_, outcome)| outcome));
+    let (ckpt, outcome) = trained?;
     let losses = outcome.history.iter().map(|m| m.train_loss).collect();
     let val = if validated { outcome.history.iter().map(|m| m.val_loss).collect() } else { Vec::new() };
-    (losses, val, outcome.best_epoch)
+    Ok((Network { ckpt }, (losses, val, outcome.best_epoch, run_id, note)))
 }
 
 #[pymethods]
 impl Network {
     /// Fits a new network on `x` (`[rows, columns]`, float32, C order) and `y`: class indices
     /// into `classes` for a classifier (int64), else values (float64). `params` is the
-    /// estimator's keywords as a JSON object. Returns the network and the fit's report.
+    /// estimator's keywords as a JSON object; `track`, when given, records the fit as a run
+    /// (project, config JSON, heartbeat and system-sampling seconds). Returns the network and
+    /// the fit's report.
     #[staticmethod]
-    #[pyo3(signature = (params, x, columns, y, classes=None, target_name=String::from("y")))]
+    #[pyo3(signature = (params, x, columns, y, classes=None, target_name=String::from("y"), track=None))]
+    #[allow(clippy::too_many_arguments)]
     fn fit(
         py: Python<'_>,
         params: &str,
@@ -168,8 +210,10 @@ impl Network {
         y: &Bound<'_, PyAny>,
         classes: Option<Vec<String>>,
         target_name: String,
+        track: Option<TrackArg>,
     ) -> PyResult<(Network, FitReport)> {
         let params = self::params(params)?;
+        let track = track_spec(track)?;
         let labels = Labels::of(y, classes, &target_name)?;
         let x = features(&x, &columns)?;
         let rows = Rows { x, columns: &columns };
@@ -177,8 +221,7 @@ impl Network {
             let target = labels.target();
             let config = arrays::estimator_config(&params, rows.len(), target.task())?;
             let set = arrays::fit_set(rows, target, config.val_split, config.seed)?;
-            let (ckpt, outcome) = arrays::train_set(&config, &set, None, Some(stop))?;
-            Ok((Network { ckpt }, report(&outcome, set.val.is_some())))
+            train_tracked(&config, &set, None, stop, track)
         })?
         .map_err(py_err)
     }
@@ -186,7 +229,9 @@ impl Network {
     /// One more epoch on `x` and `y` (as in [`Network::fit`], with this network's classes),
     /// from this network's weights and optimiser state, at a constant learning rate and
     /// without early stopping. Keywords given (not `None`) replace the stored settings; the
-    /// architecture must stay the same. Returns the new network and the epoch's report.
+    /// architecture must stay the same. `track` as in [`Network::fit`]. Returns the new
+    /// network and the epoch's report.
+    #[pyo3(signature = (params, x, columns, y, track=None))]
     fn partial_fit(
         &self,
         py: Python<'_>,
@@ -194,8 +239,10 @@ impl Network {
         x: PyReadonlyArray2<'_, f32>,
         columns: Vec<String>,
         y: &Bound<'_, PyAny>,
+        track: Option<TrackArg>,
     ) -> PyResult<(Network, FitReport)> {
         let params = self::params(params)?;
+        let track = track_spec(track)?;
         let pre = self.pre()?;
         let labels = Labels::of(y, pre.classes().map(<[String]>::to_vec), pre.target.column())?;
         let x = features(&x, &columns)?;
@@ -209,8 +256,7 @@ impl Network {
             config.val_split = 0.0;
             config.schedule = Schedule::Constant;
             let set = arrays::more_set(pre, rows, labels.target())?;
-            let (ckpt, outcome) = arrays::train_set(&config, &set, Some(self.ckpt.clone()), Some(stop))?;
-            Ok((Network { ckpt }, report(&outcome, false)))
+            train_tracked(&config, &set, Some(self.ckpt.clone()), stop, track)
         })?
         .map_err(py_err)
     }
@@ -279,12 +325,20 @@ impl Network {
 
     /// Each layer's weights and bias as scikit-learn lays them out: `coefs` `[in, out]`
     /// (the transpose of nabla's `[out, in]`) and `intercepts` `[out]`. The first layer's
-    /// inputs are the standardised columns the preprocessing keeps.
-    fn layers<'py>(&self, py: Python<'py>) -> Vec<Layer<'py>> {
+    /// inputs are the standardised columns the preprocessing keeps. A plain MLP's alone: a
+    /// residual network (a model of `nabla train TABLE --residual`) raises `ValueError`.
+    fn layers<'py>(&self, py: Python<'py>) -> PyResult<Vec<Layer<'py>>> {
         let spec = self.ckpt.spec();
+        if spec.plain().is_none() {
+            return Err(PyValueError::new_err(format!(
+                "coefs_ and intercepts_ are a plain MLP's layers; this model is a residual network ({spec}), \
+                 whose blocks and layer norms have no such layout (predict works; its weights are in the \
+                 checkpoint, named as in PyTorch)"
+            )));
+        }
         let params = self.ckpt.network.params();
         let tensors = spec.tensors();
-        tensors
+        Ok(tensors
             .chunks_exact(2)
             .map(|pair| {
                 let (w, b) = (&pair[0], &pair[1]);
@@ -297,7 +351,7 @@ impl Network {
                     params[b.range.clone()].to_vec().into_pyarray(py),
                 )
             })
-            .collect()
+            .collect())
     }
 
     /// The class names, for a classifier (`None` for a regression).
@@ -366,7 +420,11 @@ impl Network {
     fn table_model(ckpt: Checkpoint) -> PyResult<Network> {
         if ckpt.table().is_none() {
             return Err(PyValueError::new_err(format!(
-                "the checkpoint is a model of {} images, not of a table: the estimators take tables",
+                "the checkpoint is a model of {} images ({}), not of a table: nabla.load and the estimators \
+                 take table models (written by an estimator's save or by `nabla train TABLE`); evaluate an \
+                 image model with `nabla eval CKPT {}`",
+                ckpt.dataset,
+                ckpt.spec(),
                 ckpt.dataset
             )));
         }

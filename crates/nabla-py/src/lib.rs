@@ -10,4 +10,6 @@
 mod bindings;
 #[cfg(feature = "python")]
 mod estimator;
+#[cfg(feature = "python")]
+mod fit_run;
 pub mod steps;

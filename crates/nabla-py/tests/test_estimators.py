@@ -271,6 +271,47 @@ def test_a_model_from_nabla_train_is_an_estimator(tmp_path, nabla_bin):
     assert clf.score(frame.drop(columns="kind"), frame["kind"]) > 0.95
 
 
+def test_a_residual_table_model_predicts_and_says_it_has_no_coefs(tmp_path, nabla_bin):
+    pd = require("pandas")
+    X, y = blobs(n=200, classes=2)
+    frame = pd.DataFrame(X, columns=["a", "b", "c", "d"]).assign(kind=np.array(["cat", "dog"])[y])
+    frame.to_csv(tmp_path / "pets.csv", index=False)
+    out = subprocess.run(
+        [nabla_bin, "train", str(tmp_path / "pets.csv"), "--target", "kind", "--depth", "2", "--width", "16",
+         "--residual", "--epochs", "20", "--no-track", "--out", str(tmp_path / "run")],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, out.stderr
+    clf = nabla.load(tmp_path / "run" / "model.safetensors")
+    assert clf.score(frame.drop(columns="kind"), frame["kind"]) > 0.95
+    assert not hasattr(clf, "coefs_")
+    with pytest.raises(AttributeError, match="coefs_: .*residual network"):
+        clf.coefs_
+    # It trains on as it was built: partial_fit keeps the residual blocks.
+    before = clf.n_iter_
+    clf.partial_fit(frame.drop(columns="kind"), frame["kind"])
+    assert clf.n_iter_ == before + 1 and clf.score(frame.drop(columns="kind"), frame["kind"]) > 0.95
+
+
+def test_an_image_models_checkpoint_is_refused_naming_what_it_is(tmp_path, nabla_bin):
+    import os
+
+    data = os.environ.get("NABLA_DATA")
+    if not data:
+        # .ci/python-client.sh sets it, so this never skips there.
+        pytest.skip("$NABLA_DATA is not set (the data directory with digits/)")
+    out = subprocess.run(
+        [nabla_bin, "train", "digits", "--depth", "3", "--width", "32", "--residual", "--epochs", "1", "--offline",
+         "--data", data, "--no-track", "--out", str(tmp_path / "run")],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, out.stderr
+    with pytest.raises(ValueError, match=r"a model of digits images \(.*\), not of a table: nabla.load and the estimators take table models"):
+        nabla.load(tmp_path / "run" / "last.safetensors")
+
+
 def test_without_scikit_learn_the_estimators_behave_the_same(tmp_path):
     out = run_python(
         """

@@ -9,14 +9,17 @@
 
 use std::path::PathBuf;
 
-use nabla_data::table::{Cells, Column, Encoded, PreprocessOptions, Preprocessor, Table, TableError, Targets, Task};
+use nabla_data::table::{
+    Cells, Column, Encoded, FeatureSpec, PreprocessOptions, Preprocessor, Table, TableError, TargetSpec, Targets, Task,
+    Z_LIMIT,
+};
 use nabla_data::{shuffled_split, stratified_split};
 use serde_json::{Map, Value};
 
 use crate::checkpoint::{Checkpoint, ModelInput};
 use crate::config::TrainConfig;
 use crate::table_model::{Outputs, TableModelError};
-use crate::train::{self, Silent, TableSet, TrainError, TrainOutcome, TrainRun};
+use crate::train::{self, Observer, TableSet, TrainError, TrainOutcome, TrainRun};
 
 /// What went wrong turning arrays and keywords into a trained model.
 #[derive(Debug, thiserror::Error)]
@@ -318,12 +321,27 @@ pub fn fit_set(x: Rows<'_>, y: Target<'_>, val_split: f64, seed: u64) -> Result<
             Target::Classes { .. } => (0..select.len()).map(|i| i as f64).collect(),
         }),
     };
-    let train_table = x.table(Some(&train_rows), Some(fit_target(&train_rows)));
-    let (mut pre, _constant_columns) =
-        Preprocessor::fit(&train_table, &target_name, Task::Regress, &PreprocessOptions::default())?;
-    if let Target::Classes { names, .. } = y {
-        pre.target = nabla_data::table::TargetSpec::Classes { column: target_name.clone(), names: names.to_vec() };
-    }
+    let target_spec = match y {
+        Target::Classes { names, .. } => TargetSpec::Classes { column: target_name.clone(), names: names.to_vec() },
+        Target::Values { .. } => {
+            let column = fit_target(&train_rows);
+            let table = Table { path: PathBuf::from("y"), rows: train_rows.len(), columns: vec![column] };
+            TargetSpec::fit(&table, &target_name, Task::Regress)?
+        }
+    };
+    let pre = match standardised(x, &train_rows, target_spec) {
+        Some(pre) => pre,
+        None => {
+            // No column varies: the table preprocessing says so, in its words.
+            let train_table = x.table(Some(&train_rows), Some(fit_target(&train_rows)));
+            let (mut pre, _) =
+                Preprocessor::fit(&train_table, &target_name, Task::Regress, &PreprocessOptions::default())?;
+            if let Target::Classes { names, .. } = y {
+                pre.target = TargetSpec::Classes { column: target_name.clone(), names: names.to_vec() };
+            }
+            pre
+        }
+    };
     let train = encode_part(&pre, x, y, &train_rows)?;
     let val = if val_rows.is_empty() { None } else { Some(encode_part(&pre, x, y, &val_rows)?) };
     let test = Encoded { x: Vec::new(), rows: 0, features: pre.width(), targets: Some(empty_targets(&y)) };
@@ -361,33 +379,121 @@ fn empty_targets(y: &Target<'_>) -> Targets {
     }
 }
 
+/// The preprocessing [`Preprocessor::fit`] fits on the rows `select` of `x` (each column
+/// standardised with its mean and population deviation, a constant column left out), computed
+/// on `x` in place, row by row, instead of through a table of f64 columns (twice the size of
+/// `x`, and read across the rows). The sums run in row order, as `Preprocessor::fit` sums a
+/// column, so the numbers are the same to the bit. `None` when no column varies.
+fn standardised(x: Rows<'_>, select: &[usize], target: TargetSpec) -> Option<Preprocessor> {
+    let cols = x.columns.len();
+    let row = |i: usize| &x.x[i * cols..(i + 1) * cols];
+    let mut sum = vec![0f64; cols];
+    for &i in select {
+        sum.iter_mut().zip(row(i)).for_each(|(s, &v)| *s += f64::from(v));
+    }
+    let n = select.len() as f64;
+    let mean: Vec<f64> = sum.iter().map(|s| s / n).collect();
+    let mut squares = vec![0f64; cols];
+    for &i in select {
+        squares
+            .iter_mut()
+            .zip(row(i))
+            .zip(&mean)
+            .for_each(|((q, &v), m)| *q += (f64::from(v) - m) * (f64::from(v) - m));
+    }
+    let (mut features, mut ignored) = (Vec::new(), Vec::new());
+    for ((name, mean), q) in x.columns.iter().zip(mean).zip(squares) {
+        let std = (q / n).sqrt();
+        if select.len() > 1 && std > 0.0 {
+            features.push(FeatureSpec::Numeric { column: name.clone(), mean, std, fill: None });
+        } else {
+            ignored.push(name.clone());
+        }
+    }
+    let options = PreprocessOptions::default();
+    (!features.is_empty()).then_some(Preprocessor {
+        features,
+        target,
+        ignored,
+        impute: options.impute,
+        unknown: options.unknown,
+    })
+}
+
+/// The rows `select` of `x` (all when `None`) through `pre`'s standardisation, read in place:
+/// `[rows, pre.width()]`, what [`Preprocessor::transform`] makes of their table. `None` when
+/// `pre` is not `x`'s to apply directly (a category column, a column `x` lacks or one `pre`
+/// does not know): the table path then encodes or names the mismatch.
+fn standardise_rows(pre: &Preprocessor, x: Rows<'_>, select: Option<&[usize]>) -> Option<Vec<f32>> {
+    let known = |name: &String| {
+        name == pre.target.column() || pre.ignored.contains(name) || pre.features.iter().any(|f| f.column() == name)
+    };
+    if !x.columns.iter().all(known) {
+        return None;
+    }
+    let mut scale = Vec::with_capacity(pre.features.len());
+    for f in &pre.features {
+        match f {
+            FeatureSpec::Numeric { column, mean, std, .. } => {
+                scale.push((x.columns.iter().position(|c| c == column)?, *mean, *std));
+            }
+            FeatureSpec::OneHot { .. } => return None,
+        }
+    }
+    let cols = x.columns.len();
+    let rows = select.map_or(x.len(), <[usize]>::len);
+    let mut out = Vec::with_capacity(rows * scale.len());
+    let mut encode = |i: usize| {
+        let row = &x.x[i * cols..(i + 1) * cols];
+        out.extend(
+            scale.iter().map(|&(j, mean, std)| ((f64::from(row[j]) - mean) / std).clamp(-Z_LIMIT, Z_LIMIT) as f32),
+        );
+    };
+    match select {
+        Some(select) => select.iter().for_each(|&i| encode(i)),
+        None => (0..rows).for_each(&mut encode),
+    }
+    Some(out)
+}
+
+/// `x`'s rows `select` (all when `None`) as `pre`'s inputs, without targets.
+fn encode_inputs(pre: &Preprocessor, x: Rows<'_>, select: Option<&[usize]>) -> Result<Encoded, ArrayError> {
+    match standardise_rows(pre, x, select) {
+        Some(inputs) => {
+            let rows = select.map_or(x.len(), <[usize]>::len);
+            Ok(Encoded { x: inputs, rows, features: pre.width(), targets: None })
+        }
+        None => Ok(pre.transform(&x.table(select, None))?),
+    }
+}
+
 /// The rows `select` of `x` and `y` through `pre`: standardised inputs and the targets
 /// (class indices, or the value standardised with the target's training scale).
 fn encode_part(pre: &Preprocessor, x: Rows<'_>, y: Target<'_>, select: &[usize]) -> Result<Encoded, ArrayError> {
-    match y {
-        Target::Classes { labels, .. } => {
-            let mut encoded = pre.transform(&x.table(Some(select), None))?;
-            encoded.targets = Some(Targets::Classes(select.iter().map(|&i| labels[i]).collect()));
-            Ok(encoded)
-        }
+    let mut encoded = encode_inputs(pre, x, Some(select))?;
+    encoded.targets = Some(match y {
+        Target::Classes { labels, .. } => Targets::Classes(select.iter().map(|&i| labels[i]).collect()),
         Target::Values { values, .. } => {
             let column = Column {
                 name: pre.target.column().to_string(),
                 cells: Cells::Numbers(select.iter().map(|&i| values[i]).collect()),
             };
-            Ok(pre.transform(&x.table(Some(select), Some(column)))?)
+            pre.target.encode(&Table { path: PathBuf::from("y"), rows: select.len(), columns: vec![column] })?
         }
-    }
+    });
+    Ok(encoded)
 }
 
-/// Trains on `set` with `config`, from `resume` when given (its epochs continue), silently,
-/// until done or `stop` is set (checked between steps); returns the model as a checkpoint
-/// (with the optimiser's state, to train on) and the trainer's outcome (its per-epoch history).
+/// Trains on `set` with `config`, from `resume` when given (its epochs continue), reporting to
+/// `observer` ([`Silent`](crate::train::Silent) for none), until done or `stop` is set (checked
+/// between steps); returns the model as a checkpoint (with the optimiser's state, to train on)
+/// and the trainer's outcome (its per-epoch history).
 pub fn train_set(
     config: &TrainConfig,
     set: &TableSet,
     resume: Option<Checkpoint>,
     stop: Option<&std::sync::atomic::AtomicBool>,
+    observer: &mut dyn Observer,
 ) -> Result<(Checkpoint, TrainOutcome), ArrayError> {
     let names = match &set.preprocessor.target {
         nabla_data::table::TargetSpec::Classes { names, .. } => names.clone(),
@@ -395,7 +501,7 @@ pub fn train_set(
     };
     nabla::pool::set_threads(config.threads);
     let run = TrainRun { config, data: set.into(), out_dir: None, resume, stop };
-    let outcome = train::train(run, &mut Silent)?;
+    let outcome = train::train(run, observer)?;
     let mut ckpt = Checkpoint::new(
         outcome.network.clone(),
         set.name.clone(),
@@ -422,7 +528,7 @@ pub const PREDICT_ROWS: usize = 256;
 pub fn outputs(ckpt: &Checkpoint, x: Rows<'_>) -> Result<Outputs, ArrayError> {
     x.check()?;
     let pre = ckpt.table().ok_or_else(|| ArrayError::Input("the model is an image model, not a table's".into()))?;
-    let encoded = pre.transform(&x.table(None, None))?;
+    let encoded = encode_inputs(pre, x, None)?;
     let (features, width) = (encoded.features, ckpt.spec().outputs());
     let mut values = Vec::with_capacity(encoded.rows * width);
     let mut runner = crate::quantize::Runner::f32(&ckpt.network, PREDICT_ROWS);

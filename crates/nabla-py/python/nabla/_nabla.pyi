@@ -14,8 +14,11 @@ NABLA_VERSION: str
 def forked() -> None: ...
 def __getattr__(name: str) -> Any: ...
 
-# (training loss per epoch, validation loss per epoch or [], epoch whose weights were kept)
-FitReport = Tuple[List[float], List[float], int]
+# (training loss per epoch, validation loss per epoch or [], epoch whose weights were kept,
+#  the tracked run's id or None, a note on why tracking stopped or never started or None)
+FitReport = Tuple[List[float], List[float], int, Optional[str], Optional[str]]
+# (project, the run's config as JSON text, heartbeat seconds, system-sampling seconds or None)
+Track = Tuple[str, str, float, Optional[float]]
 
 class Network:
     """A fitted network: the checkpoint (weights, preprocessing, optimiser state) an estimator holds."""
@@ -28,6 +31,7 @@ class Network:
         y: Union[npt.NDArray[np.int64], npt.NDArray[np.float64]],
         classes: Optional[Sequence[str]] = None,
         target_name: str = "y",
+        track: Optional[Track] = None,
     ) -> Tuple["Network", FitReport]: ...
     def partial_fit(
         self,
@@ -35,6 +39,7 @@ class Network:
         x: npt.NDArray[np.float32],
         columns: Sequence[str],
         y: Union[npt.NDArray[np.int64], npt.NDArray[np.float64]],
+        track: Optional[Track] = None,
     ) -> Tuple["Network", FitReport]: ...
     def outputs(self, x: npt.NDArray[np.float32], columns: Sequence[str]) -> npt.NDArray[np.float32]: ...
     def predict_proba(self, x: npt.NDArray[np.float32], columns: Sequence[str]) -> npt.NDArray[np.float32]: ...

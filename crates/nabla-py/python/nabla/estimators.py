@@ -18,11 +18,13 @@ and ``nabla eval`` read.
 from __future__ import annotations
 
 import json
+import os
+import warnings
 from typing import Any, List, Optional, Sequence
 
 import numpy as np
 
-from . import _nabla
+from . import _nabla, _run
 from ._estimator_base import BaseEstimator, ClassifierMixin, RegressorMixin
 from ._validation import (
     NotFittedError,
@@ -71,7 +73,22 @@ _KEYWORDS_DOC = """
     threads : int, optional
         Threads for the engine's matrix kernels (results do not depend on it). It is the
         process's setting: the last fit's value stays in force.
+    track : bool, default False
+        Record every ``fit`` and ``partial_fit`` as a run in nabla's local store (where
+        ``nabla runs list`` and ``nabla ui`` look: ``$NABLA_HOME/tracking``, else the user data
+        directory): the keywords and the data's shape as its config, each epoch's training
+        loss and score (and validation loss and score when early stopping holds rows out) as
+        metrics, the final and best numbers as its summary; it ends ``finished``, ``failed`` or
+        ``interrupted`` (Ctrl-C). The run's id is ``run_id_``. A store that cannot be written
+        gives a warning, not an error. ``$NABLA_SYSTEM_SECS`` and ``$NABLA_HEARTBEAT_SECS``
+        apply as for :func:`nabla.init`.
+    project : str, optional
+        The tracked runs' project. ``None``: ``$NABLA_PROJECT``, else the estimator's class
+        name (``"MLPClassifier"``, ``"MLPRegressor"``).
 """
+
+#: The keywords that say how a fit is recorded, not how it trains.
+_TRACKING_KEYWORDS = ("track", "project")
 
 
 def _json_default(value: Any) -> Any:
@@ -90,6 +107,8 @@ class _MLP(BaseEstimator):
 
     def _params_json(self, **overrides: Any) -> str:
         params = self.get_params(deep=False)
+        for key in _TRACKING_KEYWORDS:
+            params.pop(key, None)
         if isinstance(params.get("hidden"), (int, np.integer)):
             params["hidden"] = [int(params["hidden"])]
         params.update(overrides)
@@ -97,6 +116,25 @@ class _MLP(BaseEstimator):
             return json.dumps(params, default=_json_default)
         except TypeError as e:
             raise ValueError(f"{self._owner()}: a keyword's value cannot be used: {e}") from e
+
+    def _track(self, X32: np.ndarray, call: str, **shape: Any) -> Optional[tuple]:
+        """The engine's ``track`` argument for this fit (None when ``track`` is off): the
+        project, the run's config (the keywords, the estimator and the data's shape) and the
+        tracker's intervals."""
+        if not isinstance(self.track, (bool, np.bool_)):
+            raise ValueError(f"{self._owner()}: track must be True or False, got {self.track!r}")
+        if not self.track:
+            return None
+        project = self.project
+        if project is None:
+            project = os.environ.get("NABLA_PROJECT") or self._owner()
+        if not isinstance(project, str) or not project:
+            raise ValueError(f"{self._owner()}: project must be a non-empty str or None, got {project!r}")
+        config = {k: v for k, v in self.get_params(deep=False).items() if k not in _TRACKING_KEYWORDS}
+        config.update(estimator=self._owner(), call=call, rows=int(X32.shape[0]), n_features=int(X32.shape[1]), **shape)
+        heartbeat = _run._env_seconds("NABLA_HEARTBEAT_SECS", 5.0) or 5.0
+        system = _run._env_seconds("NABLA_SYSTEM_SECS", 5.0)
+        return (project, _run._json_text(config), heartbeat, system)
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "_network")
@@ -140,7 +178,10 @@ class _MLP(BaseEstimator):
         return X32
 
     def _fitted(self, network: Any, report: Any, fresh: bool) -> None:
-        losses, val_losses, best_epoch = report
+        losses, val_losses, best_epoch, run_id, note = report
+        if note is not None:
+            warnings.warn(f"{self._owner()}: {note}", RuntimeWarning, stacklevel=3)
+        self.run_id_ = run_id
         self._network = network
         self.n_iter_ = network.epochs
         if fresh:
@@ -150,23 +191,27 @@ class _MLP(BaseEstimator):
         else:
             self.loss_curve_ = list(getattr(self, "loss_curve_", [])) + list(losses)
 
+    def _layers(self, name: str) -> List[Any]:
+        network = getattr(self, "_network", None)
+        if network is None:
+            raise AttributeError(f"{name}: the estimator is not fitted")
+        try:
+            return network.layers()
+        except ValueError as e:  # a residual network has no such layers
+            raise AttributeError(f"{name}: {e}") from None
+
     @property
     def coefs_(self) -> List[np.ndarray]:
         """Each layer's weights, ``[inputs, outputs]`` (scikit-learn's layout). The first
         layer's inputs are the standardised columns kept in training (a constant one is left
-        out)."""
-        network = getattr(self, "_network", None)
-        if network is None:
-            raise AttributeError("coefs_: the estimator is not fitted")
-        return [w for w, _ in network.layers()]
+        out). A plain MLP's only: a residual model (from ``nabla train TABLE --residual``) has
+        none (``AttributeError`` saying why)."""
+        return [w for w, _ in self._layers("coefs_")]
 
     @property
     def intercepts_(self) -> List[np.ndarray]:
-        """Each layer's bias, ``[outputs]``."""
-        network = getattr(self, "_network", None)
-        if network is None:
-            raise AttributeError("intercepts_: the estimator is not fitted")
-        return [b for _, b in network.layers()]
+        """Each layer's bias, ``[outputs]`` (a plain MLP's only, as ``coefs_``)."""
+        return [b for _, b in self._layers("intercepts_")]
 
     def save(self, path: Any) -> None:
         """Writes the fitted model as a nabla checkpoint (safetensors) that ``nabla predict
@@ -211,6 +256,7 @@ class MLPClassifier(ClassifierMixin, _MLP):
     validation_loss_curve_ : list of float or None, the validation loss of each epoch (early stopping).
     best_epoch_ : int, the epoch whose weights the model has.
     n_iter_ : int, epochs trained.
+    run_id_ : str or None, the tracked run of the last ``fit``/``partial_fit`` (``track=True``).
     coefs_, intercepts_ : lists of ndarray, each layer's weights ``[in, out]`` and bias.
     """
     )
@@ -233,6 +279,8 @@ class MLPClassifier(ClassifierMixin, _MLP):
         validation_fraction: Optional[float] = None,
         seed: Optional[int] = None,
         threads: Optional[int] = None,
+        track: bool = False,
+        project: Optional[str] = None,
     ):
         self.hidden = hidden
         self.activation = activation
@@ -249,6 +297,8 @@ class MLPClassifier(ClassifierMixin, _MLP):
         self.validation_fraction = validation_fraction
         self.seed = seed
         self.threads = threads
+        self.track = track
+        self.project = project
 
     def fit(self, X: Any, y: Any) -> "MLPClassifier":
         """Trains a new network on ``X`` (``[n_samples, n_features]``) and labels ``y``."""
@@ -257,8 +307,9 @@ class MLPClassifier(ClassifierMixin, _MLP):
         classes, indices = class_labels(y)
         if len(classes) < 2:
             raise ValueError(f"{self._owner()} needs at least 2 classes to learn from; y has 1 class: {classes[0]!r}")
+        track = self._track(X32, "fit", task="classify", n_classes=len(classes))
         network, report = _nabla.Network.fit(
-            self._params_json(), X32, self._columns(), indices, classes=[str(c) for c in classes]
+            self._params_json(), X32, self._columns(), indices, classes=[str(c) for c in classes], track=track
         )
         self.classes_ = classes
         self._fitted(network, report, fresh=True)
@@ -287,14 +338,15 @@ class MLPClassifier(ClassifierMixin, _MLP):
         if unknown.any():
             raise ValueError(f"y holds labels that are not in classes: {np.unique(y[unknown])[:10]!r}")
         indices = indices.astype(np.int64)
+        track = self._track(X32, "partial_fit", task="classify", n_classes=len(all_classes))
         if first:
             params = self._params_json(epochs=1, early_stopping=False, schedule="constant")
             network, report = _nabla.Network.fit(
-                params, X32, self._columns(), indices, classes=[str(c) for c in all_classes]
+                params, X32, self._columns(), indices, classes=[str(c) for c in all_classes], track=track
             )
             self.classes_ = all_classes
         else:
-            network, report = self._network.partial_fit(self._params_json(), X32, self._columns(), indices)
+            network, report = self._network.partial_fit(self._params_json(), X32, self._columns(), indices, track=track)
         self._fitted(network, report, fresh=first)
         return self
 
@@ -333,7 +385,7 @@ class MLPRegressor(RegressorMixin, _MLP):
     Attributes
     ----------
     n_features_in_, feature_names_in_, loss_curve_, validation_loss_curve_, best_epoch_,
-    n_iter_, coefs_, intercepts_ : as :class:`MLPClassifier`'s.
+    n_iter_, run_id_, coefs_, intercepts_ : as :class:`MLPClassifier`'s.
     """
     )
 
@@ -355,6 +407,8 @@ class MLPRegressor(RegressorMixin, _MLP):
         validation_fraction: Optional[float] = None,
         seed: Optional[int] = None,
         threads: Optional[int] = None,
+        track: bool = False,
+        project: Optional[str] = None,
         loss: Optional[str] = None,
     ):
         self.hidden = hidden
@@ -372,6 +426,8 @@ class MLPRegressor(RegressorMixin, _MLP):
         self.validation_fraction = validation_fraction
         self.seed = seed
         self.threads = threads
+        self.track = track
+        self.project = project
         self.loss = loss
 
     @staticmethod
@@ -383,8 +439,9 @@ class MLPRegressor(RegressorMixin, _MLP):
         """Trains a new network on ``X`` (``[n_samples, n_features]``) and targets ``y``."""
         X32 = self._new_features(X)
         values = regression_values(target_vector(y, X32.shape[0], self._owner()))
+        track = self._track(X32, "fit", task="regress")
         network, report = _nabla.Network.fit(
-            self._params_json(), X32, self._columns(), values, target_name=self._target_name(y)
+            self._params_json(), X32, self._columns(), values, target_name=self._target_name(y), track=track
         )
         self._fitted(network, report, fresh=True)
         return self
@@ -394,13 +451,14 @@ class MLPRegressor(RegressorMixin, _MLP):
         first = not hasattr(self, "_network")
         X32 = self._new_features(X) if first else self._known_features(X)
         values = regression_values(target_vector(y, X32.shape[0], self._owner()))
+        track = self._track(X32, "partial_fit", task="regress")
         if first:
             params = self._params_json(epochs=1, early_stopping=False, schedule="constant")
             network, report = _nabla.Network.fit(
-                params, X32, self._columns(), values, target_name=self._target_name(y)
+                params, X32, self._columns(), values, target_name=self._target_name(y), track=track
             )
         else:
-            network, report = self._network.partial_fit(self._params_json(), X32, self._columns(), values)
+            network, report = self._network.partial_fit(self._params_json(), X32, self._columns(), values, track=track)
         self._fitted(network, report, fresh=first)
         return self
 
@@ -424,7 +482,7 @@ def load(path: Any) -> _MLP:
         est.feature_names_in_ = np.asarray(columns, dtype=object)
     if classes is not None:
         est.classes_ = _class_array(classes)
-    est._fitted(network, ([], [], network.epochs), fresh=True)
+    est._fitted(network, ([], [], network.epochs, None, None), fresh=True)
     return est
 
 

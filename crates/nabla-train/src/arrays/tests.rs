@@ -1,6 +1,7 @@
 use serde_json::json;
 
 use super::*;
+use crate::train::Silent;
 
 fn params(v: Value) -> Map<String, Value> {
     v.as_object().expect("an object").clone()
@@ -73,7 +74,7 @@ fn a_classifier_learns_blobs_and_knows_every_class_given() {
     let set = fit_set(rows, target, config.val_split, config.seed).unwrap();
     // The constant column is left out of the inputs.
     assert_eq!(set.train.features, 2);
-    let (ckpt, outcome) = train_set(&config, &set, None, None).unwrap();
+    let (ckpt, outcome) = train_set(&config, &set, None, None, &mut Silent).unwrap();
     assert_eq!((ckpt.epoch, outcome.history.len()), (20, 20));
     let out = outputs(&ckpt, rows).unwrap();
     assert_eq!((out.rows, out.width), (200, 3));
@@ -93,11 +94,11 @@ fn a_classifier_learns_blobs_and_knows_every_class_given() {
     }
 
     // Same seed, same bits; one more epoch continues from the state.
-    let (again, _) = train_set(&config, &set, None, None).unwrap();
+    let (again, _) = train_set(&config, &set, None, None, &mut Silent).unwrap();
     assert_eq!(again.network.params(), ckpt.network.params());
     let more = more_set(ckpt.table().unwrap(), rows, target).unwrap();
     let one_more = TrainConfig { epochs: 21, ..config.clone() };
-    let (next, _) = train_set(&one_more, &more, Some(ckpt.clone()), None).unwrap();
+    let (next, _) = train_set(&one_more, &more, Some(ckpt.clone()), None, &mut Silent).unwrap();
     assert_eq!(next.epoch, 21);
     assert!(next.step > ckpt.step && next.network.params() != ckpt.network.params());
 }
@@ -114,7 +115,7 @@ fn a_regression_reports_in_its_own_units() {
         estimator_config(&params(json!({"epochs": 60, "early_stopping": false, "l2": 0.0})), 200, Task::Regress)
             .unwrap();
     let set = fit_set(rows, target, config.val_split, config.seed).unwrap();
-    let (ckpt, _) = train_set(&config, &set, None, None).unwrap();
+    let (ckpt, _) = train_set(&config, &set, None, None, &mut Silent).unwrap();
     assert_eq!(ckpt.classes, vec!["price".to_string()]);
     let out = outputs(&ckpt, rows).unwrap();
     let pre = ckpt.table().unwrap();
@@ -145,4 +146,38 @@ fn bad_arrays_are_named() {
     x[3] = 3.0;
     let e = fit_set(Rows { x: &x, columns: &columns }, target, 0.5, 0).unwrap_err().to_string();
     assert!(e.contains("validation_fraction=0.5 of 3 rows"), "{e}");
+}
+
+/// The in-place preprocessing is the table preprocessing, to the bit: the same means,
+/// deviations and left-out columns, and the same encoded rows (training rows and others).
+#[test]
+fn in_place_standardising_is_the_table_path_to_the_bit() {
+    let (x, _) = blobs(301);
+    let columns = names(3);
+    let rows = Rows { x: &x, columns: &columns };
+    let select: Vec<usize> = (0..301).rev().step_by(2).collect();
+    let target = || Column { name: "y".into(), cells: Cells::Numbers((0..select.len()).map(|i| i as f64).collect()) };
+    let (table_pre, _) = Preprocessor::fit(
+        &rows.table(Some(&select), Some(target())),
+        "y",
+        Task::Regress,
+        &PreprocessOptions::default(),
+    )
+    .unwrap();
+    let in_place = standardised(rows, &select, table_pre.target.clone()).unwrap();
+    assert_eq!(in_place, table_pre);
+    assert_eq!(in_place.ignored, vec!["x2".to_string()], "the constant column is left out");
+    for part in [None, Some(&select[..]), Some(&[3usize, 0, 300][..])] {
+        let table = table_pre.transform(&rows.table(part, None)).unwrap();
+        let direct = standardise_rows(&in_place, rows, part).unwrap();
+        assert_eq!(
+            direct.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            table.x.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+        );
+    }
+    // Columns the model does not know, or lacks, go through the table path (and its errors).
+    let other = names(4);
+    assert!(standardise_rows(&in_place, Rows { x: &[0.0; 8], columns: &other }, None).is_none());
+    let few = names(1);
+    assert!(standardise_rows(&in_place, Rows { x: &[0.0; 2], columns: &few }, None).is_none());
 }

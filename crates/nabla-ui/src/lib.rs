@@ -12,6 +12,7 @@ mod auth;
 mod cache;
 pub mod downsample;
 mod report;
+mod serve;
 mod stream;
 
 use std::net::{IpAddr, SocketAddr, TcpListener};
@@ -57,12 +58,32 @@ pub struct ServerOptions {
     /// Summarise the recent runs' metrics in the background at start, so that their pages
     /// open fast (on by default).
     pub prewarm: bool,
+    /// How long a connection may take to send a request's header: a client that sends part
+    /// of one and stops is disconnected then, instead of holding its connection for ever
+    /// (default [`HEADER_TIMEOUT`]; the same limit applies to an idle kept-alive connection).
+    pub header_timeout: Duration,
 }
+
+/// How long a request's header may take to arrive, by default.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl ServerOptions {
     /// Options for serving `tracking_dir` on `addr` with no token given.
     pub fn new(addr: SocketAddr, tracking_dir: impl Into<PathBuf>) -> ServerOptions {
-        ServerOptions { addr, tracking_dir: tracking_dir.into(), token: None, prewarm: true }
+        ServerOptions {
+            addr,
+            tracking_dir: tracking_dir.into(),
+            token: None,
+            prewarm: true,
+            header_timeout: HEADER_TIMEOUT,
+        }
+    }
+
+    /// Disconnects a client whose request header is not complete after `timeout`.
+    #[must_use]
+    pub fn header_timeout(mut self, timeout: Duration) -> ServerOptions {
+        self.header_timeout = timeout;
+        self
     }
 
     /// Requires this token on every request.
@@ -133,6 +154,7 @@ impl Server {
             streams: Arc::new(tokio::sync::Semaphore::new(stream::MAX_STREAMS)),
         });
         let prewarm = options.prewarm;
+        let header_timeout = options.header_timeout;
         let (shutdown, stopped) = oneshot::channel::<()>();
         let listener = {
             let _guard = runtime.enter();
@@ -150,11 +172,10 @@ impl Server {
                                 .and_then(|store| state.cache.prewarm(&store, PREWARM_RUNS));
                         });
                     }
-                    let app = router(state);
-                    let server = axum::serve(listener, app).with_graceful_shutdown(async {
+                    let stopped = async {
                         let _ = stopped.await;
-                    });
-                    let _ = server.await;
+                    };
+                    serve::serve(listener, router(state), header_timeout, stopped).await;
                 });
                 // Live streams hold their connections open: do not wait for them long.
                 runtime.shutdown_timeout(Duration::from_millis(500));

@@ -20,16 +20,50 @@ fn inputs(target: &str) -> Vec<PathBuf> {
     files
 }
 
-#[test]
-fn every_corpus_file_replays_without_a_crash() {
-    for target in TARGETS {
-        let files = inputs(target.name);
-        let accepted =
-            files.iter().filter(|path| (target.run)(&std::fs::read(path).expect("reading a corpus file"))).count();
-        // A body that refused everything would replay nothing of the reader past its first check.
-        assert!(accepted > 0, "`{}`: none of its {} corpus files was accepted", target.name, files.len());
-    }
+/// Runs every file of `name`'s corpus through its body.
+fn replay(name: &str) {
+    let target = TARGETS.iter().find(|t| t.name == name).unwrap_or_else(|| panic!("no target `{name}`"));
+    let files = inputs(name);
+    let accepted =
+        files.iter().filter(|path| (target.run)(&std::fs::read(path).expect("reading a corpus file"))).count();
+    // A body that refused everything would replay nothing of the reader past its first check.
+    assert!(accepted > 0, "`{name}`: none of its {} corpus files was accepted", files.len());
 }
+
+// One test per target, so that the test harness replays them side by side.
+macro_rules! replay_tests {
+    ($($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                replay(stringify!($name));
+            }
+        )*
+
+        #[test]
+        fn every_target_has_a_replay_test() {
+            let tested = [$(stringify!($name)),*];
+            for target in TARGETS {
+                assert!(tested.contains(&target.name), "`{}` has no replay test", target.name);
+            }
+        }
+    };
+}
+
+replay_tests!(
+    idx,
+    digits_csv,
+    table_csv,
+    table_parquet,
+    table_npy,
+    checkpoint,
+    quantised,
+    formula,
+    fit_csv,
+    train_config_toml,
+    sweep_toml,
+    runs_import,
+);
 
 #[test]
 fn every_corpus_folder_is_a_target_and_every_target_has_a_fuzz_binary() {

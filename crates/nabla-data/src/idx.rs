@@ -30,7 +30,10 @@ pub struct IdxImages {
 
 /// Reads an IDX image file (gzip or raw).
 pub fn read_images(path: &Path) -> Result<IdxImages, DataError> {
-    let body = |h: &[u8]| u64::from(be_u32(h, 4)) * u64::from(be_u32(h, 8)) * u64::from(be_u32(h, 12));
+    // Saturating: three large dimensions overflow u64, and a saturated size is refused anyway.
+    let body = |h: &[u8]| {
+        u64::from(be_u32(h, 4)).saturating_mul(u64::from(be_u32(h, 8))).saturating_mul(u64::from(be_u32(h, 12)))
+    };
     parse_images(path, read_declared(path, IMAGES_MAGIC, 16, body)?)
 }
 
@@ -238,5 +241,26 @@ mod tests {
             bytes.extend_from_slice(&w.to_be_bytes());
         }
         assert!(matches!(parse_images(p(), bytes).unwrap_err(), DataError::BadLength { .. }));
+    }
+}
+
+/// Regressions found by fuzzing (`cargo fuzz run idx`).
+#[cfg(test)]
+mod fuzz_findings {
+    use super::*;
+
+    // The declared size, count × rows × cols, was multiplied in u64 unchecked: three large
+    // dimensions overflowed it (a panic in a debug build, a wrapped size in a release one).
+    #[test]
+    fn idx_header_whose_size_overflows_u64_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut header = IMAGES_MAGIC.to_be_bytes().to_vec();
+        for n in [0x8989_8989u32, 0x8989_8989, 0x8989_8989] {
+            header.extend_from_slice(&n.to_be_bytes());
+        }
+        let path = dir.path().join("overflow-idx3-ubyte");
+        std::fs::write(&path, &header).unwrap();
+        let e = read_images(&path).unwrap_err().to_string();
+        assert!(e.contains("at most 1073741824 bytes"), "{e}");
     }
 }

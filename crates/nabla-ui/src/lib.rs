@@ -13,6 +13,7 @@ mod cache;
 pub mod downsample;
 mod ingest;
 mod report;
+mod serve;
 mod stream;
 mod users;
 
@@ -64,7 +65,14 @@ pub struct ServerOptions {
     pub users: bool,
     /// With `users`: reads need no token (writes still do).
     pub public_read: bool,
+    /// How long a connection may take to send a request's header: a client that sends part
+    /// of one and stops is disconnected then, instead of holding its connection for ever
+    /// (default [`HEADER_TIMEOUT`]; the same limit applies to an idle kept-alive connection).
+    pub header_timeout: Duration,
 }
+
+/// How long a request's header may take to arrive, by default.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl ServerOptions {
     /// Options for serving `tracking_dir` on `addr` with no token given.
@@ -76,7 +84,15 @@ impl ServerOptions {
             prewarm: true,
             users: false,
             public_read: false,
+            header_timeout: HEADER_TIMEOUT,
         }
+    }
+
+    /// Disconnects a client whose request header is not complete after `timeout`.
+    #[must_use]
+    pub fn header_timeout(mut self, timeout: Duration) -> ServerOptions {
+        self.header_timeout = timeout;
+        self
     }
 
     /// Requires this token on every request.
@@ -164,6 +180,7 @@ impl Server {
             public_read: options.public_read,
         });
         let prewarm = options.prewarm;
+        let header_timeout = options.header_timeout;
         let (shutdown, stopped) = oneshot::channel::<()>();
         let listener = {
             let _guard = runtime.enter();
@@ -181,11 +198,10 @@ impl Server {
                                 .and_then(|store| state.cache.prewarm(&store, PREWARM_RUNS));
                         });
                     }
-                    let app = router(state);
-                    let server = axum::serve(listener, app).with_graceful_shutdown(async {
+                    let stopped = async {
                         let _ = stopped.await;
-                    });
-                    let _ = server.await;
+                    };
+                    serve::serve(listener, router(state), header_timeout, stopped).await;
                 });
                 // Live streams hold their connections open: do not wait for them long.
                 runtime.shutdown_timeout(Duration::from_millis(500));

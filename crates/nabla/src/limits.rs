@@ -34,6 +34,14 @@ pub const MAX_IMAGE_PIXELS: u64 = 1 << 24;
 /// The most optimiser state buffers a checkpoint may name (Adam has two).
 pub const MAX_OPTIMIZER_BUFFERS: usize = 8;
 
+/// The most tokens (numbers, names, operators, brackets) in a formula (`nabla fit FORMULA`):
+/// its tree is at most this deep, and evaluating or dropping it recurses that deep.
+pub const MAX_FORMULA_TOKENS: usize = 1000;
+
+/// The deepest a formula may nest brackets, signs, powers and calls: the parser recurses once
+/// per level.
+pub const MAX_FORMULA_NESTING: usize = 64;
+
 /// Why `sizes` (input, hidden…, output widths) is too large a network for [`MAX_WIDTH`] and
 /// [`MAX_PARAMS`], if it is; `None` when it fits.
 pub fn network_too_large(sizes: &[usize]) -> Option<String> {

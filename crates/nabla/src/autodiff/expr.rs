@@ -18,6 +18,7 @@
 use std::fmt;
 
 use super::Value;
+use crate::limits::{MAX_FORMULA_NESTING, MAX_FORMULA_TOKENS};
 
 /// The functions a formula may call, with their number of arguments.
 pub const FUNCTIONS: [(&str, usize); 12] = [
@@ -193,6 +194,8 @@ struct Parser<'a> {
     src: &'a str,
     tokens: Vec<Lexeme>,
     pos: usize,
+    /// Levels of brackets, signs, powers and calls open at `pos`.
+    depth: usize,
 }
 
 impl Parser<'_> {
@@ -250,7 +253,21 @@ impl Parser<'_> {
         }
     }
 
+    /// Every nesting (a bracket, a sign, a power, a call's argument) passes through here once.
     fn unary(&mut self) -> Result<Ast, ExprError> {
+        if self.depth >= MAX_FORMULA_NESTING {
+            let msg = format!(
+                "the formula nests deeper than {MAX_FORMULA_NESTING} levels of brackets, signs, powers and calls"
+            );
+            return Err(self.error(self.peek().start, msg));
+        }
+        self.depth += 1;
+        let ast = self.unary_unlimited();
+        self.depth -= 1;
+        ast
+    }
+
+    fn unary_unlimited(&mut self) -> Result<Ast, ExprError> {
         if self.peek().token == Token::Minus {
             let start = self.next().start;
             let inner = self.unary()?;
@@ -347,7 +364,13 @@ pub struct Evaluation {
 /// Parses a formula.
 pub fn parse(src: &str) -> Result<Expression, ExprError> {
     let tokens = tokenize(src)?;
-    let mut parser = Parser { src, tokens, pos: 0 };
+    // The tree is at most as deep as the formula has tokens, and evaluating it recurses.
+    if tokens.len() > MAX_FORMULA_TOKENS + 1 {
+        let at = tokens[MAX_FORMULA_TOKENS].start;
+        let msg = format!("a formula of more than {MAX_FORMULA_TOKENS} tokens (numbers, names, operators, brackets)");
+        return Err(ExprError { expression: src.to_string(), column: at + 1, message: msg });
+    }
+    let mut parser = Parser { src, tokens, pos: 0, depth: 0 };
     let ast = parser.expr()?;
     if parser.peek().token != Token::End {
         let msg = format!("expected an operator or the end of the formula, found {}", parser.found());
@@ -579,5 +602,51 @@ mod tests {
     fn columns_count_characters() {
         let e = parse("x·y × ?").unwrap_err();
         assert_eq!(e.column, 7);
+    }
+}
+
+/// Regressions (issue 21, seen while writing the `formula` fuzz target): formulas whose
+/// parse, evaluation or drop recursed as deep as the formula was long overflowed the stack.
+#[cfg(test)]
+mod deep_formulas {
+    use super::*;
+    use crate::limits::{MAX_FORMULA_NESTING, MAX_FORMULA_TOKENS};
+
+    #[test]
+    fn formula_nested_in_a_hundred_thousand_brackets_is_refused() {
+        let src = format!("{}x{}", "(".repeat(100_000), ")".repeat(100_000));
+        let e = parse(&src).unwrap_err();
+        assert!(e.message.contains("tokens"), "{}", e.message);
+        let src = format!("{}x{}", "(".repeat(MAX_FORMULA_NESTING + 1), ")".repeat(MAX_FORMULA_NESTING + 1));
+        let e = parse(&src).unwrap_err();
+        assert!(e.message.contains("nests deeper"), "{}", e.message);
+        assert_eq!(e.column, MAX_FORMULA_NESTING + 1, "{e}");
+        let src = format!("{}x{}", "(".repeat(MAX_FORMULA_NESTING - 1), ")".repeat(MAX_FORMULA_NESTING - 1));
+        assert_eq!(parse(&src).unwrap().variables(), vec![("x".to_string(), MAX_FORMULA_NESTING)]);
+    }
+
+    #[test]
+    fn formula_of_nested_signs_powers_and_calls_is_refused() {
+        for src in ["-".repeat(5000) + "x", "x^".repeat(5000) + "x", "exp(".repeat(5000) + "x" + &")".repeat(5000)] {
+            let e = parse(&src).unwrap_err();
+            assert!(e.message.contains("tokens") || e.message.contains("nests deeper"), "{}", e.message);
+        }
+        let src = "-".repeat(MAX_FORMULA_NESTING + 1) + "x";
+        assert!(parse(&src).unwrap_err().message.contains("nests deeper"));
+    }
+
+    #[test]
+    fn formula_of_a_hundred_thousand_terms_is_refused() {
+        let src = vec!["x"; 100_000].join("+");
+        let e = parse(&src).unwrap_err();
+        assert!(e.message.contains(&format!("more than {MAX_FORMULA_TOKENS} tokens")), "{}", e.message);
+        // The longest formula allowed parses, evaluates and differentiates.
+        let terms = MAX_FORMULA_TOKENS.div_ceil(2);
+        let src = vec!["x"; terms].join("+");
+        let f = parse(&src).unwrap();
+        let out = f.evaluate(&[("x".into(), 1.0)]).unwrap();
+        out.output.backward();
+        assert_eq!(out.output.data(), terms as f64);
+        assert_eq!(out.inputs[0].1.grad(), terms as f64);
     }
 }

@@ -283,8 +283,7 @@ fn threaded_bands_match_the_reference_and_one_thread() {
                 let want = run(Bf16Kernel::Reference, 0.5, &a, ta, &b, tb, 1.0, &c0);
                 for kernel in fast_kernels() {
                     let one = run(kernel, 0.5, &a, ta, &b, tb, 1.0, &c0);
-                    let (two, parallel) =
-                        crate::pool::with_threads(2, || run(kernel, 0.5, &a, ta, &b, tb, 1.0, &c0));
+                    let (two, parallel) = crate::pool::with_threads(2, || run(kernel, 0.5, &a, ta, &b, tb, 1.0, &c0));
                     assert!(parallel > 0, "{m}×{n}×{k} did not run on two threads");
                     let diff = want.max_abs_diff(&two).unwrap();
                     let what = format!("{} {m}×{n}×{k} {ta:?} {tb:?}", kernel.name());

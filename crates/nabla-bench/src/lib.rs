@@ -9,6 +9,7 @@
 //! | W1 | 784-128-10 | SGD lr 0.1 | 64 | 5 |
 //! | W2 | 784-800-10 | SGD lr 0.05, momentum 0.9 | 128 | 10 |
 //! | W3 | 784-1024-1024-10 | Adam lr 1e-3 | 128 | 5 |
+//! | W3-bf16 | W3 with bf16 matrix products, f32 sums, weights and Adam (the peers: `torch.autocast`) | Adam lr 1e-3 | 128 | 5 |
 //! | W4 | 784-800-10, inference | — | 1000 | — |
 //! | W4-int8, W4-bf16 | W4 with int8 / bf16 weights ([`nabla::quant`]) | — | 1000 | — |
 //!

@@ -10,7 +10,7 @@ pub const PEER: &str = "nabla";
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Record {
-    /// W1–W3.
+    /// W1–W3 and W3-bf16.
     Train(TrainRecord),
     /// W4.
     Infer(InferRecord),
@@ -27,7 +27,7 @@ pub enum Record {
 pub struct TrainRecord {
     /// Always `"nabla"`.
     pub peer: &'static str,
-    /// `W1`, `W2` or `W3`.
+    /// `W1`, `W2`, `W3` or `W3-bf16`.
     pub workload: String,
     /// Threads of the matrix kernels.
     pub threads: usize,

@@ -6,7 +6,7 @@ use std::time::Instant;
 use nabla::gemm::{self, Transpose};
 use nabla::loss::argmax_rows;
 use nabla::quant::{Precision, QuantWorkspace, QuantizedMlp};
-use nabla::{pool, Activation, Init, MatRef, Matrix, Mlp, MlpSpec, Rng, Workspace};
+use nabla::{pool, Activation, Init, MatRef, MatmulPrecision, Matrix, Mlp, MlpSpec, Rng, Workspace};
 use nabla_data::Dataset;
 use nabla_train::train::{train, Silent, TrainError, TrainRun};
 use nabla_train::xor::{self, XorConfig};
@@ -20,7 +20,7 @@ fn layers_text(sizes: &[usize]) -> String {
     sizes.iter().map(ToString::to_string).collect::<Vec<_>>().join("-")
 }
 
-/// Trains W1, W2 or W3 on `data` and reports its speed and result.
+/// Trains W1, W2, W3 or W3-bf16 on `data` and reports its speed and result.
 ///
 /// # Panics
 /// If `workload` is not a training workload.
@@ -57,7 +57,10 @@ pub fn run_training(
         test_accuracy: (data.label != "synthetic").then_some(outcome.test.headline()),
         final_train_loss: outcome.history.last().map_or(f64::NAN, |e| e.train_loss),
         peak_rss_mb: peak_rss_mb(),
-        gemm_kernel: gemm::fast::micro_kernel_name(),
+        gemm_kernel: match config.precision {
+            MatmulPrecision::F32 => gemm::fast::micro_kernel_name(),
+            MatmulPrecision::Bf16 => gemm::bf16::best_kernel().map_or("none", |k| k.name()),
+        },
     })
 }
 
@@ -272,7 +275,9 @@ pub fn run(
 ) -> Result<Vec<Record>, BenchError> {
     let need = || data.ok_or(BenchError::NoData(workload));
     Ok(match workload {
-        Workload::W1 | Workload::W2 | Workload::W3 => vec![Record::Train(run_training(workload, need()?, settings)?)],
+        Workload::W1 | Workload::W2 | Workload::W3 | Workload::W3Bf16 => {
+            vec![Record::Train(run_training(workload, need()?, settings)?)]
+        }
         Workload::W4 => vec![Record::Infer(run_inference(need()?, settings)?)],
         Workload::W4Int8 => vec![Record::Infer(run_quantized_inference(Precision::Int8, need()?, settings)?)],
         Workload::W4Bf16 => vec![Record::Infer(run_quantized_inference(Precision::Bf16, need()?, settings)?)],

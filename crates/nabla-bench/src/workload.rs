@@ -7,7 +7,7 @@ use std::str::FromStr;
 
 use nabla::loss::Loss;
 use nabla::optim::OptimizerKind;
-use nabla::{Activation, Init};
+use nabla::{Activation, Init, MatmulPrecision};
 use nabla_data::Split;
 use nabla_train::config::TrainConfig;
 use nabla_train::schedule::Schedule;
@@ -21,6 +21,9 @@ pub enum Workload {
     W2,
     /// 784-1024-1024-10, Adam lr 1e-3, batches of 128, 5 epochs.
     W3,
+    /// W3 in mixed precision: bf16 matrix products with f32 sums, f32 weights and Adam (the
+    /// peers: `torch.autocast("cpu", dtype=torch.bfloat16)`). Needs AMX-BF16 or AVX512-BF16.
+    W3Bf16,
     /// Inference of an untrained 784-800-10 over the 10,000 test images, batches of 1,000.
     W4,
     /// W4 with int8 weights and 7-bit activations, on a net trained for one epoch (MNIST).
@@ -39,10 +42,11 @@ pub enum Workload {
 
 impl Workload {
     /// Every workload, in the order `nabla bench` runs them.
-    pub const ALL: [Workload; 8] = [
+    pub const ALL: [Workload; 9] = [
         Workload::W1,
         Workload::W2,
         Workload::W3,
+        Workload::W3Bf16,
         Workload::W4,
         Workload::W4Int8,
         Workload::W4Bf16,
@@ -54,7 +58,7 @@ impl Workload {
     /// workload to pair them with (`peers/read_table.py` in this crate's folder does).
     pub const TABLES: [Workload; 2] = [Workload::Csv, Workload::Parquet];
     /// The names accepted by [`FromStr`].
-    pub const NAMES: &'static str = "W1, W2, W3, W4, gemm, xor, W4-int8, W4-bf16, csv, parquet";
+    pub const NAMES: &'static str = "W1, W2, W3, W3-bf16, W4, gemm, xor, W4-int8, W4-bf16, csv, parquet";
 
     /// Whether it needs the MNIST-shaped data set.
     pub fn needs_data(self) -> bool {
@@ -66,10 +70,11 @@ impl Workload {
         let (hidden, optimizer, lr, momentum, batch_size, epochs) = match self {
             Workload::W1 => (vec![128], OptimizerKind::Sgd, 0.1, 0.0, 64, 5),
             Workload::W2 => (vec![800], OptimizerKind::Momentum, 0.05, 0.9, 128, 10),
-            Workload::W3 => (vec![1024, 1024], OptimizerKind::Adam, 1e-3, 0.0, 128, 5),
+            Workload::W3 | Workload::W3Bf16 => (vec![1024, 1024], OptimizerKind::Adam, 1e-3, 0.0, 128, 5),
             _ => return None,
         };
-        Some(Recipe { hidden, optimizer, lr, momentum, batch_size, epochs })
+        let precision = if self == Workload::W3Bf16 { MatmulPrecision::Bf16 } else { MatmulPrecision::F32 };
+        Some(Recipe { hidden, optimizer, lr, momentum, batch_size, epochs, precision })
     }
 }
 
@@ -81,6 +86,7 @@ impl FromStr for Workload {
             "w1" => Workload::W1,
             "w2" => Workload::W2,
             "w3" => Workload::W3,
+            "w3-bf16" => Workload::W3Bf16,
             "w4" => Workload::W4,
             "w4-int8" => Workload::W4Int8,
             "w4-bf16" => Workload::W4Bf16,
@@ -99,6 +105,7 @@ impl fmt::Display for Workload {
             Workload::W1 => "W1",
             Workload::W2 => "W2",
             Workload::W3 => "W3",
+            Workload::W3Bf16 => "W3-bf16",
             Workload::W4 => "W4",
             Workload::W4Int8 => "W4-int8",
             Workload::W4Bf16 => "W4-bf16",
@@ -126,6 +133,8 @@ pub struct Recipe {
     pub batch_size: usize,
     /// Passes over the 60,000 training images.
     pub epochs: usize,
+    /// The arithmetic of the matrix products (bf16 for W3-bf16).
+    pub precision: MatmulPrecision,
 }
 
 impl Recipe {
@@ -157,6 +166,7 @@ impl Recipe {
             threads,
             val_split: 0.0,
             standardize: false,
+            precision: self.precision,
         }
     }
 }
@@ -243,8 +253,15 @@ mod tests {
             assert_eq!(w.to_string().parse::<Workload>().unwrap(), w);
         }
         assert_eq!("gemm".parse::<Workload>().unwrap(), Workload::Gemm);
-        assert!("W9".parse::<Workload>().unwrap_err().contains("W1, W2, W3, W4, gemm, xor, W4-int8, W4-bf16, csv"));
+        assert!("W9"
+            .parse::<Workload>()
+            .unwrap_err()
+            .contains("W1, W2, W3, W3-bf16, W4, gemm, xor, W4-int8, W4-bf16, csv"));
         assert_eq!("w4-INT8".parse::<Workload>().unwrap(), Workload::W4Int8);
+        // W3-bf16 is W3 but for the precision of its products.
+        let (w3, bf16) = (Workload::W3.recipe().unwrap(), Workload::W3Bf16.recipe().unwrap());
+        assert_eq!(Recipe { precision: MatmulPrecision::F32, ..bf16.clone() }, w3);
+        assert_eq!(bf16.config(1, 0).precision, MatmulPrecision::Bf16);
     }
 
     #[test]

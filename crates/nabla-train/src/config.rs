@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 use nabla::loss::Loss;
 use nabla::optim::{OptimizerConfig, OptimizerKind};
-use nabla::{Activation, Dropout, Init, Regularizer};
+use nabla::{Activation, Dropout, Init, MatmulPrecision, Regularizer};
 use nabla_data::table::Task;
 use serde::{Deserialize, Serialize};
 
@@ -79,6 +79,11 @@ pub struct TrainConfig {
     /// Early stopping: end training when the evaluation loss has not improved for this many
     /// epochs, and keep the weights of its best epoch (0: train every epoch).
     pub patience: usize,
+    /// The arithmetic of the matrix products: `f32`, or `bf16` (mixed precision: bf16
+    /// inputs, `f32` sums; the weights, the optimiser and everything else stay `f32`, and so
+    /// do checkpoints). bf16 needs a CPU with AMX-BF16 or AVX512-BF16 and a plain MLP.
+    #[serde(with = "as_text")]
+    pub precision: MatmulPrecision,
 }
 
 impl Default for TrainConfig {
@@ -110,6 +115,7 @@ impl Default for TrainConfig {
             standardize: false,
             loss: Loss::Mse,
             patience: 0,
+            precision: MatmulPrecision::F32,
         }
     }
 }
@@ -337,6 +343,13 @@ impl TrainConfig {
                 "needs depth and width (--depth N --width W): the number of blocks and their width".into(),
             ));
         }
+        if self.residual && self.precision == MatmulPrecision::Bf16 {
+            return Err(err(
+                "precision",
+                "bf16".into(),
+                "bf16 training is only implemented for plain MLPs, not residual ones (yet): use precision f32".into(),
+            ));
+        }
         if self.residual && (self.dropout > 0.0 || self.input_dropout > 0.0) {
             return Err(err(
                 "dropout",
@@ -486,6 +499,22 @@ mod tests {
         // Set in code, both at once are refused too.
         let both = TrainConfig { depth: Some(2), width: Some(8), ..TrainConfig::default() };
         assert!(both.validate().unwrap_err().to_string().contains("hidden"));
+    }
+
+    #[test]
+    fn precision_key() {
+        let c = TrainConfig::default();
+        assert_eq!(c.precision, MatmulPrecision::F32);
+        assert!(toml::to_string(&c).unwrap().contains("precision = \"f32\""));
+        assert_eq!(c.merge_toml("precision = \"bf16\"").unwrap().precision, MatmulPrecision::Bf16);
+        let e = c.merge_toml("precision = \"fp16\"").unwrap_err();
+        assert!(e.contains("precision") && e.contains("f32 or bf16"), "{e}");
+        let e = c.merge_toml("depth = 2\nwidth = 8\nresidual = true\nprecision = \"bf16\"").unwrap_err();
+        assert!(e.contains("precision") && e.contains("plain MLPs"), "{e}");
+        // A config stored before the key existed (a checkpoint's) reads as f32.
+        let mut old = c.to_json();
+        old.as_object_mut().unwrap().remove("precision");
+        assert_eq!(serde_json::from_value::<TrainConfig>(old).unwrap().precision, MatmulPrecision::F32);
     }
 
     #[test]

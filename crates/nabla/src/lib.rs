@@ -39,7 +39,7 @@ pub mod softmax;
 pub use activation::Activation;
 pub use dense::Dense;
 pub use error::{Error, Result};
-pub use gemm::{gemm, Transpose};
+pub use gemm::{gemm, MatmulPrecision, Transpose};
 
 pub use init::Init;
 pub use layernorm::LayerNorm;

@@ -26,3 +26,5 @@ pub use workspace::Workspace;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_bf16;

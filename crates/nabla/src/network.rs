@@ -147,6 +147,21 @@ impl NetworkWorkspace {
             NetworkSpec::Residual(s) => NetworkWorkspace::Residual(ResidualWorkspace::new(s, batch)),
         }
     }
+
+    /// Runs the network's matrix products in `precision` ([`Workspace::set_precision`]).
+    /// Errors for bf16 on a residual network (its products are `f32` only, for now) and on a
+    /// CPU without bf16 matrix instructions.
+    pub fn set_precision(&mut self, precision: crate::gemm::MatmulPrecision) -> Result<()> {
+        match (self, precision) {
+            (NetworkWorkspace::Plain(ws), _) => ws.set_precision(precision),
+            (NetworkWorkspace::Residual(_), crate::gemm::MatmulPrecision::F32) => Ok(()),
+            (NetworkWorkspace::Residual(_), crate::gemm::MatmulPrecision::Bf16) => Err(Error::Invalid {
+                name: "precision",
+                value: precision.to_string(),
+                reason: "bf16 training is only implemented for plain MLPs, not residual ones (yet)".into(),
+            }),
+        }
+    }
 }
 
 impl Network {

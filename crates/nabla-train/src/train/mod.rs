@@ -191,6 +191,11 @@ pub fn train_with(
         let reason = "data-parallel training (mpirun) is only implemented for plain MLPs; run one process".into();
         return Err(ConfigError { key: "residual", value: "true".into(), reason }.into());
     }
+    check_precision(config)?;
+    if ranks > 1 && config.precision != nabla::MatmulPrecision::F32 {
+        let reason = "data-parallel training (mpirun) runs in f32 only for now; run one process or use --precision f32";
+        return Err(ConfigError { key: "precision", value: config.precision.to_string(), reason: reason.into() }.into());
+    }
     let mut optimizer = config.optimizer_config().build(spec.param_count());
     // The best checkpoint is the best accuracy for classes; for a regression, and whenever
     // early stopping is on, the lowest evaluation loss (stored negated, so larger is better).
@@ -229,6 +234,10 @@ pub fn train_with(
     let loss_fn = objective.loss();
     let mut batch = Batch::new(&train_set, batch_size);
     let mut ws = NetworkWorkspace::new(&spec, batch_size);
+    // The training passes run their products in the configured precision; evaluation keeps
+    // its own f32 workspace (the f32 master weights are what a checkpoint holds and predicts
+    // with).
+    ws.set_precision(config.precision)?;
     let mut grads = vec![0.0f32; spec.param_count()];
     let mut predicted = vec![0u32; batch_size];
     let mut order: Vec<usize> = (0..n_train).collect();
@@ -449,6 +458,20 @@ pub fn train_with(
         profile,
         optimizer_state,
         optimizer_steps: optimizer.steps(),
+    })
+}
+
+/// Whether this CPU can train in `config.precision`: for bf16, an error naming the setting
+/// and what the CPU lacks (AMX-BF16 or AVX512-BF16). Callers may check before loading data.
+pub fn check_precision(config: &TrainConfig) -> Result<(), ConfigError> {
+    nabla::gemm::MatmulKernel::for_precision(config.precision).map(|_| ()).map_err(|_| ConfigError {
+        key: "precision",
+        value: config.precision.to_string(),
+        reason: format!(
+            "this CPU has no bf16 matrix instructions, and bf16 training needs AMX-BF16 or AVX512-BF16 \
+             ({}); train with --precision f32",
+            nabla::gemm::bf16::capability()
+        ),
     })
 }
 

@@ -24,7 +24,16 @@
 //!
 //! The kernels do not give the same bits: `tdpbf16ps` sums a tile step's products in an
 //! order of its own, `vdpbf16ps` two products at a time. Each agrees with the reference to
-//! `f32` accumulation error. Single-threaded for now.
+//! `f32` accumulation error.
+//!
+//! Large products run on [`crate::pool::threads`] threads, `C` split into bands of whole
+//! 32 × 32 blocks as the `f32` GEMM splits it (see [`super::gemm`]). Each element's sum runs
+//! over k in the same order whichever band holds it, so a kernel gives the same bits at any
+//! thread count.
+//!
+//! `NABLA_BF16_ISA` caps the choice of [`best_kernel`], as `NABLA_GEMM_ISA` caps the `f32`
+//! kernel's: `amx`, `avx512-bf16`, or `none` (behave as a CPU with neither, to see and test
+//! the refusal on a machine that has them).
 
 mod amx;
 mod dpbf16;
@@ -32,7 +41,9 @@ mod pack;
 pub mod reference;
 
 use std::cell::RefCell;
+use std::sync::OnceLock;
 
+use super::fast::RawC;
 use super::Transpose;
 use crate::error::{Error, Result};
 use crate::matrix::{MatMut, MatRef};
@@ -74,19 +85,49 @@ impl Bf16Kernel {
 /// The fastest bf16 kernel this CPU has, or `None` if it has neither AMX-BF16 (with the
 /// operating system's permission to use the tiles) nor AVX512-BF16.
 pub fn best_kernel() -> Option<Bf16Kernel> {
-    Bf16Kernel::FAST.into_iter().find(|k| k.supported())
+    static CHOICE: OnceLock<Option<Bf16Kernel>> = OnceLock::new();
+    *CHOICE.get_or_init(|| choose(forced().as_deref()))
+}
+
+/// `NABLA_BF16_ISA`, if set.
+fn forced() -> Option<String> {
+    std::env::var("NABLA_BF16_ISA").ok().filter(|v| !v.is_empty())
+}
+
+/// The rule of [`best_kernel`]: the strongest supported fast kernel at or below the one
+/// `forced` names (`amx`, `avx512-bf16`; `none` for no kernel; anything else is no cap).
+fn choose(forced: Option<&str>) -> Option<Bf16Kernel> {
+    let from = match forced {
+        Some("none") => return None,
+        Some("avx512-bf16") => 1,
+        _ => 0,
+    };
+    Bf16Kernel::FAST[from..].iter().copied().find(|k| k.supported())
 }
 
 /// What the CPU reports about bf16 arithmetic, for an error message or a report: which
 /// instruction sets it has and whether the OS granted the AMX tile state.
 pub fn capability() -> String {
+    let cap = forced().map_or(String::new(), |v| format!("; capped by NABLA_BF16_ISA={v}"));
     format!(
-        "amx-bf16 {} (cpuid {}, tile permission {}), avx512-bf16 {}",
+        "amx-bf16 {} (cpuid {}, tile permission {}), avx512-bf16 {}{cap}",
         yes(amx::available()),
         yes(amx::cpu_has_amx_bf16()),
         yes(amx::permission_granted()),
         yes(pack::available())
     )
+}
+
+/// The error of a bf16 product asked of a CPU with no bf16 kernel, naming what it lacks.
+pub fn unsupported() -> Error {
+    Error::Invalid {
+        name: "precision",
+        value: "bf16".into(),
+        reason: format!(
+            "this CPU has no bf16 matrix instructions: it needs AMX-BF16 or AVX512-BF16 ({})",
+            capability()
+        ),
+    }
 }
 
 fn yes(b: bool) -> &'static str {
@@ -111,11 +152,7 @@ pub fn gemm(
     beta: f32,
     c: MatMut<'_>,
 ) -> Result<Bf16Kernel> {
-    let kernel = best_kernel().ok_or_else(|| Error::Invalid {
-        name: "precision",
-        value: "bf16".into(),
-        reason: format!("this CPU has no bf16 matrix instructions ({})", capability()),
-    })?;
+    let kernel = best_kernel().ok_or_else(unsupported)?;
     gemm_with(kernel, alpha, a, ta, b, tb, beta, c)?;
     Ok(kernel)
 }
@@ -151,27 +188,107 @@ pub fn gemm_with(
         super::scale_c(beta, &mut c);
         return Ok(());
     }
+    let threads = crate::pool::threads().min(m.max(n).div_ceil(BLOCK)).max(1);
+    let c = RawC::of(c);
+    if threads > 1 && m * n * k >= super::PARALLEL_MIN_WORK {
+        parallel(kernel, threads, alpha, a, ta, b, tb, beta, c);
+    } else {
+        // SAFETY: `c` comes from a `MatMut` borrowed mutably for this call; the kernel is
+        // supported (checked above) and fast; the shapes were checked.
+        unsafe { gemm_raw(kernel, alpha, a, ta, b, tb, beta, c) };
+    }
+    Ok(())
+}
+
+/// Splits `C` into `threads` bands of whole blocks and runs [`gemm_raw`] on each at once on
+/// the [`crate::pool`]: along the columns when `m < n` (each band packs all of `op(A)`, as
+/// a layer's forward pass `[B, in]·Wᵀ` wants), else along the rows (each packs all of
+/// `op(B)`). Each thread packs into its own buffers.
+#[allow(clippy::too_many_arguments)]
+fn parallel(
+    kernel: Bf16Kernel,
+    threads: usize,
+    alpha: f32,
+    a: MatRef<'_>,
+    ta: Transpose,
+    b: MatRef<'_>,
+    tb: Transpose,
+    beta: f32,
+    c: RawC,
+) {
+    let (m, n) = (c.rows, c.cols);
+    let k = ta.apply(a.shape()).1;
+    let by_columns = m < n;
+    let len = if by_columns { n } else { m };
+    let band = len.div_ceil(threads).div_ceil(BLOCK) * BLOCK;
+    crate::pool::run(len.div_ceil(band), &|t| {
+        let start = t * band;
+        let end = (start + band).min(len);
+        let width = end - start;
+        if by_columns {
+            let b_band = match tb {
+                // op(B) = B [k, n]: columns start..end.
+                Transpose::No => MatRef::with_stride(&b.as_slice()[start..], k, width, b.stride()),
+                // B is stored [n, k]: rows start..end.
+                Transpose::Yes => Ok(b.rows_range(start, end)),
+            }
+            .expect("a column band of a valid view is valid");
+            // SAFETY: the bands of C are disjoint (columns start..end of every row), and `c`
+            // is borrowed mutably for the whole call; the kernel is supported and fast.
+            unsafe { gemm_raw(kernel, alpha, a, ta, b_band, tb, beta, c.band(0, m, start, width)) };
+        } else {
+            let a_band = match ta {
+                Transpose::No => a.rows_range(start, end),
+                // A is stored [k, m]: the band is columns start..end.
+                Transpose::Yes => MatRef::with_stride(&a.as_slice()[start..], k, width, a.stride())
+                    .expect("a column band of a valid view is valid"),
+            };
+            // SAFETY: as above, for rows start..end.
+            unsafe { gemm_raw(kernel, alpha, a_band, ta, b, tb, beta, c.band(start, width, 0, n)) };
+        }
+    });
+}
+
+/// One thread's product on a fast kernel: packs `op(A)` (and `op(B)`, per slab or whole)
+/// into this thread's buffers and writes each finished block of sums into `c`.
+///
+/// # Safety
+/// `kernel` is a fast kernel this CPU supports; the shapes are checked and none is zero;
+/// `c` describes `m × n` valid `f32`s that nothing else reads or writes during the call.
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_raw(
+    kernel: Bf16Kernel,
+    alpha: f32,
+    a: MatRef<'_>,
+    ta: Transpose,
+    b: MatRef<'_>,
+    tb: Transpose,
+    beta: f32,
+    c: RawC,
+) {
+    let (m, k) = ta.apply(a.shape());
+    let n = c.cols;
     PACKED.with(|bufs| {
         let mut bufs = bufs.borrow_mut();
         let Packed { a: pa, b: pb, sums } = &mut *bufs;
         let geometry = pack::geometry(m, n, k);
-        // SAFETY: `kernel.supported()` said the CPU has AVX-512 F, BW and BF16, which the
-        // packing needs (both fast kernels require them).
+        // SAFETY: the kernel is supported (the contract): the CPU has AVX-512 F, BW and
+        // BF16, which the packing needs (both fast kernels require them).
         unsafe { pack::pack_a(a, ta, &geometry, pa) };
         let mut block = Block([[0.0; BLOCK]; BLOCK]);
-        let mut write = |i0: usize, j0: usize, block: &Block| write_back(block, i0, j0, alpha, beta, &mut c);
+        // SAFETY: `c` is this call's alone (the contract).
+        let mut write = |i0: usize, j0: usize, block: &Block| unsafe { write_back(block, i0, j0, alpha, beta, c) };
         match kernel {
-            // SAFETY: AMX is available (`supported`), and `pa` holds packed A.
+            // SAFETY: AMX is available (the contract), and `pa` holds packed A.
             Bf16Kernel::Amx => unsafe { amx::gemm(&geometry, pa, b, tb, pb, sums, &mut write) },
             // SAFETY: AVX512-BF16 is available, and the buffers hold the packed operands.
             Bf16Kernel::Avx512Bf16 => unsafe {
                 pack::pack_b(b, tb, &geometry, 0..geometry.n_pad / 16, pb);
                 dpbf16::gemm(&geometry, pa, pb, &mut block, &mut write)
             },
-            Bf16Kernel::Reference => unreachable!("handled above"),
+            Bf16Kernel::Reference => unreachable!("only the fast kernels are packed"),
         }
     });
-    Ok(())
 }
 
 /// Rows and columns of `C` that one step of either kernel computes (a 2 × 2 block of AMX
@@ -198,31 +315,45 @@ thread_local! {
 
 /// `C[i0 + r, j0 + s] = alpha · sum[r][s] + beta · C[…]` for the part of the block inside
 /// `C` (`beta = 0` never reads `C`), with the roundings of [`super::fast::scaled_update`].
-fn write_back(sums: &Block, i0: usize, j0: usize, alpha: f32, beta: f32, c: &mut MatMut<'_>) {
+///
+/// # Safety
+/// `c` describes valid `f32`s that only this call reads or writes; a fast kernel is
+/// supported (so AVX-512 F and FMA are).
+unsafe fn write_back(sums: &Block, i0: usize, j0: usize, alpha: f32, beta: f32, c: RawC) {
     #[cfg(target_arch = "x86_64")]
-    // SAFETY: only the fast kernels write back, and both run only where AVX-512 F (and so
-    // FMA) was detected.
+    // SAFETY: forwarded contract (AVX-512 F and FMA, and `c`).
     unsafe {
         write_back_avx512(sums, i0, j0, alpha, beta, c)
     }
     #[cfg(not(target_arch = "x86_64"))]
-    write_back_plain(sums, i0, j0, alpha, beta, c)
+    // SAFETY: forwarded contract.
+    unsafe {
+        write_back_plain(sums, i0, j0, alpha, beta, c)
+    }
 }
 
 /// [`write_back`] compiled for AVX-512 (one branch on `beta` per block, not per element, so
 /// that the loops vectorise).
+///
+/// # Safety
+/// As [`write_back`].
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,fma")]
-fn write_back_avx512(sums: &Block, i0: usize, j0: usize, alpha: f32, beta: f32, c: &mut MatMut<'_>) {
-    write_back_plain(sums, i0, j0, alpha, beta, c);
+unsafe fn write_back_avx512(sums: &Block, i0: usize, j0: usize, alpha: f32, beta: f32, c: RawC) {
+    // SAFETY: forwarded contract.
+    unsafe { write_back_plain(sums, i0, j0, alpha, beta, c) };
 }
 
+/// # Safety
+/// As [`write_back`] (without the CPU features).
 #[inline(always)]
-fn write_back_plain(sums: &Block, i0: usize, j0: usize, alpha: f32, beta: f32, c: &mut MatMut<'_>) {
-    let rows = BLOCK.min(c.rows().saturating_sub(i0));
-    let cols = BLOCK.min(c.cols().saturating_sub(j0));
+unsafe fn write_back_plain(sums: &Block, i0: usize, j0: usize, alpha: f32, beta: f32, c: RawC) {
+    let rows = BLOCK.min(c.rows.saturating_sub(i0));
+    let cols = BLOCK.min(c.cols.saturating_sub(j0));
     for (r, sum) in sums.0.iter().enumerate().take(rows) {
-        let dst = &mut c.row_mut(i0 + r)[j0..j0 + cols];
+        // SAFETY: row i0 + r < c.rows, columns j0 .. j0 + cols ≤ c.cols of `c`, which this
+        // call alone may touch (the contract).
+        let dst = unsafe { std::slice::from_raw_parts_mut(c.ptr.add((i0 + r) * c.stride + j0), cols) };
         let pairs = dst.iter_mut().zip(&sum[..cols]);
         if beta == 0.0 {
             pairs.for_each(|(d, &s)| *d = alpha * s);

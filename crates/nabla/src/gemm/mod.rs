@@ -38,6 +38,86 @@ impl Transpose {
     }
 }
 
+/// The arithmetic of a network's matrix products in training: `f32` throughout, or bf16
+/// inputs with `f32` sums ([`bf16::gemm`]). Everything else (biases, activations, losses,
+/// the weights and the optimiser) stays `f32` either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MatmulPrecision {
+    /// `f32` inputs and sums ([`gemm()`]).
+    #[default]
+    F32,
+    /// Inputs rounded to bf16 (to nearest, ties to even), `f32` sums: mixed precision.
+    Bf16,
+}
+
+impl std::fmt::Display for MatmulPrecision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            MatmulPrecision::F32 => "f32",
+            MatmulPrecision::Bf16 => "bf16",
+        })
+    }
+}
+
+impl std::str::FromStr for MatmulPrecision {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "f32" | "fp32" | "float32" => Ok(MatmulPrecision::F32),
+            "bf16" | "bfloat16" => Ok(MatmulPrecision::Bf16),
+            _ => Err(Error::Invalid { name: "precision", value: s.into(), reason: "expected f32 or bf16".into() }),
+        }
+    }
+}
+
+/// The GEMM a network's products run on: the `f32` kernel, or a bf16 kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MatmulKernel {
+    /// [`gemm()`].
+    #[default]
+    F32,
+    /// [`bf16::gemm_with`] on this kernel ([`bf16::Bf16Kernel::Reference`] in tests).
+    Bf16(bf16::Bf16Kernel),
+}
+
+impl MatmulKernel {
+    /// The kernel for `precision` on this CPU; for bf16, an error naming what the CPU lacks
+    /// if it has no bf16 kernel (there is no slow fallback).
+    pub fn for_precision(precision: MatmulPrecision) -> Result<Self> {
+        match precision {
+            MatmulPrecision::F32 => Ok(MatmulKernel::F32),
+            MatmulPrecision::Bf16 => bf16::best_kernel().map(MatmulKernel::Bf16).ok_or_else(bf16::unsupported),
+        }
+    }
+
+    /// The precision this kernel computes in.
+    pub fn precision(self) -> MatmulPrecision {
+        match self {
+            MatmulKernel::F32 => MatmulPrecision::F32,
+            MatmulKernel::Bf16(_) => MatmulPrecision::Bf16,
+        }
+    }
+
+    /// `C = alpha · op(A) · op(B) + beta · C` on this kernel (see [`gemm()`]).
+    #[allow(clippy::too_many_arguments)]
+    pub fn gemm(
+        self,
+        alpha: f32,
+        a: MatRef<'_>,
+        ta: Transpose,
+        b: MatRef<'_>,
+        tb: Transpose,
+        beta: f32,
+        c: MatMut<'_>,
+    ) -> Result<()> {
+        match self {
+            MatmulKernel::F32 => gemm(alpha, a, ta, b, tb, beta, c),
+            MatmulKernel::Bf16(kernel) => bf16::gemm_with(kernel, alpha, a, ta, b, tb, beta, c),
+        }
+    }
+}
+
 /// Which implementation to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kernel {

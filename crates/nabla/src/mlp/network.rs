@@ -8,7 +8,7 @@ use super::spec::MlpSpec;
 use super::workspace::Workspace;
 use crate::dense::Dense;
 use crate::error::{Error, Result};
-use crate::gemm::{gemm, Transpose};
+use crate::gemm::Transpose;
 use crate::init::Init;
 use crate::loss::{Loss, Targets};
 use crate::matrix::{MatMut, MatRef, Matrix};
@@ -149,7 +149,7 @@ impl Mlp {
             }
         }
         let last = self.layers.len() - 1;
-        let (input_dropped, hidden_dropped) = (ws.input_dropped, ws.hidden_dropped);
+        let (input_dropped, hidden_dropped, kernel) = (ws.input_dropped, ws.hidden_dropped, ws.kernel);
         for (l, layer) in self.layers.iter().enumerate() {
             let (n, n_in) = (layer.outputs, layer.inputs);
             // Split the buffers so that layer l reads a_{l-1} while writing z_l and a_l.
@@ -163,9 +163,10 @@ impl Mlp {
                 (_, _, true) => MatRef::new(&drop_before[l - 1][..batch * n_in], batch, n_in)?,
             };
             let z = &mut ws.z[l][..batch * n];
-            // z = x·Wᵀ by the GEMM, then the bias and the activation in one pass.
+            // z = x·Wᵀ by the GEMM (in the workspace's precision), then the bias and the
+            // activation in one pass, in f32.
             let (w, b) = layer.split(self.layer_params(l));
-            gemm(1.0, input, Transpose::No, w, Transpose::Yes, 0.0, MatMut::new(z, batch, n)?)?;
+            kernel.gemm(1.0, input, Transpose::No, w, Transpose::Yes, 0.0, MatMut::new(z, batch, n)?)?;
             let a = &mut a_rest[0][..batch * n];
             self.spec.activation(l).forward_with_bias(b, z, a);
             if let (true, true, Some((_, rng, ..))) = (hidden_dropped, l < last, dropout.as_mut()) {
@@ -215,6 +216,7 @@ impl Mlp {
             });
         }
         let last = self.layers.len() - 1;
+        let kernel = ws.kernel;
         // The layers' gradients not yet computed: layer l's is cut off the end of it in turn.
         let mut pending = grads;
         for l in (0..self.layers.len()).rev() {
@@ -248,13 +250,13 @@ impl Mlp {
             };
             let dz = MatRef::new(&ws.grad_z[..batch * n], batch, n)?;
             // dW = dzᵀ · a_{l−1}: dz is read transposed, no copy made.
-            gemm(1.0, dz, Transpose::Yes, input, Transpose::No, 0.0, MatMut::new(dw, n, n_in)?)?;
+            kernel.gemm(1.0, dz, Transpose::Yes, input, Transpose::No, 0.0, MatMut::new(dw, n, n_in)?)?;
             // Layer l's gradient is final: hand it over before computing da_{l−1}.
             on_layer(l, layer_grads);
             if l > 0 {
                 // dz_l is consumed here; grad_a is free again and receives da_{l−1} = dz · W.
                 let (w, _) = layer.split(self.layer_params(l));
-                gemm(
+                kernel.gemm(
                     1.0,
                     dz,
                     Transpose::No,

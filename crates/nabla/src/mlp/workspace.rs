@@ -2,13 +2,20 @@
 //! sized once for a batch size and reused by every step.
 
 use super::spec::MlpSpec;
+use crate::error::Result;
+use crate::gemm::{MatmulKernel, MatmulPrecision};
 use crate::matrix::{MatMut, MatRef};
 
 /// The per-batch buffers of forward and backward: `z_l` and `a_l` for every layer and two
 /// gradient buffers as wide as the widest layer. Allocated once for a batch size and
 /// reused; a smaller batch (the last one of an epoch) uses the leading rows.
+///
+/// It also says in which precision the passes that use it run their matrix products
+/// ([`Workspace::set_precision`]): `f32` unless told otherwise.
 #[derive(Debug, Clone, Default)]
 pub struct Workspace {
+    /// The GEMM of the forward and backward passes (the three products of every layer).
+    pub(super) kernel: MatmulKernel,
     pub(super) z: Vec<Vec<f32>>,
     pub(super) a: Vec<Vec<f32>>,
     pub(super) grad_a: Vec<f32>,
@@ -31,6 +38,25 @@ impl Workspace {
         let mut ws = Workspace::default();
         ws.prepare(spec, batch);
         ws
+    }
+
+    /// Runs the matrix products of the passes that use this workspace in `precision`: for
+    /// bf16, on the fastest bf16 kernel of this CPU, or an error naming what the CPU lacks
+    /// (no slow fallback). Biases, activations and the loss stay `f32`.
+    pub fn set_precision(&mut self, precision: MatmulPrecision) -> Result<()> {
+        self.kernel = MatmulKernel::for_precision(precision)?;
+        Ok(())
+    }
+
+    /// Runs the matrix products on `kernel` (tests and benchmarks: a bf16 step on the
+    /// reference kernel is the plain-loop truth the fast one is held to).
+    pub fn set_kernel(&mut self, kernel: MatmulKernel) {
+        self.kernel = kernel;
+    }
+
+    /// The precision of the matrix products.
+    pub fn precision(&self) -> MatmulPrecision {
+        self.kernel.precision()
     }
 
     /// Makes sure the buffers fit `spec` and `batch`; allocates only when they do not.

@@ -123,6 +123,10 @@ pub struct TrainArgs {
     /// for tables).
     #[arg(long, value_parser = parse::non_negative_usize, allow_hyphen_values = true)]
     pub patience: Option<usize>,
+    /// Arithmetic of the matrix products: f32, or bf16 (mixed precision: bf16 products with
+    /// f32 sums, f32 weights and optimiser; needs AMX-BF16 or AVX512-BF16) (default f32).
+    #[arg(long, value_parser = parse_precision)]
+    pub precision: Option<nabla::MatmulPrecision>,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub table: table::TableArgs,
@@ -166,6 +170,10 @@ fn parse_widths(s: &str) -> Result<Widths, String> {
 }
 
 fn parse_optimizer(s: &str) -> Result<OptimizerKind, String> {
+    s.parse().map_err(|e: nabla::Error| e.to_string())
+}
+
+fn parse_precision(s: &str) -> Result<nabla::MatmulPrecision, String> {
     s.parse().map_err(|e: nabla::Error| e.to_string())
 }
 
@@ -215,12 +223,14 @@ fn settings(args: &TrainArgs, base: TrainConfig) -> Result<TrainConfig> {
         c.residual = true;
     }
     set!(activation, init, optimizer, lr, momentum, weight_decay, l1, l2, dropout, input_dropout);
-    set!(batch_size, epochs, schedule, warmup_epochs, seed, threads, val_split, loss, patience);
+    set!(batch_size, epochs, schedule, warmup_epochs, seed, threads, val_split, loss, patience, precision);
     if args.standardize {
         c.standardize = true;
     }
     c.after_layer(given);
     c.validate()?;
+    // Before any data is loaded or downloaded: a CPU without bf16 instructions is refused.
+    train::check_precision(&c)?;
     Ok(c)
 }
 

@@ -36,10 +36,15 @@ pub(super) struct Printer {
 
 impl Printer {
     pub fn new(json: bool, config: &TrainConfig) -> Self {
-        let header = format!(
+        let mut header = format!(
             "{} lr {} ({} schedule), batch {}, {} epochs, dropout {}, seed {}",
             config.optimizer, config.lr, config.schedule, config.batch_size, config.epochs, config.dropout, config.seed
         );
+        // Said only when it is not the default, so that an f32 run prints what it always did.
+        if config.precision == nabla::MatmulPrecision::Bf16 {
+            let kernel = nabla::gemm::bf16::best_kernel().map_or("none", |k| k.name());
+            header.push_str(&format!(", bf16 matrix products ({kernel})"));
+        }
         Printer {
             json,
             bar: None,

@@ -268,3 +268,40 @@ fn strided_views() {
         }
     }
 }
+
+/// Split between threads (bands of columns when `m < n`, of rows otherwise, each transpose),
+/// each fast kernel still matches the reference, with the same bits as on one thread.
+#[test]
+fn threaded_bands_match_the_reference_and_one_thread() {
+    for (m, n, k) in [(45, 300, 70), (300, 45, 70), (128, 1024, 96), (200, 200, 33)] {
+        for ta in T {
+            for tb in T {
+                let mut rng = Rng::new((m * n + k) as u64);
+                let a = stored(ta, m, k, &mut rng);
+                let b = stored(tb, k, n, &mut rng);
+                let c0 = Matrix::random_uniform(m, n, -1.0, 1.0, &mut rng);
+                let want = run(Bf16Kernel::Reference, 0.5, &a, ta, &b, tb, 1.0, &c0);
+                for kernel in fast_kernels() {
+                    let one = run(kernel, 0.5, &a, ta, &b, tb, 1.0, &c0);
+                    let (two, parallel) = crate::pool::with_threads(2, || run(kernel, 0.5, &a, ta, &b, tb, 1.0, &c0));
+                    assert!(parallel > 0, "{m}×{n}×{k} did not run on two threads");
+                    let diff = want.max_abs_diff(&two).unwrap();
+                    let what = format!("{} {m}×{n}×{k} {ta:?} {tb:?}", kernel.name());
+                    assert!(diff <= tolerance(k, 0.5), "{what}: diff {diff}");
+                    assert_eq!(one.as_slice(), two.as_slice(), "{what}: 1 and 2 threads differ");
+                }
+            }
+        }
+    }
+}
+
+/// `NABLA_BF16_ISA` caps the choice: `none` is a CPU with no bf16 kernel, `avx512-bf16`
+/// passes over AMX, anything else leaves the strongest.
+#[test]
+fn a_forced_name_caps_the_kernel() {
+    assert_eq!(choose(Some("none")), None);
+    assert_eq!(choose(None), fast_kernels().first().copied());
+    assert_eq!(choose(Some("amx")), fast_kernels().first().copied());
+    let no_amx = Bf16Kernel::Avx512Bf16.supported().then_some(Bf16Kernel::Avx512Bf16);
+    assert_eq!(choose(Some("avx512-bf16")), no_amx);
+}

@@ -46,6 +46,9 @@ pub fn read_labels(path: &Path) -> Result<Vec<u8>, DataError> {
 /// tell a file that goes on): a gzip that inflates far past its header is refused after the
 /// declared size, not after inflating whole. A short file comes back as it is, for the parser
 /// to name what is missing, and so does one of another kind (its magic number).
+/// The most [`read_declared`] reserves before reading.
+const RESERVE_UP_FRONT: usize = 64 << 20;
+
 fn read_declared(path: &Path, magic: u32, header: usize, body: impl Fn(&[u8]) -> u64) -> Result<Vec<u8>, DataError> {
     let mut content = Content::open(path)?;
     let mut bytes = Vec::with_capacity(header);
@@ -62,7 +65,10 @@ fn read_declared(path: &Path, magic: u32, header: usize, body: impl Fn(&[u8]) ->
             found: declared,
         });
     }
-    bytes.reserve_exact((declared - header as u64) as usize);
+    // Reserve what the header declares, but no more than 64 MiB before the bytes are there: a
+    // 16-byte file declaring 1 GiB must not make the reader ask for 1 GiB (the vector grows
+    // past this as real content arrives; MNIST's largest file is 47 MB).
+    bytes.reserve_exact(((declared - header as u64) as usize).min(RESERVE_UP_FRONT));
     content.read_at_most(declared - header as u64 + 1, &mut bytes)?;
     if bytes.len() as u64 > declared {
         return Err(DataError::BadLength {

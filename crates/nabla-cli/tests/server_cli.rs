@@ -153,24 +153,7 @@ impl Drop for Serving {
 }
 
 fn serve(home: &Path, store: &Path, port: u16) -> Serving {
-    use std::io::BufRead;
-    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("nabla"));
-    for var in support::USER_ENV {
-        cmd.env_remove(var);
-    }
-    let mut child = cmd
-        .env("HOME", home)
-        .args(["server", "--port", &port.to_string(), "--store"])
-        .arg(store)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-    stdout.read_line(&mut first).unwrap();
-    // Keep reading what it prints: a closed pipe would stop the server at its next line.
-    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
-    let addr = first.trim().rsplit(' ').next().unwrap().to_string();
+    let (child, addr) = support::nabla_server(home, store, port);
     Serving { child, url: format!("http://{addr}") }
 }
 

@@ -7,8 +7,7 @@
 
 mod support;
 
-use std::io::{BufRead, Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, TcpListener};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -23,46 +22,15 @@ const BATCH: u64 = 1_000;
 
 /// `nabla server` on `port` as a child process.
 fn serve(home: &Path, store: &Path, port: u16) -> std::process::Child {
-    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("nabla"));
-    for var in support::USER_ENV {
-        cmd.env_remove(var);
-    }
-    let mut child = cmd
-        .env("HOME", home)
-        .args(["server", "--port", &port.to_string(), "--store"])
-        .arg(store)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    stdout.read_line(&mut first).unwrap();
-    assert!(first.contains("listening on"), "{first}");
-    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
-    child
+    support::nabla_server(home, store, port).0
 }
 
 /// One request; `None` when the connection failed (the server is down or was killed mid-way).
 fn call(port: u16, method: &str, path: &str, token: &str, body: &Value) -> Option<(u16, Value)> {
-    let mut stream =
-        TcpStream::connect_timeout(&SocketAddr::from((Ipv4Addr::LOCALHOST, port)), Duration::from_secs(2)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
+    let headers = format!("Authorization: Bearer {token}\r\nContent-Type: application/json\r\n");
     let body = body.to_string();
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .ok()?;
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).ok()?;
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
-    let head = String::from_utf8_lossy(&raw[..split]).to_string();
-    let status = head.split(' ').nth(1)?.parse().ok()?;
-    let mut bytes = raw[split + 4..].to_vec();
-    if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
-        bytes = nabla_testkit::http::dechunk(&bytes);
-    }
+    let (status, _, bytes) =
+        nabla_testkit::http::request(port, method, path, "127.0.0.1", &headers, body.as_bytes()).ok()?;
     Some((status, serde_json::from_slice(&bytes).unwrap_or(Value::Null)))
 }
 

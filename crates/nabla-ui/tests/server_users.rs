@@ -2,9 +2,7 @@
 //! runs, see what is theirs or shared with them, and are refused the rest; retried batches are
 //! stored once.
 
-use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpStream};
-use std::time::Duration;
+use std::net::{Ipv4Addr, SocketAddr};
 
 use nabla_track::{Access, Principal, Store};
 use nabla_ui::{Server, ServerOptions};
@@ -12,26 +10,11 @@ use serde_json::{json, Value};
 
 /// One request over a fresh connection: (status, body as JSON or `null`).
 fn call(port: u16, method: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> (u16, Value) {
-    let mut stream =
-        TcpStream::connect_timeout(&SocketAddr::from((Ipv4Addr::LOCALHOST, port)), Duration::from_secs(5)).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     let body = body.map(Value::to_string).unwrap_or_default();
     let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).unwrap();
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("no end of headers");
-    let head = String::from_utf8_lossy(&raw[..split]).to_string();
-    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("no status");
-    let mut bytes = raw[split + 4..].to_vec();
-    if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
-        bytes = nabla_testkit::http::dechunk(&bytes);
-    }
+    let headers = format!("{auth}Content-Type: application/json\r\n");
+    let (status, _, bytes) =
+        nabla_testkit::http::request(port, method, path, "127.0.0.1", &headers, body.as_bytes()).unwrap();
     (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
 }
 

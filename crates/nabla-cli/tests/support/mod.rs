@@ -21,3 +21,28 @@ pub fn nabla(home: &Path) -> Command {
     cmd.env("HOME", home).env("XDG_DATA_HOME", home.join("share"));
     cmd
 }
+
+/// `nabla server --port PORT --store STORE` as a child process, once it listens: the child and
+/// the address it printed. What it prints next is read and dropped in the background (a closed
+/// pipe would stop it at its next line).
+pub fn nabla_server(home: &Path, store: &Path, port: u16) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("nabla"));
+    for var in USER_ENV {
+        cmd.env_remove(var);
+    }
+    let mut child = cmd
+        .env("HOME", home)
+        .args(["server", "--port", &port.to_string(), "--store"])
+        .arg(store)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    assert!(first.contains("listening on"), "{first}");
+    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+    let addr = first.trim().rsplit(' ').next().unwrap().to_string();
+    (child, addr)
+}

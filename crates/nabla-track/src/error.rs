@@ -173,6 +173,8 @@ pub enum TrackError {
         uri: String,
         /// What went wrong.
         message: String,
+        /// The HTTP status, when the server answered.
+        status: Option<u16>,
     },
 
     /// A run ended but the server does not hold all of it yet; its points are safe in the local

@@ -90,7 +90,8 @@ impl Remote {
     fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Value> {
         let url = format!("{}{path}", self.base);
         let auth = format!("Bearer {}", self.token);
-        let unreachable = |e: ureq::Error| TrackError::Remote { uri: self.base.clone(), message: e.to_string() };
+        let unreachable =
+            |e: ureq::Error| TrackError::Remote { uri: self.base.clone(), message: e.to_string(), status: None };
         let response = match (method, body) {
             ("GET", _) => self.agent.get(&url).header("Authorization", &auth).call(),
             ("POST", Some(body)) => self
@@ -114,7 +115,7 @@ impl Remote {
         if status >= 400 {
             let message =
                 value["error"].as_str().map_or_else(|| format!("HTTP {status}"), |e| format!("HTTP {status}: {e}"));
-            return Err(TrackError::Remote { uri: self.base.clone(), message });
+            return Err(TrackError::Remote { uri: self.base.clone(), message, status: Some(status) });
         }
         Ok(value)
     }
@@ -253,7 +254,9 @@ impl SyncThread {
         loop {
             match Store::open(&self.dir).and_then(|mut store| store.sync_run(&self.run_id, &self.remote)) {
                 Ok(_) => return Ok(()),
-                Err(e) if start.elapsed() + pause > FINAL_SYNC_FOR => {
+                // A refusal (bad token, another user's run) will not change by waiting; an
+                // outage may, for a while.
+                Err(e) if refused(&e) || start.elapsed() + pause > FINAL_SYNC_FOR => {
                     return Err(TrackError::NotDelivered {
                         run: self.run_id.clone(),
                         uri: self.remote.uri().to_string(),
@@ -267,4 +270,9 @@ impl SyncThread {
             }
         }
     }
+}
+
+/// Whether the server answered with a refusal (4xx) rather than being away.
+fn refused(err: &TrackError) -> bool {
+    matches!(err, TrackError::Remote { status: Some(400..=499), .. })
 }

@@ -29,7 +29,9 @@ def notebook_block() -> str:
 def wine_csv() -> Path:
     root = os.environ.get("NABLA_DATA")
     if not root:
-        # .ci/python-client.sh always sets it, so this never skips there.
+        # .ci/python-client.sh sets it; under CI a missing data folder is a failure, not a skip.
+        if os.environ.get("CI"):
+            pytest.fail("$NABLA_DATA is not set under CI (the data directory with tabular/wine.csv)")
         pytest.skip("$NABLA_DATA is not set (the data directory with tabular/wine.csv)")
     path = Path(root) / "tabular" / "wine.csv"
     assert path.is_file(), f"$NABLA_DATA/tabular/wine.csv not found ({path})"

@@ -88,7 +88,7 @@ fn unknown_workload_is_one_line_and_exit_2() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8(out.stderr).unwrap();
     assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(err.contains("W9") && err.contains("W1, W2, W3, W4, gemm, xor"), "{err}");
+    assert!(err.contains("W9") && err.contains("W1, W2, W3, W3-bf16, W4, gemm, xor"), "{err}");
     assert!(out.stdout.is_empty());
 }
 

@@ -12,6 +12,7 @@ mod auth;
 mod cache;
 pub mod downsample;
 mod ingest;
+mod mlflow;
 mod report;
 mod serve;
 mod stream;
@@ -277,6 +278,7 @@ fn generate_token() -> Result<String, UiError> {
 fn router(state: Arc<AppState>) -> axum::Router {
     let routes = if state.users {
         ingest::routes()
+            .merge(mlflow::routes())
             .merge(api::routes())
             .merge(assets::routes())
             .layer(axum::middleware::from_fn_with_state(state.clone(), users::require_user))

@@ -173,11 +173,23 @@ fn project_of(store: &Store, who: &Principal, id: &str) -> Result<String, Mlflow
     store.project_named_by_number(number)?.ok_or_else(unknown)
 }
 
-/// Experiment `project` as MLflow shows one, if `who` may see it.
+/// Experiment `project` as MLflow shows one, if `who` may see it. A project that exists but
+/// is not shared with `who` is refused by name (it cannot be created either), so that a
+/// script stops at `mlflow.set_experiment` instead of logging elsewhere.
 fn experiment(store: &Store, who: &Principal, project: &str) -> Result<Value, MlflowError> {
-    let visible = who.admin || store.project_access(who, project)?.is_some();
-    if !visible || store.project_sharing(project)?.is_none() {
-        return Err(MlflowError::not_found(format!("no experiment named `{project}` that you may see")));
+    let Some(sharing) = store.project_sharing(project)? else {
+        return Err(MlflowError::not_found(format!("no experiment named `{project}`")));
+    };
+    if !who.admin && store.project_access(who, project)?.is_none() {
+        return Err(MlflowError {
+            status: StatusCode::FORBIDDEN,
+            code: "PERMISSION_DENIED",
+            message: format!(
+                "experiment `{project}` belongs to {}, who has not shared it with {} \
+                 (`nabla server share {project} {} --write`)",
+                sharing.owner, who.name, who.name
+            ),
+        });
     }
     Ok(json!({ "experiment": {
         "experiment_id": experiment_id(store, project)?,

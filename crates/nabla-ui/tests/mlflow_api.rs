@@ -182,6 +182,12 @@ fn mlflows_rules_and_nablas_access_hold() {
     let demo = set_experiment(port, &s.ada, "demo");
     let (status, refused) =
         call(port, "GET", &format!("{API}/experiments/get?experiment_id={demo}"), Some(&s.grace), None);
+    assert_eq!((status, refused["error_code"].as_str()), (403, Some("PERMISSION_DENIED")));
+    assert!(refused["message"].as_str().unwrap().contains("nabla server share demo grace --write"), "{refused}");
+    let (status, refused) =
+        call(port, "GET", &format!("{API}/experiments/get-by-name?experiment_name=demo"), Some(&s.grace), None);
+    assert_eq!(status, 403, "{refused}");
+    let (status, refused) = call(port, "GET", &format!("{API}/experiments/get?experiment_id=99"), Some(&s.grace), None);
     assert_eq!((status, refused["error_code"].as_str()), (404, Some("RESOURCE_DOES_NOT_EXIST")));
     let (status, refused) = post(port, &s.grace, "experiments/create", json!({"name": "demo"}));
     assert_eq!((status, refused["error_code"].as_str()), (400, Some("RESOURCE_ALREADY_EXISTS")));

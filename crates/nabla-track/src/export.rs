@@ -162,7 +162,7 @@ impl Store {
             for a in &exported.artifacts {
                 let path = artifact_file(folder, a)?;
                 let file = fs::File::open(&path).map_err(io("opening", &path))?;
-                store_blob_checked(self.dir(), file, &path, Some(&a.record.sha256))?;
+                store_blob_checked(self.dir(), file, &path, Some((&a.record.sha256, "run.json says")))?;
             }
         }
         // All runs in one transaction: all of them or none.

@@ -375,7 +375,7 @@ impl Store {
 
     /// `Ok` when `who` may change `run_id`: its owner or an admin. An unknown run is
     /// [`TrackError::UnknownRun`]; somebody else's is [`TrackError::Forbidden`].
-    fn check_run_writer(&self, who: &Principal, run_id: &str) -> Result<()> {
+    pub(crate) fn check_run_writer(&self, who: &Principal, run_id: &str) -> Result<()> {
         let owner: Option<Option<String>> = self
             .conn
             .query_row("SELECT owner FROM runs WHERE id = ?1", [run_id], |r| r.get(0))

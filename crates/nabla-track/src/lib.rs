@@ -40,6 +40,7 @@ mod run;
 mod sampler;
 mod status;
 mod store;
+mod upload;
 mod users;
 mod writer;
 
@@ -55,4 +56,5 @@ pub use remote::{Remote, SyncReport, TOKEN_ENV, URI_ENV};
 pub use run::{MetricHandle, Run, SYSTEM_METRIC_PREFIX};
 pub use status::{EndStatus, RunStatus};
 pub use store::{now_secs, tracking_dir, tracking_dir_from, Store, DB_FILE, HOME_ENV, SCHEMA_VERSION};
+pub use upload::is_sha256;
 pub use users::{check_user_name, constant_time_eq, Access, Principal, ProjectSharing, User, MAX_USER_NAME};

@@ -90,8 +90,6 @@ impl Remote {
     fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Value> {
         let url = format!("{}{path}", self.base);
         let auth = format!("Bearer {}", self.token);
-        let unreachable =
-            |e: ureq::Error| TrackError::Remote { uri: self.base.clone(), message: e.to_string(), status: None };
         let response = match (method, body) {
             ("GET", _) => self.agent.get(&url).header("Authorization", &auth).call(),
             ("POST", Some(body)) => self
@@ -108,6 +106,32 @@ impl Remote {
                 .send(body.to_string()),
             _ => return Err(TrackError::InvalidRequest(format!("{method} {path}"))),
         };
+        self.answer(response)
+    }
+
+    /// Uploads the file at `path` as the artifact `name` of run `id`, streamed from disk,
+    /// with no overall deadline (a large checkpoint on a slow link takes what it takes).
+    fn put_artifact(&self, id: &str, record: &crate::ArtifactRecord) -> Result<Value> {
+        let file = std::fs::File::open(&record.path).map_err(|e| TrackError::io("opening", &record.path, e))?;
+        let url = format!("{}/api/runs/{id}/artifacts/{}", self.base, record.sha256);
+        let response = self
+            .agent
+            .put(&url)
+            .query("name", &record.name)
+            .query("kind", &record.kind)
+            .header("Authorization", &format!("Bearer {}", self.token))
+            .content_type("application/octet-stream")
+            .config()
+            .timeout_global(None)
+            .build()
+            .send(file);
+        self.answer(response)
+    }
+
+    /// A response's JSON; a status ≥ 400 is an error naming the server and its message.
+    fn answer(&self, response: std::result::Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Result<Value> {
+        let unreachable =
+            |e: ureq::Error| TrackError::Remote { uri: self.base.clone(), message: e.to_string(), status: None };
         let mut response = response.map_err(unreachable)?;
         let status = response.status().as_u16();
         let text = response.body_mut().with_config().limit(64 << 20).read_to_string().map_err(unreachable)?;
@@ -179,6 +203,19 @@ impl Store {
                 });
                 remote.call("POST", &format!("/api/runs/{id}/points"), Some(&body))?;
                 sent += chunk.len() as u64;
+            }
+        }
+        // Artifacts the server lacks (by content and name), streamed from the local store.
+        let artifacts = self.artifacts(&id)?;
+        if !artifacts.is_empty() {
+            let there = remote.call("GET", &format!("/api/runs/{id}"), None)?;
+            let has = |a: &crate::ArtifactRecord| {
+                there["artifacts"].as_array().is_some_and(|list| {
+                    list.iter().any(|b| b["sha256"] == a.sha256.as_str() && b["name"] == a.name.as_str())
+                })
+            };
+            for artifact in artifacts.iter().filter(|a| !has(a)) {
+                remote.put_artifact(&id, artifact)?;
             }
         }
         let status = match run.status {

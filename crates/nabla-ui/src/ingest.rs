@@ -28,6 +28,8 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/api/runs/{id}", patch(update))
         .route("/api/runs/{id}/points", post(points))
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        // Streamed and limited by the server's own artifact limit (crate::upload).
+        .route("/api/runs/{id}/artifacts/{sha}", axum::routing::put(crate::upload::upload))
 }
 
 /// axum's `Json` body, with a body that does not parse answered as the API's `{"error": …}`.
@@ -50,7 +52,7 @@ fn writer(viewer: &Viewer) -> Result<Principal, ApiError> {
 }
 
 /// A store error of a write, with the status a client acts on.
-fn write_error(err: TrackError) -> ApiError {
+pub(crate) fn write_error(err: TrackError) -> ApiError {
     let status = match &err {
         TrackError::Forbidden(_) => StatusCode::FORBIDDEN,
         TrackError::RunExists(_) | TrackError::StepNotIncreasing { .. } => StatusCode::CONFLICT,

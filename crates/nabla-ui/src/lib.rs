@@ -16,6 +16,7 @@ mod mlflow;
 mod report;
 mod serve;
 mod stream;
+mod upload;
 mod users;
 
 use std::net::{IpAddr, SocketAddr, TcpListener};
@@ -70,10 +71,16 @@ pub struct ServerOptions {
     /// of one and stops is disconnected then, instead of holding its connection for ever
     /// (default [`HEADER_TIMEOUT`]; the same limit applies to an idle kept-alive connection).
     pub header_timeout: Duration,
+    /// The largest artifact `nabla server` accepts in one upload (default
+    /// [`MAX_ARTIFACT_BYTES`]).
+    pub max_artifact_bytes: u64,
 }
 
 /// How long a request's header may take to arrive, by default.
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The largest artifact upload, by default: 1 GiB.
+pub const MAX_ARTIFACT_BYTES: u64 = 1 << 30;
 
 impl ServerOptions {
     /// Options for serving `tracking_dir` on `addr` with no token given.
@@ -86,7 +93,15 @@ impl ServerOptions {
             users: false,
             public_read: false,
             header_timeout: HEADER_TIMEOUT,
+            max_artifact_bytes: MAX_ARTIFACT_BYTES,
         }
+    }
+
+    /// Refuses artifact uploads larger than `bytes`.
+    #[must_use]
+    pub fn max_artifact_bytes(mut self, bytes: u64) -> ServerOptions {
+        self.max_artifact_bytes = bytes;
+        self
     }
 
     /// Disconnects a client whose request header is not complete after `timeout`.
@@ -139,6 +154,8 @@ pub(crate) struct AppState {
     pub users: bool,
     /// With `users`: reads need no token.
     pub public_read: bool,
+    /// The largest artifact upload.
+    pub max_artifact_bytes: u64,
 }
 
 /// A running dashboard server; dropping it (or calling [`Server::stop`]) stops it.
@@ -179,6 +196,7 @@ impl Server {
             streams: Arc::new(tokio::sync::Semaphore::new(stream::MAX_STREAMS)),
             users: options.users,
             public_read: options.public_read,
+            max_artifact_bytes: options.max_artifact_bytes,
         });
         let prewarm = options.prewarm;
         let header_timeout = options.header_timeout;

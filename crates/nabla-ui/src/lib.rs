@@ -12,6 +12,7 @@ mod auth;
 mod cache;
 pub mod downsample;
 mod ingest;
+mod limits;
 mod mlflow;
 mod report;
 mod serve;
@@ -69,7 +70,8 @@ pub struct ServerOptions {
     pub public_read: bool,
     /// How long a connection may take to send a request's header: a client that sends part
     /// of one and stops is disconnected then, instead of holding its connection for ever
-    /// (default [`HEADER_TIMEOUT`]; the same limit applies to an idle kept-alive connection).
+    /// (default [`HEADER_TIMEOUT`]; the same limit applies to an idle kept-alive connection,
+    /// and to a pause between two chunks of a request body).
     pub header_timeout: Duration,
     /// The largest artifact `nabla server` accepts in one upload (default
     /// [`MAX_ARTIFACT_BYTES`]).
@@ -156,6 +158,8 @@ pub(crate) struct AppState {
     pub public_read: bool,
     /// The largest artifact upload.
     pub max_artifact_bytes: u64,
+    /// The longest pause within a request body.
+    pub body_idle_timeout: Duration,
 }
 
 /// A running dashboard server; dropping it (or calling [`Server::stop`]) stops it.
@@ -177,6 +181,7 @@ impl Server {
             None if !is_loopback(options.addr.ip()) => Some(generate_token()?),
             None => None,
         };
+        limits::raise_open_files_limit();
         let listener =
             TcpListener::bind(options.addr).map_err(|source| UiError::Bind { addr: options.addr, source })?;
         listener.set_nonblocking(true).map_err(|source| UiError::Bind { addr: options.addr, source })?;
@@ -197,6 +202,7 @@ impl Server {
             users: options.users,
             public_read: options.public_read,
             max_artifact_bytes: options.max_artifact_bytes,
+            body_idle_timeout: options.header_timeout,
         });
         let prewarm = options.prewarm;
         let header_timeout = options.header_timeout;
@@ -306,6 +312,7 @@ fn router(state: Arc<AppState>) -> axum::Router {
             .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token))
     };
     routes
+        .layer(axum::middleware::from_fn_with_state(state.clone(), limits::body_deadline))
         // The outer layer runs first: a foreign Host is refused before the token is looked at.
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_local_host))
         .with_state(state)

@@ -13,6 +13,7 @@ mod cache;
 pub mod downsample;
 mod ingest;
 mod limits;
+pub use limits::raise_open_files_limit;
 mod mlflow;
 mod report;
 mod serve;
@@ -181,10 +182,11 @@ impl Server {
             None if !is_loopback(options.addr.ip()) => Some(generate_token()?),
             None => None,
         };
-        limits::raise_open_files_limit();
+        let _ = limits::raise_open_files_limit();
         let listener =
             TcpListener::bind(options.addr).map_err(|source| UiError::Bind { addr: options.addr, source })?;
         listener.set_nonblocking(true).map_err(|source| UiError::Bind { addr: options.addr, source })?;
+        limits::deepen_backlog(&listener);
         let addr = listener.local_addr().map_err(|source| UiError::Bind { addr: options.addr, source })?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)

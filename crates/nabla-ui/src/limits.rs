@@ -47,12 +47,24 @@ impl std::fmt::Display for Stalled {
 impl std::error::Error for Stalled {}
 
 /// Raises this process's soft limit on open files to its hard limit (best effort: a limit
-/// that cannot be raised stays as it was).
-pub(crate) fn raise_open_files_limit() {
+/// that cannot be raised stays as it was) and answers the limit in force (`None`: unlimited).
+pub fn raise_open_files_limit() -> Option<u64> {
     use rustix::process::{getrlimit, setrlimit, Resource};
     let mut limit = getrlimit(Resource::Nofile);
     if limit.current < limit.maximum {
         limit.current = limit.maximum;
         let _ = setrlimit(Resource::Nofile, limit);
     }
+    getrlimit(Resource::Nofile).current
+}
+
+/// Connections the kernel completes and queues for the server to accept, at most: std binds
+/// with 128, which a burst of clients (a class starting at once, or a flood of connections)
+/// overflows in moments, and a client whose handshake is dropped retries only a second later.
+pub(crate) const BACKLOG: i32 = 4096;
+
+/// Raises `listener`'s accept queue to [`BACKLOG`] (calling `listen` again on a listening
+/// socket changes its backlog; the system caps it at `net.core.somaxconn`). Best effort.
+pub(crate) fn deepen_backlog(listener: &std::net::TcpListener) {
+    let _ = rustix::net::listen(listener, BACKLOG);
 }

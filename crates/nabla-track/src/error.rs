@@ -107,6 +107,10 @@ pub enum TrackError {
     /// The background writer stopped after an error; nothing more can be recorded in this run.
     #[error("the run's writer stopped: {0}")]
     WriterStopped(String),
+    /// A server could not store a client's write (its store could not be opened, or the
+    /// commit of the writes it was grouped with failed).
+    #[error("the server could not store this: {0}")]
+    ServerWrite(String),
     /// An exported run directory that cannot be imported.
     #[error("cannot import {path}: {reason}")]
     BadExport {

@@ -213,7 +213,7 @@ fn printable(text: &str) -> String {
 
 /// Inserts an exported run, its metrics, points and artifact rows.
 fn insert_exported(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &rusqlite::Connection,
     e: &ExportedRun,
     points: &[(String, i64, f64, f64)],
 ) -> rusqlite::Result<()> {

@@ -412,7 +412,7 @@ impl Store {
     }
 }
 
-fn insert_token(tx: &rusqlite::Transaction<'_>, user: &str, id: &str, secret: &str, now: f64) -> rusqlite::Result<()> {
+fn insert_token(tx: &rusqlite::Connection, user: &str, id: &str, secret: &str, now: f64) -> rusqlite::Result<()> {
     tx.execute(
         "INSERT INTO tokens (id, user, secret_sha256, created) VALUES (?1, ?2, ?3, ?4)",
         params![id, user, sha256_hex(secret), now],

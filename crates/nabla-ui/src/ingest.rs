@@ -65,16 +65,12 @@ pub(crate) fn write_error(err: TrackError) -> ApiError {
     ApiError::new(status, err.to_string())
 }
 
-/// Runs a write on the store (opened for writing) on the blocking pool.
+/// Runs a write on the store through the server's writer ([`crate::writer`]).
 async fn with_writable_store<T: Send + 'static>(
     state: &AppState,
     f: impl FnOnce(&mut Store) -> nabla_track::Result<T> + Send + 'static,
 ) -> Result<T, ApiError> {
-    let dir = state.tracking_dir.clone();
-    tokio::task::spawn_blocking(move || f(&mut Store::open(&dir)?))
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
-        .map_err(write_error)
+    state.writer.write(f).await.map_err(write_error)
 }
 
 /// `POST /api/runs` with a [`RunInit`]: 201 and `{"id": …}`; 200 for a run that already

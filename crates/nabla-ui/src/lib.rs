@@ -20,6 +20,7 @@ mod serve;
 mod stream;
 mod upload;
 mod users;
+mod writer;
 
 use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::path::PathBuf;
@@ -161,6 +162,8 @@ pub(crate) struct AppState {
     pub max_artifact_bytes: u64,
     /// The longest pause within a request body.
     pub body_idle_timeout: Duration,
+    /// Where writes go (`nabla server`): one thread, one connection, grouped commits.
+    pub writer: writer::Writer,
 }
 
 /// A running dashboard server; dropping it (or calling [`Server::stop`]) stops it.
@@ -195,7 +198,7 @@ impl Server {
             .build()
             .map_err(UiError::Runtime)?;
         let state = Arc::new(AppState {
-            tracking_dir: options.tracking_dir,
+            tracking_dir: options.tracking_dir.clone(),
             token: token.clone(),
             poll_interval: Duration::from_millis(500),
             local_host_only: is_loopback(addr.ip()),
@@ -205,6 +208,7 @@ impl Server {
             public_read: options.public_read,
             max_artifact_bytes: options.max_artifact_bytes,
             body_idle_timeout: options.header_timeout,
+            writer: writer::Writer::start(options.tracking_dir.clone()).map_err(UiError::Runtime)?,
         });
         let prewarm = options.prewarm;
         let header_timeout = options.header_timeout;

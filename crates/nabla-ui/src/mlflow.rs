@@ -145,15 +145,13 @@ fn user(viewer: &Viewer) -> Result<Principal, MlflowError> {
     })
 }
 
-/// Runs `f` on the store on the blocking pool (opened for writing when `write`).
+/// Runs `f` on the store through the server's writer ([`crate::writer`]): MLflow's calls
+/// read and change a run in one step (a parameter logged twice, a tag replaced).
 async fn on_store<T: Send + 'static>(
     state: &AppState,
     f: impl FnOnce(&mut Store) -> Result<T, MlflowError> + Send + 'static,
 ) -> Result<T, MlflowError> {
-    let dir = state.tracking_dir.clone();
-    tokio::task::spawn_blocking(move || f(&mut Store::open(&dir)?))
-        .await
-        .map_err(|e| MlflowError::from(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())))?
+    state.writer.write(f).await
 }
 
 // ---- experiments ----

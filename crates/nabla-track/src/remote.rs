@@ -158,10 +158,9 @@ fn read_ca(path: &Path) -> Result<Vec<ureq::tls::Certificate<'static>>> {
     let bytes = std::fs::read(path).map_err(|e| bad(format!("cannot read it: {e}")))?;
     let mut certs = Vec::new();
     for item in ureq::tls::parse_pem(&bytes) {
-        match item.map_err(|e| bad(format!("not valid PEM: {e}")))? {
-            ureq::tls::PemItem::Certificate(cert) => certs.push(cert),
-            // A key or anything else beside the certificates is not a CA.
-            _ => {}
+        // A key or anything else beside the certificates is not a CA.
+        if let ureq::tls::PemItem::Certificate(cert) = item.map_err(|e| bad(format!("not valid PEM: {e}")))? {
+            certs.push(cert);
         }
     }
     if certs.is_empty() {

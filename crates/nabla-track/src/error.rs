@@ -170,6 +170,15 @@ pub enum TrackError {
     #[error("invalid request: {0}")]
     InvalidRequest(String),
 
+    /// The CA certificate file given to verify a server's HTTPS certificate is unusable.
+    #[error("TLS CA file {path} (--tls-ca or $NABLA_TLS_CA): {reason}", path = path.display())]
+    TlsCa {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+
     /// A tracking server could not be reached or refused a request.
     #[error("tracking server {uri}: {message}")]
     Remote {

@@ -52,7 +52,7 @@ pub use id::{new_run_id, RUN_ID_LEN};
 pub use ingest::{IngestPoint, Ingested, OldSteps, RunInit, RunUpdate, MAX_BATCH_POINTS};
 pub use meta::{command_line, crash_threshold, git_commit, RunMeta, RunOptions};
 pub use query::{ArtifactRecord, MetricSummary, Point, RunQuery, RunRecord, RUN_FIELDS};
-pub use remote::{Remote, SyncReport, TOKEN_ENV, URI_ENV};
+pub use remote::{ca_from_env, Remote, SyncReport, TLS_CA_ENV, TOKEN_ENV, URI_ENV};
 pub use run::{MetricHandle, Run, SYSTEM_METRIC_PREFIX};
 pub use status::{EndStatus, RunStatus};
 pub use store::{now_secs, tracking_dir, tracking_dir_from, Store, DB_FILE, HOME_ENV, SCHEMA_VERSION};

@@ -8,7 +8,13 @@
 //! Nothing is lost when the server is away: the points wait in the local store until a later
 //! sync (the run's own background thread, or `nabla runs sync`) delivers them. A run is marked
 //! delivered once it has ended and the server holds all of it.
+//!
+//! Over `https://` the server's certificate is verified against the system's root
+//! certificates, plus a CA file given for a server with its own certificate (a class's
+//! self-signed one): `--tls-ca FILE` or `$NABLA_TLS_CA`.
 
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use rusqlite::params;
@@ -22,6 +28,9 @@ use crate::store::Store;
 pub const URI_ENV: &str = "NABLA_TRACKING_URI";
 /// See [`URI_ENV`].
 pub const TOKEN_ENV: &str = "NABLA_TOKEN";
+/// A PEM file of CA certificates trusted for the server's HTTPS certificate, besides the
+/// system's roots.
+pub const TLS_CA_ENV: &str = "NABLA_TLS_CA";
 
 /// Points per batch sent.
 const BATCH_POINTS: usize = 10_000;
@@ -51,8 +60,15 @@ pub struct SyncReport {
 }
 
 impl Remote {
-    /// A server at `uri` (`http://host:port` or `https://…`), with a user's token.
+    /// A server at `uri` (`http://host:port` or `https://…`), with a user's token; an HTTPS
+    /// server's certificate is verified against the system's roots.
     pub fn new(uri: &str, token: &str) -> Result<Remote> {
+        Remote::with_ca(uri, token, None)
+    }
+
+    /// Like [`Remote::new`], also trusting the CA certificates in the PEM file `ca` (a server
+    /// with a self-signed certificate: give that certificate).
+    pub fn with_ca(uri: &str, token: &str, ca: Option<&Path>) -> Result<Remote> {
         let base = uri.trim().trim_end_matches('/').to_string();
         if !(base.starts_with("http://") || base.starts_with("https://")) || base.len() <= "https://".len() {
             return Err(TrackError::InvalidRequest(format!(
@@ -72,13 +88,23 @@ impl Remote {
         if loopback {
             config = config.proxy(None);
         }
+        let extra = ca.map(read_ca).transpose()?;
+        if base.starts_with("https://") {
+            let mut roots: Vec<ureq::tls::Certificate<'static>> = system_roots().as_ref().clone();
+            roots.extend(extra.unwrap_or_default());
+            // No system roots and no CA file: Mozilla's roots, built into ureq.
+            let roots = if roots.is_empty() { ureq::tls::RootCerts::WebPki } else { ureq::tls::RootCerts::from(roots) };
+            config = config.tls_config(ureq::tls::TlsConfig::builder().root_certs(roots).build());
+        }
         Ok(Remote { base, token, agent: config.build().into() })
     }
 
-    /// The server from `$NABLA_TRACKING_URI` and `$NABLA_TOKEN`, if the URI is set.
+    /// The server from `$NABLA_TRACKING_URI` and `$NABLA_TOKEN` (and `$NABLA_TLS_CA`), if the
+    /// URI is set.
     pub fn from_env() -> Option<Result<Remote>> {
         let uri = std::env::var(URI_ENV).ok().filter(|u| !u.trim().is_empty())?;
-        Some(Remote::new(&uri, &std::env::var(TOKEN_ENV).unwrap_or_default()))
+        let ca = ca_from_env();
+        Some(Remote::with_ca(&uri, &std::env::var(TOKEN_ENV).unwrap_or_default(), ca.as_deref()))
     }
 
     /// The server's URL.
@@ -131,7 +157,7 @@ impl Remote {
     /// A response's JSON; a status ≥ 400 is an error naming the server and its message.
     fn answer(&self, response: std::result::Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Result<Value> {
         let unreachable =
-            |e: ureq::Error| TrackError::Remote { uri: self.base.clone(), message: e.to_string(), status: None };
+            |e: ureq::Error| TrackError::Remote { uri: self.base.clone(), message: describe(&e), status: None };
         let mut response = response.map_err(unreachable)?;
         let status = response.status().as_u16();
         let text = response.body_mut().with_config().limit(64 << 20).read_to_string().map_err(unreachable)?;
@@ -142,6 +168,56 @@ impl Remote {
             return Err(TrackError::Remote { uri: self.base.clone(), message, status: Some(status) });
         }
         Ok(value)
+    }
+}
+
+/// The CA file named by `$NABLA_TLS_CA`, if set.
+pub fn ca_from_env() -> Option<std::path::PathBuf> {
+    std::env::var_os(TLS_CA_ENV).filter(|p| !p.is_empty()).map(std::path::PathBuf::from)
+}
+
+/// The certificates of a PEM CA file; at least one, or an error naming the file.
+fn read_ca(path: &Path) -> Result<Vec<ureq::tls::Certificate<'static>>> {
+    let bad = |reason: String| TrackError::TlsCa { path: path.to_path_buf(), reason };
+    let bytes = std::fs::read(path).map_err(|e| bad(format!("cannot read it: {e}")))?;
+    let mut certs = Vec::new();
+    for item in ureq::tls::parse_pem(&bytes) {
+        // A key or anything else beside the certificates is not a CA.
+        if let ureq::tls::PemItem::Certificate(cert) = item.map_err(|e| bad(format!("not valid PEM: {e}")))? {
+            certs.push(cert);
+        }
+    }
+    if certs.is_empty() {
+        return Err(bad("holds no certificate (expected a PEM block `-----BEGIN CERTIFICATE-----`)".into()));
+    }
+    Ok(certs)
+}
+
+/// The system's root certificates, read once per process (none if the system has none).
+fn system_roots() -> Arc<Vec<ureq::tls::Certificate<'static>>> {
+    static ROOTS: OnceLock<Arc<Vec<ureq::tls::Certificate<'static>>>> = OnceLock::new();
+    ROOTS
+        .get_or_init(|| {
+            // Unreadable entries are skipped: what loads is what the system trusts.
+            let found = rustls_native_certs::load_native_certs();
+            Arc::new(found.certs.iter().map(|c| ureq::tls::Certificate::from_der(c.as_ref()).to_owned()).collect())
+        })
+        .clone()
+}
+
+/// A transport error in words, saying what to do when the server's certificate was refused.
+fn describe(e: &ureq::Error) -> String {
+    let tls = match e {
+        ureq::Error::Rustls(tls) => Some(tls),
+        ureq::Error::Io(io) => io.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()),
+        _ => None,
+    };
+    match tls {
+        Some(rustls::Error::InvalidCertificate(reason)) => format!(
+            "TLS certificate verification failed ({reason:?}): if the server uses its own (self-signed) \
+             certificate, pass it with --tls-ca FILE or ${TLS_CA_ENV}"
+        ),
+        _ => e.to_string(),
     }
 }
 

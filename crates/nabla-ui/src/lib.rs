@@ -19,6 +19,7 @@ mod report;
 mod serve;
 mod stream;
 mod upload;
+mod tls;
 mod users;
 mod writer;
 
@@ -29,6 +30,8 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use tokio::sync::oneshot;
+
+pub use tls::Tls;
 
 /// How many of the most recent runs are summarised in the background at start.
 const PREWARM_RUNS: usize = 50;
@@ -47,6 +50,14 @@ pub enum UiError {
     /// The async runtime could not be created.
     #[error("cannot start the server runtime: {0}")]
     Runtime(std::io::Error),
+    /// A TLS certificate or key file is missing, unreadable or wrong.
+    #[error("{}: {message}", path.display())]
+    Tls {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
     /// The OS random source failed while generating an access token.
     #[error("cannot generate an access token: {0}")]
     Random(String),
@@ -78,6 +89,8 @@ pub struct ServerOptions {
     /// The largest artifact `nabla server` accepts in one upload (default
     /// [`MAX_ARTIFACT_BYTES`]).
     pub max_artifact_bytes: u64,
+    /// Serve HTTPS with this certificate and key (see [`Tls::from_pem_files`]).
+    pub tls: Option<Tls>,
 }
 
 /// How long a request's header may take to arrive, by default.
@@ -98,6 +111,7 @@ impl ServerOptions {
             public_read: false,
             header_timeout: HEADER_TIMEOUT,
             max_artifact_bytes: MAX_ARTIFACT_BYTES,
+            tls: None,
         }
     }
 
@@ -105,6 +119,13 @@ impl ServerOptions {
     #[must_use]
     pub fn max_artifact_bytes(mut self, bytes: u64) -> ServerOptions {
         self.max_artifact_bytes = bytes;
+        self
+    }
+
+    /// Serves HTTPS with `tls` instead of plain HTTP.
+    #[must_use]
+    pub fn tls(mut self, tls: Tls) -> ServerOptions {
+        self.tls = Some(tls);
         self
     }
 
@@ -171,6 +192,8 @@ pub(crate) struct AppState {
 pub struct Server {
     addr: SocketAddr,
     token: Option<String>,
+    /// `https` when serving with TLS.
+    scheme: &'static str,
     shutdown: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
@@ -212,6 +235,8 @@ impl Server {
         });
         let prewarm = options.prewarm;
         let header_timeout = options.header_timeout;
+        let scheme = if options.tls.is_some() { "https" } else { "http" };
+        let acceptor = options.tls.map(|tls| tls.acceptor);
         let (shutdown, stopped) = oneshot::channel::<()>();
         let listener = {
             let _guard = runtime.enter();
@@ -232,13 +257,13 @@ impl Server {
                     let stopped = async {
                         let _ = stopped.await;
                     };
-                    serve::serve(listener, router(state), header_timeout, stopped).await;
+                    serve::serve(listener, router(state), header_timeout, acceptor, stopped).await;
                 });
                 // Live streams hold their connections open: do not wait for them long.
                 runtime.shutdown_timeout(Duration::from_millis(500));
             })
             .map_err(UiError::Runtime)?;
-        Ok(Server { addr, token, shutdown: Some(shutdown), thread: Some(thread) })
+        Ok(Server { addr, token, scheme, shutdown: Some(shutdown), thread: Some(thread) })
     }
 
     /// The address it listens on (with the real port when port 0 was asked for).
@@ -259,7 +284,7 @@ impl Server {
             IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
             ip => ip,
         };
-        let base = format!("http://{}/", SocketAddr::new(ip, self.addr.port()));
+        let base = format!("{}://{}/", self.scheme, SocketAddr::new(ip, self.addr.port()));
         match &self.token {
             Some(token) => format!("{base}?token={token}"),
             None => base,

@@ -319,19 +319,32 @@ const SYNC_EVERY: Duration = Duration::from_secs(2);
 const FINAL_SYNC_FOR: Duration = Duration::from_secs(10);
 
 /// A run's background sender: every [`SYNC_EVERY`] it sends the server what the run has
-/// committed locally. Errors (the server away) are kept for later; nothing waits on them.
+/// committed locally. Errors (the server away) are kept for later; nothing waits on them. A
+/// refusal (4xx: a bad token, another user's project) stops the sends, since waiting will not
+/// change it, and is kept for the run's owner to report once ([`SyncThread::take_refusal`]).
 pub(crate) struct SyncThread {
     stop: std::sync::Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>,
+    refusal: std::sync::Arc<Refusal>,
     handle: Option<std::thread::JoinHandle<()>>,
     dir: std::path::PathBuf,
     run_id: String,
     remote: Remote,
 }
 
+/// The first refusal a background sync met: `pending` is checked on every `log`, so it is an
+/// atomic; the text waits behind it.
+#[derive(Default)]
+struct Refusal {
+    pending: std::sync::atomic::AtomicBool,
+    text: std::sync::Mutex<Option<String>>,
+}
+
 impl SyncThread {
     pub(crate) fn start(dir: std::path::PathBuf, run_id: String, remote: Remote) -> SyncThread {
         let stop = std::sync::Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new()));
+        let refusal = std::sync::Arc::new(Refusal::default());
         let (flag, thread_dir, thread_id, thread_remote) = (stop.clone(), dir.clone(), run_id.clone(), remote.clone());
+        let thread_refusal = refusal.clone();
         let handle = std::thread::Builder::new()
             .name("nabla-track-sync".into())
             .spawn(move || loop {
@@ -343,10 +356,34 @@ impl SyncThread {
                 }
                 drop(guard);
                 // The server may be away: the points stay in the local store for the next try.
-                let _ = Store::open(&thread_dir).and_then(|mut store| store.sync_run(&thread_id, &thread_remote));
+                match Store::open(&thread_dir).and_then(|mut store| store.sync_run(&thread_id, &thread_remote)) {
+                    Err(e) if refused(&e) => {
+                        if let Ok(mut text) = thread_refusal.text.lock() {
+                            *text = Some(reason(&e));
+                        }
+                        thread_refusal.pending.store(true, std::sync::atomic::Ordering::Release);
+                        return;
+                    }
+                    _ => {}
+                }
             })
             .ok();
-        SyncThread { stop, handle, dir, run_id, remote }
+        SyncThread { stop, refusal, handle, dir, run_id, remote }
+    }
+
+    /// The server's refusal of this run, once: `None` until a background sync is refused, and
+    /// after the first call that returned it.
+    pub(crate) fn take_refusal(&self) -> Option<String> {
+        if !self.refusal.pending.load(std::sync::atomic::Ordering::Acquire) {
+            return None;
+        }
+        self.refusal.pending.store(false, std::sync::atomic::Ordering::Release);
+        self.refusal.text.lock().ok().and_then(|mut text| text.take())
+    }
+
+    /// The server's URL.
+    pub(crate) fn uri(&self) -> &str {
+        self.remote.uri()
     }
 
     /// Stops the background sends and delivers the rest of the (now ended) run, trying for a
@@ -373,7 +410,8 @@ impl SyncThread {
                     return Err(TrackError::NotDelivered {
                         run: self.run_id.clone(),
                         uri: self.remote.uri().to_string(),
-                        reason: e.to_string(),
+                        reason: reason(&e),
+                        refused: refused(&e),
                     })
                 }
                 Err(_) => {
@@ -382,6 +420,14 @@ impl SyncThread {
                 }
             }
         }
+    }
+}
+
+/// What went wrong, without the server's URL that the caller names already.
+fn reason(err: &TrackError) -> String {
+    match err {
+        TrackError::Remote { message, .. } => message.clone(),
+        other => other.to_string(),
     }
 }
 

@@ -18,8 +18,8 @@ mod mlflow;
 mod report;
 mod serve;
 mod stream;
-mod upload;
 mod tls;
+mod upload;
 mod users;
 mod writer;
 

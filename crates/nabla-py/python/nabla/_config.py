@@ -61,7 +61,35 @@ def _config_dict(config: Any, call: str) -> dict:
     raise TypeError(f"{call}: config must be a dict (or argparse.Namespace), got {type(config).__name__}")
 
 
-class Config:
+class _Keyed:
+    """What reads a config or a summary like a dict: membership, iteration, `keys`, `items`,
+    `values` and `get` over `self._data`."""
+
+    _data: dict
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._data
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def keys(self):
+        return self._data.keys()
+
+    def items(self):
+        return self._data.items()
+
+    def values(self):
+        return self._data.values()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._data.get(key, default)
+
+
+class Config(_Keyed):
     """``run.config``: the run's settings, by attribute (``config.lr``) or item (``config["lr"]``).
 
     Every change is saved to the store at once.
@@ -96,29 +124,9 @@ class Config:
         del self._data[key]
         self._save()
 
-    def __contains__(self, key: object) -> bool:
-        return key in self._data
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._data)
-
-    def __len__(self) -> int:
-        return len(self._data)
 
     def __repr__(self) -> str:
         return f"Config({self._data!r})"
-
-    def keys(self):
-        return self._data.keys()
-
-    def items(self):
-        return self._data.items()
-
-    def values(self):
-        return self._data.values()
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self._data.get(key, default)
 
     def as_dict(self) -> dict:
         """A copy of the config as a plain dict."""
@@ -137,7 +145,7 @@ class Config:
         self._save()
 
 
-class Summary:
+class Summary(_Keyed):
     """``run.summary``: the run's headline values (``summary["test/acc"] = 0.98``).
 
     What is not set here is filled in when the run finishes: each metric's last value (or its
@@ -167,26 +175,9 @@ class Summary:
     def __setattr__(self, key: str, value: Any) -> None:
         self[key] = value
 
-    def __contains__(self, key: object) -> bool:
-        return key in self._data
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._data)
-
-    def __len__(self) -> int:
-        return len(self._data)
 
     def __repr__(self) -> str:
         return f"Summary({self._data!r})"
-
-    def keys(self):
-        return self._data.keys()
-
-    def items(self):
-        return self._data.items()
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self._data.get(key, default)
 
     def update(self, data: Mapping) -> None:
         """Sets several keys."""

@@ -220,7 +220,8 @@ impl Network {
         interruptible(py, |stop| {
             let target = labels.target();
             let config = arrays::estimator_config(&params, rows.len(), target.task())?;
-            let set = arrays::fit_set(rows, target, config.val_split, config.seed)?;
+            let scale = arrays::estimator_scale(&params)?;
+            let set = arrays::fit_set(rows, target, config.val_split, config.seed, scale)?;
             train_tracked(&config, &set, None, stop, track)
         })?
         .map_err(py_err)

@@ -75,6 +75,9 @@ pub struct TableSource {
     /// `ignore` when an unseen category becomes zeros.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unknown: Option<String>,
+    /// How numeric columns are scaled (`minmax`, `none`), when not standardised.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale: Option<String>,
     /// A CSV file's field delimiter, when not the default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delimiter: Option<char>,

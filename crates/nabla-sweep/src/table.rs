@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use nabla_data::table::{Impute, PreprocessOptions, ReadOptions, Table, TableFormat, Task, TaskChoice, Unknown};
+use nabla_data::table::{Impute, PreprocessOptions, ReadOptions, Scale, Table, TableFormat, Task, TaskChoice, Unknown};
 use nabla_train::config::TrainConfig;
 use nabla_train::tabular::{self, TableSettings};
 use nabla_train::train::TableSet;
@@ -112,7 +112,8 @@ fn preprocess(source: &TableSource) -> Result<PreprocessOptions, SweepError> {
         Some("ignore") => Unknown::Ignore,
         Some(other) => return Err(SweepError::Input(format!("unknown = {other}: expected ignore or error"))),
     };
-    Ok(PreprocessOptions { impute, unknown })
+    let scale = source.scale.as_deref().map(str::parse::<Scale>).transpose().map_err(SweepError::Input)?;
+    Ok(PreprocessOptions { impute, unknown, scale: scale.unwrap_or_default() })
 }
 
 #[cfg(test)]

@@ -10,8 +10,8 @@
 use std::path::PathBuf;
 
 use nabla_data::table::{
-    Cells, Column, Encoded, FeatureSpec, PreprocessOptions, Preprocessor, Table, TableError, TargetSpec, Targets, Task,
-    Z_LIMIT,
+    Cells, Column, Encoded, FeatureSpec, PreprocessOptions, Preprocessor, Scale, Table, TableError, TargetSpec,
+    Targets, Task,
 };
 use nabla_data::{shuffled_split, stratified_split};
 use serde_json::{Map, Value};
@@ -175,9 +175,10 @@ impl Target<'_> {
 
 /// The estimator keywords that map onto a [`TrainConfig`] key of the same meaning, with the
 /// config's (TOML) name.
-const CONFIG_KEYS: [(&str, &str); 13] = [
+const CONFIG_KEYS: [(&str, &str); 14] = [
     ("hidden", "hidden"),
     ("activation", "activation"),
+    ("init", "init"),
     ("optimizer", "optimizer"),
     ("lr", "lr"),
     ("schedule", "schedule"),
@@ -212,7 +213,7 @@ pub fn estimator_config_over(params: &Map<String, Value>, base: TrainConfig) -> 
         reason,
     };
     for (key, value) in params {
-        if value.is_null() || matches!(key.as_str(), "early_stopping" | "patience" | "validation_fraction") {
+        if value.is_null() || matches!(key.as_str(), "early_stopping" | "patience" | "validation_fraction" | "scale") {
             continue;
         }
         let Some((_, config_key)) = CONFIG_KEYS.iter().find(|(k, _)| k == key) else {
@@ -220,7 +221,10 @@ pub fn estimator_config_over(params: &Map<String, Value>, base: TrainConfig) -> 
             return Err(bad(
                 key,
                 value,
-                format!("unknown keyword (known: {}, early_stopping, patience, validation_fraction)", known.join(", ")),
+                format!(
+                    "unknown keyword (known: {}, early_stopping, patience, validation_fraction, scale)",
+                    known.join(", ")
+                ),
             ));
         };
         // Tried alone first, so that a wrong type is reported against its own keyword.
@@ -279,10 +283,29 @@ pub fn estimator_config_over(params: &Map<String, Value>, base: TrainConfig) -> 
     Ok(config)
 }
 
+/// The estimator's `scale` keyword: `standard` (also for `null`), `minmax` or `none`; another
+/// value is an error naming the keyword.
+pub fn estimator_scale(params: &Map<String, Value>) -> Result<Scale, ArrayError> {
+    match params.get("scale") {
+        None | Some(Value::Null) => Ok(Scale::Standard),
+        Some(Value::String(s)) => s.parse().map_err(|reason| ArrayError::Param {
+            key: "scale".into(),
+            value: Value::String(s.clone()).to_string(),
+            reason,
+        }),
+        Some(other) => Err(ArrayError::Param {
+            key: "scale".into(),
+            value: other.to_string(),
+            reason: format!("must be one of {}", Scale::NAMES),
+        }),
+    }
+}
+
 /// The training set for `x` and `y`: `val_split` of the rows held out for validation
 /// (stratified by class for a classification, from `seed`), the preprocessing fitted on the
-/// training rows, and every part encoded with it. There is no test part.
-pub fn fit_set(x: Rows<'_>, y: Target<'_>, val_split: f64, seed: u64) -> Result<TableSet, ArrayError> {
+/// training rows (numeric columns scaled as `scale` says), and every part encoded with it.
+/// There is no test part.
+pub fn fit_set(x: Rows<'_>, y: Target<'_>, val_split: f64, seed: u64, scale: Scale) -> Result<TableSet, ArrayError> {
     x.check()?;
     let rows = x.len();
     y.check(rows)?;
@@ -329,13 +352,13 @@ pub fn fit_set(x: Rows<'_>, y: Target<'_>, val_split: f64, seed: u64) -> Result<
             TargetSpec::fit(&table, &target_name, Task::Regress)?
         }
     };
-    let pre = match standardised(x, &train_rows, target_spec) {
+    let pre = match fitted(x, &train_rows, target_spec, scale) {
         Some(pre) => pre,
         None => {
             // No column varies: the table preprocessing says so, in its words.
             let train_table = x.table(Some(&train_rows), Some(fit_target(&train_rows)));
-            let (mut pre, _) =
-                Preprocessor::fit(&train_table, &target_name, Task::Regress, &PreprocessOptions::default())?;
+            let options = PreprocessOptions { scale, ..PreprocessOptions::default() };
+            let (mut pre, _) = Preprocessor::fit(&train_table, &target_name, Task::Regress, &options)?;
             if let Target::Classes { names, .. } = y {
                 pre.target = TargetSpec::Classes { column: target_name.clone(), names: names.to_vec() };
             }
@@ -380,11 +403,12 @@ fn empty_targets(y: &Target<'_>) -> Targets {
 }
 
 /// The preprocessing [`Preprocessor::fit`] fits on the rows `select` of `x` (each column
-/// standardised with its mean and population deviation, a constant column left out), computed
-/// on `x` in place, row by row, instead of through a table of f64 columns (twice the size of
-/// `x`, and read across the rows). The sums run in row order, as `Preprocessor::fit` sums a
-/// column, so the numbers are the same to the bit. `None` when no column varies.
-fn standardised(x: Rows<'_>, select: &[usize], target: TargetSpec) -> Option<Preprocessor> {
+/// scaled as `scale` says, with its mean and population deviation or its extremes, a constant
+/// column left out), computed on `x` in place, row by row, instead of through a table of f64
+/// columns (twice the size of `x`, and read across the rows). The sums run in row order, as
+/// `Preprocessor::fit` sums a column, so the numbers are the same to the bit. `None` when no
+/// column varies.
+fn fitted(x: Rows<'_>, select: &[usize], target: TargetSpec, scale: Scale) -> Option<Preprocessor> {
     let cols = x.columns.len();
     let row = |i: usize| &x.x[i * cols..(i + 1) * cols];
     let mut sum = vec![0f64; cols];
@@ -401,10 +425,24 @@ fn standardised(x: Rows<'_>, select: &[usize], target: TargetSpec) -> Option<Pre
             .zip(&mean)
             .for_each(|((q, &v), m)| *q += (f64::from(v) - m) * (f64::from(v) - m));
     }
+    let (mut min, mut max) = (vec![f64::INFINITY; cols], vec![f64::NEG_INFINITY; cols]);
+    if scale == Scale::MinMax {
+        for &i in select {
+            for ((lo, hi), &v) in min.iter_mut().zip(max.iter_mut()).zip(row(i)) {
+                *lo = lo.min(f64::from(v));
+                *hi = hi.max(f64::from(v));
+            }
+        }
+    }
     let (mut features, mut ignored) = (Vec::new(), Vec::new());
-    for ((name, mean), q) in x.columns.iter().zip(mean).zip(squares) {
+    for (j, ((name, mean), q)) in x.columns.iter().zip(mean).zip(squares).enumerate() {
         let std = (q / n).sqrt();
         if select.len() > 1 && std > 0.0 {
+            let (mean, std) = match scale {
+                Scale::Standard => (mean, std),
+                Scale::MinMax => (min[j], max[j] - min[j]),
+                Scale::None => (0.0, 1.0),
+            };
             features.push(FeatureSpec::Numeric { column: name.clone(), mean, std, fill: None });
         } else {
             ignored.push(name.clone());
@@ -417,14 +455,15 @@ fn standardised(x: Rows<'_>, select: &[usize], target: TargetSpec) -> Option<Pre
         ignored,
         impute: options.impute,
         unknown: options.unknown,
+        scale,
     })
 }
 
-/// The rows `select` of `x` (all when `None`) through `pre`'s standardisation, read in place:
+/// The rows `select` of `x` (all when `None`) through `pre`'s scaling, read in place:
 /// `[rows, pre.width()]`, what [`Preprocessor::transform`] makes of their table. `None` when
 /// `pre` is not `x`'s to apply directly (a category column, a column `x` lacks or one `pre`
 /// does not know): the table path then encodes or names the mismatch.
-fn standardise_rows(pre: &Preprocessor, x: Rows<'_>, select: Option<&[usize]>) -> Option<Vec<f32>> {
+fn scaled_rows(pre: &Preprocessor, x: Rows<'_>, select: Option<&[usize]>) -> Option<Vec<f32>> {
     let known = |name: &String| {
         name == pre.target.column() || pre.ignored.contains(name) || pre.features.iter().any(|f| f.column() == name)
     };
@@ -443,11 +482,10 @@ fn standardise_rows(pre: &Preprocessor, x: Rows<'_>, select: Option<&[usize]>) -
     let cols = x.columns.len();
     let rows = select.map_or(x.len(), <[usize]>::len);
     let mut out = Vec::with_capacity(rows * scale.len());
+    let how = pre.scale;
     let mut encode = |i: usize| {
         let row = &x.x[i * cols..(i + 1) * cols];
-        out.extend(
-            scale.iter().map(|&(j, mean, std)| ((f64::from(row[j]) - mean) / std).clamp(-Z_LIMIT, Z_LIMIT) as f32),
-        );
+        out.extend(scale.iter().map(|&(j, mean, std)| how.apply(f64::from(row[j]), mean, std)));
     };
     match select {
         Some(select) => select.iter().for_each(|&i| encode(i)),
@@ -458,7 +496,7 @@ fn standardise_rows(pre: &Preprocessor, x: Rows<'_>, select: Option<&[usize]>) -
 
 /// `x`'s rows `select` (all when `None`) as `pre`'s inputs, without targets.
 fn encode_inputs(pre: &Preprocessor, x: Rows<'_>, select: Option<&[usize]>) -> Result<Encoded, ArrayError> {
-    match standardise_rows(pre, x, select) {
+    match scaled_rows(pre, x, select) {
         Some(inputs) => {
             let rows = select.map_or(x.len(), <[usize]>::len);
             Ok(Encoded { x: inputs, rows, features: pre.width(), targets: None })

@@ -424,6 +424,7 @@ mod tests {
             ignored: Vec::new(),
             impute: None,
             unknown: Unknown::Ignore,
+            scale: nabla_data::table::Scale::Standard,
         };
         let mut ckpt = source();
         ckpt.input = pre.clone().into();

@@ -293,6 +293,7 @@ mod tests {
             ignored: Vec::new(),
             impute: None,
             unknown: Unknown::Error,
+            scale: nabla_data::table::Scale::Standard,
         }
     }
 

@@ -68,7 +68,7 @@ pub struct SweepArgs {
         long,
         value_name = "ID",
         conflicts_with_all = ["grid", "random", "file", "set", "epochs", "out", "project", "metric", "goal", "seed",
-            "target", "task", "test_split", "test", "drop", "impute", "unknown", "delimiter", "target_file"]
+            "target", "task", "test_split", "test", "drop", "impute", "unknown", "scale", "delimiter", "target_file"]
     )]
     pub resume: Option<String>,
     /// Where each trial's checkpoints go (default `runs/sweep-ID/trial-K`).
@@ -249,6 +249,7 @@ fn table_source(t: &TableArgs) -> Result<Option<TableSource>> {
         drop: t.drop.clone(),
         impute: t.impute.map(|i| i.name().to_string()),
         unknown: t.unknown.map(|u| u.name().to_string()),
+        scale: t.scale.map(|s| s.name().to_string()),
         delimiter: t.delimiter.map(char::from),
         target_file: t.target_file.clone(),
     }))
@@ -357,6 +358,7 @@ fn again_args(def: &SweepDef, values: &[(String, String)]) -> Vec<String> {
             ("--drop", (!t.drop.is_empty()).then(|| t.drop.join(","))),
             ("--impute", t.impute.clone()),
             ("--unknown", t.unknown.clone()),
+            ("--scale", t.scale.clone()),
             ("--delimiter", t.delimiter.map(|c| if c == '\t' { "tab".into() } else { String::from(c) })),
             ("--target-file", t.target_file.as_ref().map(|p| p.display().to_string())),
         ];
@@ -437,6 +439,7 @@ mod tests {
             rows: 178,
             drop: vec!["id".into(), "name".into()],
             impute: Some("median".into()),
+            scale: Some("minmax".into()),
             delimiter: Some('\t'),
             ..TableSource::default()
         });
@@ -446,6 +449,7 @@ mod tests {
         assert_eq!(args.table.target.as_deref(), Some("class"));
         assert!(matches!(args.table.task, Some(TaskChoice::Fixed(nabla_data::table::Task::Classify))));
         assert_eq!(args.table.drop, ["id", "name"]);
+        assert_eq!(args.table.scale, Some(nabla_data::table::Scale::MinMax));
         assert_eq!(args.table.impute.map(|i| i.name()), Some("median"));
         assert_eq!(args.table.delimiter, Some(b'\t'));
         assert_eq!((args.epochs, args.lr, args.data), (Some(40), Some(0.01), None));

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 pub use error::{printable, Place, TableError};
 pub use preprocess::{
-    Encoded, FeatureSpec, Impute, PreprocessOptions, Preprocessor, TargetSpec, Targets, Unknown, Z_LIMIT,
+    Encoded, FeatureSpec, Impute, PreprocessOptions, Preprocessor, Scale, TargetSpec, Targets, Unknown, Z_LIMIT,
 };
 pub use task::{infer_task, Task, TaskChoice, MAX_CLASSES};
 

@@ -8,8 +8,8 @@
 They follow scikit-learn's estimator contract (``__init__`` stores its keywords and nothing
 else; what is learnt ends in ``_``; ``fit`` returns ``self``) and train in Rust end to end,
 with the GIL released: the same trainer and table preprocessing as ``nabla train TABLE``
-(each column standardised on the training rows, a constant column left out, a regression
-target standardised and predicted back in its own units). A keyword left at ``None`` takes
+(each column standardised on the training rows unless ``scale`` says otherwise, a constant
+column left out, a regression target standardised and predicted back in its own units). A keyword left at ``None`` takes
 ``nabla train``'s default for a table of that many rows (docs/RECIPES.md). A fitted estimator
 is a nabla checkpoint: it pickles as one, and :meth:`save` writes one that ``nabla predict``
 and ``nabla eval`` read.
@@ -43,6 +43,10 @@ _KEYWORDS_DOC = """
         Widths of the hidden layers (an int for one layer).
     activation : str, optional
         Hidden activation: ``"relu"``, ``"tanh"``, ``"sigmoid"``, ``"leaky_relu"``, ``"gelu"``, ...
+    init : str, optional
+        Initial weights: ``"he"`` (normal, std ``sqrt(2 / fan_in)``; the default), ``"he-uniform"``,
+        ``"xavier"`` (Glorot-uniform, ``±sqrt(6 / (fan_in + fan_out))``, what scikit-learn's
+        ``MLPClassifier`` draws for ReLU) or ``"uniform:LIMIT"``. Biases start at 0.
     optimizer : str, optional
         ``"adam"``, ``"adamw"``, ``"sgd"``, ``"momentum"`` or ``"nesterov"``.
     lr : float, optional
@@ -59,6 +63,14 @@ _KEYWORDS_DOC = """
         L2 penalty on the weights (scikit-learn's ``alpha``).
     weight_decay : float, optional
         Weight decay (decoupled for AdamW).
+    scale : str, optional
+        How each column of ``X`` is scaled, fitted on the training rows and kept with the model
+        (so ``predict``, ``save``/``nabla predict`` and pickling scale new rows the same way):
+        ``"standard"`` (mean 0 and deviation 1, clipped at ±5 deviations; ``None`` means this),
+        ``"minmax"`` (the training minimum to 0 and maximum to 1, not clipped) or ``"none"``
+        (the values as given: for features already on a common scale, such as pixels divided
+        by 255). A column constant on the training rows is left out in every case.
+        ``partial_fit`` after ``fit`` keeps the fitted scaling.
     early_stopping : bool, optional
         Hold out ``validation_fraction`` of the rows and stop after ``patience`` epochs without a
         lower validation loss, keeping the best epoch's weights. ``None``: on for tables under
@@ -266,6 +278,7 @@ class MLPClassifier(ClassifierMixin, _MLP):
         *,
         hidden: Optional[Sequence[int]] = None,
         activation: Optional[str] = None,
+        init: Optional[str] = None,
         optimizer: Optional[str] = None,
         lr: Optional[float] = None,
         schedule: Optional[str] = None,
@@ -274,6 +287,7 @@ class MLPClassifier(ClassifierMixin, _MLP):
         dropout: Optional[float] = None,
         l2: Optional[float] = None,
         weight_decay: Optional[float] = None,
+        scale: Optional[str] = None,
         early_stopping: Optional[bool] = None,
         patience: Optional[int] = None,
         validation_fraction: Optional[float] = None,
@@ -284,6 +298,7 @@ class MLPClassifier(ClassifierMixin, _MLP):
     ):
         self.hidden = hidden
         self.activation = activation
+        self.init = init
         self.optimizer = optimizer
         self.lr = lr
         self.schedule = schedule
@@ -292,6 +307,7 @@ class MLPClassifier(ClassifierMixin, _MLP):
         self.dropout = dropout
         self.l2 = l2
         self.weight_decay = weight_decay
+        self.scale = scale
         self.early_stopping = early_stopping
         self.patience = patience
         self.validation_fraction = validation_fraction
@@ -394,6 +410,7 @@ class MLPRegressor(RegressorMixin, _MLP):
         *,
         hidden: Optional[Sequence[int]] = None,
         activation: Optional[str] = None,
+        init: Optional[str] = None,
         optimizer: Optional[str] = None,
         lr: Optional[float] = None,
         schedule: Optional[str] = None,
@@ -402,6 +419,7 @@ class MLPRegressor(RegressorMixin, _MLP):
         dropout: Optional[float] = None,
         l2: Optional[float] = None,
         weight_decay: Optional[float] = None,
+        scale: Optional[str] = None,
         early_stopping: Optional[bool] = None,
         patience: Optional[int] = None,
         validation_fraction: Optional[float] = None,
@@ -413,6 +431,7 @@ class MLPRegressor(RegressorMixin, _MLP):
     ):
         self.hidden = hidden
         self.activation = activation
+        self.init = init
         self.optimizer = optimizer
         self.lr = lr
         self.schedule = schedule
@@ -421,6 +440,7 @@ class MLPRegressor(RegressorMixin, _MLP):
         self.dropout = dropout
         self.l2 = l2
         self.weight_decay = weight_decay
+        self.scale = scale
         self.early_stopping = early_stopping
         self.patience = patience
         self.validation_fraction = validation_fraction

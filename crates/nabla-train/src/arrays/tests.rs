@@ -71,7 +71,7 @@ fn a_classifier_learns_blobs_and_knows_every_class_given() {
     let config =
         estimator_config(&params(json!({"hidden": [8], "epochs": 20, "early_stopping": false})), 200, Task::Classify)
             .unwrap();
-    let set = fit_set(rows, target, config.val_split, config.seed).unwrap();
+    let set = fit_set(rows, target, config.val_split, config.seed, Scale::Standard).unwrap();
     // The constant column is left out of the inputs.
     assert_eq!(set.train.features, 2);
     let (ckpt, outcome) = train_set(&config, &set, None, None, &mut Silent).unwrap();
@@ -114,7 +114,7 @@ fn a_regression_reports_in_its_own_units() {
     let config =
         estimator_config(&params(json!({"epochs": 60, "early_stopping": false, "l2": 0.0})), 200, Task::Regress)
             .unwrap();
-    let set = fit_set(rows, target, config.val_split, config.seed).unwrap();
+    let set = fit_set(rows, target, config.val_split, config.seed, Scale::Standard).unwrap();
     let (ckpt, _) = train_set(&config, &set, None, None, &mut Silent).unwrap();
     assert_eq!(ckpt.classes, vec!["price".to_string()]);
     let out = outputs(&ckpt, rows).unwrap();
@@ -133,23 +133,24 @@ fn bad_arrays_are_named() {
     let y = [0u32, 1, 0];
     let target = Target::Classes { labels: &y, names: &names2 };
     x[3] = f32::NAN;
-    let e = fit_set(Rows { x: &x, columns: &columns }, target, 0.0, 0).unwrap_err().to_string();
+    let e = fit_set(Rows { x: &x, columns: &columns }, target, 0.0, 0, Scale::Standard).unwrap_err().to_string();
     assert!(e.contains("NaN (row 1, column `x1`)"), "{e}");
     x[3] = f32::INFINITY;
-    let e = fit_set(Rows { x: &x, columns: &columns }, target, 0.0, 0).unwrap_err().to_string();
+    let e = fit_set(Rows { x: &x, columns: &columns }, target, 0.0, 0, Scale::Standard).unwrap_err().to_string();
     assert!(e.contains("infinity"), "{e}");
-    let e = fit_set(Rows { x: &x[..2], columns: &columns }, target, 0.0, 0).unwrap_err().to_string();
+    let e = fit_set(Rows { x: &x[..2], columns: &columns }, target, 0.0, 0, Scale::Standard).unwrap_err().to_string();
     assert!(e.contains("X has 1 rows but y has 3"), "{e}");
     let one = Target::Classes { labels: &y[..1], names: &names2 };
-    let e = fit_set(Rows { x: &x[..2], columns: &columns }, one, 0.0, 0).unwrap_err().to_string();
+    let e = fit_set(Rows { x: &x[..2], columns: &columns }, one, 0.0, 0, Scale::Standard).unwrap_err().to_string();
     assert!(e.contains("got 1 sample"), "{e}");
     x[3] = 3.0;
-    let e = fit_set(Rows { x: &x, columns: &columns }, target, 0.5, 0).unwrap_err().to_string();
+    let e = fit_set(Rows { x: &x, columns: &columns }, target, 0.5, 0, Scale::Standard).unwrap_err().to_string();
     assert!(e.contains("validation_fraction=0.5 of 3 rows"), "{e}");
 }
 
-/// The in-place preprocessing is the table preprocessing, to the bit: the same means,
-/// deviations and left-out columns, and the same encoded rows (training rows and others).
+/// The in-place preprocessing is the table preprocessing, to the bit, for every scaling: the
+/// same means, deviations (or extremes) and left-out columns, and the same encoded rows
+/// (training rows and others).
 #[test]
 fn in_place_standardising_is_the_table_path_to_the_bit() {
     let (x, _) = blobs(301);
@@ -157,27 +158,60 @@ fn in_place_standardising_is_the_table_path_to_the_bit() {
     let rows = Rows { x: &x, columns: &columns };
     let select: Vec<usize> = (0..301).rev().step_by(2).collect();
     let target = || Column { name: "y".into(), cells: Cells::Numbers((0..select.len()).map(|i| i as f64).collect()) };
-    let (table_pre, _) = Preprocessor::fit(
-        &rows.table(Some(&select), Some(target())),
-        "y",
-        Task::Regress,
-        &PreprocessOptions::default(),
-    )
-    .unwrap();
-    let in_place = standardised(rows, &select, table_pre.target.clone()).unwrap();
-    assert_eq!(in_place, table_pre);
-    assert_eq!(in_place.ignored, vec!["x2".to_string()], "the constant column is left out");
-    for part in [None, Some(&select[..]), Some(&[3usize, 0, 300][..])] {
-        let table = table_pre.transform(&rows.table(part, None)).unwrap();
-        let direct = standardise_rows(&in_place, rows, part).unwrap();
-        assert_eq!(
-            direct.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
-            table.x.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
-        );
+    for scale in [Scale::Standard, Scale::MinMax, Scale::None] {
+        let options = PreprocessOptions { scale, ..PreprocessOptions::default() };
+        let (table_pre, _) =
+            Preprocessor::fit(&rows.table(Some(&select), Some(target())), "y", Task::Regress, &options).unwrap();
+        let in_place = fitted(rows, &select, table_pre.target.clone(), scale).unwrap();
+        assert_eq!(in_place, table_pre, "{scale:?}");
+        assert_eq!(in_place.ignored, vec!["x2".to_string()], "the constant column is left out");
+        for part in [None, Some(&select[..]), Some(&[3usize, 0, 300][..])] {
+            let table = table_pre.transform(&rows.table(part, None)).unwrap();
+            let direct = scaled_rows(&in_place, rows, part).unwrap();
+            assert_eq!(
+                direct.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                table.x.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                "{scale:?}"
+            );
+        }
+        // Columns the model does not know, or lacks, go through the table path (and its errors).
+        let other = names(4);
+        assert!(scaled_rows(&in_place, Rows { x: &[0.0; 8], columns: &other }, None).is_none());
+        let few = names(1);
+        assert!(scaled_rows(&in_place, Rows { x: &[0.0; 2], columns: &few }, None).is_none());
     }
-    // Columns the model does not know, or lacks, go through the table path (and its errors).
-    let other = names(4);
-    assert!(standardise_rows(&in_place, Rows { x: &[0.0; 8], columns: &other }, None).is_none());
-    let few = names(1);
-    assert!(standardise_rows(&in_place, Rows { x: &[0.0; 2], columns: &few }, None).is_none());
+}
+
+/// What the network sees follows `scale`: a column of huge values stays huge with `none`,
+/// lands in [0, 1] with `minmax`, and has mean 0 and deviation 1 when standardised.
+#[test]
+fn the_scale_keyword_decides_what_the_network_sees() {
+    let x: Vec<f32> = (0..100).flat_map(|i| [1e6 * i as f32, (i % 7) as f32 / 7.0]).collect();
+    let y: Vec<u32> = (0..100).map(|i| u32::from(i % 2 == 0)).collect();
+    let columns = names(2);
+    let classes = vec!["a".to_string(), "b".to_string()];
+    let rows = Rows { x: &x, columns: &columns };
+    let target = Target::Classes { labels: &y, names: &classes };
+    let seen = |scale: Value| {
+        let scale = estimator_scale(&params(json!({ "scale": scale }))).unwrap();
+        fit_set(rows, target, 0.0, 0, scale).unwrap().train.x
+    };
+    assert_eq!(seen(json!("none")), x);
+    let minmax = seen(json!("minmax"));
+    assert_eq!((minmax[0], minmax[198]), (0.0, 1.0));
+    assert!(minmax.iter().all(|v| (0.0..=1.0).contains(v)));
+    let standard = seen(Value::Null);
+    assert_eq!(standard, seen(json!("standard")));
+    let big: Vec<f32> = standard.iter().step_by(2).copied().collect();
+    let mean = big.iter().map(|&v| f64::from(v)).sum::<f64>() / 100.0;
+    assert!(mean.abs() < 1e-6 && big.iter().all(|v| v.abs() < 2.0), "{big:?}");
+
+    let err = |v: Value| estimator_scale(&params(json!({ "scale": v }))).unwrap_err().to_string();
+    assert_eq!(err(json!("robust")), "scale=\"robust\": unknown scaling `robust` (expected standard, minmax or none)");
+    assert_eq!(err(json!(1)), "scale=1: must be one of standard, minmax or none");
+    // `scale` and `init` are keywords of the estimator, not unknown ones.
+    let c = estimator_config(&params(json!({"scale": "none", "init": "xavier"})), 100, Task::Classify).unwrap();
+    assert_eq!(c.init, nabla::Init::XavierUniform);
+    let e = estimator_config(&params(json!({"init": "glorot"})), 100, Task::Classify).unwrap_err().to_string();
+    assert!(e.starts_with("init=\"glorot\""), "{e}");
 }

@@ -55,6 +55,7 @@ fn preprocessor(classify: bool) -> Preprocessor {
         ignored: vec!["id".into()],
         impute: None,
         unknown: Unknown::Error,
+        scale: nabla_data::table::Scale::Standard,
     }
 }
 

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
-use nabla_data::table::{Impute, PreprocessOptions, ReadOptions, Table, TableFormat, Task, TaskChoice, Unknown};
+use nabla_data::table::{Impute, PreprocessOptions, ReadOptions, Scale, Table, TableFormat, Task, TaskChoice, Unknown};
 use nabla_train::config::TrainConfig;
 use nabla_train::distributed::Reducer;
 use nabla_train::quantize::Runner;
@@ -53,6 +53,11 @@ pub struct TableArgs {
     /// `ignore`: a category the training rows never had becomes all zeros (default: an error).
     #[arg(long, value_parser = parse_unknown)]
     pub unknown: Option<Unknown>,
+    /// How numeric columns are scaled, on the training rows: `standard` (mean 0, deviation 1,
+    /// clipped at ±5 deviations; the default), `minmax` (onto [0, 1]) or `none` (as written).
+    /// The model keeps it, so `nabla predict` scales new rows the same way.
+    #[arg(long, value_parser = parse_scale)]
+    pub scale: Option<Scale>,
     /// The field delimiter of a CSV file (default: tab for .tsv, else comma).
     #[arg(long, value_parser = parse::delimiter, value_name = "CHAR")]
     pub delimiter: Option<u8>,
@@ -66,6 +71,10 @@ fn parse_task(s: &str) -> Result<TaskChoice, String> {
 }
 
 fn parse_impute(s: &str) -> Result<Impute, String> {
+    s.parse()
+}
+
+fn parse_scale(s: &str) -> Result<Scale, String> {
     s.parse()
 }
 
@@ -97,6 +106,7 @@ impl TableArgs {
             ("--drop", !self.drop.is_empty()),
             ("--impute", self.impute.is_some()),
             ("--unknown", self.unknown.is_some()),
+            ("--scale", self.scale.is_some()),
             ("--delimiter", self.delimiter.is_some()),
             ("--target-file", self.target_file.is_some()),
         ];
@@ -154,7 +164,11 @@ pub(super) fn run(args: &TrainArgs, path: &Path, reducer: &mut dyn Reducer, trai
     let s = TableSettings {
         target: target.clone(),
         task,
-        preprocess: PreprocessOptions { impute: t.impute, unknown: t.unknown.unwrap_or_default() },
+        preprocess: PreprocessOptions {
+            impute: t.impute,
+            unknown: t.unknown.unwrap_or_default(),
+            scale: t.scale.unwrap_or_default(),
+        },
         test_split: t.test_split.unwrap_or(0.2),
         val_split: config.val_split,
         seed: config.seed,

@@ -3,6 +3,8 @@
 //!
 //! - a numeric column is standardised: `(v − mean) / std`, with the training split's mean and
 //!   population standard deviation (as scikit-learn's `StandardScaler`), clipped to ±[`Z_LIMIT`];
+//!   or, as [`Scale`] chooses, mapped onto `[0, 1]` by the training minimum and maximum, or
+//!   left as given;
 //! - a text column is one-hot encoded over the categories seen in training, in sorted order; a
 //!   category never seen is an error naming column and value, or all zeros with
 //!   [`Unknown::Ignore`];
@@ -18,6 +20,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{printable, Cells, Column, Place, Table, TableError, Task};
 
+mod options;
+pub use options::{Impute, PreprocessOptions, Scale, Unknown};
+
 /// The largest standardised value a feature takes, either way: a value further than this
 /// many training deviations from the training mean is clipped to it.
 ///
@@ -30,83 +35,19 @@ use super::{printable, Cells, Column, Place, Table, TableError, Task};
 /// other UCI tables are unchanged; docs/RECIPES.md).
 pub const Z_LIMIT: f64 = 5.0;
 
-/// What to put in place of a missing feature value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Impute {
-    /// The training split's mean of the column.
-    Mean,
-    /// The training split's median of the column.
-    Median,
-    /// Zero (for a text column: all zeros in its one-hot block).
-    Zero,
-}
-
-impl Impute {
-    /// The word that names it (`mean`, `median`, `zero`), as `--impute` takes it.
-    pub fn name(self) -> &'static str {
-        match self {
-            Impute::Mean => "mean",
-            Impute::Median => "median",
-            Impute::Zero => "zero",
-        }
-    }
-}
-
-impl std::str::FromStr for Impute {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "mean" => Ok(Impute::Mean),
-            "median" => Ok(Impute::Median),
-            "zero" => Ok(Impute::Zero),
-            other => Err(format!("unknown imputation `{other}` (expected mean, median or zero)")),
-        }
-    }
-}
-
-/// What to do with a category the training split never had.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Unknown {
-    /// Refuse, naming the column and the value.
-    #[default]
-    Error,
-    /// Encode it as all zeros.
-    Ignore,
-}
-
-impl Unknown {
-    /// The word that names it (`error`, `ignore`), as `--unknown` takes it.
-    pub fn name(self) -> &'static str {
-        match self {
-            Unknown::Error => "error",
-            Unknown::Ignore => "ignore",
-        }
-    }
-}
-
-/// How to fit a [`Preprocessor`].
-#[derive(Debug, Clone, Default)]
-pub struct PreprocessOptions {
-    /// Fill missing feature values; `None` makes a missing value an error.
-    pub impute: Option<Impute>,
-    /// Unseen categories at prediction time.
-    pub unknown: Unknown,
-}
-
 /// How one column becomes input features.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum FeatureSpec {
-    /// One standardised input.
+    /// One numeric input: `(v − mean) / std`, as the preprocessing's [`Scale`] says.
     Numeric {
         /// The column.
         column: String,
-        /// The training mean.
+        /// The value subtracted: the training mean ([`Scale::Standard`]), the training
+        /// minimum ([`Scale::MinMax`]) or 0 ([`Scale::None`]).
         mean: f64,
-        /// The training standard deviation (population).
+        /// The divisor: the training standard deviation (population), the training range
+        /// (max − min), or 1.
         std: f64,
         /// The value that stands in for a missing one (in the column's units), if imputing.
         fill: Option<f64>,
@@ -199,6 +140,10 @@ pub struct Preprocessor {
     pub impute: Option<Impute>,
     /// Unseen categories.
     pub unknown: Unknown,
+    /// How the numeric features are scaled (absent from a model written before the choice
+    /// existed: standardised).
+    #[serde(default, skip_serializing_if = "Scale::is_standard")]
+    pub scale: Scale,
 }
 
 /// A table turned into numbers.
@@ -251,6 +196,11 @@ impl Preprocessor {
                 Cells::Numbers(values) => {
                     let present: Vec<f64> = values.iter().copied().filter(|v| !v.is_nan()).collect();
                     let (mean, std) = mean_std(&present);
+                    let (shift, divisor) = match options.scale {
+                        Scale::Standard => (mean, std),
+                        Scale::MinMax => min_range(&present),
+                        Scale::None => (0.0, 1.0),
+                    };
                     let fill = options.impute.map(|how| match how {
                         Impute::Mean => mean,
                         Impute::Median => median(&present),
@@ -258,8 +208,8 @@ impl Preprocessor {
                     });
                     (present.len() > 1 && std > 0.0).then(|| FeatureSpec::Numeric {
                         column: column.name.clone(),
-                        mean,
-                        std,
+                        mean: shift,
+                        std: divisor,
                         fill,
                     })
                 }
@@ -284,8 +234,14 @@ impl Preprocessor {
         if features.is_empty() {
             return Err(TableError::unusable(&train.path, Place::default(), "no feature column is left to learn from"));
         }
-        let pre =
-            Preprocessor { features, target: target_spec, ignored, impute: options.impute, unknown: options.unknown };
+        let pre = Preprocessor {
+            features,
+            target: target_spec,
+            ignored,
+            impute: options.impute,
+            unknown: options.unknown,
+            scale: options.scale,
+        };
         Ok((pre, warnings))
     }
 
@@ -363,7 +319,7 @@ impl Preprocessor {
                 (FeatureSpec::Numeric { mean, std, fill, .. }, Cells::Numbers(values)) => {
                     for (i, &v) in values.iter().enumerate() {
                         let v = if v.is_nan() { fill.ok_or_else(|| missing_error(table, i, &column.name))? } else { v };
-                        x[i * width + offset] = ((v - mean) / std).clamp(-Z_LIMIT, Z_LIMIT) as f32;
+                        x[i * width + offset] = self.scale.apply(v, *mean, *std);
                     }
                 }
                 (FeatureSpec::OneHot { categories, .. }, cells) => {
@@ -557,6 +513,13 @@ fn missing_error(table: &Table, row: usize, column: &str) -> TableError {
         Place::row_cell(row as u64 + 1, column),
         "missing value (fill missing values with --impute mean|median|zero, or leave the column out with --drop)",
     )
+}
+
+/// The minimum and the range (max − min) of `values` (not empty).
+pub(crate) fn min_range(values: &[f64]) -> (f64, f64) {
+    let min = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    (min, max - min)
 }
 
 /// Mean and population standard deviation, in f64, two passes.

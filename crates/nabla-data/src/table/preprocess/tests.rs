@@ -86,3 +86,43 @@ fn unseen_categories_and_mismatched_columns_are_named() {
     let e = pre.transform(&table("colour,extra\nred,1\n")).unwrap_err().to_string();
     assert_eq!(e, "t.csv: the columns do not match the model's: missing column(s) c; column(s) the model was not trained on: colour, extra");
 }
+
+#[test]
+fn minmax_and_none_scale_as_named_and_the_model_keeps_the_choice() {
+    let t = table("big,small,label\n1000,0.5,a\n3000,0.25,b\n2000,0.75,a\n");
+    let fit = |scale| {
+        let options = PreprocessOptions { scale, ..PreprocessOptions::default() };
+        Preprocessor::fit(&t, "label", Task::Classify, &options).unwrap().0
+    };
+    let minmax = fit(Scale::MinMax);
+    assert_eq!(minmax.transform(&t).unwrap().x, vec![0.0, 0.5, 1.0, 0.0, 0.5, 1.0]);
+    let none = fit(Scale::None);
+    assert_eq!(none.transform(&t).unwrap().x, vec![1000.0, 0.5, 3000.0, 0.25, 2000.0, 0.75]);
+    // Past the training range: min-max and none are not clipped, standardising is (at ±5).
+    let far = table("big,small,label\n1e9,0.5,a\n");
+    assert_eq!(minmax.transform(&far).unwrap().x[0], ((1e9 - 1000.0) / 2000.0) as f32);
+    assert_eq!(none.transform(&far).unwrap().x[0], 1e9);
+    assert_eq!(fit(Scale::Standard).transform(&far).unwrap().x[0], Z_LIMIT as f32);
+    // The choice is part of the model's data.
+    for pre in [&minmax, &none] {
+        let json = serde_json::to_string(pre).unwrap();
+        assert!(json.contains(&format!("\"scale\":\"{}\"", pre.scale.name())), "{json}");
+        assert_eq!(&serde_json::from_str::<Preprocessor>(&json).unwrap(), pre);
+    }
+}
+
+#[test]
+fn a_model_written_before_the_scale_choice_reads_back_standardised() {
+    let t = table("x,label\n1,a\n3,b\n");
+    let (pre, _) = Preprocessor::fit(&t, "label", Task::Classify, &PreprocessOptions::default()).unwrap();
+    let json = serde_json::to_string(&pre).unwrap();
+    assert!(!json.contains("scale"), "the default leaves the metadata as it was: {json}");
+    assert_eq!(serde_json::from_str::<Preprocessor>(&json).unwrap().scale, Scale::Standard);
+}
+
+#[test]
+fn an_unknown_scale_names_the_choices() {
+    assert_eq!("minmax".parse::<Scale>(), Ok(Scale::MinMax));
+    let e = "robust".parse::<Scale>().unwrap_err();
+    assert_eq!(e, "unknown scaling `robust` (expected standard, minmax or none)");
+}

@@ -286,3 +286,53 @@ fn image_commands_refuse_a_table_model_and_say_what_to_do() {
     fails_with(nabla(dir.path()).arg("predict").arg(&image).arg(&test), &["trained on toy images"]);
     fails_with(nabla(dir.path()).arg("eval").arg(&image).arg(&test), &["trained on toy images"]);
 }
+
+/// `nabla train TABLE --scale minmax` keeps the choice in the model, and `nabla predict`
+/// scales new rows the same way: its probabilities are the network's on rows scaled onto the
+/// training rows' [0, 1]. An unknown choice is a usage error naming the three.
+#[test]
+fn a_scale_chosen_at_training_is_the_one_predict_uses() {
+    let dir = tempfile::tempdir().unwrap();
+    let train = write(dir.path(), "blobs.csv", &blobs_csv(200, 1));
+    let test = write(dir.path(), "test.csv", &blobs_csv(100, 2));
+    let train_cmd = |scale: &str, out: &str| {
+        let mut cmd = nabla(dir.path());
+        cmd.arg("train").arg(&train).args(["--target", "label", "--no-track", "--epochs", "20", "--scale", scale]);
+        cmd.arg("--out").arg(dir.path().join(out));
+        cmd
+    };
+    train_cmd("minmax", "minmax").assert().success();
+    let ckpt_path = dir.path().join("minmax").join("model.safetensors");
+    let ckpt = checkpoint::load(&ckpt_path).unwrap();
+    let nabla_train::checkpoint::ModelInput::Table(pre) = &ckpt.input else { panic!("a table model") };
+    assert_eq!(pre.scale, nabla_data::table::Scale::MinMax);
+
+    let encoded = pre.transform(&Table::read(&test, &ReadOptions::default()).unwrap()).unwrap();
+    let training = pre.transform(&Table::read(&train, &ReadOptions::default()).unwrap()).unwrap();
+    // The scaling was fitted on the training split, so the whole file reaches a little past
+    // [0, 1]; standardised, the same columns would span about ±3.
+    let names = pre.input_names();
+    for column in ["x1", "x2"] {
+        let j = names.iter().position(|n| n == column).unwrap();
+        let seen: Vec<f32> = training.x.chunks(training.features).map(|r| r[j]).collect();
+        let (lo, hi) = seen.iter().fold((f32::MAX, f32::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+        assert!(lo > -0.2 && lo < 0.05 && hi > 0.95 && hi < 1.2, "{column}: [{lo}, {hi}]");
+    }
+    let logits = ckpt.network.predict(MatRef::new(&encoded.x, encoded.rows, encoded.features).unwrap()).unwrap();
+    let rows = parse_csv(&stdout_of(nabla(dir.path()).arg("predict").arg(&ckpt_path).arg(&test)));
+    assert_eq!(rows.len(), 101);
+    for (i, row) in rows[1..].iter().enumerate() {
+        let (za, zb) = (logits.get(i, 0), logits.get(i, 1));
+        let pb = 1.0 / (1.0 + (za - zb).exp());
+        let written: f32 = row[2].parse().unwrap();
+        assert!((written - pb).abs() < 1e-4, "row {i}: predict wrote {written}, the network gives {pb}");
+    }
+
+    let out = train_cmd("robust", "robust").output().unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    for needle in ["--scale", "robust", "standard", "minmax", "none"] {
+        assert!(err.contains(needle), "no `{needle}` in {err}");
+    }
+    assert!(!dir.path().join("robust").exists());
+}

@@ -7,6 +7,7 @@ wheel of crates/nabla-py/README.md's "Install", or `maturin develop --release`):
 
     NABLA_DATA=/path/to/data python bench/vs_sklearn.py                      # both workloads
     python bench/vs_sklearn.py --workloads breast_cancer --repeats 5
+    python bench/vs_sklearn.py --workloads mnist --seeds 3                    # accuracy over seeds
     python bench/vs_sklearn.py --json target/vs_sklearn.json                 # the raw numbers too
 
 Workloads (the data is read from $NABLA_DATA; `nabla data fetch mnist` puts MNIST there):
@@ -18,11 +19,15 @@ Workloads (the data is read from $NABLA_DATA; `nabla data fetch mnist` puts MNIS
   on the training rows), a stratified 75/25 split, 30-100-2 ReLU, Adam at 1e-3, batch 32, 200
   epochs.
 
-scikit-learn runs every epoch (`tol=0`, `n_iter_no_change` past the last epoch, no early
-stopping); its BLAS threads are limited with threadpoolctl, nabla's with `threads=`. Both are
-given the same float32 arrays (scikit-learn keeps float32; nabla standardises each column
-itself, which scikit-learn does not). Each time is the fit alone (the best of `--repeats`
-fits); the ratio is scikit-learn's time over nabla's.
+Like for like: scikit-learn runs every epoch (`tol=0`, `n_iter_no_change` past the last
+epoch, no early stopping, no penalty: `alpha=0`); its BLAS threads are limited with
+threadpoolctl, nabla's with `threads=`. Both are given the same float32 arrays and see them
+as given (nabla's `scale="none"`: the pixels are already in [0, 1] and the table already
+standardised, as scikit-learn's documentation asks of its users), and both draw their first
+weights Glorot-uniform (scikit-learn's rule for ReLU; nabla's `init="xavier"`), each from its
+own generator. With `--seeds K` both fit K times, seeds 0 … K−1 (`random_state` and `seed`):
+the accuracy is the mean over the seeds with its range, the time the sum of the seeds' fits
+(each the best of `--repeats`), and the ratio scikit-learn's time over nabla's.
 """
 
 from __future__ import annotations
@@ -106,7 +111,7 @@ WORKLOADS = {
 }
 
 
-def sklearn_model(w: dict):
+def sklearn_model(w: dict, seed: int):
     from sklearn.neural_network import MLPClassifier
 
     return MLPClassifier(
@@ -122,11 +127,11 @@ def sklearn_model(w: dict):
         tol=0.0,
         n_iter_no_change=w["epochs"] + 1,
         early_stopping=False,
-        random_state=0,
+        random_state=seed,
     )
 
 
-def nabla_model(w: dict, threads: int):
+def nabla_model(w: dict, threads: int, seed: int):
     import nabla
 
     return nabla.MLPClassifier(
@@ -141,7 +146,9 @@ def nabla_model(w: dict, threads: int):
         l2=0.0,
         weight_decay=0.0,
         early_stopping=False,
-        seed=0,
+        scale="none",
+        init="xavier",
+        seed=seed,
         threads=threads,
     )
 
@@ -161,6 +168,14 @@ def timed_fit(make, X, y, X_test, y_test, repeats: int):
     return best, float(model.score(X_test, y_test)), int(model.n_iter_)
 
 
+def spread(values: list) -> str:
+    """The mean of `values`, and their range when there are several."""
+    mean = float(np.mean(values))
+    if len(values) == 1:
+        return f"{mean:.4f}"
+    return f"{mean:.4f} ({min(values):.4f}–{max(values):.4f})"
+
+
 def cpu_model() -> str:
     try:
         out = subprocess.run(["lscpu"], stdout=subprocess.PIPE, text=True, check=True).stdout
@@ -177,8 +192,11 @@ def main() -> None:
     parser.add_argument("--workloads", nargs="+", choices=sorted(WORKLOADS), default=["mnist", "breast_cancer"])
     parser.add_argument("--threads", nargs="+", type=int, default=[1, 2])
     parser.add_argument("--repeats", type=int, default=1, help="fits per measurement; the best time counts")
+    parser.add_argument("--seeds", type=int, default=1, help="fit each model with seeds 0 … K−1")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
+    if args.seeds < 1 or args.repeats < 1:
+        parser.error("--seeds and --repeats must be at least 1")
 
     import sklearn
     from threadpoolctl import threadpool_info, threadpool_limits
@@ -197,23 +215,33 @@ def main() -> None:
     }
     print(f"# {env['cpu']}; Python {env['python']}, NumPy {env['numpy']} ({', '.join(blas)}), "
           f"scikit-learn {env['sklearn']}, nabla {env['nabla']}; {env['started']}")
-    print("| workload | threads | scikit-learn s | nabla s | ratio | scikit-learn acc | nabla acc | epochs |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("| workload | threads | seeds | scikit-learn s | nabla s | ratio | scikit-learn acc | nabla acc | epochs |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     results = []
     for name in args.workloads:
         w = WORKLOADS[name]
         X, y, X_test, y_test = w["load"]()
         for threads in args.threads:
-            with threadpool_limits(limits=threads):
-                sk_s, sk_acc, sk_epochs = timed_fit(lambda: sklearn_model(w), X, y, X_test, y_test, args.repeats)
-                nb_s, nb_acc, nb_epochs = timed_fit(lambda: nabla_model(w, threads), X, y, X_test, y_test, args.repeats)
+            fits = []
+            for seed in range(args.seeds):
+                with threadpool_limits(limits=threads):
+                    sk = timed_fit(lambda: sklearn_model(w, seed), X, y, X_test, y_test, args.repeats)
+                    nb = timed_fit(lambda: nabla_model(w, threads, seed), X, y, X_test, y_test, args.repeats)
+                fits.append(dict(seed=seed, sklearn_seconds=sk[0], nabla_seconds=nb[0], sklearn_acc=sk[1],
+                                 nabla_acc=nb[1], sklearn_epochs=sk[2], nabla_epochs=nb[2]))
+            sk_s = sum(f["sklearn_seconds"] for f in fits)
+            nb_s = sum(f["nabla_seconds"] for f in fits)
+            sk_accs = [f["sklearn_acc"] for f in fits]
+            nb_accs = [f["nabla_acc"] for f in fits]
             row = dict(
-                workload=name, threads=threads, rows=int(X.shape[0]), sklearn_seconds=sk_s, nabla_seconds=nb_s,
-                ratio=sk_s / nb_s, sklearn_acc=sk_acc, nabla_acc=nb_acc, sklearn_epochs=sk_epochs, nabla_epochs=nb_epochs,
+                workload=name, threads=threads, rows=int(X.shape[0]), seeds=args.seeds, sklearn_seconds=sk_s,
+                nabla_seconds=nb_s, ratio=sk_s / nb_s, sklearn_acc=float(np.mean(sk_accs)),
+                nabla_acc=float(np.mean(nb_accs)), fits=fits,
             )
             results.append(row)
-            print(f"| {name} | {threads} | {sk_s:.2f} | {nb_s:.3f} | {sk_s / nb_s:.1f}× | {sk_acc:.4f} | "
-                  f"{nb_acc:.4f} | {sk_epochs}/{nb_epochs} |", flush=True)
+            epochs = f"{fits[-1]['sklearn_epochs']}/{fits[-1]['nabla_epochs']}"
+            print(f"| {name} | {threads} | {args.seeds} | {sk_s:.2f} | {nb_s:.3f} | {sk_s / nb_s:.1f}× | "
+                  f"{spread(sk_accs)} | {spread(nb_accs)} | {epochs} |", flush=True)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         tmp = args.json.with_suffix(args.json.suffix + ".tmp")

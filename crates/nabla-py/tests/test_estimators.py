@@ -213,6 +213,56 @@ def test_bad_input_is_a_clear_value_error(call, message):
         call(X, y)
 
 
+def test_scale_decides_what_the_network_sees():
+    """With ``scale="none"`` the fitted weights act on ``X`` as given, with ``"minmax"`` on
+    ``X`` mapped onto [0, 1] by the training rows' extremes; the default standardises, so the
+    same weights on raw ``X`` give other numbers."""
+    X, y = blobs()
+    X = X * 100.0 + 7.0
+
+    def logits(clf, inputs):
+        h = np.maximum(inputs @ clf.coefs_[0] + clf.intercepts_[0], 0.0)
+        return h @ clf.coefs_[1] + clf.intercepts_[1]
+
+    raw = MLPClassifier(**FAST, scale="none").fit(X, y)
+    np.testing.assert_allclose(raw.decision_function(X), logits(raw, X), rtol=1e-4, atol=1e-3)
+    lo, hi = X.min(axis=0), X.max(axis=0)
+    minmax = MLPClassifier(**FAST, scale="minmax").fit(X, y)
+    np.testing.assert_allclose(minmax.decision_function(X), logits(minmax, (X - lo) / (hi - lo)), rtol=1e-4, atol=1e-4)
+    standard = MLPClassifier(**FAST).fit(X, y)
+    assert standard.get_params()["scale"] is None
+    assert not np.allclose(standard.decision_function(X), logits(standard, X), rtol=1e-2, atol=1e-2)
+    assert standard.score(X, y) > 0.95 and minmax.score(X, y) > 0.9
+    # The choice travels with the model.
+    again = pickle.loads(pickle.dumps(minmax))
+    np.testing.assert_array_equal(again.decision_function(X), minmax.decision_function(X))
+
+
+def test_init_draws_other_first_weights():
+    X, y = blobs()
+    he = MLPClassifier(**{**FAST, "epochs": 1}).fit(X, y)
+    xavier = MLPClassifier(**{**FAST, "epochs": 1}, init="xavier").fit(X, y)
+    again = MLPClassifier(**{**FAST, "epochs": 1}, init="xavier").fit(X, y)
+    np.testing.assert_array_equal(xavier.coefs_[0], again.coefs_[0])
+    assert not np.allclose(he.coefs_[0], xavier.coefs_[0])
+    # Glorot-uniform draws stay inside ±sqrt(6 / (fan_in + fan_out)) (give or take one step).
+    assert np.abs(xavier.coefs_[0]).max() <= np.sqrt(6.0 / (4 + 32)) + 0.05
+
+
+@pytest.mark.parametrize(
+    "keywords, message",
+    [
+        (dict(scale="robust"), r'scale="robust": unknown scaling `robust` \(expected standard, minmax or none\)'),
+        (dict(scale=1), "scale=1: must be one of standard, minmax or none"),
+        (dict(init="zeros"), 'init="zeros"'),
+    ],
+)
+def test_bad_scale_or_init_is_a_value_error_naming_the_keyword(keywords, message):
+    X, y = blobs()
+    with pytest.raises(ValueError, match=message):
+        MLPClassifier(**FAST, **keywords).fit(X, y)
+
+
 def test_an_unfitted_estimator_says_so():
     with pytest.raises(ValueError, match="not fitted yet"):
         MLPClassifier().predict(np.zeros((2, 2)))

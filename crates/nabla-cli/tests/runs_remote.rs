@@ -141,6 +141,12 @@ fn each_user_lists_their_own_runs_and_the_projects_shared_with_them() {
     let tmp = class.tmp.path();
     let eve = add_user(tmp, &tmp.join("server"), "eve");
     class.remote(&eve, &["list"]).assert().success().stdout(format!("no runs in {}\n", class.server.url));
+    // Naming a project she may not read is refused (403), not shown empty.
+    class
+        .remote(&eve, &["list", "--project", "ada-xor"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("HTTP 403: eve has no access to project `ada-xor`"));
 }
 
 #[test]

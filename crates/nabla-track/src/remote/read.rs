@@ -99,12 +99,20 @@ impl Remote {
     /// gives them (a NaN logged is NaN). A history longer than one request takes is fetched
     /// in halves of its step range.
     pub fn history(&self, id: &str, name: &str) -> Result<Vec<Point>> {
+        self.history_in_pages(id, name, HISTORY_PAGE)
+    }
+
+    /// [`Remote::history`] asking for at most `page` points per request (at least 2); tests
+    /// use a small page to walk the splitting of a long history.
+    #[doc(hidden)]
+    pub fn history_in_pages(&self, id: &str, name: &str, page: usize) -> Result<Vec<Point>> {
+        let page = page.max(2);
         let path = format!("/api/runs/{}/metrics/{}", encode_path(id, false), encode_path(name, true));
         let mut out = Vec::new();
         let mut ranges = vec![(0u64, u64::MAX)];
         // Depth first, upper half pushed first: the pieces come back in step order.
         while let Some((from, to)) = ranges.pop() {
-            let query = [("points", HISTORY_PAGE.to_string()), ("from", from.to_string()), ("to", to.to_string())];
+            let query = [("points", page.to_string()), ("from", from.to_string()), ("to", to.to_string())];
             let page: History = self.decode(self.get(&path, &query)?, "a metric's history")?;
             let whole = page.total == page.steps.len();
             if whole || from == to {

@@ -111,19 +111,19 @@ fn sorted(mut ids: Vec<String>) -> Vec<String> {
 fn each_user_lists_their_own_runs_and_the_projects_shared_with_them() {
     let class = Class::new();
     let ada = stdout(&class.remote(&class.ada, &["list", "--json"]).assert().success());
-    assert_eq!(ids(&ada), [class.ada_run.clone()], "ada sees only her run: grace's project is not shared");
+    assert_eq!(ids(&ada), [class.ada_run.as_str()], "ada sees only her run: grace's project is not shared");
     let grace = stdout(&class.remote(&class.grace, &["list", "--json"]).assert().success());
     assert_eq!(ids(&grace), sorted(vec![class.ada_run.clone(), class.grace_run.clone()]));
     // Filters, sorting and the limit are the local ones, applied by the server.
     let only = stdout(&class.remote(&class.grace, &["list", "--project", "ada-xor", "--json"]).assert().success());
-    assert_eq!(ids(&only), [class.ada_run.clone()]);
+    assert_eq!(ids(&only), [class.ada_run.as_str()]);
     let filtered =
         stdout(&class.remote(&class.grace, &["list", "--filter", "project=grace-xor", "--json"]).assert().success());
-    assert_eq!(ids(&filtered), [class.grace_run.clone()]);
+    assert_eq!(ids(&filtered), [class.grace_run.as_str()]);
     let one = stdout(
         &class.remote(&class.grace, &["list", "--limit", "1", "--sort", "project", "--json"]).assert().success(),
     );
-    assert_eq!(ids(&one), [class.ada_run.clone()]);
+    assert_eq!(ids(&one), [class.ada_run.as_str()]);
     // The table: the same columns as the local store's, and a project column for two projects.
     let table = stdout(&class.remote(&class.grace, &["list"]).assert().success());
     let header = table.lines().next().unwrap();
@@ -215,7 +215,7 @@ fn another_users_run_is_unknown_and_the_environment_names_the_server() {
         .arg(class.home("ada").join("tracking"))
         .assert()
         .success();
-    assert_eq!(ids(&stdout(&local)), [class.ada_run.clone()]);
+    assert_eq!(ids(&stdout(&local)), [class.ada_run.as_str()]);
     // Both flags: refused by the parser.
     support::nabla(class.tmp.path())
         .args(["runs", "list", "--tracking-dir", "x", "--tracking-uri", &class.server.url])

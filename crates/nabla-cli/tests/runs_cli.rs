@@ -12,6 +12,10 @@ use serde_json::{json, Value};
 fn nabla(home: &Path) -> Command {
     let mut cmd = Command::cargo_bin("nabla").unwrap();
     cmd.env("NABLA_HOME", home).env("HOME", home).env("XDG_DATA_HOME", home.join("share"));
+    // The local store: `nabla runs` would read the user's server if the shell named one.
+    for var in ["NABLA_TRACKING_URI", "NABLA_TOKEN", "NABLA_TLS_CA"] {
+        cmd.env_remove(var);
+    }
     cmd
 }
 

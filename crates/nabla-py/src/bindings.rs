@@ -465,7 +465,7 @@ impl RunCore {
             Err(TrackError::NotDelivered { refused, .. }) if refused && self.refusal_warned.load(Ordering::Relaxed) => {
                 flushed
             }
-            Err(e @ TrackError::NotDelivered { .. }) => {
+            Err(e @ (TrackError::NotDelivered { .. } | TrackError::ArtifactsRefused { .. })) => {
                 flushed?;
                 warn_server(py, &e.to_string())
             }

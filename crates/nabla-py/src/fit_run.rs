@@ -105,7 +105,10 @@ impl FitRun {
         if let Some(run) = self.run.take() {
             match run.finish(status) {
                 Ok(()) => {}
-                Err(e @ nabla_track::TrackError::NotDelivered { .. }) => self.note = Some(e.to_string()),
+                Err(
+                    e @ (nabla_track::TrackError::NotDelivered { .. }
+                    | nabla_track::TrackError::ArtifactsRefused { .. }),
+                ) => self.note = Some(e.to_string()),
                 Err(e) => {
                     self.note = Some(format!("the tracker could not close run {}: {e}", id.as_deref().unwrap_or("?")));
                 }

@@ -60,7 +60,9 @@ class Cli:
         self.binary = binary
 
     def json(self, *args: str):
-        out = subprocess.run([self.binary, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        # The local store: `nabla runs` reads a server when $NABLA_TRACKING_URI names one.
+        env = {k: v for k, v in os.environ.items() if k != "NABLA_TRACKING_URI"}
+        out = subprocess.run([self.binary, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         assert out.returncode == 0, f"nabla {' '.join(args)} failed: {out.stderr}"
         return json.loads(out.stdout)
 

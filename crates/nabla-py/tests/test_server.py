@@ -1,8 +1,9 @@
 """A Python run sent to a real `nabla server` (the built binary, on 127.0.0.1, with a fresh
 store): read back through the server's API with the user's token, hidden from another user,
 kept locally while the server is away and delivered later by `nabla runs sync`, and a refused
-token as one warning while the run goes on locally. Also the README's two-terminal example,
-the wandb shim and the estimators' `track=True` with `$NABLA_TRACKING_URI`.
+token as one warning while the run goes on locally, an artifact delivered with its sha256. Also
+the wandb shim and the estimators' `track=True` with `$NABLA_TRACKING_URI`. (The README's class
+walkthrough is test_class_walkthrough.py.)
 
 Every test needs the `nabla` binary (the `nabla_bin` fixture): without one the test fails,
 it is never skipped.
@@ -10,9 +11,9 @@ it is never skipped.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
-import shlex
 import socket
 import subprocess
 import threading
@@ -26,10 +27,7 @@ from pathlib import Path
 import pytest
 
 import nabla
-from conftest import HERE, require, run_python
-
-README = HERE.parents[2] / "README.md"
-MARKER = "<!-- crates/nabla-py/tests/test_server.py runs the next two code blocks -->"
+from conftest import require
 
 # Without a proxy, whatever the environment says: the server is on loopback.
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -346,44 +344,37 @@ def test_a_tracked_fit_is_sent_when_the_environment_names_a_server(team, serve, 
     assert clf.run_id_ is not None
 
 
-def readme_blocks() -> tuple:
-    text = README.read_text(encoding="utf-8")
-    at = text.find(MARKER)
-    assert at >= 0, f"{README} has no blocks marked {MARKER!r}"
-    shell = re.compile(r"```bash\n(.*?)\n```", re.S).search(text, at)
-    script = re.compile(r"```python\n(.*?)\n```", re.S).search(text, at)
-    assert shell and script and shell.start() < script.start(), "a ```bash block, then a ```python block"
-    return shell.group(1), script.group(1) + "\n"
-
-
-def test_the_readmes_two_terminal_example_runs(tmp_path, nabla_bin, home, monkeypatch):
-    monkeypatch.delenv("NABLA_TRACKING_URI", raising=False)
-    monkeypatch.delenv("NABLA_TOKEN", raising=False)
-    shell, script = readme_blocks()
-    commands = [shlex.split(line, comments=True) for line in shell.splitlines()]
-    commands = [c for c in commands if c]
-    assert [c[:3] for c in commands] == [["nabla", "server", "user"], ["nabla", "server", "--store"]], commands
-    work = tmp_path / "terminal"
-    work.mkdir()
-    # Terminal 1, as written (in `work`), except that the server takes a free port.
-    add = subprocess.run(
-        [nabla_bin, *commands[0][1:]], cwd=work, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+def test_an_artifact_logged_in_a_server_run_is_delivered_with_its_sha256(team, serve, tmp_path, nabla_bin):
+    store, tokens = team
+    server = serve(store)
+    data = bytes(range(256)) * 300
+    path = tmp_path / "weights.bin"
+    path.write_bytes(data)
+    run = nabla.init(project="ada-artifacts", server=server.url, token=tokens["ada"])
+    log_curve(run, 5)
+    stored = run.log_artifact(path, type="model")
+    run.finish()
+    want = hashlib.sha256(data).hexdigest()
+    assert stored.sha256 == want
+    # `nabla runs show --tracking-uri` reads it from the server, with its download URL.
+    out = subprocess.run(
+        [nabla_bin, "runs", "show", run.id, "--json", "--tracking-uri", server.url, "--token", tokens["ada"]],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         env=_server_env(tmp_path),
     )
-    assert add.returncode == 0, add.stderr
-    token = add.stdout.strip().splitlines()[-1].strip()
-    store = work / commands[1][commands[1].index("--store") + 1]
-    server = Server(nabla_bin, store, tmp_path)
-    try:
-        # Terminal 2: the script with this server's address and alice's token.
-        assert '"http://127.0.0.1:6006"' in script and '"nabla_…"' in script, script
-        code = script.replace('"http://127.0.0.1:6006"', repr(server.url)).replace('"nabla_…"', repr(token))
-        out = run_python(code + "print('run=' + run.id)\n", tmp_path)
-        run_id = out.stdout.strip().rsplit("=", 1)[-1]
-        assert "ServerWarning" not in out.stderr, out.stderr
-        status, body = server.get(f"/api/runs/{run_id}", token)
-        assert status == 200 and body["run"]["status"] == "finished", body
-        assert body["run"]["project"] == "alice-demo"
-        assert server.points(run_id, "loss", token) == [(s, pytest.approx(1.0 / (s + 1))) for s in range(100)]
-    finally:
-        server.stop()
+    assert out.returncode == 0, out.stderr
+    shown = json.loads(out.stdout)
+    assert shown["run"]["status"] == "finished"
+    (artifact,) = shown["artifacts"]
+    assert (artifact["name"], artifact["kind"], artifact["sha256"], artifact["bytes"]) == (
+        "weights.bin", "model", want, len(data)
+    )
+    assert artifact["path"] == f"{server.url}/api/runs/{run.id}/artifacts/{want}"
+    # The bytes the server holds are the file's.
+    request = urllib.request.Request(artifact["path"], headers={"Authorization": f"Bearer {tokens['ada']}"})
+    with _OPENER.open(request, timeout=30) as response:
+        assert hashlib.sha256(response.read()).hexdigest() == want
+    # Not grace's to read.
+    assert server.get(f"/api/runs/{run.id}/artifacts/{want}", tokens["grace"])[0] == 404

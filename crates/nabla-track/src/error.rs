@@ -205,6 +205,23 @@ pub enum TrackError {
         refused: bool,
     },
 
+    /// A run was delivered to a server without the artifacts it refused as larger than it
+    /// accepts (`nabla server --max-artifact-mb`).
+    #[error(
+        "{uri} refused {} of run {run} as too large: {}; the rest of the run is delivered, and the files stay \
+         in the local store",
+        if artifacts.len() == 1 { "an artifact".to_string() } else { format!("{} artifacts", artifacts.len()) },
+        artifacts.join("; ")
+    )]
+    ArtifactsRefused {
+        /// The run.
+        run: String,
+        /// The server's URL.
+        uri: String,
+        /// Each refused artifact: its name and the server's answer.
+        artifacts: Vec<String>,
+    },
+
     /// A user asked for something their access does not allow.
     #[error("forbidden: {0}")]
     Forbidden(String),

@@ -170,6 +170,19 @@ pub struct ArtifactRecord {
     pub path: PathBuf,
 }
 
+/// One run with its metrics and artifacts: what `nabla runs show` shows, from the local store
+/// ([`Store::run_detail`]) or from a server ([`crate::Remote::run`], where an artifact's `path`
+/// is the URL that downloads it).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunDetail {
+    /// The run.
+    pub run: RunRecord,
+    /// Its metrics, by name.
+    pub metrics: Vec<MetricSummary>,
+    /// Its artifacts, oldest first.
+    pub artifacts: Vec<ArtifactRecord>,
+}
+
 /// Which runs [`Store::runs`] returns, in which order.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct RunQuery {
@@ -338,6 +351,12 @@ impl Store {
             .optional()
             .map_err(|e| self.err(e))?
             .ok_or(TrackError::UnknownRun(id))
+    }
+
+    /// The run with this id or unique id prefix, with its metrics and artifacts.
+    pub fn run_detail(&self, id_or_prefix: &str) -> Result<RunDetail> {
+        let run = self.run(id_or_prefix)?;
+        Ok(RunDetail { metrics: self.metrics(&run.id)?, artifacts: self.artifacts(&run.id)?, run })
     }
 
     /// A run's metrics, by name, with point counts and last values. Read from the block

@@ -189,7 +189,8 @@ struct RunsPage {
     runs: Vec<RunView>,
 }
 
-/// `GET /api/runs?project=&filter=&sort=&limit=&offset=` (`filter` may repeat).
+/// `GET /api/runs?project=&filter=&sort=&limit=&offset=` (`filter` may repeat). On `nabla
+/// server`, a `project` the user may not read answers 403.
 async fn runs(
     State(state): State<Arc<AppState>>,
     viewer: Option<Extension<Viewer>>,
@@ -213,7 +214,21 @@ async fn runs(
     }
     let mut query = RunQuery::parse(project.as_deref(), &filters, sort.as_deref(), None)?;
     query.visible_to = viewer.and_then(|Extension(v)| v.filter());
-    let all = match with_store(&state, move |store| Ok(store.runs(&query)?)).await {
+    let all = with_store(&state, move |store| {
+        // A project named that exists and is not the user's nor shared with them is refused,
+        // rather than shown empty: the user learns they need it shared.
+        if let (Some(who), Some(project)) = (&query.visible_to, &query.project) {
+            if store.project_access(who, project)?.is_none() {
+                return Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    format!("{} has no access to project `{project}`: its owner or the server's operator can share it (`nabla server share {project} {} --read`)", who.name, who.name),
+                ));
+            }
+        }
+        Ok(store.runs(&query)?)
+    })
+    .await;
+    let all = match all {
         Err(e) if e.status == StatusCode::NOT_FOUND => Vec::new(),
         other => other?,
     };

@@ -104,6 +104,12 @@ fn a_class_logs_its_own_runs_and_sees_what_is_shared() {
     let (status, page) = call(port, "GET", "/api/runs", Some(&c.eve), None);
     assert_eq!((status, ids(&page)), (200, Vec::<String>::new()));
     assert_eq!(call(port, "GET", "/api/projects", Some(&c.eve), None), (200, json!([])));
+    // Asking for the project by name is refused outright; a project nobody owns yet is empty.
+    let (status, body) = call(port, "GET", "/api/runs?project=mlp", Some(&c.eve), None);
+    assert_eq!(status, 403, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("eve has no access to project `mlp`"), "{body}");
+    let (status, page) = call(port, "GET", "/api/runs?project=eve-own", Some(&c.eve), None);
+    assert_eq!((status, ids(&page)), (200, Vec::<String>::new()));
     assert_eq!(call(port, "GET", "/api/runs/0000000000aa", Some(&c.eve), None).0, 404);
     assert_eq!(call(port, "GET", "/api/runs/0000000000aa/metrics", Some(&c.eve), None).0, 404);
     assert_eq!(call(port, "GET", "/api/report?runs=0000000000aa", Some(&c.eve), None).0, 403);

@@ -24,7 +24,7 @@ pub struct ServerArgs {
     pub serve: ServeArgs,
 }
 
-/// `nabla server [--host H] [--port P] [--store DIR] [--public-read]`: serve.
+/// `nabla server [--host H] [--port P] [--store DIR] [--public-read] [--max-artifact-mb N]`: serve.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// The address to listen on. Anything but loopback needs --tls-cert and --tls-key (or
@@ -46,8 +46,24 @@ pub struct ServeArgs {
     /// The certificate's private key (PEM: PKCS#8, RSA or EC; no passphrase).
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// The largest artifact one upload may bring, in MiB (default 1024, i.e. 1 GiB; from 1 to
+    /// 1048576). A larger one is refused with 413; the rest of its run is still delivered.
+    #[arg(long, value_name = "N", value_parser = artifact_mib)]
+    pub max_artifact_mb: Option<u64>,
     #[command(flatten)]
     pub store: StoreArg,
+}
+
+/// The largest `--max-artifact-mb`: 1 TiB.
+const MAX_ARTIFACT_MIB: u64 = 1 << 20;
+
+/// A `--max-artifact-mb` value: a whole number of MiB from 1 to [`MAX_ARTIFACT_MIB`].
+fn artifact_mib(s: &str) -> Result<u64, String> {
+    let mib: u64 = s.trim().parse().map_err(|_| format!("`{s}` is not a whole number of MiB"))?;
+    if !(1..=MAX_ARTIFACT_MIB).contains(&mib) {
+        return Err(format!("{mib} MiB is out of range: give 1 to {MAX_ARTIFACT_MIB} (1 TiB); the default is 1024"));
+    }
+    Ok(mib)
 }
 
 /// What `nabla server` does.
@@ -179,6 +195,9 @@ fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     let dir = store.dir().to_path_buf();
     drop(store);
     let mut options = nabla_ui::ServerOptions::new(addr, &dir).users(args.public_read);
+    if let Some(mib) = args.max_artifact_mb {
+        options = options.max_artifact_bytes(mib << 20);
+    }
     if let Some(tls) = tls {
         options = options.tls(tls);
     }

@@ -124,7 +124,7 @@ pub fn finish(run: Option<Run>, status: nabla_track::EndStatus) {
     let mut err = std::io::stderr().lock();
     match run.finish(status) {
         Ok(()) => {}
-        Err(e @ nabla_track::TrackError::NotDelivered { .. }) => {
+        Err(e @ (nabla_track::TrackError::NotDelivered { .. } | nabla_track::TrackError::ArtifactsRefused { .. })) => {
             let _ = writeln!(err, "note: {e}");
         }
         Err(e) => {

@@ -8,8 +8,11 @@ use std::path::Path;
 use assert_cmd::Command;
 
 /// The variables of the user's shell that would make a test read or write the user's own
-/// data or store (`NABLA_HOME` is the tracking directory), or time itself (`NABLA_PROFILE`).
-pub const USER_ENV: [&str; 3] = ["NABLA_DATA", "NABLA_HOME", "NABLA_PROFILE"];
+/// data or store (`NABLA_HOME` is the tracking directory), talk to the user's server
+/// (`NABLA_TRACKING_URI`, which `nabla runs list` reads, its token and CA), or time itself
+/// (`NABLA_PROFILE`).
+pub const USER_ENV: [&str; 6] =
+    ["NABLA_DATA", "NABLA_HOME", "NABLA_PROFILE", "NABLA_TRACKING_URI", "NABLA_TOKEN", "NABLA_TLS_CA"];
 
 /// `nabla` with a clean environment: none of [`USER_ENV`] unless a test sets one, and a home
 /// folder of its own, so the user data directory and the tracking store are the test's.

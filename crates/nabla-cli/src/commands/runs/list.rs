@@ -7,13 +7,13 @@ use nabla_track::{now_secs, RunQuery, RunRecord};
 use serde_json::Value;
 
 use super::format::{flatten, format_duration, format_time, write_table};
-use super::StoreArgs;
+use super::source::SourceArgs;
 
 /// Flags of `nabla runs list`.
 #[derive(Debug, clap::Args)]
 pub struct ListArgs {
     #[command(flatten)]
-    store: StoreArgs,
+    source: SourceArgs,
     /// Only runs of this project.
     #[arg(long, value_name = "P")]
     project: Option<String>,
@@ -35,17 +35,15 @@ pub struct ListArgs {
 
 pub(super) fn list(args: &ListArgs) -> anyhow::Result<()> {
     let query = RunQuery::parse(args.project.as_deref(), &args.filter, args.sort.as_deref(), args.limit)?;
-    let runs = match args.store.read()? {
-        Some(store) => store.runs(&query)?,
-        None => Vec::new(),
-    };
+    let source = args.source.open()?;
+    let runs = source.runs(&query, args.project.as_deref(), &args.filter, args.sort.as_deref())?;
     let mut out = io::stdout().lock();
     if args.json {
         writeln!(out, "{}", serde_json::to_string_pretty(&runs)?)?;
         return Ok(());
     }
     if runs.is_empty() {
-        writeln!(out, "no runs in {}", args.store.dir()?.display())?;
+        writeln!(out, "no runs in {}", source.place())?;
         return Ok(());
     }
     let now = now_secs();

@@ -4,7 +4,7 @@ use std::io::{self, Write};
 
 use serde_json::json;
 
-use super::{run_hint, StoreArgs};
+use super::source::SourceArgs;
 
 /// The output formats of `nabla runs metrics`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -21,7 +21,7 @@ pub struct MetricsArgs {
     /// The run id (a unique prefix is enough).
     id: String,
     #[command(flatten)]
-    store: StoreArgs,
+    source: SourceArgs,
     /// Only this metric (default: all of them).
     #[arg(long, value_name = "NAME")]
     metric: Option<String>,
@@ -31,11 +31,12 @@ pub struct MetricsArgs {
 }
 
 pub(super) fn metrics(args: &MetricsArgs) -> anyhow::Result<()> {
-    let store = args.store.read_for(&args.id)?;
-    let run = store.run(&args.id).map_err(run_hint)?;
+    let source = args.source.open()?;
+    let detail = source.run(&args.id)?;
+    let run = detail.run;
     let names: Vec<String> = match &args.metric {
         Some(name) => vec![name.clone()],
-        None => store.metrics(&run.id)?.into_iter().map(|m| m.name).collect(),
+        None => detail.metrics.into_iter().map(|m| m.name).collect(),
     };
     let mut out = io::BufWriter::new(io::stdout().lock());
     match args.format {
@@ -43,7 +44,7 @@ pub(super) fn metrics(args: &MetricsArgs) -> anyhow::Result<()> {
             writeln!(out, "metric,step,value,wall_time")?;
             for name in &names {
                 let field = csv_field(name);
-                for p in store.history(&run.id, name, ..)? {
+                for p in source.history(&run.id, name)? {
                     writeln!(out, "{field},{},{},{}", p.step, p.value, p.wall_time)?;
                 }
             }
@@ -51,7 +52,7 @@ pub(super) fn metrics(args: &MetricsArgs) -> anyhow::Result<()> {
         MetricsFormat::Json => {
             let mut list = Vec::new();
             for name in &names {
-                list.push(json!({"name": name, "points": store.history(&run.id, name, ..)?}));
+                list.push(json!({"name": name, "points": source.history(&run.id, name)?}));
             }
             writeln!(out, "{}", serde_json::to_string_pretty(&json!({"run": run.id, "metrics": list}))?)?;
         }

@@ -2,13 +2,15 @@
 //!
 //! Every subcommand reads the store in `--tracking-dir DIR`, else `$NABLA_HOME/tracking`, else
 //! the user data directory's `nabla/tracking`. Readers open the store read-only; `rm`, `gc`
-//! and `import` open it for writing.
+//! and `import` open it for writing. `list`, `show` and `metrics` read a `nabla server`'s runs
+//! instead with `--tracking-uri URL` (or `$NABLA_TRACKING_URI`), see [`source`].
 
 mod cleanup;
 mod format;
 mod list;
 mod metrics;
 mod show;
+mod source;
 mod sync;
 mod transfer;
 

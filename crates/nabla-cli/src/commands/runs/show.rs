@@ -6,7 +6,7 @@ use nabla_track::{now_secs, MetricSummary, RunStatus};
 use serde_json::{json, Value};
 
 use super::format::{flatten, format_duration, format_six_significant, format_time, write_table};
-use super::{run_hint, StoreArgs};
+use super::source::SourceArgs;
 
 /// Flags of `nabla runs show`.
 #[derive(Debug, clap::Args)]
@@ -14,17 +14,14 @@ pub struct ShowArgs {
     /// The run id (a unique prefix is enough).
     id: String,
     #[command(flatten)]
-    store: StoreArgs,
+    source: SourceArgs,
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
 }
 
 pub(super) fn show(args: &ShowArgs) -> anyhow::Result<()> {
-    let store = args.store.read_for(&args.id)?;
-    let run = store.run(&args.id).map_err(run_hint)?;
-    let metrics = store.metrics(&run.id)?;
-    let artifacts = store.artifacts(&run.id)?;
+    let nabla_track::RunDetail { run, metrics, artifacts } = args.source.open()?.run(&args.id)?;
     let mut out = io::stdout().lock();
     if args.json {
         let doc = json!({"run": run, "metrics": metrics, "artifacts": artifacts});

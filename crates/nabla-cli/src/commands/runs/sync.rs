@@ -39,6 +39,15 @@ pub(super) fn sync(args: &SyncArgs) -> anyhow::Result<()> {
     for (id, uri) in &pending {
         let result =
             crate::commands::tracking::connect(uri, &args.tls_ca).and_then(|remote| store.sync_run(id, &remote));
+        if let Ok(report) = &result {
+            for a in &report.refused_artifacts {
+                writeln!(
+                    out,
+                    "{id}: artifact {} refused as too large ({}); it stays in the local store",
+                    a.name, a.reason
+                )?;
+            }
+        }
         match result {
             Ok(report) if report.delivered => {
                 delivered += 1;

@@ -13,6 +13,8 @@
 //! certificates, plus a CA file given for a server with its own certificate (a class's
 //! self-signed one): `--tls-ca FILE` or `$NABLA_TLS_CA`.
 
+mod read;
+
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -51,12 +53,26 @@ impl std::fmt::Debug for Remote {
 }
 
 /// What one sync sent.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SyncReport {
     /// Points sent (and stored, or found already stored) in this sync.
     pub points: u64,
-    /// The run has ended and the server holds all of it.
+    /// The run has ended and the server holds all of it (but the artifacts it refused).
     pub delivered: bool,
+    /// Artifacts the server refused as larger than it accepts (413): the run is delivered
+    /// without them, and they are not sent again.
+    pub refused_artifacts: Vec<RefusedArtifact>,
+}
+
+/// An artifact a server refused as too large.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefusedArtifact {
+    /// Its sha256.
+    pub sha256: String,
+    /// Its name.
+    pub name: String,
+    /// The server's answer (`HTTP 413: …`).
+    pub reason: String,
 }
 
 impl Remote {
@@ -247,7 +263,24 @@ impl Store {
     /// Sends `run_id` to `remote`: creates it there if needed, the points the server lacks,
     /// the config and summary, and the status once it has ended. Safe to repeat and to run in
     /// several processes at once (every request is idempotent).
+    ///
+    /// An artifact the server refuses as too large (413) does not stop the rest: the run is
+    /// delivered without it, and the report names it.
     pub fn sync_run(&mut self, run_id: &str, remote: &Remote) -> Result<SyncReport> {
+        let mut refused = Vec::new();
+        let mut report = self.sync_run_skipping(run_id, remote, &mut refused)?;
+        report.refused_artifacts = refused;
+        Ok(report)
+    }
+
+    /// [`Store::sync_run`], not sending again the artifacts in `refused` (refused as too
+    /// large by an earlier sync of this run); those refused now are added to it.
+    pub(crate) fn sync_run_skipping(
+        &mut self,
+        run_id: &str,
+        remote: &Remote,
+        refused: &mut Vec<RefusedArtifact>,
+    ) -> Result<SyncReport> {
         let run = self.run(run_id)?;
         let id = run.id.clone();
         remote.call(
@@ -290,8 +323,23 @@ impl Store {
                     list.iter().any(|b| b["sha256"] == a.sha256.as_str() && b["name"] == a.name.as_str())
                 })
             };
+            let known = |a: &crate::ArtifactRecord, refused: &[RefusedArtifact]| {
+                refused.iter().any(|r| r.sha256 == a.sha256 && r.name == a.name)
+            };
             for artifact in artifacts.iter().filter(|a| !has(a)) {
-                remote.put_artifact(&id, artifact)?;
+                if known(artifact, refused) {
+                    continue;
+                }
+                match remote.put_artifact(&id, artifact) {
+                    Ok(_) => {}
+                    // Too large for this server: sending it again would not change that.
+                    Err(TrackError::Remote { status: Some(413), message, .. }) => refused.push(RefusedArtifact {
+                        sha256: artifact.sha256.clone(),
+                        name: artifact.name.clone(),
+                        reason: message,
+                    }),
+                    Err(e) => return Err(e),
+                }
             }
         }
         let status = match run.status {
@@ -309,7 +357,7 @@ impl Store {
         if delivered {
             self.write(|tx| tx.execute("UPDATE runs SET delivered = 1 WHERE id = ?1", [&id]))?;
         }
-        Ok(SyncReport { points: sent, delivered })
+        Ok(SyncReport { points: sent, delivered, refused_artifacts: Vec::new() })
     }
 }
 
@@ -325,6 +373,8 @@ const FINAL_SYNC_FOR: Duration = Duration::from_secs(10);
 pub(crate) struct SyncThread {
     stop: std::sync::Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>,
     refusal: std::sync::Arc<Refusal>,
+    /// The artifacts the server refused as too large, not sent again.
+    too_large: std::sync::Arc<std::sync::Mutex<Vec<RefusedArtifact>>>,
     handle: Option<std::thread::JoinHandle<()>>,
     dir: std::path::PathBuf,
     run_id: String,
@@ -345,6 +395,8 @@ impl SyncThread {
         let refusal = std::sync::Arc::new(Refusal::default());
         let (flag, thread_dir, thread_id, thread_remote) = (stop.clone(), dir.clone(), run_id.clone(), remote.clone());
         let thread_refusal = refusal.clone();
+        let too_large = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let thread_too_large = too_large.clone();
         let handle = std::thread::Builder::new()
             .name("nabla-track-sync".into())
             .spawn(move || loop {
@@ -356,7 +408,11 @@ impl SyncThread {
                 }
                 drop(guard);
                 // The server may be away: the points stay in the local store for the next try.
-                match Store::open(&thread_dir).and_then(|mut store| store.sync_run(&thread_id, &thread_remote)) {
+                let Ok(mut skipped) = thread_too_large.lock() else { return };
+                let synced = Store::open(&thread_dir)
+                    .and_then(|mut store| store.sync_run_skipping(&thread_id, &thread_remote, &mut skipped));
+                drop(skipped);
+                match synced {
                     Err(e) if refused(&e) => {
                         if let Ok(mut text) = thread_refusal.text.lock() {
                             *text = Some(reason(&e));
@@ -368,7 +424,7 @@ impl SyncThread {
                 }
             })
             .ok();
-        SyncThread { stop, refusal, handle, dir, run_id, remote }
+        SyncThread { stop, refusal, too_large, handle, dir, run_id, remote }
     }
 
     /// The server's refusal of this run, once: `None` until a background sync is refused, and
@@ -387,7 +443,8 @@ impl SyncThread {
     }
 
     /// Stops the background sends and delivers the rest of the (now ended) run, trying for a
-    /// while; an error says what is left and how to send it later.
+    /// while; an error says what is left and how to send it later, or which artifacts the
+    /// server refused as too large ([`TrackError::ArtifactsRefused`], the run delivered).
     pub(crate) fn finish(mut self) -> Result<()> {
         {
             let (lock, wake) = &*self.stop;
@@ -401,9 +458,19 @@ impl SyncThread {
         }
         let start = std::time::Instant::now();
         let mut pause = Duration::from_millis(200);
+        let mut too_large = self.too_large.lock().map(|mut list| std::mem::take(&mut *list)).unwrap_or_default();
         loop {
-            match Store::open(&self.dir).and_then(|mut store| store.sync_run(&self.run_id, &self.remote)) {
-                Ok(_) => return Ok(()),
+            let synced = Store::open(&self.dir)
+                .and_then(|mut store| store.sync_run_skipping(&self.run_id, &self.remote, &mut too_large));
+            match synced {
+                Ok(_) if too_large.is_empty() => return Ok(()),
+                Ok(_) => {
+                    return Err(TrackError::ArtifactsRefused {
+                        run: self.run_id.clone(),
+                        uri: self.remote.uri().to_string(),
+                        artifacts: too_large.iter().map(|a| format!("{} ({})", a.name, a.reason)).collect(),
+                    })
+                }
                 // A refusal (bad token, another user's run) will not change by waiting; an
                 // outage may, for a while.
                 Err(e) if refused(&e) || start.elapsed() + pause > FINAL_SYNC_FOR => {

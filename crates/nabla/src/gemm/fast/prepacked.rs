@@ -19,9 +19,9 @@ use std::cell::RefCell;
 use super::blocked::{aligned, balanced_block};
 use super::pack::{pack_a, pack_b};
 use super::select::{selected, KernelKind};
-use super::{portable, scaled_update, MicroKernel, RawC, Transpose, KC, MR, MR_AVX512, MR_X32, NR, NR_X32, TILE_MAX};
 #[cfg(target_arch = "x86_64")]
 use super::{avx2, avx512, avx512_x32};
+use super::{portable, scaled_update, MicroKernel, RawC, Transpose, KC, MR, MR_AVX512, MR_X32, NR, NR_X32, TILE_MAX};
 use crate::activation::Activation;
 use crate::matrix::MatRef;
 

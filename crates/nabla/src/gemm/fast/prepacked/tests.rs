@@ -111,7 +111,8 @@ fn bits_equal_the_gemm_then_bias_and_activation() {
             continue;
         }
         let zeros = Matrix::zeros(rows, n);
-        let each = super::super::gemm_each_simd_kernel(1.0, x.view(), Transpose::No, w.view(), Transpose::Yes, 0.0, &zeros);
+        let each =
+            super::super::gemm_each_simd_kernel(1.0, x.view(), Transpose::No, w.view(), Transpose::Yes, 0.0, &zeros);
         for (name, mut z) in each {
             let kind = KernelKind::SIMD.into_iter().find(|k| k.name() == name).unwrap();
             Activation::Relu.forward_with_bias(&b, z.as_mut_slice(), &mut a);

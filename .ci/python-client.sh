@@ -24,6 +24,9 @@ THREADPOOLCTL_VERSION="3.8.0"
 PANDAS_VERSION="3.1.1"
 # matplotlib for the README's notebook example (its test runs the README's code block).
 MATPLOTLIB_VERSION="3.11.2"
+# The real MLflow client, which logs into `nabla server` in test_mlflow_client.py; in a venv of
+# its own ($NABLA_MLFLOW_PYTHON), since it brings a web stack the other tests do not need.
+MLFLOW_SKINNY_VERSION="3.18.0"
 
 # The README example reads $NABLA_DATA/tabular/wine.csv (as .ci/run sets it).
 export NABLA_DATA="${NABLA_DATA:-../shared/data}"
@@ -67,6 +70,16 @@ if ! have_tools; then
     "$python" -m pip install --quiet --disable-pip-version-check "${pins[@]}"
     have_tools || { log "$venv lacks the pinned tools after install"; exit 1; }
 fi
+
+mlflow_venv="${venv}-mlflow"
+NABLA_MLFLOW_PYTHON="$mlflow_venv/bin/python"
+if ! { [ -x "$NABLA_MLFLOW_PYTHON" ] && "$NABLA_MLFLOW_PYTHON" -c \
+        "import sys; from importlib.metadata import version; sys.exit(version('mlflow-skinny') != '$MLFLOW_SKINNY_VERSION')" 2>/dev/null; }; then
+    log "creating $mlflow_venv with mlflow-skinny==$MLFLOW_SKINNY_VERSION"
+    [ -x "$NABLA_MLFLOW_PYTHON" ] || "${PYTHON:-$(command -v python3)}" -m venv "$mlflow_venv"
+    "$NABLA_MLFLOW_PYTHON" -m pip install --quiet --disable-pip-version-check "mlflow-skinny==$MLFLOW_SKINNY_VERSION"
+fi
+export NABLA_MLFLOW_PYTHON
 
 # The workspace's clippy builds nabla-py without its `python` feature; lint the bindings here.
 log "clippy of the bindings"

@@ -135,8 +135,73 @@ fn a_server_beyond_loopback_without_tls_is_refused() {
         .arg(&store)
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("no TLS yet").and(predicate::str::contains("--insecure-http")));
+        .stderr(predicate::str::contains("without TLS").and(predicate::str::contains("--insecure-http")));
     assert!(!store.exists(), "nothing is created for a refused server");
+}
+
+#[test]
+fn a_bad_certificate_or_key_is_named_before_anything_is_bound() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("server");
+    let certs = nabla_testkit::tls::self_signed(&tmp.path().join("tls"));
+    // The key given as the certificate: one line naming the file, exit 1, no store created.
+    support::nabla(tmp.path())
+        .args(["server", "--host", "0.0.0.0", "--port", "0", "--tls-cert"])
+        .arg(&certs.key)
+        .arg("--tls-key")
+        .arg(&certs.key)
+        .arg("--store")
+        .arg(&store)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("key.pem: holds no certificate"));
+    assert!(!store.exists(), "nothing is created for a refused server");
+    // --tls-cert needs --tls-key.
+    support::nabla(tmp.path()).args(["server", "--tls-cert"]).arg(&certs.cert).assert().code(2);
+}
+
+#[test]
+fn xor_is_sent_over_https_with_the_class_ca_and_refused_without_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("server");
+    let certs = nabla_testkit::tls::self_signed(&tmp.path().join("tls"));
+    let ada = token_of(&server_ok(tmp.path(), &store, &["user", "add", "ada"]));
+    let tls_args = [
+        "--tls-cert".to_string(),
+        certs.cert.display().to_string(),
+        "--tls-key".to_string(),
+        certs.key.display().to_string(),
+    ];
+    let (child, addr) = support::nabla_server_with(tmp.path(), &store, 0, &tls_args);
+    let server = Serving { child, url: format!("https://{addr}") };
+    let home = tmp.path().join("ada");
+    let xor = || {
+        let mut cmd = support::nabla(&home);
+        cmd.env("NABLA_HOME", &home).env("NABLA_TOKEN", &ada).args([
+            "xor",
+            "--epochs",
+            "50",
+            "--tracking-uri",
+            &server.url,
+        ]);
+        cmd
+    };
+    // Without the CA: the run trains, is kept locally, and the note names the verification.
+    xor().assert().success().stderr(predicate::str::contains("certificate verification failed"));
+    assert!(Store::open(&store).unwrap().runs(&nabla_track::RunQuery::default()).unwrap().is_empty());
+    // With it (the flag, or $NABLA_TLS_CA for `runs sync`): delivered.
+    xor().arg("--tls-ca").arg(&certs.cert).assert().success().stderr(predicate::str::contains("nabla runs sync").not());
+    support::nabla(&home)
+        .env("NABLA_HOME", &home)
+        .env("NABLA_TOKEN", &ada)
+        .env("NABLA_TLS_CA", &certs.cert)
+        .args(["runs", "sync"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("1 of 1 delivered"));
+    let runs = Store::open(&store).unwrap().runs(&nabla_track::RunQuery::default()).unwrap();
+    assert_eq!(runs.len(), 2);
+    assert!(runs.iter().all(|r| r.status.as_str() == "finished"));
 }
 
 /// `nabla server` as a child process on a free port; killed when dropped.

@@ -5,16 +5,21 @@
 //! then takes the run's lock, so that a thread holding the GIL never waits on a thread that
 //! waits for the GIL. `log` keeps the GIL: it converts the values, does a few hash lookups and
 //! hands the points to the writer thread.
+//!
+//! A run given a server is sent to it in the background by the tracker; what goes wrong there
+//! never raises: it reaches the user as one [`ServerWarning`] (a refusal, as soon as a `log`
+//! notices it; a run not delivered, at `finish`).
 
 use std::collections::HashMap;
+use std::ffi::CString;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use nabla_track::{EndStatus, MetricHandle, Run, RunOptions, TrackError};
-use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
+use nabla_track::{EndStatus, MetricHandle, Remote, Run, RunOptions, TrackError};
+use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyUserWarning, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
 use serde_json::Value;
@@ -24,6 +29,20 @@ use crate::steps::{StepError, Steps};
 /// This process's id, updated by [`forked`] in a forked child: `std::process::id()` is a
 /// system call, too slow to make on every `log`.
 static PID: AtomicU32 = AtomicU32::new(0);
+
+pyo3::create_exception!(
+    nabla,
+    ServerWarning,
+    PyUserWarning,
+    "A run could not be sent to its nabla server (refused, or the server away): the run is \
+     recorded in the local store all the same, and `nabla runs sync` sends it later."
+);
+
+/// Issues a [`ServerWarning`] with `text` (an error when the warning filters say so).
+fn warn_server(py: Python<'_>, text: &str) -> PyResult<()> {
+    let text = CString::new(text.replace('\0', " ")).unwrap_or_default();
+    PyErr::warn(py, &py.get_type::<ServerWarning>(), &text, 1)
+}
 
 /// Distinct metric-name objects remembered before the cache starts again.
 const KEY_CACHE_LIMIT: usize = 4096;
@@ -111,6 +130,11 @@ pub struct RunCore {
     name: Option<String>,
     #[pyo3(get)]
     dir: PathBuf,
+    /// The server the run is sent to, if any.
+    #[pyo3(get)]
+    server: Option<String>,
+    /// Whether the user was warned that the server refused the run (then `finish` says no more).
+    refusal_warned: std::sync::atomic::AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -211,6 +235,22 @@ impl RunCore {
         )))
     }
 
+    /// Warns once that the server refused the run, if a background sync just found out.
+    fn warn_refusal(&self, py: Python<'_>, run: &Run) -> PyResult<()> {
+        let Some(reason) = run.take_sync_refusal() else { return Ok(()) };
+        self.refusal_warned.store(true, Ordering::Relaxed);
+        let uri = self.server.as_deref().unwrap_or("the server");
+        warn_server(
+            py,
+            &format!(
+                "{uri} refused run {} ({reason}); training goes on and the run is recorded locally \
+                 in {}; `nabla runs sync` with a valid $NABLA_TOKEN sends it",
+                self.id,
+                self.dir.display()
+            ),
+        )
+    }
+
     fn not_finished(&self, call: &str) -> PyErr {
         PyRuntimeError::new_err(format!("{call}: run {} is finished; start another with nabla.init()", self.id))
     }
@@ -219,9 +259,11 @@ impl RunCore {
 #[pymethods]
 impl RunCore {
     /// Starts a run: `dir` is the tracking directory (None: `$NABLA_HOME/tracking`, else the
-    /// user data directory); `config` is JSON text.
+    /// user data directory); `config` is JSON text; `server` (with `token`) a `nabla server`
+    /// to send the run to in the background, as the Python side resolved it.
     #[new]
-    #[pyo3(signature = (dir, project, name, config, tags, heartbeat_secs=5.0, system_secs=Some(5.0)))]
+    #[pyo3(signature = (dir, project, name, config, tags, heartbeat_secs=5.0, system_secs=Some(5.0), server=None, token=None))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
         dir: Option<PathBuf>,
@@ -231,13 +273,22 @@ impl RunCore {
         tags: Vec<String>,
         heartbeat_secs: f64,
         system_secs: Option<f64>,
+        server: Option<String>,
+        token: Option<String>,
     ) -> PyResult<RunCore> {
         let config = parse_json("nabla.init", "config", config)?;
+        let remote =
+            server.map(|uri| Remote::new(&uri, token.as_deref().unwrap_or_default())).transpose().map_err(|e| {
+                PyValueError::new_err(format!(
+                    "nabla.init: {e} (server= and token=, or $NABLA_TRACKING_URI and $NABLA_TOKEN)"
+                ))
+            })?;
         let heartbeat = seconds("the heartbeat interval", heartbeat_secs)?;
         let system = system_secs.map(|s| seconds("the system sampling interval", s)).transpose()?;
         let mut options =
             RunOptions::new(project).config(config).tags(tags).heartbeat_interval(heartbeat).system_interval(system);
         options.name = name;
+        options.remote = remote;
         let run = py.detach(|| {
             let dir = nabla_track::tracking_dir(dir.as_deref())?;
             Run::start(dir, options)
@@ -250,6 +301,8 @@ impl RunCore {
             project: run.project().to_string(),
             name: run.name().map(str::to_string),
             dir: run.tracking_dir().to_path_buf(),
+            server: run.server().map(str::to_string),
+            refusal_warned: std::sync::atomic::AtomicBool::new(false),
             pid,
             state: Mutex::new(State { run: Some(run), steps: Steps::new() }),
             keys: Mutex::new(KeyCache::default()),
@@ -298,10 +351,11 @@ impl RunCore {
             }
             run.log_handles(at, &points).map_err(|e| track_err("nabla.log", e))?;
             steps.advance();
-            return Ok(());
+            return self.warn_refusal(data.py(), run);
         }
         let points: Vec<(&str, f64)> = values.iter().map(|&(k, v)| (keys.names[k].as_str(), v)).collect();
-        steps.log(&points, step, commit, |s, p| run.log(s, p)).map_err(|e| step_err("nabla.log", e))
+        steps.log(&points, step, commit, |s, p| run.log(s, p)).map_err(|e| step_err("nabla.log", e))?;
+        self.warn_refusal(data.py(), run)
     }
 
     /// The current step: where the next `log` without `step` lands.
@@ -383,7 +437,10 @@ impl RunCore {
     }
 
     /// Ends the run with `status` (`finished`, `failed` or `interrupted`), committing
-    /// everything first. Finishing a finished run does nothing.
+    /// everything first, and, for a run with a server, sends the server the rest (trying for a
+    /// few seconds while it is away). A run the server did not take whole is a [`ServerWarning`]
+    /// (unless its refusal was warned of already), not an error: it stays in the local store.
+    /// Finishing a finished run does nothing.
     fn finish(&self, py: Python<'_>, status: &str) -> PyResult<()> {
         self.check_process("run.finish")?;
         let status = match status {
@@ -396,14 +453,24 @@ impl RunCore {
                 )))
             }
         };
-        py.detach(|| {
+        let (flushed, finished) = py.detach(|| {
             let mut state = lock(&self.state);
             let State { run, steps } = &mut *state;
-            let Some(mut active) = run.take() else { return Ok(()) };
+            let Some(mut active) = run.take() else { return (Ok(()), Ok(())) };
             let flushed = steps.flush(|s, p| active.log(s, p)).map_err(|e| step_err("run.finish", e));
-            let finished = active.finish(status).map_err(|e| track_err("run.finish", e));
-            flushed.and(finished)
-        })
+            (flushed, active.finish(status))
+        });
+        match finished {
+            Ok(()) => flushed,
+            Err(TrackError::NotDelivered { refused, .. }) if refused && self.refusal_warned.load(Ordering::Relaxed) => {
+                flushed
+            }
+            Err(e @ TrackError::NotDelivered { .. }) => {
+                flushed?;
+                warn_server(py, &e.to_string())
+            }
+            Err(e) => flushed.and(Err(track_err("run.finish", e))),
+        }
     }
 }
 
@@ -429,6 +496,7 @@ fn forked() {
 fn _nabla(m: &Bound<'_, PyModule>) -> PyResult<()> {
     PID.store(std::process::id(), Ordering::Relaxed);
     m.add_class::<RunCore>()?;
+    m.add("ServerWarning", m.py().get_type::<ServerWarning>())?;
     m.add_class::<crate::estimator::Network>()?;
     m.add_function(wrap_pyfunction!(forked, m)?)?;
     m.add("NABLA_VERSION", env!("CARGO_PKG_VERSION"))?;

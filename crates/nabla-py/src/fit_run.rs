@@ -3,8 +3,12 @@
 //! trainer reports them (under the names `nabla train` uses), and the run ends `finished`,
 //! `interrupted` (Ctrl-C) or `failed` (with the error in its summary).
 //!
+//! With `$NABLA_TRACKING_URI` (and `$NABLA_TOKEN`) set, the run is also sent to that `nabla
+//! server` in the background, as `nabla train`'s is.
+//!
 //! Tracking never fails a fit: a store that cannot be opened, or an error while logging,
-//! turns tracking off and leaves a note that the Python side shows as a warning.
+//! turns tracking off and leaves a note that the Python side shows as a warning; a server
+//! that is away or refuses the run leaves a note too, and the run stays in the local store.
 
 use std::time::Duration;
 
@@ -46,11 +50,16 @@ impl FitRun {
         if let Value::Object(map) = &mut config {
             map.insert("settings".into(), settings.to_json());
         }
-        let options = RunOptions::new(spec.project)
+        let mut options = RunOptions::new(spec.project)
             .config(config)
             .meta(RunMeta::detect().with_threads(settings.threads))
             .heartbeat_interval(spec.heartbeat)
             .system_interval(spec.system);
+        match nabla_track::Remote::from_env() {
+            Some(Ok(remote)) => options.remote = Some(remote),
+            Some(Err(e)) => fit.note = Some(format!("this fit is recorded locally only: {e}")),
+            None => {}
+        }
         match nabla_track::tracking_dir(None).and_then(|dir| Run::start(dir, options)) {
             Ok(run) => fit.run = Some(run),
             Err(e) => fit.note = Some(format!("this fit is not tracked: {e}")),
@@ -94,8 +103,12 @@ impl FitRun {
         };
         let id = self.id();
         if let Some(run) = self.run.take() {
-            if let Err(e) = run.finish(status) {
-                self.note = Some(format!("the tracker could not close run {}: {e}", id.as_deref().unwrap_or("?")));
+            match run.finish(status) {
+                Ok(()) => {}
+                Err(e @ nabla_track::TrackError::NotDelivered { .. }) => self.note = Some(e.to_string()),
+                Err(e) => {
+                    self.note = Some(format!("the tracker could not close run {}: {e}", id.as_deref().unwrap_or("?")));
+                }
             }
         }
         (id, self.note)

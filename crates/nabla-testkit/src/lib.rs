@@ -9,6 +9,7 @@
 //!   as root (as CI does).
 //! - `store` (feature `track`): runs recorded through the tracker's API; with feature `sweep`,
 //!   a sweep's record too.
+//! - `tls` (feature `tls`): a self-signed certificate for 127.0.0.1 and its key, as PEM files.
 
 pub mod alloc;
 pub mod data;
@@ -17,6 +18,8 @@ pub mod files;
 pub mod http;
 #[cfg(feature = "track")]
 pub mod store;
+#[cfg(feature = "tls")]
+pub mod tls;
 #[cfg(unix)]
 pub mod unprivileged;
 

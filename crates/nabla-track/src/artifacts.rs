@@ -63,13 +63,14 @@ pub(crate) fn store_blob(dir: &Path, reader: impl Read, what: &Path) -> Result<B
     store_blob_checked(dir, reader, what, None)
 }
 
-/// [`store_blob`], refusing content whose sha256 is not `expected` (when given) before it
-/// enters the store, so that a refused file leaves nothing behind.
+/// [`store_blob`], refusing content whose sha256 is not `expected` (when given: the sha256 and
+/// who said so, for the error) before it enters the store, so that a refused file leaves
+/// nothing behind.
 pub(crate) fn store_blob_checked(
     dir: &Path,
     mut reader: impl Read,
     what: &Path,
-    expected: Option<&str>,
+    expected: Option<(&str, &str)>,
 ) -> Result<Blob> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let tmp_dir = dir.join(ARTIFACTS_DIR).join(TMP_DIR);
@@ -95,10 +96,10 @@ pub(crate) fn store_blob_checked(
         // Durable before it becomes visible under its final name.
         file.sync_all().map_err(|e| TrackError::io("writing", &tmp, e))?;
         let sha256: String = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
-        if let Some(expected) = expected.filter(|e| *e != sha256) {
+        if let Some((expected, said_by)) = expected.filter(|(e, _)| *e != sha256) {
             return Err(TrackError::BadExport {
                 path: what.to_path_buf(),
-                reason: format!("its sha256 is {sha256}, not the {expected} that run.json says"),
+                reason: format!("its sha256 is {sha256}, not the {expected} that {said_by}"),
             });
         }
         let target = blob_path(dir, &sha256);

@@ -15,7 +15,7 @@
 
 use std::sync::LazyLock;
 
-use rusqlite::{params, OptionalExtension, Row, Transaction};
+use rusqlite::{params, OptionalExtension, Row};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
@@ -218,12 +218,12 @@ fn bind_block(stmt: &mut rusqlite::Statement<'_>, at: usize, metric_id: i64, b: 
 }
 
 /// Writes (or rewrites) one block of metric row `metric_id`.
-pub(crate) fn write_block(tx: &Transaction<'_>, metric_id: i64, b: &PointBlock) -> rusqlite::Result<()> {
+pub(crate) fn write_block(tx: &rusqlite::Connection, metric_id: i64, b: &PointBlock) -> rusqlite::Result<()> {
     write_blocks(tx, &[(metric_id, *b)])
 }
 
 /// Writes (or rewrites) blocks, given with their metric rows, mostly 16 per statement.
-fn write_blocks(tx: &Transaction<'_>, blocks: &[(i64, PointBlock)]) -> rusqlite::Result<()> {
+fn write_blocks(tx: &rusqlite::Connection, blocks: &[(i64, PointBlock)]) -> rusqlite::Result<()> {
     let mut chunks = blocks.chunks_exact(BLOCKS_PER_INSERT);
     if chunks.len() > 0 {
         let mut multi = tx.prepare_cached(&WRITE_BLOCKS)?;
@@ -247,7 +247,7 @@ fn write_blocks(tx: &Transaction<'_>, blocks: &[(i64, PointBlock)]) -> rusqlite:
 /// The last block of metric row `metric_id`, to append to. If the blocks do not end where
 /// the points do (points written by a nabla from before the table, while this store was
 /// migrated), the metric's blocks are rebuilt from its points first.
-pub(crate) fn last_block(tx: &Transaction<'_>, metric_id: i64) -> rusqlite::Result<Option<PointBlock>> {
+pub(crate) fn last_block(tx: &rusqlite::Connection, metric_id: i64) -> rusqlite::Result<Option<PointBlock>> {
     let last = read_last_block(tx, metric_id)?;
     let last_step: Option<i64> = tx
         .prepare_cached("SELECT step FROM points WHERE metric_id = ?1 ORDER BY step DESC LIMIT 1")?
@@ -260,14 +260,14 @@ pub(crate) fn last_block(tx: &Transaction<'_>, metric_id: i64) -> rusqlite::Resu
     read_last_block(tx, metric_id)
 }
 
-fn read_last_block(tx: &Transaction<'_>, metric_id: i64) -> rusqlite::Result<Option<PointBlock>> {
+fn read_last_block(tx: &rusqlite::Connection, metric_id: i64) -> rusqlite::Result<Option<PointBlock>> {
     tx.prepare_cached(&format!("SELECT {COLUMNS} FROM point_blocks WHERE metric_id = ?1 ORDER BY block DESC LIMIT 1"))?
         .query_row(params![metric_id], block_from_row)
         .optional()
 }
 
 /// Rewrites one metric's blocks from its points.
-pub(crate) fn rebuild_metric(tx: &Transaction<'_>, metric_id: i64) -> rusqlite::Result<()> {
+pub(crate) fn rebuild_metric(tx: &rusqlite::Connection, metric_id: i64) -> rusqlite::Result<()> {
     tx.prepare_cached("DELETE FROM point_blocks WHERE metric_id = ?1")?.execute(params![metric_id])?;
     let mut stmt = tx.prepare_cached("SELECT step, value, wall_time FROM points WHERE metric_id = ?1 ORDER BY step")?;
     let mut rows = stmt.query(params![metric_id])?;
@@ -287,7 +287,7 @@ pub(crate) fn rebuild_metric(tx: &Transaction<'_>, metric_id: i64) -> rusqlite::
 }
 
 /// Fills the table from every metric's points: one pass over the points in their stored order.
-pub(crate) fn backfill(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+pub(crate) fn backfill(tx: &rusqlite::Connection) -> rusqlite::Result<()> {
     let mut stmt = tx.prepare("SELECT metric_id, step, value, wall_time FROM points ORDER BY metric_id, step")?;
     let mut rows = stmt.query([])?;
     let mut current: Option<(i64, PointBlock)> = None;
@@ -329,7 +329,7 @@ pub(crate) struct OpenBlock {
 /// Folds `points` (local metric id, step, value, wall time; sorted by metric and step) into
 /// the open blocks and writes every block that filled up and every open block that changed.
 pub(crate) fn record(
-    tx: &Transaction<'_>,
+    tx: &rusqlite::Connection,
     metric_rows: &[i64],
     open: &mut [OpenBlock],
     points: &[(u32, i64, f64, f64)],

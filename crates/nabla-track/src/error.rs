@@ -107,6 +107,10 @@ pub enum TrackError {
     /// The background writer stopped after an error; nothing more can be recorded in this run.
     #[error("the run's writer stopped: {0}")]
     WriterStopped(String),
+    /// A server could not store a client's write (its store could not be opened, or the
+    /// commit of the writes it was grouped with failed).
+    #[error("the server could not store this: {0}")]
+    ServerWrite(String),
     /// An exported run directory that cannot be imported.
     #[error("cannot import {path}: {reason}")]
     BadExport {
@@ -166,6 +170,15 @@ pub enum TrackError {
     #[error("invalid request: {0}")]
     InvalidRequest(String),
 
+    /// The CA certificate file given to verify a server's HTTPS certificate is unusable.
+    #[error("TLS CA file {path} (--tls-ca or $NABLA_TLS_CA): {reason}", path = path.display())]
+    TlsCa {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+
     /// A tracking server could not be reached or refused a request.
     #[error("tracking server {uri}: {message}")]
     Remote {
@@ -179,7 +192,7 @@ pub enum TrackError {
 
     /// A run ended but the server does not hold all of it yet; its points are safe in the local
     /// store.
-    #[error("run {run} is recorded locally but not yet delivered to {uri} ({reason}); `nabla runs sync` sends it when the server is back")]
+    #[error("{}", not_delivered(run, uri, reason, *refused))]
     NotDelivered {
         /// The run.
         run: String,
@@ -187,6 +200,9 @@ pub enum TrackError {
         uri: String,
         /// The last error.
         reason: String,
+        /// The server refused the run (a bad or revoked token, another user's project) rather
+        /// than being away: waiting will not deliver it, a valid token will.
+        refused: bool,
     },
 
     /// A user asked for something their access does not allow.
@@ -238,6 +254,22 @@ impl TrackError {
             self,
             TrackError::Sqlite { source: rusqlite::Error::SqliteFailure(e, _), .. }
                 if matches!(e.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+        )
+    }
+}
+
+/// The text of [`TrackError::NotDelivered`]: what to do differs between a server away and a
+/// server that said no.
+fn not_delivered(run: &str, uri: &str, reason: &str, refused: bool) -> String {
+    if refused {
+        format!(
+            "{uri} refused run {run} ({reason}); the run is recorded locally only, and `nabla runs sync` \
+             with a valid $NABLA_TOKEN sends it"
+        )
+    } else {
+        format!(
+            "run {run} is recorded locally but not yet delivered to {uri} ({reason}); `nabla runs sync` sends it \
+             when the server is back"
         )
     }
 }

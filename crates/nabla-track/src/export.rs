@@ -162,7 +162,7 @@ impl Store {
             for a in &exported.artifacts {
                 let path = artifact_file(folder, a)?;
                 let file = fs::File::open(&path).map_err(io("opening", &path))?;
-                store_blob_checked(self.dir(), file, &path, Some(&a.record.sha256))?;
+                store_blob_checked(self.dir(), file, &path, Some((&a.record.sha256, "run.json says")))?;
             }
         }
         // All runs in one transaction: all of them or none.
@@ -213,7 +213,7 @@ fn printable(text: &str) -> String {
 
 /// Inserts an exported run, its metrics, points and artifact rows.
 fn insert_exported(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &rusqlite::Connection,
     e: &ExportedRun,
     points: &[(String, i64, f64, f64)],
 ) -> rusqlite::Result<()> {

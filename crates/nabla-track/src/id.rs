@@ -20,7 +20,7 @@ const EPOCH_MS: u64 = 1_704_067_200_000;
 pub const RUN_ID_LEN: usize = 12;
 
 /// A new run id for a run starting now.
-pub(crate) fn new_run_id() -> String {
+pub fn new_run_id() -> String {
     let ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
     run_id_from(ms.saturating_sub(EPOCH_MS), random_bits())
 }

@@ -93,6 +93,18 @@ pub enum Ingested {
     AlreadyStored,
 }
 
+/// What a batch does with a point whose step is not past its metric's last step (stored
+/// before, or earlier in the batch).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OldSteps {
+    /// Refuse the batch ([`TrackError::StepNotIncreasing`]): the rule of nabla's own clients.
+    Refuse,
+    /// Store the point at the step after its metric's last one, so the order of logging is
+    /// kept and nothing is lost. For clients whose steps may repeat (MLflow logs every value
+    /// without a `step` at step 0).
+    Renumber,
+}
+
 /// A change to a run's fields, as a client sends it.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -106,6 +118,12 @@ pub struct RunUpdate {
     /// Ends the run with this status (`finished`, `failed`, `interrupted`).
     #[serde(default)]
     pub status: Option<String>,
+    /// Renames the run.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Replaces the tags.
+    #[serde(default)]
+    pub tags: Option<Vec<String>>,
 }
 
 /// Whether `id` has the shape of a run id.
@@ -192,7 +210,8 @@ impl Store {
     }
 
     /// Stores a batch of points for `run_id` (which `who` must own), once per `batch_id`, and
-    /// refreshes the run's heartbeat.
+    /// refreshes the run's heartbeat. Each metric's steps must increase, within the batch and
+    /// past what is stored.
     pub fn ingest_points(
         &mut self,
         who: &Principal,
@@ -200,6 +219,19 @@ impl Store {
         batch_id: &str,
         points: &[IngestPoint],
     ) -> Result<Ingested> {
+        self.ingest_points_with(who, run_id, batch_id, points, OldSteps::Refuse).map(|(outcome, _)| outcome)
+    }
+
+    /// [`Store::ingest_points`] with a choice of what a step that does not increase does;
+    /// also answers how many points were stored at a step other than their own.
+    pub fn ingest_points_with(
+        &mut self,
+        who: &Principal,
+        run_id: &str,
+        batch_id: &str,
+        points: &[IngestPoint],
+        old_steps: OldSteps,
+    ) -> Result<(Ingested, usize)> {
         if batch_id.is_empty() || batch_id.len() > MAX_BATCH_ID || batch_id.chars().any(char::is_control) {
             return Err(invalid("`batch` must be 1 to 128 characters without control characters"));
         }
@@ -220,7 +252,7 @@ impl Store {
                 )));
             }
             if let Some(&last) = last_in_batch.get(p.metric.as_str()) {
-                if p.step <= last {
+                if p.step <= last && old_steps == OldSteps::Refuse {
                     return Err(TrackError::StepNotIncreasing { metric: p.metric.clone(), step: p.step, last });
                 }
             }
@@ -235,13 +267,16 @@ impl Store {
                 params![run_id, batch_id, points.len() as i64, now],
             )?;
             if new == 0 {
-                return Ok(Ok(Ingested::AlreadyStored));
+                return Ok(Ok((Ingested::AlreadyStored, 0)));
             }
-            // Local metric slots for this batch, as the writer thread keeps them for a run.
+            // Local metric slots for this batch, as the writer thread keeps them for a run, with
+            // each metric's last step so far (stored, then in this batch).
             let mut slots: HashMap<&str, u32> = HashMap::new();
             let mut metric_rows: Vec<i64> = Vec::new();
+            let mut last: Vec<Option<u64>> = Vec::new();
             let mut open: Vec<OpenBlock> = Vec::new();
             let mut rows: Vec<(u32, i64, f64, f64)> = Vec::with_capacity(points.len());
+            let mut renumbered = 0;
             for p in points {
                 let slot = match slots.get(p.metric.as_str()) {
                     Some(&slot) => slot,
@@ -255,28 +290,33 @@ impl Store {
                         let stored_last: Option<i64> = tx
                             .prepare_cached("SELECT MAX(step) FROM points WHERE metric_id = ?1")?
                             .query_row([row], |r| r.get(0))?;
-                        let first = last_first_step(points, &p.metric);
-                        if let Some(last) = stored_last.filter(|&last| first <= last as u64) {
-                            return Ok(Err(TrackError::StepNotIncreasing {
-                                metric: p.metric.clone(),
-                                step: first,
-                                last: last as u64,
-                            }));
-                        }
                         let slot = metric_rows.len() as u32;
                         metric_rows.push(row);
+                        last.push(stored_last.map(|s| s as u64));
                         open.push(OpenBlock { block, dirty: false });
                         slots.insert(&p.metric, slot);
                         slot
                     }
                 };
-                rows.push((slot, p.step as i64, p.value.unwrap_or(f64::NAN), p.wall_time));
+                let mut step = p.step;
+                if let Some(before) = last[slot as usize].filter(|&before| step <= before) {
+                    if old_steps == OldSteps::Refuse {
+                        return Ok(Err(TrackError::StepNotIncreasing { metric: p.metric.clone(), step, last: before }));
+                    }
+                    step = before + 1;
+                    if i64::try_from(step).is_err() {
+                        return Ok(Err(TrackError::StepTooLarge(step)));
+                    }
+                    renumbered += 1;
+                }
+                last[slot as usize] = Some(step);
+                rows.push((slot, step as i64, p.value.unwrap_or(f64::NAN), p.wall_time));
             }
             rows.sort_unstable_by_key(|&(metric, step, _, _)| (metric, step));
             crate::writer::insert_points(tx, &metric_rows, &rows)?;
             blocks::record(tx, &metric_rows, &mut open, &rows)?;
             tx.execute("UPDATE runs SET heartbeat = ?1 WHERE id = ?2", params![now, run_id])?;
-            Ok(Ok(Ingested::Stored))
+            Ok(Ok((Ingested::Stored, renumbered)))
         })
     }
 
@@ -285,6 +325,11 @@ impl Store {
     pub fn update_run_for(&mut self, who: &Principal, run_id: &str, update: &RunUpdate) -> Result<()> {
         if update.config.as_ref().is_some_and(|c| !c.is_object()) {
             return Err(invalid("`config` must be a JSON object"));
+        }
+        if let Some(name) = &update.name {
+            if name.len() > 200 || name.chars().any(char::is_control) {
+                return Err(invalid("`name` must be at most 200 bytes without control characters"));
+            }
         }
         let status = match update.status.as_deref() {
             None => None,
@@ -300,6 +345,13 @@ impl Store {
         self.write(|tx| {
             if let Some(config) = &update.config {
                 tx.execute("UPDATE runs SET config = ?1 WHERE id = ?2", params![config.to_string(), run_id])?;
+            }
+            if let Some(name) = &update.name {
+                tx.execute("UPDATE runs SET name = ?1 WHERE id = ?2", params![name, run_id])?;
+            }
+            if let Some(tags) = &update.tags {
+                let tags = Value::from(tags.clone()).to_string();
+                tx.execute("UPDATE runs SET tags = ?1 WHERE id = ?2", params![tags, run_id])?;
             }
             if let Some(keys) = &update.summary {
                 let stored: String = tx.query_row("SELECT summary FROM runs WHERE id = ?1", [run_id], |r| r.get(0))?;
@@ -323,7 +375,7 @@ impl Store {
 
     /// `Ok` when `who` may change `run_id`: its owner or an admin. An unknown run is
     /// [`TrackError::UnknownRun`]; somebody else's is [`TrackError::Forbidden`].
-    fn check_run_writer(&self, who: &Principal, run_id: &str) -> Result<()> {
+    pub(crate) fn check_run_writer(&self, who: &Principal, run_id: &str) -> Result<()> {
         let owner: Option<Option<String>> = self
             .conn
             .query_row("SELECT owner FROM runs WHERE id = ?1", [run_id], |r| r.get(0))
@@ -354,11 +406,6 @@ impl Store {
         let sharing = self.project_sharing(&project)?;
         Ok(sharing.is_some() && self.project_access(who, &project)?.is_some_and(|a| a >= Access::Read))
     }
-}
-
-/// The first step of `metric` in `points` (which are in increasing order per metric).
-fn last_first_step(points: &[IngestPoint], metric: &str) -> u64 {
-    points.iter().find(|p| p.metric == metric).map_or(0, |p| p.step)
 }
 
 #[cfg(test)]
@@ -478,6 +525,45 @@ mod tests {
         assert_eq!(run.status.as_str(), "finished");
         assert!(store.update_run_for(&grace, "0000000000aa", &RunUpdate::default()).is_err());
         let bad: RunUpdate = serde_json::from_value(serde_json::json!({"status": "running"})).unwrap();
+        assert!(matches!(store.update_run_for(&ada, "0000000000aa", &bad), Err(TrackError::InvalidRequest(_))));
+    }
+
+    #[test]
+    fn renumbering_keeps_every_point_in_the_order_it_came() {
+        let (_tmp, mut store, ada, _) = setup();
+        store.create_run_for(&ada, &init("0000000000aa", "mlp")).unwrap();
+        store.ingest_points(&ada, "0000000000aa", "b1", &points("loss", 0..3)).unwrap();
+        // A repeated step, one from the past and a step 0 twice in one batch.
+        let batch: Vec<IngestPoint> = [(2, 10.0), (1, 11.0), (0, 12.0), (0, 13.0), (9, 14.0)]
+            .iter()
+            .map(|&(step, value)| IngestPoint { metric: "loss".into(), step, value: Some(value), wall_time: 5.0 })
+            .collect();
+        let refused = store.ingest_points(&ada, "0000000000aa", "b2", &batch).unwrap_err();
+        assert!(matches!(refused, TrackError::StepNotIncreasing { .. }), "{refused}");
+        let (outcome, renumbered) =
+            store.ingest_points_with(&ada, "0000000000aa", "b2", &batch, OldSteps::Renumber).unwrap();
+        assert_eq!((outcome, renumbered), (Ingested::Stored, 4));
+        let history = store.history("0000000000aa", "loss", ..).unwrap();
+        let pairs: Vec<(u64, f64)> = history.iter().map(|p| (p.step, p.value)).collect();
+        assert_eq!(pairs, [(0, 0.0), (1, 1.0), (2, 2.0), (3, 10.0), (4, 11.0), (5, 12.0), (6, 13.0), (9, 14.0)]);
+        // The block summaries agree with the points.
+        let summary = store.metrics("0000000000aa").unwrap();
+        assert_eq!((summary[0].points, summary[0].last_step, summary[0].last_value), (8, Some(9), Some(14.0)));
+        // Retried, the batch stores nothing again.
+        let again = store.ingest_points_with(&ada, "0000000000aa", "b2", &batch, OldSteps::Renumber).unwrap();
+        assert_eq!(again, (Ingested::AlreadyStored, 0));
+    }
+
+    #[test]
+    fn an_update_renames_and_retags_a_run() {
+        let (_tmp, mut store, ada, _) = setup();
+        store.create_run_for(&ada, &init("0000000000aa", "mlp")).unwrap();
+        let update: RunUpdate =
+            serde_json::from_value(serde_json::json!({"name": "wide", "tags": ["a", "b=c"]})).unwrap();
+        store.update_run_for(&ada, "0000000000aa", &update).unwrap();
+        let run = store.run("0000000000aa").unwrap();
+        assert_eq!((run.name.as_deref(), run.tags), (Some("wide"), vec!["a".to_string(), "b=c".to_string()]));
+        let bad: RunUpdate = serde_json::from_value(serde_json::json!({"name": "x\ny"})).unwrap();
         assert!(matches!(store.update_run_for(&ada, "0000000000aa", &bad), Err(TrackError::InvalidRequest(_))));
     }
 

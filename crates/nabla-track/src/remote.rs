@@ -8,7 +8,13 @@
 //! Nothing is lost when the server is away: the points wait in the local store until a later
 //! sync (the run's own background thread, or `nabla runs sync`) delivers them. A run is marked
 //! delivered once it has ended and the server holds all of it.
+//!
+//! Over `https://` the server's certificate is verified against the system's root
+//! certificates, plus a CA file given for a server with its own certificate (a class's
+//! self-signed one): `--tls-ca FILE` or `$NABLA_TLS_CA`.
 
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use rusqlite::params;
@@ -22,6 +28,9 @@ use crate::store::Store;
 pub const URI_ENV: &str = "NABLA_TRACKING_URI";
 /// See [`URI_ENV`].
 pub const TOKEN_ENV: &str = "NABLA_TOKEN";
+/// A PEM file of CA certificates trusted for the server's HTTPS certificate, besides the
+/// system's roots.
+pub const TLS_CA_ENV: &str = "NABLA_TLS_CA";
 
 /// Points per batch sent.
 const BATCH_POINTS: usize = 10_000;
@@ -51,8 +60,15 @@ pub struct SyncReport {
 }
 
 impl Remote {
-    /// A server at `uri` (`http://host:port` or `https://…`), with a user's token.
+    /// A server at `uri` (`http://host:port` or `https://…`), with a user's token; an HTTPS
+    /// server's certificate is verified against the system's roots.
     pub fn new(uri: &str, token: &str) -> Result<Remote> {
+        Remote::with_ca(uri, token, None)
+    }
+
+    /// Like [`Remote::new`], also trusting the CA certificates in the PEM file `ca` (a server
+    /// with a self-signed certificate: give that certificate).
+    pub fn with_ca(uri: &str, token: &str, ca: Option<&Path>) -> Result<Remote> {
         let base = uri.trim().trim_end_matches('/').to_string();
         if !(base.starts_with("http://") || base.starts_with("https://")) || base.len() <= "https://".len() {
             return Err(TrackError::InvalidRequest(format!(
@@ -72,13 +88,23 @@ impl Remote {
         if loopback {
             config = config.proxy(None);
         }
+        let extra = ca.map(read_ca).transpose()?;
+        if base.starts_with("https://") {
+            let mut roots: Vec<ureq::tls::Certificate<'static>> = system_roots().as_ref().clone();
+            roots.extend(extra.unwrap_or_default());
+            // No system roots and no CA file: Mozilla's roots, built into ureq.
+            let roots = if roots.is_empty() { ureq::tls::RootCerts::WebPki } else { ureq::tls::RootCerts::from(roots) };
+            config = config.tls_config(ureq::tls::TlsConfig::builder().root_certs(roots).build());
+        }
         Ok(Remote { base, token, agent: config.build().into() })
     }
 
-    /// The server from `$NABLA_TRACKING_URI` and `$NABLA_TOKEN`, if the URI is set.
+    /// The server from `$NABLA_TRACKING_URI` and `$NABLA_TOKEN` (and `$NABLA_TLS_CA`), if the
+    /// URI is set.
     pub fn from_env() -> Option<Result<Remote>> {
         let uri = std::env::var(URI_ENV).ok().filter(|u| !u.trim().is_empty())?;
-        Some(Remote::new(&uri, &std::env::var(TOKEN_ENV).unwrap_or_default()))
+        let ca = ca_from_env();
+        Some(Remote::with_ca(&uri, &std::env::var(TOKEN_ENV).unwrap_or_default(), ca.as_deref()))
     }
 
     /// The server's URL.
@@ -90,8 +116,6 @@ impl Remote {
     fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Value> {
         let url = format!("{}{path}", self.base);
         let auth = format!("Bearer {}", self.token);
-        let unreachable =
-            |e: ureq::Error| TrackError::Remote { uri: self.base.clone(), message: e.to_string(), status: None };
         let response = match (method, body) {
             ("GET", _) => self.agent.get(&url).header("Authorization", &auth).call(),
             ("POST", Some(body)) => self
@@ -108,6 +132,32 @@ impl Remote {
                 .send(body.to_string()),
             _ => return Err(TrackError::InvalidRequest(format!("{method} {path}"))),
         };
+        self.answer(response)
+    }
+
+    /// Uploads the file at `path` as the artifact `name` of run `id`, streamed from disk,
+    /// with no overall deadline (a large checkpoint on a slow link takes what it takes).
+    fn put_artifact(&self, id: &str, record: &crate::ArtifactRecord) -> Result<Value> {
+        let file = std::fs::File::open(&record.path).map_err(|e| TrackError::io("opening", &record.path, e))?;
+        let url = format!("{}/api/runs/{id}/artifacts/{}", self.base, record.sha256);
+        let response = self
+            .agent
+            .put(&url)
+            .query("name", &record.name)
+            .query("kind", &record.kind)
+            .header("Authorization", &format!("Bearer {}", self.token))
+            .content_type("application/octet-stream")
+            .config()
+            .timeout_global(None)
+            .build()
+            .send(file);
+        self.answer(response)
+    }
+
+    /// A response's JSON; a status ≥ 400 is an error naming the server and its message.
+    fn answer(&self, response: std::result::Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Result<Value> {
+        let unreachable =
+            |e: ureq::Error| TrackError::Remote { uri: self.base.clone(), message: describe(&e), status: None };
         let mut response = response.map_err(unreachable)?;
         let status = response.status().as_u16();
         let text = response.body_mut().with_config().limit(64 << 20).read_to_string().map_err(unreachable)?;
@@ -118,6 +168,56 @@ impl Remote {
             return Err(TrackError::Remote { uri: self.base.clone(), message, status: Some(status) });
         }
         Ok(value)
+    }
+}
+
+/// The CA file named by `$NABLA_TLS_CA`, if set.
+pub fn ca_from_env() -> Option<std::path::PathBuf> {
+    std::env::var_os(TLS_CA_ENV).filter(|p| !p.is_empty()).map(std::path::PathBuf::from)
+}
+
+/// The certificates of a PEM CA file; at least one, or an error naming the file.
+fn read_ca(path: &Path) -> Result<Vec<ureq::tls::Certificate<'static>>> {
+    let bad = |reason: String| TrackError::TlsCa { path: path.to_path_buf(), reason };
+    let bytes = std::fs::read(path).map_err(|e| bad(format!("cannot read it: {e}")))?;
+    let mut certs = Vec::new();
+    for item in ureq::tls::parse_pem(&bytes) {
+        // A key or anything else beside the certificates is not a CA.
+        if let ureq::tls::PemItem::Certificate(cert) = item.map_err(|e| bad(format!("not valid PEM: {e}")))? {
+            certs.push(cert);
+        }
+    }
+    if certs.is_empty() {
+        return Err(bad("holds no certificate (expected a PEM block `-----BEGIN CERTIFICATE-----`)".into()));
+    }
+    Ok(certs)
+}
+
+/// The system's root certificates, read once per process (none if the system has none).
+fn system_roots() -> Arc<Vec<ureq::tls::Certificate<'static>>> {
+    static ROOTS: OnceLock<Arc<Vec<ureq::tls::Certificate<'static>>>> = OnceLock::new();
+    ROOTS
+        .get_or_init(|| {
+            // Unreadable entries are skipped: what loads is what the system trusts.
+            let found = rustls_native_certs::load_native_certs();
+            Arc::new(found.certs.iter().map(|c| ureq::tls::Certificate::from_der(c.as_ref()).to_owned()).collect())
+        })
+        .clone()
+}
+
+/// A transport error in words, saying what to do when the server's certificate was refused.
+fn describe(e: &ureq::Error) -> String {
+    let tls = match e {
+        ureq::Error::Rustls(tls) => Some(tls),
+        ureq::Error::Io(io) => io.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()),
+        _ => None,
+    };
+    match tls {
+        Some(rustls::Error::InvalidCertificate(reason)) => format!(
+            "TLS certificate verification failed ({reason:?}): if the server uses its own (self-signed) \
+             certificate, pass it with --tls-ca FILE or ${TLS_CA_ENV}"
+        ),
+        _ => e.to_string(),
     }
 }
 
@@ -181,6 +281,19 @@ impl Store {
                 sent += chunk.len() as u64;
             }
         }
+        // Artifacts the server lacks (by content and name), streamed from the local store.
+        let artifacts = self.artifacts(&id)?;
+        if !artifacts.is_empty() {
+            let there = remote.call("GET", &format!("/api/runs/{id}"), None)?;
+            let has = |a: &crate::ArtifactRecord| {
+                there["artifacts"].as_array().is_some_and(|list| {
+                    list.iter().any(|b| b["sha256"] == a.sha256.as_str() && b["name"] == a.name.as_str())
+                })
+            };
+            for artifact in artifacts.iter().filter(|a| !has(a)) {
+                remote.put_artifact(&id, artifact)?;
+            }
+        }
         let status = match run.status {
             RunStatus::Running => None,
             // The local process died: the server hears the run failed.
@@ -206,19 +319,32 @@ const SYNC_EVERY: Duration = Duration::from_secs(2);
 const FINAL_SYNC_FOR: Duration = Duration::from_secs(10);
 
 /// A run's background sender: every [`SYNC_EVERY`] it sends the server what the run has
-/// committed locally. Errors (the server away) are kept for later; nothing waits on them.
+/// committed locally. Errors (the server away) are kept for later; nothing waits on them. A
+/// refusal (4xx: a bad token, another user's project) stops the sends, since waiting will not
+/// change it, and is kept for the run's owner to report once ([`SyncThread::take_refusal`]).
 pub(crate) struct SyncThread {
     stop: std::sync::Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>,
+    refusal: std::sync::Arc<Refusal>,
     handle: Option<std::thread::JoinHandle<()>>,
     dir: std::path::PathBuf,
     run_id: String,
     remote: Remote,
 }
 
+/// The first refusal a background sync met: `pending` is checked on every `log`, so it is an
+/// atomic; the text waits behind it.
+#[derive(Default)]
+struct Refusal {
+    pending: std::sync::atomic::AtomicBool,
+    text: std::sync::Mutex<Option<String>>,
+}
+
 impl SyncThread {
     pub(crate) fn start(dir: std::path::PathBuf, run_id: String, remote: Remote) -> SyncThread {
         let stop = std::sync::Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new()));
+        let refusal = std::sync::Arc::new(Refusal::default());
         let (flag, thread_dir, thread_id, thread_remote) = (stop.clone(), dir.clone(), run_id.clone(), remote.clone());
+        let thread_refusal = refusal.clone();
         let handle = std::thread::Builder::new()
             .name("nabla-track-sync".into())
             .spawn(move || loop {
@@ -230,10 +356,34 @@ impl SyncThread {
                 }
                 drop(guard);
                 // The server may be away: the points stay in the local store for the next try.
-                let _ = Store::open(&thread_dir).and_then(|mut store| store.sync_run(&thread_id, &thread_remote));
+                match Store::open(&thread_dir).and_then(|mut store| store.sync_run(&thread_id, &thread_remote)) {
+                    Err(e) if refused(&e) => {
+                        if let Ok(mut text) = thread_refusal.text.lock() {
+                            *text = Some(reason(&e));
+                        }
+                        thread_refusal.pending.store(true, std::sync::atomic::Ordering::Release);
+                        return;
+                    }
+                    _ => {}
+                }
             })
             .ok();
-        SyncThread { stop, handle, dir, run_id, remote }
+        SyncThread { stop, refusal, handle, dir, run_id, remote }
+    }
+
+    /// The server's refusal of this run, once: `None` until a background sync is refused, and
+    /// after the first call that returned it.
+    pub(crate) fn take_refusal(&self) -> Option<String> {
+        if !self.refusal.pending.load(std::sync::atomic::Ordering::Acquire) {
+            return None;
+        }
+        self.refusal.pending.store(false, std::sync::atomic::Ordering::Release);
+        self.refusal.text.lock().ok().and_then(|mut text| text.take())
+    }
+
+    /// The server's URL.
+    pub(crate) fn uri(&self) -> &str {
+        self.remote.uri()
     }
 
     /// Stops the background sends and delivers the rest of the (now ended) run, trying for a
@@ -260,7 +410,8 @@ impl SyncThread {
                     return Err(TrackError::NotDelivered {
                         run: self.run_id.clone(),
                         uri: self.remote.uri().to_string(),
-                        reason: e.to_string(),
+                        reason: reason(&e),
+                        refused: refused(&e),
                     })
                 }
                 Err(_) => {
@@ -269,6 +420,14 @@ impl SyncThread {
                 }
             }
         }
+    }
+}
+
+/// What went wrong, without the server's URL that the caller names already.
+fn reason(err: &TrackError) -> String {
+    match err {
+        TrackError::Remote { message, .. } => message.clone(),
+        other => other.to_string(),
     }
 }
 

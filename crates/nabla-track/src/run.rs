@@ -440,6 +440,19 @@ impl Run {
         })
     }
 
+    /// The server's refusal of this run (a bad or revoked token, another user's project), the
+    /// first time it is asked after a background sync was refused; `None` otherwise, and for a
+    /// run without a server. Cheap enough to ask after every `log` (one atomic load). The run
+    /// goes on recording locally; `finish` reports it as [`TrackError::NotDelivered`] too.
+    pub fn take_sync_refusal(&self) -> Option<String> {
+        self.sync.as_ref()?.take_refusal()
+    }
+
+    /// The server this run is sent to, if any.
+    pub fn server(&self) -> Option<&str> {
+        self.sync.as_ref().map(crate::remote::SyncThread::uri)
+    }
+
     /// Waits until everything logged so far is committed.
     pub fn flush(&mut self) -> Result<()> {
         let (reply, answer) = sync_channel(1);

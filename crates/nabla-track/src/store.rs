@@ -254,15 +254,31 @@ impl Store {
 
     /// Runs `f` in a `BEGIN IMMEDIATE` transaction, retrying the `BEGIN` while another process
     /// holds the write lock.
-    pub(crate) fn write<T>(&mut self, f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T>) -> Result<T> {
+    pub(crate) fn write<T>(&mut self, f: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T>) -> Result<T> {
         write_tx(&mut self.conn, &self.db, f)
+    }
+
+    /// Runs `f`, which writes several times, in one transaction: each write inside it is a
+    /// savepoint (undone alone when it fails or is refused) and they are committed together
+    /// at the end — one commit for many small writes, as `nabla server`'s writer groups its
+    /// clients' requests. Answers `f`'s answer and whether the commit succeeded (if not,
+    /// nothing of the group is stored); an error when the transaction could not begin (then
+    /// `f` did not run).
+    pub fn group<T>(&mut self, f: impl FnOnce(&mut Store) -> T) -> Result<(T, Result<()>)> {
+        retry_busy(&self.db, || self.conn.execute_batch("BEGIN IMMEDIATE"))?;
+        let value = f(self);
+        let committed = self.conn.execute_batch("COMMIT").map_err(|e| {
+            let _ = self.conn.execute_batch("ROLLBACK");
+            self.err(e)
+        });
+        Ok((value, committed))
     }
 
     /// [`Store::write`] for a change that can be refused halfway: `f` answers `Ok(Err(e))` to
     /// refuse, and then everything it wrote is rolled back and `e` returned.
     pub(crate) fn write_checked<T>(
         &mut self,
-        f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<Result<T>>,
+        f: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<Result<T>>,
     ) -> Result<T> {
         let mut refused = None;
         // An `Err` from the closure rolls the transaction back; the refusal is carried out beside it.
@@ -335,8 +351,16 @@ fn migrate(conn: &mut Connection, db: &Path) -> Result<()> {
 pub(crate) fn write_tx<T>(
     conn: &mut Connection,
     db: &Path,
-    f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T>,
+    f: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T>,
 ) -> Result<T> {
+    if !conn.is_autocommit() {
+        // Inside a group of writes (`Store::group`): a savepoint, so that this write is undone
+        // alone when it fails or is refused, and the group's transaction commits the rest.
+        let savepoint = conn.savepoint().map_err(|e| TrackError::sqlite(db, e))?;
+        let value = f(&savepoint).map_err(|e| TrackError::sqlite(db, e))?;
+        savepoint.commit().map_err(|e| TrackError::sqlite(db, e))?;
+        return Ok(value);
+    }
     let start = Instant::now();
     let mut pause = Duration::from_millis(5);
     let tx = loop {
@@ -380,6 +404,42 @@ pub(crate) fn retry_busy<T>(db: &Path, mut f: impl FnMut() -> rusqlite::Result<T
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_group_commits_its_writes_together_and_a_refused_one_alone_is_undone() {
+        use crate::{IngestPoint, Principal, RunInit};
+        let points = |metric: &str, steps: std::ops::Range<u64>| -> Vec<IngestPoint> {
+            steps.map(|s| IngestPoint { metric: metric.into(), step: s, value: Some(1.0), wall_time: 1.0 }).collect()
+        };
+        let tmp = tempfile::tempdir().unwrap();
+        let mut store = Store::open(tmp.path()).unwrap();
+        store.add_user("ada", false).unwrap();
+        let ada = Principal { name: "ada".into(), admin: false };
+        let init: RunInit = serde_json::from_value(serde_json::json!({"id": "0000000000aa", "project": "p"})).unwrap();
+        let outcomes = store
+            .group(|s| {
+                let created = s.create_run_for(&ada, &init).is_ok();
+                let first = s.ingest_points(&ada, "0000000000aa", "b1", &points("loss", 0..10)).is_ok();
+                // Refused halfway: its `acc` points were written before the `loss` step failed.
+                let mut bad = points("acc", 0..5);
+                bad.extend(points("loss", 5..12));
+                let refused = s.ingest_points(&ada, "0000000000aa", "b2", &bad).is_err();
+                let last = s.ingest_points(&ada, "0000000000aa", "b3", &points("loss", 10..12)).is_ok();
+                // Inside the group the writes are visible already.
+                let seen = s.history("0000000000aa", "loss", ..).unwrap().len();
+                (created, first, refused, last, seen)
+            })
+            .unwrap();
+        outcomes.1.unwrap();
+        let outcomes = outcomes.0;
+        assert_eq!(outcomes, (true, true, true, true, 12));
+        let read = Store::open_read_only(tmp.path()).unwrap();
+        assert_eq!(read.history("0000000000aa", "loss", ..).unwrap().len(), 12);
+        assert!(read.history("0000000000aa", "acc", ..).map_or(true, |h| h.is_empty()), "the refused batch is undone");
+        // Its id was not kept: sent again, corrected, it is stored.
+        store.ingest_points(&ada, "0000000000aa", "b2", &points("acc", 0..5)).unwrap();
+        assert_eq!(store.history("0000000000aa", "acc", ..).unwrap().len(), 5);
+    }
 
     #[test]
     fn tracking_dir_prefers_flag_then_home_then_data_dir() {

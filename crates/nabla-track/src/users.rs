@@ -393,7 +393,26 @@ impl Store {
     }
 }
 
-fn insert_token(tx: &rusqlite::Transaction<'_>, user: &str, id: &str, secret: &str, now: f64) -> rusqlite::Result<()> {
+impl Store {
+    /// A project's number: fixed when it is first claimed, never reused while it exists
+    /// (the MLflow API's experiment id). `None` for a project nobody owns.
+    pub fn project_number(&self, project: &str) -> Result<Option<i64>> {
+        self.conn
+            .query_row("SELECT rowid FROM projects WHERE name = ?1", [project], |r| r.get(0))
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// The project with [`Store::project_number`] `number`.
+    pub fn project_named_by_number(&self, number: i64) -> Result<Option<String>> {
+        self.conn
+            .query_row("SELECT name FROM projects WHERE rowid = ?1", [number], |r| r.get(0))
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+}
+
+fn insert_token(tx: &rusqlite::Connection, user: &str, id: &str, secret: &str, now: f64) -> rusqlite::Result<()> {
     tx.execute(
         "INSERT INTO tokens (id, user, secret_sha256, created) VALUES (?1, ?2, ?3, ?4)",
         params![id, user, sha256_hex(secret), now],

@@ -239,7 +239,7 @@ static MULTI_INSERT: LazyLock<String> = LazyLock::new(|| {
 
 /// Inserts `points` (local metric id, step, value, wall time), mostly 64 rows per statement.
 pub(crate) fn insert_points(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &rusqlite::Connection,
     metric_rows: &[i64],
     points: &[(u32, i64, f64, f64)],
 ) -> rusqlite::Result<()> {

@@ -10,7 +10,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Json, Router};
-use nabla_track::{ArtifactRecord, MetricSummary, Point, RunQuery, RunRecord, RunStatus, Store, TrackError};
+use nabla_track::{is_sha256, ArtifactRecord, MetricSummary, Point, RunQuery, RunRecord, RunStatus, Store, TrackError};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -315,12 +315,6 @@ async fn history(
         Ok(Json(History { run, metric: name, total, columns }))
     })
     .await
-}
-
-/// Whether `sha` looks like a sha256 in lowercase hex: nothing else can name an artifact, so
-/// `..`, slashes and absolute paths never reach the file system.
-fn is_sha256(sha: &str) -> bool {
-    sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// The artifact's file if it really lies inside the artifacts folder (after resolving links).

@@ -28,6 +28,8 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/api/runs/{id}", patch(update))
         .route("/api/runs/{id}/points", post(points))
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        // Streamed and limited by the server's own artifact limit (crate::upload).
+        .route("/api/runs/{id}/artifacts/{sha}", axum::routing::put(crate::upload::upload))
 }
 
 /// axum's `Json` body, with a body that does not parse answered as the API's `{"error": …}`.
@@ -50,7 +52,7 @@ fn writer(viewer: &Viewer) -> Result<Principal, ApiError> {
 }
 
 /// A store error of a write, with the status a client acts on.
-fn write_error(err: TrackError) -> ApiError {
+pub(crate) fn write_error(err: TrackError) -> ApiError {
     let status = match &err {
         TrackError::Forbidden(_) => StatusCode::FORBIDDEN,
         TrackError::RunExists(_) | TrackError::StepNotIncreasing { .. } => StatusCode::CONFLICT,
@@ -63,16 +65,12 @@ fn write_error(err: TrackError) -> ApiError {
     ApiError::new(status, err.to_string())
 }
 
-/// Runs a write on the store (opened for writing) on the blocking pool.
+/// Runs a write on the store through the server's writer ([`crate::writer`]).
 async fn with_writable_store<T: Send + 'static>(
     state: &AppState,
     f: impl FnOnce(&mut Store) -> nabla_track::Result<T> + Send + 'static,
 ) -> Result<T, ApiError> {
-    let dir = state.tracking_dir.clone();
-    tokio::task::spawn_blocking(move || f(&mut Store::open(&dir)?))
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
-        .map_err(write_error)
+    state.writer.write(f).await.map_err(write_error)
 }
 
 /// `POST /api/runs` with a [`RunInit`]: 201 and `{"id": …}`; 200 for a run that already

@@ -12,10 +12,16 @@ mod auth;
 mod cache;
 pub mod downsample;
 mod ingest;
+mod limits;
+pub use limits::raise_open_files_limit;
+mod mlflow;
 mod report;
 mod serve;
 mod stream;
+mod tls;
+mod upload;
 mod users;
+mod writer;
 
 use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::path::PathBuf;
@@ -24,6 +30,8 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use tokio::sync::oneshot;
+
+pub use tls::Tls;
 
 /// How many of the most recent runs are summarised in the background at start.
 const PREWARM_RUNS: usize = 50;
@@ -42,6 +50,14 @@ pub enum UiError {
     /// The async runtime could not be created.
     #[error("cannot start the server runtime: {0}")]
     Runtime(std::io::Error),
+    /// A TLS certificate or key file is missing, unreadable or wrong.
+    #[error("{}: {message}", path.display())]
+    Tls {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
     /// The OS random source failed while generating an access token.
     #[error("cannot generate an access token: {0}")]
     Random(String),
@@ -67,12 +83,21 @@ pub struct ServerOptions {
     pub public_read: bool,
     /// How long a connection may take to send a request's header: a client that sends part
     /// of one and stops is disconnected then, instead of holding its connection for ever
-    /// (default [`HEADER_TIMEOUT`]; the same limit applies to an idle kept-alive connection).
+    /// (default [`HEADER_TIMEOUT`]; the same limit applies to an idle kept-alive connection,
+    /// and to a pause between two chunks of a request body).
     pub header_timeout: Duration,
+    /// The largest artifact `nabla server` accepts in one upload (default
+    /// [`MAX_ARTIFACT_BYTES`]).
+    pub max_artifact_bytes: u64,
+    /// Serve HTTPS with this certificate and key (see [`Tls::from_pem_files`]).
+    pub tls: Option<Tls>,
 }
 
 /// How long a request's header may take to arrive, by default.
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The largest artifact upload, by default: 1 GiB.
+pub const MAX_ARTIFACT_BYTES: u64 = 1 << 30;
 
 impl ServerOptions {
     /// Options for serving `tracking_dir` on `addr` with no token given.
@@ -85,7 +110,23 @@ impl ServerOptions {
             users: false,
             public_read: false,
             header_timeout: HEADER_TIMEOUT,
+            max_artifact_bytes: MAX_ARTIFACT_BYTES,
+            tls: None,
         }
+    }
+
+    /// Refuses artifact uploads larger than `bytes`.
+    #[must_use]
+    pub fn max_artifact_bytes(mut self, bytes: u64) -> ServerOptions {
+        self.max_artifact_bytes = bytes;
+        self
+    }
+
+    /// Serves HTTPS with `tls` instead of plain HTTP.
+    #[must_use]
+    pub fn tls(mut self, tls: Tls) -> ServerOptions {
+        self.tls = Some(tls);
+        self
     }
 
     /// Disconnects a client whose request header is not complete after `timeout`.
@@ -138,6 +179,12 @@ pub(crate) struct AppState {
     pub users: bool,
     /// With `users`: reads need no token.
     pub public_read: bool,
+    /// The largest artifact upload.
+    pub max_artifact_bytes: u64,
+    /// The longest pause within a request body.
+    pub body_idle_timeout: Duration,
+    /// Where writes go (`nabla server`): one thread, one connection, grouped commits.
+    pub writer: writer::Writer,
 }
 
 /// A running dashboard server; dropping it (or calling [`Server::stop`]) stops it.
@@ -145,6 +192,8 @@ pub(crate) struct AppState {
 pub struct Server {
     addr: SocketAddr,
     token: Option<String>,
+    /// `https` when serving with TLS.
+    scheme: &'static str,
     shutdown: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
@@ -159,9 +208,11 @@ impl Server {
             None if !is_loopback(options.addr.ip()) => Some(generate_token()?),
             None => None,
         };
+        let _ = limits::raise_open_files_limit();
         let listener =
             TcpListener::bind(options.addr).map_err(|source| UiError::Bind { addr: options.addr, source })?;
         listener.set_nonblocking(true).map_err(|source| UiError::Bind { addr: options.addr, source })?;
+        limits::deepen_backlog(&listener);
         let addr = listener.local_addr().map_err(|source| UiError::Bind { addr: options.addr, source })?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -170,7 +221,7 @@ impl Server {
             .build()
             .map_err(UiError::Runtime)?;
         let state = Arc::new(AppState {
-            tracking_dir: options.tracking_dir,
+            tracking_dir: options.tracking_dir.clone(),
             token: token.clone(),
             poll_interval: Duration::from_millis(500),
             local_host_only: is_loopback(addr.ip()),
@@ -178,9 +229,14 @@ impl Server {
             streams: Arc::new(tokio::sync::Semaphore::new(stream::MAX_STREAMS)),
             users: options.users,
             public_read: options.public_read,
+            max_artifact_bytes: options.max_artifact_bytes,
+            body_idle_timeout: options.header_timeout,
+            writer: writer::Writer::start(options.tracking_dir.clone()).map_err(UiError::Runtime)?,
         });
         let prewarm = options.prewarm;
         let header_timeout = options.header_timeout;
+        let scheme = if options.tls.is_some() { "https" } else { "http" };
+        let acceptor = options.tls.map(|tls| tls.acceptor);
         let (shutdown, stopped) = oneshot::channel::<()>();
         let listener = {
             let _guard = runtime.enter();
@@ -201,13 +257,13 @@ impl Server {
                     let stopped = async {
                         let _ = stopped.await;
                     };
-                    serve::serve(listener, router(state), header_timeout, stopped).await;
+                    serve::serve(listener, router(state), header_timeout, acceptor, stopped).await;
                 });
                 // Live streams hold their connections open: do not wait for them long.
                 runtime.shutdown_timeout(Duration::from_millis(500));
             })
             .map_err(UiError::Runtime)?;
-        Ok(Server { addr, token, shutdown: Some(shutdown), thread: Some(thread) })
+        Ok(Server { addr, token, scheme, shutdown: Some(shutdown), thread: Some(thread) })
     }
 
     /// The address it listens on (with the real port when port 0 was asked for).
@@ -228,7 +284,7 @@ impl Server {
             IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
             ip => ip,
         };
-        let base = format!("http://{}/", SocketAddr::new(ip, self.addr.port()));
+        let base = format!("{}://{}/", self.scheme, SocketAddr::new(ip, self.addr.port()));
         match &self.token {
             Some(token) => format!("{base}?token={token}"),
             None => base,
@@ -277,6 +333,7 @@ fn generate_token() -> Result<String, UiError> {
 fn router(state: Arc<AppState>) -> axum::Router {
     let routes = if state.users {
         ingest::routes()
+            .merge(mlflow::routes())
             .merge(api::routes())
             .merge(assets::routes())
             .layer(axum::middleware::from_fn_with_state(state.clone(), users::require_user))
@@ -286,6 +343,7 @@ fn router(state: Arc<AppState>) -> axum::Router {
             .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token))
     };
     routes
+        .layer(axum::middleware::from_fn_with_state(state.clone(), limits::body_deadline))
         // The outer layer runs first: a foreign Host is refused before the token is looked at.
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_local_host))
         .with_state(state)

@@ -1,6 +1,8 @@
 //! The accept loop: every connection served by hyper's HTTP/1 with a deadline for the request
 //! header (`axum::serve` has none, so a client that sent half a header held its connection
-//! and a task for ever), and a graceful stop that lets the requests in flight finish.
+//! and a task for ever), and a graceful stop that lets the requests in flight finish. With
+//! TLS, the handshake is under the same deadline: a client that opens a connection and never
+//! sends its ClientHello is closed.
 
 use std::future::Future;
 use std::time::Duration;
@@ -18,6 +20,7 @@ pub(crate) async fn serve(
     listener: TcpListener,
     app: axum::Router,
     header_timeout: Duration,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     stop: impl Future<Output = ()>,
 ) {
     let graceful = GracefulShutdown::new();
@@ -39,12 +42,27 @@ pub(crate) async fn serve(
         };
         let mut builder = http1::Builder::new();
         builder.timer(TokioTimer::new()).header_read_timeout(header_timeout);
-        let connection = builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
-        let connection = graceful.watch(connection);
-        tokio::spawn(async move {
-            // A timed-out header, a reset or a malformed request ends this connection only.
-            let _ = connection.await;
-        });
+        let service = TowerToHyperService::new(app.clone());
+        match &tls {
+            None => {
+                let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+                tokio::spawn(async move {
+                    // A timed-out header, a reset or a malformed request ends this connection only.
+                    let _ = connection.await;
+                });
+            }
+            Some(acceptor) => {
+                let (acceptor, watcher) = (acceptor.clone(), graceful.watcher());
+                tokio::spawn(async move {
+                    // A failed or too slow handshake (plain HTTP sent to the HTTPS port, a
+                    // client that trusts no such certificate, silence) ends this connection only.
+                    let Ok(Ok(stream)) = tokio::time::timeout(header_timeout, acceptor.accept(stream)).await else {
+                        return;
+                    };
+                    let _ = watcher.watch(builder.serve_connection(TokioIo::new(stream), service)).await;
+                });
+            }
+        }
     }
     drop(listener);
     graceful.shutdown().await;

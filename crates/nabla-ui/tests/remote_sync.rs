@@ -98,3 +98,33 @@ fn a_wrong_token_is_named_and_the_run_stays_local() {
     assert!(Remote::new("ftp://x", "t").is_err());
     assert!(Remote::new("http://x", "").is_err());
 }
+
+#[test]
+fn a_refusal_met_in_the_background_is_told_once_and_the_run_goes_on() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server_store = tmp.path().join("server");
+    Store::open(&server_store).unwrap().add_user("ada", false).unwrap();
+    let server = serve(&server_store, 0);
+    let uri = format!("http://{}", server.addr());
+    let remote = Remote::new(&uri, "nabla_000000000000_00").unwrap();
+    let options = RunOptions::new("class").system_interval(None);
+    let mut run = Run::start(tmp.path().join("laptop"), RunOptions { remote: Some(remote), ..options }).unwrap();
+    assert_eq!(run.server(), Some(uri.as_str()));
+    // The background sync runs every 2 s: wait for it to meet the refusal.
+    let start = std::time::Instant::now();
+    let mut refusal = None;
+    let mut step = 0;
+    while refusal.is_none() && start.elapsed() < std::time::Duration::from_secs(20) {
+        run.log(step, &[("loss", 1.0)]).unwrap();
+        step += 1;
+        refusal = run.take_sync_refusal();
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let refusal = refusal.expect("the background sync was refused within 20 s");
+    assert!(refusal.contains("HTTP 401"), "{refusal}");
+    assert_eq!(run.take_sync_refusal(), None, "told once");
+    run.log(step, &[("loss", 0.5)]).unwrap();
+    let err = run.finish(EndStatus::Finished).unwrap_err();
+    assert!(matches!(err, TrackError::NotDelivered { refused: true, .. }), "{err}");
+    assert!(err.to_string().starts_with(&format!("{uri} refused run")), "{err}");
+}

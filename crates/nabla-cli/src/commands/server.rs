@@ -4,7 +4,8 @@
 //! its hash); `user list`, `user revoke NAME`, `user token NAME` (a new token, the old ones
 //! revoked); `share PROJECT USER --read|--write` and `unshare PROJECT USER`. Each works on the
 //! store in `--store DIR` whether or not a server is running on it (SQLite in WAL mode: the
-//! server sees the change at its next request).
+//! server sees the change at its next request). With `--tls-cert FILE --tls-key FILE` it
+//! serves HTTPS, and may then listen beyond loopback.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -26,8 +27,8 @@ pub struct ServerArgs {
 /// `nabla server [--host H] [--port P] [--store DIR] [--public-read]`: serve.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// The address to listen on. Anything but loopback needs --insecure-http (TLS is not built
-    /// in yet: put a TLS proxy in front, or keep the server on a trusted network).
+    /// The address to listen on. Anything but loopback needs --tls-cert and --tls-key (or
+    /// --insecure-http, behind a TLS proxy or on a trusted network).
     #[arg(long, default_value = "127.0.0.1")]
     pub host: String,
     /// The port to listen on (0 picks a free one).
@@ -37,8 +38,14 @@ pub struct ServeArgs {
     #[arg(long)]
     pub public_read: bool,
     /// Listen beyond loopback without TLS: tokens then cross the network in clear text.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "tls_cert")]
     pub insecure_http: bool,
+    /// Serve HTTPS with this certificate (PEM: the server's certificate, then any intermediates).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM: PKCS#8, RSA or EC; no passphrase).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     #[command(flatten)]
     pub store: StoreArg,
 }
@@ -155,10 +162,15 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
 /// Serves the store's runs to its users until the process is stopped.
 fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     let addr = super::ui::listen_addr(&args.host, args.port)?;
-    if !nabla_ui::is_loopback(addr.ip()) && !args.insecure_http {
+    // The files are checked before anything is bound or opened.
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(nabla_ui::Tls::from_pem_files(cert, key)?),
+        _ => None,
+    };
+    if !nabla_ui::is_loopback(addr.ip()) && tls.is_none() && !args.insecure_http {
         bail!(
-            "--host {} is reachable from other machines, and nabla server has no TLS yet: tokens would cross \
-             the network in clear text. Put a TLS proxy in front and pass --insecure-http, or listen on 127.0.0.1",
+            "--host {} is reachable from other machines: without TLS, tokens would cross the network in clear \
+             text. Pass --tls-cert FILE --tls-key FILE, or --insecure-http behind a TLS proxy, or listen on 127.0.0.1",
             args.host
         );
     }
@@ -166,7 +178,12 @@ fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     let users = store.users()?.iter().filter(|u| u.revoked.is_none()).count();
     let dir = store.dir().to_path_buf();
     drop(store);
-    let server = nabla_ui::Server::start(nabla_ui::ServerOptions::new(addr, &dir).users(args.public_read))?;
+    let mut options = nabla_ui::ServerOptions::new(addr, &dir).users(args.public_read);
+    if let Some(tls) = tls {
+        options = options.tls(tls);
+    }
+    let scheme = if options.tls.is_some() { "https" } else { "http" };
+    let server = nabla_ui::Server::start(options)?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "nabla server: runs in {}, {users} active user(s), listening on {}", dir.display(), server.addr())?;
     if users == 0 {
@@ -174,7 +191,7 @@ fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     }
     writeln!(
         out,
-        "dashboard: http://{}/?token=YOUR_TOKEN{}",
+        "dashboard: {scheme}://{}/?token=YOUR_TOKEN{}",
         server.addr(),
         if args.public_read { " (or without a token: reads are public)" } else { "" }
     )?;

@@ -28,15 +28,41 @@ pub struct TrackArgs {
     /// never waits for the server, and what it missed is sent by `nabla runs sync`.
     #[arg(long, value_name = "URL")]
     pub tracking_uri: Option<String>,
+    #[command(flatten)]
+    pub tls_ca: TlsCaArg,
+}
+
+/// `--tls-ca FILE`, for every command that talks to a server.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct TlsCaArg {
+    /// Also trust the CA certificates in this PEM file for an https:// server (a server with
+    /// its own, self-signed certificate; default `$NABLA_TLS_CA`). The system's roots are
+    /// always trusted.
+    #[arg(long, value_name = "FILE")]
+    pub tls_ca: Option<PathBuf>,
+}
+
+impl TlsCaArg {
+    /// The flag, else `$NABLA_TLS_CA`.
+    pub fn path(&self) -> Option<PathBuf> {
+        self.tls_ca.clone().or_else(nabla_track::ca_from_env)
+    }
+}
+
+/// A server at `uri` with the token in `$NABLA_TOKEN` and the CA from `--tls-ca`/`$NABLA_TLS_CA`.
+pub fn connect(uri: &str, ca: &TlsCaArg) -> nabla_track::Result<nabla_track::Remote> {
+    let token = std::env::var(nabla_track::TOKEN_ENV).unwrap_or_default();
+    nabla_track::Remote::with_ca(uri, &token, ca.path().as_deref())
 }
 
 /// The server a run is sent to: `--tracking-uri`, else `$NABLA_TRACKING_URI`; the token from
 /// `$NABLA_TOKEN`.
-pub fn remote(uri: Option<&str>) -> Option<nabla_track::Result<nabla_track::Remote>> {
-    match uri {
-        Some(uri) => Some(nabla_track::Remote::new(uri, &std::env::var(nabla_track::TOKEN_ENV).unwrap_or_default())),
-        None => nabla_track::Remote::from_env(),
+pub fn remote(uri: Option<&str>, ca: &TlsCaArg) -> Option<nabla_track::Result<nabla_track::Remote>> {
+    let uri = uri.map(str::to_string).or_else(|| std::env::var(nabla_track::URI_ENV).ok())?;
+    if uri.trim().is_empty() {
+        return None;
     }
+    Some(connect(&uri, ca))
 }
 
 /// Starts a tracked run unless `--no-track`. A run that cannot be started does not stop the
@@ -46,7 +72,7 @@ pub fn start(args: &TrackArgs, default_project: &str, config: Value, meta: RunMe
         return None;
     }
     let project = args.project.clone().unwrap_or_else(|| default_project.to_string());
-    let remote = remote(args.tracking_uri.as_deref()).transpose();
+    let remote = remote(args.tracking_uri.as_deref(), &args.tls_ca).transpose();
     let started = remote.and_then(|remote| {
         let dir = nabla_track::tracking_dir(args.tracking_dir.as_deref())?;
         let mut options = RunOptions::new(project).config(config).meta(meta);

@@ -26,6 +26,11 @@ pub fn nabla(home: &Path) -> Command {
 /// the address it printed. What it prints next is read and dropped in the background (a closed
 /// pipe would stop it at its next line).
 pub fn nabla_server(home: &Path, store: &Path, port: u16) -> (std::process::Child, String) {
+    nabla_server_with(home, store, port, &[])
+}
+
+/// [`nabla_server`] with more flags (`--tls-cert FILE --tls-key FILE`).
+pub fn nabla_server_with(home: &Path, store: &Path, port: u16, extra: &[String]) -> (std::process::Child, String) {
     use std::io::BufRead;
     let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("nabla"));
     for var in USER_ENV {
@@ -35,6 +40,7 @@ pub fn nabla_server(home: &Path, store: &Path, port: u16) -> (std::process::Chil
         .env("HOME", home)
         .args(["server", "--port", &port.to_string(), "--store"])
         .arg(store)
+        .args(extra)
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();

@@ -9,8 +9,10 @@
     run.summary["test/acc"] = test_acc
     run.finish()
 
-Runs appear in ``nabla runs list`` and live in ``nabla ui``. A script written for Weights &
-Biases keeps working with ``import nabla.compat.wandb as wandb``.
+Runs appear in ``nabla runs list`` and live in ``nabla ui``. ``nabla.init(server="http://host:6006",
+token=...)`` (or ``$NABLA_TRACKING_URI`` and ``$NABLA_TOKEN``) also sends the run to a shared
+``nabla server`` in the background. A script written for Weights & Biases keeps working with
+``import nabla.compat.wandb as wandb``.
 
 nabla's engine as scikit-learn estimators: ``nabla.MLPClassifier``, ``nabla.MLPRegressor`` and
 ``nabla.load(path)`` (see :mod:`nabla.estimators`; imported on first use, so that a script that
@@ -20,12 +22,14 @@ only records runs does not load NumPy or scikit-learn).
 from typing import TYPE_CHECKING, Any, Mapping, Optional
 
 from . import _nabla
+from ._nabla import ServerWarning
 from ._run import Artifact, Config, Run, Summary, current, init, require_run
 
 __all__ = [
     "Artifact",
     "Config",
     "Run",
+    "ServerWarning",
     "Summary",
     "init",
     "log",

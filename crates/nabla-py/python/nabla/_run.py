@@ -1,20 +1,20 @@
-"""The run object and its life cycle: init, config, summary, finish, exit and signal handling."""
+"""The run object and its life cycle: init, finish, exit and signal handling (its config and
+summary are in `_config.py`)."""
 
 from __future__ import annotations
 
 import atexit
 import fnmatch
-import json
 import math
-import operator
 import os
 import signal
 import sys
 import threading
 from collections.abc import Mapping
-from typing import Any, Iterator, NamedTuple, Optional, Sequence
+from typing import Any, NamedTuple, Optional, Sequence
 
 from . import _nabla
+from ._config import Config, Summary, _config_dict, _json_text
 
 #: Where a run goes without ``project=``: the project wandb uses for the same case.
 DEFAULT_PROJECT = "uncategorized"
@@ -41,188 +41,6 @@ def _env_seconds(name: str, default: Optional[float]) -> Optional[float]:
     if not math.isfinite(value) or value <= 0:
         raise ValueError(f"nabla.init: ${name}={text!r} must be a positive number of seconds")
     return value
-
-
-def _jsonable(value: Any) -> Any:
-    """A JSON-ready copy of a config or summary value (numpy and torch scalars by duck typing).
-
-    Non-finite floats become the strings "NaN", "Infinity" and "-Infinity" (JSON has no such
-    numbers); objects that are neither numbers nor containers are stored as their ``str``.
-    """
-    if value is None or isinstance(value, (bool, int, str)):
-        return value
-    if isinstance(value, float):
-        if math.isfinite(value):
-            return value
-        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [_jsonable(v) for v in value]
-    kind = type(value)
-    if hasattr(kind, "__index__"):
-        try:
-            return operator.index(value)
-        except TypeError:
-            pass
-    if hasattr(value, "tolist") and callable(value.tolist):  # numpy arrays and tensors
-        try:
-            return _jsonable(value.tolist())
-        except Exception:  # noqa: BLE001 - fall through to float() and str()
-            pass
-    if hasattr(kind, "__float__"):
-        try:
-            return _jsonable(float(value))
-        except (TypeError, ValueError):
-            pass
-    return str(value)
-
-
-def _json_text(value: Any) -> str:
-    return json.dumps(_jsonable(value), allow_nan=False)
-
-
-def _config_dict(config: Any, call: str) -> dict:
-    if config is None:
-        return {}
-    if isinstance(config, Mapping):
-        return dict(config)
-    if hasattr(config, "__dict__") and type(config).__name__ == "Namespace":  # argparse
-        return dict(vars(config))
-    raise TypeError(f"{call}: config must be a dict (or argparse.Namespace), got {type(config).__name__}")
-
-
-class Config:
-    """``run.config``: the run's settings, by attribute (``config.lr``) or item (``config["lr"]``).
-
-    Every change is saved to the store at once.
-    """
-
-    def __init__(self, run: "Run", data: dict):
-        object.__setattr__(self, "_run", run)
-        object.__setattr__(self, "_data", data)
-
-    def _save(self) -> None:
-        self._run._core.set_config(_json_text(self._data))
-
-    def __getattr__(self, key: str) -> Any:
-        if key.startswith("__"):
-            raise AttributeError(key)
-        try:
-            return self._data[key]
-        except KeyError:
-            raise AttributeError(f"run.config has no key {key!r}") from None
-
-    def __setattr__(self, key: str, value: Any) -> None:
-        self[key] = value
-
-    def __getitem__(self, key: str) -> Any:
-        return self._data[key]
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        self._data[str(key)] = value
-        self._save()
-
-    def __delitem__(self, key: str) -> None:
-        del self._data[key]
-        self._save()
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._data
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._data)
-
-    def __len__(self) -> int:
-        return len(self._data)
-
-    def __repr__(self) -> str:
-        return f"Config({self._data!r})"
-
-    def keys(self):
-        return self._data.keys()
-
-    def items(self):
-        return self._data.items()
-
-    def values(self):
-        return self._data.values()
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self._data.get(key, default)
-
-    def as_dict(self) -> dict:
-        """A copy of the config as a plain dict."""
-        return dict(self._data)
-
-    def update(self, data: Any = None, allow_val_change: Optional[bool] = None, **more: Any) -> None:
-        """Adds or replaces keys (``allow_val_change`` is accepted for wandb; changes are always allowed)."""
-        self._data.update(_config_dict(data, "run.config.update"))
-        self._data.update(more)
-        self._save()
-
-    def setdefaults(self, data: Mapping) -> None:
-        """Adds the keys of ``data`` that the config does not have yet."""
-        for key, value in data.items():
-            self._data.setdefault(str(key), value)
-        self._save()
-
-
-class Summary:
-    """``run.summary``: the run's headline values (``summary["test/acc"] = 0.98``).
-
-    What is not set here is filled in when the run finishes: each metric's last value (or its
-    min/max, as ``define_metric(name, summary=...)`` asks).
-    """
-
-    def __init__(self, run: "Run"):
-        object.__setattr__(self, "_run", run)
-        object.__setattr__(self, "_data", {})
-
-    def __getitem__(self, key: str) -> Any:
-        return self._data[key]
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        key = str(key)
-        self._run._core.summary(key, _json_text(value))
-        self._data[key] = value
-
-    def __getattr__(self, key: str) -> Any:
-        if key.startswith("__"):
-            raise AttributeError(key)
-        try:
-            return self._data[key]
-        except KeyError:
-            raise AttributeError(f"run.summary has no key {key!r}") from None
-
-    def __setattr__(self, key: str, value: Any) -> None:
-        self[key] = value
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._data
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._data)
-
-    def __len__(self) -> int:
-        return len(self._data)
-
-    def __repr__(self) -> str:
-        return f"Summary({self._data!r})"
-
-    def keys(self):
-        return self._data.keys()
-
-    def items(self):
-        return self._data.items()
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self._data.get(key, default)
-
-    def update(self, data: Mapping) -> None:
-        """Sets several keys."""
-        for key, value in data.items():
-            self[key] = value
 
 
 class Artifact(NamedTuple):
@@ -279,6 +97,11 @@ class Run:
     def dir(self) -> str:
         """The tracking directory the run is recorded in."""
         return str(self._core.dir)
+
+    @property
+    def server(self) -> Optional[str]:
+        """The ``nabla server`` the run is sent to, or None when it is recorded locally only."""
+        return self._core.server
 
     @property
     def step(self) -> int:
@@ -345,7 +168,11 @@ class Run:
 
     def finish(self, exit_code: Optional[int] = None, quiet: Optional[bool] = None) -> None:
         """Ends the run: ``finished`` for exit code 0 or None, ``failed`` otherwise. Fills in the
-        summary (see :class:`Summary`) and commits everything. Finishing twice does nothing."""
+        summary (see :class:`Summary`) and commits everything. Finishing twice does nothing.
+
+        A run with a server is sent the rest of it, waiting up to about 10 s while the server is
+        away. What the server did not take stays in the local store, with a
+        :class:`nabla.ServerWarning` saying so; ``nabla runs sync`` sends it later."""
         _finish(self, "finished" if not exit_code else "failed")
 
     def __enter__(self) -> "Run":
@@ -511,17 +338,46 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_after_fork_in_child)
 
 
+#: The variables that name a ``nabla server`` and the user's token (the same as ``nabla train``'s).
+URI_ENV = "NABLA_TRACKING_URI"
+TOKEN_ENV = "NABLA_TOKEN"
+
+
+def _server_of(server: Optional[str], token: Optional[str]) -> tuple:
+    """(server, token) for a run: the arguments, else ``$NABLA_TRACKING_URI`` and ``$NABLA_TOKEN``.
+    ``server=""`` records locally only, whatever the environment says."""
+    if server is not None and not isinstance(server, str):
+        raise TypeError(f"nabla.init: server must be a str URL, got {type(server).__name__}")
+    if token is not None and not isinstance(token, str):
+        raise TypeError(f"nabla.init: token must be a str, got {type(token).__name__}")
+    if server is None:
+        server = os.environ.get(URI_ENV, "")
+    if not server.strip():
+        return None, None
+    if token is None:
+        token = os.environ.get(TOKEN_ENV, "")
+    return server, token
+
+
 def init(
     project: Optional[str] = None,
     name: Optional[str] = None,
     config: Any = None,
     tags: Optional[Sequence[str]] = None,
     dir: Any = None,
+    server: Optional[str] = None,
+    token: Optional[str] = None,
 ) -> Run:
     """Starts recording a run and makes it the current one (``nabla.log`` logs to it).
 
     ``dir`` is the tracking directory (default ``$NABLA_HOME/tracking``, else the user data
-    directory, where ``nabla runs`` and ``nabla ui`` look). A current run that was not finished
+    directory, where ``nabla runs`` and ``nabla ui`` look). ``server`` (``"http://host:6006"``,
+    default ``$NABLA_TRACKING_URI``) is a ``nabla server`` to send the run to as well, with the
+    user's ``token`` (default ``$NABLA_TOKEN``); ``server=""`` records locally only. The run is
+    recorded locally first and sent in the background: training never waits for the server,
+    a server that is away or refuses the token is one :class:`nabla.ServerWarning`, and
+    ``nabla runs sync`` sends later what it missed. A malformed URL or a missing token raises
+    ``ValueError``. A current run that was not finished
     is finished first. The run finishes by itself when the script ends (``failed`` after an
     uncaught exception, ``interrupted`` after Ctrl-C, SIGTERM or SIGHUP). ``$NABLA_HEARTBEAT_SECS``
     (default 5) sets how often the run proves itself alive, ``$NABLA_SYSTEM_SECS`` (default 5,
@@ -543,19 +399,21 @@ def init(
     if heartbeat is None:
         raise ValueError("nabla.init: $NABLA_HEARTBEAT_SECS cannot be off: the heartbeat tells a crashed run")
     system = _env_seconds("NABLA_SYSTEM_SECS", 5.0)
+    server, token = _server_of(server, token)
     with _lock:
         if _current is not None:
             _current.finish()
         store = None if dir is None else os.fsdecode(os.fspath(dir))
-        core = _nabla.RunCore(store, project, name, _json_text(config), tags, heartbeat, system)
+        core = _nabla.RunCore(store, project, name, _json_text(config), tags, heartbeat, system, server, token)
         run = Run(core, config)
         _runs.append(run)
         _current = run
         _install_hooks()
     if os.environ.get("NABLA_QUIET", "") in ("", "0"):
+        sending = f"; sending it to {run.server} as it trains" if run.server else ""
         print(
             f"nabla: recording run {run.id} (project {project}) in {run.dir}; "
-            f"`nabla runs show {run.id}` or `nabla ui` to see it",
+            f"`nabla runs show {run.id}` or `nabla ui` to see it{sending}",
             file=sys.stderr,
         )
     return run

@@ -3,7 +3,7 @@
 
 use std::io::{self, Write};
 
-use nabla_track::{Remote, Store, TrackError};
+use nabla_track::{Store, TrackError};
 
 use super::format::plural;
 use super::StoreArgs;
@@ -15,6 +15,8 @@ pub struct SyncArgs {
     /// token is `$NABLA_TOKEN`.
     #[arg(long, value_name = "URL")]
     tracking_uri: Option<String>,
+    #[command(flatten)]
+    tls_ca: crate::commands::tracking::TlsCaArg,
     #[command(flatten)]
     store: StoreArgs,
 }
@@ -33,10 +35,10 @@ pub(super) fn sync(args: &SyncArgs) -> anyhow::Result<()> {
     if pending.is_empty() {
         return Ok(writeln!(out, "every run is delivered: nothing to send")?);
     }
-    let token = std::env::var(nabla_track::TOKEN_ENV).unwrap_or_default();
     let (mut delivered, mut failed) = (0usize, 0usize);
     for (id, uri) in &pending {
-        let result = Remote::new(uri, &token).and_then(|remote| store.sync_run(id, &remote));
+        let result =
+            crate::commands::tracking::connect(uri, &args.tls_ca).and_then(|remote| store.sync_run(id, &remote));
         match result {
             Ok(report) if report.delivered => {
                 delivered += 1;

@@ -7,20 +7,30 @@
     wandb.log({"loss": loss, "acc": acc})
     wandb.finish()
 
-Supported: ``login`` (does nothing: there is no account), ``init``, ``log``, ``config``,
-``summary``, ``run``, ``finish``, ``define_metric`` (custom x-axis, summaries), ``save`` and
-``log_artifact`` of files. ``init``'s ``dir``, ``entity``, ``mode`` ("online"/"offline"),
-``reinit``, ``anonymous``, ``save_code``, ``force`` and ``allow_val_change`` are accepted and
-change nothing (runs always go to nabla's store, ``$NABLA_HOME/tracking``); ``group`` and
-``job_type`` become tags ``group:NAME`` and ``job_type:NAME``. Everything else (media such as
-``wandb.Image``, ``wandb.watch``, sweeps, the public API, resuming) raises
-``NotImplementedError`` naming the call, so that no data is dropped silently.
+Supported: ``login``, ``init``, ``log``, ``config``, ``summary``, ``run``, ``finish``,
+``define_metric`` (custom x-axis, summaries), ``save`` and ``log_artifact`` of files.
+``init``'s ``dir``, ``entity``, ``reinit``, ``anonymous``, ``save_code``, ``force`` and
+``allow_val_change`` are accepted and change nothing (runs always go to nabla's store,
+``$NABLA_HOME/tracking``); ``group`` and ``job_type`` become tags ``group:NAME`` and
+``job_type:NAME``. Everything else (media such as ``wandb.Image``, ``wandb.watch``, sweeps, the
+public API, resuming) raises ``NotImplementedError`` naming the call, so that no data is
+dropped silently.
+
+A shared ``nabla server``: as with ``nabla.init``, ``$NABLA_TRACKING_URI`` and ``$NABLA_TOKEN``
+send every run there too (recorded locally first, sent in the background).
+``wandb.login(host=URL, key=TOKEN)`` sets both for the runs started after it (``key`` without
+``host`` is ignored, as without a server there is no account), and ``init(mode="offline")``
+records locally only. wandb's own ``$WANDB_BASE_URL`` and ``$WANDB_API_KEY`` are never read: a
+W&B key is not a nabla token, and a script's W&B settings should not send its runs to a
+server nobody asked for; when ``$WANDB_BASE_URL`` is set without ``$NABLA_TRACKING_URI``,
+``init`` says so once on stderr.
 """
 
 from __future__ import annotations
 
 import glob as _glob
 import os
+import sys
 from typing import Any, Mapping, Optional, Sequence
 
 from .. import _run
@@ -57,8 +67,21 @@ def _unsupported(call: str, detail: str = "") -> NotImplementedError:
     )
 
 
-def login(*args: Any, **kwargs: Any) -> bool:
-    """Does nothing and returns True: nabla keeps runs locally, without an account."""
+# What `login(host=..., key=...)` set: (server, token) for the runs started after it.
+_login: dict = {}
+_wandb_env_noted = False
+
+
+def login(
+    anonymous: Optional[str] = None, key: Optional[str] = None, relogin: Optional[bool] = None,
+    host: Optional[str] = None, **kwargs: Any,
+) -> bool:
+    """``wandb.login``: returns True. With ``host`` (a ``nabla server``'s URL), the runs started
+    after it are sent there too, with ``key`` as the token (default ``$NABLA_TOKEN``); without
+    ``host`` nothing changes: nabla keeps runs locally, without an account."""
+    if host is not None:
+        _login["server"] = host
+        _login["token"] = key
     return True
 
 
@@ -80,6 +103,17 @@ def init(
             raise _unsupported(f"wandb.init({key}=...)")
     if mode not in (None, "online", "offline", "shared"):
         raise _unsupported(f"wandb.init(mode={mode!r})", "nabla always records, locally")
+    global _wandb_env_noted
+    if os.environ.get("WANDB_BASE_URL") and not os.environ.get(_run.URI_ENV) and not _wandb_env_noted:
+        _wandb_env_noted = True
+        print(
+            "nabla.compat.wandb: $WANDB_BASE_URL is not read; set $NABLA_TRACKING_URI and $NABLA_TOKEN "
+            "to send runs to a nabla server",
+            file=sys.stderr,
+        )
+    # offline: locally only; otherwise login()'s server, else nabla.init's ($NABLA_TRACKING_URI).
+    server = "" if mode == "offline" else _login.get("server")
+    token = None if mode == "offline" else _login.get("token")
     if isinstance(config, str):
         raise _unsupported("wandb.init(config=<file name>)", "pass the config as a dict")
     tags = list(tags or [])
@@ -87,7 +121,7 @@ def init(
         tags.append(f"group:{group}")
     if job_type is not None:
         tags.append(f"job_type:{job_type}")
-    return _run.init(project=project, name=name, config=config, tags=tags)
+    return _run.init(project=project, name=name, config=config, tags=tags, server=server, token=token)
 
 
 def log(data: Mapping, step: Optional[int] = None, commit: Optional[bool] = None, sync: Optional[bool] = None) -> None:

@@ -91,8 +91,12 @@ impl PackedMlp {
                 }
             }
             let last = self.layers.len() - 1;
-            for r0 in (0..x.rows()).step_by(DEPTH_ROWS) {
-                let r1 = (r0 + DEPTH_ROWS).min(x.rows());
+            // Equal blocks of at most DEPTH_ROWS rows, in whole tiles (1000 rows: six of 168,
+            // not five of 192 and one of 40 that streams all the weights for few rows).
+            let tile = crate::gemm::fast::tile_rows();
+            let block = x.rows().div_ceil(x.rows().div_ceil(DEPTH_ROWS)).div_ceil(tile) * tile;
+            for r0 in (0..x.rows()).step_by(block) {
+                let r1 = (r0 + block).min(x.rows());
                 let rows = r1 - r0;
                 // Layer l reads the previous layer's outputs from one buffer and writes the
                 // other (the first reads `x`, the last writes `out`).

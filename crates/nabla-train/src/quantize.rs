@@ -22,7 +22,7 @@ use std::path::Path;
 
 use nabla::loss::argmax_rows;
 use nabla::quant::{Bf16Linear, Int8Linear, Precision, QuantWorkspace, QuantizedMlp};
-use nabla::{MatRef, MlpSpec, Network, NetworkSpec, NetworkWorkspace};
+use nabla::{MatRef, MlpSpec, Network, NetworkSpec, NetworkWorkspace, PackedMlp};
 use nabla_data::table::Preprocessor;
 use nabla_data::{BatchBuffers, Dataset, Normalizer};
 use safetensors::Dtype;
@@ -305,15 +305,21 @@ impl ModelFile {
 
 /// A network, f32 or quantised, with the buffers of its forward pass.
 pub enum Runner<'m> {
-    /// The f32 forward pass (of a plain or a residual net).
+    /// The f32 forward pass of a residual net.
     F32(&'m Network, Box<NetworkWorkspace>),
+    /// The f32 forward pass of a plain net, on its weights packed once (the outputs'
+    /// buffer beside it).
+    Packed(Box<PackedMlp>, Vec<f32>),
     /// The quantised forward pass.
     Quantized(&'m QuantizedMlp, Box<QuantWorkspace>),
 }
 
 impl<'m> Runner<'m> {
-    /// Runs `network` on batches of up to `batch` rows.
+    /// Runs `network` on batches of up to `batch` rows (a plain net on its packed weights).
     pub fn f32(network: &'m Network, batch: usize) -> Self {
+        if let Network::Plain(mlp) = network {
+            return Runner::Packed(Box::new(PackedMlp::new(mlp)), Vec::new());
+        }
         Runner::F32(network, Box::new(NetworkWorkspace::new(&network.spec(), batch)))
     }
 
@@ -326,6 +332,7 @@ impl<'m> Runner<'m> {
     pub fn spec(&self) -> NetworkSpec {
         match self {
             Runner::F32(network, _) => network.spec(),
+            Runner::Packed(mlp, _) => mlp.spec().clone().into(),
             Runner::Quantized(model, _) => model.spec().clone().into(),
         }
     }
@@ -334,6 +341,7 @@ impl<'m> Runner<'m> {
     pub fn forward(&mut self, x: MatRef<'_>) -> nabla::Result<MatRef<'_>> {
         match self {
             Runner::F32(network, ws) => network.forward(x, ws),
+            Runner::Packed(mlp, out) => mlp.forward(x, out),
             Runner::Quantized(model, ws) => model.forward(x, ws),
         }
     }

@@ -45,7 +45,7 @@ pub use init::Init;
 pub use layernorm::LayerNorm;
 pub use loss::{Loss, Targets};
 pub use matrix::{MatMut, MatRef, Matrix};
-pub use mlp::{Dropout, Mlp, MlpSpec, Workspace};
+pub use mlp::{Dropout, Mlp, MlpSpec, PackedMlp, Workspace};
 pub use network::{Network, NetworkSpec, NetworkWorkspace};
 pub use optim::{Optimizer, OptimizerConfig, OptimizerKind, Sgd};
 pub use regularizer::Regularizer;

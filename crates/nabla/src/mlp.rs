@@ -16,11 +16,13 @@
 
 mod dropout;
 mod network;
+mod packed;
 mod spec;
 mod workspace;
 
 pub use dropout::Dropout;
 pub use network::Mlp;
+pub use packed::PackedMlp;
 pub use spec::{MlpSpec, TensorInfo};
 pub use workspace::Workspace;
 

@@ -47,6 +47,7 @@ mod avx512_x32;
 mod blocked;
 mod pack;
 mod portable;
+pub mod prepacked;
 mod select;
 
 /// Rows of `C` per micro-tile of the AVX2 and portable kernels. With [`NR`] = 16 the AVX2

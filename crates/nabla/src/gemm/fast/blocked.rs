@@ -41,7 +41,7 @@ thread_local! {
 }
 
 /// A 64-byte aligned slice of `len` values inside `buf`, growing it when needed.
-fn aligned(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
+pub(super) fn aligned(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
     const PAD: usize = 64 / std::mem::size_of::<f32>();
     if buf.len() < len + PAD {
         buf.resize(len + PAD, 0.0);
@@ -55,7 +55,7 @@ fn aligned(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
 /// Splits `len` into `ceil(len / max)` nearly equal blocks, each a multiple of `unit`
 /// (except possibly the last), and returns the block size. Equal blocks avoid a thin
 /// last block (e.g. k = 784 gives 4 × 196 instead of 3 × 256 + 16).
-fn balanced_block(len: usize, max: usize, unit: usize) -> usize {
+pub(super) fn balanced_block(len: usize, max: usize, unit: usize) -> usize {
     let blocks = len.div_ceil(max);
     len.div_ceil(blocks).div_ceil(unit) * unit
 }

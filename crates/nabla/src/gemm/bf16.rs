@@ -188,35 +188,176 @@ pub fn gemm_with(
         super::scale_c(beta, &mut c);
         return Ok(());
     }
-    let threads = crate::pool::threads().min(m.max(n).div_ceil(BLOCK)).max(1);
-    let c = RawC::of(c);
-    if threads > 1 && m * n * k >= super::PARALLEL_MIN_WORK {
-        parallel(kernel, threads, alpha, a, ta, b, tb, beta, c);
-    } else {
-        // SAFETY: `c` comes from a `MatMut` borrowed mutably for this call; the kernel is
-        // supported (checked above) and fast; the shapes were checked.
-        unsafe { gemm_raw(kernel, alpha, a, ta, b, tb, beta, c) };
-    }
+    // SAFETY: `c` comes from a `MatMut` borrowed mutably for this call; the kernel is
+    // supported (checked above) and fast; the shapes were checked and none is zero.
+    unsafe { run_fast(kernel, a, ta, b, tb, Sink::C { alpha, beta, c: RawC::of(c) }) };
     Ok(())
+}
+
+/// One finished `32 × 32` block of the sums of `op(A) · op(B)` (fewer rows or columns at the
+/// product's edges), as [`gemm_each_block`] hands it over: rows `row0 .. row0 + rows` and
+/// columns `col0 .. col0 + cols` of the product.
+#[derive(Clone, Copy)]
+pub struct SumsBlock<'a> {
+    /// The block's first row in the product.
+    pub row0: usize,
+    /// The block's first column in the product.
+    pub col0: usize,
+    /// Rows of the block inside the product (1 ..= 32).
+    pub rows: usize,
+    /// Columns of the block inside the product (1 ..= 32).
+    pub cols: usize,
+    sums: &'a Block,
+}
+
+impl SumsBlock<'_> {
+    /// The sums of row `row0 + r`, `cols` values.
+    pub fn row(&self, r: usize) -> &[f32] {
+        assert!(r < self.rows, "row {r} outside a block of {} rows", self.rows);
+        &self.sums.0[r][..self.cols]
+    }
+}
+
+/// `op(A) · op(B)` with bf16 inputs and `f32` sums, each finished block of sums handed to
+/// `each` (on whichever thread computed it) instead of written into a `C`: a consumer that
+/// reads each sum once (an optimiser's update of the weight whose gradient it is) takes it
+/// while it is in L1, and no `C` goes out to memory and back. Every block of the product is
+/// handed over exactly once, the blocks do not overlap, and each block's sums are the bits
+/// [`gemm_with`] would write with `alpha = 1`, `beta = 0`.
+///
+/// `a: [m, k]` (or `[k, m]` with `ta = Yes`), `b: [k, n]` (or `[n, k]` with `tb = Yes`).
+/// Errors on shapes that do not fit and on a kernel this CPU cannot run. The reference
+/// kernel computes the whole product first (it allocates: tests only).
+pub fn gemm_each_block(
+    kernel: Bf16Kernel,
+    a: MatRef<'_>,
+    ta: Transpose,
+    b: MatRef<'_>,
+    tb: Transpose,
+    each: &(dyn Fn(SumsBlock<'_>) + Sync),
+) -> Result<()> {
+    let (m, k) = ta.apply(a.shape());
+    let (k2, n) = tb.apply(b.shape());
+    if k != k2 {
+        return Err(Error::Shape {
+            op: "gemm bf16 blocks",
+            left: format!("op(A) {m}×{k}"),
+            right: format!("op(B) {k2}×{n}"),
+        });
+    }
+    if !kernel.supported() {
+        return Err(Error::Invalid {
+            name: "bf16 kernel",
+            value: kernel.name().into(),
+            reason: format!("this CPU cannot run it ({})", capability()),
+        });
+    }
+    if m == 0 || n == 0 {
+        return Ok(());
+    }
+    if kernel == Bf16Kernel::Reference || k == 0 {
+        let mut c = crate::matrix::Matrix::zeros(m, n);
+        reference::gemm(1.0, a, ta, b, tb, 0.0, c.view_mut());
+        let mut block = Block([[0.0; BLOCK]; BLOCK]);
+        for row0 in (0..m).step_by(BLOCK) {
+            for col0 in (0..n).step_by(BLOCK) {
+                let (rows, cols) = (BLOCK.min(m - row0), BLOCK.min(n - col0));
+                for r in 0..rows {
+                    block.0[r][..cols].copy_from_slice(&c.row(row0 + r)[col0..col0 + cols]);
+                }
+                each(SumsBlock { row0, col0, rows, cols, sums: &block });
+            }
+        }
+        return Ok(());
+    }
+    // SAFETY: the kernel is supported (checked above) and fast; the shapes were checked and
+    // none is zero.
+    unsafe { run_fast(kernel, a, ta, b, tb, Sink::Each { each, row0: 0, col0: 0, rows: m, cols: n }) };
+    Ok(())
+}
+
+/// Where a fast kernel's finished blocks of sums go.
+#[derive(Clone, Copy)]
+enum Sink<'s> {
+    /// Into `c`: `C = alpha · sums + beta · C`.
+    C { alpha: f32, beta: f32, c: RawC },
+    /// To a consumer, with the block's place in the whole product: this part of the product
+    /// is rows `row0 .. row0 + rows`, columns `col0 .. col0 + cols` of it.
+    Each { each: &'s (dyn Fn(SumsBlock<'_>) + Sync), row0: usize, col0: usize, rows: usize, cols: usize },
+}
+
+impl Sink<'_> {
+    /// Rows and columns of the part of the product this sink receives.
+    fn shape(&self) -> (usize, usize) {
+        match *self {
+            Sink::C { c, .. } => (c.rows, c.cols),
+            Sink::Each { rows, cols, .. } => (rows, cols),
+        }
+    }
+
+    /// Rows `i0 .. i0 + rows`, columns `j0 .. j0 + cols` of this sink's part.
+    fn band(self, i0: usize, rows: usize, j0: usize, cols: usize) -> Self {
+        match self {
+            Sink::C { alpha, beta, c } => Sink::C { alpha, beta, c: c.band(i0, rows, j0, cols) },
+            Sink::Each { each, row0, col0, rows: all_rows, cols: all_cols } => {
+                assert!(i0 + rows <= all_rows && j0 + cols <= all_cols, "band outside the product");
+                Sink::Each { each, row0: row0 + i0, col0: col0 + j0, rows, cols }
+            }
+        }
+    }
+
+    /// Hands over the finished block at rows `i0 ..`, columns `j0 ..` of this part.
+    ///
+    /// # Safety
+    /// For `C`: as [`write_back`]'s contract (this call alone touches that block of `c`).
+    unsafe fn put(self, block: &Block, i0: usize, j0: usize) {
+        match self {
+            // SAFETY: forwarded contract.
+            Sink::C { alpha, beta, c } => unsafe { write_back(block, i0, j0, alpha, beta, c) },
+            Sink::Each { each, row0, col0, rows, cols } => each(SumsBlock {
+                row0: row0 + i0,
+                col0: col0 + j0,
+                rows: BLOCK.min(rows - i0),
+                cols: BLOCK.min(cols - j0),
+                sums: block,
+            }),
+        }
+    }
+}
+
+/// The product on a fast kernel, split across [`crate::pool::threads`] threads when it is
+/// large enough.
+///
+/// # Safety
+/// `kernel` is a fast kernel this CPU supports; the shapes are checked and none is zero;
+/// a `C` sink describes `m × n` valid `f32`s that nothing else reads or writes during the
+/// call.
+unsafe fn run_fast(kernel: Bf16Kernel, a: MatRef<'_>, ta: Transpose, b: MatRef<'_>, tb: Transpose, sink: Sink<'_>) {
+    let (m, k) = ta.apply(a.shape());
+    let n = tb.apply(b.shape()).1;
+    let threads = crate::pool::threads().min(m.max(n).div_ceil(BLOCK)).max(1);
+    if threads > 1 && m * n * k >= super::PARALLEL_MIN_WORK {
+        parallel(kernel, threads, a, ta, b, tb, sink);
+    } else {
+        // SAFETY: forwarded contract.
+        unsafe { gemm_raw(kernel, a, ta, b, tb, sink) };
+    }
 }
 
 /// Splits `C` into `threads` bands of whole blocks and runs [`gemm_raw`] on each at once on
 /// the [`crate::pool`]: along the columns when `m < n` (each band packs all of `op(A)`, as
 /// a layer's forward pass `[B, in]·Wᵀ` wants), else along the rows (each packs all of
 /// `op(B)`). Each thread packs into its own buffers.
-#[allow(clippy::too_many_arguments)]
 fn parallel(
     kernel: Bf16Kernel,
     threads: usize,
-    alpha: f32,
     a: MatRef<'_>,
     ta: Transpose,
     b: MatRef<'_>,
     tb: Transpose,
-    beta: f32,
-    c: RawC,
+    sink: Sink<'_>,
 ) {
-    let (m, n) = (c.rows, c.cols);
+    let (m, n) = sink.shape();
     let k = ta.apply(a.shape()).1;
     let by_columns = m < n;
     let len = if by_columns { n } else { m };
@@ -233,9 +374,9 @@ fn parallel(
                 Transpose::Yes => Ok(b.rows_range(start, end)),
             }
             .expect("a column band of a valid view is valid");
-            // SAFETY: the bands of C are disjoint (columns start..end of every row), and `c`
-            // is borrowed mutably for the whole call; the kernel is supported and fast.
-            unsafe { gemm_raw(kernel, alpha, a, ta, b_band, tb, beta, c.band(0, m, start, width)) };
+            // SAFETY: the bands of C are disjoint (columns start..end of every row), and a `C`
+            // sink is borrowed mutably for the whole call; the kernel is supported and fast.
+            unsafe { gemm_raw(kernel, a, ta, b_band, tb, sink.band(0, m, start, width)) };
         } else {
             let a_band = match ta {
                 Transpose::No => a.rows_range(start, end),
@@ -244,30 +385,21 @@ fn parallel(
                     .expect("a column band of a valid view is valid"),
             };
             // SAFETY: as above, for rows start..end.
-            unsafe { gemm_raw(kernel, alpha, a_band, ta, b, tb, beta, c.band(start, width, 0, n)) };
+            unsafe { gemm_raw(kernel, a_band, ta, b, tb, sink.band(start, width, 0, n)) };
         }
     });
 }
 
 /// One thread's product on a fast kernel: packs `op(A)` (and `op(B)`, per slab or whole)
-/// into this thread's buffers and writes each finished block of sums into `c`.
+/// into this thread's buffers and hands each finished block of sums to `sink`.
 ///
 /// # Safety
 /// `kernel` is a fast kernel this CPU supports; the shapes are checked and none is zero;
-/// `c` describes `m × n` valid `f32`s that nothing else reads or writes during the call.
-#[allow(clippy::too_many_arguments)]
-unsafe fn gemm_raw(
-    kernel: Bf16Kernel,
-    alpha: f32,
-    a: MatRef<'_>,
-    ta: Transpose,
-    b: MatRef<'_>,
-    tb: Transpose,
-    beta: f32,
-    c: RawC,
-) {
+/// a `C` sink describes `m × n` valid `f32`s that nothing else reads or writes during the
+/// call.
+unsafe fn gemm_raw(kernel: Bf16Kernel, a: MatRef<'_>, ta: Transpose, b: MatRef<'_>, tb: Transpose, sink: Sink<'_>) {
     let (m, k) = ta.apply(a.shape());
-    let n = c.cols;
+    let n = sink.shape().1;
     PACKED.with(|bufs| {
         let mut bufs = bufs.borrow_mut();
         let Packed { a: pa, b: pb, sums } = &mut *bufs;
@@ -276,8 +408,8 @@ unsafe fn gemm_raw(
         // BF16, which the packing needs (both fast kernels require them).
         unsafe { pack::pack_a(a, ta, &geometry, pa) };
         let mut block = Block([[0.0; BLOCK]; BLOCK]);
-        // SAFETY: `c` is this call's alone (the contract).
-        let mut write = |i0: usize, j0: usize, block: &Block| unsafe { write_back(block, i0, j0, alpha, beta, c) };
+        // SAFETY: a `C` sink is this call's alone (the contract), and each block is put once.
+        let mut write = |i0: usize, j0: usize, block: &Block| unsafe { sink.put(block, i0, j0) };
         match kernel {
             // SAFETY: AMX is available (the contract), and `pa` holds packed A.
             Bf16Kernel::Amx => unsafe { amx::gemm(&geometry, pa, b, tb, pb, sums, &mut write) },

@@ -180,3 +180,70 @@ fn set_precision_picks_the_best_kernel_or_refuses() {
     assert_eq!("F32".parse::<MatmulPrecision>().unwrap(), MatmulPrecision::F32);
     assert!("fp16".parse::<MatmulPrecision>().unwrap_err().to_string().contains("f32 or bf16"));
 }
+
+/// `backward_adam` (the backward pass with Adam's update fused into each weight gradient's
+/// product) leaves the parameters and Adam's state with the bits of `backward` followed by
+/// Adam's step, over several steps, for Adam and AdamW, with and without dropout, on the
+/// reference kernel and every fast one, at one and two threads.
+#[test]
+fn fused_adam_step_gives_the_bits_of_backward_then_step() {
+    use crate::optim::{OptimizerConfig, OptimizerKind};
+    let mut kernels = vec![Bf16Kernel::Reference];
+    kernels.extend(fast_kernels());
+    let same = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits());
+    for kernel in kernels {
+        for kind in [OptimizerKind::Adam, OptimizerKind::AdamW] {
+            for dropout in [Dropout::NONE, Dropout { input: 0.2, hidden: 0.3 }] {
+                for threads in [1, 2] {
+                    let what = format!("{} {kind} {dropout:?} threads {threads}", kernel.name());
+                    let (mut plain, x, labels) = problem(3);
+                    let mut fused = plain.clone();
+                    let config = OptimizerConfig { kind, weight_decay: 0.01, ..OptimizerConfig::default() };
+                    let (mut opt, mut opt_fused) = (config.build(plain.num_params()), config.build(plain.num_params()));
+                    let mut ws = Workspace::new(plain.spec(), x.rows());
+                    ws.set_kernel(MatmulKernel::Bf16(kernel));
+                    let mut grads = vec![0.0f32; plain.num_params()];
+                    crate::pool::with_threads(threads, || {
+                        for s in 0..3u64 {
+                            let lr = 0.01 / (s + 1) as f32;
+                            for (mlp, fuse) in [(&mut plain, false), (&mut fused, true)] {
+                                let mut rng = Rng::new(100 + s);
+                                mlp.forward_train(x.view(), &mut ws, dropout, &mut rng).unwrap();
+                                let targets = Targets::Classes(&labels);
+                                mlp.output_loss(targets, Loss::SoftmaxCrossEntropy, &mut ws).unwrap();
+                                if fuse {
+                                    let adam = opt_fused.as_adam().unwrap();
+                                    mlp.backward_adam(x.view(), &mut ws, &mut grads, adam, lr).unwrap();
+                                } else {
+                                    mlp.backward(x.view(), &mut ws, &mut grads).unwrap();
+                                    opt.step(mlp.params_mut(), &grads, lr);
+                                }
+                            }
+                        }
+                    });
+                    assert!(same(plain.params(), fused.params()), "parameters differ: {what}");
+                    for ((name, a), (_, b)) in opt.state().iter().zip(opt_fused.state()) {
+                        assert!(same(a, b), "{name} differs: {what}");
+                    }
+                    assert_eq!(opt.steps(), opt_fused.steps(), "{what}");
+                }
+            }
+        }
+    }
+}
+
+/// The fused step refuses a workspace whose products run in `f32`.
+#[test]
+fn fused_adam_step_needs_a_bf16_workspace() {
+    use crate::optim::{OptimizerConfig, OptimizerKind};
+    let (mut mlp, x, labels) = problem(4);
+    let mut ws = Workspace::new(mlp.spec(), x.rows());
+    mlp.forward(x.view(), &mut ws).unwrap();
+    mlp.output_loss(Targets::Classes(&labels), Loss::SoftmaxCrossEntropy, &mut ws).unwrap();
+    let mut opt = OptimizerConfig { kind: OptimizerKind::Adam, ..OptimizerConfig::default() }.build(mlp.num_params());
+    let before = mlp.params().to_vec();
+    let mut grads = vec![0.0f32; mlp.num_params()];
+    let err = mlp.backward_adam(x.view(), &mut ws, &mut grads, opt.as_adam().unwrap(), 0.1).unwrap_err();
+    assert!(err.to_string().contains("bf16"), "{err}");
+    assert_eq!(mlp.params(), &before[..]);
+}

@@ -40,7 +40,7 @@ pub trait Optimizer: fmt::Debug + Send {
     fn set_steps(&mut self, steps: u64);
 
     /// This optimiser as [`Adam`], if it is one: the bf16 training step hands it to
-    /// [`crate::Mlp::backward_adam`], which updates each block of a weight as soon as its
+    /// [`crate::Mlp::backward_adam`], which updates each band of a weight's rows as soon as its
     /// gradient is summed.
     fn as_adam(&mut self) -> Option<&mut Adam> {
         None

@@ -245,7 +245,7 @@ pub fn train_with(
     let reg = config.regularizer();
     let mut history = Vec::new();
     // A bf16 step of a plain network under Adam (one process, no penalty) runs the backward
-    // pass and Adam's update in one (`Mlp::backward_adam`): each block of a weight's gradient
+    // pass and Adam's update in one (`Mlp::backward_adam`): each band of a weight's gradient
     // goes from the product straight into Adam's update, never out to memory. The same bits
     // as the backward pass, then the step.
     let fused_adam = ranks == 1

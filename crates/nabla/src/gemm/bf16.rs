@@ -194,53 +194,34 @@ pub fn gemm_with(
     Ok(())
 }
 
-/// One finished `32 × 32` block of the sums of `op(A) · op(B)` (fewer rows or columns at the
-/// product's edges), as [`gemm_each_block`] hands it over: rows `row0 .. row0 + rows` and
-/// columns `col0 .. col0 + cols` of the product.
-#[derive(Clone, Copy)]
-pub struct SumsBlock<'a> {
-    /// The block's first row in the product.
-    pub row0: usize,
-    /// The block's first column in the product.
-    pub col0: usize,
-    /// Rows of the block inside the product (1 ..= 32).
-    pub rows: usize,
-    /// Columns of the block inside the product (1 ..= 32).
-    pub cols: usize,
-    sums: &'a Block,
-}
+/// Rows of the product that [`gemm_each_band`] computes and hands over at a time: a band of
+/// a 1024-column product is 512 KiB of `f32` sums, which stay in L2 for the consumer.
+pub const BAND: usize = 128;
 
-impl SumsBlock<'_> {
-    /// The sums of row `row0 + r`, `cols` values.
-    pub fn row(&self, r: usize) -> &[f32] {
-        assert!(r < self.rows, "row {r} outside a block of {} rows", self.rows);
-        &self.sums.0[r][..self.cols]
-    }
-}
-
-/// `op(A) · op(B)` with bf16 inputs and `f32` sums, each finished block of sums handed to
-/// `each` (on whichever thread computed it) instead of written into a `C`: a consumer that
-/// reads each sum once (an optimiser's update of the weight whose gradient it is) takes it
-/// while it is in L1, and no `C` goes out to memory and back. Every block of the product is
-/// handed over exactly once, the blocks do not overlap, and each block's sums are the bits
-/// [`gemm_with`] would write with `alpha = 1`, `beta = 0`.
+/// `op(A) · op(B)` with bf16 inputs and `f32` sums, a band of [`BAND`] rows at a time
+/// (fewer in the last): each band is summed into this thread's buffer and handed to
+/// `each(row0, band)`, `band` holding rows `row0 .. row0 + band.rows()` of the product, on
+/// whichever thread computed it. A consumer that reads each sum once (an optimiser's update
+/// of the weight whose gradient it is) takes it from L2, and no `C` goes out to memory and
+/// back. Every row is handed over exactly once, and its sums are the bits [`gemm_with`]
+/// writes with `alpha = 1`, `beta = 0`. The bands are split between
+/// [`crate::pool::threads`] threads, each running the product of its bands on one thread.
 ///
 /// `a: [m, k]` (or `[k, m]` with `ta = Yes`), `b: [k, n]` (or `[n, k]` with `tb = Yes`).
-/// Errors on shapes that do not fit and on a kernel this CPU cannot run. The reference
-/// kernel computes the whole product first (it allocates: tests only).
-pub fn gemm_each_block(
+/// Errors on shapes that do not fit and on a kernel this CPU cannot run.
+pub fn gemm_each_band(
     kernel: Bf16Kernel,
     a: MatRef<'_>,
     ta: Transpose,
     b: MatRef<'_>,
     tb: Transpose,
-    each: &(dyn Fn(SumsBlock<'_>) + Sync),
+    each: &(dyn Fn(usize, MatRef<'_>) + Sync),
 ) -> Result<()> {
     let (m, k) = ta.apply(a.shape());
     let (k2, n) = tb.apply(b.shape());
     if k != k2 {
         return Err(Error::Shape {
-            op: "gemm bf16 blocks",
+            op: "gemm bf16 bands",
             left: format!("op(A) {m}×{k}"),
             right: format!("op(B) {k2}×{n}"),
         });
@@ -255,43 +236,55 @@ pub fn gemm_each_block(
     if m == 0 || n == 0 {
         return Ok(());
     }
-    if kernel == Bf16Kernel::Reference || k == 0 {
-        let mut c = crate::matrix::Matrix::zeros(m, n);
-        reference::gemm(1.0, a, ta, b, tb, 0.0, c.view_mut());
-        let mut block = Block([[0.0; BLOCK]; BLOCK]);
-        for row0 in (0..m).step_by(BLOCK) {
-            for col0 in (0..n).step_by(BLOCK) {
-                let (rows, cols) = (BLOCK.min(m - row0), BLOCK.min(n - col0));
-                for r in 0..rows {
-                    block.0[r][..cols].copy_from_slice(&c.row(row0 + r)[col0..col0 + cols]);
+    let bands = m.div_ceil(BAND);
+    let tasks = crate::pool::threads().min(bands).max(1);
+    let per_task = bands.div_ceil(tasks);
+    crate::pool::run(bands.div_ceil(per_task), &|t| {
+        for band in t * per_task..((t + 1) * per_task).min(bands) {
+            let (row0, rows) = (band * BAND, BAND.min(m - band * BAND));
+            let a_band = match ta {
+                Transpose::No => a.rows_range(row0, row0 + rows),
+                // A is stored [k, m]: the band is columns row0 .. row0 + rows.
+                Transpose::Yes => MatRef::with_stride(&a.as_slice()[row0..], k, rows, a.stride())
+                    .expect("a column band of a valid view is valid"),
+            };
+            BAND_SUMS.with(|sums| {
+                let mut sums = sums.borrow_mut();
+                if sums.len() < rows * n {
+                    sums.resize(rows * n, 0.0);
                 }
-                each(SumsBlock { row0, col0, rows, cols, sums: &block });
-            }
+                let c = MatMut::new(&mut sums[..rows * n], rows, n).expect("sized above");
+                if kernel == Bf16Kernel::Reference || k == 0 {
+                    reference::gemm(1.0, a_band, ta, b, tb, 0.0, c);
+                } else {
+                    // SAFETY: `c` is this thread's buffer, borrowed mutably here; the kernel
+                    // is supported and fast; the shapes were checked and none is zero.
+                    unsafe { gemm_raw(kernel, a_band, ta, b, tb, Sink::C { alpha: 1.0, beta: 0.0, c: RawC::of(c) }) };
+                }
+                each(row0, MatRef::new(&sums[..rows * n], rows, n).expect("sized above"));
+            });
         }
-        return Ok(());
-    }
-    // SAFETY: the kernel is supported (checked above) and fast; the shapes were checked and
-    // none is zero.
-    unsafe { run_fast(kernel, a, ta, b, tb, Sink::Each { each, row0: 0, col0: 0, rows: m, cols: n }) };
+    });
     Ok(())
+}
+
+thread_local! {
+    /// One band of [`gemm_each_band`]'s sums, reused across calls.
+    static BAND_SUMS: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Where a fast kernel's finished blocks of sums go.
 #[derive(Clone, Copy)]
-enum Sink<'s> {
+enum Sink {
     /// Into `c`: `C = alpha · sums + beta · C`.
     C { alpha: f32, beta: f32, c: RawC },
-    /// To a consumer, with the block's place in the whole product: this part of the product
-    /// is rows `row0 .. row0 + rows`, columns `col0 .. col0 + cols` of it.
-    Each { each: &'s (dyn Fn(SumsBlock<'_>) + Sync), row0: usize, col0: usize, rows: usize, cols: usize },
 }
 
-impl Sink<'_> {
+impl Sink {
     /// Rows and columns of the part of the product this sink receives.
     fn shape(&self) -> (usize, usize) {
         match *self {
             Sink::C { c, .. } => (c.rows, c.cols),
-            Sink::Each { rows, cols, .. } => (rows, cols),
         }
     }
 
@@ -299,28 +292,17 @@ impl Sink<'_> {
     fn band(self, i0: usize, rows: usize, j0: usize, cols: usize) -> Self {
         match self {
             Sink::C { alpha, beta, c } => Sink::C { alpha, beta, c: c.band(i0, rows, j0, cols) },
-            Sink::Each { each, row0, col0, rows: all_rows, cols: all_cols } => {
-                assert!(i0 + rows <= all_rows && j0 + cols <= all_cols, "band outside the product");
-                Sink::Each { each, row0: row0 + i0, col0: col0 + j0, rows, cols }
-            }
         }
     }
 
     /// Hands over the finished block at rows `i0 ..`, columns `j0 ..` of this part.
     ///
     /// # Safety
-    /// For `C`: as [`write_back`]'s contract (this call alone touches that block of `c`).
+    /// As [`write_back`]'s contract (this call alone touches that block of `c`).
     unsafe fn put(self, block: &Block, i0: usize, j0: usize) {
         match self {
             // SAFETY: forwarded contract.
             Sink::C { alpha, beta, c } => unsafe { write_back(block, i0, j0, alpha, beta, c) },
-            Sink::Each { each, row0, col0, rows, cols } => each(SumsBlock {
-                row0: row0 + i0,
-                col0: col0 + j0,
-                rows: BLOCK.min(rows - i0),
-                cols: BLOCK.min(cols - j0),
-                sums: block,
-            }),
         }
     }
 }
@@ -332,7 +314,7 @@ impl Sink<'_> {
 /// `kernel` is a fast kernel this CPU supports; the shapes are checked and none is zero;
 /// a `C` sink describes `m × n` valid `f32`s that nothing else reads or writes during the
 /// call.
-unsafe fn run_fast(kernel: Bf16Kernel, a: MatRef<'_>, ta: Transpose, b: MatRef<'_>, tb: Transpose, sink: Sink<'_>) {
+unsafe fn run_fast(kernel: Bf16Kernel, a: MatRef<'_>, ta: Transpose, b: MatRef<'_>, tb: Transpose, sink: Sink) {
     let (m, k) = ta.apply(a.shape());
     let n = tb.apply(b.shape()).1;
     let threads = crate::pool::threads().min(m.max(n).div_ceil(BLOCK)).max(1);
@@ -355,7 +337,7 @@ fn parallel(
     ta: Transpose,
     b: MatRef<'_>,
     tb: Transpose,
-    sink: Sink<'_>,
+    sink: Sink,
 ) {
     let (m, n) = sink.shape();
     let k = ta.apply(a.shape()).1;
@@ -397,7 +379,7 @@ fn parallel(
 /// `kernel` is a fast kernel this CPU supports; the shapes are checked and none is zero;
 /// a `C` sink describes `m × n` valid `f32`s that nothing else reads or writes during the
 /// call.
-unsafe fn gemm_raw(kernel: Bf16Kernel, a: MatRef<'_>, ta: Transpose, b: MatRef<'_>, tb: Transpose, sink: Sink<'_>) {
+unsafe fn gemm_raw(kernel: Bf16Kernel, a: MatRef<'_>, ta: Transpose, b: MatRef<'_>, tb: Transpose, sink: Sink) {
     let (m, k) = ta.apply(a.shape());
     let n = sink.shape().1;
     PACKED.with(|bufs| {

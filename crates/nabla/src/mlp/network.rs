@@ -242,9 +242,9 @@ impl Mlp {
 
     /// The backward pass and an [`Adam`] step `θ ← Adam(θ, dL/dθ)` at learning rate `lr` in
     /// one, for bf16 training (`ws` runs its products on a bf16 kernel; an error otherwise),
-    /// after [`Mlp::forward`] and the loss as for [`Mlp::backward`]. Each layer's `dW` is
-    /// never written out: its bf16 product hands each finished block to Adam
-    /// ([`crate::optim::gemm_adam`]). The parameters and Adam's state end with the bits of
+    /// after [`Mlp::forward`] and the loss as for [`Mlp::backward`]. Each layer's `dW` goes
+    /// no further than a per-thread buffer in L2: its bf16 product hands each finished band
+    /// of rows to Adam ([`crate::optim::gemm_adam`]). The parameters and Adam's state end with the bits of
     /// [`Mlp::backward`] followed by Adam's [`Optimizer::step`](crate::Optimizer::step) on
     /// the same kernel. `grads` receives the biases' gradients only (the weights' part is
     /// left as it was).
@@ -283,7 +283,7 @@ impl Mlp {
                 ws.kernel.gemm(1.0, dz, Transpose::No, w, Transpose::No, 0.0, da)?;
             }
             let input = self.layer_input(l, x, ws)?;
-            // W ← Adam(W, dzᵀ · a_{l−1}), block by block as the product finishes them.
+            // W ← Adam(W, dzᵀ · a_{l−1}), a band of rows at a time as the product finishes them.
             let start = weight.start;
             gemm_adam(adam, c, bf16, dz, Transpose::Yes, input, Transpose::No, start, &mut self.params[weight])?;
             adam.update_range(c, bias.clone(), &mut self.params[bias.clone()], &grads[bias]);

@@ -4,7 +4,7 @@
 //! `f32` for W3's middle layer). Written out by the GEMM and read back by
 //! [`Optimizer::step`](super::Optimizer::step), it makes a round trip through memory for
 //! each value: with the products on AMX, that round trip and Adam's pass over the four
-//! arrays were half of a bf16 step. Here the bf16 GEMM hands each finished band of 128 rows
+//! arrays were half of a bf16 step. Here the bf16 GEMM hands each finished band of 256 rows
 //! of `dW` to Adam while it is in L2 ([`crate::gemm::bf16::gemm_each_band`]), and Adam
 //! updates those rows of the weight and its moments, one contiguous range: the same formula,
 //! [`adam_range`], on the same sums, so the same bits as the product written out and then

@@ -6,15 +6,11 @@
 //! PyTorch's `torch.optim` definitions, so settings carry over.
 
 use std::fmt;
-use std::ops::Range;
 use std::str::FromStr;
 
 use crate::error::{Error, Result};
 use crate::pool::{for_ranges, SharedMut};
 use crate::widest_simd;
-
-mod fused;
-pub use fused::gemm_adam;
 
 /// Runs an element-wise update of `len` values on the threads [`crate::pool::set_threads`]
 /// allows (one pass, split into contiguous ranges; the same bits for any thread count).
@@ -38,13 +34,6 @@ pub trait Optimizer: fmt::Debug + Send {
 
     /// Sets the number of steps taken (on resume).
     fn set_steps(&mut self, steps: u64);
-
-    /// This optimiser as [`Adam`], if it is one: the bf16 training step hands it to
-    /// [`crate::Mlp::backward_adam`], which updates each band of a weight's rows as soon as its
-    /// gradient is summed.
-    fn as_adam(&mut self) -> Option<&mut Adam> {
-        None
-    }
 }
 
 /// Which optimiser, with its hyperparameters: the one typed setting that the CLI, the config
@@ -253,11 +242,9 @@ pub struct Adam {
     steps: u64,
 }
 
-impl Adam {
-    /// Counts one more step and returns its numbers (the bias corrections of step `t`):
-    /// [`Optimizer::step`] applies them to every parameter at once, a step taken in pieces
-    /// ([`Adam::update_range`], [`gemm_adam`]) applies them a range at a time.
-    pub fn next_step(&mut self, lr: f32) -> AdamStep {
+impl Optimizer for Adam {
+    fn step(&mut self, params: &mut [f32], grads: &[f32], lr: f32) {
+        assert!(params.len() == grads.len() && grads.len() == self.m.len(), "adam: lengths differ");
         self.steps += 1;
         let t = self.steps as i32;
         let (b1, b2) = (self.beta1, self.beta2);
@@ -266,7 +253,7 @@ impl Adam {
         let c2 = 1.0 - f64::from(b2).powi(t);
         let step_size = (f64::from(lr) / c1) as f32;
         let inv_sqrt_c2 = (1.0 / c2.sqrt()) as f32;
-        AdamStep {
+        let coeffs = AdamStep {
             b1,
             b2,
             step_size,
@@ -275,23 +262,7 @@ impl Adam {
             wd: self.weight_decay,
             decay: 1.0 - lr * self.weight_decay,
             decoupled: self.decoupled,
-        }
-    }
-
-    /// One piece of the step `c` (from [`Adam::next_step`]): `params` are the parameters at
-    /// `range` of the whole vector and `grads` their gradient. Each parameter must be
-    /// updated once per step.
-    pub fn update_range(&mut self, c: AdamStep, range: Range<usize>, params: &mut [f32], grads: &[f32]) {
-        assert!(params.len() == range.len() && grads.len() == range.len(), "adam: lengths differ");
-        let (m, v) = (&mut self.m[range.clone()], &mut self.v[range]);
-        widest_simd!(adam_range(c, params, grads, m, v));
-    }
-}
-
-impl Optimizer for Adam {
-    fn step(&mut self, params: &mut [f32], grads: &[f32], lr: f32) {
-        assert!(params.len() == grads.len() && grads.len() == self.m.len(), "adam: lengths differ");
-        let coeffs = self.next_step(lr);
+        };
         let (params, m, v) = (SharedMut::new(params), SharedMut::new(&mut self.m), SharedMut::new(&mut self.v));
         split(grads.len(), &|r| {
             // SAFETY: `split` gives each task its own range.
@@ -318,10 +289,6 @@ impl Optimizer for Adam {
 
     fn set_steps(&mut self, steps: u64) {
         self.steps = steps;
-    }
-
-    fn as_adam(&mut self) -> Option<&mut Adam> {
-        Some(self)
     }
 }
 
@@ -364,8 +331,8 @@ fn momentum_range(
 
 /// One Adam step's numbers, copied by value into the update loop (captured by reference,
 /// they were reloaded for every element and kept the loop scalar).
-#[derive(Debug, Clone, Copy)]
-pub struct AdamStep {
+#[derive(Clone, Copy)]
+struct AdamStep {
     b1: f32,
     b2: f32,
     /// `lr / (1 − β₁ᵗ)`.

@@ -244,15 +244,6 @@ pub fn train_with(
     let dropout = config.dropout();
     let reg = config.regularizer();
     let mut history = Vec::new();
-    // A bf16 step of a plain network under Adam (one process, no penalty) runs the backward
-    // pass and Adam's update in one (`Mlp::backward_adam`): each band of a weight's gradient
-    // goes from the product straight into Adam's update, never out to memory. The same bits
-    // as the backward pass, then the step.
-    let fused_adam = ranks == 1
-        && config.precision == nabla::MatmulPrecision::Bf16
-        && reg.is_none()
-        && matches!(net, Network::Plain(_))
-        && optimizer.as_adam().is_some();
     // Per step, summed over ranks: [this shard's loss × its rows, whether its stop flag is
     // set, then its tally].
     let mut stats = [0.0f64; 2 + Tally::LEN];
@@ -297,7 +288,6 @@ pub fn train_with(
                 break 'epochs;
             }
             let step_started = Instant::now();
-            let global_step = ((epoch - 1) * steps_per_epoch + s) as u64;
             let batch_len = chunk_all.len();
             let rows = distributed::shard(batch_len, rank, ranks);
             let chunk = &chunk_all[rows.clone()];
@@ -328,15 +318,7 @@ pub fn train_with(
                 };
                 step_tally.add(out, targets, &mut predicted);
                 loss = net.output_loss(targets, loss_fn, &mut ws)?;
-                if fused_adam {
-                    // A non-finite loss is reported below, before anything is updated.
-                    if let (true, Network::Plain(mlp), NetworkWorkspace::Plain(ws), Some(adam)) =
-                        (loss.is_finite(), &mut net, &mut ws, optimizer.as_adam())
-                    {
-                        lr = config.schedule.lr(config.lr, global_step, total_steps, warmup_steps);
-                        mlp.backward_adam(x, ws, &mut grads, adam, lr)?;
-                    }
-                } else if ranks == 1 {
+                if ranks == 1 {
                     net.backward(x, &mut ws, &mut grads)?;
                 } else if let (Network::Plain(mlp), NetworkWorkspace::Plain(ws)) = (&net, &mut ws) {
                     waited = reducer.backward_and_sum(mlp, Some((x, ws)), &mut grads, share)?;
@@ -366,10 +348,9 @@ pub fn train_with(
                 };
                 return Err(TrainError::NonFinite { epoch, step: s + 1, loss, kept });
             }
+            let global_step = ((epoch - 1) * steps_per_epoch + s) as u64;
             lr = config.schedule.lr(config.lr, global_step, total_steps, warmup_steps);
-            if !fused_adam {
-                optimizer.step(net.params_mut(), &grads, lr);
-            }
+            optimizer.step(net.params_mut(), &grads, lr);
             profile.steps += 1;
             profile.compute += (computed - step_started).as_secs_f64() - waited;
             profile.reduce += waited;

@@ -188,159 +188,35 @@ pub fn gemm_with(
         super::scale_c(beta, &mut c);
         return Ok(());
     }
-    // SAFETY: `c` comes from a `MatMut` borrowed mutably for this call; the kernel is
-    // supported (checked above) and fast; the shapes were checked and none is zero.
-    unsafe { run_fast(kernel, a, ta, b, tb, Sink::C { alpha, beta, c: RawC::of(c) }) };
-    Ok(())
-}
-
-/// Rows of the product that [`gemm_each_band`] computes and hands over at a time: a band of
-/// a 1024-column product is 1 MiB of `f32` sums, which stay in L2 for the consumer (each
-/// band packs `op(B)` again: 128-row bands made that packing a twentieth of a W3-bf16 step).
-pub const BAND: usize = 256;
-
-/// `op(A) · op(B)` with bf16 inputs and `f32` sums, a band of [`BAND`] rows at a time
-/// (fewer in the last): each band is summed into this thread's buffer and handed to
-/// `each(row0, band)`, `band` holding rows `row0 .. row0 + band.rows()` of the product, on
-/// whichever thread computed it. A consumer that reads each sum once (an optimiser's update
-/// of the weight whose gradient it is) takes it from L2, and no `C` goes out to memory and
-/// back. Every row is handed over exactly once, and its sums are the bits [`gemm_with`]
-/// writes with `alpha = 1`, `beta = 0`. The bands are split between
-/// [`crate::pool::threads`] threads, each running the product of its bands on one thread.
-///
-/// `a: [m, k]` (or `[k, m]` with `ta = Yes`), `b: [k, n]` (or `[n, k]` with `tb = Yes`).
-/// Errors on shapes that do not fit and on a kernel this CPU cannot run.
-pub fn gemm_each_band(
-    kernel: Bf16Kernel,
-    a: MatRef<'_>,
-    ta: Transpose,
-    b: MatRef<'_>,
-    tb: Transpose,
-    each: &(dyn Fn(usize, MatRef<'_>) + Sync),
-) -> Result<()> {
-    let (m, k) = ta.apply(a.shape());
-    let (k2, n) = tb.apply(b.shape());
-    if k != k2 {
-        return Err(Error::Shape {
-            op: "gemm bf16 bands",
-            left: format!("op(A) {m}×{k}"),
-            right: format!("op(B) {k2}×{n}"),
-        });
-    }
-    if !kernel.supported() {
-        return Err(Error::Invalid {
-            name: "bf16 kernel",
-            value: kernel.name().into(),
-            reason: format!("this CPU cannot run it ({})", capability()),
-        });
-    }
-    if m == 0 || n == 0 {
-        return Ok(());
-    }
-    let bands = m.div_ceil(BAND);
-    let tasks = crate::pool::threads().min(bands).max(1);
-    let per_task = bands.div_ceil(tasks);
-    crate::pool::run(bands.div_ceil(per_task), &|t| {
-        for band in t * per_task..((t + 1) * per_task).min(bands) {
-            let (row0, rows) = (band * BAND, BAND.min(m - band * BAND));
-            let a_band = match ta {
-                Transpose::No => a.rows_range(row0, row0 + rows),
-                // A is stored [k, m]: the band is columns row0 .. row0 + rows.
-                Transpose::Yes => MatRef::with_stride(&a.as_slice()[row0..], k, rows, a.stride())
-                    .expect("a column band of a valid view is valid"),
-            };
-            BAND_SUMS.with(|sums| {
-                let mut sums = sums.borrow_mut();
-                if sums.len() < rows * n {
-                    sums.resize(rows * n, 0.0);
-                }
-                let c = MatMut::new(&mut sums[..rows * n], rows, n).expect("sized above");
-                if kernel == Bf16Kernel::Reference || k == 0 {
-                    reference::gemm(1.0, a_band, ta, b, tb, 0.0, c);
-                } else {
-                    // SAFETY: `c` is this thread's buffer, borrowed mutably here; the kernel
-                    // is supported and fast; the shapes were checked and none is zero.
-                    unsafe { gemm_raw(kernel, a_band, ta, b, tb, Sink::C { alpha: 1.0, beta: 0.0, c: RawC::of(c) }) };
-                }
-                each(row0, MatRef::new(&sums[..rows * n], rows, n).expect("sized above"));
-            });
-        }
-    });
-    Ok(())
-}
-
-thread_local! {
-    /// One band of [`gemm_each_band`]'s sums, reused across calls.
-    static BAND_SUMS: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
-}
-
-/// Where a fast kernel's finished blocks of sums go.
-#[derive(Clone, Copy)]
-enum Sink {
-    /// Into `c`: `C = alpha · sums + beta · C`.
-    C { alpha: f32, beta: f32, c: RawC },
-}
-
-impl Sink {
-    /// Rows and columns of the part of the product this sink receives.
-    fn shape(&self) -> (usize, usize) {
-        match *self {
-            Sink::C { c, .. } => (c.rows, c.cols),
-        }
-    }
-
-    /// Rows `i0 .. i0 + rows`, columns `j0 .. j0 + cols` of this sink's part.
-    fn band(self, i0: usize, rows: usize, j0: usize, cols: usize) -> Self {
-        match self {
-            Sink::C { alpha, beta, c } => Sink::C { alpha, beta, c: c.band(i0, rows, j0, cols) },
-        }
-    }
-
-    /// Hands over the finished block at rows `i0 ..`, columns `j0 ..` of this part.
-    ///
-    /// # Safety
-    /// As [`write_back`]'s contract (this call alone touches that block of `c`).
-    unsafe fn put(self, block: &Block, i0: usize, j0: usize) {
-        match self {
-            // SAFETY: forwarded contract.
-            Sink::C { alpha, beta, c } => unsafe { write_back(block, i0, j0, alpha, beta, c) },
-        }
-    }
-}
-
-/// The product on a fast kernel, split across [`crate::pool::threads`] threads when it is
-/// large enough.
-///
-/// # Safety
-/// `kernel` is a fast kernel this CPU supports; the shapes are checked and none is zero;
-/// a `C` sink describes `m × n` valid `f32`s that nothing else reads or writes during the
-/// call.
-unsafe fn run_fast(kernel: Bf16Kernel, a: MatRef<'_>, ta: Transpose, b: MatRef<'_>, tb: Transpose, sink: Sink) {
-    let (m, k) = ta.apply(a.shape());
-    let n = tb.apply(b.shape()).1;
     let threads = crate::pool::threads().min(m.max(n).div_ceil(BLOCK)).max(1);
+    let c = RawC::of(c);
     if threads > 1 && m * n * k >= super::PARALLEL_MIN_WORK {
-        parallel(kernel, threads, a, ta, b, tb, sink);
+        parallel(kernel, threads, alpha, a, ta, b, tb, beta, c);
     } else {
-        // SAFETY: forwarded contract.
-        unsafe { gemm_raw(kernel, a, ta, b, tb, sink) };
+        // SAFETY: `c` comes from a `MatMut` borrowed mutably for this call; the kernel is
+        // supported (checked above) and fast; the shapes were checked.
+        unsafe { gemm_raw(kernel, alpha, a, ta, b, tb, beta, c) };
     }
+    Ok(())
 }
 
 /// Splits `C` into `threads` bands of whole blocks and runs [`gemm_raw`] on each at once on
 /// the [`crate::pool`]: along the columns when `m < n` (each band packs all of `op(A)`, as
 /// a layer's forward pass `[B, in]·Wᵀ` wants), else along the rows (each packs all of
 /// `op(B)`). Each thread packs into its own buffers.
+#[allow(clippy::too_many_arguments)]
 fn parallel(
     kernel: Bf16Kernel,
     threads: usize,
+    alpha: f32,
     a: MatRef<'_>,
     ta: Transpose,
     b: MatRef<'_>,
     tb: Transpose,
-    sink: Sink,
+    beta: f32,
+    c: RawC,
 ) {
-    let (m, n) = sink.shape();
+    let (m, n) = (c.rows, c.cols);
     let k = ta.apply(a.shape()).1;
     let by_columns = m < n;
     let len = if by_columns { n } else { m };
@@ -357,9 +233,9 @@ fn parallel(
                 Transpose::Yes => Ok(b.rows_range(start, end)),
             }
             .expect("a column band of a valid view is valid");
-            // SAFETY: the bands of C are disjoint (columns start..end of every row), and a `C`
-            // sink is borrowed mutably for the whole call; the kernel is supported and fast.
-            unsafe { gemm_raw(kernel, a, ta, b_band, tb, sink.band(0, m, start, width)) };
+            // SAFETY: the bands of C are disjoint (columns start..end of every row), and `c`
+            // is borrowed mutably for the whole call; the kernel is supported and fast.
+            unsafe { gemm_raw(kernel, alpha, a, ta, b_band, tb, beta, c.band(0, m, start, width)) };
         } else {
             let a_band = match ta {
                 Transpose::No => a.rows_range(start, end),
@@ -368,21 +244,30 @@ fn parallel(
                     .expect("a column band of a valid view is valid"),
             };
             // SAFETY: as above, for rows start..end.
-            unsafe { gemm_raw(kernel, a_band, ta, b, tb, sink.band(start, width, 0, n)) };
+            unsafe { gemm_raw(kernel, alpha, a_band, ta, b, tb, beta, c.band(start, width, 0, n)) };
         }
     });
 }
 
 /// One thread's product on a fast kernel: packs `op(A)` (and `op(B)`, per slab or whole)
-/// into this thread's buffers and hands each finished block of sums to `sink`.
+/// into this thread's buffers and writes each finished block of sums into `c`.
 ///
 /// # Safety
 /// `kernel` is a fast kernel this CPU supports; the shapes are checked and none is zero;
-/// a `C` sink describes `m × n` valid `f32`s that nothing else reads or writes during the
-/// call.
-unsafe fn gemm_raw(kernel: Bf16Kernel, a: MatRef<'_>, ta: Transpose, b: MatRef<'_>, tb: Transpose, sink: Sink) {
+/// `c` describes `m × n` valid `f32`s that nothing else reads or writes during the call.
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_raw(
+    kernel: Bf16Kernel,
+    alpha: f32,
+    a: MatRef<'_>,
+    ta: Transpose,
+    b: MatRef<'_>,
+    tb: Transpose,
+    beta: f32,
+    c: RawC,
+) {
     let (m, k) = ta.apply(a.shape());
-    let n = sink.shape().1;
+    let n = c.cols;
     PACKED.with(|bufs| {
         let mut bufs = bufs.borrow_mut();
         let Packed { a: pa, b: pb, sums } = &mut *bufs;
@@ -391,8 +276,8 @@ unsafe fn gemm_raw(kernel: Bf16Kernel, a: MatRef<'_>, ta: Transpose, b: MatRef<'
         // BF16, which the packing needs (both fast kernels require them).
         unsafe { pack::pack_a(a, ta, &geometry, pa) };
         let mut block = Block([[0.0; BLOCK]; BLOCK]);
-        // SAFETY: a `C` sink is this call's alone (the contract), and each block is put once.
-        let mut write = |i0: usize, j0: usize, block: &Block| unsafe { sink.put(block, i0, j0) };
+        // SAFETY: `c` is this call's alone (the contract).
+        let mut write = |i0: usize, j0: usize, block: &Block| unsafe { write_back(block, i0, j0, alpha, beta, c) };
         match kernel {
             // SAFETY: AMX is available (the contract), and `pa` holds packed A.
             Bf16Kernel::Amx => unsafe { amx::gemm(&geometry, pa, b, tb, pb, sums, &mut write) },

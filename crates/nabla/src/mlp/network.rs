@@ -8,11 +8,10 @@ use super::spec::MlpSpec;
 use super::workspace::Workspace;
 use crate::dense::Dense;
 use crate::error::{Error, Result};
-use crate::gemm::{MatmulKernel, Transpose};
+use crate::gemm::Transpose;
 use crate::init::Init;
 use crate::loss::{Loss, Targets};
 use crate::matrix::{MatMut, MatRef, Matrix};
-use crate::optim::{gemm_adam, Adam};
 use crate::regularizer::Regularizer;
 use crate::rng::Rng;
 
@@ -205,8 +204,18 @@ impl Mlp {
         grads: &'g mut [f32],
         on_layer: &mut dyn FnMut(usize, &'g mut [f32]),
     ) -> Result<()> {
-        self.check_backward(x, ws, grads)?;
+        if grads.len() != self.params.len() {
+            return Err(Error::Length { what: "MLP gradients", expected: self.params.len(), got: grads.len() });
+        }
         let batch = ws.batch;
+        if x.rows() != batch {
+            return Err(Error::Invalid {
+                name: "batch",
+                value: x.rows().to_string(),
+                reason: format!("backward must see the same input as the forward pass ({batch} rows)"),
+            });
+        }
+        let last = self.layers.len() - 1;
         let kernel = ws.kernel;
         // The layers' gradients not yet computed: layer l's is cut off the end of it in turn.
         let mut pending = grads;
@@ -215,9 +224,30 @@ impl Mlp {
             let (n, n_in) = (layer.outputs, layer.inputs);
             let (earlier, layer_grads) = std::mem::take(&mut pending).split_at_mut(self.offsets[l]);
             pending = earlier;
+            if ws.hidden_dropped && l < last {
+                // The next layer saw a ⊙ mask, so dL/da = dL/d(a ⊙ mask) ⊙ mask.
+                for (g, &m) in ws.grad_a[..batch * n].iter_mut().zip(&ws.masks[l][..batch * n]) {
+                    *g *= m;
+                }
+            }
             let (dw, db) = layer_grads.split_at_mut(n * n_in);
-            self.layer_delta(l, ws, db);
-            let input = self.layer_input(l, x, ws)?;
+            {
+                // dz = da ⊙ f'(z) and db = Σ_B dz in one pass.
+                let (da, dz) = (&ws.grad_a[..batch * n], &mut ws.grad_z[..batch * n]);
+                self.spec.activation(l).backward_with_bias_grad(
+                    &ws.z[l][..batch * n],
+                    &ws.a[l][..batch * n],
+                    da,
+                    dz,
+                    db,
+                );
+            }
+            let input = match (l, ws.input_dropped, ws.hidden_dropped) {
+                (0, false, _) => x,
+                (0, true, _) => MatRef::new(&ws.x_drop[..batch * n_in], batch, n_in)?,
+                (_, _, false) => MatRef::new(&ws.a[l - 1][..batch * n_in], batch, n_in)?,
+                (_, _, true) => MatRef::new(&ws.a_drop[l - 1][..batch * n_in], batch, n_in)?,
+            };
             let dz = MatRef::new(&ws.grad_z[..batch * n], batch, n)?;
             // dW = dzᵀ · a_{l−1}: dz is read transposed, no copy made.
             kernel.gemm(1.0, dz, Transpose::Yes, input, Transpose::No, 0.0, MatMut::new(dw, n, n_in)?)?;
@@ -238,101 +268,6 @@ impl Mlp {
             }
         }
         Ok(())
-    }
-
-    /// The backward pass and an [`Adam`] step `θ ← Adam(θ, dL/dθ)` at learning rate `lr` in
-    /// one, for bf16 training (`ws` runs its products on a bf16 kernel; an error otherwise),
-    /// after [`Mlp::forward`] and the loss as for [`Mlp::backward`]. Each layer's `dW` goes
-    /// no further than a per-thread buffer in L2: its bf16 product hands each finished band
-    /// of rows to Adam ([`crate::optim::gemm_adam`]). The parameters and Adam's state end with the bits of
-    /// [`Mlp::backward`] followed by Adam's [`Optimizer::step`](crate::Optimizer::step) on
-    /// the same kernel. `grads` receives the biases' gradients only (the weights' part is
-    /// left as it was).
-    ///
-    /// Per layer, last to first: `dz` and `db` as in the backward pass; `da_{l−1} = dz · W_l`
-    /// first, while `W_l` is still this step's weight; then `W_l` and `b_l` updated.
-    pub fn backward_adam(
-        &mut self,
-        x: MatRef<'_>,
-        ws: &mut Workspace,
-        grads: &mut [f32],
-        adam: &mut Adam,
-        lr: f32,
-    ) -> Result<()> {
-        self.check_backward(x, ws, grads)?;
-        let MatmulKernel::Bf16(bf16) = ws.kernel else {
-            return Err(Error::Invalid {
-                name: "precision",
-                value: ws.precision().to_string(),
-                reason: "the fused backward pass and Adam step runs on a bf16 kernel".into(),
-            });
-        };
-        let batch = ws.batch;
-        let c = adam.next_step(lr);
-        for l in (0..self.layers.len()).rev() {
-            let layer = self.layers[l];
-            let (n, n_in) = (layer.outputs, layer.inputs);
-            let weight = self.offsets[l]..self.offsets[l] + n * n_in;
-            let bias = weight.end..self.offsets[l + 1];
-            self.layer_delta(l, ws, &mut grads[bias.clone()]);
-            let dz = MatRef::new(&ws.grad_z[..batch * n], batch, n)?;
-            if l > 0 {
-                // da_{l−1} = dz · W, before the update below changes W.
-                let (w, _) = layer.split(self.layer_params(l));
-                let da = MatMut::new(&mut ws.grad_a[..batch * n_in], batch, n_in)?;
-                ws.kernel.gemm(1.0, dz, Transpose::No, w, Transpose::No, 0.0, da)?;
-            }
-            let input = self.layer_input(l, x, ws)?;
-            // W ← Adam(W, dzᵀ · a_{l−1}), a band of rows at a time as the product finishes them.
-            let start = weight.start;
-            gemm_adam(adam, c, bf16, dz, Transpose::Yes, input, Transpose::No, start, &mut self.params[weight])?;
-            adam.update_range(c, bias.clone(), &mut self.params[bias.clone()], &grads[bias]);
-        }
-        Ok(())
-    }
-
-    /// The checks of a backward pass: `grads` fits the parameters, `x` has the forward
-    /// pass's rows.
-    fn check_backward(&self, x: MatRef<'_>, ws: &Workspace, grads: &[f32]) -> Result<()> {
-        if grads.len() != self.params.len() {
-            return Err(Error::Length { what: "MLP gradients", expected: self.params.len(), got: grads.len() });
-        }
-        let batch = ws.batch;
-        if x.rows() != batch {
-            return Err(Error::Invalid {
-                name: "batch",
-                value: x.rows().to_string(),
-                reason: format!("backward must see the same input as the forward pass ({batch} rows)"),
-            });
-        }
-        Ok(())
-    }
-
-    /// Layer `l`'s `dz = da ⊙ f'(z)` into the workspace and `db = Σ_B dz` into `db`, from
-    /// `da` (`dL/da_l`) in the workspace.
-    fn layer_delta(&self, l: usize, ws: &mut Workspace, db: &mut [f32]) {
-        let (batch, n) = (ws.batch, self.layers[l].outputs);
-        if ws.hidden_dropped && l < self.layers.len() - 1 {
-            // The next layer saw a ⊙ mask, so dL/da = dL/d(a ⊙ mask) ⊙ mask.
-            for (g, &m) in ws.grad_a[..batch * n].iter_mut().zip(&ws.masks[l][..batch * n]) {
-                *g *= m;
-            }
-        }
-        // dz = da ⊙ f'(z) and db = Σ_B dz in one pass.
-        let (da, dz) = (&ws.grad_a[..batch * n], &mut ws.grad_z[..batch * n]);
-        self.spec.activation(l).backward_with_bias_grad(&ws.z[l][..batch * n], &ws.a[l][..batch * n], da, dz, db);
-    }
-
-    /// The input layer `l` saw in the last forward pass (`x`, or a hidden output, with
-    /// dropout's mask if one was drawn), `[B, n_{l−1}]`.
-    fn layer_input<'a>(&self, l: usize, x: MatRef<'a>, ws: &'a Workspace) -> Result<MatRef<'a>> {
-        let (batch, n_in) = (ws.batch, self.layers[l].inputs);
-        Ok(match (l, ws.input_dropped, ws.hidden_dropped) {
-            (0, false, _) => x,
-            (0, true, _) => MatRef::new(&ws.x_drop[..batch * n_in], batch, n_in)?,
-            (_, _, false) => MatRef::new(&ws.a[l - 1][..batch * n_in], batch, n_in)?,
-            (_, _, true) => MatRef::new(&ws.a_drop[l - 1][..batch * n_in], batch, n_in)?,
-        })
     }
 
     /// One step's maths: forward, loss, backward, regularisation. Returns the loss (with the

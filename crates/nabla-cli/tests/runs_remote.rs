@@ -8,23 +8,10 @@ use std::path::{Path, PathBuf};
 use nabla_track::{RunOptions, Store};
 use predicates::prelude::*;
 use serde_json::Value;
-
-/// `nabla server` as a child process on a free port; killed when dropped.
-struct Serving {
-    child: std::process::Child,
-    url: String,
-}
-
-impl Drop for Serving {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use support::Serving;
 
 fn serve(home: &Path, store: &Path, extra: &[String]) -> Serving {
-    let (child, addr) = support::nabla_server_with(home, store, 0, extra);
-    Serving { child, url: format!("http://{addr}") }
+    Serving::start(home, store, 0, extra)
 }
 
 /// `nabla server user add NAME --store STORE`: the token.
@@ -268,8 +255,7 @@ fn runs_are_read_over_https_with_the_class_ca() {
         "--tls-key".to_string(),
         certs.key.display().to_string(),
     ];
-    let (child, addr) = support::nabla_server_with(tmp.path(), &store, 0, &tls);
-    let server = Serving { child, url: format!("https://{addr}") };
+    let server = Serving::start(tmp.path(), &store, 0, &tls);
     let list = || {
         let mut cmd = support::nabla(tmp.path());
         cmd.args(["runs", "list", "--tracking-uri", &server.url, "--token", &ada]);

@@ -8,6 +8,7 @@ use std::path::Path;
 use nabla_track::{Access, Principal, Store};
 use predicates::prelude::*;
 use serde_json::Value;
+use support::Serving;
 
 /// Runs `nabla server ARGS --store DIR` and returns its standard output.
 fn server_ok(home: &Path, store: &Path, args: &[&str]) -> String {
@@ -172,8 +173,7 @@ fn xor_is_sent_over_https_with_the_class_ca_and_refused_without_it() {
         "--tls-key".to_string(),
         certs.key.display().to_string(),
     ];
-    let (child, addr) = support::nabla_server_with(tmp.path(), &store, 0, &tls_args);
-    let server = Serving { child, url: format!("https://{addr}") };
+    let server = Serving::start(tmp.path(), &store, 0, &tls_args);
     let home = tmp.path().join("ada");
     let xor = || {
         let mut cmd = support::nabla(&home);
@@ -204,22 +204,8 @@ fn xor_is_sent_over_https_with_the_class_ca_and_refused_without_it() {
     assert!(runs.iter().all(|r| r.status.as_str() == "finished"));
 }
 
-/// `nabla server` as a child process on a free port; killed when dropped.
-struct Serving {
-    child: std::process::Child,
-    url: String,
-}
-
-impl Drop for Serving {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn serve(home: &Path, store: &Path, port: u16) -> Serving {
-    let (child, addr) = support::nabla_server(home, store, port);
-    Serving { child, url: format!("http://{addr}") }
+    Serving::start(home, store, port, &[])
 }
 
 #[test]

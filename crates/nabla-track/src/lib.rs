@@ -42,6 +42,7 @@ mod status;
 mod store;
 mod upload;
 mod users;
+pub mod wire;
 mod writer;
 
 pub use artifacts::GcReport;

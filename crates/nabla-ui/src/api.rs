@@ -10,7 +10,8 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Json, Router};
-use nabla_track::{is_sha256, ArtifactRecord, MetricSummary, Point, RunQuery, RunRecord, RunStatus, Store, TrackError};
+use nabla_track::wire::{ArtifactView, Columns};
+use nabla_track::{is_sha256, MetricSummary, RunQuery, RunRecord, RunStatus, Store, TrackError};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -117,32 +118,6 @@ struct RunView {
 impl From<RunRecord> for RunView {
     fn from(run: RunRecord) -> RunView {
         RunView { duration: run.duration(nabla_track::now_secs()), run }
-    }
-}
-
-/// An artifact without its server-side path, with the URL that downloads it.
-#[derive(Serialize)]
-struct ArtifactView {
-    sha256: String,
-    kind: String,
-    name: String,
-    source: Option<String>,
-    bytes: u64,
-    created: f64,
-    url: String,
-}
-
-impl ArtifactView {
-    fn new(run_id: &str, a: ArtifactRecord) -> ArtifactView {
-        ArtifactView {
-            url: format!("/api/runs/{run_id}/artifacts/{}", a.sha256),
-            sha256: a.sha256,
-            kind: a.kind,
-            name: a.name,
-            source: a.source,
-            bytes: a.bytes,
-            created: a.created,
-        }
     }
 }
 
@@ -277,27 +252,6 @@ struct HistoryParams {
     points: Option<usize>,
     from: Option<u64>,
     to: Option<u64>,
-}
-
-/// Points as parallel arrays (smaller than one object per point, and what a chart wants).
-#[derive(Serialize, Default)]
-pub(crate) struct Columns {
-    /// The steps.
-    pub steps: Vec<u64>,
-    /// The values (NaN as null).
-    pub values: Vec<Option<f64>>,
-    /// Unix seconds.
-    pub wall_times: Vec<f64>,
-}
-
-impl Columns {
-    pub(crate) fn from_points(points: &[Point]) -> Columns {
-        Columns {
-            steps: points.iter().map(|p| p.step).collect(),
-            values: points.iter().map(|p| Some(p.value).filter(|v| v.is_finite())).collect(),
-            wall_times: points.iter().map(|p| p.wall_time).collect(),
-        }
-    }
 }
 
 #[derive(Serialize)]

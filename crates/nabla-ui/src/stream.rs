@@ -12,10 +12,11 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::stream::{self, Stream};
+use nabla_track::wire::Columns;
 use nabla_track::{RunStatus, Store};
 use serde_json::json;
 
-use crate::api::{with_store, ApiError, Columns, UrlPath};
+use crate::api::{with_store, ApiError, UrlPath};
 use crate::AppState;
 
 /// The most points of one metric sent in one event; the rest follow at once.

@@ -55,3 +55,25 @@ pub fn nabla_server_with(home: &Path, store: &Path, port: u16, extra: &[String])
     let addr = first.trim().rsplit(' ').next().unwrap().to_string();
     (child, addr)
 }
+
+/// `nabla server` as a child process on a free port (or `port`), killed when dropped; `url` is
+/// `https://ADDR` when `extra` gives it a certificate, else `http://ADDR`.
+pub struct Serving {
+    pub child: std::process::Child,
+    pub url: String,
+}
+
+impl Serving {
+    pub fn start(home: &Path, store: &Path, port: u16, extra: &[String]) -> Serving {
+        let (child, addr) = nabla_server_with(home, store, port, extra);
+        let scheme = if extra.iter().any(|a| a == "--tls-cert") { "https" } else { "http" };
+        Serving { child, url: format!("{scheme}://{addr}") }
+    }
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

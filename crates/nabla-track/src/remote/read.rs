@@ -11,7 +11,8 @@ use serde_json::Value;
 
 use super::Remote;
 use crate::error::{Result, TrackError};
-use crate::query::{ArtifactRecord, MetricSummary, Point, RunDetail, RunRecord};
+use crate::query::{MetricSummary, Point, RunDetail, RunRecord};
+use crate::wire::{ArtifactView, Columns};
 
 /// The most points one history request asks for; a longer history is fetched in step ranges.
 const HISTORY_PAGE: usize = 1_000_000;
@@ -19,18 +20,6 @@ const HISTORY_PAGE: usize = 1_000_000;
 #[derive(Deserialize)]
 struct RunsPage {
     runs: Vec<RunRecord>,
-}
-
-/// An artifact as the API lists it: no server-side path, a download URL instead.
-#[derive(Deserialize)]
-struct ArtifactView {
-    sha256: String,
-    kind: String,
-    name: String,
-    source: Option<String>,
-    bytes: u64,
-    created: f64,
-    url: String,
 }
 
 #[derive(Deserialize)]
@@ -43,9 +32,8 @@ struct DetailJson {
 #[derive(Deserialize)]
 struct History {
     total: usize,
-    steps: Vec<u64>,
-    values: Vec<Option<f64>>,
-    wall_times: Vec<f64>,
+    #[serde(flatten)]
+    columns: Columns,
 }
 
 impl Remote {
@@ -79,19 +67,7 @@ impl Remote {
     pub fn run(&self, id: &str) -> Result<RunDetail> {
         let detail: DetailJson =
             self.decode(self.get(&format!("/api/runs/{}", encode_path(id, false)), &[])?, "a run")?;
-        let artifacts = detail
-            .artifacts
-            .into_iter()
-            .map(|a| ArtifactRecord {
-                sha256: a.sha256,
-                kind: a.kind,
-                name: a.name,
-                source: a.source,
-                bytes: a.bytes,
-                created: a.created,
-                path: format!("{}{}", self.base, a.url).into(),
-            })
-            .collect();
+        let artifacts = detail.artifacts.into_iter().map(|a| a.into_record(&self.base)).collect();
         Ok(RunDetail { run: detail.run, metrics: detail.metrics, artifacts })
     }
 
@@ -114,17 +90,10 @@ impl Remote {
         while let Some((from, to)) = ranges.pop() {
             let query = [("points", page.to_string()), ("from", from.to_string()), ("to", to.to_string())];
             let page: History = self.decode(self.get(&path, &query)?, "a metric's history")?;
-            let whole = page.total == page.steps.len();
+            let whole = page.total == page.columns.steps.len();
             if whole || from == to {
-                if page.steps.len() != page.values.len() || page.steps.len() != page.wall_times.len() {
-                    return Err(self.malformed("a metric's history", "its columns differ in length"));
-                }
-                let points = page.steps.iter().zip(&page.values).zip(&page.wall_times);
-                out.extend(points.map(|((&step, value), &wall_time)| Point {
-                    step,
-                    value: value.unwrap_or(f64::NAN),
-                    wall_time,
-                }));
+                let points = page.columns.into_points();
+                out.extend(points.ok_or_else(|| self.malformed("a metric's history", "its columns differ in length"))?);
                 continue;
             }
             let mid = from + (to - from) / 2;

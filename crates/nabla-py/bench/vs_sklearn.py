@@ -26,8 +26,10 @@ as given (nabla's `scale="none"`: the pixels are already in [0, 1] and the table
 standardised, as scikit-learn's documentation asks of its users), and both draw their first
 weights Glorot-uniform (scikit-learn's rule for ReLU; nabla's `init="xavier"`), each from its
 own generator. With `--seeds K` both fit K times, seeds 0 … K−1 (`random_state` and `seed`):
-the accuracy is the mean over the seeds with its range, the time the sum of the seeds' fits
-(each the best of `--repeats`), and the ratio scikit-learn's time over nabla's.
+the accuracy is the mean over the seeds with its range, the difference nabla's mean minus
+scikit-learn's in percentage points with its standard error (± one; the samples are
+independent), the time the sum of the seeds' fits (each the best of `--repeats`), and the
+ratio scikit-learn's time over nabla's.
 """
 
 from __future__ import annotations
@@ -176,6 +178,17 @@ def spread(values: list) -> str:
     return f"{mean:.4f} ({min(values):.4f}–{max(values):.4f})"
 
 
+def difference(ours: list, theirs: list) -> tuple:
+    """nabla's mean accuracy minus scikit-learn's, in points, and the standard error of that
+    difference (the two fits of a seed draw from different generators, so the samples are
+    independent, not paired); the error is None with one seed."""
+    diff = 100 * (float(np.mean(ours)) - float(np.mean(theirs)))
+    if len(ours) < 2:
+        return diff, None
+    se = 100 * float(np.sqrt(np.var(ours, ddof=1) / len(ours) + np.var(theirs, ddof=1) / len(theirs)))
+    return diff, se
+
+
 def cpu_model() -> str:
     try:
         out = subprocess.run(["lscpu"], stdout=subprocess.PIPE, text=True, check=True).stdout
@@ -215,8 +228,9 @@ def main() -> None:
     }
     print(f"# {env['cpu']}; Python {env['python']}, NumPy {env['numpy']} ({', '.join(blas)}), "
           f"scikit-learn {env['sklearn']}, nabla {env['nabla']}; {env['started']}")
-    print("| workload | threads | seeds | scikit-learn s | nabla s | ratio | scikit-learn acc | nabla acc | epochs |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| workload | threads | seeds | scikit-learn s | nabla s | ratio | scikit-learn acc | nabla acc "
+          "| difference, points | epochs |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     results = []
     for name in args.workloads:
         w = WORKLOADS[name]
@@ -238,10 +252,13 @@ def main() -> None:
                 nabla_seconds=nb_s, ratio=sk_s / nb_s, sklearn_acc=float(np.mean(sk_accs)),
                 nabla_acc=float(np.mean(nb_accs)), fits=fits,
             )
+            diff, se = difference(nb_accs, sk_accs)
+            row.update(acc_difference_points=diff, acc_difference_se=se)
             results.append(row)
             epochs = f"{fits[-1]['sklearn_epochs']}/{fits[-1]['nabla_epochs']}"
             print(f"| {name} | {threads} | {args.seeds} | {sk_s:.2f} | {nb_s:.3f} | {sk_s / nb_s:.1f}× | "
-                  f"{spread(sk_accs)} | {spread(nb_accs)} | {epochs} |", flush=True)
+                  f"{spread(sk_accs)} | {spread(nb_accs)} | {diff:+.2f}{'' if se is None else f' ± {se:.2f}'} | {epochs} |",
+                  flush=True)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         tmp = args.json.with_suffix(args.json.suffix + ".tmp")

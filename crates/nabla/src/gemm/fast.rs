@@ -45,6 +45,8 @@ mod avx512;
 #[cfg(target_arch = "x86_64")]
 mod avx512_x32;
 mod blocked;
+#[cfg(target_arch = "x86_64")]
+mod in_place;
 mod pack;
 mod portable;
 pub mod prepacked;
@@ -232,7 +234,12 @@ unsafe fn blocked_with(
         match kind {
             #[cfg(target_arch = "x86_64")]
             KernelKind::Avx512X32 => {
-                blocked::<MR_X32, NR_X32>(avx512_x32::kernel, BLOCKING_X32, alpha, a, ta, b, tb, beta, c)
+                let (m, k) = ta.apply(a.shape());
+                if m > 0 && k > 0 && c.cols > 0 && in_place::suits(m, c.cols, ta) {
+                    in_place::gemm_in_place(alpha, a, b, tb, beta, c);
+                } else {
+                    blocked::<MR_X32, NR_X32>(avx512_x32::kernel, BLOCKING_X32, alpha, a, ta, b, tb, beta, c);
+                }
             }
             #[cfg(target_arch = "x86_64")]
             KernelKind::Avx512 => blocked::<MR_AVX512, NR>(avx512::kernel, BLOCKING_16, alpha, a, ta, b, tb, beta, c),
@@ -289,6 +296,53 @@ pub(crate) fn gemm_portable<const R: usize, const N: usize>(
     // The 32-wide tile with its kernel's blocking, so that its loop order is tested too.
     let blocking = if N == NR_X32 { BLOCKING_X32 } else { BLOCKING_16 };
     unsafe { blocked::<R, N>(portable::kernel::<R, N>, blocking, alpha, a, ta, b, tb, beta, RawC::of(c)) };
+}
+
+/// The 12 × 32 kernel's two drivers on one product, where the CPU has AVX-512F: the packed
+/// one and the one reading `op(A)` in place (`None` when that driver cannot take the product,
+/// `op(A) = Aᵀ` or an empty one, or the CPU lacks AVX-512F), so that the tests can demand the
+/// same bits of both. Products past the in-place driver's size limits are taken too: it is
+/// correct for any size, and they reach its several column blocks.
+#[cfg(test)]
+pub(crate) fn gemm_x32_packed_and_in_place(
+    alpha: f32,
+    a: MatRef<'_>,
+    ta: Transpose,
+    b: MatRef<'_>,
+    tb: Transpose,
+    beta: f32,
+    c: &crate::matrix::Matrix,
+) -> Option<(crate::matrix::Matrix, crate::matrix::Matrix)> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let (m, k) = ta.apply(a.shape());
+        if !KernelKind::Avx512X32.supported() || m == 0 || k == 0 || c.cols() == 0 || ta != Transpose::No {
+            return None;
+        }
+        let (mut packed, mut unpacked) = (c.clone(), c.clone());
+        // SAFETY: each output is borrowed mutably for its call; AVX-512F was detected just
+        // above; the callers' shapes are checked by `product_shape` in the tests.
+        unsafe {
+            blocked::<MR_X32, NR_X32>(
+                avx512_x32::kernel,
+                BLOCKING_X32,
+                alpha,
+                a,
+                ta,
+                b,
+                tb,
+                beta,
+                RawC::of(packed.view_mut()),
+            );
+            in_place::gemm_in_place(alpha, a, b, tb, beta, RawC::of(unpacked.view_mut()));
+        }
+        Some((packed, unpacked))
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (alpha, a, ta, b, tb, beta, c);
+        None
+    }
 }
 
 /// The micro-kernel [`gemm`] uses on this CPU (for benchmarks and reports), e.g. `"avx512f 12x32"`.

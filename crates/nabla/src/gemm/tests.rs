@@ -449,3 +449,69 @@ fn kernel_report_every_gemm_kernel_the_cpu_can_run_is_tested() {
         assert_eq!(names.contains(&name), can, "{name}: the CPU can run it: {can}; tested: {}", names.contains(&name));
     }
 }
+
+/// The 12 × 32 kernel reading `op(A)` in place (products with few rows) against its packed
+/// driver, bit for bit, and against the reference: B read in place (untransposed, short
+/// rows) and packed (transposed, or rows too far apart); tiles of 1–12 rows (each row-count
+/// variant of the kernel) and 1–32 columns (the masks), several k blocks and, past
+/// `NC_X32` columns, several column blocks; A and B stored densely and as views with rows
+/// further apart than their length; every beta the write-back treats apart.
+#[test]
+fn in_place_a_matches_the_packed_driver_bit_for_bit() {
+    let mut rng = Rng::new(2026);
+    let mut compared = 0;
+    let shapes = [
+        (1, 1, 1),
+        (3, 5, 7),
+        (4, 32, 16),
+        (5, 17, 300),
+        (8, 31, 33),
+        (12, 32, 256),
+        (13, 33, 257),
+        (29, 100, 520),
+        (64, 128, 784),
+        (67, 600, 90),
+        (128, fast::NC_X32 + 45, fast::KC + 3),
+    ];
+    // A copy of `x` whose rows are `pad` values further apart than its length.
+    let padded = |x: &Matrix, pad: usize| -> (Vec<f32>, usize) {
+        let stride = x.cols() + pad;
+        let mut buf = vec![f32::NAN; x.rows() * stride];
+        for i in 0..x.rows() {
+            buf[i * stride..i * stride + x.cols()].copy_from_slice(x.row(i));
+        }
+        (buf, stride)
+    };
+    const PADS: [usize; 2] = [0, 5];
+    for &(m, n, k) in &shapes {
+        for tb in T {
+            for pad in PADS {
+                for &(alpha, beta) in &[(1.0, 0.0), (0.5, 1.0), (-2.0, 0.25)] {
+                    let a = stored(Transpose::No, m, k, &mut rng);
+                    let b = stored(tb, k, n, &mut rng);
+                    let c0 = Matrix::random_uniform(m, n, -1.0, 1.0, &mut rng);
+                    let (a_buf, a_stride) = padded(&a, pad);
+                    let (b_buf, b_stride) = padded(&b, pad);
+                    let a_view = MatRef::with_stride(&a_buf, a.rows(), a.cols(), a_stride).unwrap();
+                    let b_view = MatRef::with_stride(&b_buf, b.rows(), b.cols(), b_stride).unwrap();
+                    let Some((packed, in_place)) =
+                        fast::gemm_x32_packed_and_in_place(alpha, a_view, Transpose::No, b_view, tb, beta, &c0)
+                    else {
+                        continue;
+                    };
+                    let case = format!("{m}x{n}x{k} {tb:?} pad {pad} alpha {alpha} beta {beta}");
+                    assert_eq!(in_place, packed, "{case}");
+                    let want = run(Kernel::Reference, alpha, &a, Transpose::No, &b, tb, beta, &c0);
+                    let tol = 1e-5 * (k as f32 + 1.0) * 2.0;
+                    let diff = want.max_abs_diff(&in_place).unwrap();
+                    assert!(diff <= tol, "{case}: diff {diff} > {tol}");
+                    compared += 1;
+                }
+            }
+        }
+    }
+    // On a CPU with AVX-512F the in-place driver must have run, not been skipped.
+    if crate::simd::has_avx512f() {
+        assert_eq!(compared, shapes.len() * 2 * PADS.len() * 3, "every product should take the in-place driver");
+    }
+}

@@ -242,7 +242,15 @@ unsafe fn blocked_with(
                 }
             }
             #[cfg(target_arch = "x86_64")]
-            KernelKind::Avx512 => blocked::<MR_AVX512, NR>(avx512::kernel, BLOCKING_16, alpha, a, ta, b, tb, beta, c),
+            KernelKind::Avx512 => {
+                // Small products read op(A) in place on the 12 × 32 kernel: the same bits.
+                let (m, k) = ta.apply(a.shape());
+                if m > 0 && k > 0 && c.cols > 0 && in_place::suits(m, c.cols, ta) {
+                    in_place::gemm_in_place(alpha, a, b, tb, beta, c);
+                } else {
+                    blocked::<MR_AVX512, NR>(avx512::kernel, BLOCKING_16, alpha, a, ta, b, tb, beta, c)
+                }
+            }
             #[cfg(target_arch = "x86_64")]
             KernelKind::Avx2Fma => blocked::<MR, NR>(avx2::kernel, BLOCKING_16, alpha, a, ta, b, tb, beta, c),
             #[cfg(not(target_arch = "x86_64"))]

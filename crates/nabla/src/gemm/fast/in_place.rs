@@ -8,6 +8,11 @@
 //! and `NC` blocks, and the kernel is [`kernel_in_place`]: each element of `C` is summed by the
 //! same chain of FMAs over the same k blocks and written back by the same operations as in
 //! the packed driver, so the bits do not change.
+//!
+//! Both AVX-512 kernels hand such products to this driver: every SIMD kernel gives the same
+//! bits (`simd_kernels_give_the_same_bits`), and on Zen 4, whose default is the 16 × 16
+//! kernel, `X[64, 784] · W[784, 128]` ran at 111 GFLOP/s here against 104 packed (four
+//! interleaved rounds, 2026-12-06).
 
 use super::avx512_x32::{kernel_in_place, InPlaceTile};
 use super::blocked::{aligned, balanced_block};

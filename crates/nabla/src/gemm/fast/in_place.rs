@@ -59,7 +59,10 @@ pub(super) unsafe fn gemm_in_place(alpha: f32, a: MatRef<'_>, b: MatRef<'_>, tb:
     let b_data = b.as_slice();
     B_BUFFER.with(|buffer| {
         let mut buffer = buffer.borrow_mut();
-        let b_pack = if b_in_place { &mut [][..] } else { aligned(&mut buffer, nc_max * kc_max) };
+        // Sized at once for the largest block a product that `suits` can need, so that a
+        // thread whose later products are wider or deeper does not grow it mid-training.
+        let b_len = (nc_max * kc_max).max(N_MAX * KC);
+        let b_pack = if b_in_place { &mut [][..] } else { aligned(&mut buffer, b_len) };
         for jc in (0..n).step_by(nc_max) {
             let nc = nc_max.min(n - jc);
             for pc in (0..k).step_by(kc_max) {

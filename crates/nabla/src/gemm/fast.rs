@@ -233,24 +233,17 @@ unsafe fn blocked_with(
     unsafe {
         match kind {
             #[cfg(target_arch = "x86_64")]
-            KernelKind::Avx512X32 => {
-                let (m, k) = ta.apply(a.shape());
-                if m > 0 && k > 0 && c.cols > 0 && in_place::suits(m, c.cols, ta) {
-                    in_place::gemm_in_place(alpha, a, b, tb, beta, c);
-                } else {
-                    blocked::<MR_X32, NR_X32>(avx512_x32::kernel, BLOCKING_X32, alpha, a, ta, b, tb, beta, c);
-                }
+            KernelKind::Avx512X32 | KernelKind::Avx512 if takes_in_place(a, ta, c) => {
+                // Small products read op(A) in place on the 12 × 32 kernel, for both AVX-512
+                // kernels: every SIMD kernel gives the same bits.
+                in_place::gemm_in_place(alpha, a, b, tb, beta, c);
             }
             #[cfg(target_arch = "x86_64")]
-            KernelKind::Avx512 => {
-                // Small products read op(A) in place on the 12 × 32 kernel: the same bits.
-                let (m, k) = ta.apply(a.shape());
-                if m > 0 && k > 0 && c.cols > 0 && in_place::suits(m, c.cols, ta) {
-                    in_place::gemm_in_place(alpha, a, b, tb, beta, c);
-                } else {
-                    blocked::<MR_AVX512, NR>(avx512::kernel, BLOCKING_16, alpha, a, ta, b, tb, beta, c)
-                }
+            KernelKind::Avx512X32 => {
+                blocked::<MR_X32, NR_X32>(avx512_x32::kernel, BLOCKING_X32, alpha, a, ta, b, tb, beta, c)
             }
+            #[cfg(target_arch = "x86_64")]
+            KernelKind::Avx512 => blocked::<MR_AVX512, NR>(avx512::kernel, BLOCKING_16, alpha, a, ta, b, tb, beta, c),
             #[cfg(target_arch = "x86_64")]
             KernelKind::Avx2Fma => blocked::<MR, NR>(avx2::kernel, BLOCKING_16, alpha, a, ta, b, tb, beta, c),
             #[cfg(not(target_arch = "x86_64"))]
@@ -262,6 +255,14 @@ unsafe fn blocked_with(
             }
         }
     }
+}
+
+/// Whether the AVX-512 kernels hand `C = op(A) · op(B)` to [`in_place`] (non-empty, and
+/// small enough by [`in_place::suits`]).
+#[cfg(target_arch = "x86_64")]
+fn takes_in_place(a: MatRef<'_>, ta: Transpose, c: RawC) -> bool {
+    let (m, k) = ta.apply(a.shape());
+    m > 0 && k > 0 && c.cols > 0 && in_place::suits(m, c.cols, ta)
 }
 
 /// Below this many multiply-adds, packing costs more than it saves (a 2-2-1 XOR net does

@@ -9,14 +9,20 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::error::{Error, Result};
-use crate::pool::{for_ranges, SharedMut};
+use crate::pool::{for_dealt_ranges, SharedMut};
 use crate::widest_simd;
 
 /// Runs an element-wise update of `len` values on the threads [`crate::pool::set_threads`]
-/// allows (one pass, split into contiguous ranges; the same bits for any thread count).
+/// allows (one pass, in ranges of [`STEP_CHUNK`] values dealt out to the threads in turn; the
+/// same bits for any thread count). The step follows the backward pass, which wrote the first
+/// layer's gradients last: in contiguous halves one thread found its part in cache and
+/// waited for the other (W3 at two threads on Zen 4: 1.1 against 1.65 ms of a step's Adam).
 fn split(len: usize, f: &(dyn Fn(std::ops::Range<usize>) + Sync)) {
-    for_ranges(crate::pool::threads(), len, f);
+    for_dealt_ranges(crate::pool::threads(), len, STEP_CHUNK, f);
 }
+
+/// Values per range of an optimiser step (64 KiB of each buffer).
+const STEP_CHUNK: usize = 1 << 14;
 
 /// An optimiser: updates `params` in place from `grads` with step size `lr`.
 pub trait Optimizer: fmt::Debug + Send {

@@ -64,6 +64,11 @@ static WITH_THREADS: Mutex<()> = Mutex::new(());
 /// in force before is restored.
 pub fn with_threads<R>(n: usize, f: impl FnOnce() -> R) -> (R, u64) {
     let _serial = WITH_THREADS.lock().unwrap_or_else(PoisonError::into_inner);
+    with_threads_serialised(n, f)
+}
+
+/// [`with_threads`]'s work, for a caller that holds `WITH_THREADS`.
+fn with_threads_serialised<R>(n: usize, f: impl FnOnce() -> R) -> (R, u64) {
     let before = threads();
     set_threads(n);
     let (waited, counted) = (WAIT_IF_BUSY.replace(true), PARALLEL_JOBS.get());
@@ -245,6 +250,25 @@ pub fn for_ranges(tasks: usize, len: usize, f: &(dyn Fn(std::ops::Range<usize>) 
     run(len.div_ceil(chunk), &|t| f(t * chunk..((t + 1) * chunk).min(len)));
 }
 
+/// Runs `f` over `0..len` cut into ranges of `chunk` values (rounded up to a multiple of 16),
+/// dealt out to at most `tasks` threads of the pool in turn: task `t` takes ranges `t`,
+/// `t + tasks`, `t + 2·tasks`, …, one call of `f` each. For a pass over buffers of which some
+/// parts are still in cache and others are not (an optimiser step just after the backward
+/// pass, whose last gradients are the first layer's), contiguous halves would give one
+/// thread all the cached part and leave it waiting for the other; dealt ranges share both.
+/// Small passes run on the calling thread as one range, as in [`for_ranges`].
+pub fn for_dealt_ranges(tasks: usize, len: usize, chunk: usize, f: &(dyn Fn(std::ops::Range<usize>) + Sync)) {
+    const LINE: usize = 16;
+    let chunk = chunk.max(1).div_ceil(LINE) * LINE;
+    let chunks = len.div_ceil(chunk);
+    let tasks = tasks.min(len / ELEMENTWISE_MIN_PER_TASK).min(chunks).max(1);
+    if tasks == 1 {
+        f(0..len);
+        return;
+    }
+    run(tasks, &|t| (t..chunks).step_by(tasks).for_each(|c| f(c * chunk..((c + 1) * chunk).min(len))));
+}
+
 /// Runs `f` over the rows `0..rows` of a pass over `rows × row_len` values, split into at most
 /// `tasks` contiguous bands of whole rows, one per thread of the pool, by the same rule as
 /// [`for_ranges`]: a pass under [`ELEMENTWISE_MIN_PER_TASK`] values a task runs on the calling
@@ -404,7 +428,20 @@ mod tests {
             })
         });
         assert_eq!(parallel, 1);
-        assert_eq!(threads(), 1, "the count before is restored");
+    }
+
+    #[test]
+    fn with_threads_restores_the_count_before() {
+        // Held, so that no other test's `with_threads` changes the count in between.
+        let _serial = WITH_THREADS.lock().unwrap_or_else(PoisonError::into_inner);
+        let before = threads();
+        set_threads(3);
+        assert_eq!(with_threads_serialised(2, threads).0, 2);
+        assert_eq!(threads(), 3, "the count before is restored");
+        let panicked = catch_unwind(|| with_threads_serialised(2, || panic!("a failing comparison")));
+        assert!(panicked.is_err());
+        assert_eq!(threads(), 3, "restored after a panic too");
+        set_threads(before);
     }
 
     #[test]
@@ -424,6 +461,37 @@ mod tests {
             let expected =
                 if len / ELEMENTWISE_MIN_PER_TASK >= 2 { tasks.min(len / ELEMENTWISE_MIN_PER_TASK) } else { 1 };
             assert_eq!(starts.len(), expected, "{tasks} tasks over {len}");
+        }
+    }
+
+    #[test]
+    fn dealt_ranges_cover_everything_once_in_turn() {
+        for (tasks, len, chunk) in
+            [(1, 10, 4), (2, 10, 4), (2, 1 << 16, 1 << 12), (3, (1 << 17) + 5, 1000), (4, 1 << 16, 1 << 16)]
+        {
+            let hits: Vec<AtomicUsize> = (0..len).map(|_| AtomicUsize::new(0)).collect();
+            let calls = Mutex::new(Vec::new());
+            for_dealt_ranges(tasks, len, chunk, &|r| {
+                calls.lock().unwrap().push((std::thread::current().name().map(str::to_string), r.clone()));
+                r.for_each(|i| {
+                    hits[i].fetch_add(1, Ordering::Relaxed);
+                });
+            });
+            assert!(hits.iter().all(|h| h.load(Ordering::Relaxed) == 1), "{tasks} tasks over {len}");
+            let calls = calls.into_inner().unwrap();
+            let line_chunk = chunk.div_ceil(16) * 16;
+            let used = tasks.min(len / ELEMENTWISE_MIN_PER_TASK).min(len.div_ceil(line_chunk)).max(1);
+            if used == 1 {
+                assert_eq!(calls.len(), 1, "a small pass is one range");
+                continue;
+            }
+            assert!(calls.iter().all(|(_, r)| r.start % line_chunk == 0), "{calls:?}");
+            // Ranges c and c + used go to the same task: the same thread, unless the pool was
+            // busy with another test's job and every task ran on the caller.
+            for (name, r) in &calls {
+                let next = calls.iter().find(|(_, q)| q.start == r.start + used * line_chunk);
+                assert!(next.is_none_or(|(other, _)| other == name || calls.iter().all(|(n, _)| n == &calls[0].0)));
+            }
         }
     }
 

@@ -262,7 +262,7 @@ unsafe fn blocked_with(
 #[cfg(target_arch = "x86_64")]
 fn takes_in_place(a: MatRef<'_>, ta: Transpose, c: RawC) -> bool {
     let (m, k) = ta.apply(a.shape());
-    m > 0 && k > 0 && c.cols > 0 && in_place::suits(m, c.cols, ta)
+    m > 0 && k > 0 && c.cols > 0 && in_place::suits(m, c.cols, ta, a.stride())
 }
 
 /// Below this many multiply-adds, packing costs more than it saves (a 2-2-1 XOR net does

@@ -24,19 +24,25 @@ use std::cell::RefCell;
 /// Products with at most this many rows read `op(A)` in place.
 pub(super) const M_MAX: usize = 128;
 /// ... and at most this many columns. Wider products amortise the packing of A over more
-/// columns, and with A's rows far apart (1024 values, for `X[128, 1024] · W[1024, 1024]`)
-/// the twelve rows of a tile fall into the same L1 sets: there the packed driver was faster
-/// (98 against 90 GFLOP/s), while for `X[64, 784] · W[784, 128]` this one was (107 against
-/// 97; both on Zen 4 with the 12 × 32 kernel forced, `NABLA_GEMM_ISA=avx512x32`).
+/// columns. For `X[64, 784] · W[784, 128]` this driver ran at 107 GFLOP/s against 97 packed
+/// (Zen 4, the 12 × 32 kernel forced, `NABLA_GEMM_ISA=avx512x32`).
 pub(super) const N_MAX: usize = 512;
+/// `A`'s rows must not be a multiple of this many values (2 KiB) apart: then the twelve rows
+/// of a tile fall into at most two sets of the L1 (4 KiB a way), six or twelve lines against
+/// its eight ways, and evict one another. On Zen 4, one thread, `X[128, k] · W[512, k]ᵀ` (a
+/// band of a two-thread W3 product): rows 1024 apart 85–93 GFLOP/s in place against 98–101
+/// packed, 2048 apart 90 against 96, 512 and 1536 apart 2–6 % slower; 784 and 1280 apart
+/// the same as packed (two interleaved rounds each, 2026-12-06).
+pub(super) const A_STRIDE_ALIASES: usize = 512;
 /// An untransposed `B` whose rows are at most this many values apart is read in place; with
 /// longer rows its sliver's rows fall into few L1 sets and past the reach of the L1
 /// prefetcher, and it is packed.
 pub(super) const B_STRIDE_MAX: usize = 512;
 
-/// Whether `C[m, n] = op(A) · op(B)` goes through [`gemm_in_place`] on the 12 × 32 kernel.
-pub(super) fn suits(m: usize, n: usize, ta: Transpose) -> bool {
-    ta == Transpose::No && m <= M_MAX && n <= N_MAX
+/// Whether `C[m, n] = op(A) · op(B)`, with `A`'s rows `lda` values apart, goes through
+/// [`gemm_in_place`] on the 12 × 32 kernel.
+pub(super) fn suits(m: usize, n: usize, ta: Transpose, lda: usize) -> bool {
+    ta == Transpose::No && m <= M_MAX && n <= N_MAX && !lda.is_multiple_of(A_STRIDE_ALIASES)
 }
 
 thread_local! {

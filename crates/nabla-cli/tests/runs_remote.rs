@@ -37,11 +37,16 @@ struct Class {
 
 impl Class {
     fn new() -> Class {
+        Class::on_server_with(&[])
+    }
+
+    /// The class on a server started with `extra` flags.
+    fn on_server_with(extra: &[String]) -> Class {
         let tmp = tempfile::tempdir().unwrap();
         let store = tmp.path().join("server");
         let ada = add_user(tmp.path(), &store, "ada");
         let grace = add_user(tmp.path(), &store, "grace");
-        let server = serve(tmp.path(), &store, &[]);
+        let server = serve(tmp.path(), &store, extra);
         let train = |who: &str, token: &str| {
             let home = tmp.path().join(who);
             support::nabla(&home)
@@ -221,12 +226,13 @@ fn a_bad_token_or_a_server_that_is_down_is_one_clear_error() {
             .stderr(predicate::str::contains(format!("tracking server {}: HTTP 401", class.server.url)))
             .stderr(predicate::str::contains("panicked").not());
     }
-    // No token at all.
+    // No token at all, on a server that is not --public-read.
     support::nabla(class.tmp.path())
         .args(["runs", "list", "--tracking-uri", &class.server.url])
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("a token for").and(predicate::str::contains("$NABLA_TOKEN")));
+        .stderr(predicate::str::contains(format!("tracking server {}: HTTP 401", class.server.url)))
+        .stderr(predicate::str::contains("no token was given").and(predicate::str::contains("$NABLA_TOKEN")));
     let url = class.server.url.clone();
     drop(class.server);
     support::nabla(class.tmp.path())
@@ -234,6 +240,7 @@ fn a_bad_token_or_a_server_that_is_down_is_one_clear_error() {
         .assert()
         .code(1)
         .stderr(predicate::str::contains(format!("tracking server {url}")))
+        .stderr(predicate::str::contains("check the URL, and that `nabla server` runs there"))
         .stderr(predicate::str::contains("panicked").not());
     // Not a URL.
     support::nabla(class.tmp.path())
@@ -241,6 +248,23 @@ fn a_bad_token_or_a_server_that_is_down_is_one_clear_error() {
         .assert()
         .code(1)
         .stderr(predicate::str::contains("must start with http:// or https://"));
+}
+
+#[test]
+fn a_public_read_server_is_read_without_a_token() {
+    let class = Class::on_server_with(&["--public-read".to_string()]);
+    let anyone = |args: &[&str]| {
+        let mut cmd = support::nabla(class.tmp.path());
+        cmd.arg("runs").args(args).args(["--tracking-uri", &class.server.url]);
+        cmd
+    };
+    let listed = stdout(&anyone(&["list", "--json"]).assert().success());
+    assert_eq!(ids(&listed), sorted(vec![class.ada_run.clone(), class.grace_run.clone()]));
+    let shown = stdout(&anyone(&["show", &class.grace_run]).assert().success());
+    assert!(shown.contains(&class.grace_run), "{shown}");
+    // A user's token still reads as that user.
+    let ada = stdout(&class.remote(&class.ada, &["list", "--json"]).assert().success());
+    assert!(ids(&ada).contains(&class.ada_run), "{ada}");
 }
 
 #[test]

@@ -41,7 +41,8 @@ const BATCH_POINTS: usize = 10_000;
 #[derive(Clone)]
 pub struct Remote {
     base: String,
-    token: String,
+    /// `None` only for a reader of a `--public-read` server ([`Remote::reader`]).
+    token: Option<String>,
     agent: ureq::Agent,
 }
 
@@ -85,6 +86,17 @@ impl Remote {
     /// Like [`Remote::new`], also trusting the CA certificates in the PEM file `ca` (a server
     /// with a self-signed certificate: give that certificate).
     pub fn with_ca(uri: &str, token: &str, ca: Option<&Path>) -> Result<Remote> {
+        Remote::connect(uri, Some(token), ca)
+    }
+
+    /// A server to read runs from (`nabla runs … --tracking-uri`): as [`Remote::with_ca`],
+    /// but with no token the requests carry none, for a server started with `--public-read`
+    /// (any other answers 401, reported as a token being needed). Sending runs needs a token.
+    pub fn reader(uri: &str, token: Option<&str>, ca: Option<&Path>) -> Result<Remote> {
+        Remote::connect(uri, token.filter(|t| !t.trim().is_empty()), ca)
+    }
+
+    fn connect(uri: &str, token: Option<&str>, ca: Option<&Path>) -> Result<Remote> {
         let base = uri.trim().trim_end_matches('/').to_string();
         if !(base.starts_with("http://") || base.starts_with("https://")) || base.len() <= "https://".len() {
             return Err(TrackError::InvalidRequest(format!(
@@ -92,10 +104,13 @@ impl Remote {
                 uri.escape_debug()
             )));
         }
-        let token = token.trim().to_string();
-        if token.is_empty() || token.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(TrackError::InvalidRequest(format!("a token for {base} is needed (${TOKEN_ENV})")));
-        }
+        let token = match token.map(str::trim) {
+            None => None,
+            Some(t) if t.is_empty() || t.chars().any(|c| c.is_whitespace() || c.is_control()) => {
+                return Err(TrackError::InvalidRequest(format!("a token for {base} is needed (${TOKEN_ENV})")));
+            }
+            Some(t) => Some(t.to_string()),
+        };
         let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"].iter().any(|p| base.starts_with(p));
         let mut config = ureq::Agent::config_builder()
             .http_status_as_error(false)
@@ -131,7 +146,7 @@ impl Remote {
     /// One JSON request; a status ≥ 400 is an error naming the server and its message.
     fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Value> {
         let url = format!("{}{path}", self.base);
-        let auth = format!("Bearer {}", self.token);
+        let auth = self.authorization()?;
         let response = match (method, body) {
             ("GET", _) => self.agent.get(&url).header("Authorization", &auth).call(),
             ("POST", Some(body)) => self
@@ -151,6 +166,15 @@ impl Remote {
         self.answer(response)
     }
 
+    /// The `Authorization` header's value; sending (everything but the reads of
+    /// [`Remote::reader`]) needs a token.
+    fn authorization(&self) -> Result<String> {
+        match &self.token {
+            Some(token) => Ok(format!("Bearer {token}")),
+            None => Err(TrackError::InvalidRequest(format!("a token for {} is needed (${TOKEN_ENV})", self.base))),
+        }
+    }
+
     /// Uploads the file at `path` as the artifact `name` of run `id`, streamed from disk,
     /// with no overall deadline (a large checkpoint on a slow link takes what it takes).
     fn put_artifact(&self, id: &str, record: &crate::ArtifactRecord) -> Result<Value> {
@@ -161,7 +185,7 @@ impl Remote {
             .put(&url)
             .query("name", &record.name)
             .query("kind", &record.kind)
-            .header("Authorization", &format!("Bearer {}", self.token))
+            .header("Authorization", &self.authorization()?)
             .content_type("application/octet-stream")
             .config()
             .timeout_global(None)
@@ -179,8 +203,13 @@ impl Remote {
         let text = response.body_mut().with_config().limit(64 << 20).read_to_string().map_err(unreachable)?;
         let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
         if status >= 400 {
-            let message =
+            let mut message =
                 value["error"].as_str().map_or_else(|| format!("HTTP {status}"), |e| format!("HTTP {status}: {e}"));
+            if status == 401 && self.token.is_none() {
+                message.push_str(&format!(
+                    " (no token was given: this server is not --public-read; pass --token or set ${TOKEN_ENV})"
+                ));
+            }
             return Err(TrackError::Remote { uri: self.base.clone(), message, status: Some(status) });
         }
         Ok(value)
@@ -228,11 +257,26 @@ fn describe(e: &ureq::Error) -> String {
         ureq::Error::Io(io) => io.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()),
         _ => None,
     };
+    let unreachable = match e {
+        ureq::Error::HostNotFound | ureq::Error::ConnectionFailed | ureq::Error::Timeout(_) => true,
+        ureq::Error::Io(io) => matches!(
+            io.kind(),
+            std::io::ErrorKind::ConnectionRefused
+                | std::io::ErrorKind::ConnectionReset
+                | std::io::ErrorKind::TimedOut
+                | std::io::ErrorKind::HostUnreachable
+                | std::io::ErrorKind::NetworkUnreachable
+        ),
+        _ => false,
+    };
     match tls {
         Some(rustls::Error::InvalidCertificate(reason)) => format!(
             "TLS certificate verification failed ({reason:?}): if the server uses its own (self-signed) \
              certificate, pass it with --tls-ca FILE or ${TLS_CA_ENV}"
         ),
+        _ if unreachable => {
+            format!("{e}: no server answered; check the URL, and that `nabla server` runs there and is reachable")
+        }
         _ => e.to_string(),
     }
 }

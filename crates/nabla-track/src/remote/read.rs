@@ -106,7 +106,10 @@ impl Remote {
     /// `GET path?query` as JSON; a status ≥ 400 is an error naming the server.
     fn get(&self, path: &str, query: &[(&str, String)]) -> Result<Value> {
         let url = format!("{}{path}", self.base);
-        let mut request = self.agent.get(&url).header("Authorization", &format!("Bearer {}", self.token));
+        let mut request = self.agent.get(&url);
+        if let Some(token) = &self.token {
+            request = request.header("Authorization", &format!("Bearer {token}"));
+        }
         for (key, value) in query {
             request = request.query(*key, value);
         }

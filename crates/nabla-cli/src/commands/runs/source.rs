@@ -18,7 +18,7 @@ pub struct SourceArgs {
     /// read, their own and those of the projects shared with them.
     #[arg(long, value_name = "URL", conflicts_with = "tracking_dir")]
     tracking_uri: Option<String>,
-    /// The user's token for the server (default `$NABLA_TOKEN`).
+    /// The user's token for the server (default `$NABLA_TOKEN`; none reads a `--public-read` server).
     #[arg(long, value_name = "TOKEN")]
     token: Option<String>,
     #[command(flatten)]
@@ -49,9 +49,9 @@ impl SourceArgs {
     pub(super) fn open(&self) -> anyhow::Result<RunSource> {
         match self.server() {
             Some(uri) => {
-                let token =
-                    self.token.clone().or_else(|| std::env::var(nabla_track::TOKEN_ENV).ok()).unwrap_or_default();
-                Ok(RunSource::Remote(Remote::with_ca(&uri, &token, self.tls_ca.path().as_deref())?))
+                // No token reads a `--public-read` server; any other answers that one is needed.
+                let token = self.token.clone().or_else(|| std::env::var(nabla_track::TOKEN_ENV).ok());
+                Ok(RunSource::Remote(Remote::reader(&uri, token.as_deref(), self.tls_ca.path().as_deref())?))
             }
             None => Ok(RunSource::Local { store: self.store.read()?, dir: self.store.dir()? }),
         }

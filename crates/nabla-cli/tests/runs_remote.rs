@@ -165,7 +165,21 @@ fn show_and_metrics_print_what_the_local_store_prints() {
     let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
     assert_eq!(keys(&remote), keys(&local));
     assert_eq!(keys(&remote["run"]), keys(&local["run"]));
-    for field in ["id", "project", "status", "config", "summary", "started", "command", "nabla_version"] {
+    for field in [
+        "id",
+        "project",
+        "status",
+        "config",
+        "summary",
+        "started",
+        "ended",
+        "command",
+        "nabla_version",
+        "host",
+        "threads",
+        "pid",
+        "system",
+    ] {
         assert_eq!(remote["run"][field], local["run"][field], "{field}");
     }
     assert_eq!(remote["metrics"], local["metrics"]);

@@ -63,6 +63,15 @@ pub struct RunInit {
     /// Threads the run computes with.
     #[serde(default)]
     pub threads: Option<u32>,
+    /// A checksum of the data set the run trained on.
+    #[serde(default)]
+    pub data_checksum: Option<String>,
+    /// The id of the process that recorded the run, on the client's machine.
+    #[serde(default)]
+    pub pid: Option<i64>,
+    /// The client's machine (OS, CPU, memory), a JSON object as the local store keeps it.
+    #[serde(default)]
+    pub system: Option<Value>,
 }
 
 fn empty_object() -> Value {
@@ -124,6 +133,10 @@ pub struct RunUpdate {
     /// Replaces the tags.
     #[serde(default)]
     pub tags: Option<Vec<String>>,
+    /// When the run ended on the client (Unix seconds), with `status`; the server's clock if
+    /// absent (a live run's end arrives as it happens, a synced one's may come much later).
+    #[serde(default)]
+    pub ended: Option<f64>,
 }
 
 /// Whether `id` has the shape of a run id.
@@ -165,6 +178,12 @@ impl Store {
         if !init.config.is_object() {
             return Err(invalid("`config` must be a JSON object"));
         }
+        if init.system.as_ref().is_some_and(|s| !s.is_object()) {
+            return Err(invalid("`system` must be a JSON object"));
+        }
+        if init.data_checksum.as_ref().is_some_and(|c| c.len() > 200 || c.chars().any(char::is_control)) {
+            return Err(invalid("`data_checksum` must be at most 200 bytes without control characters"));
+        }
         if !self.claim_project(who, &init.project)? {
             return Err(TrackError::Forbidden(format!("{} may not write to project `{}`", who.name, init.project)));
         }
@@ -173,6 +192,7 @@ impl Store {
         let heartbeat = init.heartbeat_secs.filter(|h| h.is_finite() && *h > 0.0).unwrap_or(30.0);
         let tags = serde_json::to_string(&init.tags)
             .map_err(|source| TrackError::Json { context: "serialising tags".into(), source })?;
+        let system = init.system.as_ref().map_or_else(|| "{}".to_string(), Value::to_string);
         self.write_checked(|tx| {
             let existing: Option<(Option<String>, String)> = tx
                 .query_row("SELECT owner, project FROM runs WHERE id = ?1", [&init.id], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -186,8 +206,9 @@ impl Store {
             }
             tx.execute(
                 "INSERT INTO runs (id, project, name, status, config, summary, tags, started, heartbeat,
-                     heartbeat_secs, host, git_commit, command, nabla_version, threads, owner)
-                 VALUES (?1, ?2, ?3, 'running', ?4, '{}', ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                     heartbeat_secs, host, git_commit, command, nabla_version, threads, owner, data_checksum,
+                     pid, system)
+                 VALUES (?1, ?2, ?3, 'running', ?4, '{}', ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
                 params![
                     init.id,
                     init.project,
@@ -202,7 +223,10 @@ impl Store {
                     init.command,
                     init.nabla_version,
                     init.threads,
-                    who.name
+                    who.name,
+                    init.data_checksum,
+                    init.pid,
+                    system
                 ],
             )?;
             Ok(Ok(()))
@@ -340,6 +364,9 @@ impl Store {
                 ))
             })?),
         };
+        if update.ended.is_some_and(|t| !t.is_finite()) || (update.ended.is_some() && status.is_none()) {
+            return Err(invalid("`ended` must be a finite number of Unix seconds, sent with `status`"));
+        }
         self.check_run_writer(who, run_id)?;
         let now = now_secs();
         self.write(|tx| {
@@ -364,8 +391,8 @@ impl Store {
             }
             match status {
                 Some(status) => tx.execute(
-                    "UPDATE runs SET heartbeat = ?1, ended = ?1, status = ?2 WHERE id = ?3",
-                    params![now, status.as_str(), run_id],
+                    "UPDATE runs SET heartbeat = ?1, ended = ?2, status = ?3 WHERE id = ?4",
+                    params![now, update.ended.unwrap_or(now), status.as_str(), run_id],
                 )?,
                 None => tx.execute("UPDATE runs SET heartbeat = ?1 WHERE id = ?2", params![now, run_id])?,
             };
@@ -581,5 +608,32 @@ mod tests {
             assert!(store.ingest_points(&ada, "0000000000aa", batch, &pts).is_err(), "{batch} {pts:?}");
         }
         assert!(matches!(store.ingest_points(&ada, "zzzzzzzzzzzz", "b", &[]), Err(TrackError::UnknownRun(_))));
+    }
+
+    #[test]
+    fn a_clients_machine_and_end_time_are_kept_and_checked() {
+        let (_tmp, mut store, ada, _) = setup();
+        let mut run = init("0000000000aa", "mlp");
+        run.pid = Some(4242);
+        run.system = Some(serde_json::json!({"cpu": "AMD EPYC", "logical_cpus": 2}));
+        run.data_checksum = Some("sha256:00ff".into());
+        store.create_run_for(&ada, &run).unwrap();
+        let mut bad = init("0000000000ab", "mlp");
+        bad.system = Some(serde_json::json!([1, 2]));
+        assert!(matches!(store.create_run_for(&ada, &bad), Err(TrackError::InvalidRequest(m)) if m.contains("system")));
+        let refused = [
+            RunUpdate { ended: Some(5.0), ..RunUpdate::default() },
+            RunUpdate { ended: Some(f64::NAN), status: Some("finished".into()), ..RunUpdate::default() },
+        ];
+        for update in &refused {
+            assert!(matches!(store.update_run_for(&ada, "0000000000aa", update), Err(TrackError::InvalidRequest(_))));
+        }
+        let end = RunUpdate { ended: Some(1234.5), status: Some("finished".into()), ..RunUpdate::default() };
+        store.update_run_for(&ada, "0000000000aa", &end).unwrap();
+        let stored = store.run("0000000000aa").unwrap();
+        assert_eq!(stored.ended, Some(1234.5));
+        assert_eq!(stored.pid, Some(4242));
+        assert_eq!(stored.system["cpu"], "AMD EPYC");
+        assert_eq!(stored.meta.data_checksum.as_deref(), Some("sha256:00ff"));
     }
 }

@@ -335,6 +335,7 @@ impl Store {
                 "started": run.started, "heartbeat_secs": run.heartbeat_interval, "host": run.meta.host,
                 "command": run.meta.command, "git_commit": run.meta.git_commit,
                 "nabla_version": run.meta.nabla_version, "threads": run.meta.threads,
+                "data_checksum": run.meta.data_checksum, "pid": run.pid, "system": run.system,
             })),
         )?;
         let on_server = remote.call("GET", &format!("/api/runs/{id}/metrics"), None)?;
@@ -395,6 +396,8 @@ impl Store {
         let mut update = json!({"config": run.config, "summary": run.summary});
         if let Some(status) = status {
             update["status"] = json!(status);
+            // A crashed run has no end time: it ended at its last heartbeat.
+            update["ended"] = json!(run.ended.unwrap_or(run.heartbeat));
         }
         remote.call("PATCH", &format!("/api/runs/{id}"), Some(&update))?;
         let delivered = status.is_some();

@@ -232,6 +232,9 @@ pub(super) async fn create_run(
             git_commit: tags.git_commit.take(),
             nabla_version: None,
             threads: None,
+            data_checksum: None,
+            pid: None,
+            system: None,
         };
         store.create_run_for(&who, &init)?;
         Ok(json!({ "run": run_json(store, &store.run(&init.id)?)? }))

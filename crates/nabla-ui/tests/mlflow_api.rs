@@ -144,6 +144,7 @@ fn a_script_logged_with_mlflows_calls_is_a_nabla_run() {
     assert_eq!(run.tags, ["x=y", "team=b"]);
     assert_eq!(run.meta.command.as_deref(), Some("client.py"));
     assert!((run.started - 1_796_488_351.428).abs() < 1e-6);
+    assert!(run.ended.is_some_and(|t| (t - 1_796_488_351.459).abs() < 1e-6), "{:?}", run.ended);
     let loss: Vec<(u64, f64)> = store.history(&id, "loss", ..).unwrap().iter().map(|p| (p.step, p.value)).collect();
     assert_eq!(loss, [(0, 0.5), (1, 0.4), (2, 0.3), (3, 0.35)]);
     let grad = store.history(&id, "grad", ..).unwrap();

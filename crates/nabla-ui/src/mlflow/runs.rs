@@ -268,6 +268,9 @@ pub(super) struct RunChange {
     status: Option<String>,
     #[serde(default)]
     run_name: Option<String>,
+    /// When the run ended, milliseconds (with a terminal `status`).
+    #[serde(default)]
+    end_time: Option<Value>,
 }
 
 pub(super) async fn update_run(
@@ -285,9 +288,13 @@ pub(super) async fn update_run(
         Some("KILLED") => Some("interrupted"),
         Some(other) => return Err(MlflowError::invalid(format!("unknown run status `{other}`"))),
     };
+    // An end time without an end (a RUNNING status) is not one.
+    let ended =
+        integer(change.end_time.as_ref(), "end_time")?.filter(|_| status.is_some()).map(|ms| ms as f64 / 1000.0);
     let update = RunUpdate {
         status: status.map(str::to_string),
         name: change.run_name.filter(|n| !n.is_empty()),
+        ended,
         ..RunUpdate::default()
     };
     on_store(&state, move |store| {

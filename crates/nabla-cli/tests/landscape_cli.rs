@@ -221,6 +221,14 @@ fn trajectory_projects_the_saved_epochs_on_their_pca_plane() {
         .failure()
         .code(1)
         .stderr(predicate::str::contains("a path needs 3"));
+    // A trajectory has no 3-D surface: said, not ignored.
+    landscape(home.path())
+        .arg(run.join("last.safetensors"))
+        .args(["digits", "--surface", "--trajectory"])
+        .arg(&run)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--surface").and(predicate::str::contains("--trajectory")));
 }
 
 #[test]

@@ -54,7 +54,7 @@ pub struct LandscapeArgs {
     /// Instead of random directions: the optimiser's path, from the epoch-K.safetensors in DIR
     /// (`nabla train --save-every N --out DIR`) to CKPT, projected on the first two PCA
     /// directions of those weights, over the loss in that plane (DIR/trajectory.EXT).
-    #[arg(long, value_name = "DIR", conflicts_with_all = ["compare", "interpolate"])]
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["compare", "interpolate", "surface"])]
     pub trajectory: Option<PathBuf>,
     /// Instead of the 2-D landscape: the loss along the line from checkpoint A (α = 0) to
     /// checkpoint B (α = 1).

@@ -183,9 +183,16 @@ fn trajectory_projects_the_saved_epochs_on_their_pca_plane() {
         .arg(&run)
         .assert()
         .success();
-    for k in 1..=4 {
+    for k in 0..=4 {
         assert!(run.join(format!("epoch-{k}.safetensors")).is_file(), "epoch {k} not kept");
     }
+    assert!(!run.join("initial.safetensors").exists(), "the initial weights are kept as epoch-0 only");
+    // Epoch 0 is the initialised net, before any step.
+    let initial = nabla_train::checkpoint::load(&run.join("epoch-0.safetensors")).unwrap();
+    let first = nabla_train::checkpoint::load(&run.join("epoch-1.safetensors")).unwrap();
+    assert_eq!((initial.epoch, initial.step, first.epoch), (0, 0, 1));
+    assert_eq!(initial.spec(), first.spec());
+    assert_ne!(initial.network.params(), first.network.params());
     let out = home.path().join("traj");
     landscape(home.path())
         .arg(run.join("last.safetensors"))
@@ -195,14 +202,14 @@ fn trajectory_projects_the_saved_epochs_on_their_pca_plane() {
         .arg(&out)
         .assert()
         .success()
-        .stdout(predicate::str::contains("path        4 points: epochs [1, 2, 3, 4]"));
+        .stdout(predicate::str::contains("path        5 points: epochs [0, 1, 2, 3, 4]"));
     let doc = json_file(&out.join("trajectory.json"));
     let ratio: Vec<f64> =
         doc["explained_variance_ratio"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
     assert!(ratio[0] >= ratio[1] && ratio[1] >= 0.0 && ratio[0] + ratio[1] <= 1.0 + 1e-9, "{ratio:?}");
     let path = doc["path"].as_array().unwrap();
-    assert_eq!(path.len(), 4);
-    assert_eq!(path[3], serde_json::json!([0.0, 0.0]));
+    assert_eq!(path.len(), 5);
+    assert_eq!(path[4], serde_json::json!([0.0, 0.0]));
     let svg = std::fs::read_to_string(out.join("trajectory.svg")).unwrap();
     assert!(svg.contains("1st PCA component: ") && svg.contains(" %"), "axis labels");
 

@@ -272,6 +272,13 @@ pub fn train_with(
         metrics,
     };
 
+    if let Some(dir) = run.out_dir.filter(|_| rank == 0 && every_epoch && first_epoch == 1 && observer.wants_initial())
+    {
+        let initial =
+            save_in(dir, "initial.safetensors", &checkpoint_of(&net, 0, 0, Vec::new(), serde_json::json!({})))?;
+        observer.on_checkpoint(&initial, CheckpointKind::Initial);
+    }
+
     'epochs: for epoch in first_epoch..=config.epochs {
         let started = Instant::now();
         order.iter_mut().enumerate().for_each(|(i, o)| *o = i);

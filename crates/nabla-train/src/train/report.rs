@@ -17,6 +17,12 @@ pub trait Observer {
     fn on_epoch(&mut self, _epoch: &EpochMetrics) {}
     /// A checkpoint was written.
     fn on_checkpoint(&mut self, _path: &Path, _kind: CheckpointKind) {}
+    /// Whether a fresh image run with an output folder should also write the weights it
+    /// starts from ([`CheckpointKind::Initial`]), e.g. to draw the optimiser's path from its
+    /// first point.
+    fn wants_initial(&self) -> bool {
+        false
+    }
 }
 
 /// An observer that ignores everything.
@@ -31,6 +37,9 @@ pub enum CheckpointKind {
     /// The epoch with the best evaluation score so far: accuracy for classes; for a
     /// regression, or with early stopping, the lowest evaluation loss.
     Best,
+    /// The initialised weights, before the first step (`initial.safetensors`, epoch 0;
+    /// written only when the observer [wants it](Observer::wants_initial)).
+    Initial,
 }
 
 /// Facts about a run, before its first step.

@@ -133,8 +133,9 @@ pub struct TrainArgs {
     /// Where checkpoints go (default `runs/DATASET`, or `runs/STEM` for a table file).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// Also keep every N-th epoch's checkpoint as `epoch-K.safetensors` in --out (the
-    /// training path that `nabla landscape --trajectory` draws).
+    /// Also keep every N-th epoch's checkpoint as `epoch-K.safetensors` in --out, and the
+    /// initial weights as `epoch-0.safetensors` (the training path that `nabla landscape
+    /// --trajectory` draws, from its start).
     #[arg(long, value_name = "N", value_parser = parse::positive_usize)]
     pub save_every: Option<usize>,
     /// Continue from a checkpoint (its settings, weights and optimiser state).

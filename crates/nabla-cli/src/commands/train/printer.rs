@@ -150,7 +150,19 @@ impl Observer for Printer {
         }
     }
 
+    fn wants_initial(&self) -> bool {
+        self.save_every.is_some()
+    }
+
     fn on_checkpoint(&mut self, path: &std::path::Path, kind: CheckpointKind) {
+        if kind == CheckpointKind::Initial {
+            // The path's first point: epoch-0, beside the epochs --save-every keeps.
+            let renamed = std::fs::rename(path, path.with_file_name("epoch-0.safetensors"));
+            if let Err(e) = renamed {
+                let _ = writeln!(io::stderr(), "warning: --save-every: cannot keep the initial weights: {e}");
+            }
+            return;
+        }
         let Some(every) = self.save_every.filter(|&n| kind == CheckpointKind::Last && self.epoch.is_multiple_of(n))
         else {
             return;

@@ -232,31 +232,18 @@ pub fn run(tasks: usize, f: &(dyn Fn(usize) + Sync)) {
 /// costs a few microseconds, about what one core takes for this many updates.
 pub const ELEMENTWISE_MIN_PER_TASK: usize = 1 << 15;
 
-/// Runs `f` over `0..len` split into at most `tasks` contiguous ranges, one per thread of the
-/// pool, each (but the last) a multiple of 16 values so that two threads never write the
-/// same 64-byte cache line. Small passes (under [`ELEMENTWISE_MIN_PER_TASK`] values a task)
-/// run on the calling thread as one range.
-///
-/// Element-wise kernels do the same arithmetic on each element whichever range holds it, so
-/// their results do not depend on `tasks`.
-pub fn for_ranges(tasks: usize, len: usize, f: &(dyn Fn(std::ops::Range<usize>) + Sync)) {
-    const LINE: usize = 16;
-    let tasks = tasks.min(len / ELEMENTWISE_MIN_PER_TASK).max(1);
-    if tasks == 1 {
-        f(0..len);
-        return;
-    }
-    let chunk = len.div_ceil(tasks).div_ceil(LINE) * LINE;
-    run(len.div_ceil(chunk), &|t| f(t * chunk..((t + 1) * chunk).min(len)));
-}
-
-/// Runs `f` over `0..len` cut into ranges of `chunk` values (rounded up to a multiple of 16),
-/// dealt out to at most `tasks` threads of the pool in turn: task `t` takes ranges `t`,
+/// Runs an element-wise pass `f` over `0..len` cut into ranges of `chunk` values (rounded up
+/// to a multiple of 16, so that two threads never write the same 64-byte cache line), dealt
+/// out to at most `tasks` threads of the pool in turn: task `t` takes ranges `t`,
 /// `t + tasks`, `t + 2·tasks`, …, one call of `f` each. For a pass over buffers of which some
 /// parts are still in cache and others are not (an optimiser step just after the backward
 /// pass, whose last gradients are the first layer's), contiguous halves would give one
 /// thread all the cached part and leave it waiting for the other; dealt ranges share both.
-/// Small passes run on the calling thread as one range, as in [`for_ranges`].
+/// Small passes (under [`ELEMENTWISE_MIN_PER_TASK`] values a task) run on the calling thread
+/// as one range.
+///
+/// Element-wise kernels do the same arithmetic on each element whichever range holds it, so
+/// their results do not depend on `tasks` or `chunk`.
 pub fn for_dealt_ranges(tasks: usize, len: usize, chunk: usize, f: &(dyn Fn(std::ops::Range<usize>) + Sync)) {
     const LINE: usize = 16;
     let chunk = chunk.max(1).div_ceil(LINE) * LINE;
@@ -271,8 +258,8 @@ pub fn for_dealt_ranges(tasks: usize, len: usize, chunk: usize, f: &(dyn Fn(std:
 
 /// Runs `f` over the rows `0..rows` of a pass over `rows × row_len` values, split into at most
 /// `tasks` contiguous bands of whole rows, one per thread of the pool, by the same rule as
-/// [`for_ranges`]: a pass under [`ELEMENTWISE_MIN_PER_TASK`] values a task runs on the calling
-/// thread as one band.
+/// [`for_dealt_ranges`]: a pass under [`ELEMENTWISE_MIN_PER_TASK`] values a task runs on the
+/// calling thread as one band.
 pub fn for_row_bands(tasks: usize, rows: usize, row_len: usize, f: &(dyn Fn(std::ops::Range<usize>) + Sync)) {
     let tasks = tasks.min(rows * row_len / ELEMENTWISE_MIN_PER_TASK).max(1);
     if tasks == 1 {
@@ -283,7 +270,7 @@ pub fn for_row_bands(tasks: usize, rows: usize, row_len: usize, f: &(dyn Fn(std:
     run(rows.div_ceil(per), &|t| f(t * per..((t + 1) * per).min(rows)));
 }
 
-/// A `&mut [T]` shared by the tasks of one job on the pool ([`run`], [`for_ranges`],
+/// A `&mut [T]` shared by the tasks of one job on the pool ([`run`], [`for_dealt_ranges`],
 /// [`for_row_bands`]), each task taking its own disjoint part of it.
 ///
 /// It holds the exclusive borrow it was made from for `'a`, so the buffer outlives every
@@ -293,7 +280,7 @@ pub fn for_row_bands(tasks: usize, rows: usize, row_len: usize, f: &(dyn Fn(std:
 ///
 /// [`SharedMut::range`] and [`SharedMut::range_ref`] are `unsafe`: the caller promises that
 /// no two parts alive at the same time overlap when either of them is mutable (in
-/// [`for_ranges`], one `range` per task with that task's range). Bounds are checked.
+/// [`for_dealt_ranges`], one `range` per call with that call's range). Bounds are checked.
 pub struct SharedMut<'a, T> {
     ptr: *mut T,
     len: usize,
@@ -318,7 +305,7 @@ impl<'a, T> SharedMut<'a, T> {
     ///
     /// # Safety
     /// No other part alive at the same time (from `range` or `range_ref`) may overlap
-    /// `range` (in [`for_ranges`], call it once per task with that task's range).
+    /// `range` (in [`for_dealt_ranges`], call it once per call of `f` with that call's range).
     #[allow(clippy::mut_from_ref)]
     pub unsafe fn range(&self, range: std::ops::Range<usize>) -> &mut [T] {
         assert!(range.start <= range.end && range.end <= self.len, "range outside the shared slice");
@@ -445,26 +432,6 @@ mod tests {
     }
 
     #[test]
-    fn ranges_cover_everything_once_in_line_multiples() {
-        for (tasks, len) in [(1, 10), (2, 10), (2, 1 << 16), (3, (1 << 17) + 5), (7, 3 << 15)] {
-            let hits: Vec<AtomicUsize> = (0..len).map(|_| AtomicUsize::new(0)).collect();
-            let starts = Mutex::new(Vec::new());
-            for_ranges(tasks, len, &|r| {
-                starts.lock().unwrap().push(r.start);
-                r.for_each(|i| {
-                    hits[i].fetch_add(1, Ordering::Relaxed);
-                });
-            });
-            assert!(hits.iter().all(|h| h.load(Ordering::Relaxed) == 1), "{tasks} tasks over {len}");
-            let starts = starts.into_inner().unwrap();
-            assert!(starts.iter().all(|s| s % 16 == 0), "{starts:?}");
-            let expected =
-                if len / ELEMENTWISE_MIN_PER_TASK >= 2 { tasks.min(len / ELEMENTWISE_MIN_PER_TASK) } else { 1 };
-            assert_eq!(starts.len(), expected, "{tasks} tasks over {len}");
-        }
-    }
-
-    #[test]
     fn dealt_ranges_cover_everything_once_in_turn() {
         for (tasks, len, chunk) in
             [(1, 10, 4), (2, 10, 4), (2, 1 << 16, 1 << 12), (3, (1 << 17) + 5, 1000), (4, 1 << 16, 1 << 16)]
@@ -486,6 +453,7 @@ mod tests {
                 continue;
             }
             assert!(calls.iter().all(|(_, r)| r.start % line_chunk == 0), "{calls:?}");
+            assert_eq!(calls.len(), len.div_ceil(line_chunk), "one call a range");
             // Ranges c and c + used go to the same task: the same thread, unless the pool was
             // busy with another test's job and every task ran on the caller.
             for (name, r) in &calls {
@@ -500,7 +468,7 @@ mod tests {
         let mut data = vec![0.0f32; 1 << 17];
         let shared = SharedMut::new(&mut data);
         // SAFETY: each task takes only its own range.
-        for_ranges(2, 1 << 17, &|r| {
+        for_dealt_ranges(2, 1 << 17, 1 << 12, &|r| {
             unsafe { shared.range(r.clone()) }.iter_mut().zip(r).for_each(|(x, i)| *x = i as f32)
         });
         assert!(data.iter().enumerate().all(|(i, &x)| x == i as f32));

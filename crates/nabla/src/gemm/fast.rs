@@ -236,7 +236,12 @@ unsafe fn blocked_with(
             KernelKind::Avx512X32 | KernelKind::Avx512 if takes_in_place(a, ta, c) => {
                 // Small products read op(A) in place on the 12 × 32 kernel, for both AVX-512
                 // kernels: every SIMD kernel gives the same bits.
-                in_place::gemm_in_place(alpha, a, b, tb, beta, c);
+                in_place::gemm_in_place::<MR_X32, NR_X32>(avx512_x32::kernel_in_place, alpha, a, b, tb, beta, c);
+            }
+            #[cfg(target_arch = "x86_64")]
+            KernelKind::Avx2Fma if takes_in_place(a, ta, c) => {
+                // The same bits as the packed 6 × 16 driver.
+                in_place::gemm_in_place::<MR, NR>(avx2::kernel_in_place, alpha, a, b, tb, beta, c);
             }
             #[cfg(target_arch = "x86_64")]
             KernelKind::Avx512X32 => {
@@ -257,7 +262,7 @@ unsafe fn blocked_with(
     }
 }
 
-/// Whether the AVX-512 kernels hand `C = op(A) · op(B)` to [`in_place`] (non-empty, and
+/// Whether the SIMD kernels hand `C = op(A) · op(B)` to [`in_place`] (non-empty, and
 /// small enough by [`in_place::suits`]).
 #[cfg(target_arch = "x86_64")]
 fn takes_in_place(a: MatRef<'_>, ta: Transpose, c: RawC) -> bool {
@@ -307,13 +312,14 @@ pub(crate) fn gemm_portable<const R: usize, const N: usize>(
     unsafe { blocked::<R, N>(portable::kernel::<R, N>, blocking, alpha, a, ta, b, tb, beta, RawC::of(c)) };
 }
 
-/// The 12 × 32 kernel's two drivers on one product, where the CPU has AVX-512F: the packed
-/// one and the one reading `op(A)` in place (`None` when that driver cannot take the product,
-/// `op(A) = Aᵀ` or an empty one, or the CPU lacks AVX-512F), so that the tests can demand the
-/// same bits of both. Products past the in-place driver's size limits are taken too: it is
-/// correct for any size, and they reach its several column blocks.
+/// Each in-place micro-kernel's two drivers on one product, for the kernels this CPU has
+/// (the 12 × 32 one where it has AVX-512F, the 6 × 16 one where it has AVX2 and FMA): the
+/// packed driver and the one reading `op(A)` in place, with the kernel's name (empty when
+/// that driver cannot take the product, `op(A) = Aᵀ` or an empty one), so that the tests can
+/// demand the same bits of both. Products past the in-place driver's size limits are taken
+/// too: it is correct for any size, and they reach its several column blocks.
 #[cfg(test)]
-pub(crate) fn gemm_x32_packed_and_in_place(
+pub(crate) fn gemm_packed_and_in_place(
     alpha: f32,
     a: MatRef<'_>,
     ta: Transpose,
@@ -321,37 +327,35 @@ pub(crate) fn gemm_x32_packed_and_in_place(
     tb: Transpose,
     beta: f32,
     c: &crate::matrix::Matrix,
-) -> Option<(crate::matrix::Matrix, crate::matrix::Matrix)> {
+) -> Vec<(&'static str, crate::matrix::Matrix, crate::matrix::Matrix)> {
+    let mut out = Vec::new();
     #[cfg(target_arch = "x86_64")]
     {
         let (m, k) = ta.apply(a.shape());
-        if !KernelKind::Avx512X32.supported() || m == 0 || k == 0 || c.cols() == 0 || ta != Transpose::No {
-            return None;
+        if m == 0 || k == 0 || c.cols() == 0 || ta != Transpose::No {
+            return out;
         }
-        let (mut packed, mut unpacked) = (c.clone(), c.clone());
-        // SAFETY: each output is borrowed mutably for its call; AVX-512F was detected just
-        // above; the callers' shapes are checked by `product_shape` in the tests.
-        unsafe {
-            blocked::<MR_X32, NR_X32>(
-                avx512_x32::kernel,
-                BLOCKING_X32,
-                alpha,
-                a,
-                ta,
-                b,
-                tb,
-                beta,
-                RawC::of(packed.view_mut()),
-            );
-            in_place::gemm_in_place(alpha, a, b, tb, beta, RawC::of(unpacked.view_mut()));
+        for kind in [KernelKind::Avx512X32, KernelKind::Avx2Fma].into_iter().filter(|k| k.supported()) {
+            let (mut packed, mut unpacked) = (c.clone(), c.clone());
+            let (pc, uc) = (RawC::of(packed.view_mut()), RawC::of(unpacked.view_mut()));
+            // SAFETY: each output is borrowed mutably for its call; the kernel's instruction
+            // set was detected just above; the callers' shapes are checked by `product_shape`
+            // in the tests.
+            unsafe {
+                if kind == KernelKind::Avx512X32 {
+                    blocked::<MR_X32, NR_X32>(avx512_x32::kernel, BLOCKING_X32, alpha, a, ta, b, tb, beta, pc);
+                    in_place::gemm_in_place::<MR_X32, NR_X32>(avx512_x32::kernel_in_place, alpha, a, b, tb, beta, uc);
+                } else {
+                    blocked::<MR, NR>(avx2::kernel, BLOCKING_16, alpha, a, ta, b, tb, beta, pc);
+                    in_place::gemm_in_place::<MR, NR>(avx2::kernel_in_place, alpha, a, b, tb, beta, uc);
+                }
+            }
+            out.push((kind.name(), packed, unpacked));
         }
-        Some((packed, unpacked))
     }
     #[cfg(not(target_arch = "x86_64"))]
-    {
-        let _ = (alpha, a, ta, b, tb, beta, c);
-        None
-    }
+    let _ = (alpha, a, ta, b, tb, beta, c);
+    out
 }
 
 /// The micro-kernel [`gemm`] uses on this CPU (for benchmarks and reports), e.g. `"avx512f 12x32"`.

@@ -450,10 +450,11 @@ fn kernel_report_every_gemm_kernel_the_cpu_can_run_is_tested() {
     }
 }
 
-/// The 12 × 32 kernel reading `op(A)` in place (products with few rows) against its packed
-/// driver, bit for bit, and against the reference: B read in place (untransposed, short
-/// rows) and packed (transposed, or rows too far apart); tiles of 1–12 rows (each row-count
-/// variant of the kernel) and 1–32 columns (the masks), several k blocks and, past
+/// The 12 × 32 and 6 × 16 kernels reading `op(A)` in place (products with few rows) against
+/// their packed drivers, bit for bit, and against the reference: B read in place
+/// (untransposed, short rows) and packed (transposed, or rows too far apart); tiles of 1–12
+/// rows (each row-count variant of the 12 × 32 kernel) and 1–32 columns (the masks, and the
+/// 6 × 16 kernel's full and partial tiles), several k blocks and, past
 /// `NC_X32` columns, several column blocks; A and B stored densely and as views with rows
 /// further apart than their length; every beta the write-back treats apart.
 #[test]
@@ -494,24 +495,25 @@ fn in_place_a_matches_the_packed_driver_bit_for_bit() {
                     let (b_buf, b_stride) = padded(&b, pad);
                     let a_view = MatRef::with_stride(&a_buf, a.rows(), a.cols(), a_stride).unwrap();
                     let b_view = MatRef::with_stride(&b_buf, b.rows(), b.cols(), b_stride).unwrap();
-                    let Some((packed, in_place)) =
-                        fast::gemm_x32_packed_and_in_place(alpha, a_view, Transpose::No, b_view, tb, beta, &c0)
-                    else {
-                        continue;
-                    };
-                    let case = format!("{m}x{n}x{k} {tb:?} pad {pad} alpha {alpha} beta {beta}");
-                    assert_eq!(in_place, packed, "{case}");
                     let want = run(Kernel::Reference, alpha, &a, Transpose::No, &b, tb, beta, &c0);
-                    let tol = 1e-5 * (k as f32 + 1.0) * 2.0;
-                    let diff = want.max_abs_diff(&in_place).unwrap();
-                    assert!(diff <= tol, "{case}: diff {diff} > {tol}");
-                    compared += 1;
+                    let runs = fast::gemm_packed_and_in_place(alpha, a_view, Transpose::No, b_view, tb, beta, &c0);
+                    for (name, packed, in_place) in runs {
+                        let case = format!("{name} {m}x{n}x{k} {tb:?} pad {pad} alpha {alpha} beta {beta}");
+                        assert_eq!(in_place, packed, "{case}");
+                        let tol = 1e-5 * (k as f32 + 1.0) * 2.0;
+                        let diff = want.max_abs_diff(&in_place).unwrap();
+                        assert!(diff <= tol, "{case}: diff {diff} > {tol}");
+                        compared += 1;
+                    }
                 }
             }
         }
     }
-    // On a CPU with AVX-512F the in-place driver must have run, not been skipped.
-    if crate::simd::has_avx512f() {
-        assert_eq!(compared, shapes.len() * 2 * PADS.len() * 3, "every product should take the in-place driver");
-    }
+    // Each in-place driver the CPU can run must have run on every product, not been skipped.
+    #[cfg(target_arch = "x86_64")]
+    let fma = is_x86_feature_detected!("fma");
+    #[cfg(not(target_arch = "x86_64"))]
+    let fma = false;
+    let kernels = usize::from(crate::simd::has_avx512f()) + usize::from(crate::simd::has_avx2() && fma);
+    assert_eq!(compared, kernels * shapes.len() * 2 * PADS.len() * 3, "every product should take the in-place drivers");
 }

@@ -18,6 +18,7 @@ use std::arch::x86_64::{
     _mm512_mul_ps, _mm512_set1_ps, _mm512_setzero_ps, _mm512_storeu_ps, _mm_prefetch, _MM_HINT_T0,
 };
 
+use super::in_place::InPlaceTile;
 use super::{MR_X32 as R, NR_X32 as N};
 
 /// The [`super::MicroKernel`] for AVX-512F with 12 × 32 tiles; see its contract. Computes
@@ -104,26 +105,6 @@ unsafe fn kernel_rows<const ROWS: usize>(
             }
         }
     }
-}
-
-/// Where [`kernel_in_place`] reads a tile's operands: `op(A)` as stored (no packed sliver),
-/// `op(B)` as stored or packed.
-#[derive(Clone, Copy)]
-pub(super) struct InPlaceTile {
-    /// `op(A)[i, p]` of the tile at `a[i * lda + p]` (`op(A) = A`, rows read in place).
-    pub a: *const f32,
-    pub lda: usize,
-    /// Rows of the tile that exist (1 ..= `R`); rows past them are not read nor written.
-    pub rows: usize,
-    /// `op(B)[p, j]` of the tile at `b[p * ldb + j]`: a stored row-major B, or a packed
-    /// sliver (`ldb = N`).
-    pub b: *const f32,
-    pub ldb: usize,
-    /// Columns of the tile that exist (1 ..= `N`); columns past them are not read nor written.
-    pub cols: usize,
-    /// `C[i, j]` of the tile at `c[i * rs_c + j]`.
-    pub c: *mut f32,
-    pub rs_c: usize,
 }
 
 /// The 12 × 32 micro-kernel reading `op(A)` in place (BLIS's "sup" idea): for a product with

@@ -40,6 +40,23 @@ thread_local! {
     static BUFFERS: RefCell<PackBuffers> = RefCell::new(PackBuffers::default());
 }
 
+/// The least length of the B buffer (values): the largest block the in-place driver packs
+/// (`in_place::N_MAX` columns of `KC`), so that whichever driver runs first on a thread sizes
+/// the buffer for both, and a later product that takes the other driver (a short last batch)
+/// does not grow it mid-training.
+pub(super) const B_BUFFER_MIN: usize = 512 * KC;
+
+/// `len` values of the B buffer, 64-byte aligned, grown to at least [`B_BUFFER_MIN`].
+fn b_buffer(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
+    &mut aligned(buf, len.max(B_BUFFER_MIN))[..len]
+}
+
+/// Runs `f` on `len` values of this thread's B packing buffer (the one the blocked driver
+/// packs into; the in-place driver's calls do not overlap it).
+pub(super) fn with_b_buffer<T>(len: usize, f: impl FnOnce(&mut [f32]) -> T) -> T {
+    BUFFERS.with(|buffers| f(b_buffer(&mut buffers.borrow_mut().b, len)))
+}
+
 /// A 64-byte aligned slice of `len` values inside `buf`, growing it when needed.
 pub(super) fn aligned(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
     const PAD: usize = 64 / std::mem::size_of::<f32>();
@@ -108,7 +125,7 @@ pub(super) unsafe fn blocked<const R: usize, const N: usize>(
             // rows read along; an untransposed B's sliver is a 64-byte piece of each of kc
             // rows, one page apart at a layer's widths, and packing it alone was slower
             // (W3's dx = dz·W, 1024 wide) than packing the block row by row.
-            let sliver = aligned(b_buf, N * kc_max);
+            let sliver = b_buffer(b_buf, N * kc_max);
             for pc in (0..k).step_by(kc_max) {
                 let kc = kc_max.min(k - pc);
                 let a_block = &mut a_pack[..m.div_ceil(R) * R * kc];
@@ -125,7 +142,7 @@ pub(super) unsafe fn blocked<const R: usize, const N: usize>(
             }
             return;
         }
-        let b_pack = aligned(b_buf, nc_max * kc_max);
+        let b_pack = b_buffer(b_buf, nc_max * kc_max);
         for jc in (0..n).step_by(nc_max) {
             let nc = nc_max.min(n - jc);
             for pc in (0..k).step_by(kc_max) {

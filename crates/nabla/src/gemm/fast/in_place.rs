@@ -1,25 +1,25 @@
-//! The 12 × 32 kernel's driver for products with few rows (a layer's batch): `op(A)` is read
-//! in place instead of packed, and an untransposed `B` with short rows too (BLIS calls such
-//! unpacked paths "sup", for skinny and unpacked).
+//! The driver for products with few rows (a layer's batch), on the 12 × 32 AVX-512 kernel or
+//! the 6 × 16 AVX2 one: `op(A)` is read in place instead of packed, and an untransposed `B`
+//! with short rows too (BLIS calls such unpacked paths "sup", for skinny and unpacked).
 //!
 //! For `X[64, 784] · W[784, 128]` the packed driver spent 11 % of its time packing A and 10 %
 //! packing B, copies that a small `m` does not amortise. Here the loops are those of the
 //! packed driver with the A sliver in L1 (`jc`, `pc`, then `ir` outside `jr`), the same `KC`
-//! and `NC` blocks, and the kernel is [`kernel_in_place`]: each element of `C` is summed by the
+//! and `NC` blocks, and the kernel is an [`InPlaceKernel`]: each element of `C` is summed by the
 //! same chain of FMAs over the same k blocks and written back by the same operations as in
 //! the packed driver, so the bits do not change.
 //!
 //! Both AVX-512 kernels hand such products to this driver: every SIMD kernel gives the same
 //! bits (`simd_kernels_give_the_same_bits`), and on Zen 4, whose default is the 16 × 16
 //! kernel, `X[64, 784] · W[784, 128]` ran at 111 GFLOP/s here against 104 packed (four
-//! interleaved rounds, 2026-12-06).
+//! interleaved rounds, 2026-12-06). The AVX2 kernel takes them too, with the same limits
+//! (on Zen 3, `X[64, 784] · W[784, 128]` 68 against 64 GFLOP/s packed, medians of 15
+//! interleaved rounds on a noisy host, 2026-12-06).
 
-use super::avx512_x32::{kernel_in_place, InPlaceTile};
-use super::blocked::{aligned, balanced_block};
+use super::blocked::{balanced_block, with_b_buffer, B_BUFFER_MIN};
 use super::pack::pack_b;
-use super::{RawC, Transpose, KC, MR_X32 as R, NC_X32, NR_X32 as N};
+use super::{RawC, Transpose, KC, NC_X32};
 use crate::matrix::MatRef;
-use std::cell::RefCell;
 
 /// Products with at most this many rows read `op(A)` in place.
 pub(super) const M_MAX: usize = 128;
@@ -40,22 +40,55 @@ pub(super) const A_STRIDE_ALIASES: usize = 512;
 pub(super) const B_STRIDE_MAX: usize = 512;
 
 /// Whether `C[m, n] = op(A) · op(B)`, with `A`'s rows `lda` values apart, goes through
-/// [`gemm_in_place`] on the 12 × 32 kernel.
+/// [`gemm_in_place`].
 pub(super) fn suits(m: usize, n: usize, ta: Transpose, lda: usize) -> bool {
     ta == Transpose::No && m <= M_MAX && n <= N_MAX && !lda.is_multiple_of(A_STRIDE_ALIASES)
 }
 
-thread_local! {
-    /// The packed B block when B is not read in place.
-    static B_BUFFER: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+/// Where an in-place micro-kernel (`avx512_x32::kernel_in_place`, `avx2::kernel_in_place`) reads a tile's operands: `op(A)` as stored (no packed sliver),
+/// `op(B)` as stored or packed.
+#[derive(Clone, Copy)]
+pub(super) struct InPlaceTile {
+    /// `op(A)[i, p]` of the tile at `a[i * lda + p]` (`op(A) = A`, rows read in place).
+    pub a: *const f32,
+    pub lda: usize,
+    /// Rows of the tile that exist (1 ..= the kernel's rows); rows past them are not read nor written.
+    pub rows: usize,
+    /// `op(B)[p, j]` of the tile at `b[p * ldb + j]`: a stored row-major B, or a packed
+    /// sliver (`ldb` = the kernel's columns).
+    pub b: *const f32,
+    pub ldb: usize,
+    /// Columns of the tile that exist (1 ..= the kernel's columns); columns past them are not read nor written.
+    pub cols: usize,
+    /// `C[i, j]` of the tile at `c[i * rs_c + j]`.
+    pub c: *mut f32,
+    pub rs_c: usize,
 }
 
-/// `C = alpha · A · op(B) + beta · C` with `A` read in place (see the module doc).
+const _: () = assert!(N_MAX * KC <= B_BUFFER_MIN, "the B buffer holds any block packed here");
+
+/// A micro-kernel reading `op(A)` in place, for `R × N` tiles (`avx512_x32::kernel_in_place`,
+/// `avx2::kernel_in_place`): `C[tile] = beta · C + alpha · Σ_p` over `kc` steps.
+///
+/// # Safety
+/// As the kernels': the CPU has the kernel's instruction set and the tile's operands are valid.
+pub(super) type InPlaceKernel = unsafe fn(kc: usize, t: InPlaceTile, alpha: f32, beta: f32);
+
+/// `C = alpha · A · op(B) + beta · C` with `A` read in place (see the module doc), on the
+/// in-place micro-kernel `kernel` with `R × N` tiles.
 ///
 /// # Safety
 /// As [`super::gemm_raw`] (`k ≥ 1`, `m, n ≥ 1`, shapes checked); the CPU must support
-/// AVX-512F.
-pub(super) unsafe fn gemm_in_place(alpha: f32, a: MatRef<'_>, b: MatRef<'_>, tb: Transpose, beta: f32, c: RawC) {
+/// `kernel`'s instruction set.
+pub(super) unsafe fn gemm_in_place<const R: usize, const N: usize>(
+    kernel: InPlaceKernel,
+    alpha: f32,
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    tb: Transpose,
+    beta: f32,
+    c: RawC,
+) {
     let (m, k) = a.shape();
     let n = c.cols;
     let kc_max = balanced_block(k, KC, 1);
@@ -63,12 +96,7 @@ pub(super) unsafe fn gemm_in_place(alpha: f32, a: MatRef<'_>, b: MatRef<'_>, tb:
     let b_in_place = tb == Transpose::No && b.stride() <= B_STRIDE_MAX;
     let (a_data, lda) = (a.as_slice(), a.stride());
     let b_data = b.as_slice();
-    B_BUFFER.with(|buffer| {
-        let mut buffer = buffer.borrow_mut();
-        // Sized at once for the largest block a product that `suits` can need, so that a
-        // thread whose later products are wider or deeper does not grow it mid-training.
-        let b_len = (nc_max * kc_max).max(N_MAX * KC);
-        let b_pack = if b_in_place { &mut [][..] } else { aligned(&mut buffer, b_len) };
+    let body = |b_pack: &mut [f32]| {
         for jc in (0..n).step_by(nc_max) {
             let nc = nc_max.min(n - jc);
             for pc in (0..k).step_by(kc_max) {
@@ -101,10 +129,17 @@ pub(super) unsafe fn gemm_in_place(alpha: f32, a: MatRef<'_>, b: MatRef<'_>, tb:
                         // SAFETY: the tile's rows of A (ir .. ir + rows, columns pc .. pc + kc),
                         // rows of B (pc .. pc + kc, columns jc + jr .. + cols, or the packed
                         // sliver) and block of C lie inside the operands; C is ours (contract).
-                        unsafe { kernel_in_place(kc, tile, alpha, beta) };
+                        unsafe { kernel(kc, tile, alpha, beta) };
                     }
                 }
             }
         }
-    });
+    };
+    if b_in_place {
+        body(&mut []);
+    } else {
+        // The blocked driver's buffer, at least `B_BUFFER_MIN` long: as large as any block
+        // a product that `suits` packs here.
+        with_b_buffer(nc_max.div_ceil(N) * N * kc_max, body);
+    }
 }

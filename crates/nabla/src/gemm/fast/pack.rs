@@ -107,6 +107,11 @@ pub(super) fn pack_b<const N: usize>(
                         let rows: [&[f32]; 16] = std::array::from_fn(|j| &b.row(c0 + 16 * g + j)[p0..p0 + kc]);
                         interleave16(rows, sliver, N, 16 * g, 16);
                     }
+                } else if nr == N && N.is_multiple_of(8) && avx2_transpose() {
+                    for g in 0..N / 8 {
+                        let rows: [&[f32]; 8] = std::array::from_fn(|j| &b.row(c0 + 8 * g + j)[p0..p0 + kc]);
+                        interleave8(rows, sliver, N, 8 * g);
+                    }
                 } else if nr == N {
                     if b.stride().is_multiple_of(L1_ALIASING_STRIDE) {
                         // Rows a multiple of 2 KiB apart share a few L1 sets, and 16 streams
@@ -131,6 +136,27 @@ pub(super) fn pack_b<const N: usize>(
                 }
             }
         }
+    }
+}
+
+/// Whether [`interleave8`] may run: the CPU has AVX2 (and is not taking the AVX-512 paths).
+fn avx2_transpose() -> bool {
+    crate::simd::has_avx2()
+}
+
+/// `out[p * width + offset + r] = rows[r][p]`: 8 rows into adjacent columns of a p-major
+/// sliver, through the AVX2 register transpose (the CPU must have AVX2: callers check).
+fn interleave8(rows: [&[f32]; 8], out: &mut [f32], width: usize, offset: usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        assert!(crate::simd::has_avx2(), "interleave8 needs AVX2");
+        // SAFETY: AVX2 was detected at run time (asserted just above).
+        unsafe { super::avx2::interleave8(rows, out, width, offset) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (rows, out, width, offset);
+        unreachable!("AVX2 is only detected on x86_64");
     }
 }
 
@@ -179,7 +205,33 @@ fn interleave<const R: usize, const STEP: usize>(rows: [&[f32]; R], out: &mut [f
 
 #[cfg(test)]
 mod interleave_tests {
-    use super::{interleave, interleave16};
+    use super::{interleave, interleave16, interleave8};
+
+    /// The AVX2 register transpose against the plain loops (where the CPU has it), for depths
+    /// below, at and past whole 8-step blocks, into both halves of a 16-wide sliver.
+    #[test]
+    fn interleave8_matches_plain_loops() {
+        if !crate::simd::has_avx2() {
+            return;
+        }
+        for kc in [1, 7, 8, 9, 17, 196, 256] {
+            let data: Vec<Vec<f32>> = (0..8).map(|r| (0..kc).map(|p| (r * 1000 + p) as f32).collect()).collect();
+            let rows: [&[f32]; 8] = std::array::from_fn(|r| data[r].as_slice());
+            for offset in [0, 8] {
+                let mut want = vec![f32::NAN; kc * 16];
+                interleave::<8, 8>(rows, &mut want, 16, offset);
+                let mut got = vec![f32::NAN; kc * 16];
+                interleave8(rows, &mut got, 16, offset);
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&got), bits(&want), "kc = {kc}, offset {offset}");
+                assert_eq!(
+                    got[(kc - 1) * 16 + offset + 5],
+                    (5000 + kc - 1) as f32,
+                    "out[p·16 + offset + r] = rows[r][p]"
+                );
+            }
+        }
+    }
 
     /// The AVX-512 register transpose against the plain loops (where the CPU has it), for
     /// depths below, at and past whole 16-step blocks, into 16-, 32- and 12-wide slivers.

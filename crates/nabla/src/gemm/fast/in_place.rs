@@ -12,9 +12,11 @@
 //! Both AVX-512 kernels hand such products to this driver: every SIMD kernel gives the same
 //! bits (`simd_kernels_give_the_same_bits`), and on Zen 4, whose default is the 16 × 16
 //! kernel, `X[64, 784] · W[784, 128]` ran at 111 GFLOP/s here against 104 packed (four
-//! interleaved rounds, 2026-12-06). The AVX2 kernel takes them too, with the same limits
-//! (on Zen 3, `X[64, 784] · W[784, 128]` 68 against 64 GFLOP/s packed, medians of 15
-//! interleaved rounds on a noisy host, 2026-12-06).
+//! interleaved rounds, 2026-12-06). The AVX2 kernel takes them too, with the same limits.
+//! On Zen 3, one thread, GFLOP/s in place against packed (medians of 21 interleaved rounds,
+//! 2026-12-06): `X[64, 784] · W[128, 784]ᵀ` 84.3 / 77.8, W2's two-thread bands `dz[128, 800]
+//! · W[800, 392]` 84.5 / 82.4 and `[64, 800] · [800, 392]` 81.4 / 79.1, `X[64, 784] ·
+//! W[800, 784]ᵀ` and `X[128, 784] · W[400, 784]ᵀ` the same within 0.5 %.
 
 use super::blocked::{balanced_block, with_b_buffer, B_BUFFER_MIN};
 use super::pack::pack_b;

@@ -236,12 +236,21 @@ unsafe fn blocked_with(
             KernelKind::Avx512X32 | KernelKind::Avx512 if takes_in_place(a, ta, c) => {
                 // Small products read op(A) in place on the 12 × 32 kernel, for both AVX-512
                 // kernels: every SIMD kernel gives the same bits.
-                in_place::gemm_in_place::<MR_X32, NR_X32>(avx512_x32::kernel_in_place, alpha, a, b, tb, beta, c);
+                in_place::gemm_in_place::<MR_X32, NR_X32>(
+                    avx512_x32::kernel_in_place,
+                    in_place::B_STRIDE_MAX_X32,
+                    alpha,
+                    a,
+                    b,
+                    tb,
+                    beta,
+                    c,
+                );
             }
             #[cfg(target_arch = "x86_64")]
             KernelKind::Avx2Fma if takes_in_place(a, ta, c) => {
                 // The same bits as the packed 6 × 16 driver.
-                in_place::gemm_in_place::<MR, NR>(avx2::kernel_in_place, alpha, a, b, tb, beta, c);
+                in_place::gemm_in_place::<MR, NR>(avx2::kernel_in_place, 0, alpha, a, b, tb, beta, c);
             }
             #[cfg(target_arch = "x86_64")]
             KernelKind::Avx512X32 => {
@@ -344,10 +353,19 @@ pub(crate) fn gemm_packed_and_in_place(
             unsafe {
                 if kind == KernelKind::Avx512X32 {
                     blocked::<MR_X32, NR_X32>(avx512_x32::kernel, BLOCKING_X32, alpha, a, ta, b, tb, beta, pc);
-                    in_place::gemm_in_place::<MR_X32, NR_X32>(avx512_x32::kernel_in_place, alpha, a, b, tb, beta, uc);
+                    in_place::gemm_in_place::<MR_X32, NR_X32>(
+                        avx512_x32::kernel_in_place,
+                        in_place::B_STRIDE_MAX_X32,
+                        alpha,
+                        a,
+                        b,
+                        tb,
+                        beta,
+                        uc,
+                    );
                 } else {
                     blocked::<MR, NR>(avx2::kernel, BLOCKING_16, alpha, a, ta, b, tb, beta, pc);
-                    in_place::gemm_in_place::<MR, NR>(avx2::kernel_in_place, alpha, a, b, tb, beta, uc);
+                    in_place::gemm_in_place::<MR, NR>(avx2::kernel_in_place, 0, alpha, a, b, tb, beta, uc);
                 }
             }
             out.push((kind.name(), packed, unpacked));

@@ -451,8 +451,8 @@ fn kernel_report_every_gemm_kernel_the_cpu_can_run_is_tested() {
 }
 
 /// The 12 × 32 and 6 × 16 kernels reading `op(A)` in place (products with few rows) against
-/// their packed drivers, bit for bit, and against the reference: B read in place
-/// (untransposed, short rows) and packed (transposed, or rows too far apart); tiles of 1–12
+/// their packed drivers, bit for bit, and against the reference: B read in place (by the
+/// 12 × 32 kernel: untransposed, short rows) and packed (transposed, or rows too far apart); tiles of 1–12
 /// rows (each row-count variant of the 12 × 32 kernel) and 1–32 columns (the masks, and the
 /// 6 × 16 kernel's full and partial tiles), several k blocks and, past
 /// `NC_X32` columns, several column blocks; A and B stored densely and as views with rows

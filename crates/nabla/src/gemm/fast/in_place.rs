@@ -1,6 +1,7 @@
 //! The driver for products with few rows (a layer's batch), on the 12 × 32 AVX-512 kernel or
-//! the 6 × 16 AVX2 one: `op(A)` is read in place instead of packed, and an untransposed `B`
-//! with short rows too (BLIS calls such unpacked paths "sup", for skinny and unpacked).
+//! the 6 × 16 AVX2 one: `op(A)` is read in place instead of packed, and, on the 12 × 32
+//! kernel, an untransposed `B` with short rows too (BLIS calls such unpacked paths "sup", for
+//! skinny and unpacked).
 //!
 //! For `X[64, 784] · W[784, 128]` the packed driver spent 11 % of its time packing A and 10 %
 //! packing B, copies that a small `m` does not amortise. Here the loops are those of the
@@ -36,10 +37,13 @@ pub(super) const N_MAX: usize = 512;
 /// packed, 2048 apart 90 against 96, 512 and 1536 apart 2–6 % slower; 784 and 1280 apart
 /// the same as packed (two interleaved rounds each, 2026-12-06).
 pub(super) const A_STRIDE_ALIASES: usize = 512;
-/// An untransposed `B` whose rows are at most this many values apart is read in place; with
-/// longer rows its sliver's rows fall into few L1 sets and past the reach of the L1
-/// prefetcher, and it is packed.
-pub(super) const B_STRIDE_MAX: usize = 512;
+/// An untransposed `B` whose rows are at most this many values apart is read in place by
+/// the 12 × 32 kernel; with longer rows its sliver's rows fall into few L1 sets and past the
+/// reach of the L1 prefetcher, and it is packed. The 6 × 16 kernel packs B always: its tiles
+/// are half as tall, so each B sliver is read twice as often, and on Zen 3 reading it in
+/// place (rows 512 bytes apart, eight L1 sets) was 0–11 % slower than packing it, faster
+/// in no round (`X[64, 784] · W[784, 128]`, four runs of 21 interleaved rounds, 2026-12-06).
+pub(super) const B_STRIDE_MAX_X32: usize = 512;
 
 /// Whether `C[m, n] = op(A) · op(B)`, with `A`'s rows `lda` values apart, goes through
 /// [`gemm_in_place`].
@@ -77,13 +81,15 @@ const _: () = assert!(N_MAX * KC <= B_BUFFER_MIN, "the B buffer holds any block 
 pub(super) type InPlaceKernel = unsafe fn(kc: usize, t: InPlaceTile, alpha: f32, beta: f32);
 
 /// `C = alpha · A · op(B) + beta · C` with `A` read in place (see the module doc), on the
-/// in-place micro-kernel `kernel` with `R × N` tiles.
+/// in-place micro-kernel `kernel` with `R × N` tiles; an untransposed `B` whose rows are at
+/// most `b_stride_max` values apart is read in place too (0: never).
 ///
 /// # Safety
 /// As [`super::gemm_raw`] (`k ≥ 1`, `m, n ≥ 1`, shapes checked); the CPU must support
 /// `kernel`'s instruction set.
 pub(super) unsafe fn gemm_in_place<const R: usize, const N: usize>(
     kernel: InPlaceKernel,
+    b_stride_max: usize,
     alpha: f32,
     a: MatRef<'_>,
     b: MatRef<'_>,
@@ -95,7 +101,7 @@ pub(super) unsafe fn gemm_in_place<const R: usize, const N: usize>(
     let n = c.cols;
     let kc_max = balanced_block(k, KC, 1);
     let nc_max = balanced_block(n, NC_X32, N);
-    let b_in_place = tb == Transpose::No && b.stride() <= B_STRIDE_MAX;
+    let b_in_place = tb == Transpose::No && b.stride() <= b_stride_max;
     let (a_data, lda) = (a.as_slice(), a.stride());
     let b_data = b.as_slice();
     let body = |b_pack: &mut [f32]| {

@@ -36,9 +36,11 @@ pub(super) unsafe fn kernel(
 }
 
 /// Steps ahead at which the kernel asks for the packed A and B values it will read (16 steps:
-/// 1 KiB of B, 384 bytes of A). Unrolled by four steps with these prefetches, and the C tile
-/// asked for before the k loop, the kernel ran 1–4 % faster on Zen 3 (full GEMMs and W4,
-/// interleaved rounds, 2026-12-06); in L1 alone both forms reach the FMA peak.
+/// 1 KiB of B, 384 bytes of A). Every four steps it asks for two lines of B (of the four
+/// those steps read; the adjacent-line prefetcher brings the others) and one of A. Unrolled
+/// by four steps with these prefetches, and the C tile asked for before the k loop, the
+/// kernel ran 1–4 % faster on Zen 3 (full GEMMs and W4, interleaved rounds, 2026-12-06); in
+/// L1 alone both forms reach the FMA peak.
 const PREFETCH_STEPS: usize = 16;
 
 #[target_feature(enable = "avx2,fma")]
@@ -51,7 +53,8 @@ unsafe fn kernel_avx2(kc: usize, a: &[f32], b: &[f32], c: *mut f32, rs_c: usize,
     // target features are enabled on this function and present on the CPU per the caller.
     unsafe {
         if beta != 0.0 {
-            // The tile of C is read after the k loop: ask for it now (a row is one line).
+            // The tile of C is read after the k loop: ask for it now (a row's 64 bytes may
+            // straddle two lines).
             for i in 0..MR {
                 let row = c.add(i * rs_c).cast::<i8>();
                 _mm_prefetch::<_MM_HINT_T0>(row);

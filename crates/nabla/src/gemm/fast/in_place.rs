@@ -51,20 +51,22 @@ pub(super) fn suits(m: usize, n: usize, ta: Transpose, lda: usize) -> bool {
     ta == Transpose::No && m <= M_MAX && n <= N_MAX && !lda.is_multiple_of(A_STRIDE_ALIASES)
 }
 
-/// Where an in-place micro-kernel (`avx512_x32::kernel_in_place`, `avx2::kernel_in_place`) reads a tile's operands: `op(A)` as stored (no packed sliver),
-/// `op(B)` as stored or packed.
+/// Where an in-place micro-kernel (`avx512_x32::kernel_in_place`, `avx2::kernel_in_place`)
+/// reads a tile's operands: `op(A)` as stored (no packed sliver), `op(B)` as stored or packed.
 #[derive(Clone, Copy)]
 pub(super) struct InPlaceTile {
     /// `op(A)[i, p]` of the tile at `a[i * lda + p]` (`op(A) = A`, rows read in place).
     pub a: *const f32,
     pub lda: usize,
-    /// Rows of the tile that exist (1 ..= the kernel's rows); rows past them are not read nor written.
+    /// Rows of the tile that exist (1 ..= the kernel's rows); rows past them are not read
+    /// nor written.
     pub rows: usize,
     /// `op(B)[p, j]` of the tile at `b[p * ldb + j]`: a stored row-major B, or a packed
     /// sliver (`ldb` = the kernel's columns).
     pub b: *const f32,
     pub ldb: usize,
-    /// Columns of the tile that exist (1 ..= the kernel's columns); columns past them are not read nor written.
+    /// Columns of the tile that exist (1 ..= the kernel's columns); columns past them are not
+    /// read nor written.
     pub cols: usize,
     /// `C[i, j]` of the tile at `c[i * rs_c + j]`.
     pub c: *mut f32,

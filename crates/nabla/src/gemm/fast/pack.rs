@@ -107,7 +107,8 @@ pub(super) fn pack_b<const N: usize>(
                         let rows: [&[f32]; 16] = std::array::from_fn(|j| &b.row(c0 + 16 * g + j)[p0..p0 + kc]);
                         interleave16(rows, sliver, N, 16 * g, 16);
                     }
-                } else if nr == N && N.is_multiple_of(8) && avx2_transpose() {
+                } else if nr == N && N.is_multiple_of(8) && crate::simd::has_avx2() {
+                    // Eight rows at a time through the AVX2 register transpose.
                     for g in 0..N / 8 {
                         let rows: [&[f32]; 8] = std::array::from_fn(|j| &b.row(c0 + 8 * g + j)[p0..p0 + kc]);
                         interleave8(rows, sliver, N, 8 * g);
@@ -137,11 +138,6 @@ pub(super) fn pack_b<const N: usize>(
             }
         }
     }
-}
-
-/// Whether [`interleave8`] may run: the CPU has AVX2 (and is not taking the AVX-512 paths).
-fn avx2_transpose() -> bool {
-    crate::simd::has_avx2()
 }
 
 /// `out[p * width + offset + r] = rows[r][p]`: 8 rows into adjacent columns of a p-major
@@ -207,7 +203,8 @@ fn interleave<const R: usize, const STEP: usize>(rows: [&[f32]; R], out: &mut [f
 mod interleave_tests {
     use super::{interleave, interleave16, interleave8};
 
-    /// The AVX2 register transpose against the plain loops (where the CPU has it), for depths
+    /// The AVX2 register transpose against the plain loops (where the CPU has it: a CPU without
+    /// AVX2 never calls it, and the kernel report names AVX2 as untested there), for depths
     /// below, at and past whole 8-step blocks, into both halves of a 16-wide sliver.
     #[test]
     fn interleave8_matches_plain_loops() {

@@ -233,24 +233,8 @@ unsafe fn blocked_with(
     unsafe {
         match kind {
             #[cfg(target_arch = "x86_64")]
-            KernelKind::Avx512X32 | KernelKind::Avx512 if takes_in_place(a, ta, c) => {
-                // Small products read op(A) in place on the 12 × 32 kernel, for both AVX-512
-                // kernels: every SIMD kernel gives the same bits.
-                in_place::gemm_in_place::<MR_X32, NR_X32>(
-                    avx512_x32::kernel_in_place,
-                    in_place::B_STRIDE_MAX_X32,
-                    alpha,
-                    a,
-                    b,
-                    tb,
-                    beta,
-                    c,
-                );
-            }
-            #[cfg(target_arch = "x86_64")]
-            KernelKind::Avx2Fma if takes_in_place(a, ta, c) => {
-                // The same bits as the packed 6 × 16 driver.
-                in_place::gemm_in_place::<MR, NR>(avx2::kernel_in_place, 0, alpha, a, b, tb, beta, c);
+            KernelKind::Avx512X32 | KernelKind::Avx512 | KernelKind::Avx2Fma if takes_in_place(a, ta, c) => {
+                in_place_with(kind, alpha, a, b, tb, beta, c);
             }
             #[cfg(target_arch = "x86_64")]
             KernelKind::Avx512X32 => {
@@ -267,6 +251,30 @@ unsafe fn blocked_with(
             KernelKind::Portable => {
                 blocked::<MR, NR>(portable::kernel::<MR, NR>, BLOCKING_16, alpha, a, ta, b, tb, beta, c)
             }
+        }
+    }
+}
+
+/// `kind`'s in-place driver: the 12 × 32 kernel for both AVX-512 kinds (every SIMD kernel
+/// gives the same bits), reading an untransposed B with short rows in place too; the 6 × 16
+/// kernel for AVX2, B packed.
+///
+/// # Safety
+/// As [`gemm_raw`], `kind` a SIMD kernel this CPU supports.
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn in_place_with(kind: KernelKind, alpha: f32, a: MatRef<'_>, b: MatRef<'_>, tb: Transpose, beta: f32, c: RawC) {
+    // SAFETY: forwarded contract; each in-place kernel is paired with its tile.
+    unsafe {
+        match kind {
+            KernelKind::Avx512X32 | KernelKind::Avx512 => {
+                let (kernel, b_stride_max) = (avx512_x32::kernel_in_place, in_place::B_STRIDE_MAX_X32);
+                in_place::gemm_in_place::<MR_X32, NR_X32>(kernel, b_stride_max, alpha, a, b, tb, beta, c)
+            }
+            KernelKind::Avx2Fma => {
+                in_place::gemm_in_place::<MR, NR>(avx2::kernel_in_place, 0, alpha, a, b, tb, beta, c)
+            }
+            KernelKind::Portable => unreachable!("the portable kernel has no in-place driver"),
         }
     }
 }
@@ -353,20 +361,10 @@ pub(crate) fn gemm_packed_and_in_place(
             unsafe {
                 if kind == KernelKind::Avx512X32 {
                     blocked::<MR_X32, NR_X32>(avx512_x32::kernel, BLOCKING_X32, alpha, a, ta, b, tb, beta, pc);
-                    in_place::gemm_in_place::<MR_X32, NR_X32>(
-                        avx512_x32::kernel_in_place,
-                        in_place::B_STRIDE_MAX_X32,
-                        alpha,
-                        a,
-                        b,
-                        tb,
-                        beta,
-                        uc,
-                    );
                 } else {
                     blocked::<MR, NR>(avx2::kernel, BLOCKING_16, alpha, a, ta, b, tb, beta, pc);
-                    in_place::gemm_in_place::<MR, NR>(avx2::kernel_in_place, 0, alpha, a, b, tb, beta, uc);
                 }
+                in_place_with(kind, alpha, a, b, tb, beta, uc);
             }
             out.push((kind.name(), packed, unpacked));
         }

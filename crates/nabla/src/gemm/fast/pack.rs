@@ -203,14 +203,41 @@ fn interleave<const R: usize, const STEP: usize>(rows: [&[f32]; R], out: &mut [f
 mod interleave_tests {
     use super::{interleave, interleave16, interleave8};
 
-    /// The AVX2 register transpose against the plain loops (where the CPU has it: a CPU without
-    /// AVX2 never calls it, and the kernel report names AVX2 as untested there), for depths
-    /// below, at and past whole 8-step blocks, into both halves of a 16-wide sliver.
+    /// Each register transpose this CPU can run, against the plain loops, said and checked:
+    /// the CPU's flags (read from `/proc/cpuinfo`, not from the detection packing uses) decide
+    /// which must be tested, and the ones it lacks are printed as untested. CI runs this with
+    /// `--nocapture` beside the GEMM kernels' report, so that no transpose goes untested
+    /// without its log saying so.
+    #[cfg(target_os = "linux")]
     #[test]
-    fn interleave8_matches_plain_loops() {
-        if !crate::simd::has_avx2() {
-            return;
+    #[allow(clippy::print_stdout)] // the report is the point: CI shows it with --nocapture
+    fn kernel_report_packing_transposes_are_tested() {
+        let flags = crate::simd::cpu_flags();
+        let checks = [
+            (
+                "avx512f 16x16 transpose",
+                flags.contains("avx512f"),
+                crate::simd::has_avx512f(),
+                interleave16_matches_plain_loops as fn(),
+            ),
+            ("avx2 8x8 transpose", flags.contains("avx2"), crate::simd::has_avx2(), interleave8_matches_plain_loops),
+        ];
+        let (mut tested, mut untested) = (Vec::new(), Vec::new());
+        for (name, in_flags, detected, check) in checks {
+            assert_eq!(in_flags, detected, "{name}: /proc/cpuinfo says {in_flags}, run-time detection {detected}");
+            if detected {
+                check();
+                tested.push(name);
+            } else {
+                untested.push(name);
+            }
         }
+        println!("transpose kernels tested on this CPU: {tested:?} and the plain loops; untested (the CPU lacks them): {untested:?}");
+    }
+
+    /// The AVX2 register transpose against the plain loops, for depths below, at and past
+    /// whole 8-step blocks, into both halves of a 16-wide sliver (the CPU must have AVX2).
+    fn interleave8_matches_plain_loops() {
         for kc in [1, 7, 8, 9, 17, 196, 256] {
             let data: Vec<Vec<f32>> = (0..8).map(|r| (0..kc).map(|p| (r * 1000 + p) as f32).collect()).collect();
             let rows: [&[f32]; 8] = std::array::from_fn(|r| data[r].as_slice());
@@ -230,13 +257,9 @@ mod interleave_tests {
         }
     }
 
-    /// The AVX-512 register transpose against the plain loops (where the CPU has it), for
-    /// depths below, at and past whole 16-step blocks, into 16-, 32- and 12-wide slivers.
-    #[test]
+    /// The AVX-512 register transpose against the plain loops, for depths below, at and past
+    /// whole 16-step blocks, into 16-, 32- and 12-wide slivers (the CPU must have AVX-512F).
     fn interleave16_matches_plain_loops() {
-        if !crate::simd::has_avx512f() {
-            return;
-        }
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         for kc in [1, 15, 16, 17, 33, 196, 256] {
             let data: Vec<Vec<f32>> = (0..16).map(|r| (0..kc).map(|p| (r * 1000 + p) as f32).collect()).collect();

@@ -233,7 +233,7 @@ unsafe fn blocked_with(
     unsafe {
         match kind {
             #[cfg(target_arch = "x86_64")]
-            KernelKind::Avx512X32 | KernelKind::Avx512 | KernelKind::Avx2Fma if takes_in_place(a, ta, c) => {
+            KernelKind::Avx512X32 | KernelKind::Avx512 | KernelKind::Avx2Fma if takes_in_place(kind, a, ta, tb, c) => {
                 in_place_with(kind, alpha, a, b, tb, beta, c);
             }
             #[cfg(target_arch = "x86_64")]
@@ -279,12 +279,21 @@ unsafe fn in_place_with(kind: KernelKind, alpha: f32, a: MatRef<'_>, b: MatRef<'
     }
 }
 
-/// Whether the SIMD kernels hand `C = op(A) · op(B)` to [`in_place`] (non-empty, and
-/// small enough by [`in_place::suits`]).
+/// Whether `kind` hands `C = op(A) · op(B)` to [`in_place`] (non-empty, and small enough by
+/// [`in_place::suits`]). The 16 × 16 kernel (Zen 4's) keeps a transposed B, a layer's
+/// forward `x · Wᵀ`, in its packed driver: that B is packed either way, and with the weights
+/// coming from memory, as in training, the packed 16 × 16 tiles were as fast or faster on
+/// every shape (Zen 4, medians of 21 interleaved rounds, GFLOP/s packed against in place,
+/// 2026-12-06: `X[128, 784] · W[400, 784]ᵀ` 98.3 / 89.7 on one thread; W2's
+/// `X[128, 784] · W[800, 784]ᵀ` 192.4 / 176.4 and W3's `X[128, 784] · W[1024, 784]ᵀ`
+/// 184.5 / 179.7 on two; `X[64, 784] · W[128, 784]ᵀ` the same). An untransposed B with short
+/// rows, read in place, still goes there (`X[64, 784] · W[784, 128]` 107.7 / 99.9 with W in
+/// cache).
 #[cfg(target_arch = "x86_64")]
-fn takes_in_place(a: MatRef<'_>, ta: Transpose, c: RawC) -> bool {
+fn takes_in_place(kind: KernelKind, a: MatRef<'_>, ta: Transpose, tb: Transpose, c: RawC) -> bool {
     let (m, k) = ta.apply(a.shape());
-    m > 0 && k > 0 && c.cols > 0 && in_place::suits(m, c.cols, ta, a.stride())
+    let forward_on_16x16 = kind == KernelKind::Avx512 && tb == Transpose::Yes;
+    !forward_on_16x16 && m > 0 && k > 0 && c.cols > 0 && in_place::suits(m, c.cols, ta, a.stride())
 }
 
 /// Below this many multiply-adds, packing costs more than it saves (a 2-2-1 XOR net does

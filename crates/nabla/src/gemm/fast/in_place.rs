@@ -10,10 +10,12 @@
 //! same chain of FMAs over the same k blocks and written back by the same operations as in
 //! the packed driver, so the bits do not change.
 //!
-//! Both AVX-512 kernels hand such products to this driver: every SIMD kernel gives the same
-//! bits (`simd_kernels_give_the_same_bits`), and on Zen 4, whose default is the 16 × 16
-//! kernel, `X[64, 784] · W[784, 128]` ran at 111 GFLOP/s here against 104 packed (four
-//! interleaved rounds, 2026-12-06). The AVX2 kernel takes them too, with the same limits.
+//! Both AVX-512 kernels hand such products to this driver (every SIMD kernel gives the same
+//! bits, `simd_kernels_give_the_same_bits`), the 16 × 16 one (Zen 4's default) only those
+//! with an untransposed B: on Zen 4 `X[64, 784] · W[784, 128]` ran at 111 GFLOP/s here
+//! against 104 packed (four interleaved rounds, 2026-12-06), while a transposed B (a layer's
+//! forward) ran as fast or faster on the packed 16 × 16 tiles (`fast::takes_in_place`).
+//! The AVX2 kernel takes them too, with the same limits.
 //! On Zen 3, one thread, GFLOP/s in place against packed (medians of 21 interleaved rounds,
 //! 2026-12-06): `X[64, 784] · W[128, 784]ᵀ` 84.3 / 77.8, W2's two-thread bands `dz[128, 800]
 //! · W[800, 392]` 84.5 / 82.4 and `[64, 800] · [800, 392]` 81.4 / 79.1, `X[64, 784] ·

@@ -2,7 +2,7 @@
 //! 1,000 while the server is killed with SIGKILL and restarted twice; at the end every point
 //! is in the store exactly once. Clients retry a batch (same batch id) until the server
 //! answers, as `nabla_track::Remote` does. Prints the sustained points per second, the p50/p99
-//! latency of a log request and the server's peak memory (docs/BENCHMARKS.md keeps the
+//! latency of a log request and the server's peak memory (docs/benchmarks/tracker.md keeps the
 //! figures). Bounded: about half a minute here.
 
 mod support;
@@ -127,7 +127,7 @@ fn fifty_clients_lose_nothing_while_the_server_is_killed_twice() {
     let mut lat = latencies.lock().unwrap().clone();
     lat.sort_by(f64::total_cmp);
     let pct = |q: f64| lat[((lat.len() - 1) as f64 * q) as usize] * 1e3;
-    // The figures for docs/BENCHMARKS.md (seen with `--nocapture`).
+    // The figures for docs/benchmarks/tracker.md (seen with `--nocapture`).
     #[allow(clippy::print_stdout)]
     {
         println!(

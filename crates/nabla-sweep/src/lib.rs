@@ -2,9 +2,9 @@
 //!
 //! - [`record`]: the sweep as kept in the tracking directory (`sweeps/ID.json`), enough to
 //!   resume it and to read its results;
-//! - [`results`]: each trial's run read back from the store, and their ranking;
+//! - [`mod@results`]: each trial's run read back from the store, and their ranking;
 //! - with the `runner` feature (on by default): [`params`] (how a setting varies, grid and
-//!   random expansion into trials), [`file`] (sweep files in TOML), [`define`] (a new sweep
+//!   random expansion into trials), [`mod@file`] (sweep files in TOML), [`mod@define`] (a new sweep
 //!   from its settings, or a stored one resumed), [`table`] (a table sweep's data: read once,
 //!   split once for every trial), [`trial`] (a trial's values as checked
 //!   training settings) and [`runner`] (trials trained in parallel jobs, each a tracked run).

@@ -1,7 +1,7 @@
 //! Data-parallel training: the all-reduce that joins the ranks' gradients.
 //!
 //! The trainer talks to a [`Reducer`]: one process ([`SingleProcess`], the default) or the
-//! ranks of an MPI job ([`MpiReducer`], behind the `mpi` feature). Every rank holds the whole
+//! ranks of an MPI job (`MpiReducer`, behind the `mpi` feature). Every rank holds the whole
 //! network and walks the same global batches in the same order; rank `r` of `N` takes the
 //! contiguous rows [`shard`] gives it, computes the mean gradient of its rows, scales it by
 //! its share `n_r / B` of the batch, and the sum over ranks — the all-reduce — is then the
@@ -38,7 +38,7 @@ pub trait Reducer {
     /// this rank's own backward pass was done.
     ///
     /// The default runs the whole backward pass, then one [`Reducer::sum_f32`] of the whole
-    /// buffer; [`MpiReducer`] starts each layer's sum as soon as its gradient is done.
+    /// buffer; `MpiReducer` starts each layer's sum as soon as its gradient is done.
     fn backward_and_sum(
         &mut self,
         mlp: &Mlp,

@@ -1,6 +1,6 @@
 //! # nabla — neural networks by hand
 //!
-//! The engine: a row-major `f32` [`Matrix`], [`gemm`] (a reference kernel beside a fast
+//! The engine: a row-major `f32` [`Matrix`], [`mod@gemm`] (a reference kernel beside a fast
 //! one), [`activation`]s with their derivatives, a stable [`softmax`], [`loss`]es,
 //! [`regularizer`]s, [`init`]ialisers, [`optim`]isers, the [`Dense`] layer and the [`Mlp`]
 //! built from it with backpropagation written out, [`LayerNorm`] and the pre-norm

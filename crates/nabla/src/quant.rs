@@ -34,7 +34,7 @@
 //! Both run depth first, a block of 64 rows through every layer at a time, and split the
 //! batch across threads by rows, so no thread count changes a bit of the result.
 //!
-//! [`reference`] holds the quantised layers as plain loops; every kernel (VNNI, AVX2 and
+//! [`mod@reference`] holds the quantised layers as plain loops; every kernel (VNNI, AVX2 and
 //! portable int8, AVX-512-BF16) is tested against it for equal bits.
 //!
 //! One idea a file: `precision` ([`Precision`] and the conversions of f32 weights into

@@ -1,11 +1,10 @@
 //! Tables: a user's own data, whatever file it came in.
 //!
-//! Every reader ([`csv`](self::csv) for CSV/TSV, optionally gzipped; [`parquet`](self::parquet);
-//! [`npy`](self::npy) for NumPy's `.npy` and `.npz`) produces the one in-memory [`Table`]: named
-//! columns of equal length, each either numbers (`f64`, NaN for a missing value) or text (as
-//! written, `None` for a missing value). What a column means for a model — a numeric feature, a
-//! category, the target — is decided later, by [`crate::table::Task`] and the
-//! [`Preprocessor`](crate::table::Preprocessor), from the training split alone.
+//! Every reader (`csv` for CSV/TSV, optionally gzipped; `parquet`; `npy` for NumPy's `.npy` and
+//! `.npz`) produces the one in-memory [`Table`]: named columns of equal length, each either numbers
+//! (`f64`, NaN for a missing value) or text (as written, `None` for a missing value). What a column
+//! means for a model — a numeric feature, a category, the target — is decided later, by
+//! [`crate::table::Task`] and the [`Preprocessor`], from the training split alone.
 
 mod csv;
 mod error;

@@ -82,7 +82,7 @@ fn descending_fraction(grid: &LossGrid) -> f64 {
 }
 
 /// The share of interior points of `grid` where the loss is not convex along α or β (see
-/// the [module](self)). A grid with no interior point (fewer than 3 steps per axis) scores
+/// the `roughness` module). A grid with no interior point (fewer than 3 steps per axis) scores
 /// 0 over 0 points.
 pub fn roughness(grid: &LossGrid) -> Roughness {
     let (cols, rows) = (grid.alphas.len(), grid.betas.len());

@@ -1,7 +1,7 @@
 //! The trainer: mini-batch training of an MLP on an image set or an encoded table, as a
 //! classifier (softmax cross-entropy) or a regression (MSE, MAE or Huber on the standardised
 //! target), with per-epoch validation, early stopping, checkpoints and exact resume.
-//! [`data`] holds what it trains on and how a set of examples is scored.
+//! [`TrainData`] holds what it trains on and [`Scores`] how a set of examples is scored.
 //!
 //! Every random draw comes from the config's seed: the initial weights from `Rng::new(seed)`,
 //! the validation split from the seed, and each epoch's shuffle and dropout masks from

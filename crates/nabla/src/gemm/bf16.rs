@@ -5,7 +5,7 @@
 //!
 //! Three kernels sit behind one entry point:
 //!
-//! - [`reference`]: three loops over the bf16-rounded inputs, summed in `f64`: the truth.
+//! - [`mod@reference`]: three loops over the bf16-rounded inputs, summed in `f64`: the truth.
 //! - **AMX** (`amx.rs`): `tdpbf16ps` on tiles, a 2 × 2 block of 16 × 16 `f32` tiles of `C`
 //!   per step (Intel Sapphire Rapids and later).
 //! - **AVX512-BF16** (`dpbf16.rs`): `vdpbf16ps` on zmm registers, an 8 × 32 tile (Intel

@@ -63,7 +63,7 @@ pub const NR: usize = 16;
 /// independent FMA chains to cover the latency of a core that starts one 512-bit FMA a cycle,
 /// with the A values broadcast straight from memory into the FMAs.
 pub const MR_AVX512: usize = 16;
-/// Rows of `C` per micro-tile of the 12 × 32 AVX-512 kernel (see [`avx512_x32`]).
+/// Rows of `C` per micro-tile of the 12 × 32 AVX-512 kernel (see `avx512_x32`).
 pub const MR_X32: usize = 12;
 /// Columns of `C` per micro-tile of the 12 × 32 AVX-512 kernel: two 16-lane vectors.
 pub const NR_X32: usize = 32;
@@ -80,7 +80,7 @@ pub const MC: usize = 144;
 /// `[KC, NC]` is 4 MiB, meant for the shared L3; only products wider than this split `n`.
 pub const NC: usize = 4096;
 /// Rows of op(A) per packed block for the 12 × 32 kernel, whose A slivers stay in L1 while
-/// the B block streams from L2 (see [`BLOCKING_X32`]): the A block is read once per block of
+/// the B block streams from L2 (see `BLOCKING_X32`): the A block is read once per block of
 /// B, so it may be large; 480 rows (480 KiB) packs it in few pieces.
 pub const MC_X32: usize = 480;
 /// Columns of op(B) per packed block for the 12 × 32 kernel: the block `[KC, NC_X32]` is

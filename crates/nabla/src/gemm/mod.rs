@@ -5,7 +5,7 @@
 //! (no transposed copy is made), which is what the backward pass of a dense layer needs:
 //! `dW = dZᵀ · X` and `dX = dZ · W`.
 //!
-//! Two kernels sit behind one entry point: [`reference`] (three plain loops, the obvious
+//! Two kernels sit behind one entry point: [`mod@reference`] (three plain loops, the obvious
 //! truth) and [`fast`] (packed, cache-blocked, register-blocked and vectorised). A property
 //! test runs both on random shapes and transposes and demands the same answer.
 //!

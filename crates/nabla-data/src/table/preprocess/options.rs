@@ -121,7 +121,7 @@ impl Unknown {
     }
 }
 
-/// How to fit a [`Preprocessor`].
+/// How to fit a [`Preprocessor`](super::Preprocessor).
 #[derive(Debug, Clone, Default)]
 pub struct PreprocessOptions {
     /// Fill missing feature values; `None` makes a missing value an error.

@@ -8,7 +8,7 @@
 //! multiply-adds per block added to the previous blocks' sum; then `+ b`, then `f`, as
 //! [`crate::Activation::forward_with_bias`]. So a layer gives the bits of
 //! [`crate::Mlp::forward`]'s GEMM + bias + activation for the same kernel. Layers with at most
-//! [`avx512::SKINNY_N`] outputs (a classifier's ten) on AVX-512 keep their weights unpacked
+//! `avx512::SKINNY_N` outputs (a classifier's ten) on AVX-512 keep their weights unpacked
 //! and run the unpacked skinny kernel, as the GEMM does for them.
 //!
 //! Single-threaded: callers split the rows (every row is computed the same way whichever

@@ -38,8 +38,8 @@ fn train_digits(home: &Path, out: &str, extra: &[&str]) -> Vec<Value> {
 
 /// The margin: bf16 training ends within 2 points of test accuracy of the f32 run (digits'
 /// test split is 359 images, so a point is about 3.6 images; the target on MNIST is
-/// 0.2 points, measured in docs/benchmarks/reduced-precision.md). On a CPU without bf16 instructions what
-/// there is to check is the refusal, which it checks instead.
+/// 0.2 points, measured in docs/benchmarks/reduced-precision.md). On a CPU without bf16
+/// instructions what there is to check is the refusal, which it checks instead.
 #[test]
 fn bf16_reaches_the_f32_accuracy_and_repeats_its_numbers() {
     if nabla::gemm::bf16::best_kernel().is_none() {

@@ -7,9 +7,9 @@
 //! rescales the direction neuron by neuron — for a dense layer, each row of the weight matrix
 //! (the weights into one unit) — to the norm of the same row of `θ`. Biases are left
 //! unperturbed (their direction is zero), and so are a residual net's layer normalisation
-//! gains and shifts ([`filter_normalize`] says exactly what moves). Then `α = 1` moves every neuron
-//! by as much as its own weights, whatever their scale. [`roughness`] puts one number on how
-//! non-convex the grid is, so that two nets' landscapes can be compared.
+//! gains and shifts ([`filter_normalize`] says exactly what moves). Then `α = 1` moves every
+//! neuron by as much as its own weights, whatever their scale. [`roughness`] puts one number
+//! on how non-convex the grid is, so that two nets' landscapes can be compared.
 //!
 //! [`interpolate`] is the 1-D view of Goodfellow et al. (2015) that the paper also uses:
 //! `L((1 − α)θ_A + αθ_B)` along the line through two solutions.

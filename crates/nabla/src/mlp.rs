@@ -18,6 +18,7 @@ mod dropout;
 mod network;
 mod packed;
 mod spec;
+mod update;
 mod workspace;
 
 pub use dropout::Dropout;

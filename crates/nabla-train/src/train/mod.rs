@@ -243,6 +243,10 @@ pub fn train_with(
     let mut order: Vec<usize> = (0..n_train).collect();
     let dropout = config.dropout();
     let reg = config.regularizer();
+    // One process, a plain net and no penalty: the optimiser's step is taken inside the
+    // backward pass, on each row panel of a layer's weight gradient as it is computed
+    // (`Mlp::backward_update`, the same bits as backward then step, and faster).
+    let step_in_backward = ranks == 1 && reg == nabla::Regularizer::NONE && matches!(net, Network::Plain(_));
     let mut history = Vec::new();
     // Per step, summed over ranks: [this shard's loss × its rows, whether its stop flag is
     // set, then its tally].
@@ -325,7 +329,15 @@ pub fn train_with(
                 };
                 step_tally.add(out, targets, &mut predicted);
                 loss = net.output_loss(targets, loss_fn, &mut ws)?;
-                if ranks == 1 {
+                if let (true, Network::Plain(mlp), NetworkWorkspace::Plain(ws)) = (step_in_backward, &mut net, &mut ws)
+                {
+                    // The weights change during the backward pass: a loss that is not finite
+                    // must stop the run before it.
+                    check_finite(loss, epoch, s + 1, &last_checkpoint)?;
+                    let global_step = ((epoch - 1) * steps_per_epoch + s) as u64;
+                    lr = config.schedule.lr(config.lr, global_step, total_steps, warmup_steps);
+                    mlp.backward_update(x, ws, &mut grads, optimizer.begin_step(lr))?;
+                } else if ranks == 1 {
                     net.backward(x, &mut ws, &mut grads)?;
                 } else if let (Network::Plain(mlp), NetworkWorkspace::Plain(ws)) = (&net, &mut ws) {
                     waited = reducer.backward_and_sum(mlp, Some((x, ws)), &mut grads, share)?;
@@ -345,19 +357,15 @@ pub fn train_with(
             }
             let computed = Instant::now();
             tally = tally.plus(&step_tally);
-            // The penalty depends on the weights alone, which every rank holds: added once,
-            // after the reduction.
-            loss += net.add_regularization(reg, &mut grads);
-            if !loss.is_finite() {
-                let kept = match &last_checkpoint {
-                    Some(p) => format!("; the last good checkpoint is {}", p.display()),
-                    None => String::new(),
-                };
-                return Err(TrainError::NonFinite { epoch, step: s + 1, loss, kept });
+            if !step_in_backward {
+                // The penalty depends on the weights alone, which every rank holds: added
+                // once, after the reduction.
+                loss += net.add_regularization(reg, &mut grads);
+                check_finite(loss, epoch, s + 1, &last_checkpoint)?;
+                let global_step = ((epoch - 1) * steps_per_epoch + s) as u64;
+                lr = config.schedule.lr(config.lr, global_step, total_steps, warmup_steps);
+                optimizer.step(net.params_mut(), &grads, lr);
             }
-            let global_step = ((epoch - 1) * steps_per_epoch + s) as u64;
-            lr = config.schedule.lr(config.lr, global_step, total_steps, warmup_steps);
-            optimizer.step(net.params_mut(), &grads, lr);
             profile.steps += 1;
             profile.compute += (computed - step_started).as_secs_f64() - waited;
             profile.reduce += waited;
@@ -480,6 +488,18 @@ pub fn check_precision(config: &TrainConfig) -> Result<(), ConfigError> {
             nabla::gemm::bf16::capability()
         ),
     })
+}
+
+/// A diverged step's error: the loss is NaN or infinite (before the weights take the step).
+fn check_finite(loss: f64, epoch: usize, step: usize, last_checkpoint: &Option<PathBuf>) -> Result<(), TrainError> {
+    if loss.is_finite() {
+        return Ok(());
+    }
+    let kept = match last_checkpoint {
+        Some(p) => format!("; the last good checkpoint is {}", p.display()),
+        None => String::new(),
+    };
+    Err(TrainError::NonFinite { epoch, step, loss, kept })
 }
 
 /// The plain MLP of a step that needs one (dropout masks, the per-layer all-reduce).

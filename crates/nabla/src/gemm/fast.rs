@@ -32,6 +32,10 @@
 //!
 //! This function is single-threaded; [`super::gemm`] splits `C` into bands for the threads
 //! of [`crate::pool`] and calls it once per band.
+//!
+//! [`sink::to_sink`] runs the same kernels on a product of one block of depth without a `C`:
+//! each finished row panel goes to a consumer while it is in cache (the optimiser's step
+//! takes a layer's weight gradient that way).
 
 use super::Transpose;
 use crate::matrix::{MatMut, MatRef};
@@ -51,6 +55,7 @@ mod pack;
 mod portable;
 pub mod prepacked;
 mod select;
+pub mod sink;
 
 /// Rows of `C` per micro-tile of the AVX2 and portable kernels. With [`NR`] = 16 the AVX2
 /// kernel keeps the 6 × 16 tile in 12 of the 16 ymm registers, leaving two for the B row and

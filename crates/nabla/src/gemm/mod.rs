@@ -187,8 +187,8 @@ pub fn gemm_with(
             if fast::skinny(crate::pool::threads(), alpha, a, ta, b, tb, beta, c.reborrow()) {
                 return Ok(());
             }
-            let threads = crate::pool::threads().min(m.max(n).div_ceil(PARALLEL_MIN_ROWS)).max(1);
-            if threads > 1 && m * n * k >= PARALLEL_MIN_WORK {
+            let threads = band_threads(crate::pool::threads(), m, n, k);
+            if threads > 1 {
                 fast_parallel(threads, alpha, a, ta, b, tb, beta, c);
             } else {
                 fast::gemm(alpha, a, ta, b, tb, beta, c);
@@ -202,6 +202,36 @@ pub fn gemm_with(
 const PARALLEL_MIN_WORK: usize = 1 << 18;
 /// Each thread gets at least this many rows (or columns) of `C`.
 const PARALLEL_MIN_ROWS: usize = 12;
+
+/// How many of `threads` threads a product of `m × n × k` is split between: one below
+/// [`PARALLEL_MIN_WORK`], else at most one per [`PARALLEL_MIN_ROWS`] rows (or columns).
+pub(crate) fn band_threads(threads: usize, m: usize, n: usize, k: usize) -> usize {
+    if m * n * k < PARALLEL_MIN_WORK {
+        return 1;
+    }
+    threads.min(m.max(n).div_ceil(PARALLEL_MIN_ROWS)).max(1)
+}
+
+/// Columns `start .. end` of `op(B)` (`k × n`), a thread's band.
+pub(crate) fn column_band<'a>(b: MatRef<'a>, tb: Transpose, k: usize, start: usize, end: usize) -> MatRef<'a> {
+    match tb {
+        // op(B) = B [k, n]: columns start..end.
+        Transpose::No => MatRef::with_stride(&b.as_slice()[start..], k, end - start, b.stride())
+            .expect("a column band of a valid view is valid"),
+        // B is stored [n, k]: rows start..end.
+        Transpose::Yes => b.rows_range(start, end),
+    }
+}
+
+/// Rows `start .. end` of `op(A)` (`m × k`), a thread's band.
+pub(crate) fn row_band<'a>(a: MatRef<'a>, ta: Transpose, k: usize, start: usize, end: usize) -> MatRef<'a> {
+    match ta {
+        Transpose::No => a.rows_range(start, end),
+        // A is stored [k, m]: the band is columns start..end.
+        Transpose::Yes => MatRef::with_stride(&a.as_slice()[start..], k, end - start, a.stride())
+            .expect("a column band of a valid view is valid"),
+    }
+}
 
 /// Splits `C` into `threads` bands and runs the fast kernel on each band at once, on the
 /// persistent [`crate::pool`] (no thread is spawned and nothing allocated per call).
@@ -233,23 +263,12 @@ fn fast_parallel(
         let end = (start + band).min(len);
         let rows = end - start;
         if by_columns {
-            let b_band = match tb {
-                // op(B) = B [k, n]: columns start..end.
-                Transpose::No => MatRef::with_stride(&b.as_slice()[start..], k, rows, b.stride()),
-                // B is stored [n, k]: rows start..end.
-                Transpose::Yes => Ok(b.rows_range(start, end)),
-            }
-            .expect("a column band of a valid view is valid");
+            let b_band = column_band(b, tb, k, start, end);
             // SAFETY: the bands of C are disjoint (columns start..end of every row), and `c`
             // is borrowed mutably for the whole of this call.
             unsafe { fast::gemm_raw(alpha, a, ta, b_band, tb, beta, c.band(0, m, start, rows)) };
         } else {
-            let a_band = match ta {
-                Transpose::No => a.rows_range(start, end),
-                // A is stored [k, m]: the band is columns start..end.
-                Transpose::Yes => MatRef::with_stride(&a.as_slice()[start..], k, rows, a.stride())
-                    .expect("a column band of a valid view is valid"),
-            };
+            let a_band = row_band(a, ta, k, start, end);
             // SAFETY: as above, for rows start..end.
             unsafe { fast::gemm_raw(alpha, a_band, ta, b, tb, beta, c.band(start, rows, 0, n)) };
         }

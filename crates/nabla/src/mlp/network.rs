@@ -215,7 +215,6 @@ impl Mlp {
                 reason: format!("backward must see the same input as the forward pass ({batch} rows)"),
             });
         }
-        let last = self.layers.len() - 1;
         let kernel = ws.kernel;
         // The layers' gradients not yet computed: layer l's is cut off the end of it in turn.
         let mut pending = grads;
@@ -224,30 +223,9 @@ impl Mlp {
             let (n, n_in) = (layer.outputs, layer.inputs);
             let (earlier, layer_grads) = std::mem::take(&mut pending).split_at_mut(self.offsets[l]);
             pending = earlier;
-            if ws.hidden_dropped && l < last {
-                // The next layer saw a ⊙ mask, so dL/da = dL/d(a ⊙ mask) ⊙ mask.
-                for (g, &m) in ws.grad_a[..batch * n].iter_mut().zip(&ws.masks[l][..batch * n]) {
-                    *g *= m;
-                }
-            }
             let (dw, db) = layer_grads.split_at_mut(n * n_in);
-            {
-                // dz = da ⊙ f'(z) and db = Σ_B dz in one pass.
-                let (da, dz) = (&ws.grad_a[..batch * n], &mut ws.grad_z[..batch * n]);
-                self.spec.activation(l).backward_with_bias_grad(
-                    &ws.z[l][..batch * n],
-                    &ws.a[l][..batch * n],
-                    da,
-                    dz,
-                    db,
-                );
-            }
-            let input = match (l, ws.input_dropped, ws.hidden_dropped) {
-                (0, false, _) => x,
-                (0, true, _) => MatRef::new(&ws.x_drop[..batch * n_in], batch, n_in)?,
-                (_, _, false) => MatRef::new(&ws.a[l - 1][..batch * n_in], batch, n_in)?,
-                (_, _, true) => MatRef::new(&ws.a_drop[l - 1][..batch * n_in], batch, n_in)?,
-            };
+            self.layer_dz(l, ws, db);
+            let input = Self::layer_input(l, n_in, x, ws)?;
             let dz = MatRef::new(&ws.grad_z[..batch * n], batch, n)?;
             // dW = dzᵀ · a_{l−1}: dz is read transposed, no copy made.
             kernel.gemm(1.0, dz, Transpose::Yes, input, Transpose::No, 0.0, MatMut::new(dw, n, n_in)?)?;
@@ -268,6 +246,33 @@ impl Mlp {
             }
         }
         Ok(())
+    }
+
+    /// Layer `l`'s `dz = da ⊙ f'(z)` into `ws.grad_z` and `db = Σ_B dz` into `db`, from the
+    /// `da` in `ws.grad_a` (masked first when the next layer saw dropped activations).
+    pub(super) fn layer_dz(&self, l: usize, ws: &mut Workspace, db: &mut [f32]) {
+        let (batch, n) = (ws.batch, self.layers[l].outputs);
+        if ws.hidden_dropped && l < self.layers.len() - 1 {
+            // The next layer saw a ⊙ mask, so dL/da = dL/d(a ⊙ mask) ⊙ mask.
+            for (g, &m) in ws.grad_a[..batch * n].iter_mut().zip(&ws.masks[l][..batch * n]) {
+                *g *= m;
+            }
+        }
+        // dz = da ⊙ f'(z) and db = Σ_B dz in one pass.
+        let (da, dz) = (&ws.grad_a[..batch * n], &mut ws.grad_z[..batch * n]);
+        self.spec.activation(l).backward_with_bias_grad(&ws.z[l][..batch * n], &ws.a[l][..batch * n], da, dz, db);
+    }
+
+    /// What layer `l` (`n_in` inputs) saw in the forward pass: `x` or the previous layer's
+    /// activations, with dropout's masks applied where they were.
+    pub(super) fn layer_input<'w>(l: usize, n_in: usize, x: MatRef<'w>, ws: &'w Workspace) -> Result<MatRef<'w>> {
+        let batch = ws.batch;
+        match (l, ws.input_dropped, ws.hidden_dropped) {
+            (0, false, _) => Ok(x),
+            (0, true, _) => MatRef::new(&ws.x_drop[..batch * n_in], batch, n_in),
+            (_, _, false) => MatRef::new(&ws.a[l - 1][..batch * n_in], batch, n_in),
+            (_, _, true) => MatRef::new(&ws.a_drop[l - 1][..batch * n_in], batch, n_in),
+        }
     }
 
     /// One step's maths: forward, loss, backward, regularisation. Returns the loss (with the

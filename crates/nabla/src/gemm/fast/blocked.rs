@@ -4,6 +4,7 @@
 use std::cell::RefCell;
 
 use super::pack::{pack_a, pack_b};
+use super::sink::RowSink;
 use super::{scaled_update, MicroKernel, RawC, Transpose, KC, MC, MC_X32, NC, NC_X32, TILE_MAX};
 use crate::gemm::scale_c;
 use crate::matrix::{MatMut, MatRef};
@@ -34,6 +35,8 @@ pub(super) const BLOCKING_X32: Blocking = Blocking { mc: MC_X32, nc: NC_X32, a_s
 struct PackBuffers {
     a: Vec<f32>,
     b: Vec<f32>,
+    /// A row panel of a product handed to a sink ([`blocked_to_sink`]).
+    panel: Vec<f32>,
 }
 
 thread_local! {
@@ -114,7 +117,7 @@ pub(super) unsafe fn blocked<const R: usize, const N: usize>(
 
     BUFFERS.with(|buffers| {
         let mut buffers = buffers.borrow_mut();
-        let PackBuffers { a: a_buf, b: b_buf } = &mut *buffers;
+        let PackBuffers { a: a_buf, b: b_buf, .. } = &mut *buffers;
         let a_pack = aligned(a_buf, mc_max * kc_max);
         if m <= mc_max && tb == Transpose::Yes {
             // One block of rows (a layer's batch): each packed B sliver is used by this one
@@ -169,6 +172,67 @@ pub(super) unsafe fn blocked<const R: usize, const N: usize>(
                             beta,
                         );
                     }
+                }
+            }
+        }
+    });
+}
+
+/// `op(A) · op(B)` (`m × n`, depth `k` ≤ [`KC`]) handed to `sink` one finished row panel at a
+/// time, never stored in a `C`: the tiles of `R` rows across a block of columns are computed
+/// into a small buffer (the A sliver stays in L1 while the B block's slivers pass, the order
+/// of [`Blocking::a_sliver_in_l1`]), then given to the sink while they are still in cache.
+/// Each element is computed as [`blocked`] computes it with `alpha = 1`, `beta = 0`: the same
+/// bits.
+///
+/// # Safety
+/// As [`blocked`] without `C`: `micro` must compute `R`-row tiles on an instruction set this
+/// CPU has; `1 ≤ k ≤ KC`.
+#[allow(clippy::too_many_arguments)]
+pub(super) unsafe fn blocked_to_sink<const R: usize, const N: usize>(
+    micro: MicroKernel,
+    blocking: Blocking,
+    a: MatRef<'_>,
+    ta: Transpose,
+    b: MatRef<'_>,
+    tb: Transpose,
+    n: usize,
+    sink: &dyn RowSink,
+) {
+    let (m, k) = ta.apply(a.shape());
+    assert!((1..=KC).contains(&k), "a sink takes products of one block of depth, not {k}");
+    if m == 0 || n == 0 {
+        return;
+    }
+    let mc_max = balanced_block(m, blocking.mc, R);
+    let nc_max = balanced_block(n, blocking.nc, N);
+    BUFFERS.with(|buffers| {
+        let mut buffers = buffers.borrow_mut();
+        let PackBuffers { a: a_buf, b: b_buf, panel } = &mut *buffers;
+        let a_pack = aligned(a_buf, mc_max * k);
+        let b_pack = b_buffer(b_buf, nc_max * k);
+        // One row panel of the widest column block, its width padded to whole tiles (the
+        // kernel writes all N columns of an edge tile).
+        let stride = nc_max.div_ceil(N) * N;
+        let panel = aligned(panel, R * stride);
+        for jc in (0..n).step_by(nc_max) {
+            let nc = nc_max.min(n - jc);
+            let b_block = &mut b_pack[..nc.div_ceil(N) * N * k];
+            pack_b::<N>(b, tb, 0, k, jc, nc, b_block);
+            for ic in (0..m).step_by(mc_max) {
+                let mc = mc_max.min(m - ic);
+                let a_block = &mut a_pack[..mc.div_ceil(R) * R * k];
+                pack_a::<R>(a, ta, ic, mc, 0, k, a_block);
+                for (ir, a_sliver) in a_block.chunks_exact(k * R).enumerate() {
+                    let rows = R.min(mc - ir * R);
+                    for (jr, b_sliver) in b_block.chunks_exact(k * N).enumerate() {
+                        // SAFETY: the panel holds R rows of `stride` ≥ (jr + 1)·N values; beta = 0
+                        // means it is only written; the CPU supports `micro` (contract).
+                        unsafe { micro(k, a_sliver, b_sliver, panel[jr * N..].as_mut_ptr(), stride, 1.0, 0.0, rows) };
+                    }
+                    // SAFETY: these rows and columns are finished and handed over once (the
+                    // loops visit each once; other threads have other bands).
+                    unsafe { sink.take_rows(ic + ir * R, rows, jc, nc, panel, stride) };
                 }
             }
         }

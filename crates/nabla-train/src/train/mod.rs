@@ -13,56 +13,24 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use nabla::{Mlp, MlpSpec, Network, NetworkSpec, NetworkWorkspace, ResidualSpec, Rng};
+use nabla::{MlpSpec, Network, NetworkSpec, NetworkWorkspace, ResidualSpec, Rng};
 use nabla_data::table::TargetSpec;
 use nabla_data::{Dataset, Normalizer};
 
 mod data;
+mod error;
 mod report;
 
 use data::{Batch, Examples, Tally};
 pub use data::{Objective, Scores, TableSet, TrainData};
+pub use error::TrainError;
+use error::{check_finite, plain, unsupported};
 pub use report::{CheckpointKind, EpochMetrics, Observer, Silent, StartInfo, StepInfo, StepProfile, TrainOutcome};
 
 use crate::checkpoint::{self, Checkpoint, InputSpec, ModelInput};
 use crate::config::{ConfigError, TrainConfig};
 use crate::distributed::{self, Reducer, SingleProcess};
 use crate::safetensors_file::CheckpointError;
-
-/// What went wrong in a training run.
-#[derive(Debug, thiserror::Error)]
-pub enum TrainError {
-    /// A setting is out of range.
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    /// The engine refused an operation (a shape bug or a bad setting).
-    #[error(transparent)]
-    Engine(#[from] nabla::Error),
-    /// The data could not be split.
-    #[error(transparent)]
-    Data(#[from] nabla_data::DataError),
-    /// A checkpoint could not be written or does not fit.
-    #[error(transparent)]
-    Checkpoint(#[from] CheckpointError),
-    /// A table part to train or score on has no target column.
-    #[error("the rows to train or score on have no target values")]
-    NoTargets,
-    /// The loss became NaN or infinite.
-    #[error(
-        "the loss became {loss} at epoch {epoch}, step {step}: training diverged; \
-         try a lower learning rate (--lr){kept}"
-    )]
-    NonFinite {
-        /// 1-based epoch.
-        epoch: usize,
-        /// 1-based step within the epoch.
-        step: usize,
-        /// The loss value (NaN or ±inf).
-        loss: f64,
-        /// Where the last good checkpoint is, as a phrase (may be empty).
-        kept: String,
-    },
-}
 
 /// A training run's inputs.
 pub struct TrainRun<'a> {
@@ -162,7 +130,7 @@ pub fn train(run: TrainRun<'_>, observer: &mut dyn Observer) -> Result<TrainOutc
 /// is the whole batch's gradient, so every rank takes the same step. Only rank 0 writes
 /// checkpoints; every rank reports to its `observer` (give the others [`Silent`]). Dropout
 /// masks are the one-process run's: every rank walks the same stream and keeps its rows'
-/// masks ([`Mlp::forward_train_rows`]). The evaluations are sharded and summed
+/// masks ([`nabla::Mlp::forward_train_rows`]). The evaluations are sharded and summed
 /// ([`evaluate_with`]). With one rank this is exactly [`train`].
 pub fn train_with(
     run: TrainRun<'_>,
@@ -488,29 +456,6 @@ pub fn check_precision(config: &TrainConfig) -> Result<(), ConfigError> {
             nabla::gemm::bf16::capability()
         ),
     })
-}
-
-/// A diverged step's error: the loss is NaN or infinite (before the weights take the step).
-fn check_finite(loss: f64, epoch: usize, step: usize, last_checkpoint: &Option<PathBuf>) -> Result<(), TrainError> {
-    if loss.is_finite() {
-        return Ok(());
-    }
-    let kept = match last_checkpoint {
-        Some(p) => format!("; the last good checkpoint is {}", p.display()),
-        None => String::new(),
-    };
-    Err(TrainError::NonFinite { epoch, step, loss, kept })
-}
-
-/// The plain MLP of a step that needs one (dropout masks, the per-layer all-reduce).
-fn plain(net: &Network) -> Result<&Mlp, TrainError> {
-    net.plain().ok_or_else(|| unsupported("data-parallel training", net))
-}
-
-/// `what` is not implemented for `net`'s kind (the settings refuse it before training).
-fn unsupported(what: &'static str, net: &Network) -> TrainError {
-    let reason = format!("{what} is only implemented for plain MLPs");
-    TrainError::Config(ConfigError { key: "residual", value: net.spec().to_string(), reason })
 }
 
 /// Saves `ckpt` as `dir/name`, making `dir` first; returns the path.

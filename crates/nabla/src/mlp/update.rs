@@ -17,8 +17,9 @@ impl Mlp {
     /// `backward` then `Optimizer::step` would leave them, to the bit. Each layer's `da` for the
     /// layer below is computed from its weights before they change. `grads` is scratch of
     /// the parameters' length: it receives the biases' gradients, and the weights' where a
-    /// product cannot hand its rows over (a batch deeper than one block of the GEMM, a
-    /// product small enough for plain loops, bf16 products); the rest is left as it was.
+    /// product does not hand its rows over ([`sink::takes`]: a batch deeper than one block of
+    /// the GEMM, a product small enough for plain loops, a layer with fewer outputs than inputs
+    /// on several threads; bf16 products); the rest is left as it was.
     ///
     /// Measured on Zen 4 (W3, Adam, medians of interleaved rounds): 1–2 % faster a step on
     /// one thread and 3–4 % on two than `backward` then `step`, whose gradient pass goes out
@@ -65,7 +66,7 @@ impl Mlp {
             }
             let input = Self::layer_input(l, n_in, x, ws)?;
             let (w, b) = self.layer_params_mut(l).split_at_mut(n * n_in);
-            if ws.kernel == MatmulKernel::F32 && sink::takes(n, n_in, batch) {
+            if ws.kernel == MatmulKernel::F32 && sink::takes(crate::pool::threads(), n, n_in, batch) {
                 // dW = dzᵀ · a, each finished panel of its rows applied to W at once.
                 let update = WeightUpdate::new(&rule, range.start, w, n_in);
                 sink::to_sink(crate::pool::threads(), dz, Transpose::Yes, input, Transpose::No, n_in, &update);

@@ -56,7 +56,15 @@ pub fn takes(threads: usize, m: usize, n: usize, k: usize) -> bool {
 /// threads with the micro-kernel [`super::gemm`] uses on this CPU, handing every element to
 /// `sink` once. The threads split the rows into the bands [`crate::gemm::gemm`] would.
 /// Shapes must already be checked.
-pub fn to_sink(threads: usize, a: MatRef<'_>, ta: Transpose, b: MatRef<'_>, tb: Transpose, n: usize, sink: &dyn RowSink) {
+pub fn to_sink(
+    threads: usize,
+    a: MatRef<'_>,
+    ta: Transpose,
+    b: MatRef<'_>,
+    tb: Transpose,
+    n: usize,
+    sink: &dyn RowSink,
+) {
     to_sink_on(selected(), threads, a, ta, b, tb, n, sink);
 }
 

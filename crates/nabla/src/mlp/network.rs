@@ -204,17 +204,8 @@ impl Mlp {
         grads: &'g mut [f32],
         on_layer: &mut dyn FnMut(usize, &'g mut [f32]),
     ) -> Result<()> {
-        if grads.len() != self.params.len() {
-            return Err(Error::Length { what: "MLP gradients", expected: self.params.len(), got: grads.len() });
-        }
+        self.check_backward(x, ws, grads)?;
         let batch = ws.batch;
-        if x.rows() != batch {
-            return Err(Error::Invalid {
-                name: "batch",
-                value: x.rows().to_string(),
-                reason: format!("backward must see the same input as the forward pass ({batch} rows)"),
-            });
-        }
         let kernel = ws.kernel;
         // The layers' gradients not yet computed: layer l's is cut off the end of it in turn.
         let mut pending = grads;
@@ -244,6 +235,22 @@ impl Mlp {
                     MatMut::new(&mut ws.grad_a[..batch * n_in], batch, n_in)?,
                 )?;
             }
+        }
+        Ok(())
+    }
+
+    /// A backward pass's arguments: `grads` as long as the parameters, `x` the forward pass's
+    /// batch.
+    pub(super) fn check_backward(&self, x: MatRef<'_>, ws: &Workspace, grads: &[f32]) -> Result<()> {
+        if grads.len() != self.params.len() {
+            return Err(Error::Length { what: "MLP gradients", expected: self.params.len(), got: grads.len() });
+        }
+        if x.rows() != ws.batch {
+            return Err(Error::Invalid {
+                name: "batch",
+                value: x.rows().to_string(),
+                reason: format!("backward must see the same input as the forward pass ({} rows)", ws.batch),
+            });
         }
         Ok(())
     }

@@ -33,9 +33,7 @@ impl Mlp {
         grads: &mut [f32],
         rule: StepRule<'_>,
     ) -> Result<()> {
-        if grads.len() != self.spec.param_count() {
-            return Err(Error::Length { what: "MLP gradients", expected: self.spec.param_count(), got: grads.len() });
-        }
+        self.check_backward(x, ws, grads)?;
         if !rule.fits(self.spec.param_count()) {
             return Err(Error::Invalid {
                 name: "optimiser",
@@ -44,13 +42,6 @@ impl Mlp {
             });
         }
         let batch = ws.batch;
-        if x.rows() != batch {
-            return Err(Error::Invalid {
-                name: "batch",
-                value: x.rows().to_string(),
-                reason: format!("backward must see the same input as the forward pass ({batch} rows)"),
-            });
-        }
         for l in (0..self.layers.len()).rev() {
             let layer = self.layers[l];
             let (n, n_in) = (layer.outputs, layer.inputs);

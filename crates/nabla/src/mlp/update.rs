@@ -21,11 +21,11 @@ impl Mlp {
     /// the GEMM, a product small enough for plain loops, a layer with fewer outputs than inputs
     /// on several threads; bf16 products); the rest is left as it was.
     ///
-    /// Measured on Zen 4 (W3, Adam, medians of interleaved rounds): 1–2 % faster a step on
-    /// one thread and 3–4 % on two than `backward` then `step`, whose gradient pass goes out
-    /// to memory and back. Updating each 16 × 16 tile of the weights as it was finished was
-    /// 7–10 % slower: sixteen short rows, kilobytes apart, of three arrays per tile
-    /// (docs/benchmarks/training.md).
+    /// Measured on Zen 4 against `backward` then `step`, whose gradient goes out to memory
+    /// and back (`nabla bench`, medians of five interleaved rounds): W3 (Adam) 2.5 % faster at
+    /// one thread, W2 (momentum) 9 % at one thread and 5 % at two. Updating each 16 × 16 tile
+    /// of the weights as it was finished was 7–10 % slower: sixteen short rows, kilobytes
+    /// apart, of three arrays per tile (docs/benchmarks/training.md).
     pub fn backward_update(
         &mut self,
         x: MatRef<'_>,

@@ -125,6 +125,34 @@ pub fn gemm(alpha: f32, a: MatRef<'_>, ta: Transpose, b: MatRef<'_>, tb: Transpo
     }
 }
 
+/// Whether [`gemm`] computes a product of `m × n × k` with the packed kernels (above the
+/// plain loops' limit).
+pub(crate) fn blocked_product(m: usize, n: usize, k: usize) -> bool {
+    m * n * k > SMALL
+}
+
+/// The depth of the blocks every kernel splits a sum over `k` into (the last may be shorter).
+pub(crate) fn depth_block(k: usize) -> usize {
+    blocked::balanced_block(k.max(1), KC, 1)
+}
+
+/// Whether [`skinny`] takes a product (on this CPU).
+pub(crate) fn skinny_takes(ta: Transpose, tb: Transpose, m: usize, n: usize, k: usize) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        ta == Transpose::No
+            && tb == Transpose::Yes
+            && n <= avx512::SKINNY_N
+            && m * n * k > SMALL
+            && matches!(selected(), KernelKind::Avx512 | KernelKind::Avx512X32)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (ta, tb, m, n, k);
+        false
+    }
+}
+
 /// `C` as a raw pointer with its shape, for callers that split one `C` into bands written by
 /// different threads (the column bands of one matrix interleave in memory, so they cannot be
 /// separate `&mut` slices).
@@ -178,8 +206,7 @@ pub(crate) fn skinny(
     {
         let (m, n) = c.shape();
         let k = a.cols();
-        let fits = ta == Transpose::No && tb == Transpose::Yes && n <= avx512::SKINNY_N && m * n * k > SMALL;
-        if !fits || !matches!(selected(), KernelKind::Avx512 | KernelKind::Avx512X32) {
+        if !skinny_takes(ta, tb, m, n, k) {
             return false;
         }
         let c = RawC::of(c);

@@ -13,6 +13,7 @@
 //! not read.
 
 pub mod bf16;
+mod depth;
 pub mod fast;
 pub mod reference;
 
@@ -116,6 +117,44 @@ impl MatmulKernel {
             MatmulKernel::Bf16(kernel) => bf16::gemm_with(kernel, alpha, a, ta, b, tb, beta, c),
         }
     }
+
+    /// [`MatmulKernel::gemm`], the `f32` product split between threads along its depth
+    /// ([`gemm_by_depth`]); bf16 products are split as before.
+    #[allow(clippy::too_many_arguments)]
+    pub fn gemm_by_depth(
+        self,
+        alpha: f32,
+        a: MatRef<'_>,
+        ta: Transpose,
+        b: MatRef<'_>,
+        tb: Transpose,
+        beta: f32,
+        c: MatMut<'_>,
+    ) -> Result<()> {
+        match self {
+            MatmulKernel::F32 => gemm_by_depth(alpha, a, ta, b, tb, beta, c),
+            MatmulKernel::Bf16(_) => self.gemm(alpha, a, ta, b, tb, beta, c),
+        }
+    }
+}
+
+/// [`gemm`] with the threads splitting the depth `k` (in whole blocks of the kernels' split of
+/// it) instead of `C`, for a product whose `op(B)` rows are owned by threads elsewhere: a
+/// layer's `da = dz · W`, where each thread then reads only the rows of `W` it reads in the
+/// forward pass and updates in the optimiser's step (see `gemm/depth.rs`). The same bits as
+/// [`gemm`] for any thread count; products it cannot split so (one thread, too small, a
+/// single block of depth) are split along `C` as by [`gemm`].
+pub fn gemm_by_depth(
+    alpha: f32,
+    a: MatRef<'_>,
+    ta: Transpose,
+    b: MatRef<'_>,
+    tb: Transpose,
+    beta: f32,
+    c: MatMut<'_>,
+) -> Result<()> {
+    product_shape("gemm", a, ta, b, tb, &c)?;
+    depth::gemm_by_depth(alpha, a, ta, b, tb, beta, c)
 }
 
 /// Which implementation to run.

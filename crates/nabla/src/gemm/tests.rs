@@ -517,3 +517,53 @@ fn in_place_a_matches_the_packed_driver_bit_for_bit() {
     let kernels = usize::from(crate::simd::has_avx512f()) + usize::from(crate::simd::has_avx2() && fma);
     assert_eq!(compared, kernels * shapes.len() * 2 * PADS.len() * 3, "every product should take the in-place drivers");
 }
+
+/// The product split along its depth ([`gemm_by_depth`], a layer's `da = dz · W`) gives the
+/// bits of the product split along `C`, at every thread count: depths of two to five blocks,
+/// a last block shorter than the others, every transpose, the betas the write-back treats
+/// apart, a `C` full of NaN under `beta = 0`, and products it leaves to [`gemm`].
+#[test]
+fn depth_split_gives_the_bits_of_the_split_along_c() {
+    let mut rng = Rng::new(404);
+    let mut cases = vec![
+        (128, 1024, 1024, Transpose::No, Transpose::No, 1.0, 0.0),
+        (64, 784, 600, Transpose::No, Transpose::No, 1.0, 0.0),
+        (8, 8, 8, Transpose::No, Transpose::No, 1.0, 0.0),
+        (300, 5, 2000, Transpose::No, Transpose::Yes, 1.0, 0.0),
+    ];
+    for ta in T {
+        for tb in T {
+            cases.push((70, 301, 700, ta, tb, 0.75, 0.5));
+            cases.push((97, 130, 513, ta, tb, 1.0, 1.0));
+            cases.push((33, 200, 1100, ta, tb, -1.25, 0.0));
+        }
+    }
+    let (mut parallel_jobs, mut split) = (0, 0);
+    for (m, n, k, ta, tb, alpha, beta) in cases {
+        let a = stored(ta, m, k, &mut rng);
+        let b = stored(tb, k, n, &mut rng);
+        let mut c0 = Matrix::random_uniform(m, n, -1.0, 1.0, &mut rng);
+        if beta == 0.0 {
+            c0.as_mut_slice().fill(f32::NAN);
+        }
+        let (want, _) = crate::pool::with_threads(1, || run(Kernel::Fast, alpha, &a, ta, &b, tb, beta, &c0));
+        for t in [1, 2, 3, 4] {
+            split += usize::from(depth::depth_ranges(t, (ta, tb), m, n, k).is_some());
+            let (got, parallel) = crate::pool::with_threads(t, || {
+                let mut c = c0.clone();
+                gemm_by_depth(alpha, a.view(), ta, b.view(), tb, beta, c.view_mut()).unwrap();
+                c
+            });
+            parallel_jobs += parallel;
+            assert_eq!(got, want, "{m}x{n}x{k} {ta:?} {tb:?} alpha {alpha} beta {beta}, {t} threads");
+        }
+        let reference = run(Kernel::Reference, alpha, &a, ta, &b, tb, beta, &c0);
+        assert!(reference.max_abs_diff(&want).unwrap() < 2e-5 * k as f32);
+    }
+    assert!(split >= 30 && parallel_jobs > 0, "the depth split ran {split} times, {parallel_jobs} parallel jobs");
+    // A shape error names the operands, as gemm's does.
+    let (a, b) = (Matrix::zeros(4, 5), Matrix::zeros(6, 7));
+    let mut c = Matrix::zeros(4, 7);
+    let err = gemm_by_depth(1.0, a.view(), Transpose::No, b.view(), Transpose::No, 0.0, c.view_mut()).unwrap_err();
+    assert!(err.to_string().contains("4×5") && err.to_string().contains("6×7"), "{err}");
+}

@@ -223,9 +223,11 @@ impl Mlp {
             // Layer l's gradient is final: hand it over before computing da_{l−1}.
             on_layer(l, layer_grads);
             if l > 0 {
-                // dz_l is consumed here; grad_a is free again and receives da_{l−1} = dz · W.
+                // dz_l is consumed here; grad_a is free again and receives da_{l−1} = dz · W,
+                // split between threads along the outputs: each reads the rows of W it reads
+                // in the forward pass and updates in the step.
                 let (w, _) = layer.split(self.layer_params(l));
-                kernel.gemm(
+                kernel.gemm_by_depth(
                     1.0,
                     dz,
                     Transpose::No,

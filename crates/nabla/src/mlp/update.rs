@@ -50,10 +50,11 @@ impl Mlp {
             self.layer_dz(l, ws, db);
             let dz = MatRef::new(&ws.grad_z[..batch * n], batch, n)?;
             if l > 0 {
-                // da_{l−1} = dz · W with the weights of this step, before they are updated.
+                // da_{l−1} = dz · W with the weights of this step, before they are updated,
+                // split between threads along the outputs (the rows of W each updates).
                 let (w, _) = layer.split(self.layer_params(l));
                 let da = MatMut::new(&mut ws.grad_a[..batch * n_in], batch, n_in)?;
-                ws.kernel.gemm(1.0, dz, Transpose::No, w, Transpose::No, 0.0, da)?;
+                ws.kernel.gemm_by_depth(1.0, dz, Transpose::No, w, Transpose::No, 0.0, da)?;
             }
             let input = Self::layer_input(l, n_in, x, ws)?;
             let (w, b) = self.layer_params_mut(l).split_at_mut(n * n_in);
@@ -105,7 +106,8 @@ mod tests {
     /// The parameters after three steps of `case`, by `backward` then `step` or by
     /// `backward_update`, and how many products ran on several threads.
     fn train(case: &Case, fused: bool) -> (Vec<f32>, u64) {
-        let sizes = vec![64, 300, 200, 10];
+        // The second layer's da = dz · W is three blocks deep: split by depth on 2–3 threads.
+        let sizes = vec![64, 300, 600, 10];
         crate::pool::with_threads(case.threads, || {
             let spec = MlpSpec::new(sizes.clone(), Activation::Relu, Activation::Identity).unwrap();
             let mut mlp = Mlp::new(spec.clone(), Init::HeUniform, &mut Rng::new(3));
@@ -143,7 +145,7 @@ mod tests {
         let no_dropout = Dropout { input: 0.0, hidden: 0.0 };
         let dropout = Dropout { input: 0.1, hidden: 0.2 };
         let start = Mlp::new(
-            MlpSpec::new(vec![64, 300, 200, 10], Activation::Relu, Activation::Identity).unwrap(),
+            MlpSpec::new(vec![64, 300, 600, 10], Activation::Relu, Activation::Identity).unwrap(),
             Init::HeUniform,
             &mut Rng::new(3),
         );
@@ -168,6 +170,28 @@ mod tests {
             let moved = fused.iter().zip(start.params()).filter(|(a, b)| a != b).count();
             assert!(moved * 2 > fused.len(), "{what}: {moved} of {} parameters moved", fused.len());
             assert!(case.threads == 1 || case.batch < 100 || parallel > 0, "{what}: nothing ran on two threads");
+        }
+    }
+
+    /// A step leaves the same bits on one, two and three threads, fused or not, the second
+    /// layer's `da` split along its depth and the weight gradients along their rows.
+    #[test]
+    fn a_step_gives_the_same_bits_on_every_thread_count() {
+        let dropout = Dropout { input: 0.1, hidden: 0.2 };
+        for kind in [OptimizerKind::Adam, OptimizerKind::Momentum] {
+            for fused in [true, false] {
+                let case =
+                    |threads| Case { kind, weight_decay: 0.0, batch: 128, threads, dropout, kernel: MatmulKernel::F32 };
+                let (one, _) = train(&case(1), fused);
+                for threads in [2, 3] {
+                    let (many, parallel) = train(&case(threads), fused);
+                    assert!(parallel > 0, "{kind:?}: nothing ran on {threads} threads");
+                    assert!(
+                        one.iter().zip(&many).all(|(a, b)| a.to_bits() == b.to_bits()),
+                        "{kind:?} fused {fused}: other bits on {threads} threads"
+                    );
+                }
+            }
         }
     }
 

@@ -1,0 +1,129 @@
+//! A product split between threads along its depth instead of along `C`, for a layer's
+//! `da = dz · W` in the backward pass: each thread then reads only the rows of `W` (the
+//! layer's outputs) that it also reads in the forward pass and updates in the optimiser's
+//! step, where the split along `C` has every thread read a strip of every row.
+//!
+//! Why it matters: a line of `W` that another core has read since it was last written must be
+//! taken back from that core before the owner's step writes it. Between two cores of one CCD
+//! that costs little; between two CCDs (or sockets) the taking-back waits on the other core's
+//! cache for every line, one after the other. On the 2-vCPU Zen 4 VMs, in the placement with
+//! the vCPUs 165–180 ns apart, W3's Adam took 29 % of the two threads' time instead of 12 %
+//! (docs/benchmarks/training.md).
+//!
+//! The bits are those of [`super::gemm`]: every kernel sums `k` in blocks of
+//! `balanced_block(k, KC)` ([`fast::KC`]), each block's chain of multiply-adds starting from zero and then
+//! added to `C`. Here the first thread's blocks go into `C` as the one-thread product would put
+//! them; every later block is computed alone (with `beta = 0`) into a buffer, and the buffers
+//! are then added to `C` in the order of their blocks, the same additions in the same order.
+
+use std::cell::RefCell;
+
+use super::fast::{self, RawC};
+use super::{band_threads, column_band, row_band, Transpose};
+use crate::matrix::{MatMut, MatRef};
+use crate::pool::{self, SharedMut};
+
+thread_local! {
+    /// The later blocks' products, kept per calling thread so that steady-state calls
+    /// allocate nothing.
+    static BLOCKS: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The depth ranges (`k` values) the threads take for a product of `m × n × k` on up to
+/// `threads` threads, whole blocks of the kernels' split of `k` each and in order; `None` when
+/// the product should be split along `C` instead (one thread, a product the fast kernels
+/// compute by plain loops or the skinny kernel, fewer blocks than two).
+pub(crate) fn depth_ranges(
+    threads: usize,
+    (ta, tb): (Transpose, Transpose),
+    m: usize,
+    n: usize,
+    k: usize,
+) -> Option<Vec<std::ops::Range<usize>>> {
+    if threads < 2
+        || !fast::blocked_product(m, n, k)
+        || fast::skinny_takes(ta, tb, m, n, k)
+        || band_threads(threads, m, n, k) < 2
+    {
+        return None;
+    }
+    let kc = fast::depth_block(k);
+    let blocks = k.div_ceil(kc);
+    let tasks = threads.min(blocks);
+    if tasks < 2 {
+        return None;
+    }
+    let ranges: Vec<_> =
+        (0..tasks).map(|t| (t * blocks / tasks * kc)..((t + 1) * blocks / tasks * kc).min(k)).collect();
+    // The first thread's product over its range must cut it at the same places.
+    (fast::depth_block(ranges[0].len()) == kc).then_some(ranges)
+}
+
+/// `C = alpha · op(A) · op(B) + beta · C` (shapes checked by the caller) on the threads of
+/// [`crate::pool`], split along the depth by [`depth_ranges`]: the bits of [`super::gemm`].
+/// Falls back to [`super::gemm`]'s split along `C` when the depth split does not apply.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn gemm_by_depth(
+    alpha: f32,
+    a: MatRef<'_>,
+    ta: Transpose,
+    b: MatRef<'_>,
+    tb: Transpose,
+    beta: f32,
+    c: MatMut<'_>,
+) -> crate::Result<()> {
+    let (m, n) = c.shape();
+    let k = ta.apply(a.shape()).1;
+    let Some(ranges) = depth_ranges(pool::threads(), (ta, tb), m, n, k) else {
+        return super::gemm(alpha, a, ta, b, tb, beta, c);
+    };
+    let kc = fast::depth_block(k);
+    // Blocks after the first thread's, each into its own m × n buffer.
+    let later: Vec<std::ops::Range<usize>> =
+        ranges[1..].iter().flat_map(|r| r.clone().step_by(kc).map(move |s| s..(s + kc).min(r.end))).collect();
+    let size = m * n;
+    BLOCKS.with(|buffer| {
+        let mut buffer = buffer.borrow_mut();
+        if buffer.len() < later.len() * size {
+            buffer.resize(later.len() * size, 0.0);
+        }
+        let blocks = SharedMut::new(&mut buffer[..later.len() * size]);
+        let c = RawC::of(c);
+        let ranges = &ranges;
+        let later = &later;
+        pool::run(ranges.len(), &|t| {
+            let range = ranges[t].clone();
+            if t == 0 {
+                let (a0, b0) =
+                    (column_band(a, ta, m, range.start, range.end), row_band(b, tb, n, range.start, range.end));
+                // SAFETY: only this task writes C during the run; shapes were checked.
+                unsafe { fast::gemm_raw(alpha, a0, ta, b0, tb, beta, c) };
+                return;
+            }
+            for (i, block) in later.iter().enumerate().filter(|(_, r)| range.contains(&r.start)) {
+                let (ab, bb) =
+                    (column_band(a, ta, m, block.start, block.end), row_band(b, tb, n, block.start, block.end));
+                // SAFETY: block i's buffer is this task's alone (blocks belong to one range).
+                let out = unsafe { blocks.range(i * size..(i + 1) * size) };
+                let out = RawC::of(MatMut::new(out, m, n).expect("a buffer of m × n"));
+                // SAFETY: `out` is this task's own m × n buffer; shapes were checked.
+                unsafe { fast::gemm_raw(alpha, ab, ta, bb, tb, 0.0, out) };
+            }
+        });
+        // C += each later block, in order: the additions the one-thread product makes.
+        // SAFETY: the run above is over; nothing else holds a part of the buffers.
+        let blocks = unsafe { blocks.range_ref(0..later.len() * size) };
+        pool::for_row_bands(pool::threads(), m, n * (later.len() + 1), &|rows| {
+            for i in rows {
+                // SAFETY: row i of C is this band's alone; C outlives the call.
+                let c_row = unsafe { std::slice::from_raw_parts_mut(c.band(i, 1, 0, n).ptr, n) };
+                for block in blocks.chunks_exact(size) {
+                    for (c, &x) in c_row.iter_mut().zip(&block[i * n..(i + 1) * n]) {
+                        *c += x;
+                    }
+                }
+            }
+        });
+    });
+    Ok(())
+}

@@ -6,7 +6,7 @@
 //! vector.
 
 use crate::error::{shape_error, Error, Result};
-use crate::gemm::{gemm, Transpose};
+use crate::gemm::{gemm, gemm_by_depth, Transpose};
 use crate::matrix::{MatMut, MatRef};
 
 /// The sizes of a dense layer; its numbers live in a parameter slice the caller owns.
@@ -94,7 +94,8 @@ impl Dense {
             if dx.shape() != x.shape() {
                 return Err(shape_error("dense backward dx", x.shape(), dx.shape()));
             }
-            gemm(1.0, dz, Transpose::No, w, Transpose::No, 0.0, dx)?;
+            // Split between threads along the outputs, as `Mlp`'s `da` is (gemm/depth.rs).
+            gemm_by_depth(1.0, dz, Transpose::No, w, Transpose::No, 0.0, dx)?;
         }
         Ok(())
     }

@@ -279,3 +279,31 @@ fn a_20_layer_residual_net_trains_better_than_a_plain_one() {
     assert!(residual_loss < 0.1, "the residual net did not learn the spirals: loss {residual_loss}");
     assert!(3.0 * residual_loss < plain_loss, "residual {residual_loss} against plain {plain_loss}");
 }
+
+/// A residual net's gradient has the same bits on one, two and three threads, its blocks'
+/// `dx = dz · W` (600 wide: three blocks of depth) split between threads along the depth.
+#[test]
+fn gradients_are_the_same_bits_on_every_thread_count() {
+    let mut rng = Rng::new(8);
+    let spec = ResidualSpec::new(64, 600, 2, 10, Activation::Relu, Activation::Identity).unwrap();
+    let net = ResidualMlp::new(spec.clone(), Init::HeUniform, &mut rng);
+    let x = Matrix::random_uniform(128, 64, -1.0, 1.0, &mut rng);
+    let classes: Vec<u32> = (0..128).map(|_| rng.below(10) as u32).collect();
+    let gradient = |threads| {
+        crate::pool::with_threads(threads, || {
+            let mut ws = ResidualWorkspace::new(&spec, 128);
+            let mut grads = vec![0.0; net.params().len()];
+            let targets = Targets::Classes(&classes);
+            net.loss_and_gradient(x.view(), targets, Loss::SoftmaxCrossEntropy, Regularizer::NONE, &mut ws, &mut grads)
+                .unwrap();
+            grads
+        })
+    };
+    let (one, _) = gradient(1);
+    assert!(one.iter().any(|&g| g != 0.0));
+    for threads in [2, 3] {
+        let (many, parallel) = gradient(threads);
+        assert!(parallel > 0, "nothing ran on {threads} threads");
+        assert!(one.iter().zip(&many).all(|(a, b)| a.to_bits() == b.to_bits()), "other bits on {threads} threads");
+    }
+}

@@ -11,10 +11,11 @@
 //! (docs/benchmarks/training.md).
 //!
 //! The bits are those of [`super::gemm`]: every kernel sums `k` in blocks of
-//! `balanced_block(k, KC)` ([`fast::KC`]), each block's chain of multiply-adds starting from zero and then
-//! added to `C`. Here the first thread's blocks go into `C` as the one-thread product would put
-//! them; every later block is computed alone (with `beta = 0`) into a buffer, and the buffers
-//! are then added to `C` in the order of their blocks, the same additions in the same order.
+//! `balanced_block(k, KC)` ([`fast::KC`]), each block's chain of multiply-adds starting from
+//! zero and then added to `C`. Here the first thread's blocks go into `C` as the one-thread
+//! product would put them; every later block is computed alone (with `beta = 0`) into a
+//! buffer, and the buffers are then added to `C` in the order of their blocks, the same
+//! additions in the same order.
 
 use std::cell::RefCell;
 

@@ -30,38 +30,53 @@ thread_local! {
     static BLOCKS: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
-/// The depth ranges (`k` values) the threads take for a product of `m × n × k` on up to
-/// `threads` threads, whole blocks of the kernels' split of `k` each and in order; `None` when
-/// the product should be split along `C` instead (one thread, a product the fast kernels
-/// compute by plain loops or the skinny kernel, fewer blocks than two).
-pub(crate) fn depth_ranges(
-    threads: usize,
-    (ta, tb): (Transpose, Transpose),
-    m: usize,
-    n: usize,
+/// How the threads split a product's depth: `tasks` threads, each taking whole blocks of
+/// `kc` values of `k` (the kernels' split of it), in order.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct DepthSplit {
     k: usize,
-) -> Option<Vec<std::ops::Range<usize>>> {
-    if threads < 2
-        || !fast::blocked_product(m, n, k)
-        || fast::skinny_takes(ta, tb, m, n, k)
-        || band_threads(threads, m, n, k) < 2
-    {
-        return None;
+    kc: usize,
+    blocks: usize,
+    tasks: usize,
+}
+
+impl DepthSplit {
+    /// The split for a product of `m × n × k` on up to `threads` threads; `None` when the
+    /// product should be split along `C` instead (one thread, a product the fast kernels
+    /// compute by plain loops or the skinny kernel, fewer blocks than two).
+    pub(crate) fn of(threads: usize, (ta, tb): (Transpose, Transpose), m: usize, n: usize, k: usize) -> Option<Self> {
+        if threads < 2
+            || !fast::blocked_product(m, n, k)
+            || fast::skinny_takes(ta, tb, m, n, k)
+            || band_threads(threads, m, n, k) < 2
+        {
+            return None;
+        }
+        let kc = fast::depth_block(k);
+        let blocks = k.div_ceil(kc);
+        let split = DepthSplit { k, kc, blocks, tasks: threads.min(blocks) };
+        // The first thread's product over its range must cut it at the same places.
+        (split.tasks >= 2 && fast::depth_block(split.depth(split.task_blocks(0)).len()) == kc).then_some(split)
     }
-    let kc = fast::depth_block(k);
-    let blocks = k.div_ceil(kc);
-    let tasks = threads.min(blocks);
-    if tasks < 2 {
-        return None;
+
+    /// The blocks thread `t` takes.
+    fn task_blocks(&self, t: usize) -> std::ops::Range<usize> {
+        t * self.blocks / self.tasks..(t + 1) * self.blocks / self.tasks
     }
-    let ranges: Vec<_> =
-        (0..tasks).map(|t| (t * blocks / tasks * kc)..((t + 1) * blocks / tasks * kc).min(k)).collect();
-    // The first thread's product over its range must cut it at the same places.
-    (fast::depth_block(ranges[0].len()) == kc).then_some(ranges)
+
+    /// The values of `k` in `blocks`.
+    fn depth(&self, blocks: std::ops::Range<usize>) -> std::ops::Range<usize> {
+        blocks.start * self.kc..(blocks.end * self.kc).min(self.k)
+    }
+
+    /// The blocks after the first thread's, each computed alone into a buffer.
+    fn later(&self) -> std::ops::Range<usize> {
+        self.task_blocks(0).end..self.blocks
+    }
 }
 
 /// `C = alpha · op(A) · op(B) + beta · C` (shapes checked by the caller) on the threads of
-/// [`crate::pool`], split along the depth by [`depth_ranges`]: the bits of [`super::gemm`].
+/// [`crate::pool`], split along the depth by [`DepthSplit`]: the bits of [`super::gemm`].
 /// Falls back to [`super::gemm`]'s split along `C` when the depth split does not apply.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn gemm_by_depth(
@@ -75,13 +90,10 @@ pub(super) fn gemm_by_depth(
 ) -> crate::Result<()> {
     let (m, n) = c.shape();
     let k = ta.apply(a.shape()).1;
-    let Some(ranges) = depth_ranges(pool::threads(), (ta, tb), m, n, k) else {
+    let Some(split) = DepthSplit::of(pool::threads(), (ta, tb), m, n, k) else {
         return super::gemm(alpha, a, ta, b, tb, beta, c);
     };
-    let kc = fast::depth_block(k);
-    // Blocks after the first thread's, each into its own m × n buffer.
-    let later: Vec<std::ops::Range<usize>> =
-        ranges[1..].iter().flat_map(|r| r.clone().step_by(kc).map(move |s| s..(s + kc).min(r.end))).collect();
+    let later = split.later();
     let size = m * n;
     BLOCKS.with(|buffer| {
         let mut buffer = buffer.borrow_mut();
@@ -90,21 +102,19 @@ pub(super) fn gemm_by_depth(
         }
         let blocks = SharedMut::new(&mut buffer[..later.len() * size]);
         let c = RawC::of(c);
-        let ranges = &ranges;
-        let later = &later;
-        pool::run(ranges.len(), &|t| {
-            let range = ranges[t].clone();
+        let band =
+            |r: std::ops::Range<usize>| (column_band(a, ta, m, r.start, r.end), row_band(b, tb, n, r.start, r.end));
+        pool::run(split.tasks, &|t| {
             if t == 0 {
-                let (a0, b0) =
-                    (column_band(a, ta, m, range.start, range.end), row_band(b, tb, n, range.start, range.end));
+                let (a0, b0) = band(split.depth(split.task_blocks(0)));
                 // SAFETY: only this task writes C during the run; shapes were checked.
                 unsafe { fast::gemm_raw(alpha, a0, ta, b0, tb, beta, c) };
                 return;
             }
-            for (i, block) in later.iter().enumerate().filter(|(_, r)| range.contains(&r.start)) {
-                let (ab, bb) =
-                    (column_band(a, ta, m, block.start, block.end), row_band(b, tb, n, block.start, block.end));
-                // SAFETY: block i's buffer is this task's alone (blocks belong to one range).
+            for block in split.task_blocks(t) {
+                let i = block - later.start;
+                let (ab, bb) = band(split.depth(block..block + 1));
+                // SAFETY: block i's buffer is this task's alone (each block belongs to one task).
                 let out = unsafe { blocks.range(i * size..(i + 1) * size) };
                 let out = RawC::of(MatMut::new(out, m, n).expect("a buffer of m × n"));
                 // SAFETY: `out` is this task's own m × n buffer; shapes were checked.

@@ -548,7 +548,7 @@ fn depth_split_gives_the_bits_of_the_split_along_c() {
         }
         let (want, _) = crate::pool::with_threads(1, || run(Kernel::Fast, alpha, &a, ta, &b, tb, beta, &c0));
         for t in [1, 2, 3, 4] {
-            split += usize::from(depth::depth_ranges(t, (ta, tb), m, n, k).is_some());
+            split += usize::from(depth::DepthSplit::of(t, (ta, tb), m, n, k).is_some());
             let (got, parallel) = crate::pool::with_threads(t, || {
                 let mut c = c0.clone();
                 gemm_by_depth(alpha, a.view(), ta, b.view(), tb, beta, c.view_mut()).unwrap();

@@ -41,9 +41,10 @@ pub(crate) struct DepthSplit {
 }
 
 impl DepthSplit {
-    /// The split for a product of `m × n × k` on up to `threads` threads; `None` when the
-    /// product should be split along `C` instead (one thread, a product the fast kernels
-    /// compute by plain loops or the skinny kernel, fewer blocks than two).
+    /// The split for a product of `m × n × k` on the `f32` kernels, on up to `threads`
+    /// threads; `None` when the product should be split along `C` instead (one thread, a
+    /// product the fast kernels compute by plain loops or the skinny kernel, fewer blocks
+    /// than two).
     pub(crate) fn of(threads: usize, (ta, tb): (Transpose, Transpose), m: usize, n: usize, k: usize) -> Option<Self> {
         if threads < 2
             || !fast::blocked_product(m, n, k)
@@ -52,11 +53,22 @@ impl DepthSplit {
         {
             return None;
         }
-        let kc = fast::depth_block(k);
+        Self::by_blocks(threads, k, fast::depth_block)
+    }
+
+    /// The split of a depth `k` that a kernel sums in blocks of `depth_block(k)` values (the
+    /// last may be shorter), on up to `threads` threads; `None` for fewer than two blocks.
+    pub(crate) fn by_blocks(threads: usize, k: usize, depth_block: fn(usize) -> usize) -> Option<Self> {
+        let kc = depth_block(k);
         let blocks = k.div_ceil(kc);
         let split = DepthSplit { k, kc, blocks, tasks: threads.min(blocks) };
         // The first thread's product over its range must cut it at the same places.
-        (split.tasks >= 2 && fast::depth_block(split.depth(split.task_blocks(0)).len()) == kc).then_some(split)
+        (split.tasks >= 2 && depth_block(split.depth(split.task_blocks(0)).len()) == kc).then_some(split)
+    }
+
+    /// Threads with blocks to compute.
+    pub(crate) fn tasks(&self) -> usize {
+        self.tasks
     }
 
     /// The blocks thread `t` takes.
@@ -93,6 +105,30 @@ pub(super) fn gemm_by_depth(
     let Some(split) = DepthSplit::of(pool::threads(), (ta, tb), m, n, k) else {
         return super::gemm(alpha, a, ta, b, tb, beta, c);
     };
+    // SAFETY: `run` hands each call an output that call alone touches during the run; the
+    // shapes were checked and every band is non-empty.
+    run(split, a, ta, b, tb, beta, c, &|a, b, beta, out| unsafe { fast::gemm_raw(alpha, a, ta, b, tb, beta, out) });
+    Ok(())
+}
+
+/// Runs a product split by `split`: `product(a, b, beta, out)` computes `out = alpha · op(a)
+/// · op(b) + beta · out` (`alpha` and the transposes fixed by the caller) for the bands of
+/// depth of one thread's first block range (into `C`) and of each later block (into a buffer,
+/// `beta = 0`); the buffers are then added to `C` in the order of their blocks. `product`
+/// must sum its depth in the blocks `split` was made with, so that the additions are the
+/// one-thread product's.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn run(
+    split: DepthSplit,
+    a: MatRef<'_>,
+    ta: Transpose,
+    b: MatRef<'_>,
+    tb: Transpose,
+    beta: f32,
+    c: MatMut<'_>,
+    product: &(dyn Fn(MatRef<'_>, MatRef<'_>, f32, RawC) + Sync),
+) {
+    let (m, n) = c.shape();
     let later = split.later();
     let size = m * n;
     BLOCKS.with(|buffer| {
@@ -107,8 +143,7 @@ pub(super) fn gemm_by_depth(
         pool::run(split.tasks, &|t| {
             if t == 0 {
                 let (a0, b0) = band(split.depth(split.task_blocks(0)));
-                // SAFETY: only this task writes C during the run; shapes were checked.
-                unsafe { fast::gemm_raw(alpha, a0, ta, b0, tb, beta, c) };
+                product(a0, b0, beta, c);
                 return;
             }
             for block in split.task_blocks(t) {
@@ -116,9 +151,7 @@ pub(super) fn gemm_by_depth(
                 let (ab, bb) = band(split.depth(block..block + 1));
                 // SAFETY: block i's buffer is this task's alone (each block belongs to one task).
                 let out = unsafe { blocks.range(i * size..(i + 1) * size) };
-                let out = RawC::of(MatMut::new(out, m, n).expect("a buffer of m × n"));
-                // SAFETY: `out` is this task's own m × n buffer; shapes were checked.
-                unsafe { fast::gemm_raw(alpha, ab, ta, bb, tb, 0.0, out) };
+                product(ab, bb, 0.0, RawC::of(MatMut::new(out, m, n).expect("a buffer of m × n")));
             }
         });
         // C += each later block, in order: the additions the one-thread product makes.
@@ -136,5 +169,4 @@ pub(super) fn gemm_by_depth(
             }
         });
     });
-    Ok(())
 }

@@ -118,8 +118,8 @@ impl MatmulKernel {
         }
     }
 
-    /// [`MatmulKernel::gemm`], the `f32` product split between threads along its depth
-    /// ([`gemm_by_depth`]); bf16 products are split as before.
+    /// [`MatmulKernel::gemm`] split between threads along its depth ([`gemm_by_depth`],
+    /// [`bf16::gemm_by_depth`]).
     #[allow(clippy::too_many_arguments)]
     pub fn gemm_by_depth(
         self,
@@ -133,7 +133,7 @@ impl MatmulKernel {
     ) -> Result<()> {
         match self {
             MatmulKernel::F32 => gemm_by_depth(alpha, a, ta, b, tb, beta, c),
-            MatmulKernel::Bf16(_) => self.gemm(alpha, a, ta, b, tb, beta, c),
+            MatmulKernel::Bf16(kernel) => bf16::gemm_by_depth(kernel, alpha, a, ta, b, tb, beta, c),
         }
     }
 }

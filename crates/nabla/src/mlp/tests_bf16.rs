@@ -125,8 +125,10 @@ fn bf16_gradient_is_close_to_the_f32_gradient() {
 }
 
 /// Same inputs and threads, same bits; and the thread count does not change them either (the
-/// bands of C are whole blocks, and each element sums over k in one order). The problem is
-/// large enough (a 256-wide layer on a batch of 128) that the products are split.
+/// bands of C are whole blocks, each element sums over k in one order, and a `da` split along
+/// its depth adds its blocks as one thread does). The problem is large enough (256- and
+/// 600-wide layers on a batch of 128) that the products are split, the 600-wide layer's `da`
+/// along its depth on the AVX512-BF16 kernel.
 #[test]
 fn bf16_step_gives_the_same_bits_every_time_and_at_any_thread_count() {
     let Some(kernel) = bf16::best_kernel() else {
@@ -136,7 +138,10 @@ fn bf16_step_gives_the_same_bits_every_time_and_at_any_thread_count() {
         return;
     };
     let mut rng = Rng::new(5);
-    let spec = MlpSpec::new(vec![300, 256, 256, 10], Activation::Relu, Activation::Identity).unwrap();
+    let spec = MlpSpec::new(vec![300, 256, 600, 10], Activation::Relu, Activation::Identity).unwrap();
+    if kernel == Bf16Kernel::Avx512Bf16 {
+        assert!(bf16::depth_split(kernel, 2, 128, 256, 600).is_some(), "the 600-wide layer's da is not depth-split");
+    }
     let mlp = Mlp::new(spec, Init::HeUniform, &mut rng);
     let x = Matrix::random_uniform(128, 300, 0.0, 1.0, &mut rng);
     let labels: Vec<u32> = (0..128).map(|_| rng.below(10) as u32).collect();
@@ -152,10 +157,12 @@ fn bf16_step_gives_the_same_bits_every_time_and_at_any_thread_count() {
     let ((loss1, g1), _) = run(1);
     let ((loss2, g2), parallel) = run(2);
     let ((loss3, g3), _) = run(2);
+    let ((loss4, g4), _) = run(3);
     assert!(parallel > 0, "no product ran on two threads");
     let bits = |g: &[f32]| g.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
     assert_eq!((loss2.to_bits(), bits(&g2)), (loss3.to_bits(), bits(&g3)), "two runs at 2 threads differ");
     assert_eq!((loss1.to_bits(), bits(&g1)), (loss2.to_bits(), bits(&g2)), "1 and 2 threads differ");
+    assert_eq!((loss1.to_bits(), bits(&g1)), (loss4.to_bits(), bits(&g4)), "1 and 3 threads differ");
 }
 
 /// A CPU without bf16 kernels gets an error naming the instruction sets, not a slow

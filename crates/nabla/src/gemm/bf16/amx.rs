@@ -117,8 +117,9 @@ const KB: usize = 8;
 /// The whole product, blocked for the caches as GotoBLAS blocks the f32 GEMM: for each
 /// `MC × NC` block of C, for each 256-deep slice of k, for each 32 columns (a B panel that
 /// stays in L1), for each 32 rows (from an A block that stays in L2), the 2 × 2 tile block
-/// adds into `sums`; then `write(i0, j0, block)` for each 32 × 32 block of the finished C
-/// block. Without the blocking (the whole of k at once, every A row streaming past every B
+/// adds into `sums`; then `write(i0, j0, block, true)` for each 32 × 32 block of the
+/// finished C block (all of k in one chain per element, so every block applies `beta`;
+/// the AMX products are not split along their depth, see [`super::gemm_by_depth`]). Without the blocking (the whole of k at once, every A row streaming past every B
 /// panel) a 1024² product ran at a third of the kernel's in-cache speed.
 ///
 /// # Safety
@@ -131,7 +132,7 @@ pub(super) unsafe fn gemm(
     tb: Transpose,
     pb: &mut Vec<Line>,
     sums: &mut Vec<Block>,
-    write: &mut impl FnMut(usize, usize, &Block),
+    write: &mut impl FnMut(usize, usize, &Block, bool),
 ) {
     let strip = g.strip_lines();
     assert!(pa.len() >= g.m_pad / 16 * strip, "packed A too short");
@@ -167,7 +168,7 @@ pub(super) unsafe fn gemm(
                         // block's tile products; written after the whole C block, they
                         // took a fifth of a 2048² product's time.
                         if q0 + kb == g.kbs {
-                            write(ic + ib, jc + jb, block);
+                            write(ic + ib, jc + jb, block, true);
                         }
                     }
                 }

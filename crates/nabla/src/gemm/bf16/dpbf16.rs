@@ -7,6 +7,11 @@
 //! load each, 16 columns × one pair) and, per row, the row's pair broadcast from its A tile
 //! line: 10 loads per 16 instructions. It reads the same packed operands as the AMX kernel
 //! and fills the same 32 × 32 blocks, four tiles of 8 rows each.
+//!
+//! Each block's sums run over `k` in blocks of [`super::depth_block`] values, each block's
+//! chain of `vdpbf16ps` starting from zero and then added to `C` (as the `f32` kernels sum),
+//! so that a product split between threads along its depth gives the same bits
+//! ([`super::gemm_by_depth`]).
 
 use super::pack::{Geometry, Line, TILE};
 use super::{Block, BLOCK};
@@ -14,7 +19,9 @@ use super::{Block, BLOCK};
 /// Rows of a micro-tile.
 const MR: usize = 8;
 
-/// The whole product, block by block as the AMX kernel (see [`super::amx::gemm`]).
+/// The whole product, block by block as the AMX kernel (see [`super::amx::gemm`]), each
+/// block of C once per block of depth: `write(i0, j0, block, first)`, `first` for the
+/// depth's first block (the one that applies `beta`).
 ///
 /// # Safety
 /// The CPU has AVX-512 F, BW and BF16; `pa` and `pb` hold the packed operands of `g`.
@@ -24,22 +31,27 @@ pub(super) unsafe fn gemm(
     pa: &[Line],
     pb: &[Line],
     block: &mut Block,
-    write: &mut impl FnMut(usize, usize, &Block),
+    write: &mut impl FnMut(usize, usize, &Block, bool),
 ) {
     let strip = g.strip_lines();
     assert!(pa.len() >= g.m_pad / 16 * strip && pb.len() >= g.n_pad / 16 * strip, "packed operands too short");
+    let depth = super::depth_block(g.kbs * 32) / 32;
     for j0 in (0..g.n_pad).step_by(BLOCK) {
-        let b = pb[j0 / 16 * strip..].as_ptr();
         for i0 in (0..g.m_pad).step_by(BLOCK) {
-            for r0 in (0..BLOCK).step_by(MR) {
-                // Rows i0 + r0 .. of C: lines r0 % 16 .. of each tile of strip (i0 + r0) / 16.
-                let a = pa[(i0 + r0) / 16 * strip + r0 % 16..].as_ptr();
-                // SAFETY: MR lines of every tile of that strip, and both slivers at j0, lie
-                // in the buffers (m_pad and n_pad are multiples of 32; MR divides 16); rows
-                // r0 .. r0 + MR of the block are written; the CPU has the features.
-                unsafe { tile_8x32(a, b, b.add(strip), g.kbs, block, r0) };
+            for q0 in (0..g.kbs).step_by(depth) {
+                let kbs = depth.min(g.kbs - q0);
+                let b = pb[j0 / 16 * strip + q0 * TILE..].as_ptr();
+                for r0 in (0..BLOCK).step_by(MR) {
+                    // Rows i0 + r0 .. of C: lines r0 % 16 .. of tiles q0 .. of strip (i0 + r0) / 16.
+                    let a = pa[(i0 + r0) / 16 * strip + q0 * TILE + r0 % 16..].as_ptr();
+                    // SAFETY: MR lines of tiles q0 .. q0 + kbs ≤ g.kbs of that strip, and the
+                    // same tiles of both slivers at j0, lie in the buffers (m_pad and n_pad
+                    // are multiples of 32; MR divides 16); rows r0 .. r0 + MR of the block
+                    // are written; the CPU has the features.
+                    unsafe { tile_8x32(a, b, b.add(strip), kbs, block, r0) };
+                }
+                write(i0, j0, block, q0 == 0);
             }
-            write(i0, j0, block);
         }
     }
 }
@@ -50,7 +62,7 @@ pub(super) unsafe fn gemm(
     _: &[Line],
     _: &[Line],
     _: &mut Block,
-    _: &mut impl FnMut(usize, usize, &Block),
+    _: &mut impl FnMut(usize, usize, &Block, bool),
 ) {
     unreachable!("AVX-512 BF16 is only detected on x86_64")
 }

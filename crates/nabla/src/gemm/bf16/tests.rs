@@ -305,3 +305,59 @@ fn a_forced_name_caps_the_kernel() {
     let no_amx = Bf16Kernel::Avx512Bf16.supported().then_some(Bf16Kernel::Avx512Bf16);
     assert_eq!(choose(Some("avx512-bf16")), no_amx);
 }
+
+/// The product split along its depth ([`gemm_by_depth`], a layer's `da = dz · W`) gives each
+/// kernel's bits on one thread at every thread count, and agrees with the reference: depths
+/// of two to five blocks, a last block shorter than the others, every transpose, the betas
+/// the write-back treats apart, a `C` full of NaN under `beta = 0`. The AVX512-BF16 kernel
+/// must take the depth split on two threads wherever it has a block for each.
+#[test]
+fn depth_split_gives_the_bits_of_one_thread() {
+    let mut rng = Rng::new(505);
+    let mut cases = vec![
+        (128, 1024, 1024, Transpose::No, Transpose::No, 1.0, 0.0),
+        (64, 784, 1600, Transpose::No, Transpose::No, 1.0, 0.0),
+        (40, 96, 2500, Transpose::No, Transpose::No, 1.0, 0.0),
+    ];
+    for ta in T {
+        for tb in T {
+            cases.push((70, 301, 700, ta, tb, 0.75, 0.5));
+            cases.push((97, 130, 1030, ta, tb, 1.0, 1.0));
+            cases.push((33, 200, 1100, ta, tb, -1.25, 0.0));
+        }
+    }
+    let mut split = 0;
+    for (m, n, k, ta, tb, alpha, beta) in cases {
+        let a = stored(ta, m, k, &mut rng);
+        let b = stored(tb, k, n, &mut rng);
+        let mut c0 = Matrix::random_uniform(m, n, -1.0, 1.0, &mut rng);
+        if beta == 0.0 {
+            c0.as_mut_slice().fill(f32::NAN);
+        }
+        let reference = run(Bf16Kernel::Reference, alpha, &a, ta, &b, tb, beta, &c0);
+        for kernel in fast_kernels() {
+            let (want, _) = crate::pool::with_threads(1, || run(kernel, alpha, &a, ta, &b, tb, beta, &c0));
+            let what = format!("{} {m}×{n}×{k} {ta:?} {tb:?} alpha {alpha} beta {beta}", kernel.name());
+            assert!(reference.max_abs_diff(&want).unwrap() <= tolerance(k, alpha), "{what}");
+            for t in [1, 2, 3, 4] {
+                split += usize::from(depth_split(kernel, t, m, n, k).is_some());
+                let (got, _) = crate::pool::with_threads(t, || {
+                    let mut c = c0.clone();
+                    gemm_by_depth(kernel, alpha, a.view(), ta, b.view(), tb, beta, c.view_mut()).unwrap();
+                    c
+                });
+                assert_eq!(got.as_slice(), want.as_slice(), "{what}, {t} threads");
+            }
+        }
+    }
+    if Bf16Kernel::Avx512Bf16.supported() {
+        assert!(split >= 15, "the depth split ran {split} times");
+        assert!(depth_split(Bf16Kernel::Avx512Bf16, 2, 128, 1024, 1024).is_some(), "W3's da is depth-split");
+    }
+    assert!(depth_split(Bf16Kernel::Amx, 2, 128, 1024, 1024).is_none(), "AMX sums all of k in one chain");
+    // The blocks: whole tiles of 32, at most 512 values, near-equal.
+    assert_eq!(
+        [depth_block(1), depth_block(512), depth_block(513), depth_block(1024), depth_block(784)],
+        [32, 512, 288, 512, 416]
+    );
+}

@@ -190,10 +190,9 @@ pub fn gemm_with(
         super::scale_c(beta, &mut c);
         return Ok(());
     }
-    let threads = crate::pool::threads().min(m.max(n).div_ceil(BLOCK)).max(1);
     let c = RawC::of(c);
-    if threads > 1 && m * n * k >= super::PARALLEL_MIN_WORK {
-        parallel(kernel, threads, alpha, a, ta, b, tb, beta, c);
+    if let Some(bands) = Bands::of(crate::pool::threads(), m, n, k) {
+        parallel(kernel, bands, alpha, a, ta, b, tb, beta, c);
     } else {
         // SAFETY: `c` comes from a `MatMut` borrowed mutably for this call; the kernel is
         // supported (checked above) and fast; the shapes were checked.
@@ -236,10 +235,11 @@ pub fn gemm_by_depth(
 /// all, and its depth has a block for every thread (fewer would leave threads idle that the
 /// split along `C` keeps busy).
 pub(crate) fn depth_split(kernel: Bf16Kernel, threads: usize, m: usize, n: usize, k: usize) -> Option<DepthSplit> {
-    let threads = threads.min(m.max(n).div_ceil(BLOCK));
-    if kernel != Bf16Kernel::Avx512Bf16 || !kernel.supported() || threads < 2 || m * n * k < super::PARALLEL_MIN_WORK {
+    if kernel != Bf16Kernel::Avx512Bf16 || !kernel.supported() {
         return None;
     }
+    Bands::of(threads, m, n, k)?;
+    let threads = threads.min(m.max(n).div_ceil(BLOCK));
     DepthSplit::by_blocks(threads, k, depth_block).filter(|split| split.tasks() == threads)
 }
 
@@ -256,14 +256,37 @@ pub(super) fn depth_block(k: usize) -> usize {
 /// the noise.
 const DEPTH_TILES: usize = 16;
 
-/// Splits `C` into `threads` bands of whole blocks and runs [`gemm_raw`] on each at once on
-/// the [`crate::pool`]: along the columns when `m < n` (each band packs all of `op(A)`, as
-/// a layer's forward pass `[B, in]·Wᵀ` wants), else along the rows (each packs all of
-/// `op(B)`). Each thread packs into its own buffers.
+/// How [`gemm_with`] splits `C` between threads: bands of `band` whole blocks along the
+/// columns when `m < n` (each band packs all of `op(A)`, as a layer's forward pass
+/// `[B, in]·Wᵀ` wants), else along the rows (each packs all of `op(B)`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Bands {
+    /// Columns (else rows) of `C` in a band.
+    pub by_columns: bool,
+    /// Rows or columns of `C` in every band but the last.
+    pub band: usize,
+}
+
+impl Bands {
+    /// The split of an `m × n × k` product on up to `threads` threads, `None` for a product
+    /// that runs on one.
+    pub(crate) fn of(threads: usize, m: usize, n: usize, k: usize) -> Option<Bands> {
+        let threads = threads.min(m.max(n).div_ceil(BLOCK)).max(1);
+        if threads < 2 || m * n * k < super::PARALLEL_MIN_WORK {
+            return None;
+        }
+        let by_columns = m < n;
+        let len = if by_columns { n } else { m };
+        Some(Bands { by_columns, band: len.div_ceil(threads).div_ceil(BLOCK) * BLOCK })
+    }
+}
+
+/// Runs [`gemm_raw`] on each of `bands` at once on the [`crate::pool`]. Each thread packs
+/// into its own buffers.
 #[allow(clippy::too_many_arguments)]
 fn parallel(
     kernel: Bf16Kernel,
-    threads: usize,
+    Bands { by_columns, band }: Bands,
     alpha: f32,
     a: MatRef<'_>,
     ta: Transpose,
@@ -274,9 +297,7 @@ fn parallel(
 ) {
     let (m, n) = (c.rows, c.cols);
     let k = ta.apply(a.shape()).1;
-    let by_columns = m < n;
     let len = if by_columns { n } else { m };
-    let band = len.div_ceil(threads).div_ceil(BLOCK) * BLOCK;
     crate::pool::run(len.div_ceil(band), &|t| {
         let start = t * band;
         let end = (start + band).min(len);

@@ -118,6 +118,19 @@ impl MatmulKernel {
         }
     }
 
+    /// The rows of `C` in each thread's band when [`MatmulKernel::gemm`] splits an
+    /// `m × n × k` product along its rows on `threads` threads (a bf16 kernel's bands of
+    /// whole blocks), `None` when the split is otherwise or the `f32` kernel's: the rows each
+    /// thread wrote, for a pass that should read them on the same thread.
+    pub fn row_bands(self, threads: usize, m: usize, n: usize, k: usize) -> Option<usize> {
+        match self {
+            MatmulKernel::Bf16(kernel) if kernel != bf16::Bf16Kernel::Reference => {
+                bf16::Bands::of(threads, m, n, k).filter(|b| !b.by_columns).map(|b| b.band)
+            }
+            _ => None,
+        }
+    }
+
     /// [`MatmulKernel::gemm`] split between threads along its depth ([`gemm_by_depth`],
     /// [`bf16::gemm_by_depth`]).
     #[allow(clippy::too_many_arguments)]

@@ -64,8 +64,14 @@ impl Mlp {
                 sink::to_sink(crate::pool::threads(), dz, Transpose::Yes, input, Transpose::No, n_in, &update);
             } else {
                 ws.kernel.gemm(1.0, dz, Transpose::Yes, input, Transpose::No, 0.0, MatMut::new(dw, n, n_in)?)?;
-                // SAFETY: `rule` is applied by this function alone, one range at a time.
-                unsafe { rule.apply_threaded(range.start, w, dw) };
+                // Each thread steps the rows of W whose gradient it wrote (bf16 products split
+                // along the rows: the rows its forward pass read too).
+                match ws.kernel.row_bands(crate::pool::threads(), n, n_in, batch) {
+                    // SAFETY: `rule` is applied by this function alone, one range at a time.
+                    Some(band) => unsafe { rule.apply_in_row_bands(range.start, w, dw, n_in, band) },
+                    // SAFETY: as above.
+                    None => unsafe { rule.apply_threaded(range.start, w, dw) },
+                }
             }
             // SAFETY: as above.
             unsafe { rule.apply_threaded(range.start + n * n_in, b, db) };
@@ -161,6 +167,13 @@ mod tests {
         }
         let bf16 = MatmulKernel::Bf16(Bf16Kernel::Reference);
         cases.push(Case { kind: OptimizerKind::Adam, weight_decay: 0.0, batch: 32, threads: 2, dropout, kernel: bf16 });
+        if let Some(fast) = crate::gemm::bf16::best_kernel().map(MatmulKernel::Bf16) {
+            // The weights stepped in the row bands the bf16 product wrote their gradient in.
+            assert_eq!(fast.row_bands(2, 600, 300, 128), Some(320), "the 600-wide layer's dW is split by rows");
+            for kind in KINDS {
+                cases.push(Case { kind, weight_decay: 0.01, batch: 128, threads: 2, dropout, kernel: fast });
+            }
+        }
         for case in &cases {
             let what =
                 format!("{:?} wd {} batch {} on {} thread(s)", case.kind, case.weight_decay, case.batch, case.threads);
@@ -174,21 +187,26 @@ mod tests {
     }
 
     /// A step leaves the same bits on one, two and three threads, fused or not, the second
-    /// layer's `da` split along its depth and the weight gradients along their rows.
+    /// layer's `da` split along its depth and the weight gradients along their rows, in `f32`
+    /// and on the bf16 kernel this CPU has.
     #[test]
     fn a_step_gives_the_same_bits_on_every_thread_count() {
         let dropout = Dropout { input: 0.1, hidden: 0.2 };
-        for kind in [OptimizerKind::Adam, OptimizerKind::Momentum] {
+        let mut kernels = vec![MatmulKernel::F32];
+        kernels.extend(crate::gemm::bf16::best_kernel().map(MatmulKernel::Bf16));
+        for (kind, kernel) in [OptimizerKind::Adam, OptimizerKind::Momentum]
+            .into_iter()
+            .flat_map(|k| kernels.iter().map(move |&m| (k, m)))
+        {
             for fused in [true, false] {
-                let case =
-                    |threads| Case { kind, weight_decay: 0.0, batch: 128, threads, dropout, kernel: MatmulKernel::F32 };
+                let case = |threads| Case { kind, weight_decay: 0.0, batch: 128, threads, dropout, kernel };
                 let (one, _) = train(&case(1), fused);
                 for threads in [2, 3] {
                     let (many, parallel) = train(&case(threads), fused);
                     assert!(parallel > 0, "{kind:?}: nothing ran on {threads} threads");
                     assert!(
                         one.iter().zip(&many).all(|(a, b)| a.to_bits() == b.to_bits()),
-                        "{kind:?} fused {fused}: other bits on {threads} threads"
+                        "{kind:?} {kernel:?} fused {fused}: other bits on {threads} threads"
                     );
                 }
             }

@@ -110,6 +110,34 @@ impl<'a> StepRule<'a> {
         });
     }
 
+    /// The rule on a layer's weights `params` (`row_len` values a row), the model's
+    /// parameters `offset ..`, from their gradient, in bands of `band_rows` whole rows, one
+    /// thread each: the bands in which a product split along its rows wrote the gradient, so
+    /// that each thread reads the rows its own cache holds (where [`Self::apply_threaded`]
+    /// deals ranges out in turn, and between cores far apart every other range waits on the
+    /// other core's cache).
+    ///
+    /// # Safety
+    /// No other application of this rule may run at the same time.
+    pub(crate) unsafe fn apply_in_row_bands(
+        &self,
+        offset: usize,
+        params: &mut [f32],
+        grads: &[f32],
+        row_len: usize,
+        band_rows: usize,
+    ) {
+        assert_eq!(params.len(), grads.len(), "a step's parameters and gradients differ in length");
+        let rows = params.len() / row_len.max(1);
+        assert!(rows * row_len == params.len() && band_rows > 0, "a step's weights are not whole rows of {row_len}");
+        let shared = SharedMut::new(params);
+        crate::pool::run(rows.div_ceil(band_rows), &|t| {
+            let r = t * band_rows * row_len..((t + 1) * band_rows).min(rows) * row_len;
+            // SAFETY: the bands are disjoint, and nothing else applies the rule.
+            unsafe { self.apply(offset + r.start, shared.range(r.clone()), &grads[r]) };
+        });
+    }
+
     /// The rule on `params`, the model's parameters `offset ..`, from their gradient, on this
     /// thread.
     ///

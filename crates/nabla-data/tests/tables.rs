@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use nabla_data::table::{infer_task, Cells, PreprocessOptions, Preprocessor, ReadOptions, Table, Task, Z_LIMIT};
+use nabla_testkit::numpy::npy;
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
@@ -121,25 +122,10 @@ fn bad_tables_are_named_errors() {
     assert!(e.ends_with("--target: no column `label` (the columns are: a, y)"), "{e}");
 
     let x = fixture("fortran_int32.npy");
-    let y = write("y.npy", &npy_u8(&[1, 2, 3, 4]));
+    let y = write("y.npy", &npy("|u1", &[4], &[1, 2, 3, 4]));
     let options = ReadOptions { target_file: Some(y.clone()), ..ReadOptions::default() };
     assert_eq!(
         read_err(&x, &options),
         format!("{}: the target has 4 values, but the features ({}) have 3 rows", y.display(), x.display())
     );
-}
-
-/// A `.npy` file of u8 values, written by hand from the format's definition (magic, version
-/// 1.0, a header padded to a multiple of 64 bytes, then the data).
-fn npy_u8(values: &[u8]) -> Vec<u8> {
-    let mut header = format!("{{'descr': '|u1', 'fortran_order': False, 'shape': ({},), }}", values.len());
-    while (10 + header.len() + 1) % 64 != 0 {
-        header.push(' ');
-    }
-    header.push('\n');
-    let mut out = b"\x93NUMPY\x01\x00".to_vec();
-    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
-    out.extend_from_slice(header.as_bytes());
-    out.extend_from_slice(values);
-    out
 }

@@ -5,6 +5,7 @@
 //! - [`file_server`]: an HTTP/1.1 file server on 127.0.0.1 with ranges and injected failures.
 //! - [`http`]: one GET over loopback, with a chunked body decoded.
 //! - [`alloc`]: a counting global allocator for the zero-allocation tests.
+//! - [`numpy`]: `.npy` and `.npz` files written from the formats' definitions.
 //! - [`unprivileged`]: a test of what permissions forbid, run as `nobody` when the suite runs
 //!   as root (as CI does).
 //! - `store` (feature `track`): runs recorded through the tracker's API; with feature `sweep`,
@@ -16,6 +17,7 @@ pub mod data;
 pub mod file_server;
 pub mod files;
 pub mod http;
+pub mod numpy;
 #[cfg(feature = "track")]
 pub mod store;
 #[cfg(feature = "tls")]

@@ -18,8 +18,8 @@ impl Mlp {
     /// layer below is computed from its weights before they change. `grads` is scratch of
     /// the parameters' length: it receives the biases' gradients, and the weights' where a
     /// product does not hand its rows over ([`sink::takes`]: a batch deeper than one block of
-    /// the GEMM, a product small enough for plain loops, a layer with fewer outputs than inputs
-    /// on several threads; bf16 products); the rest is left as it was.
+    /// the GEMM, a product small enough for plain loops; bf16 products); the rest is left as
+    /// it was.
     ///
     /// Measured on Zen 4 against `backward` then `step`, whose gradient goes out to memory
     /// and back (`nabla bench`, medians of five interleaved rounds): W3 (Adam) 2.5 % faster at
@@ -58,7 +58,7 @@ impl Mlp {
             }
             let input = Self::layer_input(l, n_in, x, ws)?;
             let (w, b) = self.layer_params_mut(l).split_at_mut(n * n_in);
-            if ws.kernel == MatmulKernel::F32 && sink::takes(crate::pool::threads(), n, n_in, batch) {
+            if ws.kernel == MatmulKernel::F32 && sink::takes(n, n_in, batch) {
                 // dW = dzᵀ · a, each finished panel of its rows applied to W at once.
                 let update = WeightUpdate::new(&rule, range.start, w, n_in);
                 sink::to_sink(crate::pool::threads(), dz, Transpose::Yes, input, Transpose::No, n_in, &update);
@@ -112,8 +112,9 @@ mod tests {
     /// The parameters after three steps of `case`, by `backward` then `step` or by
     /// `backward_update`, and how many products ran on several threads.
     fn train(case: &Case, fused: bool) -> (Vec<f32>, u64) {
-        // The second layer's da = dz · W is three blocks deep: split by depth on 2–3 threads.
-        let sizes = vec![64, 300, 600, 10];
+        // The second layer's da = dz · W is three blocks deep: split by depth on 2–3 threads;
+        // the third has fewer outputs than inputs, its dW handed over in two bands of rows.
+        let sizes = vec![64, 300, 600, 100, 10];
         crate::pool::with_threads(case.threads, || {
             let spec = MlpSpec::new(sizes.clone(), Activation::Relu, Activation::Identity).unwrap();
             let mut mlp = Mlp::new(spec.clone(), Init::HeUniform, &mut Rng::new(3));
@@ -151,7 +152,7 @@ mod tests {
         let no_dropout = Dropout { input: 0.0, hidden: 0.0 };
         let dropout = Dropout { input: 0.1, hidden: 0.2 };
         let start = Mlp::new(
-            MlpSpec::new(vec![64, 300, 600, 10], Activation::Relu, Activation::Identity).unwrap(),
+            MlpSpec::new(vec![64, 300, 600, 100, 10], Activation::Relu, Activation::Identity).unwrap(),
             Init::HeUniform,
             &mut Rng::new(3),
         );

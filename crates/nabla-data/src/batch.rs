@@ -144,9 +144,11 @@ impl Dataset {
         let rows = indices.len();
         let x = SharedMut::new(&mut x[..rows * f]);
         pool::for_row_bands(pool::threads(), rows, f, &|band| {
-            // Filled on several threads, the batch goes past the caches (see
-            // `apply_row_streaming`): each thread reads all of it in the step.
-            let streaming = band.len() < rows;
+            // With the engine on several threads, the batch goes past the caches (see
+            // `apply_row_streaming`): each thread reads all of it in the step, so a line
+            // written here would first be taken back from every core that read it last step,
+            // whether one thread fills the batch (a small one) or several do.
+            let streaming = pool::threads() > 1;
             // SAFETY: every task has its own band of rows.
             let x = unsafe { x.range(band.start * f..band.end * f) };
             let band = &indices[band];
@@ -271,7 +273,8 @@ mod tests {
     }
 
     /// A batch large enough to be split between threads fills every row, in order, with the
-    /// same bits as one thread does, whatever the thread count.
+    /// same bits as one thread does, whatever the thread count; so does a batch too small to
+    /// split, filled by one thread with streaming stores while the engine has several.
     #[test]
     fn split_batches_fill_like_one_thread() {
         let (len, side) = (300, 28);
@@ -288,17 +291,24 @@ mod tests {
             classes: (0..10).map(|c| c.to_string()).collect(),
         };
         let norm = Normalizer::standardized(255, 0.1307, 0.3081);
-        let indices: Vec<usize> = (0..257).map(|i| (i * 7) % len).collect();
-        let fill = |threads| {
+        let mut indices: Vec<usize> = (0..257).map(|i| (i * 7) % len).collect();
+        let small: Vec<usize> = (0..20).map(|i| (i * 11) % len).collect();
+        let fill = |indices: &[usize], threads| {
             nabla::pool::set_threads(threads);
             let mut buf = BatchBuffers::new(indices.len(), side * side);
-            let (x, labels) = buf.fill(&ds, &indices, &norm);
+            let (x, labels) = buf.fill(&ds, indices, &norm);
             (x.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), labels.to_vec())
         };
-        let (one, three) = (fill(1), fill(3));
+        let (small_one, small_two) = (fill(&small, 1), fill(&small, 2));
+        let (one, three) = (fill(&indices, 1), fill(&indices, 3));
         nabla::pool::set_threads(1);
+        assert_eq!(small_one, small_two);
         assert_eq!(one, three);
-        for (r, &i) in indices.iter().enumerate() {
+        indices.extend_from_slice(&small);
+        let (whole, _) = fill(&indices, 1);
+        nabla::pool::set_threads(1);
+        assert_eq!(small_one.0, whole[257 * side * side..], "the small batch's rows");
+        for (r, &i) in indices[..257].iter().enumerate() {
             assert_eq!(one.1[r], ds.labels[i]);
             let p = ds.image(i)[5];
             assert_eq!(one.0[r * side * side + 5], norm.apply(p).to_bits(), "row {r}");

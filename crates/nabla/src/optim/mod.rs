@@ -3,7 +3,9 @@
 //! Each works on the model's single parameter slice and the gradient slice of the same
 //! layout, keeps its own state (velocity, moment estimates) in slices of that layout too, and
 //! takes the learning rate per step so that schedules live outside. Update rules follow
-//! PyTorch's `torch.optim` definitions, so settings carry over.
+//! PyTorch's `torch.optim` definitions, so settings carry over, with one difference: a
+//! velocity or moment that decays below the smallest normal `f32` is kept as zero, not as
+//! a subnormal (see `rule::flushed`).
 
 use std::fmt;
 use std::str::FromStr;

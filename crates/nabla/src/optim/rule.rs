@@ -219,6 +219,31 @@ pub(super) fn update(rule: Rule, params: &mut [f32], grads: &[f32], first: &mut 
     }
 }
 
+/// `x` as the optimiser's state keeps it: zero where `x` is subnormal (below 2⁻¹²⁶ in
+/// magnitude, `f32::MIN_POSITIVE`), else `x` unchanged.
+///
+/// A parameter whose gradient stays zero (a dead ReLU unit's weights, an input pixel that
+/// is always blank) has its moment or velocity multiplied by β₁ or μ every step: it decays
+/// into the subnormal range and, rounded to nearest, sticks there (1–4 units of the last
+/// place times 0.9 round back to themselves), so the step reads and writes subnormals every
+/// step from then on. Intel cores take a microcode assist for such an operation, and Zen 4's
+/// step ran 14 % slower with them. After one synthetic W3 epoch (random labels, most hidden
+/// units dead) 83 % of Adam's `m` was subnormal, after two MNIST epochs 1.3 %. Zeroing them
+/// leaves the parameters as they were: Adam's update from such a moment, about `lr·2⁻¹²⁶/ε`
+/// at most, is below half a unit in the last place of any weight larger than `lr·10⁻²²`
+/// (ε = 10⁻⁸), momentum's `lr·v` of any larger than `lr·10⁻³⁰`.
+///
+/// The test is on the bits (an integer compare that vectorises), so it costs no
+/// floating-point operation on a subnormal itself.
+#[inline(always)]
+fn flushed(x: f32) -> f32 {
+    if x.to_bits() & 0x7fff_ffff < f32::MIN_POSITIVE.to_bits() {
+        0.0
+    } else {
+        x
+    }
+}
+
 /// Plain SGD on one range: `θ ← θ − lr·(g + wd·θ)`.
 #[inline(always)]
 pub(super) fn sgd_range(lr: f32, wd: f32, params: &mut [f32], grads: &[f32]) {
@@ -243,7 +268,7 @@ pub(super) fn momentum_range(
 ) {
     let step = |p: &mut f32, g: f32, v: &mut f32, first: bool, nesterov: bool| {
         let g = g + wd * *p;
-        *v = if first { g } else { mu * *v + g };
+        *v = flushed(if first { g } else { mu * *v + g });
         let update = if nesterov { g + mu * *v } else { *v };
         *p -= lr * update;
     };
@@ -261,8 +286,8 @@ pub(super) fn momentum_range(
 #[inline(always)]
 pub(super) fn adam_range(c: AdamStep, params: &mut [f32], grads: &[f32], m: &mut [f32], v: &mut [f32]) {
     let update = |p: &mut f32, g: f32, m: &mut f32, v: &mut f32| {
-        *m = c.b1 * *m + (1.0 - c.b1) * g;
-        *v = c.b2 * *v + (1.0 - c.b2) * g * g;
+        *m = flushed(c.b1 * *m + (1.0 - c.b1) * g);
+        *v = flushed(c.b2 * *v + (1.0 - c.b2) * g * g);
         *p -= c.step_size * *m / (v.sqrt() * c.inv_sqrt_c2 + c.eps);
     };
     let all = params.iter_mut().zip(grads).zip(m.iter_mut().zip(v.iter_mut()));

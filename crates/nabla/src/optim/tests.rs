@@ -1,5 +1,5 @@
 //! The optimisers' tests: first steps by hand, the same bits on any thread count and
-//! SIMD width, convergence, state round trips.
+//! SIMD width, a decayed state kept as zero, convergence, state round trips.
 
 use super::rule::{adam_range, momentum_range, sgd_range, AdamStep};
 use super::*;
@@ -105,6 +105,66 @@ fn vector_update_loops_match_the_baseline_bits() {
     sgd_range(0.1, 0.01, &mut p1, &g);
     widest_simd!(sgd_range(0.1, 0.01, &mut p2, &g));
     assert!(same(&p1, &p2), "sgd");
+}
+
+/// A parameter whose gradient stops: its velocity or moments decay into the subnormal range,
+/// where rounding to nearest would keep them for ever (a few units of the last place times
+/// 0.9 round back to themselves). The state keeps zero instead, and the parameters move
+/// exactly as they would with the subnormals kept.
+#[test]
+fn a_decayed_state_is_zero_not_subnormal_and_moves_nothing() {
+    let g0 = [0.5f32, -3e-3, 2e-6, 7.0];
+    let p0 = [0.3f32, -0.2, 1e-3, 2.0];
+    let steps = 1_500;
+    let grad = |s: usize| if s < 3 { g0 } else { [0.0; 4] };
+    let subnormal = |b: &[f32]| b.iter().filter(|x| x.is_subnormal()).count();
+    for kind in [OptimizerKind::Momentum, OptimizerKind::Nesterov, OptimizerKind::Adam, OptimizerKind::AdamW] {
+        let mut opt = OptimizerConfig { kind, ..OptimizerConfig::default() }.build(4);
+        let mut p = p0.to_vec();
+        for s in 0..steps {
+            opt.step(&mut p, &grad(s), 0.01);
+        }
+        for (name, buffer) in opt.state() {
+            assert_eq!(subnormal(buffer), 0, "{kind} {name}: {buffer:?}");
+        }
+        let decayed = if kind == OptimizerKind::Adam || kind == OptimizerKind::AdamW { "m" } else { "velocity" };
+        let state = opt.state().into_iter().find(|(n, _)| *n == decayed).unwrap().1;
+        assert!(state.iter().all(|&x| x == 0.0), "{kind} {decayed}: {state:?}");
+    }
+
+    // The rules against the same arithmetic without the flush.
+    let c = AdamStep {
+        b1: 0.9,
+        b2: 0.999,
+        step_size: 1e-3,
+        inv_sqrt_c2: 1.0,
+        eps: 1e-8,
+        wd: 0.0,
+        decay: 1.0,
+        decoupled: false,
+    };
+    let (mut p1, mut m1, mut v1) = (p0.to_vec(), vec![0.0; 4], vec![0.0; 4]);
+    let (mut p2, mut m2, mut v2) = (p0.to_vec(), vec![0.0f32; 4], vec![0.0f32; 4]);
+    let (mut q1, mut u1, mut q2, mut u2) = (p0.to_vec(), vec![0.0; 4], p0.to_vec(), vec![0.0f32; 4]);
+    for s in 0..steps {
+        let g = grad(s);
+        adam_range(c, &mut p1, &g, &mut m1, &mut v1);
+        momentum_range(0.05, 0.9, 0.0, s == 0, false, &mut q1, &g, &mut u1);
+        for i in 0..4 {
+            m2[i] = c.b1 * m2[i] + (1.0 - c.b1) * g[i];
+            v2[i] = c.b2 * v2[i] + (1.0 - c.b2) * g[i] * g[i];
+            p2[i] -= c.step_size * m2[i] / (v2[i].sqrt() * c.inv_sqrt_c2 + c.eps);
+            u2[i] = if s == 0 { g[i] } else { 0.9 * u2[i] + g[i] };
+            q2[i] -= 0.05 * u2[i];
+        }
+    }
+    let bits = |b: &[f32]| b.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&p1), bits(&p2), "adam's parameters");
+    assert_eq!(bits(&q1), bits(&q2), "momentum's parameters");
+    assert_eq!(bits(&v1), bits(&v2), "adam's second moment (not decayed this far)");
+    assert!(m1.iter().chain(&u1).all(|&x| x == 0.0), "{m1:?} {u1:?}");
+    assert_eq!((subnormal(&m2), subnormal(&u2)), (4, 4), "without the flush the state sticks: {m2:?} {u2:?}");
+    assert!(p1.iter().zip(p0).all(|(a, b)| *a != b), "the first steps moved every parameter");
 }
 
 #[test]

@@ -40,6 +40,7 @@ mod amx;
 mod dpbf16;
 mod pack;
 pub mod reference;
+pub(crate) mod sink;
 
 use std::cell::RefCell;
 use std::sync::OnceLock;
@@ -347,7 +348,7 @@ unsafe fn gemm_raw(
     let n = c.cols;
     PACKED.with(|bufs| {
         let mut bufs = bufs.borrow_mut();
-        let Packed { a: pa, b: pb, sums } = &mut *bufs;
+        let Packed { a: pa, b: pb, sums, .. } = &mut *bufs;
         let geometry = pack::geometry(m, n, k);
         // SAFETY: the kernel is supported (the contract): the CPU has AVX-512 F, BW and
         // BF16, which the packing needs (both fast kernels require them).
@@ -386,6 +387,8 @@ struct Packed {
     b: Vec<pack::Line>,
     /// The AMX kernel's sums of one cache block of C.
     sums: Vec<Block>,
+    /// A panel of 32 finished rows for a sink (`sink.rs`).
+    panel: Vec<f32>,
 }
 
 thread_local! {

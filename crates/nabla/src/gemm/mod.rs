@@ -118,6 +118,35 @@ impl MatmulKernel {
         }
     }
 
+    /// Whether [`MatmulKernel::to_sink`] takes an `m × n` product of depth `k` on this
+    /// kernel ([`fast::sink::takes`], [`bf16::sink::takes`]).
+    pub(crate) fn sink_takes(self, m: usize, n: usize, k: usize) -> bool {
+        match self {
+            MatmulKernel::F32 => fast::sink::takes(m, n, k),
+            MatmulKernel::Bf16(kernel) => bf16::sink::takes(kernel, m, n, k),
+        }
+    }
+
+    /// `op(A) · op(B)` (`n` columns) handed to `sink` as its rows are finished, on up to
+    /// `threads` threads: the product [`MatmulKernel::gemm`] would store, as
+    /// [`MatmulKernel::sink_takes`] allows.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn to_sink(
+        self,
+        threads: usize,
+        a: MatRef<'_>,
+        ta: Transpose,
+        b: MatRef<'_>,
+        tb: Transpose,
+        n: usize,
+        sink: &dyn fast::sink::RowSink,
+    ) {
+        match self {
+            MatmulKernel::F32 => fast::sink::to_sink(threads, a, ta, b, tb, n, sink),
+            MatmulKernel::Bf16(kernel) => bf16::sink::to_sink(kernel, threads, a, ta, b, tb, n, sink),
+        }
+    }
+
     /// The rows of `C` in each thread's band when [`MatmulKernel::gemm`] splits an
     /// `m × n × k` product along its rows on `threads` threads (a bf16 kernel's bands of
     /// whole blocks), `None` when the split is otherwise or the `f32` kernel's: the rows each

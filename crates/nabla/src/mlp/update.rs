@@ -6,8 +6,7 @@
 use super::network::Mlp;
 use super::workspace::Workspace;
 use crate::error::{Error, Result};
-use crate::gemm::fast::sink;
-use crate::gemm::{MatmulKernel, Transpose};
+use crate::gemm::Transpose;
 use crate::matrix::{MatMut, MatRef};
 use crate::optim::{StepRule, WeightUpdate};
 
@@ -17,9 +16,9 @@ impl Mlp {
     /// `backward` then `Optimizer::step` would leave them, to the bit. Each layer's `da` for the
     /// layer below is computed from its weights before they change. `grads` is scratch of
     /// the parameters' length: it receives the biases' gradients, and the weights' where a
-    /// product does not hand its rows over ([`sink::takes`]: a batch deeper than one block of
-    /// the GEMM, a product small enough for plain loops; bf16 products); the rest is left as
-    /// it was.
+    /// product does not hand its rows over (`MatmulKernel::sink_takes`: a
+    /// batch deeper than one block of the GEMM, a product small enough for plain loops, bf16
+    /// products on AMX); the rest is left as it was.
     ///
     /// Measured on Zen 4 against `backward` then `step`, whose gradient goes out to memory
     /// and back (`nabla bench`, medians of five interleaved rounds): W3 (Adam) 2.5 % faster at
@@ -58,10 +57,10 @@ impl Mlp {
             }
             let input = Self::layer_input(l, n_in, x, ws)?;
             let (w, b) = self.layer_params_mut(l).split_at_mut(n * n_in);
-            if ws.kernel == MatmulKernel::F32 && sink::takes(n, n_in, batch) {
+            if ws.kernel.sink_takes(n, n_in, batch) {
                 // dW = dzᵀ · a, each finished panel of its rows applied to W at once.
                 let update = WeightUpdate::new(&rule, range.start, w, n_in);
-                sink::to_sink(crate::pool::threads(), dz, Transpose::Yes, input, Transpose::No, n_in, &update);
+                ws.kernel.to_sink(crate::pool::threads(), dz, Transpose::Yes, input, Transpose::No, n_in, &update);
             } else {
                 ws.kernel.gemm(1.0, dz, Transpose::Yes, input, Transpose::No, 0.0, MatMut::new(dw, n, n_in)?)?;
                 // Each thread steps the rows of W whose gradient it wrote (bf16 products split
@@ -145,8 +144,9 @@ mod tests {
 
     /// `backward_update` leaves the parameters `backward` then `Optimizer::step` leave, to
     /// the bit: every optimiser with and without weight decay, batches whose weight gradients
-    /// go to the sink (128, 3) or are stored first (300: deeper than one block of the GEMM;
-    /// bf16 products), with dropout, on one thread and two.
+    /// go to the sink (128, 3; bf16 on AVX512-BF16 up to 512) or are stored first (300:
+    /// deeper than one block of the f32 GEMM; 600 in bf16; the bf16 reference and AMX), with
+    /// dropout, on one thread and two.
     #[test]
     fn the_fused_step_leaves_the_bits_of_backward_then_step() {
         let no_dropout = Dropout { input: 0.0, hidden: 0.0 };
@@ -171,8 +171,20 @@ mod tests {
         if let Some(fast) = crate::gemm::bf16::best_kernel().map(MatmulKernel::Bf16) {
             // The weights stepped in the row bands the bf16 product wrote their gradient in.
             assert_eq!(fast.row_bands(2, 600, 300, 128), Some(320), "the 600-wide layer's dW is split by rows");
+            // On AVX512-BF16 a batch of at most 512 goes to the sink (on one thread and two),
+            // a deeper one is stored first.
             for kind in KINDS {
                 cases.push(Case { kind, weight_decay: 0.01, batch: 128, threads: 2, dropout, kernel: fast });
+            }
+            for (batch, threads) in [(128, 1), (600, 2)] {
+                cases.push(Case {
+                    kind: OptimizerKind::Adam,
+                    weight_decay: 0.0,
+                    batch,
+                    threads,
+                    dropout,
+                    kernel: fast,
+                });
             }
         }
         for case in &cases {

@@ -39,20 +39,66 @@ pub(super) unsafe fn gemm(
     for j0 in (0..g.n_pad).step_by(BLOCK) {
         for i0 in (0..g.m_pad).step_by(BLOCK) {
             for q0 in (0..g.kbs).step_by(depth) {
-                let kbs = depth.min(g.kbs - q0);
-                let b = pb[j0 / 16 * strip + q0 * TILE..].as_ptr();
-                for r0 in (0..BLOCK).step_by(MR) {
-                    // Rows i0 + r0 .. of C: lines r0 % 16 .. of tiles q0 .. of strip (i0 + r0) / 16.
-                    let a = pa[(i0 + r0) / 16 * strip + q0 * TILE + r0 % 16..].as_ptr();
-                    // SAFETY: MR lines of tiles q0 .. q0 + kbs ≤ g.kbs of that strip, and the
-                    // same tiles of both slivers at j0, lie in the buffers (m_pad and n_pad
-                    // are multiples of 32; MR divides 16); rows r0 .. r0 + MR of the block
-                    // are written; the CPU has the features.
-                    unsafe { tile_8x32(a, b, b.add(strip), kbs, block, r0) };
-                }
+                // SAFETY: forwarded contract; the block and the depth lie in the operands.
+                unsafe { sums(g, pa, pb, i0, j0, q0..g.kbs.min(q0 + depth), block) };
                 write(i0, j0, block, q0 == 0);
             }
         }
+    }
+}
+
+/// [`gemm`] for a product of one block of depth, a row panel at a time: every block of the
+/// panel of rows `i0 .. i0 + 32`, left to right, before the next panel, so that a panel's
+/// rows are finished together (`write(i0, j0, block)`; see `super::sink`).
+///
+/// # Safety
+/// As [`gemm`].
+#[cfg(target_arch = "x86_64")]
+pub(super) unsafe fn gemm_by_row_panels(
+    g: &Geometry,
+    pa: &[Line],
+    pb: &[Line],
+    block: &mut Block,
+    write: &mut impl FnMut(usize, usize, &Block),
+) {
+    let strip = g.strip_lines();
+    assert!(pa.len() >= g.m_pad / 16 * strip && pb.len() >= g.n_pad / 16 * strip, "packed operands too short");
+    assert!(super::depth_block(g.kbs * 32) >= g.kbs * 32, "a product of more than one block of depth");
+    for i0 in (0..g.m_pad).step_by(BLOCK) {
+        for j0 in (0..g.n_pad).step_by(BLOCK) {
+            // SAFETY: forwarded contract; the block lies in the operands.
+            unsafe { sums(g, pa, pb, i0, j0, 0..g.kbs, block) };
+            write(i0, j0, block);
+        }
+    }
+}
+
+/// The block of C at `(i0, j0)` summed over the depth tiles `tiles` into `block`, four
+/// micro-tiles of 8 rows.
+///
+/// # Safety
+/// The CPU has AVX-512 F and BF16; `pa` and `pb` hold the packed operands of `g`, which has
+/// the block (`i0 < m_pad`, `j0 < n_pad`, multiples of 32) and the tiles (`end ≤ kbs`).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn sums(
+    g: &Geometry,
+    pa: &[Line],
+    pb: &[Line],
+    i0: usize,
+    j0: usize,
+    tiles: std::ops::Range<usize>,
+    block: &mut Block,
+) {
+    let strip = g.strip_lines();
+    let b = pb[j0 / 16 * strip + tiles.start * TILE..].as_ptr();
+    for r0 in (0..BLOCK).step_by(MR) {
+        // Rows i0 + r0 .. of C: lines r0 % 16 .. of tiles q0 .. of strip (i0 + r0) / 16.
+        let a = pa[(i0 + r0) / 16 * strip + tiles.start * TILE + r0 % 16..].as_ptr();
+        // SAFETY: MR lines of the tiles of that strip, and the same tiles of both slivers at
+        // j0, lie in the buffers (m_pad and n_pad are multiples of 32; MR divides 16); rows
+        // r0 .. r0 + MR of the block are written; the CPU has the features (the contract).
+        unsafe { tile_8x32(a, b, b.add(strip), tiles.len(), block, r0) };
     }
 }
 
@@ -63,6 +109,17 @@ pub(super) unsafe fn gemm(
     _: &[Line],
     _: &mut Block,
     _: &mut impl FnMut(usize, usize, &Block, bool),
+) {
+    unreachable!("AVX-512 BF16 is only detected on x86_64")
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+pub(super) unsafe fn gemm_by_row_panels(
+    _: &Geometry,
+    _: &[Line],
+    _: &[Line],
+    _: &mut Block,
+    _: &mut impl FnMut(usize, usize, &Block),
 ) {
     unreachable!("AVX-512 BF16 is only detected on x86_64")
 }

@@ -129,22 +129,23 @@ unsafe fn blocked_to_sink_with(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::sync::atomic::{AtomicU32, Ordering};
 
     use super::*;
     use crate::matrix::Matrix;
     use crate::rng::Rng;
 
-    /// Records what it is handed: each element's bits and how many times it came.
-    struct Collect {
+    /// Records what it is handed: each element's bits and how many times it came (the bf16
+    /// sink's test uses it too).
+    pub(crate) struct Collect {
         n: usize,
-        bits: Vec<AtomicU32>,
-        seen: Vec<AtomicU32>,
+        pub bits: Vec<AtomicU32>,
+        pub seen: Vec<AtomicU32>,
     }
 
     impl Collect {
-        fn new(m: usize, n: usize) -> Self {
+        pub(crate) fn new(m: usize, n: usize) -> Self {
             Self {
                 n,
                 bits: (0..m * n).map(|_| AtomicU32::new(0)).collect(),

@@ -23,7 +23,7 @@ struct Shape {
     with_reference: bool,
 }
 
-const SHAPES: [Shape; 5] = [
+const SHAPES: [Shape; 7] = [
     // Forward of a 784-128 layer at batch 64: X[64, 784] · Wᵀ with W[128, 784].
     Shape { m: 64, k: 784, n: 128, tb: Transpose::Yes, with_reference: true },
     Shape { m: 512, k: 512, n: 512, tb: Transpose::No, with_reference: true },
@@ -31,6 +31,9 @@ const SHAPES: [Shape; 5] = [
     // Forward of the 784-800 and 1024-1024 layers at batch 128.
     Shape { m: 128, k: 784, n: 800, tb: Transpose::Yes, with_reference: false },
     Shape { m: 128, k: 1024, n: 1024, tb: Transpose::Yes, with_reference: false },
+    // Output layers into ten classes (the skinny kernels): W4's at batch 1,000, W3's at 128.
+    Shape { m: 1000, k: 800, n: 10, tb: Transpose::Yes, with_reference: false },
+    Shape { m: 128, k: 1024, n: 10, tb: Transpose::Yes, with_reference: false },
 ];
 
 /// `matrixmultiply::sgemm` on the same operands (row-major, `tb` read through its strides).

@@ -41,6 +41,9 @@ use super::Transpose;
 use crate::matrix::{MatMut, MatRef};
 use blocked::{blocked, BLOCKING_16, BLOCKING_X32};
 use select::{selected, KernelKind};
+pub(crate) use skinny::{skinny, skinny_takes};
+#[cfg(test)]
+pub(crate) use skinny::{skinny_each_kernel, SKINNY_N};
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
@@ -56,6 +59,7 @@ mod portable;
 pub mod prepacked;
 mod select;
 pub mod sink;
+mod skinny;
 
 /// Rows of `C` per micro-tile of the AVX2 and portable kernels. With [`NR`] = 16 the AVX2
 /// kernel keeps the 6 × 16 tile in 12 of the 16 ymm registers, leaving two for the B row and
@@ -136,23 +140,6 @@ pub(crate) fn depth_block(k: usize) -> usize {
     blocked::balanced_block(k.max(1), KC, 1)
 }
 
-/// Whether [`skinny`] takes a product (on this CPU).
-pub(crate) fn skinny_takes(ta: Transpose, tb: Transpose, m: usize, n: usize, k: usize) -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        ta == Transpose::No
-            && tb == Transpose::Yes
-            && n <= avx512::SKINNY_N
-            && m * n * k > SMALL
-            && matches!(selected(), KernelKind::Avx512 | KernelKind::Avx512X32)
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        let _ = (ta, tb, m, n, k);
-        false
-    }
-}
-
 /// `C` as a raw pointer with its shape, for callers that split one `C` into bands written by
 /// different threads (the column bands of one matrix interleave in memory, so they cannot be
 /// separate `&mut` slices).
@@ -185,45 +172,6 @@ impl RawC {
         // SAFETY: the assert keeps the offset inside the matrix `self` describes.
         let ptr = unsafe { self.ptr.add(i0 * self.stride + j0) };
         Self { ptr, rows, cols, stride: self.stride }
-    }
-}
-
-/// Runs `C = alpha · A · Bᵀ + beta · C` on the unpacked AVX-512 kernel for products with at
-/// most [`avx512::SKINNY_N`] columns (a layer's forward pass with ten outputs), splitting the
-/// rows of `C` between up to `threads` threads; returns `false`, doing nothing, for any
-/// other product or CPU. Every row is computed the same way whichever thread has it.
-pub(crate) fn skinny(
-    threads: usize,
-    alpha: f32,
-    a: MatRef<'_>,
-    ta: Transpose,
-    b: MatRef<'_>,
-    tb: Transpose,
-    beta: f32,
-    c: MatMut<'_>,
-) -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        let (m, n) = c.shape();
-        let k = a.cols();
-        if !skinny_takes(ta, tb, m, n, k) {
-            return false;
-        }
-        let c = RawC::of(c);
-        let tasks = if m * n * k >= super::PARALLEL_MIN_WORK { threads.min(m / 32).max(1) } else { 1 };
-        let band = m.div_ceil(tasks).div_ceil(2) * 2;
-        crate::pool::run(m.div_ceil(band), &|t| {
-            let rows = t * band..((t + 1) * band).min(m);
-            // SAFETY: AVX-512F was selected at run time; the shapes were checked by
-            // `gemm_with`; each task writes its own rows of C, borrowed mutably for the call.
-            unsafe { avx512::skinny_bt(alpha, a, b, beta, c, rows) };
-        });
-        true
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        let _ = (threads, alpha, a, ta, b, tb, beta, c);
-        false
     }
 }
 

@@ -250,3 +250,96 @@ pub(super) unsafe fn interleave8(rows: [&[f32]; 8], out: &mut [f32], width: usiz
         }
     }
 }
+
+/// Columns of `C` one pass of [`skinny_bt`] sums at a time: 2 × 6 ymm accumulators, the row
+/// of A in two and one B value fill 15 of the 16 registers.
+const SKINNY_COLS: usize = 6;
+
+/// The AVX2 form of `avx512::skinny_bt`, with its bits (`super::skinny`): `C = alpha · A ·
+/// Bᵀ + beta · C` for rows `rows` of `C`, `a: [m, k]` and `b: [n, k]` read along their stored
+/// rows 16 values of k at a time, each element summed in 16 lanes (two ymm halves) and reduced
+/// by [`super::skinny::sum16`]. One row of A at a time against up to [`SKINNY_COLS`] rows of
+/// B (14 loads per 12 fused multiply-adds), the row read again for each further group of
+/// columns (from L1).
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA; `c` must describe `m × n` valid values that nothing else
+/// touches in rows `rows` during the call, with `n ≤ SKINNY_N`, `a` and `b` of the shapes
+/// above.
+#[target_feature(enable = "avx2,fma")]
+pub(super) unsafe fn skinny_bt(
+    alpha: f32,
+    a: crate::matrix::MatRef<'_>,
+    b: crate::matrix::MatRef<'_>,
+    beta: f32,
+    c: super::RawC,
+    rows: std::ops::Range<usize>,
+) {
+    let (k, n) = (a.cols(), c.cols);
+    assert!(n <= super::skinny::SKINNY_N && b.shape() == (n, k) && rows.end <= c.rows, "skinny_bt: shapes");
+    for i in rows {
+        // SAFETY: row i < rows.end ≤ c.rows and its n columns lie inside C, ours (contract).
+        let c_row = unsafe { std::slice::from_raw_parts_mut(c.ptr.add(i * c.stride), n) };
+        let a_row = a.row(i);
+        let mut j0 = 0;
+        while j0 < n {
+            let cols = (n - j0).min(SKINNY_COLS);
+            let c_part = &mut c_row[j0..j0 + cols];
+            match cols {
+                1 => row_against::<1>(a_row, b, j0, c_part, alpha, beta),
+                2 => row_against::<2>(a_row, b, j0, c_part, alpha, beta),
+                3 => row_against::<3>(a_row, b, j0, c_part, alpha, beta),
+                4 => row_against::<4>(a_row, b, j0, c_part, alpha, beta),
+                5 => row_against::<5>(a_row, b, j0, c_part, alpha, beta),
+                _ => row_against::<SKINNY_COLS>(a_row, b, j0, c_part, alpha, beta),
+            }
+            j0 += cols;
+        }
+    }
+}
+
+/// `c[j] = beta · c[j] + alpha · a_row · b[j0 + j]` for `j < W` (one copy per column count, so
+/// that the accumulators are named registers).
+#[target_feature(enable = "avx2,fma")]
+fn row_against<const W: usize>(
+    a_row: &[f32],
+    b: crate::matrix::MatRef<'_>,
+    j0: usize,
+    c: &mut [f32],
+    alpha: f32,
+    beta: f32,
+) {
+    let k = a_row.len();
+    let b_rows: [&[f32]; W] = std::array::from_fn(|j| b.row(j0 + j));
+    let mut acc = [[_mm256_setzero_ps(); 2]; W];
+    let full = k / 16 * 16;
+    for p in (0..full).step_by(16) {
+        // SAFETY: p + 16 ≤ k, and every row of A and B holds k values.
+        unsafe {
+            let (a0, a1) = (_mm256_loadu_ps(a_row.as_ptr().add(p)), _mm256_loadu_ps(a_row.as_ptr().add(p + 8)));
+            for (sums, row) in acc.iter_mut().zip(&b_rows) {
+                sums[0] = _mm256_fmadd_ps(a0, _mm256_loadu_ps(row.as_ptr().add(p)), sums[0]);
+                sums[1] = _mm256_fmadd_ps(a1, _mm256_loadu_ps(row.as_ptr().add(p + 8)), sums[1]);
+            }
+        }
+    }
+    if full < k {
+        // The last, shorter step, zeros after its values: the AVX-512 kernel's masked loads.
+        let tail = k - full;
+        let mut a_pad = [0f32; 16];
+        a_pad[..tail].copy_from_slice(&a_row[full..]);
+        // SAFETY: the padded copies hold 16 values each.
+        unsafe {
+            let (a0, a1) = (_mm256_loadu_ps(a_pad.as_ptr()), _mm256_loadu_ps(a_pad.as_ptr().add(8)));
+            for (sums, row) in acc.iter_mut().zip(&b_rows) {
+                let mut b_pad = [0f32; 16];
+                b_pad[..tail].copy_from_slice(&row[full..]);
+                sums[0] = _mm256_fmadd_ps(a0, _mm256_loadu_ps(b_pad.as_ptr()), sums[0]);
+                sums[1] = _mm256_fmadd_ps(a1, _mm256_loadu_ps(b_pad.as_ptr().add(8)), sums[1]);
+            }
+        }
+    }
+    for (c, sums) in c.iter_mut().zip(&acc) {
+        *c = super::scaled_update(*c, alpha * super::skinny::sum16(sums[0], sums[1]), beta);
+    }
+}

@@ -10,10 +10,10 @@
 //! a cycle needs at least 4).
 
 use std::arch::x86_64::{
-    __m512, __mmask16, _mm512_add_ps, _mm512_castpd_ps, _mm512_castps_pd, _mm512_fmadd_ps, _mm512_loadu_ps,
-    _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps, _mm512_mul_ps, _mm512_reduce_add_ps, _mm512_set1_ps,
-    _mm512_setzero_ps, _mm512_shuffle_f32x4, _mm512_storeu_ps, _mm512_unpackhi_pd, _mm512_unpackhi_ps,
-    _mm512_unpacklo_pd, _mm512_unpacklo_ps, _mm_prefetch, _MM_HINT_T0,
+    __m512, __mmask16, _mm512_add_ps, _mm512_castpd_ps, _mm512_castps512_ps256, _mm512_castps_pd, _mm512_fmadd_ps,
+    _mm512_loadu_ps, _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps, _mm512_mul_ps, _mm512_set1_ps, _mm512_setzero_ps,
+    _mm512_shuffle_f32x4, _mm512_storeu_ps, _mm512_unpackhi_pd, _mm512_unpackhi_ps, _mm512_unpacklo_pd,
+    _mm512_unpacklo_ps, _mm_prefetch, _MM_HINT_T0,
 };
 
 use super::{MR_AVX512 as R, NR};
@@ -144,15 +144,11 @@ pub(super) unsafe fn interleave16(rows: [&[f32]; 16], out: &mut [f32], width: us
     }
 }
 
-/// The most columns of `C` the [`skinny_bt`] kernel takes (two rows of this many
-/// accumulators, plus the loads, fit the 32 zmm registers).
-pub(crate) const SKINNY_N: usize = 12;
-
 /// `C = alpha · A · Bᵀ + beta · C` for rows `rows` of `C`, when `C` has at most
-/// [`SKINNY_N`] columns (a layer with ten outputs): `a: [m, k]` and `b: [n, k]` are both
+/// `SKINNY_N` columns (a layer with ten outputs): `a: [m, k]` and `b: [n, k]` are both
 /// read along their stored rows, 16 values of k at a time, two rows of `A` against every row
-/// of `B`, each pair of rows summed in 16 lanes and reduced at the end. Nothing is packed:
-/// for so few columns, packing `A` (done once per product) cost as much as the arithmetic.
+/// of `B`, each pair of rows summed in 16 lanes and reduced at the end by
+/// [`super::skinny::sum16`] (the bits of `avx2::skinny_bt`; see `super::skinny`).
 ///
 /// # Safety
 /// The CPU must support AVX-512F; `c` must describe `m × n` valid values that nothing else
@@ -173,7 +169,7 @@ pub(crate) unsafe fn skinny_bt(
             match c.cols {
                 // SAFETY: forwarded contract.
                 $($n => unsafe { skinny_bt_n::<$n>(alpha, a, b, beta, c, rows) },)*
-                n => panic!("skinny_bt: {n} columns, at most {SKINNY_N}"),
+                n => panic!("skinny_bt: {n} columns, at most {}", super::skinny::SKINNY_N),
             }
         };
     }
@@ -194,7 +190,7 @@ unsafe fn skinny_bt_n<const N: usize>(
     rows: std::ops::Range<usize>,
 ) {
     let (k, n) = (a.cols(), c.cols);
-    assert!(n == N && N <= SKINNY_N && b.shape() == (n, k) && rows.end <= c.rows, "skinny_bt: shapes");
+    assert!(n == N && N <= super::skinny::SKINNY_N && b.shape() == (n, k) && rows.end <= c.rows, "skinny_bt: shapes");
     let b_rows: [&[f32]; N] = std::array::from_fn(|j| b.row(j));
     let mut i = rows.start;
     while i < rows.end {
@@ -223,7 +219,11 @@ unsafe fn skinny_bt_n<const N: usize>(
             // SAFETY: row i + r < rows.end ≤ c.rows, columns < n: inside C, ours (contract).
             let c_row = unsafe { std::slice::from_raw_parts_mut(c.ptr.add((i + r) * c.stride), n) };
             for (j, c) in c_row.iter_mut().enumerate() {
-                *c = super::scaled_update(*c, alpha * _mm512_reduce_add_ps(sums[j]), beta);
+                let (lo, hi) = (
+                    _mm512_castps512_ps256(sums[j]),
+                    _mm512_castps512_ps256(_mm512_shuffle_f32x4::<0b11_10_11_10>(sums[j], sums[j])),
+                );
+                *c = super::scaled_update(*c, alpha * super::skinny::sum16(lo, hi), beta);
             }
         }
         i += 2;

@@ -8,8 +8,8 @@
 //! multiply-adds per block added to the previous blocks' sum; then `+ b`, then `f`, as
 //! [`crate::Activation::forward_with_bias`]. So a layer gives the bits of
 //! [`crate::Mlp::forward`]'s GEMM + bias + activation for the same kernel. Layers with at most
-//! `avx512::SKINNY_N` outputs (a classifier's ten) on AVX-512 keep their weights unpacked
-//! and run the unpacked skinny kernel, as the GEMM does for them.
+//! `SKINNY_N` outputs (a classifier's ten) keep their weights unpacked and run the skinny
+//! kernel (AVX-512 or AVX2), as the GEMM does for them.
 //!
 //! Single-threaded: callers split the rows (every row is computed the same way whichever
 //! call has it, so the split changes no bit).
@@ -19,6 +19,7 @@ use std::cell::RefCell;
 use super::blocked::{aligned, balanced_block};
 use super::pack::{pack_a, pack_b};
 use super::select::{selected, KernelKind};
+use super::skinny::{self, has_skinny, SKINNY_N};
 #[cfg(target_arch = "x86_64")]
 use super::{avx2, avx512, avx512_x32};
 use super::{portable, scaled_update, MicroKernel, RawC, Transpose, KC, MR, MR_AVX512, MR_X32, NR, NR_X32, TILE_MAX};
@@ -51,10 +52,7 @@ impl PackedWeights {
     /// Packs `w` for `kind` (which must be supported by this CPU to run).
     fn for_kind(kind: KernelKind, w: MatRef<'_>) -> Self {
         let (n, k) = w.shape();
-        let skinny = cfg!(target_arch = "x86_64")
-            && matches!(kind, KernelKind::Avx512 | KernelKind::Avx512X32)
-            && n <= SKINNY_N
-            && n > 0;
+        let skinny = has_skinny(kind) && n <= SKINNY_N && n > 0;
         let kc_max = balanced_block(k.max(1), KC, 1);
         let data = if skinny {
             w.to_matrix().as_slice().to_vec()
@@ -89,12 +87,6 @@ impl PackedWeights {
     }
 }
 
-/// Outputs up to which a layer runs on the skinny kernel (0 where there is none).
-#[cfg(target_arch = "x86_64")]
-const SKINNY_N: usize = avx512::SKINNY_N;
-#[cfg(not(target_arch = "x86_64"))]
-const SKINNY_N: usize = 0;
-
 /// `out = f(x · Wᵀ + bias)`: `x: [rows, k]`, `out: [rows, n]` (row-major, contiguous),
 /// `bias: [n]`. Panics if the shapes differ.
 pub fn dense_forward(x: MatRef<'_>, w: &PackedWeights, bias: &[f32], f: Activation, out: &mut [f32]) {
@@ -120,16 +112,13 @@ pub fn dense_forward(x: MatRef<'_>, w: &PackedWeights, bias: &[f32], f: Activati
         return;
     }
     if w.skinny {
-        #[cfg(target_arch = "x86_64")]
-        {
-            let weights = MatRef::new(&w.data, w.n, w.k).expect("stored as [n, k]");
-            let c = RawC { ptr: out.as_mut_ptr(), rows, cols: w.n, stride: w.n };
-            // SAFETY: skinny layers exist only for an AVX-512 kind, which the caller's CPU
-            // has (`for_kind`'s contract); `c` is `out`, borrowed mutably, `rows × n`.
-            unsafe { avx512::skinny_bt(1.0, x, weights, 0.0, c, 0..rows) };
-            for row in out.chunks_exact_mut(w.n) {
-                epilogue(f, bias, row);
-            }
+        let weights = MatRef::new(&w.data, w.n, w.k).expect("stored as [n, k]");
+        let c = RawC { ptr: out.as_mut_ptr(), rows, cols: w.n, stride: w.n };
+        // SAFETY: skinny layers exist only for a kind with a skinny kernel, which the caller's
+        // CPU has (`for_kind`'s contract); `c` is `out`, borrowed mutably, `rows × n`.
+        unsafe { skinny::rows_on(w.kind, 1.0, x, weights, 0.0, c, 0..rows) };
+        for row in out.chunks_exact_mut(w.n) {
+            epilogue(f, bias, row);
         }
         return;
     }

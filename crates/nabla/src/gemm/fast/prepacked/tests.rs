@@ -98,15 +98,22 @@ fn mismatched_shapes_panic_with_the_shapes() {
 /// kernel's blocked driver, or of its skinny kernel for few columns.
 #[test]
 fn bits_equal_the_gemm_then_bias_and_activation() {
-    for &(rows, n, k) in &[(40, 800, 784), (37, 10, 800), (100, 33, 300), (12, 64, 256)] {
+    let cases = [
+        (40, 800, 784, Activation::Relu),
+        (37, 10, 800, Activation::Relu),
+        (100, 33, 300, Activation::Tanh),
+        (12, 64, 256, Activation::Sigmoid),
+        (9, 10, 50, Activation::Tanh),
+    ];
+    for &(rows, n, k, f) in &cases {
         let (x, w, b) = layer(rows, n, k, (rows * n) as u64);
         let mut z = Matrix::zeros(rows, n);
         gemm::gemm(1.0, x.view(), Transpose::No, w.view(), Transpose::Yes, 0.0, z.view_mut()).unwrap();
         let mut a = vec![0.0; rows * n];
-        Activation::Relu.forward_with_bias(&b, z.as_mut_slice(), &mut a);
+        f.forward_with_bias(&b, z.as_mut_slice(), &mut a);
         let mut out = vec![0.0; rows * n];
-        dense_forward(x.view(), &PackedWeights::new(w.view()), &b, Activation::Relu, &mut out);
-        assert_eq!(out, a, "rows={rows} n={n} k={k}");
+        dense_forward(x.view(), &PackedWeights::new(w.view()), &b, f, &mut out);
+        assert_eq!(out, a, "{f:?} rows={rows} n={n} k={k}");
         let zeros = Matrix::zeros(rows, n);
         let each = if n <= SKINNY_N {
             super::super::skinny_each_kernel(1.0, x.view(), w.view(), 0.0, &zeros)
@@ -115,9 +122,9 @@ fn bits_equal_the_gemm_then_bias_and_activation() {
         };
         for (name, mut z) in each {
             let kind = KernelKind::SIMD.into_iter().find(|k| k.name() == name).unwrap();
-            Activation::Relu.forward_with_bias(&b, z.as_mut_slice(), &mut a);
-            dense_forward(x.view(), &PackedWeights::for_kind(kind, w.view()), &b, Activation::Relu, &mut out);
-            assert_eq!(out, a, "{name} rows={rows} n={n} k={k}");
+            f.forward_with_bias(&b, z.as_mut_slice(), &mut a);
+            dense_forward(x.view(), &PackedWeights::for_kind(kind, w.view()), &b, f, &mut out);
+            assert_eq!(out, a, "{name} {f:?} rows={rows} n={n} k={k}");
         }
     }
 }

@@ -144,11 +144,20 @@ pub(super) unsafe fn interleave16(rows: [&[f32]; 16], out: &mut [f32], width: us
     }
 }
 
+/// Rows of `A` one block of [`skinny_bt`] runs against its columns.
+const SKINNY_ROWS: usize = 4;
+/// Columns of `C` (rows of `B`) one block of [`skinny_bt`] sums: 4 × 5 zmm accumulators,
+/// four rows of A and one B value use 25 of the 32 registers.
+const SKINNY_COLS: usize = 5;
+
 /// `C = alpha · A · Bᵀ + beta · C` for rows `rows` of `C`, when `C` has at most
 /// `SKINNY_N` columns (a layer with ten outputs): `a: [m, k]` and `b: [n, k]` are both
-/// read along their stored rows, 16 values of k at a time, two rows of `A` against every row
-/// of `B`, each pair of rows summed in 16 lanes and reduced at the end by
-/// [`super::skinny::sum16`] (the bits of `avx2::skinny_bt`; see `super::skinny`).
+/// read along their stored rows, 16 values of k at a time, each element summed in 16 lanes
+/// and reduced at the end by [`super::skinny::sum16`] (the bits of `avx2::skinny_bt`; see
+/// `super::skinny`). Blocks of four rows of A against five rows of B: 9 loads per 20 fused
+/// multiply-adds, and the five B rows (16 KiB at W4's k = 800) stay in L1 beside the four A
+/// rows, where two rows against all ten B rows (32 KiB, all of L1) streamed B from L2 for
+/// every pair of rows.
 ///
 /// # Safety
 /// The CPU must support AVX-512F; `c` must describe `m × n` valid values that nothing else
@@ -162,70 +171,75 @@ pub(crate) unsafe fn skinny_bt(
     c: super::RawC,
     rows: std::ops::Range<usize>,
 ) {
-    // One copy per column count, so that the accumulators are named registers (with a
-    // run-time count they lived on the stack, stored back on every step).
-    macro_rules! by_columns {
-        ($($n:literal)*) => {
-            match c.cols {
-                // SAFETY: forwarded contract.
-                $($n => unsafe { skinny_bt_n::<$n>(alpha, a, b, beta, c, rows) },)*
-                n => panic!("skinny_bt: {n} columns, at most {}", super::skinny::SKINNY_N),
+    let (k, n) = (a.cols(), c.cols);
+    assert!(n <= super::skinny::SKINNY_N && b.shape() == (n, k) && rows.end <= c.rows, "skinny_bt: shapes");
+    // One copy per block shape, so that the accumulators are named registers (with run-time
+    // counts they lived on the stack, stored back on every step).
+    macro_rules! by_shape {
+        ($rw:expr, $cw:expr, $i:expr, $j:expr; $($r:literal $c:literal)*) => {
+            match ($rw, $cw) {
+                // SAFETY: forwarded contract; the block's rows and columns lie inside C.
+                $(($r, $c) => unsafe { skinny_block::<$r, $c>(alpha, a, b, beta, c, $i, $j) },)*
+                (r, c) => unreachable!("a skinny block of {r} × {c}"),
             }
         };
     }
-    by_columns!(1 2 3 4 5 6 7 8 9 10 11 12);
+    let mut i = rows.start;
+    while i < rows.end {
+        let rw = (rows.end - i).min(SKINNY_ROWS);
+        let mut j = 0;
+        while j < n {
+            let cw = (n - j).min(SKINNY_COLS);
+            by_shape!(rw, cw, i, j; 1 1 1 2 1 3 1 4 1 5 2 1 2 2 2 3 2 4 2 5 3 1 3 2 3 3 3 4 3 5 4 1 4 2 4 3 4 4 4 5);
+            j += cw;
+        }
+        i += rw;
+    }
 }
 
-/// [`skinny_bt`] for `N` columns.
+/// [`skinny_bt`] for rows `i0 .. i0 + RW` of `C` and its columns `j0 .. j0 + CW`.
 ///
 /// # Safety
-/// As [`skinny_bt`], with `c.cols == N`.
+/// As [`skinny_bt`], with those rows and columns inside `C`.
 #[target_feature(enable = "avx512f")]
-unsafe fn skinny_bt_n<const N: usize>(
+unsafe fn skinny_block<const RW: usize, const CW: usize>(
     alpha: f32,
     a: crate::matrix::MatRef<'_>,
     b: crate::matrix::MatRef<'_>,
     beta: f32,
     c: super::RawC,
-    rows: std::ops::Range<usize>,
+    i0: usize,
+    j0: usize,
 ) {
-    let (k, n) = (a.cols(), c.cols);
-    assert!(n == N && N <= super::skinny::SKINNY_N && b.shape() == (n, k) && rows.end <= c.rows, "skinny_bt: shapes");
-    let b_rows: [&[f32]; N] = std::array::from_fn(|j| b.row(j));
-    let mut i = rows.start;
-    while i < rows.end {
-        // Two rows at a time; an odd last row is paired with itself and written once.
-        let pair = [a.row(i), a.row((i + 1).min(rows.end - 1))];
-        let mut acc = [[_mm512_setzero_ps(); N]; 2];
-        let mut p = 0;
-        while p < k {
-            let mask: __mmask16 = if k - p >= 16 { 0xFFFF } else { (1u16 << (k - p)) - 1 };
-            // SAFETY: the mask keeps each load inside its row (lanes p .. min(p + 16, k)).
-            let (a0, a1) = unsafe {
-                (
-                    _mm512_maskz_loadu_ps(mask, pair[0].as_ptr().add(p)),
-                    _mm512_maskz_loadu_ps(mask, pair[1].as_ptr().add(p)),
-                )
-            };
-            for j in 0..N {
-                // SAFETY: as above, for row j of B (j < n, so it has k values).
-                let bj = unsafe { _mm512_maskz_loadu_ps(mask, b_rows[j].as_ptr().add(p)) };
-                acc[0][j] = _mm512_fmadd_ps(a0, bj, acc[0][j]);
-                acc[1][j] = _mm512_fmadd_ps(a1, bj, acc[1][j]);
-            }
-            p += 16;
+    let k = a.cols();
+    assert!(i0 + RW <= c.rows && j0 + CW <= c.cols && b.cols() == k, "skinny_block: shapes");
+    let a_rows: [&[f32]; RW] = std::array::from_fn(|r| a.row(i0 + r));
+    let b_rows: [&[f32]; CW] = std::array::from_fn(|j| b.row(j0 + j));
+    let mut acc = [[_mm512_setzero_ps(); CW]; RW];
+    let mut p = 0;
+    while p < k {
+        let mask: __mmask16 = if k - p >= 16 { 0xFFFF } else { (1u16 << (k - p)) - 1 };
+        let mut av = [_mm512_setzero_ps(); RW];
+        for (v, row) in av.iter_mut().zip(&a_rows) {
+            // SAFETY: the mask keeps the load inside the row (lanes p .. min(p + 16, k)).
+            *v = unsafe { _mm512_maskz_loadu_ps(mask, row.as_ptr().add(p)) };
         }
-        for (r, sums) in acc.iter().enumerate().take(if i + 1 < rows.end { 2 } else { 1 }) {
-            // SAFETY: row i + r < rows.end ≤ c.rows, columns < n: inside C, ours (contract).
-            let c_row = unsafe { std::slice::from_raw_parts_mut(c.ptr.add((i + r) * c.stride), n) };
-            for (j, c) in c_row.iter_mut().enumerate() {
-                let (lo, hi) = (
-                    _mm512_castps512_ps256(sums[j]),
-                    _mm512_castps512_ps256(_mm512_shuffle_f32x4::<0b11_10_11_10>(sums[j], sums[j])),
-                );
-                *c = super::scaled_update(*c, alpha * super::skinny::sum16(lo, hi), beta);
+        for (j, row) in b_rows.iter().enumerate() {
+            // SAFETY: as above, for a row of B (it has k values).
+            let bj = unsafe { _mm512_maskz_loadu_ps(mask, row.as_ptr().add(p)) };
+            for (sums, &v) in acc.iter_mut().zip(&av) {
+                sums[j] = _mm512_fmadd_ps(v, bj, sums[j]);
             }
         }
-        i += 2;
+        p += 16;
+    }
+    for (r, sums) in acc.iter().enumerate() {
+        // SAFETY: row i0 + r and columns j0 .. j0 + CW lie inside C, ours (contract).
+        let c_row = unsafe { std::slice::from_raw_parts_mut(c.ptr.add((i0 + r) * c.stride + j0), CW) };
+        for (c, &v) in c_row.iter_mut().zip(sums) {
+            let (lo, hi) =
+                (_mm512_castps512_ps256(v), _mm512_castps512_ps256(_mm512_shuffle_f32x4::<0b11_10_11_10>(v, v)));
+            *c = super::scaled_update(*c, alpha * super::skinny::sum16(lo, hi), beta);
+        }
     }
 }

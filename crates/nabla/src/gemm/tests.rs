@@ -393,7 +393,7 @@ fn skinny_products_match_the_reference_at_every_thread_count() {
     assert!(parallel_jobs > 0, "no product ran on more than one thread");
 }
 
-/// The skinny kernels (AVX-512: two rows of A, 16 lanes in one zmm; AVX2: one row, 16 lanes
+/// The skinny kernels (AVX-512: four rows of A, 16 lanes in one zmm; AVX2: one row, 16 lanes
 /// in two ymm halves) run the same 16 chains of fused multiply-adds and add the lanes in the
 /// same tree, so they give the same bits: a classifier's output layer computes the same on an
 /// AVX2 CPU as on an AVX-512 one. Every skinny kernel this CPU has, against each other and

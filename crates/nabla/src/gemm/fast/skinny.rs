@@ -7,11 +7,11 @@
 //! multiply-adds over the steps `p ≡ l (mod 16)` in order, the last step's lanes past k adding
 //! `0 · 0`; the 16 lanes are added in one fixed tree ([`sum16`]), and the sum is scaled as
 //! every kernel's write-back does ([`super::scaled_update`]). The AVX-512 kernel
-//! (`avx512::skinny_bt`) holds the 16 lanes in one zmm register and runs two rows of A
-//! against every column; the AVX2 kernel (`avx2::skinny_bt`) holds them in two ymm halves and
-//! runs one row against up to six columns at a time. Same lanes, same chains, same tree: the
-//! same bits, so a network's output layer computes the same on AVX2 and AVX-512 CPUs (tested
-//! here; the blocked kernels already agree with each other).
+//! (`avx512::skinny_bt`) holds the 16 lanes in one zmm register and runs blocks of four rows
+//! of A against five columns; the AVX2 kernel (`avx2::skinny_bt`) holds them in two ymm
+//! halves and runs one row against up to six columns at a time. Same lanes, same chains, same
+//! tree: the same bits, so a network's output layer computes the same on AVX2 and AVX-512
+//! CPUs (tested in `gemm::tests`; the blocked kernels already agree with each other).
 
 use std::ops::Range;
 
@@ -19,8 +19,8 @@ use super::select::{selected, KernelKind};
 use super::{RawC, Transpose};
 use crate::matrix::{MatMut, MatRef};
 
-/// The most columns of `C` a skinny kernel takes (the AVX-512 kernel's two rows of this many
-/// accumulators, plus the loads, fit the 32 zmm registers).
+/// The most columns of `C` a skinny kernel takes (a classifier's outputs; from 16 columns on
+/// the packed kernels' 16-wide tiles lose nothing).
 pub(crate) const SKINNY_N: usize = 12;
 
 /// Whether `kind` has a skinny kernel (the portable kernel has none).

@@ -17,8 +17,8 @@ impl Mlp {
     /// layer below is computed from its weights before they change. `grads` is scratch of
     /// the parameters' length: it receives the biases' gradients, and the weights' where a
     /// product does not hand its rows over (`MatmulKernel::sink_takes`: a
-    /// batch deeper than one block of the GEMM, a product small enough for plain loops, bf16
-    /// products on AMX); the rest is left as it was.
+    /// batch deeper than one block of the GEMM, a product small enough for plain loops, the
+    /// bf16 reference); the rest is left as it was.
     ///
     /// Measured on Zen 4 against `backward` then `step`, whose gradient goes out to memory
     /// and back (`nabla bench`, medians of five interleaved rounds): W3 (Adam) 2.5 % faster at
@@ -171,8 +171,8 @@ mod tests {
         if let Some(fast) = crate::gemm::bf16::best_kernel().map(MatmulKernel::Bf16) {
             // The weights stepped in the row bands the bf16 product wrote their gradient in.
             assert_eq!(fast.row_bands(2, 600, 300, 128), Some(320), "the 600-wide layer's dW is split by rows");
-            // On AVX512-BF16 a batch of at most 512 goes to the sink (on one thread and two),
-            // a deeper one is stored first.
+            // On AMX and on AVX512-BF16 a batch of at most 512 goes to the sink (on one thread
+            // and two), a deeper one is stored first.
             for kind in KINDS {
                 cases.push(Case { kind, weight_decay: 0.01, batch: 128, threads: 2, dropout, kernel: fast });
             }

@@ -179,6 +179,47 @@ pub(super) unsafe fn gemm(
     unsafe { std::arch::asm!("tilerelease", options(nostack, nomem)) };
 }
 
+/// The product a row panel at a time, for a sink (`super::sink`): for each 32 rows, every
+/// 32 × 32 block across the columns is summed over all of k at once and handed over with
+/// `write(i0, j0, block)`, left to right, so that the caller holds a panel of 32 finished
+/// rows when the last block of a row arrives. The A strips (32 rows × k) stay in L1 while
+/// the packed B, all of it at once (at most 1 MiB for the depths a sink takes), streams
+/// from L2.
+///
+/// The bits of [`gemm`]: it sums each element in chunks of [`KB`] tiles, storing the f32
+/// sums between chunks and loading them back, which changes no bit; here one chain runs
+/// over every tile.
+///
+/// # Safety
+/// AMX is available ([`available`]); `pa` and `pb` hold the packed operands of `g` (all of
+/// B's slivers).
+pub(super) unsafe fn gemm_by_row_panels(
+    g: &Geometry,
+    pa: &[Line],
+    pb: &[Line],
+    block: &mut Block,
+    write: &mut impl FnMut(usize, usize, &Block),
+) {
+    let strip = g.strip_lines();
+    assert!(pa.len() >= g.m_pad / 16 * strip && pb.len() >= g.n_pad / 16 * strip, "packed operands too short");
+    assert!(g.kbs > 0, "empty k");
+    // SAFETY: the tile state is granted (the contract); CONFIG is 64 bytes and aligned.
+    unsafe { std::arch::asm!("ldtilecfg [{}]", in(reg) &CONFIG, options(nostack, readonly)) };
+    for i0 in (0..g.m_pad).step_by(BLOCK) {
+        let a = pa[i0 / 16 * strip..].as_ptr();
+        for j0 in (0..g.n_pad).step_by(BLOCK) {
+            let b = pb[j0 / 16 * strip..].as_ptr();
+            // SAFETY: strips i0/16 and the next of A lie in `pa`, slivers j0/16 and the next
+            // in `pb` (m_pad and n_pad are multiples of 32), `kbs` tiles each; the block is
+            // 32 × 32 f32; the tiles are configured.
+            unsafe { block_2x2(a, a.add(strip), b, b.add(strip), g.kbs, false, block) };
+            write(i0, j0, block);
+        }
+    }
+    // SAFETY: releases the tile state this thread configured above.
+    unsafe { std::arch::asm!("tilerelease", options(nostack, nomem)) };
+}
+
 /// `block = [A0; A1] · [B0, B1]` (plus `block` if `accumulate`) over `kbs` k blocks: A0, A1
 /// two strips of 16 rows, B0, B1 two slivers of 16 columns, each `kbs` consecutive 1 KiB
 /// tiles.

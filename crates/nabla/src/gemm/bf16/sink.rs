@@ -3,20 +3,21 @@
 //! step while its 32 rows are in cache, instead of out to memory (each block written into
 //! a `dW` of MiBs, whose lines are fetched before they are written) and back for the step.
 //!
-//! The AVX512-BF16 kernel only, and products of one block of its depth (a layer's
+//! Both fast kernels, for products of one block of the AVX512-BF16 kernel's depth (a layer's
 //! `dW = dzᵀ · a`, whose depth is the batch, at most 512): every block of sums is then
 //! finished when computed, and each element has the bits [`super::gemm_with`] would store
-//! (`1 · sum`, with `beta = 0`). The AMX kernel keeps the product and the separate step.
+//! (`1 · sum`, with `beta = 0`). The AMX kernel sums all of `k` in one chain either way; the
+//! limit keeps its whole packed B (at most 1 MiB at a layer's 1,024 inputs) in L2.
 
 use super::pack;
-use super::{dpbf16, Bf16Kernel, Block, Packed, BLOCK, DEPTH_TILES, PACKED};
+use super::{amx, dpbf16, Bf16Kernel, Block, Packed, BLOCK, DEPTH_TILES, PACKED};
 use crate::gemm::fast::sink::RowSink;
 use crate::gemm::Transpose;
 use crate::matrix::MatRef;
 
 /// Whether [`to_sink`] takes the `m × n` product of depth `k` on `kernel`.
 pub(crate) fn takes(kernel: Bf16Kernel, m: usize, n: usize, k: usize) -> bool {
-    kernel == Bf16Kernel::Avx512Bf16 && kernel.supported() && m > 0 && n > 0 && (1..=DEPTH_TILES * 32).contains(&k)
+    kernel != Bf16Kernel::Reference && kernel.supported() && m > 0 && n > 0 && (1..=DEPTH_TILES * 32).contains(&k)
 }
 
 /// Computes `op(A) · op(B)` (`m × n`, depth `k`, as [`takes`] wants them) on up to `threads`
@@ -44,18 +45,20 @@ pub(crate) fn to_sink(
     crate::pool::run(m.div_ceil(band), &|t| {
         let (start, end) = (t * band, ((t + 1) * band).min(m));
         let a = crate::gemm::row_band(a, ta, k, start, end);
-        // SAFETY: the kernel is supported (asserted by `takes`); the bands' rows are
+        // SAFETY: the kernel is fast and supported (asserted by `takes`); the bands' rows are
         // disjoint, so are the parts they hand over.
-        unsafe { band_to_sink(a, ta, b, tb, n, start, sink) };
+        unsafe { band_to_sink(kernel, a, ta, b, tb, n, start, sink) };
     });
 }
 
 /// One thread's band of rows, starting at row `row0` of the product.
 ///
 /// # Safety
-/// The AVX512-BF16 kernel is supported; one block of depth; no other band overlaps rows
-/// `row0 ..` of this one's.
+/// `kernel` is a fast kernel this CPU supports; one block of depth; no other band overlaps
+/// rows `row0 ..` of this one's.
+#[allow(clippy::too_many_arguments)]
 unsafe fn band_to_sink(
+    kernel: Bf16Kernel,
     a: MatRef<'_>,
     ta: Transpose,
     b: MatRef<'_>,
@@ -69,7 +72,7 @@ unsafe fn band_to_sink(
         let mut bufs = bufs.borrow_mut();
         let Packed { a: pa, b: pb, panel, .. } = &mut *bufs;
         let g = pack::geometry(m, n, k);
-        // SAFETY: the CPU has AVX-512 F, BW and BF16 (the kernel is supported).
+        // SAFETY: the CPU has AVX-512 F, BW and BF16 (both fast kernels need them).
         unsafe {
             pack::pack_a(a, ta, &g, pa);
             pack::pack_b(b, tb, &g, 0..g.n_pad / 16, pb);
@@ -95,8 +98,15 @@ unsafe fn band_to_sink(
             }
         };
         let mut block = Block([[0.0; BLOCK]; BLOCK]);
-        // SAFETY: the CPU has the features; `pa` and `pb` hold the packed operands of `g`,
-        // one block of depth (the contract).
-        unsafe { dpbf16::gemm_by_row_panels(&g, pa.as_slice(), pb.as_slice(), &mut block, &mut write) };
+        let (pa, pb) = (pa.as_slice(), pb.as_slice());
+        match kernel {
+            // SAFETY: AMX is available (the contract); `pa` and `pb` hold the packed operands
+            // of `g`.
+            Bf16Kernel::Amx => unsafe { amx::gemm_by_row_panels(&g, pa, pb, &mut block, &mut write) },
+            // SAFETY: the CPU has the features; the packed operands of `g`, one block of depth
+            // (the contract).
+            Bf16Kernel::Avx512Bf16 => unsafe { dpbf16::gemm_by_row_panels(&g, pa, pb, &mut block, &mut write) },
+            Bf16Kernel::Reference => unreachable!("only the fast kernels are packed"),
+        }
     });
 }

@@ -362,41 +362,46 @@ fn depth_split_gives_the_bits_of_one_thread() {
     );
 }
 
-/// The AVX512-BF16 product handed to a sink (`sink.rs`): every element once, with the bits
+/// A fast kernel's product handed to a sink (`sink.rs`): every element once, with the bits
 /// `gemm_with` stores (`alpha = 1`, `beta = 0`), on one to three threads: edge panels both
-/// ways, fewer rows than columns, the deepest product it takes (512), layers' gradients.
-/// AMX and the reference are refused, as is a product deeper than one block.
+/// ways, fewer rows than columns, the deepest product it takes (512), layers' gradients;
+/// on AVX512-BF16 and on AMX, whichever this CPU has. The reference is refused, as is a
+/// product deeper than one block.
 #[test]
 fn the_sink_gets_every_element_once_with_the_bits_gemm_stores() {
     use std::sync::atomic::Ordering;
 
     use crate::gemm::fast::sink::tests::Collect;
-    let kernel = Bf16Kernel::Avx512Bf16;
-    for other in [Bf16Kernel::Amx, Bf16Kernel::Reference] {
-        assert!(!sink::takes(other, 64, 64, 64), "{}", other.name());
-    }
-    assert!(!sink::takes(kernel, 64, 64, 513) && !sink::takes(kernel, 0, 64, 64) && !sink::takes(kernel, 64, 64, 0));
-    if !kernel.supported() {
-        assert!(!sink::takes(kernel, 64, 64, 64), "a sink without the kernel");
-        return;
-    }
-    let mut rng = Rng::new(17);
-    for &(m, n, k) in &[(13, 35, 20), (70, 33, 512), (9, 300, 7), (300, 49, 128), (1024, 784, 128), (10, 1024, 128)] {
-        assert!(sink::takes(kernel, m, n, k));
-        for ta in T {
-            for tb in T {
-                let (a, b) = (stored(ta, m, k, &mut rng), stored(tb, k, n, &mut rng));
-                let want = run(kernel, 1.0, &a, ta, &b, tb, 0.0, &Matrix::zeros(m, n));
-                for threads in [1, 2, 3] {
-                    let collect = Collect::new(m, n);
-                    crate::pool::with_threads(threads, || {
-                        sink::to_sink(kernel, threads, a.view(), ta, b.view(), tb, n, &collect)
-                    });
-                    let shape = format!("{m}x{n}x{k} {ta:?} {tb:?}, {threads} thread(s)");
-                    assert!(collect.seen.iter().all(|s| s.load(Ordering::Relaxed) == 1), "{shape}: not each once");
-                    let got: Vec<u32> = collect.bits.iter().map(|b| b.load(Ordering::Relaxed)).collect();
-                    let want: Vec<u32> = want.as_slice().iter().map(|x| x.to_bits()).collect();
-                    assert!(got == want, "{shape}: other bits than gemm_with's");
+    assert!(!sink::takes(Bf16Kernel::Reference, 64, 64, 64), "the reference has no sink");
+    for kernel in Bf16Kernel::FAST {
+        let name = kernel.name();
+        assert!(
+            !sink::takes(kernel, 64, 64, 513) && !sink::takes(kernel, 0, 64, 64) && !sink::takes(kernel, 64, 64, 0),
+            "{name}"
+        );
+        if !kernel.supported() {
+            assert!(!sink::takes(kernel, 64, 64, 64), "{name}: a sink without the kernel");
+            continue;
+        }
+        let mut rng = Rng::new(17);
+        for &(m, n, k) in &[(13, 35, 20), (70, 33, 512), (9, 300, 7), (300, 49, 128), (1024, 784, 128), (10, 1024, 128)]
+        {
+            assert!(sink::takes(kernel, m, n, k));
+            for ta in T {
+                for tb in T {
+                    let (a, b) = (stored(ta, m, k, &mut rng), stored(tb, k, n, &mut rng));
+                    let want = run(kernel, 1.0, &a, ta, &b, tb, 0.0, &Matrix::zeros(m, n));
+                    for threads in [1, 2, 3] {
+                        let collect = Collect::new(m, n);
+                        crate::pool::with_threads(threads, || {
+                            sink::to_sink(kernel, threads, a.view(), ta, b.view(), tb, n, &collect)
+                        });
+                        let shape = format!("{name} {m}x{n}x{k} {ta:?} {tb:?}, {threads} thread(s)");
+                        assert!(collect.seen.iter().all(|s| s.load(Ordering::Relaxed) == 1), "{shape}: not each once");
+                        let got: Vec<u32> = collect.bits.iter().map(|b| b.load(Ordering::Relaxed)).collect();
+                        let want: Vec<u32> = want.as_slice().iter().map(|x| x.to_bits()).collect();
+                        assert!(got == want, "{shape}: other bits than gemm_with's");
+                    }
                 }
             }
         }

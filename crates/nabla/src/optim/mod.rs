@@ -3,9 +3,13 @@
 //! Each works on the model's single parameter slice and the gradient slice of the same
 //! layout, keeps its own state (velocity, moment estimates) in slices of that layout too, and
 //! takes the learning rate per step so that schedules live outside. Update rules follow
-//! PyTorch's `torch.optim` definitions, so settings carry over, with one difference: a
-//! velocity or moment that decays below the smallest normal `f32` is kept as zero, not as
-//! a subnormal (see `rule::flushed`).
+//! PyTorch's `torch.optim` definitions, so settings carry over, with two differences, both
+//! about values too small to matter: a velocity or moment that decays below the smallest
+//! normal `f32` is kept as zero, not as a subnormal (see `rule::flushed`), and an update so
+//! small that the learning rate times it would be subnormal moves its parameter by zero
+//! (`rule::least_moving`), where the full arithmetic moves it by less than half a unit in
+//! its last place unless the parameter itself is below about 10⁻²² (10⁻³⁰ for momentum and
+//! SGD).
 
 use std::fmt;
 use std::str::FromStr;

@@ -200,3 +200,71 @@ fn state_round_trip_and_names() {
     }
     assert!("rmsprop".parse::<OptimizerKind>().is_err());
 }
+
+/// The MXCSR status flags of this thread, cleared by `clear` (the control bits, rounding and
+/// flush modes, are left as they are).
+#[cfg(target_arch = "x86_64")]
+fn mxcsr_flags(clear: bool) -> u32 {
+    let mut csr = 0u32;
+    // SAFETY: `stmxcsr` stores the 4-byte register into `csr`; `ldmxcsr` loads it back with
+    // only the sticky exception flags (bits 0–5) cleared, which no code relies on.
+    unsafe {
+        std::arch::asm!("stmxcsr [{}]", in(reg) &mut csr, options(nostack));
+        if clear {
+            let cleared = csr & !0x3f;
+            std::arch::asm!("ldmxcsr [{}]", in(reg) &cleared, options(nostack, readonly));
+        }
+    }
+    csr & 0x3f
+}
+
+/// A moment or velocity just above the subnormal range (where a dead unit's decays through,
+/// and which [`super::rule`]'s flush keeps) times the learning rate would be subnormal: the
+/// step leaves such a parameter as the full arithmetic would (the update is below half a
+/// unit in its last place) without computing that subnormal, which an Intel core takes a
+/// microcode assist for. The x86 underflow flag (MXCSR bit 4) says whether one was made.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn a_step_too_small_to_move_a_parameter_makes_no_subnormal() {
+    const UNDERFLOW: u32 = 1 << 4;
+    let tiny = 2f32.powi(-120);
+    let p0 = vec![0.5f32, -1.25, 3e-3, 2.0, 0.5, -1.25, 3e-3, 2.0, 0.5, -1.25, 3e-3, 2.0, 0.5, -1.25, 3e-3, 2.0, 7.0];
+    let n = p0.len();
+    let g = vec![0.0f32; n];
+    let c = AdamStep {
+        b1: 0.9,
+        b2: 0.999,
+        step_size: 1e-3,
+        inv_sqrt_c2: 1.0,
+        eps: 1e-8,
+        wd: 0.0,
+        decay: 1.0,
+        decoupled: false,
+    };
+    for width in ["plain", "widest"] {
+        let (mut pa, mut m, mut v) = (p0.clone(), vec![tiny; n], vec![0.0f32; n]);
+        let (mut pm, mut vel) = (p0.clone(), vec![tiny; n]);
+        let mut ps = p0.clone();
+        let gs = vec![tiny; n];
+        mxcsr_flags(true);
+        // The learning rate as training has it, a value known only at run time: a constant
+        // lets the compiler fold `lr · 0` and compute `lr · x` before choosing.
+        let (c, lr) = (std::hint::black_box(c), std::hint::black_box(1e-3f32));
+        if width == "plain" {
+            adam_range(c, &mut pa, &g, &mut m, &mut v);
+            momentum_range(lr, 0.9, 0.0, false, false, &mut pm, &g, &mut vel);
+            sgd_range(lr, 0.0, &mut ps, &gs);
+        } else {
+            widest_simd!(adam_range(c, &mut pa, &g, &mut m, &mut v));
+            widest_simd!(momentum_range(lr, 0.9, 0.0, false, false, &mut pm, &g, &mut vel));
+            widest_simd!(sgd_range(lr, 0.0, &mut ps, &gs));
+        }
+        let flags = mxcsr_flags(false);
+        assert_eq!(flags & UNDERFLOW, 0, "{width}: a subnormal was computed (MXCSR flags {flags:#x})");
+        for (name, p) in [("adam", &pa), ("momentum", &pm), ("sgd", &ps)] {
+            assert_eq!(p, &p0, "{width} {name}: a parameter moved");
+        }
+        // The state itself still decays as before (normal values, not flushed).
+        assert!(m.iter().chain(&vel).all(|&x| x == 0.9 * tiny), "{width}: {m:?} {vel:?}");
+    }
+}

@@ -107,6 +107,11 @@ fn vector_update_loops_match_the_baseline_bits() {
     assert!(same(&p1, &p2), "sgd");
 }
 
+/// Adam's coefficients without bias correction or decay: β₁ 0.9, β₂ 0.999, step 10⁻³, ε 10⁻⁸.
+fn plain_adam() -> AdamStep {
+    AdamStep { b1: 0.9, b2: 0.999, step_size: 1e-3, inv_sqrt_c2: 1.0, eps: 1e-8, wd: 0.0, decay: 1.0, decoupled: false }
+}
+
 /// A parameter whose gradient stops: its velocity or moments decay into the subnormal range,
 /// where rounding to nearest would keep them for ever (a few units of the last place times
 /// 0.9 round back to themselves). The state keeps zero instead, and the parameters move
@@ -133,16 +138,7 @@ fn a_decayed_state_is_zero_not_subnormal_and_moves_nothing() {
     }
 
     // The rules against the same arithmetic without the flush.
-    let c = AdamStep {
-        b1: 0.9,
-        b2: 0.999,
-        step_size: 1e-3,
-        inv_sqrt_c2: 1.0,
-        eps: 1e-8,
-        wd: 0.0,
-        decay: 1.0,
-        decoupled: false,
-    };
+    let c = plain_adam();
     let (mut p1, mut m1, mut v1) = (p0.to_vec(), vec![0.0; 4], vec![0.0; 4]);
     let (mut p2, mut m2, mut v2) = (p0.to_vec(), vec![0.0f32; 4], vec![0.0f32; 4]);
     let (mut q1, mut u1, mut q2, mut u2) = (p0.to_vec(), vec![0.0; 4], p0.to_vec(), vec![0.0f32; 4]);
@@ -231,16 +227,7 @@ fn a_step_too_small_to_move_a_parameter_makes_no_subnormal() {
     let p0 = vec![0.5f32, -1.25, 3e-3, 2.0, 0.5, -1.25, 3e-3, 2.0, 0.5, -1.25, 3e-3, 2.0, 0.5, -1.25, 3e-3, 2.0, 7.0];
     let n = p0.len();
     let g = vec![0.0f32; n];
-    let c = AdamStep {
-        b1: 0.9,
-        b2: 0.999,
-        step_size: 1e-3,
-        inv_sqrt_c2: 1.0,
-        eps: 1e-8,
-        wd: 0.0,
-        decay: 1.0,
-        decoupled: false,
-    };
+    let c = plain_adam();
     for width in ["plain", "widest"] {
         let (mut pa, mut m, mut v) = (p0.clone(), vec![tiny; n], vec![0.0f32; n]);
         let (mut pm, mut vel) = (p0.clone(), vec![tiny; n]);

@@ -8,7 +8,7 @@
 //! that costs little; between two CCDs (or sockets) the taking-back waits on the other core's
 //! cache for every line, one after the other. On the 2-vCPU Zen 4 VMs, in the placement with
 //! the vCPUs 165–180 ns apart, W3's Adam took 29 % of the two threads' time instead of 12 %
-//! (docs/benchmarks/training.md).
+//! (docs/benchmarks/training-history-2026-12-07.md).
 //!
 //! The bits are those of [`super::gemm`]: every kernel sums `k` in blocks of
 //! `balanced_block(k, KC)` ([`fast::KC`]), each block's chain of multiply-adds starting from

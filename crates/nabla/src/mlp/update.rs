@@ -24,7 +24,7 @@ impl Mlp {
     /// and back (`nabla bench`, medians of five interleaved rounds): W3 (Adam) 2.5 % faster at
     /// one thread, W2 (momentum) 9 % at one thread and 5 % at two. Updating each 16 × 16 tile
     /// of the weights as it was finished was 7–10 % slower: sixteen short rows, kilobytes
-    /// apart, of three arrays per tile (docs/benchmarks/training.md).
+    /// apart, of three arrays per tile (docs/benchmarks/training-history.md).
     pub fn backward_update(
         &mut self,
         x: MatRef<'_>,

@@ -233,15 +233,11 @@ pub(super) fn update(rule: Rule, params: &mut [f32], grads: &[f32], first: &mut 
 /// at most, is below half a unit in the last place of any weight larger than `lr·10⁻²²`
 /// (ε = 10⁻⁸), momentum's `lr·v` of any larger than `lr·10⁻³⁰`.
 ///
-/// The test is on the bits (an integer compare that vectorises), so it costs no
-/// floating-point operation on a subnormal itself.
+/// The test is on the bits ([`unless_below`]), so it costs no floating-point operation on a
+/// subnormal itself.
 #[inline(always)]
 fn flushed(x: f32) -> f32 {
-    if x.to_bits() & 0x7fff_ffff < f32::MIN_POSITIVE.to_bits() {
-        0.0
-    } else {
-        x
-    }
+    unless_below(x, f32::MIN_POSITIVE)
 }
 
 /// The least magnitude of an update that still moves a parameter when scaled by `scale`
@@ -262,8 +258,8 @@ fn least_moving(scale: f32) -> f32 {
     2f32.powi(-125) / scale.abs()
 }
 
-/// `x`, or zero where its magnitude is below `least` (≥ 0; NaN passes). On the bits, as
-/// [`flushed`]: no floating-point operation on a small value.
+/// `x`, or zero where its magnitude is below `least` (≥ 0; NaN passes). The test is on the
+/// bits (an integer compare that vectorises): no floating-point operation on a small value.
 #[inline(always)]
 fn unless_below(x: f32, least: f32) -> f32 {
     if x.to_bits() & 0x7fff_ffff < least.to_bits() {

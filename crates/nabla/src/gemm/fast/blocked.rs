@@ -84,7 +84,7 @@ pub(super) fn balanced_block(len: usize, max: usize, unit: usize) -> usize {
 /// `R × N`.
 ///
 /// # Safety
-/// As [`gemm_raw`], and `micro` must compute `R`-row tiles on an instruction set this CPU has.
+/// As [`super::gemm_raw`], and `micro` must compute `R`-row tiles on an instruction set this CPU has.
 #[allow(clippy::too_many_arguments)]
 pub(super) unsafe fn blocked<const R: usize, const N: usize>(
     micro: MicroKernel,

@@ -105,6 +105,13 @@ fn store_fence() {
     };
 }
 
+/// Values per thread below which [`Dataset::fill_batch`] gathers a batch on one thread: an
+/// eighth of `pool::ELEMENTWISE_MIN_PER_TASK`, since each row is fetched from memory. On the
+/// Xeon of 2026-12-07 (two threads), splitting W1's 64-image batch (50,176 values, one task
+/// by the element-wise rule) took W1 from 347–354k to 359–368k samples/s (four alternating
+/// rounds of `nabla bench --synthetic --workloads W1 --threads 2`).
+const GATHER_MIN_PER_TASK: usize = pool::ELEMENTWISE_MIN_PER_TASK / 8;
+
 /// How many rows ahead [`Dataset::fill_batch`] asks the memory for the next image.
 const PREFETCH_ROWS_AHEAD: usize = 2;
 
@@ -138,12 +145,14 @@ impl Dataset {
         for (&i, label) in indices.iter().zip(labels.iter_mut()) {
             *label = self.labels[i];
         }
-        // A large batch is split into bands of rows on the engine's threads (each value is
+        // A batch is split into bands of rows on the engine's threads (each value is
         // converted the same way whichever thread has it): at two threads the second core
-        // would otherwise wait for this pass at every step.
+        // would otherwise wait for this pass at every step. The rows come from anywhere in
+        // memory, so a value costs more than an element-wise update: a band takes
+        // `GATHER_MIN_PER_TASK` values, and W1's batch of 64 images is split too.
         let rows = indices.len();
         let x = SharedMut::new(&mut x[..rows * f]);
-        pool::for_row_bands(pool::threads(), rows, f, &|band| {
+        pool::for_row_bands_above(GATHER_MIN_PER_TASK, pool::threads(), rows, f, &|band| {
             // With the engine on several threads, the batch goes past the caches (see
             // `apply_row_streaming`): each thread reads all of it in the step, so a line
             // written here would first be taken back from every core that read it last step,
@@ -273,8 +282,9 @@ mod tests {
     }
 
     /// A batch large enough to be split between threads fills every row, in order, with the
-    /// same bits as one thread does, whatever the thread count; so does a batch too small to
-    /// split, filled by one thread with streaming stores while the engine has several.
+    /// same bits as one thread does, whatever the thread count (W1's 64 images are split at
+    /// two threads); so does a batch too small to split, filled by one thread with streaming
+    /// stores while the engine has several.
     #[test]
     fn split_batches_fill_like_one_thread() {
         let (len, side) = (300, 28);
@@ -292,7 +302,9 @@ mod tests {
         };
         let norm = Normalizer::standardized(255, 0.1307, 0.3081);
         let mut indices: Vec<usize> = (0..257).map(|i| (i * 7) % len).collect();
-        let small: Vec<usize> = (0..20).map(|i| (i * 11) % len).collect();
+        let small: Vec<usize> = (0..4).map(|i| (i * 11) % len).collect();
+        let w1: Vec<usize> = (0..64).map(|i| (i * 13) % len).collect();
+        assert!(4 * side * side < GATHER_MIN_PER_TASK && 64 * side * side >= 2 * GATHER_MIN_PER_TASK);
         let fill = |indices: &[usize], threads| {
             nabla::pool::set_threads(threads);
             let mut buf = BatchBuffers::new(indices.len(), side * side);
@@ -301,8 +313,10 @@ mod tests {
         };
         let (small_one, small_two) = (fill(&small, 1), fill(&small, 2));
         let (one, three) = (fill(&indices, 1), fill(&indices, 3));
+        let (w1_one, w1_two) = (fill(&w1, 1), fill(&w1, 2));
         nabla::pool::set_threads(1);
         assert_eq!(small_one, small_two);
+        assert_eq!(w1_one, w1_two);
         assert_eq!(one, three);
         indices.extend_from_slice(&small);
         let (whole, _) = fill(&indices, 1);

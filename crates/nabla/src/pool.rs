@@ -261,7 +261,20 @@ pub fn for_dealt_ranges(tasks: usize, len: usize, chunk: usize, f: &(dyn Fn(std:
 /// [`for_dealt_ranges`]: a pass under [`ELEMENTWISE_MIN_PER_TASK`] values a task runs on the
 /// calling thread as one band.
 pub fn for_row_bands(tasks: usize, rows: usize, row_len: usize, f: &(dyn Fn(std::ops::Range<usize>) + Sync)) {
-    let tasks = tasks.min(rows * row_len / ELEMENTWISE_MIN_PER_TASK).max(1);
+    for_row_bands_above(ELEMENTWISE_MIN_PER_TASK, tasks, rows, row_len, f);
+}
+
+/// [`for_row_bands`] for a pass whose values cost more than an element-wise update each (a
+/// gather of rows from memory): a task takes at least `min_per_task` values, not
+/// [`ELEMENTWISE_MIN_PER_TASK`].
+pub fn for_row_bands_above(
+    min_per_task: usize,
+    tasks: usize,
+    rows: usize,
+    row_len: usize,
+    f: &(dyn Fn(std::ops::Range<usize>) + Sync),
+) {
+    let tasks = tasks.min(rows * row_len / min_per_task.max(1)).max(1);
     if tasks == 1 {
         f(0..rows);
         return;

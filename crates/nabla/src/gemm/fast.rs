@@ -374,6 +374,12 @@ pub fn tile_rows() -> usize {
     selected().tile_rows()
 }
 
+/// The unit in which threads split the rows of `C` for the kernel [`gemm`] uses on this CPU:
+/// its tile's rows, or 4 on the 12 × 32 kernel (see `KernelKind::band_rows`).
+pub fn band_rows() -> usize {
+    selected().band_rows()
+}
+
 /// Columns of `C` per micro-tile of the kernel [`gemm`] uses on this CPU (16 or 32): the
 /// unit in which threads split the columns of `C` between them.
 pub fn tile_cols() -> usize {

@@ -321,7 +321,8 @@ pub(crate) fn row_band<'a>(a: MatRef<'a>, ta: Transpose, k: usize, start: usize,
 /// along the dimension that makes that copy the smaller one: columns of `C` (each band packs
 /// all of `op(A)`, `m × k`) when `m < n`, as in a layer's forward pass `[B, in]·Wᵀ` with a
 /// batch narrower than the layer, else rows (each band packs all of `op(B)`, `k × n`).
-/// Column bands are whole multiples of the micro-tile's width.
+/// Column bands are whole multiples of the micro-tile's width, row bands of
+/// [`fast::band_rows`].
 fn fast_parallel(
     threads: usize,
     alpha: f32,
@@ -335,7 +336,7 @@ fn fast_parallel(
     let (m, n) = c.shape();
     let k = ta.apply(a.shape()).1;
     let by_columns = m < n;
-    let (len, unit) = if by_columns { (n, fast::tile_cols()) } else { (m, fast::tile_rows()) };
+    let (len, unit) = if by_columns { (n, fast::tile_cols()) } else { (m, fast::band_rows()) };
     let band = len.div_ceil(threads).div_ceil(unit) * unit;
     let bands = len.div_ceil(band);
     let c = fast::RawC::of(c);

@@ -73,6 +73,17 @@ impl KernelKind {
         }
     }
 
+    /// The unit in which threads split the rows of `C`: the fewest rows the kernel computes
+    /// without waste. The 12 × 32 kernel runs an edge tile of 1–4 or 5–8 rows as a 4- or
+    /// 8-row loop, so bands of 4 rows balance better than bands of whole tiles: W1's first
+    /// layer (128 rows) splits 64 / 64 instead of 72 / 56.
+    pub fn band_rows(self) -> usize {
+        match self {
+            KernelKind::Avx512X32 => 4,
+            other => other.tile_rows(),
+        }
+    }
+
     /// Columns of `C` per micro-tile: the unit in which threads split the columns of `C`.
     pub fn tile_cols(self) -> usize {
         match self {

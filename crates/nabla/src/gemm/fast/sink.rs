@@ -80,7 +80,7 @@ pub(super) fn to_sink_on(
     let (m, k) = ta.apply(a.shape());
     assert!(takes(m, n, k), "to_sink: a product of {m}×{k} · {k}×{n} is not one block of depth");
     assert!(kind.supported(), "to_sink: the CPU lacks the {} kernel", kind.name());
-    let band = row_band(kind, crate::gemm::band_threads(threads, m, n, k), m);
+    let band = rows_per_band(kind, crate::gemm::band_threads(threads, m, n, k), m);
     crate::pool::run(m.div_ceil(band), &|t| {
         let (start, end) = (t * band, ((t + 1) * band).min(m));
         let a = crate::gemm::row_band(a, ta, k, start, end);
@@ -92,7 +92,7 @@ pub(super) fn to_sink_on(
 
 /// The rows of each thread's band when `threads` threads share `m` rows on `kind`'s kernel
 /// (the last band may be shorter): `m / threads` rounded up to [`KernelKind::band_rows`].
-fn row_band(kind: KernelKind, threads: usize, m: usize) -> usize {
+fn rows_per_band(kind: KernelKind, threads: usize, m: usize) -> usize {
     m.div_ceil(threads.max(1)).div_ceil(kind.band_rows()) * kind.band_rows()
 }
 
@@ -220,12 +220,12 @@ pub(crate) mod tests {
     /// the 6-row kernels split it 66 / 62, and one thread takes all of it.
     #[test]
     fn two_threads_split_a_layers_rows_evenly() {
-        assert_eq!(row_band(KernelKind::Avx512X32, 2, 128), 64);
-        assert_eq!(row_band(KernelKind::Avx512X32, 2, 800), 400);
-        assert_eq!(row_band(KernelKind::Avx512X32, 3, 1024), 344);
-        assert_eq!(row_band(KernelKind::Avx512, 2, 128), 64);
-        assert_eq!(row_band(KernelKind::Avx2Fma, 2, 128), 66);
-        assert_eq!(128usize.div_ceil(row_band(KernelKind::Portable, 1, 128)), 1);
+        assert_eq!(rows_per_band(KernelKind::Avx512X32, 2, 128), 64);
+        assert_eq!(rows_per_band(KernelKind::Avx512X32, 2, 800), 400);
+        assert_eq!(rows_per_band(KernelKind::Avx512X32, 3, 1024), 344);
+        assert_eq!(rows_per_band(KernelKind::Avx512, 2, 128), 64);
+        assert_eq!(rows_per_band(KernelKind::Avx2Fma, 2, 128), 66);
+        assert_eq!(128usize.div_ceil(rows_per_band(KernelKind::Portable, 1, 128)), 1);
     }
 
     #[test]

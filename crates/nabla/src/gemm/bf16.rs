@@ -278,7 +278,7 @@ impl Bands {
         }
         let by_columns = m < n;
         let len = if by_columns { n } else { m };
-        Some(Bands { by_columns, band: len.div_ceil(threads).div_ceil(BLOCK) * BLOCK })
+        Some(Bands { by_columns, band: super::band_len(len, threads, BLOCK) })
     }
 }
 

@@ -293,6 +293,14 @@ pub(crate) fn band_threads(threads: usize, m: usize, n: usize, k: usize) -> usiz
     threads.min(m.max(n).div_ceil(PARALLEL_MIN_ROWS)).max(1)
 }
 
+/// The length of each of `parts` bands that share `len` rows or columns, in whole `unit`s
+/// (a micro-tile's rows or columns, a bf16 block): `len / parts` rounded up to a multiple
+/// of `unit`, at least one unit. The last band may be shorter, and fewer than `parts` bands
+/// may be needed (`len.div_ceil(band)`).
+pub(crate) fn band_len(len: usize, parts: usize, unit: usize) -> usize {
+    len.div_ceil(parts.max(1)).div_ceil(unit).max(1) * unit
+}
+
 /// Columns `start .. end` of `op(B)` (`k × n`), a thread's band.
 pub(crate) fn column_band<'a>(b: MatRef<'a>, tb: Transpose, k: usize, start: usize, end: usize) -> MatRef<'a> {
     match tb {
@@ -337,7 +345,7 @@ fn fast_parallel(
     let k = ta.apply(a.shape()).1;
     let by_columns = m < n;
     let (len, unit) = if by_columns { (n, fast::tile_cols()) } else { (m, fast::band_rows()) };
-    let band = len.div_ceil(threads).div_ceil(unit) * unit;
+    let band = band_len(len, threads, unit);
     let bands = len.div_ceil(band);
     let c = fast::RawC::of(c);
     crate::pool::run(bands, &|t| {

@@ -65,7 +65,7 @@ impl PackedMlp {
         let threads = if work >= PARALLEL_MIN_WORK { crate::pool::threads() } else { 1 };
         // Equal bands (in whole tiles), each cut into depth-first blocks by its thread.
         let tile = crate::gemm::fast::tile_rows();
-        let band = batch.div_ceil(threads).div_ceil(tile).max(1) * tile;
+        let band = crate::gemm::band_len(batch, threads, tile);
         let bands = batch.div_ceil(band);
         let shared = SharedMut::new(&mut out[..]);
         crate::pool::run(bands, &|t| {

@@ -41,7 +41,7 @@ pub(crate) fn to_sink(
         Some(_) => threads.min(m.div_ceil(BLOCK)).max(1),
         None => 1,
     };
-    let band = m.div_ceil(threads).div_ceil(BLOCK) * BLOCK;
+    let band = crate::gemm::band_len(m, threads, BLOCK);
     crate::pool::run(m.div_ceil(band), &|t| {
         let (start, end) = (t * band, ((t + 1) * band).min(m));
         let a = crate::gemm::row_band(a, ta, k, start, end);

@@ -80,7 +80,7 @@ pub(super) fn to_sink_on(
     let (m, k) = ta.apply(a.shape());
     assert!(takes(m, n, k), "to_sink: a product of {m}×{k} · {k}×{n} is not one block of depth");
     assert!(kind.supported(), "to_sink: the CPU lacks the {} kernel", kind.name());
-    let band = rows_per_band(kind, crate::gemm::band_threads(threads, m, n, k), m);
+    let band = crate::gemm::band_len(m, crate::gemm::band_threads(threads, m, n, k), kind.band_rows());
     crate::pool::run(m.div_ceil(band), &|t| {
         let (start, end) = (t * band, ((t + 1) * band).min(m));
         let a = crate::gemm::row_band(a, ta, k, start, end);
@@ -88,12 +88,6 @@ pub(super) fn to_sink_on(
         // SAFETY: `kind` is supported (asserted); `takes` holds; each band's rows are its own.
         unsafe { blocked_to_sink_with(kind, a, ta, b, tb, n, &shifted) };
     });
-}
-
-/// The rows of each thread's band when `threads` threads share `m` rows on `kind`'s kernel
-/// (the last band may be shorter): `m / threads` rounded up to [`KernelKind::band_rows`].
-fn rows_per_band(kind: KernelKind, threads: usize, m: usize) -> usize {
-    m.div_ceil(threads.max(1)).div_ceil(kind.band_rows()) * kind.band_rows()
 }
 
 /// The sink driver with `kind`'s micro-kernel and blocking.
@@ -220,6 +214,7 @@ pub(crate) mod tests {
     /// the 6-row kernels split it 66 / 62, and one thread takes all of it.
     #[test]
     fn two_threads_split_a_layers_rows_evenly() {
+        let rows_per_band = |kind: KernelKind, threads, m| crate::gemm::band_len(m, threads, kind.band_rows());
         assert_eq!(rows_per_band(KernelKind::Avx512X32, 2, 128), 64);
         assert_eq!(rows_per_band(KernelKind::Avx512X32, 2, 800), 400);
         assert_eq!(rows_per_band(KernelKind::Avx512X32, 3, 1024), 344);
